@@ -1,0 +1,167 @@
+package boltstore
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/caddy-mlflow/caddy-mlflow/tracking"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/search"
+)
+
+func tenMetrics(step int64) []tracking.Metric {
+	ms := make([]tracking.Metric, 10)
+	for i := range ms {
+		ms[i] = tracking.Metric{Key: "m" + strconv.Itoa(i), Value: float64(step) * 0.5, Timestamp: 1700000000000 + step, Step: step}
+	}
+	return ms
+}
+
+// BenchmarkLogBatchCommit: latency of one durable log-batch (10 metrics)
+// from a single writer (includes the group-commit window and fsync).
+func BenchmarkLogBatchCommit(b *testing.B) {
+	s, _ := openTest(b)
+	run := mkRun(b, s, "0", "r", 0)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := s.LogBatch(bg, run, tracking.Batch{Metrics: tenMetrics(int64(i))}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGroupCommit: throughput of durable log-batches (10 metrics, one
+// run per writer) with 1, 8 and 64 concurrent writers.
+func BenchmarkGroupCommit(b *testing.B) {
+	for _, writers := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			s, _ := openTest(b)
+			runs := make([]string, writers)
+			for i := range runs {
+				runs[i] = mkRun(b, s, "0", "r"+strconv.Itoa(i), int64(i))
+			}
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for w := 0; w < writers; w++ {
+				wg.Add(1)
+				go func(w int) {
+					defer wg.Done()
+					for {
+						i := next.Add(1)
+						if i > int64(b.N) {
+							return
+						}
+						if err := s.LogBatch(bg, runs[w], tracking.Batch{Metrics: tenMetrics(i)}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}(w)
+			}
+			wg.Wait()
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "batches/s")
+		})
+	}
+}
+
+// seed writes runs straight through the store's internals in one
+// transaction (setup only; the public API commits one fsync per call).
+func seed(b *testing.B, s *Store, fn func(tx *bolt.Tx) error) {
+	b.Helper()
+	if err := s.db.Update(fn); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkSearchRuns10k: search over 10,000 runs of one experiment with a
+// metric filter and a metric order_by, first page of 100.
+func BenchmarkSearchRuns10k(b *testing.B) {
+	s, _ := openTest(b)
+	exp := mkExp(b, s, "big")
+	expID, _ := parseExpID(exp)
+	seed(b, s, func(tx *bolt.Tx) error {
+		for i := 0; i < 10000; i++ {
+			id, err := newRunID()
+			if err != nil {
+				return err
+			}
+			rec := &runRecord{ExperimentID: expID, Name: "run-" + strconv.Itoa(i), Status: tracking.StatusRunning,
+				StartTime: int64(i), ArtifactURI: "mlflow-artifacts:/1/" + id + "/artifacts", Lifecycle: tracking.LifecycleActive}
+			if err := putRun(tx, id, rec); err != nil {
+				return err
+			}
+			ms := []tracking.Metric{
+				{Key: "acc", Value: float64(i%1000) / 1000, Timestamp: 1, Step: 1},
+				{Key: "loss", Value: float64(i), Timestamp: 1, Step: 1},
+			}
+			if err := logMetrics(tx, id, ms); err != nil {
+				return err
+			}
+			if err := logParams(tx, id, []tracking.Param{{Key: "lr", Value: "0.01"}, {Key: "i", Value: strconv.Itoa(i)}}); err != nil {
+				return err
+			}
+			if err := setTags(tx, id, rec, []tracking.Tag{{Key: tracking.TagRunName, Value: rec.Name}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	f, err := search.ParseRunFilter("metrics.acc > 0.5")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ob, err := search.ParseRunOrderBy([]string{"metrics.acc DESC"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("filter+order_by", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			p, err := s.SearchRuns(bg, tracking.RunQuery{ExperimentIDs: []string{exp}, Filter: f, OrderBy: ob, MaxResults: 100})
+			if err != nil || len(p.Runs) != 100 || p.NextPageToken == "" {
+				b.Fatal(err, len(p.Runs))
+			}
+		}
+	})
+	b.Run("default_order", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			p, err := s.SearchRuns(bg, tracking.RunQuery{ExperimentIDs: []string{exp}, MaxResults: 100})
+			if err != nil || len(p.Runs) != 100 {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkMetricHistory100k: stream a 100,000-point history in chunks of
+// 25,000 (the Python client's page size).
+func BenchmarkMetricHistory100k(b *testing.B) {
+	s, _ := openTest(b)
+	run := mkRun(b, s, "0", "r", 0)
+	seed(b, s, func(tx *bolt.Tx) error {
+		ms := make([]tracking.Metric, 0, 1000)
+		for i := 0; i < 100000; i++ {
+			ms = append(ms, tracking.Metric{Key: "loss", Value: 1 / float64(i+1), Timestamp: int64(i), Step: int64(i)})
+			if len(ms) == cap(ms) {
+				if err := logMetrics(tx, run, ms); err != nil {
+					return err
+				}
+				ms = ms[:0]
+			}
+		}
+		return nil
+	})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		n := 0
+		err := s.MetricHistory(bg, run, "loss", 25000, func(ms []tracking.Metric) error { n += len(ms); return nil })
+		if err != nil || n != 100000 {
+			b.Fatal(err, n)
+		}
+	}
+}

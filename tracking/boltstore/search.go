@@ -1,0 +1,474 @@
+package boltstore
+
+import (
+	"bytes"
+	"container/heap"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/caddy-mlflow/caddy-mlflow/tracking"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/search"
+)
+
+// Bounds applied when a query carries no (or an absurd) max_results. The
+// handlers validate the limits; these only keep the store safe.
+const (
+	defaultMaxResults = 1000
+	maxMaxResults     = 1 << 20
+)
+
+func pageBounds(token string, maxResults int) (offset, limit int, err error) {
+	offset, err = search.DecodePageToken(token)
+	if err != nil {
+		if se, ok := err.(*search.Error); ok {
+			return 0, 0, tracking.Errorf(tracking.InvalidParameterValue, "%s", se.Message)
+		}
+		return 0, 0, tracking.Errorf(tracking.InvalidParameterValue, "%s", err.Error())
+	}
+	if offset < 0 {
+		return 0, 0, tracking.Errorf(tracking.InvalidParameterValue, "Invalid page token")
+	}
+	limit = maxResults
+	if limit <= 0 {
+		limit = defaultMaxResults
+	}
+	if limit > maxMaxResults {
+		limit = maxMaxResults
+	}
+	return offset, limit, nil
+}
+
+// ---------------------------------------------------------------------------
+// Runs.
+
+// runSearch holds what the lazy views of one search share: the read
+// transaction's buckets, a key buffer and the first decoding error.
+type runSearch struct {
+	runs, params, tags, latest, inputs *bolt.Bucket
+	key                                []byte
+	err                                error
+	slab                               []runView // views are allocated in chunks
+}
+
+func (rs *runSearch) newView(id string, start int64) *runView {
+	if len(rs.slab) == cap(rs.slab) {
+		rs.slab = make([]runView, 0, 256)
+	}
+	rs.slab = append(rs.slab, runView{rs: rs, id: id, start: start})
+	return &rs.slab[len(rs.slab)-1]
+}
+
+func (rs *runSearch) fail(err error) {
+	if rs.err == nil {
+		rs.err = err
+	}
+}
+
+type cacheEntry struct {
+	kind byte // 'm' metric, 'p' param, 't' tag
+	key  string
+	num  float64
+	str  string
+	ok   bool
+}
+
+// runView is a search.RunView that reads lazily from the open read
+// transaction: the id and start time come from the index key; the info
+// record, metrics, params, tags and datasets are read on first use and
+// cached.
+type runView struct {
+	rs       *runSearch
+	id       string
+	start    int64
+	rec      *runRecord
+	cache    []cacheEntry
+	cacheBuf [2]cacheEntry // inline room for the usual one or two keys
+	datasets []search.Dataset
+	dsLoaded bool
+}
+
+var _ search.RunView = (*runView)(nil)
+
+func (v *runView) record() *runRecord {
+	if v.rec == nil {
+		rec, err := getRunFrom(v.rs.runs, v.id)
+		if err != nil || rec == nil {
+			if err == nil {
+				err = fmt.Errorf("run index points at missing run %s", v.id)
+			}
+			v.rs.fail(err)
+			rec = &runRecord{StartTime: v.start}
+		}
+		v.rec = rec
+	}
+	return v.rec
+}
+
+func getRunFrom(b *bolt.Bucket, runID string) (*runRecord, error) {
+	data := b.Get([]byte(runID))
+	if data == nil {
+		return nil, nil
+	}
+	var rec runRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("decode run %s: %w", runID, err)
+	}
+	return &rec, nil
+}
+
+func (v *runView) RunID() string       { return v.id }
+func (v *runView) StartTime() int64    { return v.start }
+func (v *runView) RunName() string     { return v.record().Name }
+func (v *runView) UserID() string      { return v.record().UserID }
+func (v *runView) Status() string      { return v.record().Status }
+func (v *runView) ArtifactURI() string { return v.record().ArtifactURI }
+
+func (v *runView) EndTime() (int64, bool) {
+	if et := v.record().EndTime; et != nil {
+		return *et, true
+	}
+	return 0, false
+}
+
+func (v *runView) lookup(kind byte, key string) *cacheEntry {
+	for i := range v.cache {
+		if e := &v.cache[i]; e.kind == kind && e.key == key {
+			return e
+		}
+	}
+	if v.cache == nil {
+		v.cache = v.cacheBuf[:0]
+	}
+	e := cacheEntry{kind: kind, key: key}
+	rs := v.rs
+	rs.key, _ = runPrefix(rs.key[:0], v.id)
+	rs.key = append(rs.key, key...)
+	switch kind {
+	case 'm':
+		if data := rs.latest.Get(rs.key); data != nil {
+			_, _, val, ok := readPoint(data)
+			if !ok {
+				rs.fail(fmt.Errorf("corrupt latest metric %q of run %s", key, v.id))
+			}
+			e.num, e.ok = val, ok
+		}
+	case 'p':
+		if data := rs.params.Get(rs.key); data != nil {
+			e.str, e.ok = string(data), true
+		}
+	case 't':
+		if data := rs.tags.Get(rs.key); data != nil {
+			e.str, e.ok = string(data), true
+		}
+	}
+	v.cache = append(v.cache, e)
+	return &v.cache[len(v.cache)-1]
+}
+
+func (v *runView) LatestMetric(key string) (float64, bool) {
+	e := v.lookup('m', key)
+	return e.num, e.ok
+}
+
+func (v *runView) Param(key string) (string, bool) {
+	e := v.lookup('p', key)
+	return e.str, e.ok
+}
+
+func (v *runView) Tag(key string) (string, bool) {
+	e := v.lookup('t', key)
+	return e.str, e.ok
+}
+
+func (v *runView) Datasets() []search.Dataset {
+	if v.dsLoaded {
+		return v.datasets
+	}
+	v.dsLoaded = true
+	prefix, _ := runPrefix(nil, v.id)
+	c := v.rs.inputs.Cursor()
+	for k, val := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, val = c.Next() {
+		name, rest, ok := readStr(k[len(prefix):])
+		if !ok {
+			v.rs.fail(fmt.Errorf("corrupt input key of run %s", v.id))
+			continue
+		}
+		d := search.Dataset{Name: name, Digest: string(rest)}
+		if len(val) > 0 {
+			var tags []tracking.Tag
+			if err := json.Unmarshal(val, &tags); err != nil {
+				v.rs.fail(fmt.Errorf("decode input tags of run %s: %w", v.id, err))
+			}
+			for _, t := range tags {
+				if t.Key == tracking.InputTagContext {
+					d.Context = t.Value
+				}
+			}
+		}
+		v.datasets = append(v.datasets, d)
+	}
+	return v.datasets
+}
+
+// idxCursor walks one experiment's slice of the exprun index.
+type idxCursor struct {
+	c      *bolt.Cursor
+	prefix [8]byte
+	k      []byte // current key (suffix compares across experiments)
+	v      []byte
+}
+
+func (ic *idxCursor) valid() bool { return ic.k != nil && bytes.HasPrefix(ic.k, ic.prefix[:]) }
+
+// cursorHeap merges experiments' index ranges in (start DESC, run_id ASC)
+// order: the key suffix after the experiment id.
+type cursorHeap []*idxCursor
+
+func (h cursorHeap) Len() int           { return len(h) }
+func (h cursorHeap) Less(i, j int) bool { return bytes.Compare(h[i].k[8:], h[j].k[8:]) < 0 }
+func (h cursorHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *cursorHeap) Push(x any)        { *h = append(*h, x.(*idxCursor)) }
+func (h *cursorHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// SearchRuns implements tracking.Store.
+//
+// Runs come from the exprun index of each requested experiment (unknown
+// ids contribute nothing, as in MLflow; deleted experiments contribute
+// their runs, which are deleted too unless restored one by one). The index
+// value carries the lifecycle, so the view type costs no decoding. Without
+// order_by the merged index already is MLflow's default order, so the scan
+// stops as soon as the page (plus one row, to know whether another page
+// exists) is filled. With order_by every matching run is collected and
+// sorted with search.CompareRuns; views only read what the filter and the
+// order keys ask for. Only the runs of the page are materialised.
+func (s *Store) SearchRuns(ctx context.Context, q tracking.RunQuery) (tracking.RunPage, error) {
+	var page tracking.RunPage
+	offset, limit, err := pageBounds(q.PageToken, q.MaxResults)
+	if err != nil {
+		return page, err
+	}
+	// Distinct, parseable experiment ids.
+	var expIDs []uint64
+	for _, idStr := range q.ExperimentIDs {
+		if idStr == "" {
+			continue
+		}
+		id, ok := parseExpID(idStr)
+		if ok && !slices.Contains(expIDs, id) {
+			expIDs = append(expIDs, id)
+		}
+	}
+	if len(expIDs) == 0 {
+		return page, nil
+	}
+	viewType := q.ViewType
+	if viewType != tracking.DeletedOnly && viewType != tracking.AllViews {
+		viewType = tracking.ActiveOnly
+	}
+	wantLC := func(b []byte) bool {
+		ls := tracking.LifecycleActive
+		if len(b) == 1 && b[0] == lcDeleted {
+			ls = tracking.LifecycleDeleted
+		}
+		return viewType.Includes(ls)
+	}
+
+	err = s.view(ctx, "search runs", func(tx *bolt.Tx) error {
+		rs := &runSearch{
+			runs: tx.Bucket(bRun), params: tx.Bucket(bParam), tags: tx.Bucket(bTag),
+			latest: tx.Bucket(bLatest), inputs: tx.Bucket(bInput),
+		}
+		idx := tx.Bucket(bExpRun)
+		h := make(cursorHeap, 0, len(expIDs))
+		for _, id := range expIDs {
+			ic := &idxCursor{c: idx.Cursor()}
+			binary.BigEndian.PutUint64(ic.prefix[:], id)
+			ic.k, ic.v = ic.c.Seek(ic.prefix[:])
+			if ic.valid() {
+				h = append(h, ic)
+			}
+		}
+		heap.Init(&h)
+		next := func() *runView {
+			for h.Len() > 0 {
+				ic := h[0]
+				k, v := ic.k, ic.v
+				ic.k, ic.v = ic.c.Next()
+				if ic.valid() {
+					heap.Fix(&h, 0)
+				} else {
+					heap.Pop(&h)
+				}
+				if !wantLC(v) {
+					continue
+				}
+				_, start, runID, ok := splitExpRunKey(k)
+				if !ok {
+					rs.fail(fmt.Errorf("corrupt run index key %x", k))
+					continue
+				}
+				view := rs.newView(runID, start)
+				if len(q.Filter) > 0 && !search.MatchRun(q.Filter, view) {
+					continue
+				}
+				return view
+			}
+			return nil
+		}
+
+		var selected []*runView
+		more := false
+		if len(q.OrderBy) == 0 {
+			// Streaming: the merge order is the default order.
+			seen := 0
+			for {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				view := next()
+				if view == nil {
+					break
+				}
+				if seen < offset {
+					seen++
+					continue
+				}
+				if len(selected) == limit {
+					more = true
+					break
+				}
+				selected = append(selected, view)
+			}
+		} else {
+			var all []*runView
+			for n := 0; ; n++ {
+				if n%4096 == 0 {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+				}
+				view := next()
+				if view == nil {
+					break
+				}
+				all = append(all, view)
+			}
+			slices.SortFunc(all, func(a, b *runView) int { return search.CompareRuns(q.OrderBy, a, b) })
+			if offset < len(all) {
+				end := min(offset+limit, len(all))
+				selected = all[offset:end]
+				more = end < len(all)
+			}
+		}
+		if rs.err != nil {
+			return rs.err
+		}
+		page.Runs = make([]*tracking.Run, 0, len(selected))
+		for _, view := range selected {
+			rec := view.record()
+			if rs.err != nil {
+				return rs.err
+			}
+			run, err := loadRun(tx, view.id, rec)
+			if err != nil {
+				return err
+			}
+			page.Runs = append(page.Runs, run)
+		}
+		if more {
+			page.NextPageToken = search.EncodePageToken(offset + len(selected))
+		}
+		return nil
+	})
+	if err != nil {
+		return tracking.RunPage{}, err
+	}
+	return page, nil
+}
+
+// ---------------------------------------------------------------------------
+// Experiments.
+
+type expView struct {
+	id   uint64
+	ids  string
+	rec  expRecord
+	tags *bolt.Bucket
+	key  []byte
+}
+
+var _ search.ExperimentView = (*expView)(nil)
+
+func (e *expView) ExperimentID() string  { return e.ids }
+func (e *expView) Name() string          { return e.rec.Name }
+func (e *expView) CreationTime() int64   { return e.rec.CreationTime }
+func (e *expView) LastUpdateTime() int64 { return e.rec.LastUpdateTime }
+
+func (e *expView) Tag(key string) (string, bool) {
+	e.key = append(appendU64(e.key[:0], e.id), key...)
+	if v := e.tags.Get(e.key); v != nil {
+		return string(v), true
+	}
+	return "", false
+}
+
+// SearchExperiments implements tracking.Store.
+func (s *Store) SearchExperiments(ctx context.Context, q tracking.ExperimentQuery) (tracking.ExperimentPage, error) {
+	var page tracking.ExperimentPage
+	offset, limit, err := pageBounds(q.PageToken, q.MaxResults)
+	if err != nil {
+		return page, err
+	}
+	viewType := q.ViewType
+	if viewType != tracking.DeletedOnly && viewType != tracking.AllViews {
+		viewType = tracking.ActiveOnly
+	}
+	err = s.view(ctx, "search experiments", func(tx *bolt.Tx) error {
+		tags := tx.Bucket(bExpTag)
+		var all []*expView
+		c := tx.Bucket(bExp).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(k) != 8 {
+				return fmt.Errorf("corrupt experiment key %x", k)
+			}
+			ev := &expView{id: u64be(k), tags: tags}
+			if err := json.Unmarshal(v, &ev.rec); err != nil {
+				return fmt.Errorf("decode experiment %d: %w", ev.id, err)
+			}
+			if !viewType.Includes(ev.rec.Lifecycle) {
+				continue
+			}
+			ev.ids = fmtExpID(ev.id)
+			if len(q.Filter) > 0 && !search.MatchExperiment(q.Filter, ev) {
+				continue
+			}
+			all = append(all, ev)
+		}
+		slices.SortFunc(all, func(a, b *expView) int { return search.CompareExperiments(q.OrderBy, a, b) })
+		if offset >= len(all) {
+			return nil
+		}
+		end := min(offset+limit, len(all))
+		for _, ev := range all[offset:end] {
+			page.Experiments = append(page.Experiments, ev.rec.experiment(ev.id, expTags(tx, ev.id)))
+		}
+		if end < len(all) {
+			page.NextPageToken = search.EncodePageToken(end)
+		}
+		return nil
+	})
+	if err != nil {
+		return tracking.ExperimentPage{}, err
+	}
+	return page, nil
+}
