@@ -1,0 +1,229 @@
+package api
+
+import (
+	"net/http"
+	"path"
+	"strings"
+
+	"github.com/caddy-mlflow/caddy-mlflow/tracking"
+	artifact "github.com/caddy-mlflow/caddy-mlflow/tracking/api/internal/artifactshim"
+)
+
+// maxUIUploadSize is MLflow's cap on the UI's upload-artifact (10 MiB).
+const maxUIUploadSize = 10 << 20
+
+// artifactPrefix splits a path under one of the mlflow-artifacts prefixes.
+func artifactPrefix(p string) (prefix, rest string, ok bool) {
+	for _, pre := range []string{"/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts"} {
+		if strings.HasPrefix(p, pre) && (len(p) == len(pre) || p[len(pre)] == '/') {
+			return pre, p[len(pre):], true
+		}
+	}
+	return "", "", false
+}
+
+// serveArtifacts answers the mlflow-artifacts routes: through the artifact
+// handler when artifacts are served, else MLflow's --no-serve-artifacts 503.
+// The handler gets the escaped remainder of the path (after the prefix).
+func (s *Server) serveArtifacts(w http.ResponseWriter, r *http.Request, prefix, rest string) {
+	if s.artifacts == nil {
+		rule, ok := artifactRule(r.Method, rest)
+		if !ok {
+			notFound(w)
+			return
+		}
+		disabled(w, "Endpoint: "+prefix+rule+" disabled due to the mlflow server running with `--no-serve-artifacts`. "+
+			"To enable artifacts server functionality, run `mlflow server` with `--serve-artifacts`")
+		return
+	}
+	escaped := r.URL.EscapedPath()
+	if _, erest, ok := artifactPrefix(escaped); ok {
+		rest = erest
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Path = rest
+	r2.URL.RawPath = rest
+	s.artifacts.ServeHTTP(w, r2)
+}
+
+// artifactRule finds the Flask rule of an mlflow-artifacts route.
+func artifactRule(method, rest string) (string, bool) {
+	var found string
+	for _, rt := range artifactRoutes {
+		match := false
+		if base, ok := strings.CutSuffix(rt.pattern, "/{path...}"); ok {
+			match = strings.HasPrefix(rest, base+"/") && len(rest) > len(base)+1
+		} else {
+			match = rest == rt.pattern
+		}
+		if match {
+			found = rt.rule
+			if rt.method == method || (method == http.MethodHead && rt.method == http.MethodGet) {
+				return rt.rule, true
+			}
+		}
+	}
+	return found, found != ""
+}
+
+func newArtifactHandler(opts Options) http.Handler {
+	return artifact.NewHandler(opts.Artifacts, artifact.HandlerOptions{MaxUploadSize: opts.MaxUploadSize})
+}
+
+// runArtifactRoot resolves a run's artifact URI to its directory in the
+// proxied artifact store.
+func (s *Server) runArtifactRoot(uri string) (string, bool) {
+	if s.opts.Artifacts == nil {
+		return "", false
+	}
+	return artifact.URIPath(uri)
+}
+
+// listArtifacts lists one level of a run's artifacts, with paths relative
+// to the run's artifact root.
+func (s *Server) listArtifacts(w http.ResponseWriter, r *http.Request) error {
+	f, err := requestFields(r)
+	if err != nil {
+		return err
+	}
+	id, err := f.runID()
+	if err != nil {
+		return err
+	}
+	rel, hasPath, err := f.str("path")
+	if err != nil {
+		return err
+	}
+	if _, _, err := f.str("page_token"); err != nil {
+		return err
+	}
+	if hasPath {
+		if rel, err = artifact.CleanPath(rel); err != nil {
+			return err
+		}
+	}
+	run, err := s.store.GetRun(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if run == nil {
+		return runNotFound(id)
+	}
+	var files []tracking.FileInfo
+	if root, ok := s.runArtifactRoot(run.Info.ArtifactURI); ok {
+		dir := root
+		if rel != "" {
+			dir = path.Join(root, rel)
+		}
+		entries, err := s.opts.Artifacts.List(r.Context(), dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			name := path.Base(e.Path)
+			if rel != "" {
+				name = path.Join(rel, name)
+			}
+			files = append(files, tracking.FileInfo{Path: name, IsDir: e.IsDir, FileSize: e.FileSize})
+		}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		RootURI string              `json:"root_uri"`
+		Files   []tracking.FileInfo `json:"files,omitempty"`
+	}{run.Info.ArtifactURI, files})
+	return nil
+}
+
+// getArtifact is the UI's /get-artifact: one file of a run's artifacts as
+// an attachment.
+func (s *Server) getArtifact(w http.ResponseWriter, r *http.Request) error {
+	if s.store == nil {
+		disabled(w, "Endpoint: /get-artifact disabled due to the mlflow server running in `--artifacts-only` mode. "+
+			"To enable tracking server functionality, run `mlflow server` without `--artifacts-only`")
+		return nil
+	}
+	q := r.URL.Query()
+	id := q.Get("run_id")
+	if id == "" {
+		id = q.Get("run_uuid")
+	}
+	if !q.Has("path") {
+		return tracking.Errorf(tracking.BadRequest, "Missing value for required parameter 'path'.")
+	}
+	rel, err := artifact.CleanPath(q.Get("path"))
+	if err != nil {
+		return err
+	}
+	if id == "" {
+		return runNotFound("None")
+	}
+	run, err := s.store.GetRun(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if run == nil {
+		return runNotFound(id)
+	}
+	root, ok := s.runArtifactRoot(run.Info.ArtifactURI)
+	if !ok {
+		return tracking.Errorf(tracking.ResourceDoesNotExist,
+			"Artifacts of run %s are not stored by this server (artifact URI %s).", id, run.Info.ArtifactURI)
+	}
+	return artifact.ServeFile(w, r, s.opts.Artifacts, path.Join(root, rel))
+}
+
+// uploadArtifact is the UI's upload-artifact: the raw body becomes the
+// file at path in the run's artifacts.
+func (s *Server) uploadArtifact(w http.ResponseWriter, r *http.Request) error {
+	if s.store == nil || s.opts.Artifacts == nil {
+		disabled(w, "Endpoint: /ajax-api/2.0/mlflow/upload-artifact disabled: this server does not store run artifacts.")
+		return nil
+	}
+	q := r.URL.Query()
+	id := q.Get("run_uuid")
+	if id == "" {
+		return invalidParam("Request must specify run_uuid.")
+	}
+	p := q.Get("path")
+	if p == "" {
+		return invalidParam("Request must specify path.")
+	}
+	rel, err := artifact.CleanPath(p)
+	if err != nil {
+		return err
+	}
+	limit := int64(maxUIUploadSize)
+	if s.opts.MaxUploadSize > 0 && s.opts.MaxUploadSize < limit {
+		limit = s.opts.MaxUploadSize
+	}
+	if r.ContentLength > limit {
+		return invalidParam("Artifact size is too large. Max size is 10MB.")
+	}
+	data, err := readBody(r, limit)
+	if err != nil {
+		if tracking.IsCode(err, tracking.InvalidParameterValue) {
+			return invalidParam("Artifact size is too large. Max size is 10MB.")
+		}
+		return err
+	}
+	if len(data) == 0 {
+		return invalidParam("Request must specify data.")
+	}
+	run, err := s.store.GetRun(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if run == nil {
+		return runNotFound(id)
+	}
+	root, ok := s.runArtifactRoot(run.Info.ArtifactURI)
+	if !ok {
+		return invalidParam("Artifacts of run %s are not stored by this server (artifact URI %s).", id, run.Info.ArtifactURI)
+	}
+	if err := s.opts.Artifacts.Put(r.Context(), path.Join(root, rel), strings.NewReader(string(data))); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
