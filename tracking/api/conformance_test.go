@@ -74,17 +74,17 @@ var conformanceDeviations = map[string]replay.Options{
 }
 
 // TestConformance replays the public MLflow 2.22.1 transcripts (copied
-// into testdata/conformance) against a fresh server each.
+// into the repository's testdata/conformance) against a fresh server each.
 func TestConformance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("conformance replay skipped in -short mode")
 	}
 	skip := map[string]string{"traces.jsonl": registryIssue}
-	files, _ := filepath.Glob("testdata/conformance/registry_*.jsonl")
+	files, _ := filepath.Glob("../../testdata/conformance/registry_*.jsonl")
 	for _, f := range files {
 		skip[filepath.Base(f)] = registryIssue
 	}
-	results := replay.RunDir(t, "testdata/conformance", func(t testing.TB) string {
+	results := replay.RunDir(t, "../../testdata/conformance", func(t testing.TB) string {
 		ts, _ := newTestServer(t)
 		return ts.URL
 	}, skip, func(name string) replay.Options {
