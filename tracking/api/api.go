@@ -23,7 +23,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
-	artifact "github.com/caddy-mlflow/caddy-mlflow/tracking/api/internal/artifactshim"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/search"
 )
 
@@ -66,7 +66,7 @@ type Server struct {
 	log       *zap.Logger
 	routes    map[string]*pathEntry
 	list      []Route
-	artifacts http.Handler // mlflow-artifacts routes; nil when not served
+	artifacts *artifact.Handler // mlflow-artifacts routes; nil when not served
 }
 
 // Route describes one route the server answers, for authorization tables.

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
-	artifact "github.com/caddy-mlflow/caddy-mlflow/tracking/api/internal/artifactshim"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact"
 )
 
 // maxUIUploadSize is MLflow's cap on the UI's upload-artifact (10 MiB).
@@ -40,10 +40,7 @@ func (s *Server) serveArtifacts(w http.ResponseWriter, r *http.Request, prefix, 
 	if _, erest, ok := artifactPrefix(escaped); ok {
 		rest = erest
 	}
-	r2 := r.Clone(r.Context())
-	r2.URL.Path = rest
-	r2.URL.RawPath = rest
-	s.artifacts.ServeHTTP(w, r2)
+	s.artifacts.ServeArtifacts(w, r, rest)
 }
 
 // artifactRule finds the Flask rule of an mlflow-artifacts route.
@@ -66,7 +63,7 @@ func artifactRule(method, rest string) (string, bool) {
 	return found, found != ""
 }
 
-func newArtifactHandler(opts Options) http.Handler {
+func newArtifactHandler(opts Options) *artifact.Handler {
 	return artifact.NewHandler(opts.Artifacts, artifact.HandlerOptions{MaxUploadSize: opts.MaxUploadSize})
 }
 

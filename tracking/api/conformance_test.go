@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	artifact "github.com/caddy-mlflow/caddy-mlflow/tracking/api/internal/artifactshim"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/api/replay"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/boltstore"
 )
 

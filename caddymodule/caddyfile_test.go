@@ -1,0 +1,226 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/encode"      // the encode directive, used beside mlflow below
+	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/encode/gzip" // its gzip encoder
+)
+
+func boolPtr(b bool) *bool { return &b }
+
+func TestUnmarshalCaddyfile(t *testing.T) {
+	tests := []struct {
+		name    string
+		input   string
+		want    Handler
+		wantErr string
+	}{
+		{name: "bare", input: `mlflow`, want: Handler{}},
+		{name: "empty block", input: `mlflow {
+		}`, want: Handler{}},
+		{name: "all", input: `mlflow {
+			backend_store_uri bbolt:///var/lib/mlflow.bolt
+			artifacts_destination /srv/artifacts
+			default_artifact_root s3://bucket/root
+			serve_artifacts off
+			mlflow_version 3.7.1
+			max_upload_size 5GiB
+			open_timeout 30s
+		}`, want: Handler{
+			BackendStoreURI:      "bbolt:///var/lib/mlflow.bolt",
+			ArtifactsDestination: "/srv/artifacts",
+			DefaultArtifactRoot:  "s3://bucket/root",
+			ServeArtifacts:       boolPtr(false),
+			MLflowVersion:        "3.7.1",
+			MaxUploadSize:        5 << 30,
+			OpenTimeout:          caddy.Duration(30 * time.Second),
+		}},
+		{name: "serve on", input: "mlflow {\n serve_artifacts on\n}", want: Handler{ServeArtifacts: boolPtr(true)}},
+		{name: "serve bare", input: "mlflow {\n serve_artifacts\n}", want: Handler{ServeArtifacts: boolPtr(true)}},
+		{name: "serve true", input: "mlflow {\n serve_artifacts true\n}", want: Handler{ServeArtifacts: boolPtr(true)}},
+		{name: "artifacts_only bare", input: "mlflow {\n artifacts_only\n}", want: Handler{ArtifactsOnly: true}},
+		{name: "artifacts_only off", input: "mlflow {\n artifacts_only off\n}", want: Handler{}},
+		{name: "size MB", input: "mlflow {\n max_upload_size 500MB\n}", want: Handler{MaxUploadSize: 500_000_000}},
+		{name: "size bytes", input: "mlflow {\n max_upload_size 1024\n}", want: Handler{MaxUploadSize: 1024}},
+		{name: "quoted path", input: "mlflow {\n backend_store_uri \"/tmp/a b/x.bolt\"\n}", want: Handler{BackendStoreURI: "/tmp/a b/x.bolt"}},
+
+		{name: "argument", input: `mlflow ./x.bolt`, wantErr: "mlflow takes no arguments"},
+		{name: "unknown", input: "mlflow {\n backend_store ./x\n}", wantErr: `unknown sub-directive "backend_store"`},
+		{name: "missing value", input: "mlflow {\n backend_store_uri\n}", wantErr: "backend_store_uri takes exactly one argument, got 0"},
+		{name: "two values", input: "mlflow {\n artifacts_destination a b\n}", wantErr: "artifacts_destination takes exactly one argument, got 2"},
+		{name: "bad bool", input: "mlflow {\n serve_artifacts maybe\n}", wantErr: `serve_artifacts "maybe": want on or off`},
+		{name: "bool two args", input: "mlflow {\n artifacts_only on off\n}", wantErr: "at most one argument"},
+		{name: "bad size", input: "mlflow {\n max_upload_size lots\n}", wantErr: `max_upload_size "lots"`},
+		{name: "zero size", input: "mlflow {\n max_upload_size 0\n}", wantErr: "must be a positive size"},
+		{name: "bad duration", input: "mlflow {\n open_timeout soon\n}", wantErr: `open_timeout "soon"`},
+		{name: "zero duration", input: "mlflow {\n open_timeout 0s\n}", wantErr: "must be positive"},
+		{name: "duplicate", input: "mlflow {\n mlflow_version 3.6.0\n mlflow_version 3.7.0\n}", wantErr: "given more than once"},
+		{name: "nested block", input: "mlflow {\n mlflow_version 3.6.0 {\n x\n }\n}", wantErr: "takes no block"},
+		{name: "empty value", input: "mlflow {\n mlflow_version \"\"\n}", wantErr: "must not be empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h Handler
+			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if !reflect.DeepEqual(h, tt.want) {
+				t.Fatalf("got %+v, want %+v", h, tt.want)
+			}
+		})
+	}
+}
+
+// adapt runs the Caddyfile adapter and returns the routes of the first
+// server of the http app.
+func adapt(t *testing.T, input string) []map[string]any {
+	t.Helper()
+	out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(input), nil)
+	if err != nil {
+		t.Fatalf("adapt: %v", err)
+	}
+	var cfg struct {
+		Apps struct {
+			HTTP struct {
+				Servers map[string]struct {
+					Routes []map[string]any `json:"routes"`
+				} `json:"servers"`
+			} `json:"http"`
+		} `json:"apps"`
+	}
+	if err := json.Unmarshal(out, &cfg); err != nil {
+		t.Fatalf("decode adapted config: %v\n%s", err, out)
+	}
+	for _, srv := range cfg.Apps.HTTP.Servers {
+		return srv.Routes
+	}
+	t.Fatalf("no server in adapted config:\n%s", out)
+	return nil
+}
+
+// handlerNames lists the "handler" names in the order the adapted routes
+// run them, leaving out the subroute wrappers.
+func handlerNames(v any) []string {
+	var names []string
+	var walk func(any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if h, ok := x["handler"].(string); ok && h != "subroute" {
+				names = append(names, h)
+			}
+			for _, k := range []string{"routes", "handle"} {
+				if c, ok := x[k]; ok {
+					walk(c)
+				}
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		case []map[string]any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	return names
+}
+
+func TestCaddyfileAdapter(t *testing.T) {
+	routes := adapt(t, `
+http://127.0.0.1:5000 {
+	respond /hello "hi"
+	mlflow {
+		backend_store_uri ./x.bolt
+		serve_artifacts off
+		max_upload_size 1GiB
+	}
+	encode gzip
+}`)
+	names := handlerNames(routes)
+	// The directive order puts encode first, then mlflow before respond,
+	// without a route block.
+	want := []string{"encode", "mlflow", "static_response"}
+	if !reflect.DeepEqual(names, want) {
+		t.Fatalf("handler order = %v, want %v", names, want)
+	}
+	raw, _ := json.Marshal(routes)
+	for _, s := range []string{`"backend_store_uri":"./x.bolt"`, `"serve_artifacts":false`, `"max_upload_size":1073741824`} {
+		if !strings.Contains(string(raw), s) {
+			t.Errorf("adapted routes lack %s:\n%s", s, raw)
+		}
+	}
+}
+
+func TestCaddyfileAdapterErrors(t *testing.T) {
+	_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte("http://127.0.0.1:5000 {\n\tmlflow {\n\t\tbogus on\n\t}\n}\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), `unknown sub-directive "bogus"`) {
+		t.Fatalf("adapt error = %v, want unknown sub-directive", err)
+	}
+}
+
+func TestJSONConfig(t *testing.T) {
+	in := `{
+		"backend_store_uri": "bbolt:///data/mlflow.bolt",
+		"artifacts_destination": "/data/artifacts",
+		"default_artifact_root": "mlflow-artifacts:/",
+		"serve_artifacts": false,
+		"artifacts_only": false,
+		"mlflow_version": "3.7.0",
+		"max_upload_size": 1048576,
+		"open_timeout": "10s"
+	}`
+	var h Handler
+	if err := caddy.StrictUnmarshalJSON([]byte(in), &h); err != nil {
+		t.Fatalf("unmarshal: %v", err)
+	}
+	want := Handler{
+		BackendStoreURI:      "bbolt:///data/mlflow.bolt",
+		ArtifactsDestination: "/data/artifacts",
+		DefaultArtifactRoot:  "mlflow-artifacts:/",
+		ServeArtifacts:       boolPtr(false),
+		MLflowVersion:        "3.7.0",
+		MaxUploadSize:        1 << 20,
+		OpenTimeout:          caddy.Duration(10 * time.Second),
+	}
+	if !reflect.DeepEqual(h, want) {
+		t.Fatalf("got %+v, want %+v", h, want)
+	}
+
+	// Unknown fields are rejected, as Caddy does when loading a config.
+	if err := caddy.StrictUnmarshalJSON([]byte(`{"backend_store":"x"}`), &h); err == nil {
+		t.Fatal("unknown field accepted")
+	}
+
+	// The zero value marshals to an empty object: every default is implied.
+	out, err := json.Marshal(Handler{})
+	if err != nil || string(out) != "{}" {
+		t.Fatalf("marshal zero value = %s, %v", out, err)
+	}
+
+	// The module is registered under its ID.
+	mi, err := caddy.GetModule("http.handlers.mlflow")
+	if err != nil {
+		t.Fatalf("module not registered: %v", err)
+	}
+	if _, ok := mi.New().(*Handler); !ok {
+		t.Fatalf("module New returned %T", mi.New())
+	}
+}

@@ -1,0 +1,160 @@
+package caddymodule
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// Defaults of the mlflow directive. They mirror `mlflow server`'s defaults
+// where MLflow has one.
+const (
+	// DefaultBackendStorePath is the bbolt file used when backend_store_uri
+	// is empty, relative to Caddy's working directory.
+	DefaultBackendStorePath = "./mlflow.bolt"
+	// DefaultArtifactsDestination is the directory proxied artifacts are
+	// stored in when artifacts_destination is empty, relative to Caddy's
+	// working directory (`mlflow server`'s ./mlartifacts).
+	DefaultArtifactsDestination = "./mlartifacts"
+	// DefaultServedArtifactRoot is the default artifact root of new
+	// experiments when the server serves artifacts.
+	DefaultServedArtifactRoot = "mlflow-artifacts:/"
+	// DefaultUnservedArtifactRoot is the default artifact root of new
+	// experiments when the server does not serve artifacts; it is made
+	// absolute against Caddy's working directory, as `mlflow server` does.
+	DefaultUnservedArtifactRoot = "./mlruns"
+	// DefaultMLflowVersion is what GET /version answers by default. MLflow
+	// clients parse it and turn features off for servers older than 3.4.
+	DefaultMLflowVersion = "3.6.0"
+	// BoltScheme is the URI scheme of backend_store_uri for the embedded
+	// bbolt store: bbolt:///abs/path or bbolt://relative/path.
+	BoltScheme = "bbolt"
+)
+
+// uriScheme matches a URI scheme of two or more characters. A single letter
+// followed by a colon is a Windows drive, not a scheme.
+var uriScheme = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9+.\-]+):`)
+
+// schemeOf returns the lower-cased URI scheme of s, or "" when s is a plain
+// file path.
+func schemeOf(s string) string {
+	m := uriScheme.FindStringSubmatch(s)
+	if m == nil {
+		return ""
+	}
+	return strings.ToLower(m[1])
+}
+
+// sqlSchemes are the SQLAlchemy database URI schemes `mlflow server` accepts.
+var sqlSchemes = map[string]bool{
+	"sqlite": true, "postgresql": true, "postgres": true, "mysql": true, "mssql": true,
+}
+
+// ResolveBackendStoreURI turns a backend_store_uri into the absolute path of
+// the bbolt file. Accepted forms:
+//
+//   - "" (the default, ./mlflow.bolt)
+//   - a plain file path, absolute or relative to the working directory
+//   - bbolt:///abs/path/mlflow.bolt (three slashes: an absolute path)
+//   - bbolt://relative/path/mlflow.bolt (two slashes: relative to the
+//     working directory)
+//
+// Relative paths are resolved against Caddy's working directory. SQL
+// database URIs (sqlite, postgresql, mysql, mssql), MLflow's file store
+// (file:, ./mlruns directories are not detected) and any other scheme are
+// rejected with an error that says what is supported.
+func ResolveBackendStoreURI(uri string) (string, error) {
+	p := strings.TrimSpace(uri)
+	if p == "" {
+		p = DefaultBackendStorePath
+	}
+	switch scheme := schemeOf(p); {
+	case scheme == "":
+	case scheme == BoltScheme:
+		rest := p[len(BoltScheme)+1:]
+		if !strings.HasPrefix(rest, "//") {
+			return "", fmt.Errorf("backend_store_uri %q: a bbolt URI is bbolt:///absolute/path or bbolt://relative/path", uri)
+		}
+		p = rest[2:]
+		if i := strings.IndexAny(p, "?#"); i >= 0 {
+			return "", fmt.Errorf("backend_store_uri %q: bbolt URIs take no query or fragment", uri)
+		}
+		if p == "" || p == "/" {
+			return "", fmt.Errorf("backend_store_uri %q: the bbolt URI names no file", uri)
+		}
+	case sqlSchemes[scheme] || strings.HasPrefix(scheme, "postgresql+") || strings.HasPrefix(scheme, "mysql+") || strings.HasPrefix(scheme, "mssql+"):
+		return "", fmt.Errorf("backend_store_uri %q: %s databases are not supported yet; this server stores tracking data in an embedded bbolt file (use a file path or bbolt:///absolute/path)", uri, scheme)
+	case scheme == "file":
+		return "", fmt.Errorf("backend_store_uri %q: MLflow's file store (file:) is not supported; use a bbolt file path or bbolt:///absolute/path", uri)
+	default:
+		return "", fmt.Errorf("backend_store_uri %q: unsupported scheme %q; use a bbolt file path or bbolt:///absolute/path", uri, scheme)
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", fmt.Errorf("backend_store_uri %q: resolving path: %w", uri, err)
+	}
+	return abs, nil
+}
+
+// ResolveArtifactsDestination turns an artifacts_destination into the
+// absolute path of a local directory. It accepts "" (./mlartifacts), a plain
+// path (relative to the working directory) or a file:// URI
+// (file:///abs/path). Remote stores (s3, gs, wasbs, hdfs, ...) are not
+// supported yet and are rejected with an error that says so.
+func ResolveArtifactsDestination(dest string) (string, error) {
+	p := strings.TrimSpace(dest)
+	if p == "" {
+		p = DefaultArtifactsDestination
+	}
+	switch scheme := schemeOf(p); scheme {
+	case "":
+	case "file":
+		rest := p[len("file:"):]
+		switch {
+		case strings.HasPrefix(rest, "///"):
+			p = rest[2:]
+		case strings.HasPrefix(rest, "//localhost/"):
+			p = rest[len("//localhost"):]
+		case strings.HasPrefix(rest, "//"):
+			return "", fmt.Errorf("artifacts_destination %q: file URIs with a remote host are not supported; use file:///absolute/path", dest)
+		default:
+			p = rest
+		}
+		if p == "" {
+			return "", fmt.Errorf("artifacts_destination %q: the file URI names no directory", dest)
+		}
+	case "s3", "gs", "wasbs", "abfss", "hdfs", "viewfs", "ftp", "sftp", "oss", "dbfs", "uc", "http", "https", "mlflow-artifacts", "runs", "models":
+		return "", fmt.Errorf("artifacts_destination %q: %s:// artifact storage is not supported yet; only a local directory (a path or file:///absolute/path) is", dest, scheme)
+	default:
+		return "", fmt.Errorf("artifacts_destination %q: unsupported scheme %q; only a local directory (a path or file:///absolute/path) is supported", dest, scheme)
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", fmt.Errorf("artifacts_destination %q: resolving path: %w", dest, err)
+	}
+	return abs, nil
+}
+
+// ResolveDefaultArtifactRoot returns the artifact root new experiments get:
+// root itself when set, otherwise mlflow-artifacts:/ when the server serves
+// artifacts, otherwise ./mlruns made absolute (what `mlflow server
+// --no-serve-artifacts` does). A relative local path given explicitly is
+// made absolute too, since clients resolve it on their own machines.
+func ResolveDefaultArtifactRoot(root string, serveArtifacts bool) (string, error) {
+	r := strings.TrimSpace(root)
+	if r == "" {
+		if serveArtifacts {
+			return DefaultServedArtifactRoot, nil
+		}
+		r = DefaultUnservedArtifactRoot
+	}
+	if schemeOf(r) != "" {
+		return r, nil
+	}
+	abs, err := filepath.Abs(r)
+	if err != nil {
+		return "", fmt.Errorf("default_artifact_root %q: resolving path: %w", root, err)
+	}
+	return abs, nil
+}

@@ -1,0 +1,300 @@
+// Package caddymodule makes the MLflow tracking server a Caddy v2 HTTP
+// handler: the module http.handlers.mlflow and its Caddyfile directive
+// mlflow.
+//
+// The handler owns its whole site: it answers every request that reaches it
+// with what `mlflow server` would answer (the REST API under /api and
+// /ajax-api, the mlflow-artifacts proxy, /health, /version, /get-artifact),
+// and 404 for anything else. Put other handlers in front of it (or wrap it
+// in handle/route blocks) to serve more from the same site.
+//
+// Tracking data lives in an embedded bbolt file. The open database is kept
+// in a process-wide caddy.UsagePool keyed by its absolute path, so a config
+// reload reuses it instead of deadlocking on bbolt's file lock.
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-mlflow/caddy-mlflow/tracking"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/api"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/boltstore"
+)
+
+// ModulePath is the Go module path of this project; BuildVersion reports
+// its version.
+const ModulePath = "github.com/caddy-mlflow/caddy-mlflow"
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler is the http.handlers.mlflow module: an MLflow tracking server.
+// Its fields mirror the flags of `mlflow server`. The zero value is a
+// working server: tracking data in ./mlflow.bolt, proxied artifacts in
+// ./mlartifacts, new experiments rooted at mlflow-artifacts:/.
+type Handler struct {
+	// BackendStoreURI is where tracking data is stored: a bbolt file path,
+	// bbolt:///absolute/path or bbolt://relative/path. Relative paths are
+	// resolved against Caddy's working directory. Default ./mlflow.bolt.
+	BackendStoreURI string `json:"backend_store_uri,omitempty"`
+
+	// ArtifactsDestination is the local directory (a path or
+	// file:///absolute/path) that proxied artifacts are stored in when the
+	// server serves artifacts. Default ./mlartifacts.
+	ArtifactsDestination string `json:"artifacts_destination,omitempty"`
+
+	// DefaultArtifactRoot is the artifact location of new experiments that
+	// do not name one. Default mlflow-artifacts:/ when serving artifacts,
+	// otherwise ./mlruns made absolute.
+	DefaultArtifactRoot string `json:"default_artifact_root,omitempty"`
+
+	// ServeArtifacts turns the mlflow-artifacts proxy on or off. Default
+	// true (nil means true), as for `mlflow server`.
+	ServeArtifacts *bool `json:"serve_artifacts,omitempty"`
+
+	// ArtifactsOnly makes the server proxy artifacts only: tracking
+	// endpoints answer 503, as under `mlflow server --artifacts-only`.
+	ArtifactsOnly bool `json:"artifacts_only,omitempty"`
+
+	// MLflowVersion is what GET /version answers. Default 3.6.0. MLflow
+	// clients compare it with their own and turn features (such as span
+	// logging through OTLP) off below 3.4.
+	MLflowVersion string `json:"mlflow_version,omitempty"`
+
+	// MaxUploadSize is the largest artifact upload accepted, in bytes. Zero
+	// means the API's default.
+	MaxUploadSize int64 `json:"max_upload_size,omitempty"`
+
+	// OpenTimeout is how long to wait for the bbolt file lock when another
+	// process holds it. Default 5s.
+	OpenTimeout caddy.Duration `json:"open_timeout,omitempty"`
+
+	logger       *zap.Logger
+	boltPath     string // absolute path of the bbolt file; "" when no store is used
+	artifactsDir string // absolute path of the artifacts directory; "" when not served
+	artifactRoot string // resolved default artifact root
+	acquired     bool   // Provision holds a dbPool reference to boltPath
+	store        *boltstore.Store
+	server       *api.Server
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.mlflow",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// serveArtifacts reports whether the mlflow-artifacts proxy is on.
+func (h *Handler) serveArtifacts() bool {
+	return h.ServeArtifacts == nil || *h.ServeArtifacts
+}
+
+// checkConfig reports configuration errors that need no I/O.
+func (h *Handler) checkConfig() error {
+	if h.ArtifactsOnly && !h.serveArtifacts() {
+		return errors.New("artifacts_only requires serve_artifacts: an artifacts-only server that does not serve artifacts serves nothing")
+	}
+	if h.ArtifactsOnly && h.BackendStoreURI != "" {
+		return errors.New("backend_store_uri cannot be used with artifacts_only: an artifacts-only server keeps no tracking data (mlflow server refuses this too)")
+	}
+	if h.MaxUploadSize < 0 {
+		return fmt.Errorf("max_upload_size must not be negative, got %d", h.MaxUploadSize)
+	}
+	if h.OpenTimeout < 0 {
+		return fmt.Errorf("open_timeout must not be negative, got %s", time.Duration(h.OpenTimeout))
+	}
+	if _, err := ResolveBackendStoreURI(h.BackendStoreURI); err != nil {
+		return err
+	}
+	if _, err := ResolveArtifactsDestination(h.ArtifactsDestination); err != nil {
+		return err
+	}
+	if _, err := ResolveDefaultArtifactRoot(h.DefaultArtifactRoot, h.serveArtifacts()); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Provision validates the configuration, resolves paths, acquires the
+// shared bbolt database, and builds the MLflow API server (which creates
+// the Default experiment if the store has none).
+func (h *Handler) Provision(ctx caddy.Context) (err error) {
+	h.logger = ctx.Logger()
+	if err := h.checkConfig(); err != nil {
+		return fmt.Errorf("mlflow: %w", err)
+	}
+	serve := h.serveArtifacts()
+	if h.MLflowVersion == "" {
+		h.MLflowVersion = DefaultMLflowVersion
+	}
+	if h.OpenTimeout == 0 {
+		h.OpenTimeout = caddy.Duration(DefaultOpenTimeout)
+	}
+	if h.artifactRoot, err = ResolveDefaultArtifactRoot(h.DefaultArtifactRoot, serve); err != nil {
+		return fmt.Errorf("mlflow: %w", err)
+	}
+
+	// If anything below fails, give back what was acquired so far: Caddy
+	// calls Cleanup after a failed Provision, but callers outside Caddy
+	// may not.
+	defer func() {
+		if err != nil {
+			h.release()
+		}
+	}()
+
+	var store tracking.Store
+	if !h.ArtifactsOnly {
+		if h.boltPath, err = ResolveBackendStoreURI(h.BackendStoreURI); err != nil {
+			return fmt.Errorf("mlflow: %w", err)
+		}
+		shared, err := acquireDB(h.boltPath, time.Duration(h.OpenTimeout))
+		if err != nil {
+			return fmt.Errorf("mlflow: %w", err)
+		}
+		h.acquired = true
+		bs, err := boltstore.OpenDB(shared.db)
+		if err != nil {
+			return fmt.Errorf("mlflow: backend store %s: %w", h.boltPath, err)
+		}
+		h.store = bs
+		store = bs
+	}
+
+	var artifacts artifact.Store
+	if serve {
+		if h.artifactsDir, err = ResolveArtifactsDestination(h.ArtifactsDestination); err != nil {
+			return fmt.Errorf("mlflow: %w", err)
+		}
+		local, err := artifact.NewLocal(h.artifactsDir)
+		if err != nil {
+			return fmt.Errorf("mlflow: artifacts_destination %s: %w", h.artifactsDir, err)
+		}
+		artifacts = local
+	} else {
+		if h.ArtifactsDestination != "" {
+			h.logger.Warn("artifacts_destination is ignored because serve_artifacts is off",
+				zap.String("artifacts_destination", h.ArtifactsDestination))
+		}
+		if schemeOf(h.artifactRoot) == "mlflow-artifacts" {
+			h.logger.Warn("default_artifact_root points at the artifact proxy, which is off (serve_artifacts off): clients will get 503 for artifact uploads",
+				zap.String("default_artifact_root", h.artifactRoot))
+		}
+	}
+
+	h.server, err = api.New(api.Options{
+		Store:               store,
+		Artifacts:           artifacts,
+		ServeArtifacts:      serve,
+		ArtifactsOnly:       h.ArtifactsOnly,
+		DefaultArtifactRoot: h.artifactRoot,
+		MLflowVersion:       h.MLflowVersion,
+		BuildVersion:        BuildVersion(),
+		MaxUploadSize:       h.MaxUploadSize,
+		Logger:              h.logger,
+	})
+	if err != nil {
+		return fmt.Errorf("mlflow: building the API server: %w", err)
+	}
+
+	h.logger.Info("mlflow tracking server provisioned",
+		zap.String("backend_store", h.boltPath),
+		zap.Bool("serve_artifacts", serve),
+		zap.String("artifacts_destination", h.artifactsDir),
+		zap.String("default_artifact_root", h.artifactRoot),
+		zap.Bool("artifacts_only", h.ArtifactsOnly),
+		zap.String("mlflow_version", h.MLflowVersion))
+	return nil
+}
+
+// Validate checks the configuration. Provision has already rejected what
+// it could not work with; Validate repeats the I/O-free checks so that a
+// handler provisioned by other means is held to the same rules.
+func (h *Handler) Validate() error {
+	if err := h.checkConfig(); err != nil {
+		return fmt.Errorf("mlflow: %w", err)
+	}
+	if h.server == nil {
+		return errors.New("mlflow: handler not provisioned")
+	}
+	return nil
+}
+
+// ServeHTTP answers the request with the MLflow API server. The server owns
+// the whole site, so paths MLflow does not serve get its 404; next is never
+// called.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	h.server.ServeHTTP(w, r)
+	return nil
+}
+
+// Cleanup releases the bbolt database if, and only if, Provision acquired
+// it. It is safe to call more than once.
+func (h *Handler) Cleanup() error {
+	return h.release()
+}
+
+// release drops the pool reference Provision took, if any.
+func (h *Handler) release() error {
+	if !h.acquired {
+		return nil
+	}
+	h.acquired = false
+	if h.store != nil {
+		// The store does not own the pooled database; Close only marks it
+		// released.
+		_ = h.store.Close()
+		h.store = nil
+	}
+	if err := releaseDB(h.boltPath); err != nil {
+		if h.logger != nil {
+			h.logger.Error("releasing backend store", zap.Error(err))
+		}
+		return err
+	}
+	return nil
+}
+
+// BuildVersion returns the version of this module as built into the
+// running binary ("(devel)" for a local build).
+func BuildVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(devel)"
+	}
+	if info.Main.Path == ModulePath && info.Main.Version != "" {
+		return info.Main.Version
+	}
+	for _, dep := range info.Deps {
+		if dep.Path == ModulePath {
+			if dep.Replace != nil && dep.Replace.Version != "" {
+				return dep.Replace.Version
+			}
+			return dep.Version
+		}
+	}
+	return "(devel)"
+}
+
+// Interface guards.
+var (
+	_ caddy.Module                = (*Handler)(nil)
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+	_ caddyfile.Unmarshaler       = (*Handler)(nil)
+)

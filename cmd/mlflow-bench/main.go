@@ -1,0 +1,116 @@
+// Command mlflow-bench is a load generator for an MLflow tracking server
+// (caddy-mlflow or any other) on the loopback interface.
+//
+//	mlflow-bench -url http://127.0.0.1:5000 -op log-batch,search-runs -c 16 -d 10s
+//	mlflow-bench -url http://127.0.0.1:5000 -op raw -raw-url http://127.0.0.1:5001/ -n 100000
+//
+// Operations (-op, comma-separated, or "all" for every MLflow operation):
+//
+//	raw          GET -raw-url (default <url>/health); a ceiling for the HTTP stack
+//	log-batch    runs/log-batch with 10 metrics to one pre-created run per client
+//	create-run   runs/create in one experiment
+//	search-runs  runs/search with a metric filter and order_by, max_results 100,
+//	             over 10,000 runs seeded with a metric (-seed-runs)
+//	get-history  metrics/get-history of a 100,000-point metric seeded via log-batch
+//	             (-history-points); one request = the full history
+//
+// Seeding runs before each measured phase and is reported separately. The
+// table gives, per operation: requests, successful req/s, p50, p99, errors.
+// When both raw and log-batch ran, log-batch req/s as a fraction of raw is
+// printed too.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/loadtest"
+)
+
+func main() {
+	var cfg loadtest.Config
+	var ops string
+	flag.StringVar(&cfg.URL, "url", "http://127.0.0.1:5000", "tracking server base URL (loopback only)")
+	flag.StringVar(&cfg.RawURL, "raw-url", "", "URL for -op raw (default <url>/health)")
+	flag.StringVar(&ops, "op", loadtest.OpLogBatch, "operations, comma-separated: raw, "+strings.Join(loadtest.Ops, ", ")+", or all")
+	flag.IntVar(&cfg.Concurrency, "c", 8, "concurrent clients")
+	flag.DurationVar(&cfg.Duration, "d", 10*time.Second, "measured duration per operation (when -n is 0)")
+	flag.IntVar(&cfg.Requests, "n", 0, "measured requests per operation (overrides -d)")
+	flag.IntVar(&cfg.SeedRuns, "seed-runs", 10000, "runs seeded for search-runs")
+	flag.IntVar(&cfg.HistoryPoints, "history-points", 100000, "metric points seeded for get-history")
+	flag.IntVar(&cfg.MetricsPerBatch, "batch-metrics", 10, "metrics per log-batch request")
+	flag.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow non-loopback targets")
+	flag.Parse()
+
+	var list []string
+	for _, op := range strings.Split(ops, ",") {
+		op = strings.TrimSpace(op)
+		switch op {
+		case "":
+		case "all":
+			list = append(list, loadtest.Ops...)
+		default:
+			list = append(list, op)
+		}
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(os.Stderr, "mlflow-bench: no operation given (-op)")
+		os.Exit(2)
+	}
+
+	r, err := loadtest.NewRunner(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mlflow-bench:", err)
+		os.Exit(2)
+	}
+	defer r.Close()
+	r.Log = os.Stderr
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	mode := fmt.Sprintf("%v per op", cfg.Duration)
+	if cfg.Requests > 0 {
+		mode = fmt.Sprintf("%d requests per op", cfg.Requests)
+	}
+	fmt.Printf("target %s, %d clients, %s\n\n", cfg.URL, cfg.Concurrency, mode)
+
+	var results []loadtest.Result
+	failed := false
+	for _, op := range list {
+		res, err := r.Run(ctx, op)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mlflow-bench:", err)
+			failed = true
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		results = append(results, res)
+	}
+	loadtest.PrintTable(os.Stdout, results)
+	if f, ok := loadtest.Ratio(results, loadtest.OpLogBatch, loadtest.OpRaw); ok {
+		fmt.Printf("\nlog-batch req/s = %.1f%% of raw (%s)\n", 100*f, rawTarget(cfg))
+	}
+	for _, res := range results {
+		if res.Errors > 0 {
+			failed = true
+		}
+	}
+	if failed {
+		os.Exit(1)
+	}
+}
+
+func rawTarget(cfg loadtest.Config) string {
+	if cfg.RawURL != "" {
+		return cfg.RawURL
+	}
+	return strings.TrimRight(cfg.URL, "/") + "/health"
+}

@@ -1,0 +1,9 @@
+// Package artifact stores MLflow artifacts and serves MLflow's proxied
+// artifact service (/api/2.0/mlflow-artifacts/...).
+//
+// Every path that reaches a store goes through CleanPath (or
+// CleanEscapedPath, which decodes exactly once first): the one place where
+// artifact paths are canonicalised and confined. Stores sit behind the small
+// Store interface so that the HTTP handlers do not know whether they talk to
+// local disk or to an object store.
+package artifact

@@ -1,0 +1,276 @@
+package artifact
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"path"
+	"strings"
+
+	"github.com/caddy-mlflow/caddy-mlflow/tracking"
+)
+
+// HandlerOptions configure a Handler.
+type HandlerOptions struct {
+	// MaxUploadSize caps one upload in bytes; 0 means no cap. The cap is
+	// enforced while streaming, so a client that lies about (or omits)
+	// Content-Length is stopped at the cap.
+	MaxUploadSize int64
+}
+
+// Handler serves MLflow's proxied artifact service over a Store.
+type Handler struct {
+	store Store
+	opts  HandlerOptions
+}
+
+// NewHandler returns a Handler for store.
+func NewHandler(store Store, opts HandlerOptions) *Handler {
+	return &Handler{store: store, opts: opts}
+}
+
+// ServeHTTP serves a request whose URL path is the part after the
+// ".../mlflow-artifacts" prefix, as ServeArtifacts documents; the escaped
+// form is taken from r.URL.RawPath when set.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rest := r.URL.RawPath
+	if rest == "" {
+		rest = r.URL.Path
+	}
+	h.ServeArtifacts(w, r, rest)
+}
+
+// ServeArtifacts answers one mlflow-artifacts request. rest is the request
+// path after "/api/2.0/mlflow-artifacts" (or the /ajax-api form), still
+// percent-encoded exactly as received, e.g. "/artifacts/1/abc/artifacts/x.txt".
+//
+//	GET    /artifacts?path=<dir>   list one level
+//	GET    /artifacts/<p>          download (Range supported)
+//	PUT    /artifacts/<p>          upload (streamed, atomic)
+//	DELETE /artifacts/<p>          delete a file or a tree
+//	POST   /mpu/{create,complete,abort}/<p>  multipart: not supported here
+func (h *Handler) ServeArtifacts(w http.ResponseWriter, r *http.Request, rest string) {
+	switch {
+	case rest == "/artifacts" || rest == "/artifacts/":
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			methodNotAllowed(w, "GET, HEAD")
+			return
+		}
+		h.list(w, r)
+	case strings.HasPrefix(rest, "/artifacts/"):
+		p, err := CleanEscapedPath(strings.TrimPrefix(rest, "/artifacts/"))
+		if err != nil {
+			WriteError(w, err)
+			return
+		}
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			if err := ServeFile(w, r, h.store, p); err != nil {
+				WriteError(w, err)
+			}
+		case http.MethodPut:
+			h.put(w, r, p)
+		case http.MethodDelete:
+			if err := h.store.Delete(r.Context(), p); err != nil {
+				WriteError(w, err)
+				return
+			}
+			writeEmpty(w)
+		default:
+			methodNotAllowed(w, "GET, HEAD, PUT, DELETE")
+		}
+	case strings.HasPrefix(rest, "/mpu/create/"), strings.HasPrefix(rest, "/mpu/complete/"),
+		strings.HasPrefix(rest, "/mpu/abort/"):
+		if r.Method != http.MethodPost {
+			methodNotAllowed(w, "POST")
+			return
+		}
+		WriteError(w, tracking.Errorf(tracking.NotImplemented,
+			"Multipart upload is not supported for the current artifact repository"))
+	default:
+		http.Error(w, "Not Found", http.StatusNotFound)
+	}
+}
+
+func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
+	// Query values are already decoded once by the URL parser.
+	p, err := CleanPath(strings.TrimSuffix(r.URL.Query().Get("path"), "/"))
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	files, err := h.store.List(r.Context(), p)
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	for i := range files {
+		files[i].Path = path.Base(files[i].Path)
+	}
+	writeJSON(w, struct {
+		Files []tracking.FileInfo `json:"files,omitempty"`
+	}{files})
+}
+
+func (h *Handler) put(w http.ResponseWriter, r *http.Request, p string) {
+	if p == "" {
+		WriteError(w, errInvalidPath())
+		return
+	}
+	body := io.Reader(r.Body)
+	if max := h.opts.MaxUploadSize; max > 0 {
+		if r.ContentLength > max {
+			writeTooLarge(w, max)
+			return
+		}
+		body = &limitReader{r: r.Body, left: max}
+	}
+	if err := h.store.Put(r.Context(), p, body); err != nil {
+		var tl *errTooLarge
+		if errors.As(err, &tl) {
+			writeTooLarge(w, h.opts.MaxUploadSize)
+			return
+		}
+		WriteError(w, err)
+		return
+	}
+	writeEmpty(w)
+}
+
+// ServeFile writes the artifact at p as an attachment, with MLflow's
+// headers, honouring Range and conditional requests.
+func ServeFile(w http.ResponseWriter, r *http.Request, store Store, p string) error {
+	if p == "" {
+		return notFound(p)
+	}
+	obj, err := store.Open(r.Context(), p)
+	if err != nil {
+		if IsNotFound(err) {
+			return notFound(p)
+		}
+		return err
+	}
+	defer obj.Close()
+	info := obj.Info()
+	hdr := w.Header()
+	hdr.Set("Content-Type", ContentType(p))
+	hdr.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": path.Base(p)}))
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	if info.ETag != "" {
+		hdr.Set("ETag", info.ETag)
+	}
+	http.ServeContent(w, r, "", info.ModTime, obj)
+	return nil
+}
+
+func notFound(p string) error {
+	return tracking.Errorf(tracking.ResourceDoesNotExist, "No such artifact: '%s'", p)
+}
+
+// textTypes are the extensions MLflow serves as text/plain.
+var textTypes = map[string]bool{
+	"txt": true, "log": true, "err": true, "cfg": true, "conf": true, "cnf": true, "cf": true,
+	"ini": true, "properties": true, "prop": true, "hocon": true, "toml": true, "yaml": true,
+	"yml": true, "xml": true, "json": true, "js": true, "py": true, "py3": true, "csv": true,
+	"tsv": true, "md": true, "rst": true, "MLmodel": true, "mlproject": true,
+}
+
+// mediaTypes is a fixed extension table, so that answers do not depend on
+// the host's mime.types files.
+var mediaTypes = map[string]string{
+	"html": "text/html", "htm": "text/html", "css": "text/css", "png": "image/png",
+	"jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif", "svg": "image/svg+xml",
+	"webp": "image/webp", "bmp": "image/bmp", "ico": "image/vnd.microsoft.icon",
+	"tif": "image/tiff", "tiff": "image/tiff", "pdf": "application/pdf",
+	"zip": "application/zip", "gz": "application/gzip", "tar": "application/x-tar",
+	"mp4": "video/mp4", "mp3": "audio/mpeg", "wav": "audio/x-wav", "parquet": "application/octet-stream",
+}
+
+// ContentType guesses a download's media type from its name as MLflow does:
+// text/plain for the text extensions MLflow lists, a fixed table for the
+// rest, application/octet-stream otherwise.
+func ContentType(name string) string {
+	base := path.Base(name)
+	ext := strings.TrimPrefix(path.Ext(base), ".")
+	if ext == "" {
+		ext = base
+	}
+	if textTypes[ext] {
+		return "text/plain"
+	}
+	if t, ok := mediaTypes[strings.ToLower(ext)]; ok {
+		return t
+	}
+	return "application/octet-stream"
+}
+
+// WriteError writes err as MLflow's error JSON: a *tracking.Error with its
+// own status, a missing artifact as 404, anything else as a generic 500
+// that reveals nothing about the server's file system.
+func WriteError(w http.ResponseWriter, err error) {
+	te, ok := tracking.AsError(err)
+	if !ok {
+		if IsNotFound(err) {
+			te = tracking.Errorf(tracking.ResourceDoesNotExist, "No such artifact")
+		} else {
+			te = tracking.Errorf(tracking.InternalError, "Internal error while accessing artifacts")
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(te.Code.HTTPStatus())
+	_ = json.NewEncoder(w).Encode(te)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeEmpty(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, "{}")
+}
+
+func methodNotAllowed(w http.ResponseWriter, allow string) {
+	w.Header().Set("Allow", allow)
+	http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+}
+
+func writeTooLarge(w http.ResponseWriter, max int64) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Connection", "close")
+	w.WriteHeader(http.StatusRequestEntityTooLarge)
+	_ = json.NewEncoder(w).Encode(tracking.Errorf(tracking.InvalidParameterValue,
+		"Artifact upload exceeds the maximum size of %d bytes", max))
+}
+
+// errTooLarge is returned by limitReader past the cap.
+type errTooLarge struct{ max int64 }
+
+func (e *errTooLarge) Error() string { return fmt.Sprintf("upload exceeds %d bytes", e.max) }
+
+// limitReader fails (rather than truncating, as io.LimitReader would) once
+// more than left bytes are read.
+type limitReader struct {
+	r    io.Reader
+	left int64
+	max  int64
+}
+
+func (l *limitReader) Read(b []byte) (int, error) {
+	if l.max == 0 {
+		l.max = l.left
+	}
+	if int64(len(b)) > l.left+1 {
+		b = b[:l.left+1]
+	}
+	n, err := l.r.Read(b)
+	if int64(n) > l.left {
+		return 0, &errTooLarge{max: l.max}
+	}
+	l.left -= int64(n)
+	return n, err
+}

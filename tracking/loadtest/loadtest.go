@@ -1,0 +1,563 @@
+// Package loadtest drives a running MLflow tracking server over HTTP with N
+// concurrent clients and measures throughput and latency per operation. It
+// backs the cmd/mlflow-bench binary and e2e/bench.sh.
+//
+// Every operation has an optional seed phase (creating the experiment, runs
+// or metric history it needs) that runs before, and is timed separately
+// from, the measured phase. Only loopback targets are accepted.
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Operation names accepted by Config.Op.
+const (
+	OpRaw        = "raw"         // GET Config.RawURL
+	OpLogBatch   = "log-batch"   // 10 metrics per request to pre-created runs
+	OpCreateRun  = "create-run"  // runs/create in one experiment
+	OpSearchRuns = "search-runs" // metric filter + order_by, max_results 100, over SeedRuns runs
+	OpGetHistory = "get-history" // the full history of a HistoryPoints-point metric
+)
+
+// Ops lists the operations in the order "all" runs them.
+var Ops = []string{OpLogBatch, OpCreateRun, OpSearchRuns, OpGetHistory}
+
+// Config describes one measured operation.
+type Config struct {
+	// URL is the tracking server base URL, e.g. http://127.0.0.1:5000.
+	URL string
+	// RawURL is fetched by OpRaw; empty means URL + "/health".
+	RawURL string
+	// Op is one of the Op* constants.
+	Op string
+	// Concurrency is the number of concurrent clients (>= 1).
+	Concurrency int
+	// Duration bounds the measured phase when Requests is 0.
+	Duration time.Duration
+	// Requests, when > 0, is the total number of measured requests.
+	Requests int
+	// SeedRuns is the number of runs search-runs searches over (default 10000).
+	SeedRuns int
+	// HistoryPoints is the length of the metric get-history fetches (default 100000).
+	HistoryPoints int
+	// MetricsPerBatch is the number of metrics per log-batch request (default 10).
+	MetricsPerBatch int
+	// AllowRemote lifts the loopback-only restriction.
+	AllowRemote bool
+}
+
+// Result is the outcome of one measured operation.
+type Result struct {
+	Op        string
+	Requests  int64 // completed requests, errors included
+	Errors    int64
+	Elapsed   time.Duration
+	P50, P99  time.Duration
+	SeedTime  time.Duration
+	SeedNote  string
+	FirstErr  string
+	ReqPerSec float64
+}
+
+func (c *Config) defaults() error {
+	if c.Concurrency < 1 {
+		c.Concurrency = 1
+	}
+	if c.Requests <= 0 && c.Duration <= 0 {
+		c.Duration = 10 * time.Second
+	}
+	if c.SeedRuns <= 0 {
+		c.SeedRuns = 10000
+	}
+	if c.HistoryPoints <= 0 {
+		c.HistoryPoints = 100000
+	}
+	if c.MetricsPerBatch <= 0 {
+		c.MetricsPerBatch = 10
+	}
+	c.URL = strings.TrimRight(c.URL, "/")
+	if c.RawURL == "" {
+		c.RawURL = c.URL + "/health"
+	}
+	for _, u := range []string{c.URL, c.RawURL} {
+		if err := checkTarget(u, c.AllowRemote); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkTarget accepts only http(s) URLs on a loopback host unless allowRemote.
+func checkTarget(raw string, allowRemote bool) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("bad URL %q: %w", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("URL %q: scheme must be http or https", raw)
+	}
+	if allowRemote {
+		return nil
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("URL %q: only loopback targets (127.0.0.1, ::1, localhost) are allowed", raw)
+}
+
+// NewHTTPClient returns a client whose transport keeps one idle connection
+// per concurrent worker, so the measured phase does not churn connections.
+func NewHTTPClient(concurrency int) *http.Client {
+	tr := &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        concurrency * 2,
+		MaxIdleConnsPerHost: concurrency,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   false,
+	}
+	return &http.Client{Transport: tr, Timeout: 5 * time.Minute}
+}
+
+// Runner runs operations against one server, reusing one HTTP client.
+type Runner struct {
+	cfg  Config
+	hc   *http.Client
+	api  string
+	uniq string
+	// Log, if set, receives progress lines (seed phases).
+	Log io.Writer
+}
+
+// NewRunner validates cfg and prepares a Runner. cfg.Op is ignored; pass
+// the operation to Run.
+func NewRunner(cfg Config) (*Runner, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	return &Runner{
+		cfg:  cfg,
+		hc:   NewHTTPClient(cfg.Concurrency),
+		api:  cfg.URL + "/api/2.0/mlflow/",
+		uniq: strconv.FormatInt(time.Now().UnixNano(), 36),
+	}, nil
+}
+
+// Close releases idle connections.
+func (r *Runner) Close() { r.hc.CloseIdleConnections() }
+
+func (r *Runner) logf(format string, args ...any) {
+	if r.Log != nil {
+		fmt.Fprintf(r.Log, format+"\n", args...)
+	}
+}
+
+// request is one measured request; worker is the client index, i the
+// request number of that worker. It returns an error for anything but the
+// expected answer.
+type request func(ctx context.Context, worker, i int) error
+
+// Run seeds (if the operation needs it) and measures op.
+func (r *Runner) Run(ctx context.Context, op string) (Result, error) {
+	res := Result{Op: op}
+	seedStart := time.Now()
+	req, note, err := r.prepare(ctx, op)
+	if err != nil {
+		return res, fmt.Errorf("%s seed: %w", op, err)
+	}
+	if note != "" {
+		res.SeedTime = time.Since(seedStart)
+		res.SeedNote = note
+		r.logf("seed %-12s %s in %v", op, note, res.SeedTime.Round(time.Millisecond))
+	}
+	r.measure(ctx, req, &res)
+	return res, nil
+}
+
+func (r *Runner) prepare(ctx context.Context, op string) (request, string, error) {
+	switch op {
+	case OpRaw:
+		return r.rawOp(), "", nil
+	case OpLogBatch:
+		return r.logBatchOp(ctx)
+	case OpCreateRun:
+		return r.createRunOp(ctx)
+	case OpSearchRuns:
+		return r.searchRunsOp(ctx)
+	case OpGetHistory:
+		return r.getHistoryOp(ctx)
+	}
+	return nil, "", fmt.Errorf("unknown op %q (want raw, %s)", op, strings.Join(Ops, ", "))
+}
+
+// measure runs req from cfg.Concurrency workers until the duration elapses
+// or cfg.Requests requests were made.
+func (r *Runner) measure(ctx context.Context, req request, res *Result) {
+	c := r.cfg.Concurrency
+	if r.cfg.Requests > 0 {
+		var cancel context.CancelFunc
+		// A generous bound so a stuck server cannot hang the run forever.
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Minute)
+		defer cancel()
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.cfg.Duration)
+		defer cancel()
+	}
+	var (
+		issued   atomic.Int64
+		errCount atomic.Int64
+		firstErr atomic.Pointer[string]
+		wg       sync.WaitGroup
+	)
+	lat := make([][]time.Duration, c)
+	start := time.Now()
+	for w := range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			own := make([]time.Duration, 0, 1024)
+			for i := 0; ; i++ {
+				if ctx.Err() != nil {
+					break
+				}
+				if r.cfg.Requests > 0 && issued.Add(1) > int64(r.cfg.Requests) {
+					break
+				}
+				t0 := time.Now()
+				err := req(ctx, w, i)
+				d := time.Since(t0)
+				if err != nil {
+					if ctx.Err() != nil && r.cfg.Requests == 0 {
+						// Cut off by the end of the measured window: not counted.
+						break
+					}
+					errCount.Add(1)
+					msg := err.Error()
+					firstErr.CompareAndSwap(nil, &msg)
+				}
+				own = append(own, d)
+			}
+			lat[w] = own
+		}()
+	}
+	wg.Wait()
+	res.Elapsed = time.Since(start)
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	res.Requests = int64(len(all))
+	res.Errors = errCount.Load()
+	if p := firstErr.Load(); p != nil {
+		res.FirstErr = *p
+	}
+	if len(all) > 0 {
+		res.P50 = percentile(all, 0.50)
+		res.P99 = percentile(all, 0.99)
+	}
+	if res.Elapsed > 0 {
+		res.ReqPerSec = float64(res.Requests-res.Errors) / res.Elapsed.Seconds()
+	}
+}
+
+// percentile of sorted durations, nearest-rank.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	i := int(float64(len(sorted))*p+0.5) - 1
+	i = max(0, min(i, len(sorted)-1))
+	return sorted[i]
+}
+
+// ---- operations ----
+
+func (r *Runner) rawOp() request {
+	return func(ctx context.Context, _, _ int) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.cfg.RawURL, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := r.hc.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", r.cfg.RawURL, resp.Status)
+		}
+		return nil
+	}
+}
+
+func (r *Runner) logBatchOp(ctx context.Context) (request, string, error) {
+	expID, err := r.createExperiment(ctx, "log-batch")
+	if err != nil {
+		return nil, "", err
+	}
+	runs := make([]string, r.cfg.Concurrency)
+	err = r.parallel(ctx, len(runs), func(ctx context.Context, i int) error {
+		id, err := r.createRun(ctx, expID, int64(i))
+		runs[i] = id
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	n := r.cfg.MetricsPerBatch
+	return func(ctx context.Context, w, i int) error {
+		metrics := make([]metric, n)
+		ts := time.Now().UnixMilli()
+		for k := range metrics {
+			metrics[k] = metric{Key: "m" + strconv.Itoa(k), Value: rand.Float64(), Timestamp: ts, Step: int64(i)}
+		}
+		return r.post(ctx, "runs/log-batch", map[string]any{"run_id": runs[w], "metrics": metrics}, nil)
+	}, fmt.Sprintf("1 experiment, %d runs", len(runs)), nil
+}
+
+func (r *Runner) createRunOp(ctx context.Context) (request, string, error) {
+	expID, err := r.createExperiment(ctx, "create-run")
+	if err != nil {
+		return nil, "", err
+	}
+	return func(ctx context.Context, w, i int) error {
+		_, err := r.createRun(ctx, expID, int64(w)<<32|int64(i))
+		return err
+	}, "1 experiment", nil
+}
+
+func (r *Runner) searchRunsOp(ctx context.Context) (request, string, error) {
+	expID, err := r.createExperiment(ctx, "search-runs")
+	if err != nil {
+		return nil, "", err
+	}
+	err = r.parallel(ctx, r.cfg.SeedRuns, func(ctx context.Context, i int) error {
+		id, err := r.createRun(ctx, expID, int64(i))
+		if err != nil {
+			return err
+		}
+		return r.post(ctx, "runs/log-batch", map[string]any{
+			"run_id":  id,
+			"metrics": []metric{{Key: "score", Value: rand.Float64(), Timestamp: 1700000000000, Step: 0}},
+		}, nil)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	body := map[string]any{
+		"experiment_ids": []string{expID},
+		"filter":         "metrics.score > 0.5",
+		"order_by":       []string{"metrics.score DESC"},
+		"max_results":    100,
+	}
+	return func(ctx context.Context, _, _ int) error {
+		var out struct {
+			Runs []json.RawMessage `json:"runs"`
+		}
+		if err := r.post(ctx, "runs/search", body, &out); err != nil {
+			return err
+		}
+		if len(out.Runs) != 100 {
+			return fmt.Errorf("runs/search returned %d runs, want 100", len(out.Runs))
+		}
+		return nil
+	}, fmt.Sprintf("%d runs with metric score", r.cfg.SeedRuns), nil
+}
+
+func (r *Runner) getHistoryOp(ctx context.Context) (request, string, error) {
+	expID, err := r.createExperiment(ctx, "get-history")
+	if err != nil {
+		return nil, "", err
+	}
+	runID, err := r.createRun(ctx, expID, 0)
+	if err != nil {
+		return nil, "", err
+	}
+	const perBatch = 1000 // MLflow's log-batch limit
+	total := r.cfg.HistoryPoints
+	batches := (total + perBatch - 1) / perBatch
+	err = r.parallel(ctx, batches, func(ctx context.Context, b int) error {
+		lo, hi := b*perBatch, min((b+1)*perBatch, total)
+		metrics := make([]metric, 0, hi-lo)
+		for s := lo; s < hi; s++ {
+			metrics = append(metrics, metric{Key: "loss", Value: 1 / float64(s+1), Timestamp: 1700000000000 + int64(s), Step: int64(s)})
+		}
+		return r.post(ctx, "runs/log-batch", map[string]any{"run_id": runID, "metrics": metrics}, nil)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return func(ctx context.Context, _, _ int) error {
+		n, err := r.history(ctx, runID, "loss")
+		if err != nil {
+			return err
+		}
+		if n != total {
+			return fmt.Errorf("get-history returned %d points, want %d", n, total)
+		}
+		return nil
+	}, fmt.Sprintf("1 run, %d-point metric in %d log-batch requests", total, batches), nil
+}
+
+// ---- HTTP helpers ----
+
+type metric struct {
+	Key       string  `json:"key"`
+	Value     float64 `json:"value"`
+	Timestamp int64   `json:"timestamp"`
+	Step      int64   `json:"step"`
+}
+
+func (r *Runner) createExperiment(ctx context.Context, op string) (string, error) {
+	var out struct {
+		ExperimentID string `json:"experiment_id"`
+	}
+	name := fmt.Sprintf("bench-%s-%s", op, r.uniq)
+	if err := r.post(ctx, "experiments/create", map[string]any{"name": name}, &out); err != nil {
+		return "", err
+	}
+	if out.ExperimentID == "" {
+		return "", errors.New("experiments/create returned no experiment_id")
+	}
+	return out.ExperimentID, nil
+}
+
+func (r *Runner) createRun(ctx context.Context, expID string, n int64) (string, error) {
+	var out struct {
+		Run struct {
+			Info struct {
+				RunID string `json:"run_id"`
+			} `json:"info"`
+		} `json:"run"`
+	}
+	err := r.post(ctx, "runs/create", map[string]any{
+		"experiment_id": expID,
+		"start_time":    1700000000000 + n,
+	}, &out)
+	if err != nil {
+		return "", err
+	}
+	if out.Run.Info.RunID == "" {
+		return "", errors.New("runs/create returned no run id")
+	}
+	return out.Run.Info.RunID, nil
+}
+
+// history fetches a full metric history (following page tokens) and returns
+// the number of points.
+func (r *Runner) history(ctx context.Context, runID, key string) (int, error) {
+	n := 0
+	token := ""
+	for range 10000 {
+		q := url.Values{"run_id": {runID}, "metric_key": {key}}
+		if token != "" {
+			q.Set("page_token", token)
+		}
+		var page struct {
+			Metrics       []json.RawMessage `json:"metrics"`
+			NextPageToken string            `json:"next_page_token"`
+		}
+		if err := r.do(ctx, http.MethodGet, "metrics/get-history?"+q.Encode(), nil, &page); err != nil {
+			return n, err
+		}
+		n += len(page.Metrics)
+		if page.NextPageToken == "" {
+			return n, nil
+		}
+		token = page.NextPageToken
+	}
+	return n, errors.New("get-history: too many pages")
+}
+
+func (r *Runner) post(ctx context.Context, path string, in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return r.do(ctx, http.MethodPost, path, b, out)
+}
+
+func (r *Runner) do(ctx context.Context, method, path string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, r.api+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		io.Copy(io.Discard, resp.Body)
+		return fmt.Errorf("%s %s: %s: %s", method, strings.SplitN(path, "?", 2)[0], resp.Status, bytes.TrimSpace(msg))
+	}
+	if out == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: decode: %w", method, path, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	return nil
+}
+
+// parallel runs fn(0..n-1) on cfg.Concurrency workers and returns the first
+// error (stopping the others).
+func (r *Runner) parallel(ctx context.Context, n int, fn func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next     atomic.Int64
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	for range min(r.cfg.Concurrency, max(n, 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if err := fn(ctx, i); err != nil {
+					errOnce.Do(func() { firstErr = err; cancel() })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return firstErr
+}
