@@ -51,6 +51,21 @@ func (l *Local) Dir() string { return l.dir }
 // Close releases the directory handle.
 func (l *Local) Close() error { return l.root.Close() }
 
+// escapes reports whether err is os.Root refusing a path that leaves the
+// root (through ".." or a symlink); such a path is the client's mistake.
+func escapes(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "path escapes from parent")
+}
+
+// rootErr turns an os.Root escape into MLflow's invalid-path error and
+// wraps anything else with context.
+func rootErr(op string, err error) error {
+	if escapes(err) {
+		return errInvalidPath()
+	}
+	return fmt.Errorf("artifact: %s: %w", op, err)
+}
+
 // osPath turns a cleaned slash path into a path for the os.Root ("." for
 // the root).
 func osPath(p string) string {
@@ -72,14 +87,14 @@ func (l *Local) Put(ctx context.Context, p string, r io.Reader) (err error) {
 	}
 	dir := filepath.Dir(target)
 	if err := l.root.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("artifact: create directory: %w", err)
+		return rootErr("create directory", err)
 	}
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	tmp := filepath.Join(dir, tempPrefix+hex.EncodeToString(rnd[:]))
 	f, err := l.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
-		return fmt.Errorf("artifact: create temporary file: %w", err)
+		return rootErr("create temporary file", err)
 	}
 	defer func() {
 		if err != nil {
@@ -113,7 +128,7 @@ func (l *Local) Open(ctx context.Context, p string) (Object, error) {
 	}
 	f, err := l.root.Open(osPath(p))
 	if err != nil {
-		return nil, fmt.Errorf("artifact: open: %w", err)
+		return nil, rootErr("open", err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
@@ -144,7 +159,10 @@ func (l *Local) List(ctx context.Context, p string) ([]tracking.FileInfo, error)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("artifact: open directory: %w", err)
+		if escapes(err) {
+			return nil, nil
+		}
+		return nil, rootErr("open directory", err)
 	}
 	defer d.Close()
 	fi, err := d.Stat()
@@ -188,7 +206,7 @@ func (l *Local) Delete(ctx context.Context, p string) error {
 		return errInvalidPath()
 	}
 	if err := l.root.RemoveAll(osPath(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("artifact: delete: %w", err)
+		return rootErr("delete", err)
 	}
 	return nil
 }
