@@ -1,0 +1,28 @@
+package caddymodule_test
+
+import (
+	"testing"
+
+	"github.com/caddy-mlflow/caddy-mlflow/caddymodule/caddytest"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/api/replay"
+)
+
+// TestConformanceThroughCaddy replays every recorded MLflow client↔server
+// transcript (testdata/conformance) against a real in-process Caddy with the
+// mlflow handler: a fresh server, bbolt file and artifact directory for each
+// transcript, real HTTP over loopback, raw request paths.
+func TestConformanceThroughCaddy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("conformance replay skipped in -short mode")
+	}
+	results := replay.RunDir(t, "../testdata/conformance", func(t testing.TB) string {
+		return caddytest.Start(t, caddytest.Options{}).URL
+	}, replay.OutOfScope, replay.ProjectOptions)
+	passed, failed := 0, 0
+	for _, r := range results {
+		t.Log(r.String())
+		passed += r.Passed
+		failed += r.Failed
+	}
+	t.Logf("conformance through Caddy: %d passed, %d failed", passed, failed)
+}
