@@ -1,0 +1,53 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestNPMClient drives the server with the third-party `mlflow` npm package
+// (e2e/npm/client_test.mjs). Without node and npm the test is skipped, except
+// under CI=true, where a missing toolchain is a failure.
+func TestNPMClient(t *testing.T) {
+	var missing []string
+	for _, tool := range []string{"node", "npm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if len(missing) > 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%v not found in PATH; CI=true requires node and npm for the npm client e2e test", missing)
+		}
+		t.Skipf("skipping npm client e2e test: %v not found in PATH (install Node.js >= 20; under CI=true this fails)", missing)
+	}
+
+	npmDir := filepath.Join(repoRoot(t), "e2e", "npm")
+	if _, err := os.Stat(filepath.Join(npmDir, "node_modules", "mlflow")); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		out, err := runCommand(ctx, npmDir, nil, "npm", "ci", "--no-audit", "--no-fund")
+		if err != nil {
+			t.Fatalf("npm ci in %s: %v\n%s", npmDir, err, out)
+		}
+		t.Logf("npm ci:\n%s", out)
+	}
+
+	srv := newServer(t, t.TempDir(), freePort(t))
+	srv.start()
+	defer srv.stop()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out, err := runCommand(ctx, npmDir, []string{"MLFLOW_TRACKING_URI=" + srv.URL},
+		"node", "--test", "--test-reporter=spec", "client_test.mjs")
+	if err != nil {
+		t.Errorf("node client_test.mjs against %s: %v\n%s", srv.URL, err, out)
+		return
+	}
+	t.Logf("node client_test.mjs:\n%s", out)
+}
