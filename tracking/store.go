@@ -20,6 +20,9 @@ import (
 // they reach the store; the store enforces what needs the stored state:
 // existence, lifecycle, uniqueness and param immutability.
 type Store interface {
+	// RegistryStore is the model registry.
+	RegistryStore
+
 	// EnsureDefaultExperiment creates experiment "0" named "Default" with
 	// artifact location artifactRoot joined with "0" if it does not exist.
 	EnsureDefaultExperiment(ctx context.Context, artifactRoot string) error

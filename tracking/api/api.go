@@ -198,6 +198,7 @@ func (s *Server) register() {
 	s.addTracking("POST", "/runs/delete-tag", "DeleteTag", (*Server).deleteTag)
 	s.addTracking("POST", "/runs/log-inputs", "LogInputs", (*Server).logInputs)
 	s.addTracking("POST", "/runs/log-model", "LogModel", (*Server).logModel)
+	s.registerRegistry()
 
 	// Metrics.
 	s.addTracking("GET", "/metrics/get-history", "GetMetricHistory", (*Server).getMetricHistory)

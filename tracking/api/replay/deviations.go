@@ -18,23 +18,12 @@ var Deviations = map[string]Options{
 			64: "history of lit_nan is empty: its bare-NaN log-metric (#47, a quirk) is refused with a 400 here",
 		},
 	},
-	"misc_http.jsonl": {
-		Skip: map[int]string{
-			26: registryIssue, 27: registryIssue, 28: registryIssue, 29: registryIssue,
-			30: registryIssue, 31: registryIssue, 32: registryIssue,
-		},
-	},
-	"log_model.jsonl": {
-		Skip: map[int]string{22: registryIssue, 24: registryIssue, 25: registryIssue, 26: registryIssue},
-	},
 }
 
 // OutOfScope lists the transcripts this server does not serve yet, with the
 // reason, for RunDir's skip argument.
 var OutOfScope = map[string]string{
-	"registry_models.jsonl":   registryIssue,
-	"registry_versions.jsonl": registryIssue,
-	"traces.jsonl":            registryIssue,
+	"traces.jsonl": registryIssue,
 }
 
 // ProjectOptions returns the replay options of one transcript under this

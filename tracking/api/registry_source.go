@@ -1,0 +1,182 @@
+package api
+
+import (
+	"net/http"
+	"net/url"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/caddy-mlflow/caddy-mlflow/tracking"
+)
+
+// Model version sources are checked as MLflow 2.22.1's create handler
+// checks them (§4.7). The server never reads from a source: it stores the
+// URI and, for models:/ sources, the referenced version's storage location.
+
+var multiSlash = regexp.MustCompile(`/+`)
+
+func invalidSource(source string) *tracking.Error {
+	return invalidParam("Invalid model version source: '%s'. If supplying a source as an http, https, local file path, "+
+		"ftp, objectstore, or mlflow-artifacts uri, an absolute path must be provided without relative path "+
+		"references present. Please provide an absolute path.", source)
+}
+
+func localSourceError(source string) *tracking.Error {
+	return invalidParam("Invalid model version source: '%s'. To use a local path as a model version source, the run_id "+
+		"request parameter has to be specified and the local path has to be contained within the artifact directory "+
+		"of the run specified by the run_id.", source)
+}
+
+// sourceScheme returns the URI scheme of a source as Python's urlparse
+// reads it ("" for plain paths; Windows drive letters count as paths).
+func sourceScheme(source string) string {
+	i := strings.IndexByte(source, ':')
+	if i <= 1 {
+		return ""
+	}
+	for k, c := range source[:i] {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || k > 0 && (c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return ""
+		}
+	}
+	return strings.ToLower(source[:i])
+}
+
+// unquoteAll percent-decodes (with '+' as space) until the text stops
+// changing, as MLflow's loop over urllib.parse.unquote_plus does.
+func unquoteAll(s string) string {
+	for range 100 {
+		u, err := url.QueryUnescape(s)
+		if err != nil || u == s {
+			return s
+		}
+		s = u
+	}
+	return s
+}
+
+// checkNonLocalSource is MLflow's
+// _validate_non_local_source_contains_relative_paths.
+func checkNonLocalSource(source string) error {
+	dec := unquoteAll(source)
+	if strings.ContainsRune(dec, 0) {
+		return invalidSource(source)
+	}
+	for _, seg := range strings.Split(dec, "/") {
+		if seg == ".." {
+			return invalidSource(source)
+		}
+	}
+	u, err := url.Parse(dec)
+	if err != nil {
+		return invalidSource(source)
+	}
+	p := multiSlash.ReplaceAllString(strings.TrimRight(u.Path, "/"), "/")
+	// MLflow compares the path with its resolved form, which only an
+	// absolute, already-normal path survives.
+	if !strings.HasPrefix(p, "/") || path.Clean(p) != p {
+		return invalidSource(source)
+	}
+	return nil
+}
+
+// checkModelSource validates a create-model-version source and returns the
+// storage location to record ("" meaning the source itself).
+func (s *Server) checkModelSource(r *http.Request, source, runID string) (string, error) {
+	scheme := sourceScheme(source)
+	if scheme == "" || scheme == "file" {
+		return "", s.checkLocalSource(r, source, runID)
+	}
+	if err := checkNonLocalSource(source); err != nil {
+		return "", err
+	}
+	if scheme == "models" {
+		return s.resolveModelsURI(r, source)
+	}
+	return "", nil
+}
+
+// checkLocalSource accepts a local path only inside the local artifact
+// directory of the given run; runs whose artifacts live in the proxied
+// store (mlflow-artifacts:) have no such directory.
+func (s *Server) checkLocalSource(r *http.Request, source, runID string) error {
+	if runID == "" {
+		return localSourceError(source)
+	}
+	run, err := s.store.GetRun(r.Context(), runID)
+	if err != nil {
+		return err
+	}
+	if run == nil {
+		return runNotFound(runID)
+	}
+	root := localPath(run.Info.ArtifactURI)
+	src := localPath(source)
+	if root == "" || src == "" || !filepath.IsAbs(root) {
+		return localSourceError(source)
+	}
+	if !filepath.IsAbs(src) {
+		abs, err := filepath.Abs(src)
+		if err != nil {
+			return localSourceError(source)
+		}
+		src = abs
+	}
+	rel, err := filepath.Rel(filepath.Clean(root), filepath.Clean(src))
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return localSourceError(source)
+	}
+	return nil
+}
+
+// localPath turns a file: URI or a plain path into a path; "" for other
+// URIs.
+func localPath(uri string) string {
+	switch sourceScheme(uri) {
+	case "":
+		return uri
+	case "file":
+		u, err := url.Parse(uri)
+		if err != nil || (u.Host != "" && u.Host != "localhost") {
+			return ""
+		}
+		return u.Path
+	}
+	return ""
+}
+
+// resolveModelsURI resolves models:/<name>/<version>, models:/<name>@<alias>
+// and models:/<name>/latest to the referenced version's storage location.
+// Logged-model URIs (models:/<model_id>) are not resolvable here.
+func (s *Server) resolveModelsURI(r *http.Request, source string) (string, error) {
+	unresolvable := invalidParam("Unable to fetch model from model URI source artifact location '%s'.", source)
+	rest := strings.TrimPrefix(source[len("models:"):], "/")
+	var mv *tracking.ModelVersion
+	var err error
+	if name, alias, ok := strings.Cut(rest, "@"); ok && name != "" && !strings.Contains(alias, "/") {
+		mv, err = s.store.GetModelVersionByAlias(r.Context(), name, alias)
+	} else if i := strings.LastIndexByte(rest, '/'); i > 0 {
+		name, ver := rest[:i], rest[i+1:]
+		if strings.EqualFold(ver, "latest") {
+			mv, err = s.store.GetModelVersionByAlias(r.Context(), name, "latest")
+		} else {
+			n, perr := strconv.ParseInt(ver, 10, 64)
+			if perr != nil {
+				return "", unresolvable
+			}
+			mv, err = s.store.GetModelVersion(r.Context(), name, n)
+		}
+	} else {
+		return "", unresolvable
+	}
+	if err != nil {
+		if _, ok := tracking.AsError(err); ok {
+			return "", unresolvable
+		}
+		return "", err
+	}
+	return mv.StorageLocation, nil
+}
