@@ -53,9 +53,10 @@ func (o Options) withDefaults() Options {
 
 // Store implements tracking.Store on a bbolt database.
 type Store struct {
-	db     *bolt.DB
-	ownsDB bool
-	now    func() int64 // current time in ms; replaceable in tests
+	db      *bolt.DB
+	ownsDB  bool
+	now     func() int64 // current time in ms; replaceable in tests
+	commits *committer   // group commits of write transactions
 
 	closeOnce sync.Once
 	closeErr  error
@@ -132,7 +133,12 @@ func newStore(db *bolt.DB, owns bool) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: initialise: %w", err)
 	}
-	return &Store{db: db, ownsDB: owns, now: func() int64 { return time.Now().UnixMilli() }}, nil
+	return &Store{
+		db:      db,
+		ownsDB:  owns,
+		now:     func() int64 { return time.Now().UnixMilli() },
+		commits: &committer{db: db, maxSize: max(db.MaxBatchSize, 1)},
+	}, nil
 }
 
 // DB returns the underlying database.
@@ -151,17 +157,16 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// update runs fn in a group commit (DB.Batch). fn may run more than once
-// (bbolt re-runs the batch when another call in it fails, and re-runs a
-// failing call alone), so it must derive everything from tx and from values
+// update runs fn in a group commit (see committer). fn may run more than
+// once (a group is re-run when another call in it fails, and a failing call
+// is re-run alone), so it must derive everything from tx and from values
 // computed before the call, and assign its results afresh on every run. A
 // nil return means the transaction is committed and fsynced.
 func (s *Store) update(ctx context.Context, op string, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := s.db.Batch(safe(fn))
-	return wrapErr(op, err)
+	return wrapErr(op, s.commits.run(fn))
 }
 
 // view runs fn in a read transaction.

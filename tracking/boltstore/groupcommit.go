@@ -1,0 +1,113 @@
+package boltstore
+
+import (
+	"errors"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// committer coalesces concurrent write transactions into group commits
+// without adding latency: a writer that finds no commit in progress commits
+// at once; writers that arrive while a commit is in flight queue up, and the
+// first of them leads the next commit with everything queued by then. One
+// fsync is thus shared by all writers that arrived during the previous one,
+// and a lone writer never waits for a timer (bbolt's db.Batch waits
+// MaxBatchDelay before every commit).
+//
+// A function that fails is taken out of its group, the group is committed
+// without it, and the function is then run alone so that its error reflects
+// only its own effects; functions must therefore be safe to run more than
+// once (derive everything from the transaction and from inputs computed
+// beforehand).
+type committer struct {
+	db      *bolt.DB
+	maxSize int
+
+	mu      sync.Mutex
+	pending []*commitCall
+	busy    bool // a leader is committing
+}
+
+type commitCall struct {
+	fn      func(*bolt.Tx) error
+	err     error
+	done    chan struct{} // closed when fn's outcome is known
+	promote chan struct{} // closed when this call must lead the next commit
+}
+
+// errRetryGroup aborts a group transaction after one of its functions failed.
+var errRetryGroup = errors.New("boltstore: retry group without failed function")
+
+// run executes fn in a write transaction and returns once that transaction
+// is committed (and fsynced) or fn has failed.
+func (c *committer) run(fn func(*bolt.Tx) error) error {
+	call := &commitCall{fn: fn, done: make(chan struct{}), promote: make(chan struct{})}
+	c.mu.Lock()
+	if c.busy {
+		c.pending = append(c.pending, call)
+		c.mu.Unlock()
+		select {
+		case <-call.done:
+			return call.err
+		case <-call.promote:
+			// Lead the next group, which starts with this call.
+		}
+	} else {
+		c.busy = true
+		c.pending = append(c.pending, call)
+		c.mu.Unlock()
+	}
+	c.lead()
+	<-call.done
+	return call.err
+}
+
+// lead commits one group of queued calls, then hands leadership to the
+// first call still queued (or releases it).
+func (c *committer) lead() {
+	c.mu.Lock()
+	n := min(len(c.pending), c.maxSize)
+	group := make([]*commitCall, n)
+	copy(group, c.pending[:n])
+	c.pending = append(c.pending[:0], c.pending[n:]...)
+	c.mu.Unlock()
+
+	c.commit(group)
+
+	c.mu.Lock()
+	if len(c.pending) > 0 {
+		close(c.pending[0].promote)
+	} else {
+		c.busy = false
+	}
+	c.mu.Unlock()
+}
+
+// commit runs group in one transaction, removing and soloing functions that
+// fail, and settles every call of the group.
+func (c *committer) commit(group []*commitCall) {
+	for len(group) > 0 {
+		failed := -1
+		err := c.db.Update(func(tx *bolt.Tx) error {
+			for i, call := range group {
+				if err := safe(call.fn)(tx); err != nil {
+					failed = i
+					return errRetryGroup
+				}
+			}
+			return nil
+		})
+		if failed < 0 {
+			for _, call := range group {
+				call.err = err
+				close(call.done)
+			}
+			return
+		}
+		bad := group[failed]
+		bad.err = c.db.Update(safe(bad.fn))
+		close(bad.done)
+		group = append(group[:failed:failed], group[failed+1:]...)
+	}
+}
