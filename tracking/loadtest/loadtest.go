@@ -181,6 +181,7 @@ type request func(ctx context.Context, worker, i int) error
 // Run seeds (if the operation needs it) and measures op.
 func (r *Runner) Run(ctx context.Context, op string) (Result, error) {
 	res := Result{Op: op}
+	r.logf("running %s ...", op)
 	seedStart := time.Now()
 	req, note, err := r.prepare(ctx, op)
 	if err != nil {
@@ -189,7 +190,6 @@ func (r *Runner) Run(ctx context.Context, op string) (Result, error) {
 	if note != "" {
 		res.SeedTime = time.Since(seedStart)
 		res.SeedNote = note
-		r.logf("seed %-12s %s in %v", op, note, res.SeedTime.Round(time.Millisecond))
 	}
 	r.measure(ctx, req, &res)
 	return res, nil
