@@ -265,6 +265,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveArtifacts(rw, r, prefix, rest)
 		return
 	}
+	if strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/ajax-api/") {
+		endpointNotFound(rw, path)
+		return
+	}
 	notFound(rw)
 }
 
@@ -330,6 +334,13 @@ const (
 	html405 = "<!doctype html>\n<html lang=en>\n<title>405 Method Not Allowed</title>\n<h1>Method Not Allowed</h1>\n" +
 		"<p>The method is not allowed for the requested URL.</p>\n"
 )
+
+// endpointNotFound answers an unknown API route: 404 with MLflow's
+// ENDPOINT_NOT_FOUND error JSON, the code MLflow's client also derives from
+// Flask's HTML 404 (and keys its v3→v2 fallbacks on).
+func endpointNotFound(w http.ResponseWriter, path string) {
+	writeJSON(w, http.StatusNotFound, tracking.Errorf(tracking.EndpointNotFound, "No API route for %s", path))
+}
 
 // notFound answers an unknown route as Flask does: an HTML 404, which
 // MLflow's client reads as ENDPOINT_NOT_FOUND.

@@ -162,8 +162,14 @@ func TestServerRoutes(t *testing.T) {
 		for _, p := range []string{"/api/2.0/mlflow/nope", "/api/2.0/mlflow/experiments/get/", "/api/2.1/mlflow/experiments/get",
 			"/ajax-api/2.0/mlflow/nope", "/", "/api/2.0/mlflow/experiments/search-datasets", "/api/2.0/mlflow/upload-artifact"} {
 			r := call(t, ts, "GET", p, "", nil)
-			if r.status != 404 || !strings.HasPrefix(r.ctype, "text/html") {
-				t.Errorf("GET %s: %d %q", p, r.status, r.ctype)
+			if p == "/" {
+				if r.status != 404 || !strings.HasPrefix(r.ctype, "text/html") {
+					t.Errorf("GET %s: %d %q", p, r.status, r.ctype)
+				}
+				continue
+			}
+			if r.status != 404 || r.json(t)["error_code"] != "ENDPOINT_NOT_FOUND" {
+				t.Errorf("GET %s: %d %q %s", p, r.status, r.ctype, r.body)
 			}
 		}
 		r := call(t, ts, "GET", "/api/2.0/mlflow/experiments/create", "", nil)
