@@ -22,6 +22,10 @@ import (
 type Store interface {
 	// RegistryStore is the model registry.
 	RegistryStore
+	// TraceStore holds MLflow 2.x trace infos.
+	TraceStore
+	// LoggedModelStore holds MLflow 3 logged models.
+	LoggedModelStore
 
 	// EnsureDefaultExperiment creates experiment "0" named "Default" with
 	// artifact location artifactRoot joined with "0" if it does not exist.

@@ -199,6 +199,8 @@ func (s *Server) register() {
 	s.addTracking("POST", "/runs/log-inputs", "LogInputs", (*Server).logInputs)
 	s.addTracking("POST", "/runs/log-model", "LogModel", (*Server).logModel)
 	s.registerRegistry()
+	s.registerTraces()
+	s.registerLoggedModels()
 
 	// Metrics.
 	s.addTracking("GET", "/metrics/get-history", "GetMetricHistory", (*Server).getMetricHistory)
@@ -263,6 +265,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if prefix, rest, ok := artifactPrefix(path); ok {
 		s.serveArtifacts(rw, r, prefix, rest)
+		return
+	}
+	if s.serveParamRoute(rw, r) {
 		return
 	}
 	if strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/ajax-api/") {

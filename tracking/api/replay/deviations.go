@@ -1,8 +1,5 @@
 package replay
 
-// registryIssue says why an exchange or transcript is left out for now.
-const registryIssue = "model registry and traces are out of scope here (issue 5)"
-
 // Deviations are the exchanges this server answers differently
 // from MLflow 2.22.1 on purpose, per transcript.
 var Deviations = map[string]Options{
@@ -10,6 +7,11 @@ var Deviations = map[string]Options{
 		Skip: map[int]string{
 			37: "delete-experiment-tag is implemented here (MLflow 2.22.1 had no such route and answered 404); " +
 				"sending it would delete the tag the final search expects",
+		},
+	},
+	"registry_versions.jsonl": {
+		Skip: map[int]string{
+			81: "the real server answered 500 (it could not resolve mlflow-artifacts: against a sqlite tracking URI); we serve the file",
 		},
 	},
 	"params_metrics.jsonl": {
@@ -22,9 +24,7 @@ var Deviations = map[string]Options{
 
 // OutOfScope lists the transcripts this server does not serve yet, with the
 // reason, for RunDir's skip argument.
-var OutOfScope = map[string]string{
-	"traces.jsonl": registryIssue,
-}
+var OutOfScope = map[string]string{}
 
 // ProjectOptions returns the replay options of one transcript under this
 // project's deviations, for RunDir's options argument.

@@ -1,0 +1,265 @@
+package boltstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/caddy-mlflow/caddy-mlflow/tracking"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/search"
+)
+
+// Logged model buckets. A model's record holds its tags and params (small,
+// read and written together).
+var (
+	bLoggedModel    = []byte("loggedmodel")    // model_id -> tracking.LoggedModel (JSON)
+	bExpLoggedModel = []byte("exploggedmodel") // u64(expID) | model_id -> empty
+	bRunOutput      = []byte("runoutput")      // str(run_id) | model_id -> u64(step)
+)
+
+func init() { allBucket = append(allBucket, bLoggedModel, bExpLoggedModel, bRunOutput) }
+
+var _ tracking.LoggedModelStore = (*Store)(nil)
+
+func errNoLoggedModel(id string) error {
+	return tracking.Errorf(tracking.ResourceDoesNotExist, "Logged model with ID '%s' not found.", id)
+}
+
+func getLoggedModel(tx *bolt.Tx, id string) (*tracking.LoggedModel, error) {
+	v := tx.Bucket(bLoggedModel).Get([]byte(id))
+	if v == nil {
+		return nil, errNoLoggedModel(id)
+	}
+	var m tracking.LoggedModel
+	if err := json.Unmarshal(v, &m); err != nil {
+		return nil, fmt.Errorf("decode logged model %q: %w", id, err)
+	}
+	return &m, nil
+}
+
+// CreateLoggedModel implements tracking.LoggedModelStore.
+func (s *Store) CreateLoggedModel(ctx context.Context, req tracking.CreateLoggedModel) (*tracking.LoggedModel, error) {
+	hex, err := newRunID()
+	if err != nil {
+		return nil, err
+	}
+	id := "m-" + hex
+	now := s.now()
+	var out *tracking.LoggedModel
+	err = s.update(ctx, "create logged model", func(tx *bolt.Tx) error {
+		out = nil
+		expID, exp, err := mustExp(tx, req.ExperimentID)
+		if err != nil {
+			return err
+		}
+		if exp.Lifecycle != tracking.LifecycleActive {
+			return errExperimentNotActive(expID, exp.Lifecycle)
+		}
+		if req.SourceRunID != "" {
+			if _, err := mustRun(tx, req.SourceRunID); err != nil {
+				return err
+			}
+		}
+		m := &tracking.LoggedModel{Info: tracking.LoggedModelInfo{
+			ModelID:                id,
+			ExperimentID:           fmtExpID(expID),
+			Name:                   req.Name,
+			CreationTimestampMs:    now,
+			LastUpdatedTimestampMs: now,
+			ArtifactURI:            joinURI(exp.ArtifactLocation, "models", id, "artifacts"),
+			Status:                 tracking.LoggedModelStatusPending,
+			ModelType:              req.ModelType,
+			SourceRunID:            req.SourceRunID,
+			Tags:                   upsertTags(nil, req.Tags),
+		}}
+		if err := mergeParams(m, req.Params); err != nil {
+			return err
+		}
+		if err := putJSON(tx.Bucket(bLoggedModel), []byte(id), m); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bExpLoggedModel).Put(append(u64(expID), id...), nil); err != nil {
+			return err
+		}
+		out = m
+		return nil
+	})
+	return out, err
+}
+
+// mergeParams adds params to m; a key logged with another value is refused.
+func mergeParams(m *tracking.LoggedModel, params []tracking.Param) error {
+	for _, p := range params {
+		i := slices.IndexFunc(m.Data.Params, func(q tracking.Param) bool { return q.Key == p.Key })
+		switch {
+		case i < 0:
+			m.Data.Params = append(m.Data.Params, p)
+		case m.Data.Params[i].Value != p.Value:
+			return tracking.Errorf(tracking.InvalidParameterValue,
+				"Changing param values is not allowed. Param with key='%s' was already logged with value='%s' "+
+					"for logged model ID='%s'. Attempted logging new value '%s'.",
+				p.Key, m.Data.Params[i].Value, m.Info.ModelID, p.Value)
+		}
+	}
+	return nil
+}
+
+func (s *Store) modifyLoggedModel(ctx context.Context, op, id string, fn func(m *tracking.LoggedModel) error) (*tracking.LoggedModel, error) {
+	now := s.now()
+	var out *tracking.LoggedModel
+	err := s.update(ctx, op, func(tx *bolt.Tx) error {
+		out = nil
+		m, err := getLoggedModel(tx, id)
+		if err != nil {
+			return err
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+		m.Info.LastUpdatedTimestampMs = now
+		if err := putJSON(tx.Bucket(bLoggedModel), []byte(id), m); err != nil {
+			return err
+		}
+		out = m
+		return nil
+	})
+	return out, err
+}
+
+// GetLoggedModel implements tracking.LoggedModelStore.
+func (s *Store) GetLoggedModel(ctx context.Context, id string) (*tracking.LoggedModel, error) {
+	var out *tracking.LoggedModel
+	err := s.view(ctx, "get logged model", func(tx *bolt.Tx) error {
+		m, err := getLoggedModel(tx, id)
+		out = m
+		return err
+	})
+	return out, err
+}
+
+// FinalizeLoggedModel implements tracking.LoggedModelStore.
+func (s *Store) FinalizeLoggedModel(ctx context.Context, id, status string) (*tracking.LoggedModel, error) {
+	return s.modifyLoggedModel(ctx, "finalize logged model", id, func(m *tracking.LoggedModel) error {
+		m.Info.Status = status
+		return nil
+	})
+}
+
+// DeleteLoggedModel implements tracking.LoggedModelStore.
+func (s *Store) DeleteLoggedModel(ctx context.Context, id string) error {
+	return s.update(ctx, "delete logged model", func(tx *bolt.Tx) error {
+		m, err := getLoggedModel(tx, id)
+		if err != nil {
+			return err
+		}
+		exp, ok := parseExpID(m.Info.ExperimentID)
+		if ok {
+			if err := tx.Bucket(bExpLoggedModel).Delete(append(u64(exp), id...)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bLoggedModel).Delete([]byte(id))
+	})
+}
+
+// SetLoggedModelTags implements tracking.LoggedModelStore.
+func (s *Store) SetLoggedModelTags(ctx context.Context, id string, tags []tracking.Tag) error {
+	_, err := s.modifyLoggedModel(ctx, "set logged model tags", id, func(m *tracking.LoggedModel) error {
+		m.Info.Tags = upsertTags(m.Info.Tags, tags)
+		return nil
+	})
+	return err
+}
+
+// DeleteLoggedModelTag implements tracking.LoggedModelStore.
+func (s *Store) DeleteLoggedModelTag(ctx context.Context, id, key string) error {
+	_, err := s.modifyLoggedModel(ctx, "delete logged model tag", id, func(m *tracking.LoggedModel) error {
+		i := slices.IndexFunc(m.Info.Tags, func(t tracking.Tag) bool { return t.Key == key })
+		if i < 0 {
+			return tracking.Errorf(tracking.ResourceDoesNotExist, "No tag with key %q found for model with ID %q.", key, id)
+		}
+		m.Info.Tags = slices.Delete(m.Info.Tags, i, i+1)
+		return nil
+	})
+	return err
+}
+
+// LogLoggedModelParams implements tracking.LoggedModelStore.
+func (s *Store) LogLoggedModelParams(ctx context.Context, id string, params []tracking.Param) error {
+	_, err := s.modifyLoggedModel(ctx, "log logged model params", id, func(m *tracking.LoggedModel) error {
+		return mergeParams(m, params)
+	})
+	return err
+}
+
+// SearchLoggedModels implements tracking.LoggedModelStore: newest first,
+// ties by model id.
+func (s *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQuery) (tracking.LoggedModelPage, error) {
+	offset, limit, err := pageBounds(q.PageToken, q.MaxResults)
+	if err != nil {
+		return tracking.LoggedModelPage{}, err
+	}
+	var all []*tracking.LoggedModel
+	err = s.view(ctx, "search logged models", func(tx *bolt.Tx) error {
+		seen := map[uint64]bool{}
+		for _, idStr := range q.ExperimentIDs {
+			exp, ok := parseExpID(idStr)
+			if !ok || idStr == "" || seen[exp] {
+				continue
+			}
+			seen[exp] = true
+			prefix := u64(exp)
+			c := tx.Bucket(bExpLoggedModel).Cursor()
+			for k, _ := c.Seek(prefix); k != nil && len(k) > 8 && string(k[:8]) == string(prefix); k, _ = c.Next() {
+				m, err := getLoggedModel(tx, string(k[8:]))
+				if err != nil {
+					return err
+				}
+				if q.Match == nil || q.Match(m) {
+					all = append(all, m)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return tracking.LoggedModelPage{}, err
+	}
+	sort.SliceStable(all, func(i, j int) bool {
+		a, b := &all[i].Info, &all[j].Info
+		if a.CreationTimestampMs != b.CreationTimestampMs {
+			return a.CreationTimestampMs > b.CreationTimestampMs
+		}
+		return a.ModelID < b.ModelID
+	})
+	var page tracking.LoggedModelPage
+	if offset < len(all) {
+		page.Models = all[offset:min(offset+limit, len(all))]
+	}
+	if offset+len(page.Models) < len(all) {
+		page.NextPageToken = search.EncodePageToken(offset + len(page.Models))
+	}
+	return page, nil
+}
+
+// LogOutputs implements tracking.LoggedModelStore.
+func (s *Store) LogOutputs(ctx context.Context, runID string, outputs []tracking.ModelOutput) error {
+	return s.update(ctx, "log outputs", func(tx *bolt.Tx) error {
+		if _, err := mustActiveRun(tx, runID); err != nil {
+			return err
+		}
+		for _, o := range outputs {
+			if _, err := getLoggedModel(tx, o.ModelID); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bRunOutput).Put(append(appendStr(nil, runID), o.ModelID...), u64(uint64(o.Step))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,268 @@
+package boltstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/caddy-mlflow/caddy-mlflow/tracking"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/search"
+)
+
+// Trace buckets. A trace's record holds its tags and request metadata
+// (both small, read and written together); the per-experiment index keeps
+// searches and timestamp deletes within one experiment's traces.
+var (
+	bTrace    = []byte("trace")    // request_id -> tracking.TraceInfo (JSON)
+	bExpTrace = []byte("exptrace") // u64(expID) | request_id -> empty
+)
+
+func init() { allBucket = append(allBucket, bTrace, bExpTrace) }
+
+var _ tracking.TraceStore = (*Store)(nil)
+
+func errNoTrace(id string) error {
+	return tracking.Errorf(tracking.ResourceDoesNotExist, "Trace with request_id '%s' not found.", id)
+}
+
+func getTrace(tx *bolt.Tx, id string) (*tracking.TraceInfo, error) {
+	v := tx.Bucket(bTrace).Get([]byte(id))
+	if v == nil {
+		return nil, errNoTrace(id)
+	}
+	var t tracking.TraceInfo
+	if err := json.Unmarshal(v, &t); err != nil {
+		return nil, fmt.Errorf("decode trace %q: %w", id, err)
+	}
+	return &t, nil
+}
+
+func expTraceKey(exp uint64, id string) []byte { return append(u64(exp), id...) }
+
+// upsertTags sets each of add in tags (in place when the key exists,
+// appended otherwise) and returns the result.
+func upsertTags(tags []tracking.Tag, add []tracking.Tag) []tracking.Tag {
+	for _, a := range add {
+		i := slices.IndexFunc(tags, func(t tracking.Tag) bool { return t.Key == a.Key })
+		if i >= 0 {
+			tags[i].Value = a.Value
+		} else {
+			tags = append(tags, a)
+		}
+	}
+	return tags
+}
+
+// StartTrace implements tracking.TraceStore.
+func (s *Store) StartTrace(ctx context.Context, req tracking.StartTrace) (*tracking.TraceInfo, error) {
+	id, err := newRunID()
+	if err != nil {
+		return nil, err
+	}
+	var out *tracking.TraceInfo
+	err = s.update(ctx, "start trace", func(tx *bolt.Tx) error {
+		out = nil
+		expID, exp, err := mustExp(tx, req.ExperimentID)
+		if err != nil {
+			return err
+		}
+		t := &tracking.TraceInfo{
+			RequestID:       id,
+			ExperimentID:    fmtExpID(expID),
+			TimestampMs:     req.TimestampMs,
+			Status:          tracking.TraceStatusInProgress,
+			RequestMetadata: upsertTags(nil, req.RequestMetadata),
+			Tags:            upsertTags(nil, req.Tags),
+		}
+		t.Tags = upsertTags(t.Tags, []tracking.Tag{{
+			Key:   tracking.TraceTagArtifactLocation,
+			Value: joinURI(exp.ArtifactLocation, "traces", id, "artifacts"),
+		}})
+		if err := putJSON(tx.Bucket(bTrace), []byte(id), t); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bExpTrace).Put(expTraceKey(expID, id), nil); err != nil {
+			return err
+		}
+		out = t
+		return nil
+	})
+	return out, err
+}
+
+// modifyTrace loads a trace, applies fn and stores it.
+func (s *Store) modifyTrace(ctx context.Context, op, id string, fn func(t *tracking.TraceInfo) error) (*tracking.TraceInfo, error) {
+	var out *tracking.TraceInfo
+	err := s.update(ctx, op, func(tx *bolt.Tx) error {
+		out = nil
+		t, err := getTrace(tx, id)
+		if err != nil {
+			return err
+		}
+		if err := fn(t); err != nil {
+			return err
+		}
+		if err := putJSON(tx.Bucket(bTrace), []byte(id), t); err != nil {
+			return err
+		}
+		out = t
+		return nil
+	})
+	return out, err
+}
+
+// EndTrace implements tracking.TraceStore.
+func (s *Store) EndTrace(ctx context.Context, req tracking.EndTrace) (*tracking.TraceInfo, error) {
+	return s.modifyTrace(ctx, "end trace", req.RequestID, func(t *tracking.TraceInfo) error {
+		t.ExecutionTimeMs = req.TimestampMs - t.TimestampMs
+		t.Status = req.Status
+		t.RequestMetadata = upsertTags(t.RequestMetadata, req.RequestMetadata)
+		t.Tags = upsertTags(t.Tags, req.Tags)
+		return nil
+	})
+}
+
+// GetTraceInfo implements tracking.TraceStore.
+func (s *Store) GetTraceInfo(ctx context.Context, id string) (*tracking.TraceInfo, error) {
+	var out *tracking.TraceInfo
+	err := s.view(ctx, "get trace", func(tx *bolt.Tx) error {
+		t, err := getTrace(tx, id)
+		out = t
+		return err
+	})
+	return out, err
+}
+
+// SetTraceTag implements tracking.TraceStore.
+func (s *Store) SetTraceTag(ctx context.Context, id string, tag tracking.Tag) error {
+	_, err := s.modifyTrace(ctx, "set trace tag", id, func(t *tracking.TraceInfo) error {
+		t.Tags = upsertTags(t.Tags, []tracking.Tag{tag})
+		return nil
+	})
+	return err
+}
+
+// DeleteTraceTag implements tracking.TraceStore.
+func (s *Store) DeleteTraceTag(ctx context.Context, id, key string) error {
+	_, err := s.modifyTrace(ctx, "delete trace tag", id, func(t *tracking.TraceInfo) error {
+		i := slices.IndexFunc(t.Tags, func(tg tracking.Tag) bool { return tg.Key == key })
+		if i < 0 {
+			return tracking.Errorf(tracking.ResourceDoesNotExist,
+				"No trace tag with key '%s' for trace with request_id '%s'", key, id)
+		}
+		t.Tags = slices.Delete(t.Tags, i, i+1)
+		return nil
+	})
+	return err
+}
+
+// expTraces loads every trace of an experiment.
+func expTraces(tx *bolt.Tx, exp uint64) ([]*tracking.TraceInfo, error) {
+	var out []*tracking.TraceInfo
+	prefix := u64(exp)
+	c := tx.Bucket(bExpTrace).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && len(k) > 8 && string(k[:8]) == string(prefix); k, _ = c.Next() {
+		t, err := getTrace(tx, string(k[8:]))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// SearchTraces implements tracking.TraceStore. Unknown experiment ids
+// match nothing, as in MLflow's SQL store.
+func (s *Store) SearchTraces(ctx context.Context, q tracking.TraceQuery) (tracking.TracePage, error) {
+	offset, limit, err := pageBounds(q.PageToken, q.MaxResults)
+	if err != nil {
+		return tracking.TracePage{}, err
+	}
+	var all []*tracking.TraceInfo
+	err = s.view(ctx, "search traces", func(tx *bolt.Tx) error {
+		seen := map[uint64]bool{}
+		for _, idStr := range q.ExperimentIDs {
+			id, ok := parseExpID(idStr)
+			if !ok || idStr == "" || seen[id] {
+				continue
+			}
+			seen[id] = true
+			ts, err := expTraces(tx, id)
+			if err != nil {
+				return err
+			}
+			for _, t := range ts {
+				if search.MatchTrace(q.Filter, t) {
+					all = append(all, t)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return tracking.TracePage{}, err
+	}
+	sort.SliceStable(all, func(i, j int) bool { return search.CompareTraces(q.OrderBy, all[i], all[j]) < 0 })
+	var page tracking.TracePage
+	if offset < len(all) {
+		page.Traces = all[offset:min(offset+limit, len(all))]
+	}
+	if len(page.Traces) == limit {
+		page.NextPageToken = search.EncodePageToken(offset + limit)
+	}
+	return page, nil
+}
+
+// DeleteTraces implements tracking.TraceStore.
+func (s *Store) DeleteTraces(ctx context.Context, req tracking.DeleteTraces) (int, error) {
+	var n int
+	err := s.update(ctx, "delete traces", func(tx *bolt.Tx) error {
+		n = 0
+		exp, ok := parseExpID(req.ExperimentID)
+		if !ok {
+			return nil
+		}
+		var victims []*tracking.TraceInfo
+		if len(req.RequestIDs) > 0 {
+			for _, id := range req.RequestIDs {
+				t, err := getTrace(tx, id)
+				if tracking.IsCode(err, tracking.ResourceDoesNotExist) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if t.ExperimentID == fmtExpID(exp) {
+					victims = append(victims, t)
+				}
+			}
+		} else {
+			ts, err := expTraces(tx, exp)
+			if err != nil {
+				return err
+			}
+			sort.SliceStable(ts, func(i, j int) bool { return ts[i].TimestampMs < ts[j].TimestampMs })
+			for _, t := range ts {
+				if t.TimestampMs > req.MaxTimestampMillis || (req.MaxTraces > 0 && len(victims) >= req.MaxTraces) {
+					break
+				}
+				victims = append(victims, t)
+			}
+		}
+		for _, t := range victims {
+			if err := tx.Bucket(bTrace).Delete([]byte(t.RequestID)); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bExpTrace).Delete(expTraceKey(exp, t.RequestID)); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
