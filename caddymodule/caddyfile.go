@@ -32,13 +32,15 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //
 //	mlflow {
 //		backend_store_uri     <path | bbolt:///abs/path | bbolt://rel/path>
-//		artifacts_destination <dir | file:///abs/dir>
+//		artifacts_destination <dir | file:///abs/dir | gs://bucket/prefix>
+//		gcs_endpoint          <http://host:port>  # GCS emulator, no auth
 //		default_artifact_root <uri>
 //		serve_artifacts       [on|off]
 //		artifacts_only        [on|off]
 //		mlflow_version        <version>
 //		max_upload_size       <size, e.g. 5GiB>
 //		open_timeout          <duration, e.g. 10s>
+//		auth { ... }          # see unmarshalAuth
 //	}
 //
 // The block is optional; `mlflow` alone runs with the defaults.
@@ -67,6 +69,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			h.ArtifactsDestination = v
+		case "gcs_endpoint":
+			v, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			h.GCSEndpoint = v
 		case "default_artifact_root":
 			v, err := oneArg(d)
 			if err != nil {
@@ -117,8 +125,15 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("mlflow: open_timeout %q: must be positive", v)
 			}
 			h.OpenTimeout = caddy.Duration(dur)
+		case "auth":
+			a, err := unmarshalAuth(d)
+			if err != nil {
+				return err
+			}
+			h.Auth = a
+			continue // the block is consumed
 		default:
-			return d.Errf("mlflow: unknown sub-directive %q (known: backend_store_uri, artifacts_destination, default_artifact_root, serve_artifacts, artifacts_only, mlflow_version, max_upload_size, open_timeout)", name)
+			return d.Errf("mlflow: unknown sub-directive %q (known: backend_store_uri, artifacts_destination, default_artifact_root, serve_artifacts, artifacts_only, mlflow_version, max_upload_size, open_timeout, auth, gcs_endpoint)", name)
 		}
 		if d.NextBlock(d.Nesting()) {
 			return d.Errf("mlflow: %s takes no block", name)

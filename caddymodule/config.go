@@ -100,8 +100,9 @@ func ResolveBackendStoreURI(uri string) (string, error) {
 // ResolveArtifactsDestination turns an artifacts_destination into the
 // absolute path of a local directory. It accepts "" (./mlartifacts), a plain
 // path (relative to the working directory) or a file:// URI
-// (file:///abs/path). Remote stores (s3, gs, wasbs, hdfs, ...) are not
-// supported yet and are rejected with an error that says so.
+// (file:///abs/path), or returns a gs://bucket/prefix URI cleaned. Other
+// remote stores (s3, wasbs, hdfs, ...) are not supported yet and are
+// rejected with an error that says so.
 func ResolveArtifactsDestination(dest string) (string, error) {
 	p := strings.TrimSpace(dest)
 	if p == "" {
@@ -124,7 +125,9 @@ func ResolveArtifactsDestination(dest string) (string, error) {
 		if p == "" {
 			return "", fmt.Errorf("artifacts_destination %q: the file URI names no directory", dest)
 		}
-	case "s3", "gs", "wasbs", "abfss", "hdfs", "viewfs", "ftp", "sftp", "oss", "dbfs", "uc", "http", "https", "mlflow-artifacts", "runs", "models":
+	case "gs":
+		return resolveGCSDestination(dest) // artifacts_store.go
+	case "s3", "wasbs", "abfss", "hdfs", "viewfs", "ftp", "sftp", "oss", "dbfs", "uc", "http", "https", "mlflow-artifacts", "runs", "models":
 		return "", fmt.Errorf("artifacts_destination %q: %s:// artifact storage is not supported yet; only a local directory (a path or file:///absolute/path) is", dest, scheme)
 	default:
 		return "", fmt.Errorf("artifacts_destination %q: unsupported scheme %q; only a local directory (a path or file:///absolute/path) is supported", dest, scheme)

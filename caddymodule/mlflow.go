@@ -54,6 +54,12 @@ type Handler struct {
 	// server serves artifacts. Default ./mlartifacts.
 	ArtifactsDestination string `json:"artifacts_destination,omitempty"`
 
+	// GCSEndpoint points a gs:// artifacts_destination at a GCS emulator
+	// or private endpoint (http://host:port); requests to it carry no
+	// credentials. Empty means Google's endpoint with Application Default
+	// Credentials, unless STORAGE_EMULATOR_HOST is set.
+	GCSEndpoint string `json:"gcs_endpoint,omitempty"`
+
 	// DefaultArtifactRoot is the artifact location of new experiments that
 	// do not name one. Default mlflow-artifacts:/ when serving artifacts,
 	// otherwise ./mlruns made absolute.
@@ -80,6 +86,10 @@ type Handler struct {
 	// process holds it. Default 5s.
 	OpenTimeout caddy.Duration `json:"open_timeout,omitempty"`
 
+	// Auth turns on authentication, authorization and the audit log (see
+	// AuthConfig). Nil leaves the server open, as `mlflow server` is.
+	Auth *AuthConfig `json:"auth,omitempty"`
+
 	logger       *zap.Logger
 	boltPath     string // absolute path of the bbolt file; "" when no store is used
 	artifactsDir string // absolute path of the artifacts directory; "" when not served
@@ -87,6 +97,8 @@ type Handler struct {
 	acquired     bool   // Provision holds a dbPool reference to boltPath
 	store        *boltstore.Store
 	server       *api.Server
+	artifacts    artifact.Store // the proxied store; closed by Cleanup
+	auth         *gateway       // nil without Auth
 }
 
 // CaddyModule returns the Caddy module information.
@@ -174,16 +186,22 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 		store = bs
 	}
 
+	if h.Auth != nil {
+		if h.auth, err = h.provisionAuth(ctx); err != nil {
+			return fmt.Errorf("mlflow: %w", err)
+		}
+		store = api.AuthorizedStore(store)
+	}
+
 	var artifacts artifact.Store
 	if serve {
 		if h.artifactsDir, err = ResolveArtifactsDestination(h.ArtifactsDestination); err != nil {
 			return fmt.Errorf("mlflow: %w", err)
 		}
-		local, err := artifact.NewLocal(h.artifactsDir)
-		if err != nil {
-			return fmt.Errorf("mlflow: artifacts_destination %s: %w", h.artifactsDir, err)
+		if artifacts, err = h.openArtifactStore(ctx); err != nil { // artifacts_store.go
+			return fmt.Errorf("mlflow: %w", err)
 		}
-		artifacts = local
+		h.artifacts = artifacts
 	} else {
 		if h.ArtifactsDestination != "" {
 			h.logger.Warn("artifacts_destination is ignored because serve_artifacts is off",
@@ -209,6 +227,11 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("mlflow: building the API server: %w", err)
 	}
+	if h.auth != nil {
+		if err := h.auth.attach(h.server); err != nil {
+			return fmt.Errorf("mlflow: %w", err)
+		}
+	}
 
 	h.logger.Info("mlflow tracking server provisioned",
 		zap.String("backend_store", h.boltPath),
@@ -216,7 +239,8 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 		zap.String("artifacts_destination", h.artifactsDir),
 		zap.String("default_artifact_root", h.artifactRoot),
 		zap.Bool("artifacts_only", h.ArtifactsOnly),
-		zap.String("mlflow_version", h.MLflowVersion))
+		zap.String("mlflow_version", h.MLflowVersion),
+		zap.Bool("auth", h.auth != nil))
 	return nil
 }
 
@@ -237,6 +261,10 @@ func (h *Handler) Validate() error {
 // the whole site, so paths MLflow does not serve get its 404; next is never
 // called.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if h.auth != nil {
+		h.auth.serve(w, r, h.server)
+		return nil
+	}
 	h.server.ServeHTTP(w, r)
 	return nil
 }
@@ -244,6 +272,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 // Cleanup releases the bbolt database if, and only if, Provision acquired
 // it. It is safe to call more than once.
 func (h *Handler) Cleanup() error {
+	h.closeArtifacts()
 	return h.release()
 }
 

@@ -47,7 +47,8 @@ func TestProvisionErrors(t *testing.T) {
 	}{
 		{"artifacts_only without serving", Handler{ArtifactsOnly: true, ServeArtifacts: boolPtr(false)}, "artifacts_only requires serve_artifacts"},
 		{"artifacts_only with backend", Handler{ArtifactsOnly: true, BackendStoreURI: bp}, "backend_store_uri cannot be used with artifacts_only"},
-		{"gs destination", Handler{BackendStoreURI: bp, ArtifactsDestination: "gs://bucket/x"}, "gs:// artifact storage is not supported yet"},
+		{"s3 destination", Handler{BackendStoreURI: bp, ArtifactsDestination: "s3://bucket/x"}, "s3:// artifact storage is not supported yet"},
+		{"gcs_endpoint without gs", Handler{BackendStoreURI: bp, GCSEndpoint: "http://127.0.0.1:1"}, "needs a gs:// artifacts_destination"},
 		{"sqlite backend", Handler{BackendStoreURI: "sqlite:///mlflow.db"}, "sqlite databases are not supported yet"},
 		{"postgres backend", Handler{BackendStoreURI: "postgresql://u:p@localhost/mlflow"}, "postgresql databases are not supported yet"},
 		{"negative upload size", Handler{BackendStoreURI: bp, MaxUploadSize: -1}, "max_upload_size must not be negative"},
@@ -138,7 +139,7 @@ func TestFailedProvisionKeepsOtherHandle(t *testing.T) {
 
 	failures := []Handler{
 		// Fails before acquiring the database.
-		{BackendStoreURI: bp, ArtifactsDestination: "gs://bucket"},
+		{BackendStoreURI: bp, ArtifactsDestination: "s3://bucket"},
 		// Fails after acquiring it (the artifacts directory cannot be made).
 		{BackendStoreURI: bp, ArtifactsDestination: filepath.Join(notADir, "arts")},
 	}

@@ -18,6 +18,7 @@ package caddytest
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,6 +62,16 @@ type Options struct {
 
 	// HealthTimeout bounds the wait for /health after a load. Default 15s.
 	HealthTimeout time.Duration
+
+	// TLS, when set, serves the site over HTTPS (https://localhost:PORT,
+	// listening on 127.0.0.1; automatic redirects off) and is the client configuration of
+	// Client() and the health check. The Site lines must then configure
+	// the certificate (a tls directive).
+	TLS *tls.Config
+
+	// Global are extra lines in the global options block, such as a named
+	// log (log audit { ... }).
+	Global []string
 }
 
 // Server is a running in-process Caddy serving the mlflow handler.
@@ -108,6 +119,7 @@ func Start(t testing.TB, opts Options) *Server {
 		opts:         opts,
 	}
 	s.transport = http.DefaultTransport.(*http.Transport).Clone()
+	s.transport.TLSClientConfig = opts.TLS
 	s.client = &http.Client{Transport: s.transport, Timeout: 2 * time.Minute}
 
 	activeMu.Lock()
@@ -132,6 +144,11 @@ func Start(t testing.TB, opts Options) *Server {
 			t.Fatalf("caddytest: %v", err)
 		}
 		s.URL = fmt.Sprintf("http://127.0.0.1:%d", s.Port)
+		if opts.TLS != nil {
+			// A name, so that the client sends SNI matching Host (Caddy
+			// answers 421 otherwise when client_auth is on).
+			s.URL = fmt.Sprintf("https://localhost:%d", s.Port)
+		}
 		if err = s.load(opts); err == nil || !isAddrInUse(err) {
 			break
 		}
@@ -240,10 +257,16 @@ func (s *Server) render(opts Options) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "{\n\tadmin off\n\tpersist_config off\n\tgrace_period 2s\n")
 	fmt.Fprintf(&b, "\tstorage file_system %s\n", quote(s.storage))
+	if opts.TLS != nil {
+		b.WriteString("\tauto_https disable_redirects\n")
+	}
+	for _, l := range opts.Global {
+		fmt.Fprintf(&b, "\t%s\n", l)
+	}
 	fmt.Fprintf(&b, "\tlog {\n\t\tlevel %s\n\t}\n}\n\n", level)
 	// No host in the site address (so any Host header matches, localhost
 	// included), but listening on the loopback address only.
-	fmt.Fprintf(&b, "http://:%d {\n\tbind 127.0.0.1\n", s.Port)
+	fmt.Fprintf(&b, "%s://:%d {\n\tbind 127.0.0.1\n", scheme(opts), s.Port)
 	for _, l := range opts.Site {
 		fmt.Fprintf(&b, "\t%s\n", l)
 	}
@@ -342,6 +365,14 @@ func (s *Server) JSON(t testing.TB, method, path string, req, out any) int {
 		}
 	}
 	return resp.StatusCode
+}
+
+// scheme is https with Options.TLS, else http.
+func scheme(opts Options) string {
+	if opts.TLS != nil {
+		return "https"
+	}
+	return "http"
 }
 
 // freePort returns a TCP port that was free on 127.0.0.1 a moment ago.

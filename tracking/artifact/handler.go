@@ -10,6 +10,8 @@ import (
 	"path"
 	"strings"
 
+	"go.uber.org/zap"
+
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 )
 
@@ -19,6 +21,9 @@ type HandlerOptions struct {
 	// enforced while streaming, so a client that lies about (or omits)
 	// Content-Length is stopped at the cap.
 	MaxUploadSize int64
+	// Logger, when set, receives the failures answered as 500 INTERNAL_ERROR
+	// (the client only gets a generic message). See Handler.fail.
+	Logger *zap.Logger
 }
 
 // Handler serves MLflow's proxied artifact service over a Store.
@@ -45,13 +50,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // ServeArtifacts answers one mlflow-artifacts request. rest is the request
 // path after "/api/2.0/mlflow-artifacts" (or the /ajax-api form), still
-// percent-encoded exactly as received, e.g. "/artifacts/1/abc/artifacts/x.txt".
+// percent-encoded exactly as received: the remainder of r.URL.EscapedPath(),
+// never of r.URL.Path, e.g. "/artifacts/1/abc/artifacts/x.txt". It is
+// decoded exactly once, by CleanEscapedPath. The listing's "path" query
+// parameter is taken from r.URL.Query() (decoded once by net/url) and
+// checked by CleanPath.
 //
 //	GET    /artifacts?path=<dir>   list one level
 //	GET    /artifacts/<p>          download (Range supported)
 //	PUT    /artifacts/<p>          upload (streamed, atomic)
 //	DELETE /artifacts/<p>          delete a file or a tree
-//	POST   /mpu/{create,complete,abort}/<p>  multipart: not supported here
+//	POST   /mpu/{create,complete,abort}/<dir>  multipart (multipart.go)
+//	PUT    /mpu/part/<upload>/<n>?signature=..  one part, signed URL
 func (h *Handler) ServeArtifacts(w http.ResponseWriter, r *http.Request, rest string) {
 	switch {
 	case rest == "/artifacts" || rest == "/artifacts/":
@@ -63,19 +73,19 @@ func (h *Handler) ServeArtifacts(w http.ResponseWriter, r *http.Request, rest st
 	case strings.HasPrefix(rest, "/artifacts/"):
 		p, err := CleanEscapedPath(strings.TrimPrefix(rest, "/artifacts/"))
 		if err != nil {
-			WriteError(w, err)
+			h.fail(w, r, err)
 			return
 		}
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
 			if err := ServeFile(w, r, h.store, p); err != nil {
-				WriteError(w, err)
+				h.fail(w, r, err)
 			}
 		case http.MethodPut:
 			h.put(w, r, p)
 		case http.MethodDelete:
 			if err := h.store.Delete(r.Context(), p); err != nil {
-				WriteError(w, err)
+				h.fail(w, r, err)
 				return
 			}
 			writeEmpty(w)
@@ -83,13 +93,8 @@ func (h *Handler) ServeArtifacts(w http.ResponseWriter, r *http.Request, rest st
 			methodNotAllowed(w, "GET, HEAD, PUT, DELETE")
 		}
 	case strings.HasPrefix(rest, "/mpu/create/"), strings.HasPrefix(rest, "/mpu/complete/"),
-		strings.HasPrefix(rest, "/mpu/abort/"):
-		if r.Method != http.MethodPost {
-			methodNotAllowed(w, "POST")
-			return
-		}
-		WriteError(w, tracking.Errorf(tracking.NotImplemented,
-			"Multipart upload is not supported for the current artifact repository"))
+		strings.HasPrefix(rest, "/mpu/abort/"), strings.HasPrefix(rest, "/mpu/part/"):
+		h.serveMultipart(w, r, rest) // multipart.go
 	default:
 		http.Error(w, "Not Found", http.StatusNotFound)
 	}
@@ -99,12 +104,12 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	// Query values are already decoded once by the URL parser.
 	p, err := CleanPath(strings.TrimSuffix(r.URL.Query().Get("path"), "/"))
 	if err != nil {
-		WriteError(w, err)
+		h.fail(w, r, err)
 		return
 	}
 	files, err := h.store.List(r.Context(), p)
 	if err != nil {
-		WriteError(w, err)
+		h.fail(w, r, err)
 		return
 	}
 	for i := range files {
@@ -130,11 +135,15 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, p string) {
 	}
 	if err := h.store.Put(r.Context(), p, body); err != nil {
 		var tl *errTooLarge
-		if errors.As(err, &tl) {
+		var mb *http.MaxBytesError // a limit in front of the handler (Caddy's request_body)
+		switch {
+		case errors.As(err, &tl):
 			writeTooLarge(w, h.opts.MaxUploadSize)
-			return
+		case errors.As(err, &mb):
+			writeTooLarge(w, mb.Limit)
+		default:
+			h.fail(w, r, err)
 		}
-		WriteError(w, err)
 		return
 	}
 	writeEmpty(w)
@@ -168,43 +177,6 @@ func ServeFile(w http.ResponseWriter, r *http.Request, store Store, p string) er
 
 func notFound(p string) error {
 	return tracking.Errorf(tracking.ResourceDoesNotExist, "No such artifact: '%s'", p)
-}
-
-// textTypes are the extensions MLflow serves as text/plain.
-var textTypes = map[string]bool{
-	"txt": true, "log": true, "err": true, "cfg": true, "conf": true, "cnf": true, "cf": true,
-	"ini": true, "properties": true, "prop": true, "hocon": true, "toml": true, "yaml": true,
-	"yml": true, "xml": true, "json": true, "js": true, "py": true, "py3": true, "csv": true,
-	"tsv": true, "md": true, "rst": true, "MLmodel": true, "mlproject": true,
-}
-
-// mediaTypes is a fixed extension table, so that answers do not depend on
-// the host's mime.types files.
-var mediaTypes = map[string]string{
-	"html": "text/html", "htm": "text/html", "css": "text/css", "png": "image/png",
-	"jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif", "svg": "image/svg+xml",
-	"webp": "image/webp", "bmp": "image/bmp", "ico": "image/vnd.microsoft.icon",
-	"tif": "image/tiff", "tiff": "image/tiff", "pdf": "application/pdf",
-	"zip": "application/zip", "gz": "application/gzip", "tar": "application/x-tar",
-	"mp4": "video/mp4", "mp3": "audio/mpeg", "wav": "audio/x-wav", "parquet": "application/octet-stream",
-}
-
-// ContentType guesses a download's media type from its name as MLflow does:
-// text/plain for the text extensions MLflow lists, a fixed table for the
-// rest, application/octet-stream otherwise.
-func ContentType(name string) string {
-	base := path.Base(name)
-	ext := strings.TrimPrefix(path.Ext(base), ".")
-	if ext == "" {
-		ext = base
-	}
-	if textTypes[ext] {
-		return "text/plain"
-	}
-	if t, ok := mediaTypes[strings.ToLower(ext)]; ok {
-		return t
-	}
-	return "application/octet-stream"
 }
 
 // WriteError writes err as MLflow's error JSON: a *tracking.Error with its

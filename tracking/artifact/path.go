@@ -2,6 +2,7 @@ package artifact
 
 import (
 	"net/url"
+	"runtime"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -40,10 +41,18 @@ func CleanEscapedPath(escaped string) (string, error) {
 // did is refused, which defeats double-encoding tricks such as %252e%252e.
 //
 // Refused: ".." and "." segments, empty segments (a leading, doubled or
-// trailing slash), backslashes, NUL and other control characters, '#', '?',
-// ';', a ':' in the first segment (drive letters, URI schemes), residual
-// percent-encodings, Unicode look-alikes of dots and slashes, invalid UTF-8,
-// and paths or segments longer than MaxPathLength or MaxSegmentLength.
+// trailing slash), backslashes, NUL and other control characters, invisible
+// format characters (zero-width, bidi overrides), '#', '?', ';', a drive
+// letter or a bare URI scheme as the first segment ("C:", "c:x", "file:"),
+// residual percent-encodings, Unicode look-alikes of dots and slashes,
+// invalid UTF-8, and paths or segments longer than MaxPathLength or
+// MaxSegmentLength. Other colons are ordinary file-name characters
+// ("2024-01-01T10:00.json"), except on Windows, where any colon is refused
+// (NTFS alternate data streams).
+//
+// Callers: the HTTP handler passes the escaped request path through
+// CleanEscapedPath; query values (already decoded once by net/url) and
+// artifact URIs from the store go straight to CleanPath.
 func CleanPath(p string) (string, error) {
 	if p == "" {
 		return "", nil
@@ -59,15 +68,15 @@ func CleanPath(p string) (string, error) {
 			if i+2 < len(p) && isHex(p[i+1]) && isHex(p[i+2]) {
 				return "", errInvalidPath()
 			}
-		case r < 0x20 || r == 0x7f || unicode.IsControl(r):
+		case r < 0x20 || r == 0x7f || unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
+			return "", errInvalidPath()
+		case r == ':' && runtime.GOOS == "windows":
 			return "", errInvalidPath()
 		case lookAlike(r):
 			return "", errInvalidPath()
 		}
 	}
-	// A colon in the first segment is a drive letter ("C:") or a URI
-	// scheme ("file:"); elsewhere it is an ordinary file-name character.
-	if first, _, _ := strings.Cut(p, "/"); strings.Contains(first, ":") {
+	if first, _, _ := strings.Cut(p, "/"); driveOrScheme(first) {
 		return "", errInvalidPath()
 	}
 	for seg := range strings.SplitSeq(p, "/") {
@@ -92,6 +101,26 @@ func JoinClean(base, rel string) string {
 		return base
 	}
 	return base + "/" + rel
+}
+
+// driveOrScheme reports a first segment that Windows or MLflow's own
+// file-URI handling would not take as a plain name: a drive letter ("C:",
+// "C:x", i.e. drive-relative) or a bare URI scheme ("file:", "s3:").
+func driveOrScheme(seg string) bool {
+	if len(seg) >= 2 && seg[1] == ':' && ('a' <= seg[0]|0x20 && seg[0]|0x20 <= 'z') {
+		return true
+	}
+	scheme, ok := strings.CutSuffix(seg, ":")
+	if !ok || scheme == "" {
+		return false
+	}
+	for i, c := range []byte(scheme) {
+		letter := 'a' <= c|0x20 && c|0x20 <= 'z'
+		if !letter && (i == 0 || !('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return true
 }
 
 func isHex(c byte) bool {

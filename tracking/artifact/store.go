@@ -18,16 +18,21 @@ type Store interface {
 	// readers see the old content or the new, never a partial file. A
 	// failed Put leaves nothing behind. Parent directories are created. If
 	// p is an existing directory the file is written inside it under its
-	// base name, as MLflow's local repository does.
+	// base name, as MLflow's local repository does. A path that collides
+	// with an existing file (a file where a directory is needed) is a
+	// *tracking.Error INVALID_PARAMETER_VALUE, as is an unsafe path.
 	Put(ctx context.Context, p string, r io.Reader) error
-	// Open opens the file at p for reading. A missing path or a directory
-	// is an error satisfying errors.Is(err, fs.ErrNotExist).
+	// Open opens the file at p for reading. A missing path, a directory,
+	// or a path through a file ("f.txt/x") is an error satisfying
+	// errors.Is(err, fs.ErrNotExist).
 	Open(ctx context.Context, p string) (Object, error)
-	// List lists the direct children of directory p with full store paths,
-	// sorted by name. A missing path or a file lists as empty.
+	// List lists the direct children of directory p with full store paths
+	// (JoinClean(p, name)), sorted by name in byte order as MLflow sorts;
+	// FileSize is 0 for directories. A missing path or a file lists as
+	// empty (nil, nil). Callers that want names take path.Base.
 	List(ctx context.Context, p string) ([]tracking.FileInfo, error)
 	// Delete removes the file or the directory tree at p. A missing path is
-	// not an error.
+	// not an error. The root ("") cannot be deleted.
 	Delete(ctx context.Context, p string) error
 }
 

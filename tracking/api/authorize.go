@@ -1,0 +1,355 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/caddy-mlflow/caddy-mlflow/tracking"
+)
+
+// This file holds the two hooks an authorization layer in front of the
+// Server needs, and nothing else:
+//
+//   - Params reads a request's fields exactly as the handlers do (same
+//     source, query or JSON body; same duplicate-key rule; same run_id /
+//     run_uuid fallback), so that the resource a gateway checks is the
+//     resource the handler acts on;
+//   - AuthorizedStore wraps a tracking.Store so that searches only return
+//     what the caller may read and creations are reported, consulting an
+//     Authorizer carried by the request context (WithAuthorizer). Without
+//     one in the context the wrapper is a pass-through.
+
+// Params are a request's fields as the handlers read them.
+type Params struct {
+	f *fields
+}
+
+// ParseParams reads the fields of r the way the handlers do: the query
+// string for a GET with one, otherwise the JSON object in body (which the
+// caller has read from r.Body and must put back). Malformed input yields
+// empty Params; the handler reports the error itself.
+func ParseParams(r *http.Request, body []byte) *Params {
+	if r.Method == http.MethodGet && r.URL.RawQuery != "" {
+		q, _ := url.ParseQuery(r.URL.RawQuery)
+		if q == nil {
+			q = url.Values{}
+		}
+		return &Params{f: &fields{query: q}}
+	}
+	return &Params{f: &fields{obj: bodyObject(body)}}
+}
+
+// QueryParams reads fields from the query string only, for routes whose
+// handlers always read the query (GetArtifact, the UI's upload-artifact,
+// get-history-bulk, the mlflow-artifacts list).
+func QueryParams(r *http.Request) *Params {
+	q, _ := url.ParseQuery(r.URL.RawQuery)
+	if q == nil {
+		q = url.Values{}
+	}
+	return &Params{f: &fields{query: q}}
+}
+
+// String returns the field name as a string (numbers accepted, as for
+// experiment ids); "" when absent or of another type.
+func (p *Params) String(name string) string {
+	s, _, err := p.f.strAt(name, name, true)
+	if err != nil {
+		return ""
+	}
+	return s
+}
+
+// Strings returns a list field (a JSON array of strings, or every value of
+// a repeated query key); nil when absent or malformed.
+func (p *Params) Strings(name string) []string {
+	l, _, err := p.f.strList(name, true)
+	if err != nil {
+		return nil
+	}
+	return l
+}
+
+// RunID returns run_id, or run_uuid when run_id is absent or empty, as the
+// handlers resolve it; "" when neither is set.
+func (p *Params) RunID() string {
+	if id := p.String("run_id"); id != "" {
+		return id
+	}
+	return p.String("run_uuid")
+}
+
+// Authorizer is consulted by AuthorizedStore for the request whose context
+// carries it.
+type Authorizer interface {
+	// CanReadExperiment reports whether the caller may read the experiment.
+	CanReadExperiment(ctx context.Context, id string) (bool, error)
+	// CanReadRegisteredModel reports whether the caller may read the model.
+	CanReadRegisteredModel(ctx context.Context, name string) (bool, error)
+	// ExperimentCreated is called after the caller created an experiment.
+	ExperimentCreated(ctx context.Context, id string) error
+	// RegisteredModelCreated is called after the caller created a
+	// registered model.
+	RegisteredModelCreated(ctx context.Context, name string) error
+	// RegisteredModelRenamed is called after a registered model was
+	// renamed, so that grants follow the model.
+	RegisteredModelRenamed(ctx context.Context, oldName, newName string) error
+}
+
+type authorizerKey struct{}
+
+// WithAuthorizer returns a context carrying a.
+func WithAuthorizer(ctx context.Context, a Authorizer) context.Context {
+	return context.WithValue(ctx, authorizerKey{}, a)
+}
+
+// authorizerFrom returns the context's Authorizer, or nil.
+func authorizerFrom(ctx context.Context) Authorizer {
+	a, _ := ctx.Value(authorizerKey{}).(Authorizer)
+	return a
+}
+
+// AuthorizedStore wraps s so that, for requests whose context carries an
+// Authorizer, searches return only readable experiments, runs, registered
+// models and model versions (pages are topped up to the requested size, as
+// MLflow's basic-auth app does), and creations and renames are reported.
+func AuthorizedStore(s tracking.Store) tracking.Store {
+	return &authorizedStore{Store: s}
+}
+
+type authorizedStore struct {
+	tracking.Store
+}
+
+// maxFilterRounds bounds the store queries one filtered search may make.
+const maxFilterRounds = 1000
+
+func (s *authorizedStore) SearchExperiments(ctx context.Context, q tracking.ExperimentQuery) (tracking.ExperimentPage, error) {
+	a := authorizerFrom(ctx)
+	if a == nil {
+		return s.Store.SearchExperiments(ctx, q)
+	}
+	want := q.MaxResults
+	var out tracking.ExperimentPage
+	for round := 0; round < maxFilterRounds; round++ {
+		if want > 0 {
+			q.MaxResults = want - len(out.Experiments)
+		}
+		page, err := s.Store.SearchExperiments(ctx, q)
+		if err != nil {
+			return tracking.ExperimentPage{}, err
+		}
+		for _, e := range page.Experiments {
+			ok, err := a.CanReadExperiment(ctx, e.ExperimentID)
+			if err != nil {
+				return tracking.ExperimentPage{}, err
+			}
+			if ok {
+				out.Experiments = append(out.Experiments, e)
+			}
+		}
+		out.NextPageToken = page.NextPageToken
+		if page.NextPageToken == "" || len(page.Experiments) == 0 || (want > 0 && len(out.Experiments) >= want) {
+			break
+		}
+		q.PageToken = page.NextPageToken
+	}
+	return out, nil
+}
+
+func (s *authorizedStore) SearchRuns(ctx context.Context, q tracking.RunQuery) (tracking.RunPage, error) {
+	a := authorizerFrom(ctx)
+	if a == nil {
+		return s.Store.SearchRuns(ctx, q)
+	}
+	// Unreadable experiments are dropped silently, as MLflow does.
+	ids := make([]string, 0, len(q.ExperimentIDs))
+	for _, id := range q.ExperimentIDs {
+		ok, err := a.CanReadExperiment(ctx, id)
+		if err != nil {
+			return tracking.RunPage{}, err
+		}
+		if ok {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return tracking.RunPage{}, nil
+	}
+	q.ExperimentIDs = ids
+	return s.Store.SearchRuns(ctx, q)
+}
+
+func (s *authorizedStore) SearchRegisteredModels(ctx context.Context, q tracking.RegisteredModelQuery) (tracking.RegisteredModelPage, error) {
+	a := authorizerFrom(ctx)
+	if a == nil {
+		return s.Store.SearchRegisteredModels(ctx, q)
+	}
+	want := q.MaxResults
+	var out tracking.RegisteredModelPage
+	for round := 0; round < maxFilterRounds; round++ {
+		if want > 0 {
+			q.MaxResults = want - len(out.Models)
+		}
+		page, err := s.Store.SearchRegisteredModels(ctx, q)
+		if err != nil {
+			return tracking.RegisteredModelPage{}, err
+		}
+		for _, m := range page.Models {
+			ok, err := a.CanReadRegisteredModel(ctx, m.Name)
+			if err != nil {
+				return tracking.RegisteredModelPage{}, err
+			}
+			if ok {
+				out.Models = append(out.Models, m)
+			}
+		}
+		out.NextPageToken = page.NextPageToken
+		if page.NextPageToken == "" || len(page.Models) == 0 || (want > 0 && len(out.Models) >= want) {
+			break
+		}
+		q.PageToken = page.NextPageToken
+	}
+	return out, nil
+}
+
+func (s *authorizedStore) SearchModelVersions(ctx context.Context, q tracking.ModelVersionQuery) (tracking.ModelVersionPage, error) {
+	a := authorizerFrom(ctx)
+	if a == nil {
+		return s.Store.SearchModelVersions(ctx, q)
+	}
+	want := q.MaxResults
+	var out tracking.ModelVersionPage
+	for round := 0; round < maxFilterRounds; round++ {
+		if want > 0 {
+			q.MaxResults = want - len(out.Versions)
+		}
+		page, err := s.Store.SearchModelVersions(ctx, q)
+		if err != nil {
+			return tracking.ModelVersionPage{}, err
+		}
+		for _, v := range page.Versions {
+			ok, err := a.CanReadRegisteredModel(ctx, v.Name)
+			if err != nil {
+				return tracking.ModelVersionPage{}, err
+			}
+			if ok {
+				out.Versions = append(out.Versions, v)
+			}
+		}
+		out.NextPageToken = page.NextPageToken
+		if page.NextPageToken == "" || len(page.Versions) == 0 || (want > 0 && len(out.Versions) >= want) {
+			break
+		}
+		q.PageToken = page.NextPageToken
+	}
+	return out, nil
+}
+
+func (s *authorizedStore) CreateExperiment(ctx context.Context, req tracking.CreateExperiment) (string, error) {
+	id, err := s.Store.CreateExperiment(ctx, req)
+	if err != nil {
+		return id, err
+	}
+	if a := authorizerFrom(ctx); a != nil {
+		if err := a.ExperimentCreated(ctx, id); err != nil {
+			return id, err
+		}
+	}
+	return id, nil
+}
+
+func (s *authorizedStore) CreateRegisteredModel(ctx context.Context, req tracking.CreateRegisteredModel) (*tracking.RegisteredModel, error) {
+	m, err := s.Store.CreateRegisteredModel(ctx, req)
+	if err != nil {
+		return m, err
+	}
+	if a := authorizerFrom(ctx); a != nil {
+		if err := a.RegisteredModelCreated(ctx, m.Name); err != nil {
+			return m, err
+		}
+	}
+	return m, nil
+}
+
+func (s *authorizedStore) RenameRegisteredModel(ctx context.Context, name, newName string) (*tracking.RegisteredModel, error) {
+	m, err := s.Store.RenameRegisteredModel(ctx, name, newName)
+	if err != nil {
+		return m, err
+	}
+	if a := authorizerFrom(ctx); a != nil {
+		if err := a.RegisteredModelRenamed(ctx, name, m.Name); err != nil {
+			return m, err
+		}
+	}
+	return m, nil
+}
+
+// Bool returns a boolean field (JSON true/false, or "true"/"false" in any
+// case as a string or query value); ok is false when absent or malformed.
+func (p *Params) Bool(name string) (v, ok bool) {
+	val, found := p.f.lookup(name)
+	if !found {
+		return false, false
+	}
+	var s string
+	switch {
+	case val.query:
+		s = val.q[0]
+	case kindOf(val.raw) == kindString:
+		s, _ = decodeString(val.raw)
+	default:
+		s = string(val.raw)
+	}
+	switch strings.ToLower(s) {
+	case "true":
+		return true, true
+	case "false":
+		return false, true
+	}
+	return false, false
+}
+
+// readableExperiments keeps the ids the caller may read, silently dropping
+// the others as MLflow does for SearchRuns.
+func readableExperiments(ctx context.Context, a Authorizer, ids []string) ([]string, error) {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		ok, err := a.CanReadExperiment(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+func (s *authorizedStore) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQuery) (tracking.LoggedModelPage, error) {
+	a := authorizerFrom(ctx)
+	if a == nil {
+		return s.Store.SearchLoggedModels(ctx, q)
+	}
+	ids, err := readableExperiments(ctx, a, q.ExperimentIDs)
+	if err != nil || len(ids) == 0 {
+		return tracking.LoggedModelPage{}, err
+	}
+	q.ExperimentIDs = ids
+	return s.Store.SearchLoggedModels(ctx, q)
+}
+
+func (s *authorizedStore) SearchTraces(ctx context.Context, q tracking.TraceQuery) (tracking.TracePage, error) {
+	a := authorizerFrom(ctx)
+	if a == nil {
+		return s.Store.SearchTraces(ctx, q)
+	}
+	ids, err := readableExperiments(ctx, a, q.ExperimentIDs)
+	if err != nil || len(ids) == 0 {
+		return tracking.TracePage{}, err
+	}
+	q.ExperimentIDs = ids
+	return s.Store.SearchTraces(ctx, q)
+}
