@@ -122,6 +122,11 @@ type ClientCertConfig struct {
 // replaceAll replaces placeholders in every string of the config. Unknown
 // or empty placeholders are errors: an unset {env.ADMIN_HASH} must not
 // become an empty hash.
+// bcryptCost is the cost of the password hashes the server makes and of the
+// fake hash it compares against for unknown users (0: bcrypt's default).
+// Tests lower it; a deployment has no reason to.
+var bcryptCost = 0
+
 func (c *AuthConfig) replaceAll(repl *caddy.Replacer) error {
 	var firstErr error
 	r := func(what string, s *string) {
@@ -276,7 +281,7 @@ func (h *Handler) provisionAuth(ctx caddy.Context) (*gateway, error) {
 
 	ac := authn.Config{Realm: cfg.Realm}
 	if cfg.Basic {
-		if ac.Basic, err = authn.NewBasic(users, authn.BasicOptions{CacheTTL: time.Duration(cfg.BasicCacheTTL)}); err != nil {
+		if ac.Basic, err = authn.NewBasic(users, authn.BasicOptions{CacheTTL: time.Duration(cfg.BasicCacheTTL), FakeHashCost: bcryptCost}); err != nil {
 			return nil, fmt.Errorf("auth: basic: %w", err)
 		}
 	}

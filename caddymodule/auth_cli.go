@@ -93,7 +93,7 @@ func cmdMLflow(fl caddycmd.Flags) (int, error) {
 		if len([]rune(pw)) < MinPasswordLength {
 			return caddy.ExitCodeFailedStartup, fmt.Errorf("the password must be at least %d characters", MinPasswordLength)
 		}
-		hash, err := authn.HashPassword(pw, 0)
+		hash, err := authn.HashPassword(pw, bcryptCost)
 		if err != nil {
 			return caddy.ExitCodeFailedStartup, err
 		}

@@ -342,7 +342,7 @@ func hashNewPassword(pw string) ([]byte, error) {
 	if len(pw) > authn.MaxPasswordBytes {
 		return nil, badParam("Password must be at most " + strconv.Itoa(authn.MaxPasswordBytes) + " bytes long.")
 	}
-	h, err := authn.HashPassword(pw, 0)
+	h, err := authn.HashPassword(pw, bcryptCost)
 	if err != nil {
 		return nil, badParam("Invalid password.")
 	}
