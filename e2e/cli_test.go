@@ -77,31 +77,9 @@ http://127.0.0.1:%d {
 		t.Fatalf("token create printed %q, want only the token", offline)
 	}
 
-	srv := exec.Command(bin, "run", "--config", cfg)
-	srv.Dir, srv.Env = dir, env
-	logs := &syncBuffer{}
-	srv.Stdout, srv.Stderr = logs, logs
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = srv.Process.Kill()
-		_ = srv.Wait()
-		if t.Failed() {
-			t.Logf("caddy log:\n%s", tail(logs.String(), 6000))
-		}
-	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/health", port)); err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("server did not come up")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	srv := newServer(t, dir, port)
+	srv.config = caddyfile
+	srv.start()
 
 	if got := status("Bearer " + offline); got != 200 {
 		t.Fatalf("token made offline: status %d", got)
@@ -135,7 +113,7 @@ http://127.0.0.1:%d {
 	if got := status("Bearer " + offline); got != 200 {
 		t.Fatalf("the other token after a revoke: status %d", got)
 	}
-	if strings.Contains(logs.String(), online) || strings.Contains(logs.String(), "bob-password-123") {
+	if logs := srv.logs.String(); strings.Contains(logs, online) || strings.Contains(logs, "bob-password-123") {
 		t.Fatal("a secret appears in the server log")
 	}
 }

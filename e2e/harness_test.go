@@ -127,6 +127,9 @@ type server struct {
 	dir  string
 	port int
 	URL  string
+	// config, when set, is the Caddyfile to run instead of the default
+	// single mlflow site on port.
+	config string
 
 	cmd  *exec.Cmd
 	logs *syncBuffer
@@ -158,6 +161,9 @@ func newServer(t testing.TB, dir string, port int) *server {
 func (s *server) dbPath() string { return filepath.Join(s.dir, "mlflow.bolt") }
 
 func (s *server) caddyfile() string {
+	if s.config != "" {
+		return s.config
+	}
 	return fmt.Sprintf(`{
 	admin off
 	persist_config off

@@ -7,11 +7,9 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestSplitDeployment runs MLflow's split deployment side by side in one
@@ -23,12 +21,11 @@ import (
 // and that an experiment keeps its artifact location when the tracking
 // instance later restarts in the default (serving) mode.
 func TestSplitDeployment(t *testing.T) {
-	bin := caddyBinary(t)
 	dir := t.TempDir()
 	pa, pt := freePort(t), freePort(t)
-	writeCfg := func(tracking string) string {
-		cfg := filepath.Join(dir, "Caddyfile")
-		body := fmt.Sprintf(`{
+	srv := newServer(t, dir, pt)
+	config := func(tracking string) string {
+		return fmt.Sprintf(`{
 	admin off
 	persist_config off
 }
@@ -45,34 +42,6 @@ http://127.0.0.1:%d {
 	}
 }
 `, pa, filepath.Join(dir, "shared-artifacts"), pt, filepath.Join(dir, "mlflow.bolt"), tracking)
-		if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return cfg
-	}
-	home := filepath.Join(dir, "home")
-	env := append(os.Environ(), "HOME="+home, "XDG_DATA_HOME="+filepath.Join(home, "data"), "XDG_CONFIG_HOME="+filepath.Join(home, "config"))
-	start := func(cfg string) func() {
-		cmd := exec.Command(bin, "run", "--config", cfg)
-		cmd.Dir, cmd.Env = dir, env
-		logs := &syncBuffer{}
-		cmd.Stdout, cmd.Stderr = logs, logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/health", pt))
-			if err == nil {
-				resp.Body.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("caddy did not start:\n%s", tail(logs.String(), 4000))
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		return func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
 	}
 	call := func(method string, port int, path string, body any) (int, string) {
 		t.Helper()
@@ -96,7 +65,8 @@ http://127.0.0.1:%d {
 		return resp.StatusCode, string(b)
 	}
 
-	stop := start(writeCfg(fmt.Sprintf("serve_artifacts off\n\t\tdefault_artifact_root mlflow-artifacts://127.0.0.1:%d/", pa)))
+	srv.config = config(fmt.Sprintf("serve_artifacts off\n\t\tdefault_artifact_root mlflow-artifacts://127.0.0.1:%d/", pa))
+	srv.start()
 	st, body := call("POST", pt, "/api/2.0/mlflow/experiments/create", map[string]any{"name": "split"})
 	if st != 200 {
 		t.Fatalf("create experiment: %d %s", st, body)
@@ -139,12 +109,12 @@ http://127.0.0.1:%d {
 	if _, err := os.Stat(filepath.Join(dir, "shared-artifacts", filepath.FromSlash(rel), "x.txt")); err == nil {
 		t.Fatal("the no-serve instance wrote an artifact")
 	}
-	stop()
+	srv.kill()
 
 	// Restart the tracking side in the default mode: the old experiment and
 	// its run keep their locations; new experiments get the proxied root.
-	stop = start(writeCfg(fmt.Sprintf("artifacts_destination %s", filepath.Join(dir, "own-artifacts"))))
-	defer stop()
+	srv.config = config(fmt.Sprintf("artifacts_destination %s", filepath.Join(dir, "own-artifacts")))
+	srv.start()
 	st, body = call("GET", pt, "/api/2.0/mlflow/experiments/get?experiment_id="+exp.ExperimentID, nil)
 	if st != 200 || !strings.Contains(body, fmt.Sprintf(`"artifact_location":"mlflow-artifacts://127.0.0.1:%d/%s"`, pa, exp.ExperimentID)) {
 		t.Fatalf("old experiment after the mode change: %d %s", st, body)
