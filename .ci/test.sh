@@ -5,6 +5,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The browser tests (e2e/browser) drive Debian's Chromium; install it when
+# it is missing and we may (root with apt), and make its absence a failure
+# rather than a skip.
+if ! command -v chromium >/dev/null 2>&1 && [ -z "${CHROMIUM_PATH:-}" ]; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "==> apt-get install chromium"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -q >/dev/null
+		apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core >/dev/null
+	else
+		echo "chromium is missing: install Debian's chromium package (or set CHROMIUM_PATH) for the browser tests" >&2
+	fi
+fi
+export MLFLOW_REQUIRE_BROWSER=1
+
 while IFS= read -r lock; do
 	dir=$(dirname "$lock")
 	echo "==> npm ci in $dir"

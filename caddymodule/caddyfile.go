@@ -37,6 +37,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		default_artifact_root <uri>
 //		serve_artifacts       [on|off]
 //		artifacts_only        [on|off]
+//		ui                    [on|off]
 //		mlflow_version        <version>
 //		max_upload_size       <size, e.g. 5GiB>
 //		open_timeout          <duration, e.g. 10s>
@@ -87,6 +88,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			h.ServeArtifacts = &b
+		case "ui":
+			b, err := onOff(d)
+			if err != nil {
+				return err
+			}
+			h.UI = &b
 		case "artifacts_only":
 			b, err := onOff(d)
 			if err != nil {
@@ -133,7 +140,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.Auth = a
 			continue // the block is consumed
 		default:
-			return d.Errf("mlflow: unknown sub-directive %q (known: backend_store_uri, artifacts_destination, default_artifact_root, serve_artifacts, artifacts_only, mlflow_version, max_upload_size, open_timeout, auth, gcs_endpoint)", name)
+			return d.Errf("mlflow: unknown sub-directive %q (known: backend_store_uri, artifacts_destination, default_artifact_root, serve_artifacts, artifacts_only, mlflow_version, max_upload_size, open_timeout, auth, gcs_endpoint, ui)", name)
 		}
 		if d.NextBlock(d.Nesting()) {
 			return d.Errf("mlflow: %s takes no block", name)

@@ -29,6 +29,7 @@ import (
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/api"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/boltstore"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/ui"
 )
 
 // ModulePath is the Go module path of this project; BuildVersion reports
@@ -90,6 +91,10 @@ type Handler struct {
 	// AuthConfig). Nil leaves the server open, as `mlflow server` is.
 	Auth *AuthConfig `json:"auth,omitempty"`
 
+	// UI turns the tracking UI at / on or off. Default true (nil means
+	// true), except that an artifacts_only server never serves it.
+	UI *bool `json:"ui,omitempty"`
+
 	logger       *zap.Logger
 	boltPath     string // absolute path of the bbolt file; "" when no store is used
 	artifactsDir string // absolute path of the artifacts directory; "" when not served
@@ -99,6 +104,7 @@ type Handler struct {
 	server       *api.Server
 	artifacts    artifact.Store // the proxied store; closed by Cleanup
 	auth         *gateway       // nil without Auth
+	ui           *ui.Handler    // nil when the UI is off
 }
 
 // CaddyModule returns the Caddy module information.
@@ -112,6 +118,11 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // serveArtifacts reports whether the mlflow-artifacts proxy is on.
 func (h *Handler) serveArtifacts() bool {
 	return h.ServeArtifacts == nil || *h.ServeArtifacts
+}
+
+// serveUI reports whether the tracking UI is on.
+func (h *Handler) serveUI() bool {
+	return !h.ArtifactsOnly && (h.UI == nil || *h.UI)
 }
 
 // checkConfig reports configuration errors that need no I/O.
@@ -233,6 +244,16 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 		}
 	}
 
+	if h.serveUI() {
+		opts := ui.Options{}
+		if h.auth != nil {
+			opts.Viewer = h.auth.viewer
+		}
+		if h.ui, err = ui.New(opts); err != nil {
+			return fmt.Errorf("mlflow: %w", err)
+		}
+	}
+
 	h.logger.Info("mlflow tracking server provisioned",
 		zap.String("backend_store", h.boltPath),
 		zap.Bool("serve_artifacts", serve),
@@ -240,7 +261,8 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 		zap.String("default_artifact_root", h.artifactRoot),
 		zap.Bool("artifacts_only", h.ArtifactsOnly),
 		zap.String("mlflow_version", h.MLflowVersion),
-		zap.Bool("auth", h.auth != nil))
+		zap.Bool("auth", h.auth != nil),
+		zap.Bool("ui", h.ui != nil))
 	return nil
 }
 
@@ -261,6 +283,14 @@ func (h *Handler) Validate() error {
 // the whole site, so paths MLflow does not serve get its 404; next is never
 // called.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if h.ui != nil && ui.Owns(r.URL.Path) {
+		if h.auth != nil {
+			h.auth.serveUI(w, r, h.ui)
+			return nil
+		}
+		h.ui.ServeHTTP(w, r)
+		return nil
+	}
 	if h.auth != nil {
 		h.auth.serve(w, r, h.server)
 		return nil

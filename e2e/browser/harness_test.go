@@ -1,0 +1,353 @@
+// Package browser drives the tracking UI in a real headless Chromium
+// (Debian's chromium, through chromedp) against a real in-process Caddy
+// serving the mlflow handler. Tests seed data through the REST API, click
+// through the pages, assert what the user sees and save a screenshot of
+// every page under testoutput/screenshots (or $UI_SCREENSHOT_DIR).
+//
+// Without a Chromium binary the tests are skipped, unless
+// MLFLOW_REQUIRE_BROWSER=1 (as .ci/test.sh sets), which makes that a
+// failure.
+package browser
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/caddy-mlflow/caddy-mlflow/caddymodule/caddytest"
+)
+
+// chromiumPath is the browser binary, found once by TestMain.
+var chromiumPath string
+
+func TestMain(m *testing.M) {
+	chromiumPath = findChromium()
+	if chromiumPath == "" && os.Getenv("MLFLOW_REQUIRE_BROWSER") == "1" {
+		fmt.Fprintln(os.Stderr, "browser tests: no chromium binary found (set CHROMIUM_PATH or install Debian's chromium) and MLFLOW_REQUIRE_BROWSER=1")
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
+
+func findChromium() string {
+	if p := os.Getenv("CHROMIUM_PATH"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// screenshotDir is where page screenshots go.
+func screenshotDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("UI_SCREENSHOT_DIR")
+	if dir == "" {
+		abs, err := filepath.Abs(filepath.Join("..", "..", "testoutput", "screenshots"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = abs
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// page is one browser tab on a server, collecting JavaScript errors.
+type page struct {
+	t    *testing.T
+	ctx  context.Context
+	base string
+
+	mu     sync.Mutex
+	errors []string
+}
+
+// viewport sizes the tests use: a laptop and a phone.
+const (
+	desktopWidth, desktopHeight = 1280, 900
+	phoneWidth, phoneHeight     = 390, 844
+)
+
+// newPage starts a fresh headless Chromium (own profile) with one tab of
+// the given size. JavaScript exceptions and console errors on the page
+// fail the test when it ends.
+func newPage(t *testing.T, base string, width, height int) *page {
+	t.Helper()
+	if chromiumPath == "" {
+		t.Skip("no chromium binary; set CHROMIUM_PATH or install Debian's chromium (MLFLOW_REQUIRE_BROWSER=1 makes this a failure)")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(width, height),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	p := &page{t: t, base: base}
+	ctx, cancelCtx := chromedp.NewContext(actx, chromedp.WithListener(p.listen))
+	p.ctx = ctx
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(width), int64(height))); err != nil {
+		cancelCtx()
+		cancelAlloc()
+		t.Fatalf("starting chromium %s: %v", chromiumPath, err)
+	}
+	t.Cleanup(func() {
+		cancelCtx()
+		cancelAlloc()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, e := range p.errors {
+			t.Errorf("browser: %s", e)
+		}
+	})
+	return p
+}
+
+// listen records uncaught exceptions and console.error calls. It runs in
+// chromedp's event loop and must return fast.
+func (p *page) listen(ev any) {
+	switch e := ev.(type) {
+	case *runtime.EventExceptionThrown:
+		msg := e.ExceptionDetails.Text
+		if e.ExceptionDetails.Exception != nil {
+			msg += " " + e.ExceptionDetails.Exception.Description
+		}
+		p.addError("exception: " + msg)
+	case *runtime.EventConsoleAPICalled:
+		if e.Type == "error" {
+			var parts []string
+			for _, a := range e.Args {
+				if a.Description != "" {
+					parts = append(parts, a.Description)
+				} else {
+					parts = append(parts, strings.Trim(string(a.Value), `"`))
+				}
+			}
+			p.addError("console.error: " + strings.Join(parts, " "))
+		}
+	}
+}
+
+func (p *page) addError(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.errors = append(p.errors, s)
+}
+
+// allowErrors forgets the JavaScript errors collected so far (for steps
+// that provoke an expected failed request, which Chromium logs).
+func (p *page) allowErrors() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.errors = nil
+}
+
+// run runs chromedp actions with a timeout, failing the test on error.
+func (p *page) run(what string, actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		p.t.Fatalf("%s: %v\nmain: %s", what, err, trim(p.mainHTML(), 3000))
+	}
+}
+
+// mainHTML returns the page's <main> for failure messages.
+func (p *page) mainHTML() string {
+	ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
+	defer cancel()
+	html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("main")))
+	return html
+}
+
+// value runs one action that returns a value, failing the test on error.
+func value[T any](p *page, what string, a chromedp.Action[T]) T {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		p.t.Fatalf("%s: %v\nmain: %s", what, err, trim(p.mainHTML(), 3000))
+	}
+	return v
+}
+
+// open navigates to path and waits until the page named name is rendered.
+func (p *page) open(path, name string) {
+	p.t.Helper()
+	p.run("open "+path, chromedp.Navigate(p.base+path), waitPage(name))
+}
+
+// waitPage waits until the router has finished rendering the named page.
+func waitPage(name string) chromedp.Action[chromedp.Void] {
+	return chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`body[data-ready="true"][data-page=%q]`, name)))
+}
+
+// text returns the visible text of the first element matching sel.
+func (p *page) text(sel string) string {
+	p.t.Helper()
+	return value(p, "text of "+sel, chromedp.Text(chromedp.CSS(sel)))
+}
+
+// wantText fails unless the element sel shows every string of want.
+func (p *page) wantText(sel string, want ...string) {
+	p.t.Helper()
+	got := p.text(sel)
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			p.t.Errorf("%s does not show %q; it shows:\n%s", sel, w, trim(got, 2000))
+		}
+	}
+}
+
+// count returns how many elements match the CSS selector sel.
+func (p *page) count(sel string) int {
+	p.t.Helper()
+	return value(p, "count "+sel, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, sel)))
+}
+
+// click clicks the first element matching sel.
+func (p *page) click(sel string) {
+	p.t.Helper()
+	p.run("click "+sel, chromedp.Click(chromedp.CSS(sel)))
+}
+
+// shot saves a full-page PNG screenshot as <dir>/<name>.png.
+func (p *page) shot(name string) {
+	p.t.Helper()
+	buf := value(p, "screenshot "+name, chromedp.FullScreenshot(100))
+	file := filepath.Join(screenshotDir(p.t), name+".png")
+	if err := os.WriteFile(file, buf, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Logf("screenshot %s", file)
+}
+
+func trim(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// rest is a REST client for seeding data.
+type rest struct {
+	t          testing.TB
+	base       string
+	c          *http.Client
+	user, pass string // Basic credentials, when set
+}
+
+func newREST(t testing.TB, srv *caddytest.Server) *rest {
+	return &rest{t: t, base: srv.URL, c: srv.Client()}
+}
+
+// call sends a JSON request and decodes the JSON answer, failing the test
+// unless the status is 200.
+func (r *rest) call(method, path string, body any) map[string]any {
+	r.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, r.base+path, rd)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if r.user != "" {
+		req.SetBasicAuth(r.user, r.pass)
+	}
+	resp, err := r.c.Do(req)
+	if err != nil {
+		r.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		r.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, data)
+	}
+	out := map[string]any{}
+	if len(data) > 0 {
+		if err := json.Unmarshal(data, &out); err != nil {
+			r.t.Fatalf("%s %s: decoding %s: %v", method, path, data, err)
+		}
+	}
+	return out
+}
+
+// post calls POST /api/2.0/mlflow/<path>.
+func (r *rest) post(path string, body any) map[string]any {
+	r.t.Helper()
+	return r.call(http.MethodPost, "/api/2.0/mlflow/"+path, body)
+}
+
+// createExperiment creates an experiment and returns its id.
+func (r *rest) createExperiment(name string) string {
+	r.t.Helper()
+	return r.post("experiments/create", map[string]any{"name": name})["experiment_id"].(string)
+}
+
+// createRun creates a run and returns its id.
+func (r *rest) createRun(expID, name string, startMs int64) string {
+	r.t.Helper()
+	out := r.post("runs/create", map[string]any{"experiment_id": expID, "run_name": name, "start_time": startMs})
+	return out["run"].(map[string]any)["info"].(map[string]any)["run_id"].(string)
+}
+
+// uploadArtifact PUTs content as an artifact of the run at relPath.
+func (r *rest) uploadArtifact(expID, runID, relPath string, content []byte) {
+	r.t.Helper()
+	// Runs of the mlflow-artifacts root live under <exp>/<run>/artifacts.
+	path := fmt.Sprintf("/api/2.0/mlflow-artifacts/artifacts/%s/%s/artifacts/%s", expID, runID, relPath)
+	req, err := http.NewRequest(http.MethodPut, r.base+path, bytes.NewReader(content))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if r.user != "" {
+		req.SetBasicAuth(r.user, r.pass)
+	}
+	resp, err := r.c.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		r.t.Fatalf("PUT %s: %d %s", path, resp.StatusCode, b)
+	}
+}

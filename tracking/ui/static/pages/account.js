@@ -1,0 +1,3 @@
+// account page: placeholder until its module lands.
+import { route, h, clear } from '../lib.js';
+
