@@ -1,4 +1,279 @@
-// experiments page: placeholder until its module lands.
-import { route, h, clear } from '../lib.js';
+// experiments page: the list of experiments with a filter in MLflow's
+// search_experiments grammar, a lifecycle view, server-side sorting and
+// paging, create / rename / delete / restore, experiment tags, and a
+// "compare runs of selected" button leading to the multi-experiment runs
+// table. Filter, view and sort live in the URL query (reload and back work).
+import {
+  route, h, clear, api, setQuery, navigate, fmtTime, fmtRelative, errorBox, toast,
+  dialog, confirm, action, isUserTag, experimentHref,
+} from '../lib.js';
 
-route('/experiments', 'experiments', (ctx) => { clear(ctx.main, h('h1', null, 'Experiments')); });
+const PAGE_SIZE = 100;
+const VIEWS = { active: 'ACTIVE_ONLY', deleted: 'DELETED_ONLY', all: 'ALL' };
+const DEFAULT_SORT = 'last_update_time DESC';
+const SORTABLE = { name: 'name', id: 'experiment_id', created: 'creation_time', updated: 'last_update_time' };
+
+/** parseSort splits "name ASC" into {key, asc}. */
+function parseSort(s) {
+  const m = /^\s*(.*?)\s*(?:\s(ASC|DESC))?\s*$/i.exec(s || '');
+  const key = m && m[1] ? m[1] : 'last_update_time';
+  return { key, asc: !!(m && m[2] && m[2].toUpperCase() === 'ASC') };
+}
+
+async function render(ctx) {
+  const q = ctx.query;
+  const filter = (q.get('filter') || '').trim();
+  const view = VIEWS[q.get('view')] ? q.get('view') : 'active';
+  const sortStr = q.get('sort') || DEFAULT_SORT;
+  const sort = parseSort(sortStr);
+
+  // Page state: a stack of page tokens ('' = first page), the selection.
+  const tokens = [''];
+  let pageIndex = 0;
+  let nextToken = '';
+  let experiments = [];
+  const selected = new Map(); // id -> name
+
+  // ---- head
+  const compareBtn = h('button', { type: 'button', class: 'btn', disabled: true, onclick: () => {
+    if (selected.size) navigate('/experiments/' + [...selected.keys()].map(encodeURIComponent).join(','));
+  } }, 'Compare runs of selected');
+  const createBtn = h('button', { type: 'button', class: 'btn btn-primary', onclick: createExperiment }, '+ New experiment');
+  const count = h('span', { class: 'muted exp-count' });
+
+  // ---- toolbar: filter + view
+  const filterInput = h('input', {
+    type: 'search', id: 'exp-filter', class: 'filter-input', name: 'filter', value: filter,
+    placeholder: "name LIKE '%churn%' and tags.team = 'ml'", autocomplete: 'off', spellcheck: 'false',
+    'aria-describedby': 'exp-filter-help',
+  });
+  const filterError = h('div', { id: 'exp-filter-error', class: 'filter-feedback' });
+  const filterForm = h('form', { class: 'filter-form grow', role: 'search', onsubmit: (e) => {
+    e.preventDefault();
+    setQuery({ filter: filterInput.value.trim() }, { push: true });
+  } },
+  h('label', { for: 'exp-filter', class: 'sr-only' }, 'Filter experiments'),
+  filterInput,
+  h('button', { type: 'submit', class: 'btn' }, 'Search'),
+  filter ? h('button', { type: 'button', class: 'btn btn-link', onclick: () => setQuery({ filter: '' }, { push: true }) }, 'Clear') : null);
+
+  const viewSelect = h('select', { id: 'exp-view', onchange: () => setQuery({ view: viewSelect.value === 'active' ? '' : viewSelect.value }, { push: true }) },
+    h('option', { value: 'active', selected: view === 'active' }, 'Active'),
+    h('option', { value: 'deleted', selected: view === 'deleted' }, 'Deleted'),
+    h('option', { value: 'all', selected: view === 'all' }, 'All'));
+
+  const tableBox = h('div', { class: 'exp-table-box' });
+  const pager = h('div', { class: 'pager' });
+
+  clear(ctx.main,
+    h('div', { class: 'page-head' },
+      h('h1', null, 'Experiments'), count,
+      h('div', { class: 'actions' }, compareBtn, createBtn)),
+    h('div', { class: 'toolbar' },
+      filterForm,
+      h('div', { class: 'inline-field' }, h('label', { for: 'exp-view' }, 'Show'), viewSelect)),
+    h('p', { id: 'exp-filter-help', class: 'help muted small' },
+      'Filter by ', h('code', null, 'name'), ', ', h('code', null, 'tags.<key>'), ', ',
+      h('code', null, 'creation_time'), ' or ', h('code', null, 'last_update_time'),
+      ' — e.g. ', h('code', null, "name LIKE '%test%'"), '.'),
+    filterError,
+    tableBox,
+    pager);
+
+  function syncSelection() {
+    const n = selected.size;
+    compareBtn.disabled = n === 0;
+    compareBtn.textContent = n ? `Compare runs of selected (${n})` : 'Compare runs of selected';
+    for (const cb of tableBox.querySelectorAll('input.row-select')) {
+      const on = selected.has(cb.value);
+      cb.checked = on;
+      cb.closest('tr').classList.toggle('selected', on);
+    }
+    const all = tableBox.querySelector('input.select-all');
+    if (all) {
+      const boxes = [...tableBox.querySelectorAll('input.row-select')];
+      const k = boxes.filter((b) => b.checked).length;
+      all.checked = boxes.length > 0 && k === boxes.length;
+      all.indeterminate = k > 0 && k < boxes.length;
+    }
+  }
+
+  async function load(index, { quiet = false } = {}) {
+    let res;
+    try {
+      res = await api.post('experiments/search', {
+        max_results: PAGE_SIZE,
+        page_token: tokens[index] || undefined,
+        filter: filter || undefined,
+        view_type: VIEWS[view],
+        order_by: [sortStr],
+      }, { signal: ctx.signal });
+    } catch (err) {
+      if (err.name === 'AbortError') throw err;
+      if (filter && err.code === 'INVALID_PARAMETER_VALUE') {
+        filterInput.classList.add('invalid');
+        filterInput.setAttribute('aria-invalid', 'true');
+        filterInput.setAttribute('aria-describedby', 'exp-filter-error');
+        clear(filterError, h('div', { class: 'error-box filter-error', role: 'alert' },
+          h('strong', null, 'This filter cannot be used. '), err.message));
+        clear(tableBox, h('div', { class: 'panel empty' }, 'Fix the filter above (or clear it) to see experiments.'));
+      } else {
+        clear(tableBox, errorBox(err));
+      }
+      clear(pager);
+      if (quiet) toast(err.message, 'error');
+      return;
+    }
+    pageIndex = index;
+    experiments = res.experiments || [];
+    nextToken = res.next_page_token || '';
+    if (nextToken) tokens[index + 1] = nextToken;
+    drawTable();
+    drawPager();
+  }
+
+  function sortHeader(label, col) {
+    const key = SORTABLE[col];
+    const active = sort.key === key || sort.key === 'attribute.' + key;
+    const ariaSort = active ? (sort.asc ? 'ascending' : 'descending') : null;
+    const next = active ? `${key} ${sort.asc ? 'DESC' : 'ASC'}` : `${key} ${col === 'name' ? 'ASC' : 'DESC'}`;
+    return h('th', { scope: 'col', 'aria-sort': ariaSort },
+      h('button', { type: 'button', class: 'sort', title: `Sort by ${label.toLowerCase()}`, onclick: () => setQuery({ sort: next === DEFAULT_SORT ? '' : next }, { push: true }) },
+        label, h('span', { class: 'sort-ind', 'aria-hidden': 'true' }, active ? (sort.asc ? '▲' : '▼') : '↕')));
+  }
+
+  function drawTable() {
+    if (!experiments.length) {
+      const msg = filter ? 'No experiment matches this filter.'
+        : view === 'deleted' ? 'No deleted experiments.' : 'No experiments yet. Create one to start tracking runs.';
+      clear(tableBox, h('div', { class: 'panel empty' }, msg));
+      count.textContent = '';
+      syncSelection();
+      return;
+    }
+    const first = pageIndex * PAGE_SIZE + 1;
+    count.textContent = nextToken || pageIndex ? `${first}–${first + experiments.length - 1}` : `${experiments.length} shown`;
+    const selectAll = h('input', { type: 'checkbox', class: 'select-all', 'aria-label': 'Select all experiments on this page', onchange: () => {
+      for (const e of experiments) {
+        if (selectAll.checked) selected.set(e.experiment_id, e.name); else selected.delete(e.experiment_id);
+      }
+      syncSelection();
+    } });
+    const body = document.createDocumentFragment();
+    for (const e of experiments) body.appendChild(row(e));
+    clear(tableBox, h('div', { class: 'table-wrap' },
+      h('table', { class: 'data exp-table' },
+        h('caption', { class: 'sr-only' }, 'Experiments'),
+        h('thead', null, h('tr', null,
+          h('th', { scope: 'col', class: 'col-select' }, selectAll),
+          sortHeader('Name', 'name'),
+          sortHeader('ID', 'id'),
+          h('th', { scope: 'col' }, 'Artifact location'),
+          sortHeader('Created', 'created'),
+          sortHeader('Last updated', 'updated'),
+          view !== 'active' ? h('th', { scope: 'col' }, 'Stage') : null,
+          h('th', { scope: 'col' }, 'Tags'),
+          h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))),
+        h('tbody', null, body))));
+    syncSelection();
+  }
+
+  function row(e) {
+    const id = e.experiment_id;
+    const deleted = e.lifecycle_stage === 'deleted';
+    const tags = (e.tags || []).filter((t) => isUserTag(t.key));
+    const cb = h('input', { type: 'checkbox', class: 'row-select', value: id, 'aria-label': `Select ${e.name}`, onchange: () => {
+      if (cb.checked) selected.set(id, e.name); else selected.delete(id);
+      syncSelection();
+    } });
+    return h('tr', { dataset: { id }, class: deleted ? 'is-deleted' : null },
+      h('td', { class: 'col-select' }, cb),
+      h('td', { class: 'exp-name' }, h('a', { href: experimentHref(id) }, e.name)),
+      h('td', { class: 'mono muted' }, id),
+      h('td', null, h('span', { class: 'truncate mono small', title: e.artifact_location }, e.artifact_location || '—')),
+      h('td', { title: fmtRelative(e.creation_time) }, fmtTime(e.creation_time)),
+      h('td', { title: fmtTime(e.last_update_time) }, fmtRelative(e.last_update_time) || '—'),
+      view !== 'active' ? h('td', null, h('span', { class: deleted ? 'badge badge-deleted' : 'badge' }, deleted ? 'deleted' : 'active')) : null,
+      h('td', { class: 'tags-cell' },
+        tags.map((t) => h('span', { class: 'chip' }, h('b', null, t.key), t.value !== '' ? ': ' : '', t.value,
+          h('button', { type: 'button', class: 'chip-x', 'aria-label': `Remove tag ${t.key} from ${e.name}`, title: 'Remove tag', onclick: () => removeTag(e, t.key) }, '×'))),
+        h('button', { type: 'button', class: 'btn btn-link btn-small add-tag', 'aria-label': `Add a tag to ${e.name}`, onclick: () => addTag(e) }, '+ Tag')),
+      h('td', { class: 'row-actions' },
+        h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Rename ${e.name}`, onclick: () => rename(e) }, 'Rename'),
+        deleted
+          ? h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Restore ${e.name}`, onclick: () => restore(e) }, 'Restore')
+          : (id === '0' ? null : h('button', { type: 'button', class: 'btn btn-small btn-quiet-danger', 'aria-label': `Delete ${e.name}`, onclick: () => remove(e) }, 'Delete'))));
+  }
+
+  function drawPager() {
+    if (pageIndex === 0 && !nextToken) { clear(pager); return; }
+    clear(pager,
+      h('button', { type: 'button', class: 'btn', disabled: pageIndex === 0, onclick: () => load(pageIndex - 1, { quiet: true }) }, '‹ Previous'),
+      h('button', { type: 'button', class: 'btn', disabled: !nextToken, onclick: () => load(pageIndex + 1, { quiet: true }) }, 'Next ›'),
+      h('span', { class: 'muted' }, `Page ${pageIndex + 1}`));
+  }
+
+  const reload = () => load(pageIndex, { quiet: true });
+
+  async function createExperiment() {
+    const v = await dialog({
+      title: 'New experiment', submit: 'Create',
+      fields: [
+        { name: 'name', label: 'Name', required: true, placeholder: 'e.g. churn-model' },
+        { name: 'artifact_location', label: 'Artifact location (optional)', placeholder: 'default: the server\u2019s artifact root' },
+      ],
+      validate: (x) => (x.name.trim() ? '' : 'Give the experiment a name.'),
+    });
+    if (!v) return;
+    const res = await action(() => api.post('experiments/create', { name: v.name.trim(), artifact_location: v.artifact_location.trim() || undefined }), `Created experiment “${v.name.trim()}”`);
+    if (res) await reload();
+  }
+
+  async function rename(e) {
+    const v = await dialog({
+      title: 'Rename experiment', submit: 'Rename',
+      fields: [{ name: 'name', label: 'New name', value: e.name, required: true }],
+      validate: (x) => (x.name.trim() ? '' : 'The name cannot be empty.'),
+    });
+    if (!v || v.name.trim() === e.name) return;
+    const ok = await action(() => api.post('experiments/update', { experiment_id: e.experiment_id, new_name: v.name.trim() }), `Renamed to “${v.name.trim()}”`);
+    if (ok) {
+      if (selected.has(e.experiment_id)) selected.set(e.experiment_id, v.name.trim());
+      await reload();
+    }
+  }
+
+  async function remove(e) {
+    if (!await confirm('Delete experiment?', `“${e.name}” and its runs move to the deleted experiments. You can restore it from the “Deleted” view.`)) return;
+    const ok = await action(() => api.post('experiments/delete', { experiment_id: e.experiment_id }), `Deleted “${e.name}”`);
+    if (ok) { selected.delete(e.experiment_id); await reload(); }
+  }
+
+  async function restore(e) {
+    const ok = await action(() => api.post('experiments/restore', { experiment_id: e.experiment_id }), `Restored “${e.name}”`);
+    if (ok) await reload();
+  }
+
+  async function addTag(e) {
+    const v = await dialog({
+      title: `Tag “${e.name}”`, submit: 'Add tag',
+      fields: [
+        { name: 'key', label: 'Key', required: true, placeholder: 'e.g. team' },
+        { name: 'value', label: 'Value', placeholder: 'e.g. forecasting' },
+      ],
+      validate: (x) => (x.key.trim() ? '' : 'A tag needs a key.'),
+    });
+    if (!v) return;
+    const ok = await action(() => api.post('experiments/set-experiment-tag', { experiment_id: e.experiment_id, key: v.key.trim(), value: v.value }), `Tagged “${e.name}”`);
+    if (ok) await reload();
+  }
+
+  async function removeTag(e, key) {
+    const ok = await action(() => api.post('experiments/delete-experiment-tag', { experiment_id: e.experiment_id, key }), `Removed tag ${key}`);
+    if (ok) await reload();
+  }
+
+  await load(0);
+}
+
+route('/experiments', 'experiments', render);

@@ -1,0 +1,233 @@
+package browser
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/caddy-mlflow/caddy-mlflow/caddymodule/caddytest"
+)
+
+// erPoll waits until the JavaScript expression js is true in the page.
+func erPoll(p *page, what, js string) {
+	p.t.Helper()
+	value(p, "wait for "+what, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(15*time.Second)))
+}
+
+// erEval evaluates a JavaScript expression and returns its value.
+func erEval[T any](p *page, what, js string) T {
+	p.t.Helper()
+	return value(p, what, chromedp.Evaluate[T](js))
+}
+
+// erAPIError sends a request that must fail and returns the server's
+// error message, to compare with what the UI shows.
+func erAPIError(t *testing.T, srv *caddytest.Server, path string, body any) string {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	resp, err := srv.Client().Post(srv.URL+"/api/2.0/mlflow/"+path, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusOK {
+		t.Fatalf("POST %s %s succeeded; want an error", path, b)
+	}
+	var e struct {
+		ErrorCode string `json:"error_code"`
+		Message   string `json:"message"`
+	}
+	if err := json.Unmarshal(data, &e); err != nil || e.Message == "" {
+		t.Fatalf("POST %s: no MLflow error in %s", path, data)
+	}
+	return e.Message
+}
+
+// erSetSelect picks value in the <select> sel and fires its change event.
+func erSetSelect(p *page, sel, v string) {
+	p.t.Helper()
+	value(p, "select "+v+" in "+sel, chromedp.Evaluate[bool](fmt.Sprintf(
+		`(() => { const s = document.querySelector(%q); s.value = %q; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`, sel, v)))
+}
+
+// erNoHorizontalScroll fails when the document is wider than the viewport
+// (the tables must scroll inside their own box instead).
+func erNoHorizontalScroll(p *page) {
+	p.t.Helper()
+	if w := erEval[int](p, "page overflow", `document.documentElement.scrollWidth - document.documentElement.clientWidth`); w > 1 {
+		p.t.Errorf("the page scrolls sideways by %dpx", w)
+	}
+}
+
+func (r *rest) experimentByName(name string) map[string]any {
+	r.t.Helper()
+	out := r.call(http.MethodGet, "/api/2.0/mlflow/experiments/get-by-name?experiment_name="+strings.ReplaceAll(name, " ", "%20"), nil)
+	return out["experiment"].(map[string]any)
+}
+
+// TestExperimentsPage clicks through the experiments list: listing,
+// filtering (and a bad filter), the lifecycle view, create, rename, tags,
+// delete and restore, and "compare runs of selected".
+func TestExperimentsPage(t *testing.T) {
+	srv := caddytest.Start(t, caddytest.Options{})
+	api := newREST(t, srv)
+	tagged := func(name string, tags ...string) string {
+		var tl []map[string]string
+		for i := 0; i+1 < len(tags); i += 2 {
+			tl = append(tl, map[string]string{"key": tags[i], "value": tags[i+1]})
+		}
+		return api.post("experiments/create", map[string]any{"name": name, "tags": tl})["experiment_id"].(string)
+	}
+	vision := tagged("vision-resnet", "team", "vision", "priority", "high")
+	nlp := tagged("nlp-bert-finetune", "team", "nlp")
+	tagged("churn-forecast", "team", "growth", "owner", "dana")
+	old := api.createExperiment("legacy-baseline")
+	api.post("experiments/delete", map[string]any{"experiment_id": old})
+
+	p := newPage(t, srv.URL, desktopWidth, desktopHeight)
+	p.open("/experiments", "experiments")
+	p.wantText("table.exp-table", "vision-resnet", "nlp-bert-finetune", "churn-forecast", "Default", "team", "vision", "priority")
+	if strings.Contains(p.text("table.exp-table"), "legacy-baseline") {
+		t.Error("the active view lists the deleted experiment")
+	}
+	if n := p.count("table.exp-table tbody tr"); n != 4 {
+		t.Errorf("%d rows, want 4 (Default and three experiments)", n)
+	}
+	if href := erEval[string](p, "name link", `document.querySelector('tr[data-id="`+vision+`"] .exp-name a').getAttribute('href')`); href != "/experiments/"+vision {
+		t.Errorf("the name links to %q", href)
+	}
+	erNoHorizontalScroll(p)
+	p.shot("experiments-desktop")
+
+	// The filter narrows the list on the server and lands in the URL.
+	p.run("filter by tag",
+		chromedp.SetValue(chromedp.CSS("#exp-filter"), "tags.team = 'nlp'"),
+		chromedp.Click(chromedp.CSS(".filter-form button[type=submit]")),
+		waitPage("experiments"))
+	if n := p.count("table.exp-table tbody tr"); n != 1 {
+		t.Errorf("tags.team = 'nlp' shows %d rows, want 1", n)
+	}
+	p.wantText("table.exp-table", "nlp-bert-finetune")
+	if loc := value(p, "location", chromedp.Location()); !strings.Contains(loc, "filter=") {
+		t.Errorf("the filter is not in the URL: %s", loc)
+	}
+	p.run("filter by name", chromedp.SetValue(chromedp.CSS("#exp-filter"), "name LIKE '%res%'"),
+		chromedp.Click(chromedp.CSS(".filter-form button[type=submit]")), waitPage("experiments"))
+	p.wantText("table.exp-table", "vision-resnet")
+	if n := p.count("table.exp-table tbody tr"); n != 1 {
+		t.Errorf("name LIKE '%%res%%' shows %d rows, want 1", n)
+	}
+	// Back returns to the previous filter (state lives in the URL).
+	p.run("back", chromedp.NavigateBack(), waitPage("experiments"))
+	if v := value(p, "filter value", chromedp.Value(chromedp.CSS("#exp-filter"))); v != "tags.team = 'nlp'" {
+		t.Errorf("after Back the filter box holds %q", v)
+	}
+
+	// A bad filter shows the server's message next to the box.
+	bad := "name LIKE"
+	want := erAPIError(t, srv, "experiments/search", map[string]any{"max_results": 10, "filter": bad})
+	p.run("bad filter", chromedp.SetValue(chromedp.CSS("#exp-filter"), bad),
+		chromedp.Click(chromedp.CSS(".filter-form button[type=submit]")), waitPage("experiments"))
+	p.wantText("#exp-filter-error", want)
+	if inv := erEval[string](p, "aria-invalid", `document.querySelector('#exp-filter').getAttribute('aria-invalid') || ''`); inv != "true" {
+		t.Error("the filter box is not marked invalid")
+	}
+	p.allowErrors() // Chromium logs the 400
+
+	// Create through the dialog.
+	p.open("/experiments", "experiments")
+	p.click(".page-head .actions .btn-primary")
+	p.run("fill the create dialog",
+		chromedp.WaitVisible(chromedp.CSS("dialog.modal[open] #dlg-name")),
+		chromedp.SendKeys(chromedp.CSS("#dlg-name"), "speech-whisper"),
+		chromedp.Click(chromedp.CSS("dialog.modal[open] button[type=submit]")),
+		chromedp.WaitNotPresent(chromedp.CSS("dialog.modal")))
+	erPoll(p, "the new experiment", `document.querySelector('table.exp-table').textContent.includes('speech-whisper')`)
+	created := api.experimentByName("speech-whisper")
+	id := created["experiment_id"].(string)
+	row := fmt.Sprintf(`tr[data-id=%q]`, id)
+
+	// Rename.
+	p.click(row + ` button[aria-label^="Rename"]`)
+	p.run("rename dialog",
+		chromedp.WaitVisible(chromedp.CSS("dialog.modal[open] #dlg-name")),
+		chromedp.SetValue(chromedp.CSS("#dlg-name"), "speech-whisper-v2"),
+		chromedp.Click(chromedp.CSS("dialog.modal[open] button[type=submit]")),
+		chromedp.WaitNotPresent(chromedp.CSS("dialog.modal")))
+	erPoll(p, "the new name", fmt.Sprintf(`(document.querySelector('%s .exp-name') || {}).textContent === 'speech-whisper-v2'`, row))
+	if got := api.experimentByName("speech-whisper-v2")["experiment_id"]; got != id {
+		t.Errorf("renamed experiment has id %v, want %s", got, id)
+	}
+
+	// Add a tag.
+	p.click(row + " button.add-tag")
+	p.run("tag dialog",
+		chromedp.WaitVisible(chromedp.CSS("dialog.modal[open] #dlg-key")),
+		chromedp.SendKeys(chromedp.CSS("#dlg-key"), "owner"),
+		chromedp.SendKeys(chromedp.CSS("#dlg-value"), "asr-team"),
+		chromedp.Click(chromedp.CSS("dialog.modal[open] button[type=submit]")),
+		chromedp.WaitNotPresent(chromedp.CSS("dialog.modal")))
+	erPoll(p, "the tag chip", fmt.Sprintf(`document.querySelector('%s .tags-cell').textContent.includes('owner: asr-team')`, row))
+	tags := api.experimentByName("speech-whisper-v2")["tags"]
+	if b, _ := json.Marshal(tags); !strings.Contains(string(b), `"asr-team"`) {
+		t.Errorf("the server has tags %s", b)
+	}
+	// And remove another one with its chip's × button.
+	p.click(fmt.Sprintf(`tr[data-id=%q] button[aria-label^="Remove tag priority"]`, vision))
+	erPoll(p, "the removed tag", fmt.Sprintf(`!document.querySelector('tr[data-id=%q] .tags-cell').textContent.includes('priority')`, vision))
+
+	// Delete (with confirmation), then find it in the deleted view and restore it.
+	p.click(row + ` button[aria-label^="Delete"]`)
+	p.run("confirm delete",
+		chromedp.WaitVisible(chromedp.CSS("dialog.modal[open] button[type=submit]")),
+		chromedp.Click(chromedp.CSS("dialog.modal[open] button[type=submit]")),
+		chromedp.WaitNotPresent(chromedp.CSS("dialog.modal")))
+	erPoll(p, "the row to go", fmt.Sprintf(`!document.querySelector('%s')`, row))
+	if st := api.experimentByName("speech-whisper-v2")["lifecycle_stage"]; st != "deleted" {
+		t.Errorf("after Delete the experiment is %v", st)
+	}
+	erSetSelect(p, "#exp-view", "deleted")
+	p.run("deleted view", waitPage("experiments"))
+	p.wantText("table.exp-table", "speech-whisper-v2", "legacy-baseline")
+	if strings.Contains(p.text("table.exp-table"), "vision-resnet") {
+		t.Error("the deleted view lists an active experiment")
+	}
+	if loc := value(p, "location", chromedp.Location()); !strings.Contains(loc, "view=deleted") {
+		t.Errorf("the view is not in the URL: %s", loc)
+	}
+	p.click(row + ` button[aria-label^="Restore"]`)
+	erPoll(p, "the restored row to leave the deleted view", fmt.Sprintf(`!document.querySelector('%s')`, row))
+	if st := api.experimentByName("speech-whisper-v2")["lifecycle_stage"]; st != "active" {
+		t.Errorf("after Restore the experiment is %v", st)
+	}
+	erSetSelect(p, "#exp-view", "all")
+	p.run("all view", waitPage("experiments"))
+	p.wantText("table.exp-table", "speech-whisper-v2", "legacy-baseline", "vision-resnet")
+
+	// Select two experiments and compare their runs.
+	p.open("/experiments", "experiments")
+	p.click(fmt.Sprintf(`tr[data-id=%q] input.row-select`, vision))
+	p.click(fmt.Sprintf(`tr[data-id=%q] input.row-select`, nlp))
+	p.wantText(".page-head .actions", "Compare runs of selected (2)")
+	p.click(".page-head .actions button:first-child")
+	p.run("the runs page", waitPage("runs"))
+	loc := value(p, "location", chromedp.Location())
+	if !strings.HasSuffix(loc, "/experiments/"+vision+","+nlp) && !strings.HasSuffix(loc, "/experiments/"+nlp+","+vision) {
+		t.Errorf("compare went to %s", loc)
+	}
+
+	// Phone width: the toolbar wraps, the table scrolls in its box.
+	ph := newPage(t, srv.URL, phoneWidth, phoneHeight)
+	ph.open("/experiments", "experiments")
+	ph.wantText("table.exp-table", "vision-resnet")
+	erNoHorizontalScroll(ph)
+	ph.shot("experiments-phone")
+}
