@@ -1,0 +1,160 @@
+package browser
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/caddy-mlflow/caddy-mlflow/caddymodule/caddytest"
+)
+
+// seedModels registers three models: one with three versions (stages,
+// aliases, tags, source runs) and two smaller ones.
+func seedModels(t *testing.T, api *rest) (expID string, runIDs []string) {
+	t.Helper()
+	expID = api.createExperiment("churn-training")
+	for i, name := range []string{"xgb-v1", "xgb-tuned", "xgb-more-data"} {
+		id := api.createRun(expID, name, time.Now().Add(time.Duration(i-3)*time.Hour).UnixMilli())
+		api.post("runs/update", map[string]any{"run_id": id, "status": "FINISHED", "end_time": time.Now().Add(time.Duration(i-3)*time.Hour + 20*time.Minute).UnixMilli()})
+		runIDs = append(runIDs, id)
+	}
+	api.post("registered-models/create", map[string]any{
+		"name":        "churn-classifier",
+		"description": "Predicts 30-day churn for subscription customers.\nOwner: growth-ml.",
+		"tags":        []map[string]any{{"key": "team", "value": "growth-ml"}, {"key": "task", "value": "classification"}},
+	})
+	for i, id := range runIDs {
+		api.post("model-versions/create", map[string]any{
+			"name": "churn-classifier", "source": "runs:/" + id + "/model", "run_id": id,
+			"description": fmt.Sprintf("Trained by run %d.", i+1),
+			"tags":        []map[string]any{{"key": "validated", "value": map[bool]string{true: "yes", false: "no"}[i < 2]}},
+		})
+	}
+	api.post("model-versions/transition-stage", map[string]any{"name": "churn-classifier", "version": "1", "stage": "Archived", "archive_existing_versions": false})
+	api.post("model-versions/transition-stage", map[string]any{"name": "churn-classifier", "version": "2", "stage": "Production", "archive_existing_versions": false})
+	api.post("registered-models/alias", map[string]any{"name": "churn-classifier", "alias": "champion", "version": "2"})
+
+	api.post("registered-models/create", map[string]any{"name": "fraud-detector", "description": "Card-not-present fraud scoring."})
+	api.post("model-versions/create", map[string]any{"name": "fraud-detector", "source": "runs:/" + runIDs[0] + "/model", "run_id": runIDs[0]})
+	api.post("model-versions/transition-stage", map[string]any{"name": "fraud-detector", "version": "1", "stage": "Staging", "archive_existing_versions": false})
+	api.post("registered-models/create", map[string]any{"name": "ltv-regressor", "tags": []map[string]any{{"key": "status", "value": "experimental"}}})
+	return expID, runIDs
+}
+
+// TestModelsPages clicks through the registry: the list, a model, a
+// version, a stage transition and an alias set through the UI.
+func TestModelsPages(t *testing.T) {
+	srv := caddytest.Start(t, caddytest.Options{})
+	api := newREST(t, srv)
+	expID, runIDs := seedModels(t, api)
+
+	p := newPage(t, srv.URL, desktopWidth, desktopHeight)
+	p.open("/models", "models")
+	p.wantText("h1", "Registered models")
+	if n := p.count("#models-table tbody tr"); n != 3 {
+		t.Errorf("models table has %d rows, want 3", n)
+	}
+	p.wantText(`#models-table tr[data-name="churn-classifier"]`, "churn-classifier", "v3", "None", "v2", "Production", "v1", "Archived", "@champion", "team", "growth-ml")
+	p.wantText(`#models-table tr[data-name="fraud-detector"]`, "Staging")
+	p.wantText(`#models-table tr[data-name="ltv-regressor"]`, "status", "experimental")
+	rmNoToasts(p)
+	p.shot("models-desktop")
+
+	// Search narrows the list (case-insensitive) and lands in the URL.
+	p.run("search", chromedp.SendKeys(chromedp.CSS("#model-search"), "FRAUD"))
+	rmWait(p, "search result", `document.querySelectorAll('#models-table tbody tr').length === 1 && document.querySelector('#models-table tbody tr').dataset.name === 'fraud-detector'`)
+	if loc := value(p, "location", chromedp.Location()); !strings.Contains(loc, "q=FRAUD") {
+		t.Errorf("search not in URL: %s", loc)
+	}
+	rmFill(p, "#model-search", "nothing-matches-this")
+	rmWait(p, "no result", `document.querySelector('.models-table .empty') !== null`)
+
+	// Sorting by name descending.
+	p.open("/models", "models")
+	p.click(`#models-table th[aria-sort] button`)
+	rmWait(p, "sorted desc", `document.querySelector('#models-table tbody tr')?.dataset.name === 'ltv-regressor'`)
+	if s := rmJS[string](p, "aria-sort", `document.querySelector('#models-table th').getAttribute('aria-sort')`); s != "descending" {
+		t.Errorf("aria-sort = %q", s)
+	}
+
+	// The model page.
+	p.open("/models", "models")
+	p.run("open model", chromedp.Click(chromedp.CSS(`a.model-link[href="/models/churn-classifier"]`)), waitPage("model"))
+	p.wantText(".breadcrumbs", "Models", "churn-classifier")
+	p.wantText(".note-text", "Predicts 30-day churn", "Owner: growth-ml.")
+	if n := p.count("#versions-table tbody tr"); n != 3 {
+		t.Errorf("versions table has %d rows, want 3", n)
+	}
+	p.wantText(`#versions-table tr[data-version="2"]`, "Version 2", "Production", "@champion", "ready", "xgb-tuned")
+	href := rmJS[string](p, "run link", `document.querySelector('#versions-table tr[data-version="2"] td:nth-child(5) a').getAttribute('href')`)
+	if want := fmt.Sprintf("/experiments/%s/runs/%s", expID, runIDs[1]); href != want {
+		t.Errorf("source run link = %q, want %q", href, want)
+	}
+	p.wantText(".tags-table", "team", "growth-ml", "task")
+	rmNoToasts(p)
+	p.shot("model-desktop")
+
+	// Set an alias through the UI.
+	p.click("#set-alias")
+	p.run("alias dialog", chromedp.WaitVisible(chromedp.CSS("dialog.modal #dlg-alias")))
+	rmFill(p, "#dlg-alias", "challenger")
+	rmFill(p, "#dlg-version", "3")
+	p.click("dialog.modal button[type=submit]")
+	rmWait(p, "alias shown", `document.body.dataset.ready === 'true' && document.querySelector('#versions-table tr[data-version="3"]')?.textContent.includes('@challenger')`)
+	got := api.call("GET", "/api/2.0/mlflow/registered-models/alias?name=churn-classifier&alias=challenger", nil)
+	if v := got["model_version"].(map[string]any)["version"]; v != "3" {
+		t.Errorf("alias challenger points at %v, want 3", v)
+	}
+
+	// Add a model tag through the UI.
+	p.click("[aria-labelledby=tags-h] .btn-primary")
+	p.run("tag dialog", chromedp.WaitVisible(chromedp.CSS("dialog.modal #dlg-key")))
+	rmFill(p, "#dlg-key", "owner")
+	rmFill(p, "#dlg-value", "grace")
+	p.click("dialog.modal button[type=submit]")
+	rmWait(p, "tag shown", `document.body.dataset.ready === 'true' && document.querySelector('.tags-table tr[data-key="owner"]')?.textContent.includes('grace')`)
+
+	// The version page; the source run link leads to the run page.
+	p.run("open version", chromedp.Click(chromedp.CSS(`#versions-table a.version-link[href$="/versions/3"]`)), waitPage("model-version"))
+	p.wantText("h1", "churn-classifier", "version 3")
+	p.wantText(".kv", "runs:/"+runIDs[2]+"/model", "xgb-more-data", "None", "@challenger", "ready")
+	p.wantText(".note-text", "Trained by run 3.")
+	p.wantText(".tags-table", "validated", "no")
+
+	// Transition stage through the UI, archiving the current Production version.
+	p.click("#transition-stage")
+	p.run("stage dialog", chromedp.WaitVisible(chromedp.CSS("dialog.modal #stage-select")))
+	rmFill(p, "#stage-select", "Production")
+	p.click("#stage-archive")
+	p.click("dialog.modal button[type=submit]")
+	rmWait(p, "stage shown", `document.body.dataset.ready === 'true' && document.querySelector('.page-head .stage-badge')?.textContent === 'Production'`)
+	for v, want := range map[string]string{"3": "Production", "2": "Archived"} {
+		mv := api.call("GET", "/api/2.0/mlflow/model-versions/get?name=churn-classifier&version="+v, nil)["model_version"].(map[string]any)
+		if mv["current_stage"] != want {
+			t.Errorf("version %s stage = %v, want %s", v, mv["current_stage"], want)
+		}
+	}
+	rmNoToasts(p)
+	p.shot("model-version-desktop")
+
+	p.run("open run", chromedp.Click(chromedp.CSS(`.kv a[href*="/runs/"]`)), waitPage("run"))
+	p.wantText("h1", "xgb-more-data")
+
+	// Unknown model: an error, not a blank page.
+	p.open("/models/"+url.PathEscape("no such model"), "model")
+	p.wantText("main", "RESOURCE_DOES_NOT_EXIST")
+	p.allowErrors()
+
+	phone := newPage(t, srv.URL, phoneWidth, phoneHeight)
+	phone.open("/models", "models")
+	phone.wantText("main", "churn-classifier")
+	rmNoToasts(phone)
+	phone.shot("models-phone")
+	phone.open("/models/churn-classifier", "model")
+	rmNoToasts(phone)
+	phone.shot("model-phone")
+}

@@ -1,0 +1,288 @@
+package browser
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/caddy-mlflow/caddy-mlflow/caddymodule/caddytest"
+)
+
+// rmWait polls a JavaScript expression until it is truthy.
+func rmWait(p *page, what, expr string) {
+	p.t.Helper()
+	p.run(what, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second)))
+}
+
+// rmJS evaluates a JavaScript expression and returns its value.
+func rmJS[T any](p *page, what, expr string) T {
+	p.t.Helper()
+	return value(p, what, chromedp.Evaluate[T](expr))
+}
+
+// rmFill sets a form control's value and fires input and change events.
+func rmFill(p *page, sel, v string) {
+	p.t.Helper()
+	s, _ := json.Marshal(sel)
+	val, _ := json.Marshal(v)
+	rmJS[bool](p, "fill "+sel, fmt.Sprintf(`(() => { const el = document.querySelector(%s); el.value = %s;
+		el.dispatchEvent(new Event('input', {bubbles: true})); el.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`, s, val))
+}
+
+// rmNoToasts removes the toasts, so screenshots show the page.
+func rmNoToasts(p *page) {
+	p.t.Helper()
+	rmJS[bool](p, "clear toasts", `(document.getElementById('toasts')?.replaceChildren(), true)`)
+}
+
+// rmQuote is s as a JavaScript string literal.
+func rmQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// testPNG draws a small gradient image.
+func testPNG(t *testing.T) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, 160, 96))
+	for y := 0; y < 96; y++ {
+		for x := 0; x < 160; x++ {
+			img.Set(x, y, color.RGBA{uint8(40 + x), uint8(90 + y), 200, 255})
+		}
+	}
+	// A diagonal line, so the preview visibly is the file.
+	for x := 0; x < 96; x++ {
+		img.Set(x+32, 95-x, color.RGBA{200, 30, 30, 255})
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// seedRun creates an experiment and one finished run with params,
+// metric histories, tags, a description, a dataset and artifacts.
+func seedRun(t *testing.T, api *rest) (expID, runID string) {
+	t.Helper()
+	expID = api.createExperiment("fraud-detection")
+	start := time.Now().Add(-47 * time.Minute).UnixMilli()
+	runID = api.createRun(expID, "gbm-baseline", start)
+	params := []map[string]any{}
+	for k, v := range map[string]string{
+		"learning_rate": "0.05", "max_depth": "8", "n_estimators": "400", "subsample": "0.8",
+		"colsample_bytree": "0.7", "objective": "binary:logistic", "eval_metric": "auc", "seed": "42",
+		"early_stopping_rounds": "30", "feature_set": "v3-with-merchant-history",
+	} {
+		params = append(params, map[string]any{"key": k, "value": v})
+	}
+	var metrics []map[string]any
+	for step := 0; step < 40; step++ {
+		ts := start + int64(step)*60_000
+		metrics = append(metrics,
+			map[string]any{"key": "train_loss", "value": 0.69 * (1 - float64(step)/55), "timestamp": ts, "step": step},
+			map[string]any{"key": "val_auc", "value": 0.71 + 0.2*float64(step)/40, "timestamp": ts, "step": step})
+	}
+	metrics = append(metrics, map[string]any{"key": "precision_at_1pct", "value": 0.8731, "timestamp": start + 2_400_000, "step": 39})
+	tags := []map[string]any{
+		{"key": "team", "value": "risk-ml"},
+		{"key": "dataset_version", "value": "2024-06-01"},
+		{"key": "mlflow.user", "value": "ada"},
+		{"key": "mlflow.source.name", "value": "train.py"},
+		{"key": "mlflow.source.type", "value": "LOCAL"},
+		{"key": "mlflow.source.git.commit", "value": "3f9c2b7e1d4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c"},
+		{"key": "mlflow.note.content", "value": "<b>not html</b>\nSecond line of the note."},
+	}
+	api.post("runs/log-batch", map[string]any{"run_id": runID, "params": params, "metrics": metrics, "tags": tags})
+	api.post("runs/log-inputs", map[string]any{"run_id": runID, "datasets": []map[string]any{{
+		"tags": []map[string]any{{"key": "mlflow.data.context", "value": "training"}},
+		"dataset": map[string]any{
+			"name": "transactions-2024-06", "digest": "a1b2c3d4", "source_type": "local",
+			"source": `{"uri": "/data/transactions.parquet"}`,
+			"schema": `{"mlflow_colspec": [{"name": "amount", "type": "double"}, {"name": "merchant", "type": "string"}]}`,
+			"profile": `{"num_rows": 182340}`,
+		},
+	}}})
+	api.post("runs/update", map[string]any{"run_id": runID, "status": "FINISHED", "end_time": start + 41*60_000})
+
+	api.uploadArtifact(expID, runID, "notes.txt", []byte("Training notes\n- early stopping at round 372\n- <script>alert(1)</script> stays text\n"))
+	api.uploadArtifact(expID, runID, "metrics.json", []byte(`{"auc":0.912,"precision":{"at_1pct":0.873},"classes":["legit","fraud"]}`))
+	csv := "threshold,precision,recall,note\n0.1,0.41,0.97,\"low, noisy\"\n0.5,0.78,0.81,balanced\n0.9,0.95,0.42,\"says \"\"strict\"\"\"\n"
+	api.uploadArtifact(expID, runID, "eval/thresholds.csv", []byte(csv))
+	api.uploadArtifact(expID, runID, "eval/roc_curve.png", testPNG(t))
+	api.uploadArtifact(expID, runID, "model/MLmodel", []byte("artifact_path: model\nflavors:\n  xgboost:\n    model_class: xgboost.sklearn.XGBClassifier\n"))
+	api.uploadArtifact(expID, runID, "model/requirements.txt", []byte("xgboost==2.0.3\nscikit-learn==1.4.2\n"))
+	return expID, runID
+}
+
+// TestRunPage seeds a run and clicks through its overview, tags, charts
+// and artifact browser.
+func TestRunPage(t *testing.T) {
+	srv := caddytest.Start(t, caddytest.Options{})
+	api := newREST(t, srv)
+	expID, runID := seedRun(t, api)
+	runPath := fmt.Sprintf("/experiments/%s/runs/%s", expID, runID)
+
+	p := newPage(t, srv.URL, desktopWidth, desktopHeight)
+	p.open(runPath, "run")
+	p.wantText(".breadcrumbs", "Experiments", "fraud-detection", "gbm-baseline")
+	p.wantText("h1", "gbm-baseline")
+	p.wantText(".page-head .badge", "Finished")
+	// Overview: details.
+	p.wantText(".kv", runID, "ada", "train.py", "local", "3f9c2b7e1d", "41 min")
+	if got := rmJS[string](p, "commit title", `[...document.querySelectorAll('.kv code')].find(c => c.textContent === '3f9c2b7e1d').title`); got != "3f9c2b7e1d4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c" {
+		t.Errorf("git commit title = %q", got)
+	}
+	// Description: text, never HTML.
+	p.wantText(".note-text", "<b>not html</b>", "Second line of the note.")
+	if n := p.count("main .note-text b"); n != 0 {
+		t.Errorf("the description was rendered as HTML: %d <b> elements", n)
+	}
+	// Params, metrics, tags, datasets.
+	p.wantText("[aria-labelledby=run-params-h]", "learning_rate", "0.05", "feature_set", "v3-with-merchant-history")
+	p.wantText("[aria-labelledby=run-metrics-h]", "train_loss", "val_auc", "precision_at_1pct", "0.8731", "39")
+	p.wantText(".run-tags", "team", "risk-ml", "dataset_version")
+	if strings.Contains(p.text(".run-tags"), "mlflow.user") {
+		t.Errorf("system tags are shown by default")
+	}
+	p.wantText("[aria-labelledby=run-datasets-h]", "transactions-2024-06", "training", "a1b2c3d4", "local")
+	// The params filter narrows the table.
+	rmFill(p, "input[aria-label='Filter parameters']", "depth")
+	rmWait(p, "params filtered", `document.querySelectorAll('[aria-labelledby=run-params-h] tbody tr').length === 1`)
+	rmFill(p, "input[aria-label='Filter parameters']", "")
+	rmWait(p, "params unfiltered", `document.querySelectorAll('[aria-labelledby=run-params-h] tbody tr').length === 10`)
+	rmNoToasts(p)
+	p.shot("run-overview-desktop")
+
+	// System tags toggle.
+	p.click(".run-tags input[type=checkbox]")
+	rmWait(p, "system tags shown", `document.querySelector('.run-tags').textContent.includes('mlflow.source.git.commit')`)
+	p.click(".run-tags input[type=checkbox]")
+
+	// Edit a tag through the UI; it persists.
+	p.click(`button[aria-label="Edit tag team"]`)
+	p.run("dialog", chromedp.WaitVisible(chromedp.CSS("dialog.modal #dlg-value")))
+	rmFill(p, "#dlg-value", "fraud-platform")
+	p.click("dialog.modal button[type=submit]")
+	rmWait(p, "tag updated", `document.querySelector('.run-tags tr[data-key="team"]')?.textContent.includes('fraud-platform')`)
+	got := api.call("GET", "/api/2.0/mlflow/runs/get?run_id="+runID, nil)
+	found := false
+	for _, tg := range got["run"].(map[string]any)["data"].(map[string]any)["tags"].([]any) {
+		m := tg.(map[string]any)
+		if m["key"] == "team" {
+			found = m["value"] == "fraud-platform"
+		}
+	}
+	if !found {
+		t.Errorf("the edited tag did not persist: %v", got["run"].(map[string]any)["data"])
+	}
+
+	// Add a tag through the UI.
+	p.click(".run-tags .btn-primary")
+	p.run("add dialog", chromedp.WaitVisible(chromedp.CSS("dialog.modal #dlg-key")))
+	rmFill(p, "#dlg-key", "reviewed_by")
+	rmFill(p, "#dlg-value", "grace")
+	p.click("dialog.modal button[type=submit]")
+	rmWait(p, "tag added", `document.querySelector('.run-tags tr[data-key="reviewed_by"]')?.textContent.includes('grace')`)
+
+	// A metric key links to the charts tab with that key selected.
+	p.run("metric link", chromedp.Click(chromedp.CSS(`[aria-labelledby=run-metrics-h] a`)), waitPage("run"))
+	rmWait(p, "charts tab", `document.querySelector('#run-tab-charts')?.getAttribute('aria-selected') === 'true'`)
+	if got := rmJS[[]string](p, "checked metrics", `[...document.querySelectorAll('.metric-picker input[type=checkbox]:checked')].map(x => x.value)`); len(got) != 1 || got[0] != "precision_at_1pct" {
+		t.Errorf("charts tab selected %v, want [precision_at_1pct]", got)
+	}
+	if n := p.count(".chart-area .chart-card, .chart-area canvas, .chart-area svg"); n == 0 {
+		t.Errorf("no chart rendered")
+	}
+	// Tabs move with the keyboard.
+	p.run("arrow to artifacts", chromedp.Focus(chromedp.CSS("#run-tab-charts")), chromedp.KeyEvent(kb.ArrowRight))
+	rmWait(p, "artifacts tab", `document.querySelector('#run-tab-artifacts').getAttribute('aria-selected') === 'true' && document.activeElement.id === 'run-tab-artifacts'`)
+	if loc := value(p, "location", chromedp.Location()); !strings.Contains(loc, "tab=artifacts") {
+		t.Errorf("the tab is not in the URL: %s", loc)
+	}
+
+	// Artifact browser: folders first, lazy expansion.
+	rmWait(p, "tree", `document.querySelectorAll('button.tree-item').length === 4`)
+	names := rmJS[[]string](p, "tree names", `[...document.querySelectorAll('.artifact-tree > li > button .tree-name')].map(x => x.textContent)`)
+	if strings.Join(names, ",") != "eval,model,metrics.json,notes.txt" {
+		t.Errorf("tree root = %v", names)
+	}
+	p.click(`button.tree-item[data-path="notes.txt"]`)
+	rmWait(p, "text preview", `document.querySelector('.artifact-preview pre')?.textContent.includes('early stopping at round 372')`)
+	p.wantText(".artifact-preview pre", "<script>alert(1)</script> stays text")
+	if n := p.count(".artifact-preview script"); n != 0 {
+		t.Errorf("text preview created a script element")
+	}
+	href := rmJS[string](p, "download href", `document.querySelector('.artifact-details a[download]').getAttribute('href')`)
+	if want := "/get-artifact?run_uuid=" + runID + "&path=notes.txt"; href != want {
+		t.Errorf("download href = %q, want %q", href, want)
+	}
+	p.wantText(".artifact-details .kv", "notes.txt", "B")
+
+	p.click(`button.tree-item[data-path="metrics.json"]`)
+	rmWait(p, "json preview", `document.querySelector('.artifact-preview pre')?.textContent.includes('"at_1pct": 0.873')`)
+	if txt := p.text(".artifact-preview pre"); !strings.Contains(txt, "{\n  \"auc\": 0.912,") {
+		t.Errorf("JSON is not pretty-printed:\n%s", txt)
+	}
+
+	p.click(`button.tree-item[data-path="eval"]`)
+	rmWait(p, "eval expanded", `document.querySelector('button.tree-item[data-path="eval/thresholds.csv"]') !== null`)
+	if v := rmJS[string](p, "aria-expanded", `document.querySelector('button.tree-item[data-path="eval"]').getAttribute('aria-expanded')`); v != "true" {
+		t.Errorf("eval aria-expanded = %q", v)
+	}
+	p.click(`button.tree-item[data-path="eval/thresholds.csv"]`)
+	rmWait(p, "csv table", `document.querySelectorAll('.csv-preview tbody tr').length === 3`)
+	p.wantText(".csv-preview thead", "threshold", "precision", "recall", "note")
+	p.wantText(".csv-preview tbody", "low, noisy", `says "strict"`, "0.95")
+	if loc := value(p, "location", chromedp.Location()); !strings.Contains(loc, "artifact="+url.QueryEscape("eval/thresholds.csv")) {
+		t.Errorf("the selected artifact is not in the URL: %s", loc)
+	}
+	rmNoToasts(p)
+	p.shot("run-artifacts-csv")
+
+	p.click(`button.tree-item[data-path="eval/roc_curve.png"]`)
+	rmWait(p, "image preview", `(() => { const i = document.querySelector('.artifact-preview img.preview'); return i && i.complete && i.naturalWidth === 160; })()`)
+	src := rmJS[string](p, "img src", `document.querySelector('.artifact-preview img.preview').getAttribute('src')`)
+	if want := "/get-artifact?run_uuid=" + runID + "&path=" + url.QueryEscape("eval/roc_curve.png"); src != want {
+		t.Errorf("img src = %q, want %q", src, want)
+	}
+	rmNoToasts(p)
+	p.shot("run-artifacts-image")
+
+	// Keyboard: ArrowDown moves through the tree; a deep link reveals a nested file.
+	p.run("tree keys", chromedp.Focus(chromedp.CSS(`button.tree-item[data-path="eval"]`)), chromedp.KeyEvent(kb.ArrowDown))
+	if id := rmJS[string](p, "focused", `document.activeElement.dataset.path || ''`); id != "eval/roc_curve.png" {
+		t.Errorf("ArrowDown focused %q", id)
+	}
+	p.open(runPath+"?tab=artifacts&artifact="+url.QueryEscape("model/MLmodel"), "run")
+	rmWait(p, "deep link", `document.querySelector('button.tree-item[data-path="model/MLmodel"]')?.getAttribute('aria-current') === 'true' &&
+		document.querySelector('.artifact-preview pre')?.textContent.includes('xgboost.sklearn.XGBClassifier')`)
+
+	// A run without artifacts shows an empty state; a wrong experiment id redirects.
+	other := api.createRun(expID, "empty-run", time.Now().UnixMilli())
+	p.open(fmt.Sprintf("/experiments/0/runs/%s?tab=artifacts", other), "run")
+	p.wantText("main", "No artifacts recorded for this run")
+	if loc := value(p, "location", chromedp.Location()); !strings.Contains(loc, "/experiments/"+expID+"/runs/"+other) {
+		t.Errorf("wrong experiment id was not corrected: %s", loc)
+	}
+
+	// An unknown run shows an error, not a blank page.
+	p.open(fmt.Sprintf("/experiments/%s/runs/doesnotexist", expID), "run")
+	p.wantText("main", "Run not available", "not found")
+	p.allowErrors() // Chromium logs the failed request
+
+	phone := newPage(t, srv.URL, phoneWidth, phoneHeight)
+	phone.open(runPath, "run")
+	phone.wantText("h1", "gbm-baseline")
+	rmNoToasts(phone)
+	phone.shot("run-overview-phone")
+}
