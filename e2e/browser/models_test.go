@@ -138,6 +138,16 @@ func TestModelsPages(t *testing.T) {
 			t.Errorf("version %s stage = %v, want %s", v, mv["current_stage"], want)
 		}
 	}
+	// Edit the version's description through the UI.
+	p.click("[aria-labelledby=desc-h] .btn")
+	p.run("description dialog", chromedp.WaitVisible(chromedp.CSS("dialog.modal #dlg-text")))
+	rmFill(p, "#dlg-text", "Retrained on June data.\n<i>AUC 0.91</i>")
+	p.click("dialog.modal button[type=submit]")
+	rmWait(p, "description shown", `document.body.dataset.ready === 'true' && document.querySelector('.note-text')?.textContent.includes('<i>AUC 0.91</i>')`)
+	mv := api.call("GET", "/api/2.0/mlflow/model-versions/get?name=churn-classifier&version=3", nil)["model_version"].(map[string]any)
+	if mv["description"] != "Retrained on June data.\n<i>AUC 0.91</i>" {
+		t.Errorf("description = %q", mv["description"])
+	}
 	rmNoToasts(p)
 	p.shot("model-version-desktop")
 

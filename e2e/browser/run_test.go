@@ -45,12 +45,6 @@ func rmNoToasts(p *page) {
 	rmJS[bool](p, "clear toasts", `(document.getElementById('toasts')?.replaceChildren(), true)`)
 }
 
-// rmQuote is s as a JavaScript string literal.
-func rmQuote(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
-}
-
 // testPNG draws a small gradient image.
 func testPNG(t *testing.T) []byte {
 	img := image.NewRGBA(image.Rect(0, 0, 160, 96))
@@ -107,8 +101,8 @@ func seedRun(t *testing.T, api *rest) (expID, runID string) {
 		"tags": []map[string]any{{"key": "mlflow.data.context", "value": "training"}},
 		"dataset": map[string]any{
 			"name": "transactions-2024-06", "digest": "a1b2c3d4", "source_type": "local",
-			"source": `{"uri": "/data/transactions.parquet"}`,
-			"schema": `{"mlflow_colspec": [{"name": "amount", "type": "double"}, {"name": "merchant", "type": "string"}]}`,
+			"source":  `{"uri": "/data/transactions.parquet"}`,
+			"schema":  `{"mlflow_colspec": [{"name": "amount", "type": "double"}, {"name": "merchant", "type": "string"}]}`,
 			"profile": `{"num_rows": 182340}`,
 		},
 	}}})
@@ -121,6 +115,7 @@ func seedRun(t *testing.T, api *rest) (expID, runID string) {
 	api.uploadArtifact(expID, runID, "eval/roc_curve.png", testPNG(t))
 	api.uploadArtifact(expID, runID, "model/MLmodel", []byte("artifact_path: model\nflavors:\n  xgboost:\n    model_class: xgboost.sklearn.XGBClassifier\n"))
 	api.uploadArtifact(expID, runID, "model/requirements.txt", []byte("xgboost==2.0.3\nscikit-learn==1.4.2\n"))
+	api.uploadArtifact(expID, runID, "logs/train.log", bytes.Repeat([]byte("epoch 1 loss 0.5 auc 0.7 lr 0.05 ............................\n"), 20000))
 	return expID, runID
 }
 
@@ -203,6 +198,12 @@ func TestRunPage(t *testing.T) {
 	if n := p.count(".chart-area .chart-card, .chart-area canvas, .chart-area svg"); n == 0 {
 		t.Errorf("no chart rendered")
 	}
+	// Choosing another key adds its chart and keeps the choice in the URL.
+	p.click(`.metric-picker input[value="val_auc"]`)
+	rmWait(p, "two keys", `new URLSearchParams(location.search).getAll('metric').length === 2`)
+	rmWait(p, "charts drawn", `document.querySelectorAll('.chart-area canvas').length >= 2`)
+	rmNoToasts(p)
+	p.shot("run-charts-desktop")
 	// Tabs move with the keyboard.
 	p.run("arrow to artifacts", chromedp.Focus(chromedp.CSS("#run-tab-charts")), chromedp.KeyEvent(kb.ArrowRight))
 	rmWait(p, "artifacts tab", `document.querySelector('#run-tab-artifacts').getAttribute('aria-selected') === 'true' && document.activeElement.id === 'run-tab-artifacts'`)
@@ -211,9 +212,9 @@ func TestRunPage(t *testing.T) {
 	}
 
 	// Artifact browser: folders first, lazy expansion.
-	rmWait(p, "tree", `document.querySelectorAll('button.tree-item').length === 4`)
+	rmWait(p, "tree", `document.querySelectorAll('button.tree-item').length === 5`)
 	names := rmJS[[]string](p, "tree names", `[...document.querySelectorAll('.artifact-tree > li > button .tree-name')].map(x => x.textContent)`)
-	if strings.Join(names, ",") != "eval,model,metrics.json,notes.txt" {
+	if strings.Join(names, ",") != "eval,logs,model,metrics.json,notes.txt" {
 		t.Errorf("tree root = %v", names)
 	}
 	p.click(`button.tree-item[data-path="notes.txt"]`)
@@ -233,6 +234,16 @@ func TestRunPage(t *testing.T) {
 	if txt := p.text(".artifact-preview pre"); !strings.Contains(txt, "{\n  \"auc\": 0.912,") {
 		t.Errorf("JSON is not pretty-printed:\n%s", txt)
 	}
+
+	// Files over 1 MiB are not fetched for a preview.
+	p.click(`button.tree-item[data-path="logs"]`)
+	rmWait(p, "logs expanded", `document.querySelector('button.tree-item[data-path="logs/train.log"]') !== null`)
+	p.click(`button.tree-item[data-path="logs/train.log"]`)
+	rmWait(p, "too large", `document.querySelector('.artifact-preview')?.textContent.includes('too large to preview')`)
+	if n := rmJS[int](p, "log fetches", `performance.getEntriesByType('resource').filter(e => e.name.includes('logs%2Ftrain.log')).length`); n != 0 {
+		t.Errorf("the large file was fetched %d times for a preview", n)
+	}
+	p.click(`button.tree-item[data-path="logs"]`)
 
 	p.click(`button.tree-item[data-path="eval"]`)
 	rmWait(p, "eval expanded", `document.querySelector('button.tree-item[data-path="eval/thresholds.csv"]') !== null`)
@@ -274,6 +285,24 @@ func TestRunPage(t *testing.T) {
 	if loc := value(p, "location", chromedp.Location()); !strings.Contains(loc, "/experiments/"+expID+"/runs/"+other) {
 		t.Errorf("wrong experiment id was not corrected: %s", loc)
 	}
+
+	// Rename, delete and restore from the header.
+	p.open(runPath, "run")
+	p.click(".page-head .actions .btn:first-child")
+	p.run("rename dialog", chromedp.WaitVisible(chromedp.CSS("dialog.modal #dlg-name")))
+	rmFill(p, "#dlg-name", "gbm-baseline-v2")
+	p.click("dialog.modal button[type=submit]")
+	rmWait(p, "renamed", `document.querySelector('h1').textContent === 'gbm-baseline-v2' && document.querySelector('.breadcrumbs').textContent.includes('gbm-baseline-v2')`)
+	p.click(".page-head .btn-danger")
+	p.run("delete dialog", chromedp.WaitVisible(chromedp.CSS("dialog.modal button[type=submit]")))
+	p.click("dialog.modal button[type=submit]")
+	rmWait(p, "deleted", `document.querySelector('.page-head .badge-deleted') !== null`)
+	info := api.call("GET", "/api/2.0/mlflow/runs/get?run_id="+runID, nil)["run"].(map[string]any)["info"].(map[string]any)
+	if info["lifecycle_stage"] != "deleted" || info["run_name"] != "gbm-baseline-v2" {
+		t.Errorf("after rename+delete: %v", info)
+	}
+	p.run("restore", chromedp.Click(chromedp.CSS(".page-head .actions .btn:nth-child(2)")))
+	rmWait(p, "restored", `document.querySelector('.page-head .badge-deleted') === null && document.querySelector('.page-head .btn-danger') !== null`)
 
 	// An unknown run shows an error, not a blank page.
 	p.open(fmt.Sprintf("/experiments/%s/runs/doesnotexist", expID), "run")

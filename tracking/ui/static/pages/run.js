@@ -465,7 +465,8 @@ class ArtifactBrowser {
   constructor(ctx, info) {
     this.ctx = ctx;
     this.runId = info.run_id;
-    this.selected = ctx.query.get('artifact') || '';
+    this.selected = new URLSearchParams(location.search).get('artifact') || '';
+    this.rootURI = info.artifact_uri || '';
     this.nodes = new Map(); // path -> {entry, li, button, childList, loaded, expanded}
     this.tree = h('ul', { class: 'artifact-tree', role: 'list', 'aria-label': 'Artifact files' });
     this.details = h('div', { class: 'artifact-details', 'aria-live': 'polite' });
@@ -493,7 +494,8 @@ class ArtifactBrowser {
     if (!files.length) {
       clear(this.root, h('div', { class: 'panel empty artifact-empty' },
         h('p', null, h('strong', null, 'No artifacts recorded for this run.')),
-        h('p', { class: 'muted' }, 'Files logged with mlflow.log_artifact() or mlflow.log_artifacts() show up here.')));
+        h('p', { class: 'muted' }, 'Files logged with mlflow.log_artifact() or mlflow.log_artifacts() show up here.'),
+        this.rootURI ? h('p', { class: 'muted small' }, 'Artifact location: ', h('code', { class: 'wrap-code' }, this.rootURI)) : null));
       return;
     }
     clear(this.tree, files.map((f) => this.item(f, 0)));
@@ -502,6 +504,7 @@ class ArtifactBrowser {
 
   async list(path) {
     const r = await api.get('artifacts/list', { run_id: this.runId, path: path || undefined }, { signal: this.ctx.signal });
+    if (r.root_uri) this.rootURI = r.root_uri;
     const files = r.files || [];
     files.sort((a, b) => (a.is_dir === b.is_dir ? a.path.localeCompare(b.path) : a.is_dir ? -1 : 1));
     return files;
