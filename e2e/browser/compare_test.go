@@ -9,6 +9,7 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/caddy-mlflow/caddy-mlflow/caddymodule/caddytest"
 )
@@ -170,7 +171,7 @@ func TestCompareRuns(t *testing.T) {
 	// hover the top of the metric axis: the run with the highest val_loss
 	before := canvasURL(p, "canvas.pc-canvas")
 	box := boxOf(p, "canvas.pc-canvas")
-	x, y := box.X+box.W-70, box.Y+40
+	x, y := box.X+box.W-70, box.Y+50 // the top of the metric axis (plot margins 70 right, 50 top)
 	p.run("hover pc", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x-10, y+20), chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x, y))
 	waitFor(p, "pc tooltip", `!!document.querySelector('.pc-plot .chart-tooltip:not([hidden])')`, 5*time.Second)
 	p.wantText(".pc-plot .chart-tooltip", runs[0].name, "val_loss", "0.412", "batch_size", "32")
@@ -179,6 +180,16 @@ func TestCompareRuns(t *testing.T) {
 	}
 	shotOf(p, "compare-parallel", "section[aria-labelledby=cmp-pc-h]")
 	p.run("leave pc", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 5, 5))
+
+	// keyboard: focus the plot, arrows step through the runs
+	p.run("leave pc", chromedp.Focus(chromedp.CSS("canvas.pc-canvas")), chromedp.KeyEvent(kb.ArrowDown))
+	p.wantText(".pc-plot .chart-tooltip", runs[0].name)
+	p.run("next run", chromedp.KeyEvent(kb.ArrowDown))
+	p.wantText(".pc-plot .chart-tooltip", runs[1].name)
+
+	// no runs: a hint instead of an empty page
+	p.open("/compare", "compare")
+	p.wantText("main", "No runs selected")
 
 	// a run id that does not exist is reported, the others still compare
 	p.open("/compare?runs="+ids[0]+",0123456789abcdef0123456789abcdef", "compare")

@@ -32,7 +32,8 @@ const FONT = '11px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
 const GRID = '#e9ecf0';
 const AXIS = '#c3cad3';
 const LABEL = '#55606e';
-const HUGE = 1.7e308; // MLflow stores ±Infinity as ±MaxFloat64
+const HUGE = 1.7e308;
+const DETAIL_STEPS = 1000; // widest zoomed range fetched point by point // MLflow stores ±Infinity as ±MaxFloat64
 let instances = 0;
 
 // ---------------------------------------------------------------- component
@@ -167,8 +168,15 @@ export function metricCharts(opts) {
   async function fetchPoints(key, range) {
     const chunks = [];
     for (let i = 0; i < runs.length; i += 100) chunks.push(runs.slice(i, i + 100).map((r) => r.run_id));
+    // A zoomed range of at most DETAIL_STEPS steps is asked for whole
+    // (max_results = its width), so the server does not thin it: MLflow's
+    // thinning keeps few samples of a range that does not start at the
+    // first step. Wider ranges get the usual sample, merged with the
+    // unzoomed one.
+    let limit = maxResults;
+    if (range && range[1] - range[0] + 1 > maxResults && range[1] - range[0] + 1 <= DETAIL_STEPS) limit = range[1] - range[0] + 1;
     const answers = await Promise.all(chunks.map((ids) => api.get('metrics/get-history-bulk-interval', {
-      run_ids: ids, metric_key: key, max_results: maxResults,
+      run_ids: ids, metric_key: key, max_results: limit,
       start_step: range ? range[0] : undefined, end_step: range ? range[1] : undefined,
     }, { signal })));
     const byRun = new Map();
@@ -197,8 +205,8 @@ export function metricCharts(opts) {
       card.loaded = true;
       card.stale = false;
       updateDisplay(card);
-      describe(card);
       drawCard(card);
+      describe(card, true);
     } catch (err) {
       if (destroyed || (err && err.name === 'AbortError')) return;
       card.error = err;
@@ -285,7 +293,10 @@ export function metricCharts(opts) {
     ro = new ResizeObserver((entries) => {
       for (const e of entries) {
         const c = cards.find((x) => x.plot === e.target);
-        if (c) scheduleDraw(c);
+        if (!c) continue;
+        // remember the size so drawing never forces a layout
+        c.size = { w: e.contentRect.width, h: e.contentRect.height };
+        scheduleDraw(c);
       }
     });
     for (const c of cards) ro.observe(c.plot);
@@ -296,9 +307,7 @@ export function metricCharts(opts) {
   // ----- drawing
 
   function redrawAll() {
-    // draw first (it reads layout), then update the DOM descriptions
-    for (const c of cards) drawCard(c);
-    for (const c of cards) describe(c);
+    for (const c of cards) { drawCard(c); describe(c, false); }
   }
 
   function scheduleDraw(card) {
@@ -320,7 +329,7 @@ export function metricCharts(opts) {
 
   function drawCard(card) {
     if (destroyed) return;
-    const W = card.plot.clientWidth, H = card.plot.clientHeight;
+    const W = card.size ? card.size.w : card.plot.clientWidth, H = card.size ? card.size.h : card.plot.clientHeight;
     if (!W || !H) return;
     const dpr = window.devicePixelRatio || 1;
     sizeCanvas(card.canvas, W, H, dpr);
@@ -452,7 +461,7 @@ export function metricCharts(opts) {
       const p = pos(e);
       if (card.drag) { card.drag.x1 = p.x; drawSelection(card); return; }
       card.hoverX = p.x;
-      hoverAt(card, p.x);
+      hoverAt(card, p.x, p.y);
     });
     card.plot.addEventListener('mouseleave', () => { if (!card.drag) hideHover(card); });
     card.plot.addEventListener('mousedown', (e) => {
@@ -526,7 +535,7 @@ export function metricCharts(opts) {
     clearOverlay(card);
   }
 
-  function hoverAt(card, px) {
+  function hoverAt(card, px, py) {
     const L = card.layout;
     if (!L || px < L.m.l - 2 || px > L.m.l + L.pw + 2) { card.tip.hidden = true; clearOverlay(card); return; }
     const xv = L.invX(px);
@@ -564,7 +573,11 @@ export function metricCharts(opts) {
       c.strokeStyle = r.l.run.color;
       c.stroke();
     }
-    // tooltip
+    // tooltip: with many runs, the lines nearest the pointer come first
+    if (rows.length > 12 && py !== undefined) {
+      const yOf = (r) => { const v = r.l.smooth && isFinite(r.l.smooth[r.i]) ? r.l.smooth[r.i] : r.l.view.y[r.i]; return isFinite(v) && !(L.log && v <= 0) ? L.sy(v) : Infinity; };
+      rows.sort((a, b) => Math.abs(yOf(a) - py) - Math.abs(yOf(b) - py));
+    }
     const shown = rows.slice(0, 12);
     const head = L.mode === 'step' ? `Step ${fmtNumber(Math.round(xv))}` : L.mode === 'time' ? fmtTime(xv) : `+${fmtRel(Math.max(0, xv))}`;
     clear(card.tip,
@@ -630,7 +643,7 @@ export function metricCharts(opts) {
 
   // ----- accessible summary and table
 
-  function describe(card) {
+  function describe(card, withTable) {
     if (!card.base) return;
     const last = [];
     for (const r of runs) {
@@ -645,6 +658,7 @@ export function metricCharts(opts) {
     card.canvas.setAttribute('aria-label',
       `${card.key}: line chart of ${last.length} run${last.length === 1 ? '' : 's'}, x axis ${axis}${settings.log ? ', log scale' : ''}. ` +
       (last.length ? `Last values: ${parts.join('; ')}.` : 'No data.'));
+    if (!withTable) return;
     clear(card.tbody, last.length ? last.map((x) => h('tr', null,
       h('td', null, h('span', { class: 'swatch', style: { background: x.r.color } }), ' ', x.r.run_name),
       h('td', { class: 'num' }, fmtNumber(x.value)),
@@ -799,7 +813,7 @@ function niceStep(raw) {
   if (!(raw > 0) || !isFinite(raw)) return 1;
   const p = Math.pow(10, Math.floor(Math.log10(raw)));
   const f = raw / p;
-  return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
+  return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * p;
 }
 
 /** fmtTick labels an axis value, with as many decimals as the tick step needs. */
@@ -878,6 +892,7 @@ function clockLabel(ms, step, span) {
 /** fmtRel labels a relative time span: "850ms", "45s", "2m30s", "1h20m", "3d4h". */
 export function fmtRel(ms) {
   ms = Math.round(ms);
+  if (ms === 0) return '0';
   if (ms < S) return `${ms}ms`;
   if (ms < MIN) return `${trimZeros((ms / S).toFixed(ms % S ? 1 : 0))}s`;
   const s = Math.round(ms / S);

@@ -63,6 +63,19 @@ route('/compare', 'compare', async (ctx) => {
       r.badge,
       expIds.length > 1 ? h('span', { class: 'muted small' }, expName(r.info.experiment_id)) : null);
   }));
+  if (runs.length > 12) {
+    // a long run list folds after the first dozen
+    const extra = [...runList.children].slice(12);
+    extra.forEach((li) => { li.hidden = true; });
+    const more = h('li', null, h('button', { type: 'button', class: 'btn btn-small', 'aria-expanded': 'false' }, `Show all ${runs.length} runs`));
+    more.firstChild.addEventListener('click', () => {
+      const open = more.firstChild.getAttribute('aria-expanded') !== 'true';
+      extra.forEach((li) => { li.hidden = !open; });
+      more.firstChild.setAttribute('aria-expanded', String(open));
+      more.firstChild.textContent = open ? 'Show fewer' : `Show all ${runs.length} runs`;
+    });
+    runList.append(more);
+  }
   const notes = [];
   if (ids.length > MAX_RUNS) notes.push(h('div', { class: 'error-box', role: 'alert' }, `Only the first ${MAX_RUNS} of ${ids.length} runs are compared.`));
   for (const f of failed) notes.push(h('div', { class: 'error-box', role: 'alert' }, `Run ${f.id} could not be loaded: `, f.err.message || String(f.err)));
@@ -258,10 +271,11 @@ function parallelPanel(runs, metricKeys, chartKeys, ctx) {
   const chosen = new Set(defaults);
   let metric = chartKeys.find((k) => metricKeys.includes(k)) || metricKeys[0] || '';
 
-  const canvas = h('canvas', { class: 'pc-canvas', role: 'img', 'aria-label': 'Parallel coordinates plot' });
+  const canvas = h('canvas', { class: 'pc-canvas', role: 'img', tabindex: 0, 'aria-label': 'Parallel coordinates plot' });
   const tip = h('div', { class: 'chart-tooltip', hidden: true, 'aria-hidden': 'true' });
   const status = h('div', { class: 'chart-status', hidden: true });
   const plot = h('div', { class: 'pc-plot' }, canvas, tip, status);
+  const scroller = h('div', { class: 'pc-scroll' }, plot);
   const lowLabel = h('span', { class: 'pc-low' }), highLabel = h('span', { class: 'pc-high' });
   const bar = h('span', { class: 'pc-bar', 'aria-hidden': 'true' });
   bar.style.background = `linear-gradient(to right, ${GRADIENT.map((_, i) => gradient(i / (GRADIENT.length - 1))).join(', ')})`;
@@ -279,8 +293,8 @@ function parallelPanel(runs, metricKeys, chartKeys, ctx) {
       h('h2', { id: 'cmp-pc-h' }, 'Parallel coordinates'),
       paramKeys.length ? paramPicker : null,
       h('label', { for: 'cmp-pc-metric', class: 'inline-label' }, 'Colour by metric'), metricSelect),
-    plot, scale,
-    h('p', { class: 'muted small pc-help' }, 'One line per run, coloured by the metric. Numeric parameters are scaled linearly; text parameters are spaced by value; “—” marks a missing value. Hover over a line to see its run.'));
+    scroller, scale,
+    h('p', { class: 'muted small pc-help' }, 'One line per run, coloured by the metric. Numeric parameters are scaled linearly; text parameters are spaced by value; “—” marks a missing value. Hover over a line (or focus the plot and use the arrow keys) to see its run; click or press Enter to open it.'));
 
   function axesOf() {
     const axes = paramKeys.filter((k) => chosen.has(k)).map((k) => axis(k, 'param', runs.map((r) => r.params[k])));
@@ -312,7 +326,12 @@ function parallelPanel(runs, metricKeys, chartKeys, ctx) {
   }
 
   function draw() {
-    const W = plot.clientWidth, H = plot.clientHeight;
+    // below about 96px per axis the plot scrolls sideways instead of squeezing
+    const axesN = [...chosen].filter((k) => paramKeys.includes(k)).length + (metric ? 1 : 0);
+    const avail = scroller.clientWidth;
+    const need = Math.max(0, axesN - 1) * 96 + 80;
+    const W = Math.max(avail, need), H = plot.clientHeight;
+    plot.style.width = W > avail ? W + 'px' : '';
     if (!W || !H) return;
     const dpr = window.devicePixelRatio || 1;
     canvas.width = Math.round(W * dpr);
@@ -334,8 +353,8 @@ function parallelPanel(runs, metricKeys, chartKeys, ctx) {
     scale.hidden = !metricAxis;
     if (axes.length < 2) return;
 
-    const narrow = W < 500;
-    const m = { l: narrow ? 34 : 70, r: narrow ? 34 : 70, t: 40, b: 34 };
+    const narrow = W < 600;
+    const m = { l: narrow ? 40 : 70, r: narrow ? 40 : 70, t: 50, b: 34 };
     const ph = H - m.t - m.b;
     const gap = (W - m.l - m.r) / (axes.length - 1);
     const ax = (i) => m.l + i * gap;
@@ -378,6 +397,11 @@ function parallelPanel(runs, metricKeys, chartKeys, ctx) {
       c.textBaseline = 'middle';
       const maxLabel = Math.max(30, Math.min(gap - 16, 120));
       let ticks = a.ticks;
+      if (a.numeric && a.max > a.min) {
+        // label the ends with the exact extremes; drop nice ticks too close to them
+        const ends = [{ p: 0, label: fmtNumber(a.min) }, { p: 1, label: fmtNumber(a.max) }];
+        ticks = ends.concat(ticks.filter((t) => t.p * ph > 16 && (1 - t.p) * ph > 16));
+      }
       const room = Math.max(2, Math.floor(ph / 16));
       if (ticks.length > room) { const every = Math.ceil(ticks.length / room); ticks = ticks.filter((_, j) => j % every === 0 || j === ticks.length - 1); }
       for (const t of ticks) {
@@ -397,10 +421,10 @@ function parallelPanel(runs, metricKeys, chartKeys, ctx) {
       c.textBaseline = 'bottom';
       c.textAlign = i === 0 && narrow ? 'left' : i === axes.length - 1 && narrow ? 'right' : 'center';
       const tx = c.textAlign === 'left' ? x - 6 : c.textAlign === 'right' ? x + 6 : x;
-      c.fillText(ellipsis(c, a.name, Math.max(40, gap - 8)), tx, m.t - 14);
+      c.fillText(ellipsis(c, a.name, Math.max(40, gap - 8)), tx, m.t - 22);
       c.font = FONT;
       c.fillStyle = '#55606e';
-      c.fillText(a.kind === 'metric' ? 'metric' : a.numeric ? 'param' : 'param (text)', tx, m.t - 2);
+      c.fillText(a.kind === 'metric' ? 'metric' : a.numeric ? 'param' : 'param (text)', tx, m.t - 9);
     }
 
     // highlighted run on top
@@ -440,6 +464,28 @@ function parallelPanel(runs, metricKeys, chartKeys, ctx) {
     const px = e.clientX - r.left, py = e.clientY - r.top;
     const ri = nearestRun(px, py);
     if (ri !== highlight) { highlight = ri; draw(); }
+    plot.style.cursor = ri >= 0 ? 'pointer' : '';
+    showTip(ri, px, py);
+  });
+  // keyboard: arrows step through the runs, Enter opens the highlighted one
+  canvas.addEventListener('keydown', (e) => {
+    if (!layout) return;
+    if (e.key === 'ArrowDown' || e.key === 'ArrowRight' || e.key === 'ArrowUp' || e.key === 'ArrowLeft') {
+      e.preventDefault();
+      const d = e.key === 'ArrowDown' || e.key === 'ArrowRight' ? 1 : -1;
+      highlight = highlight < 0 ? (d > 0 ? 0 : runs.length - 1) : (highlight + d + runs.length) % runs.length;
+      draw();
+      const pts = layout.points[highlight];
+      const [x, y] = pts[pts.length - 1];
+      showTip(highlight, x, y);
+    } else if (e.key === 'Escape') {
+      highlight = -1; draw();
+    } else if (e.key === 'Enter' && highlight >= 0) {
+      openRun(highlight);
+    }
+  });
+  canvas.addEventListener('blur', () => { if (highlight >= 0) { highlight = -1; draw(); } });
+  function showTip(ri, px, py) {
     if (ri < 0 || !layout) { tip.hidden = true; return; }
     const run = runs[ri];
     clear(tip,
@@ -453,27 +499,31 @@ function parallelPanel(runs, metricKeys, chartKeys, ctx) {
     let left = px + 14;
     if (left + tw > layout.W) left = Math.max(0, px - 14 - tw);
     tip.style.left = left + 'px';
-    tip.style.top = Math.max(0, py - 10) + 'px';
-  });
+    tip.style.top = Math.max(0, Math.min(py - 10, plot.clientHeight - tip.offsetHeight)) + 'px';
+  }
   plot.addEventListener('mouseleave', () => { if (highlight >= 0) { highlight = -1; draw(); } tip.hidden = true; });
   plot.addEventListener('click', (e) => {
     // a click on a highlighted line opens that run
     if (highlight < 0 || e.button !== 0) return;
-    const r = runs[highlight];
+    openRun(highlight);
+  });
+  function openRun(ri) {
+    const r = runs[ri];
     const a = h('a', { href: runHref(r.info.experiment_id, r.id) });
     document.body.appendChild(a);
     a.click();
     a.remove();
-  });
+  }
 
   if (typeof ResizeObserver === 'function') {
     let pending = false;
     const ro = new ResizeObserver(() => {
+      if (!scroller.clientWidth) return;
       if (pending) return;
       pending = true;
       requestAnimationFrame(() => { pending = false; draw(); });
     });
-    ro.observe(plot);
+    ro.observe(scroller);
     ctx.onLeave(() => ro.disconnect());
   }
   return { el, draw };
