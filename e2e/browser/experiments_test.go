@@ -101,7 +101,7 @@ func TestExperimentsPage(t *testing.T) {
 	if n := p.count("table.exp-table tbody tr"); n != 4 {
 		t.Errorf("%d rows, want 4 (Default and three experiments)", n)
 	}
-	if href := erEval[string](p, "name link", `document.querySelector('tr[data-id="`+vision+`"] .exp-name a').getAttribute('href')`); href != "/experiments/"+vision {
+	if href := erEval[string](p, "name link", `document.querySelector('tr[data-id="`+vision+`"] td.col-name a').getAttribute('href')`); href != "/experiments/"+vision {
 		t.Errorf("the name links to %q", href)
 	}
 	erNoHorizontalScroll(p)
@@ -162,7 +162,7 @@ func TestExperimentsPage(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS("#dlg-name"), "speech-whisper-v2"),
 		chromedp.Click(chromedp.CSS("dialog.modal[open] button[type=submit]")),
 		chromedp.WaitNotPresent(chromedp.CSS("dialog.modal")))
-	erPoll(p, "the new name", fmt.Sprintf(`(document.querySelector('%s .exp-name') || {}).textContent === 'speech-whisper-v2'`, row))
+	erPoll(p, "the new name", fmt.Sprintf(`(document.querySelector('%s td.col-name') || {}).textContent === 'speech-whisper-v2'`, row))
 	if got := api.experimentByName("speech-whisper-v2")["experiment_id"]; got != id {
 		t.Errorf("renamed experiment has id %v, want %s", got, id)
 	}
@@ -216,7 +216,7 @@ func TestExperimentsPage(t *testing.T) {
 	p.open("/experiments", "experiments")
 	p.click(fmt.Sprintf(`tr[data-id=%q] input.row-select`, vision))
 	p.click(fmt.Sprintf(`tr[data-id=%q] input.row-select`, nlp))
-	p.wantText(".page-head .actions", "Compare runs of selected (2)")
+	p.wantText(".page-head .actions", "Compare runs (2)")
 	p.click(".page-head .actions button:first-child")
 	p.run("the runs page", waitPage("runs"))
 	loc := value(p, "location", chromedp.Location())

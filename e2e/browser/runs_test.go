@@ -158,7 +158,7 @@ func TestRunsTable(t *testing.T) {
 	if s := erEval[string](p, "aria-sort", `(document.querySelector('.runs-table th[aria-sort]') || {textContent: ''}).textContent`); !strings.Contains(s, "loss") {
 		t.Errorf("aria-sort is on %q", s)
 	}
-	if loc := value(p, "location", chromedp.Location()); !strings.Contains(loc, "sort=metrics") {
+	if loc := value(p, "location", chromedp.Location()); !strings.Contains(loc, "order_by=metrics") {
 		t.Errorf("the sort is not in the URL: %s", loc)
 	}
 	p.click(`.runs-table th button[title="Sort by loss"]`)
@@ -257,7 +257,7 @@ func TestRunsPagingAndMulti(t *testing.T) {
 	base := time.Now().Add(-6 * time.Hour).UnixMilli()
 	for i := 0; i < 60; i++ {
 		erSeedRun(api, many, base+int64(i)*1000, erRun{name: fmt.Sprintf("sweep-%02d", i), status: "FINISHED", user: "sweeper",
-			metrics: map[string]float64{"loss": float64(i) / 100}, params: map[string]string{"lr": fmt.Sprint(0.001 * float64(i+1))}})
+			metrics: map[string]float64{"loss": float64(i) / 100}, params: map[string]string{"lr": fmt.Sprintf("%.3f", 0.001*float64(i+1))}})
 	}
 	for i := 0; i < 3; i++ {
 		// Newer than the sweep: on the first page of the combined table.

@@ -24,7 +24,7 @@ async function render(ctx) {
   const q = ctx.query;
   const filter = (q.get('filter') || '').trim();
   const view = VIEWS[q.get('view')] ? q.get('view') : 'active';
-  const sortStr = q.get('sort') || DEFAULT_SORT;
+  const sortStr = q.get('order_by') || q.get('sort') || DEFAULT_SORT;
   const sort = parseSort(sortStr);
 
   // Page state: a stack of page tokens ('' = first page), the selection.
@@ -37,7 +37,7 @@ async function render(ctx) {
   // ---- head
   const compareBtn = h('button', { type: 'button', class: 'btn', disabled: true, onclick: () => {
     if (selected.size) navigate('/experiments/' + [...selected.keys()].map(encodeURIComponent).join(','));
-  } }, 'Compare runs of selected');
+  } }, 'Compare runs');
   const createBtn = h('button', { type: 'button', class: 'btn btn-primary', onclick: createExperiment }, '+ New experiment');
   const count = h('span', { class: 'muted exp-count' });
 
@@ -83,7 +83,8 @@ async function render(ctx) {
   function syncSelection() {
     const n = selected.size;
     compareBtn.disabled = n === 0;
-    compareBtn.textContent = n ? `Compare runs of selected (${n})` : 'Compare runs of selected';
+    compareBtn.textContent = n ? `Compare runs (${n})` : 'Compare runs';
+    compareBtn.title = n ? `Show the runs of the ${n} selected experiment${n === 1 ? '' : 's'} in one table` : 'Select experiments to see their runs together';
     for (const cb of tableBox.querySelectorAll('input.row-select')) {
       const on = selected.has(cb.value);
       cb.checked = on;
@@ -132,13 +133,13 @@ async function render(ctx) {
     drawPager();
   }
 
-  function sortHeader(label, col) {
+  function sortHeader(label, col, cls) {
     const key = SORTABLE[col];
     const active = sort.key === key || sort.key === 'attribute.' + key;
     const ariaSort = active ? (sort.asc ? 'ascending' : 'descending') : null;
     const next = active ? `${key} ${sort.asc ? 'DESC' : 'ASC'}` : `${key} ${col === 'name' ? 'ASC' : 'DESC'}`;
-    return h('th', { scope: 'col', 'aria-sort': ariaSort },
-      h('button', { type: 'button', class: 'sort', title: `Sort by ${label.toLowerCase()}`, onclick: () => setQuery({ sort: next === DEFAULT_SORT ? '' : next }, { push: true }) },
+    return h('th', { scope: 'col', class: cls, 'aria-sort': ariaSort },
+      h('button', { type: 'button', class: 'sort', title: `Sort by ${label.toLowerCase()}`, onclick: () => setQuery({ order_by: next === DEFAULT_SORT ? '' : next, sort: '' }, { push: true }) },
         label, h('span', { class: 'sort-ind', 'aria-hidden': 'true' }, active ? (sort.asc ? '▲' : '▼') : '↕')));
   }
 
@@ -152,7 +153,8 @@ async function render(ctx) {
       return;
     }
     const first = pageIndex * PAGE_SIZE + 1;
-    count.textContent = nextToken || pageIndex ? `${first}–${first + experiments.length - 1}` : `${experiments.length} shown`;
+    count.textContent = nextToken || pageIndex ? `${first}–${first + experiments.length - 1}`
+      : `${experiments.length} experiment${experiments.length === 1 ? '' : 's'}`;
     const selectAll = h('input', { type: 'checkbox', class: 'select-all', 'aria-label': 'Select all experiments on this page', onchange: () => {
       for (const e of experiments) {
         if (selectAll.checked) selected.set(e.experiment_id, e.name); else selected.delete(e.experiment_id);
@@ -162,11 +164,11 @@ async function render(ctx) {
     const body = document.createDocumentFragment();
     for (const e of experiments) body.appendChild(row(e));
     clear(tableBox, h('div', { class: 'table-wrap' },
-      h('table', { class: 'data exp-table' },
+      h('table', { class: 'data exp-table sticky-cols' },
         h('caption', { class: 'sr-only' }, 'Experiments'),
         h('thead', null, h('tr', null,
           h('th', { scope: 'col', class: 'col-select' }, selectAll),
-          sortHeader('Name', 'name'),
+          sortHeader('Name', 'name', 'col-name'),
           sortHeader('ID', 'id'),
           h('th', { scope: 'col' }, 'Artifact location'),
           sortHeader('Created', 'created'),
@@ -188,14 +190,14 @@ async function render(ctx) {
     } });
     return h('tr', { dataset: { id }, class: deleted ? 'is-deleted' : null },
       h('td', { class: 'col-select' }, cb),
-      h('td', { class: 'exp-name' }, h('a', { href: experimentHref(id) }, e.name)),
+      h('td', { class: 'col-name' }, h('a', { href: experimentHref(id) }, e.name)),
       h('td', { class: 'mono muted' }, id),
       h('td', null, h('span', { class: 'truncate mono small', title: e.artifact_location }, e.artifact_location || '—')),
       h('td', { title: fmtRelative(e.creation_time) }, fmtTime(e.creation_time)),
       h('td', { title: fmtTime(e.last_update_time) }, fmtRelative(e.last_update_time) || '—'),
       view !== 'active' ? h('td', null, h('span', { class: deleted ? 'badge badge-deleted' : 'badge' }, deleted ? 'deleted' : 'active')) : null,
       h('td', { class: 'tags-cell' },
-        tags.map((t) => h('span', { class: 'chip' }, h('b', null, t.key), t.value !== '' ? ': ' : '', t.value,
+        tags.map((t) => h('span', { class: 'chip' }, h('span', null, h('b', null, t.key), t.value !== '' ? ': ' : '', t.value),
           h('button', { type: 'button', class: 'chip-x', 'aria-label': `Remove tag ${t.key} from ${e.name}`, title: 'Remove tag', onclick: () => removeTag(e, t.key) }, '×'))),
         h('button', { type: 'button', class: 'btn btn-link btn-small add-tag', 'aria-label': `Add a tag to ${e.name}`, onclick: () => addTag(e) }, '+ Tag')),
       h('td', { class: 'row-actions' },

@@ -94,9 +94,21 @@ async function render(ctx) {
   const view = VIEWS[q.get('view')] ? q.get('view') : 'active';
   const sizeQ = Number(q.get('size'));
   const size = SIZES.includes(sizeQ) ? sizeQ : DEFAULT_SIZE;
-  const sortStr = q.get('sort') || DEFAULT_SORT;
+  const sortStr = q.get('order_by') || q.get('sort') || DEFAULT_SORT;
   const sort = parseSort(sortStr);
   const storeKey = STORE_PREFIX + ids.join(',');
+
+  // The first page of runs is requested together with the experiments.
+  const fetchPage = (token) => api.post('runs/search', {
+    experiment_ids: ids,
+    filter: filter || undefined,
+    run_view_type: VIEWS[view],
+    max_results: size,
+    order_by: [sortStr],
+    page_token: token || undefined,
+  }, { signal: ctx.signal });
+  const firstPage = fetchPage('');
+  firstPage.catch(() => {}); // handled by load(); this only avoids an unhandled rejection
 
   // ---- the experiments
   let exps;
@@ -179,12 +191,15 @@ async function render(ctx) {
   const restoreBtn = h('button', { type: 'button', class: 'btn', id: 'runs-restore', disabled: true, onclick: () => lifecycle('restore') }, 'Restore');
   const clearSelBtn = h('button', { type: 'button', class: 'btn btn-link', hidden: true, onclick: () => { selected.clear(); syncSelection(); } }, 'Clear selection');
 
+  const selBar = h('div', { class: 'selection-bar', role: 'region', 'aria-label': 'Selected runs', hidden: true }, selInfo, compareBtn, deleteBtn, restoreBtn, clearSelBtn);
   const tableBox = h('div', { class: 'runs-table-box' });
   const pageInfo = h('span', { class: 'muted page-info', 'aria-live': 'polite' });
   const prevBtn = h('button', { type: 'button', class: 'btn', id: 'runs-prev', disabled: true, onclick: () => load(pageIndex - 1) }, '‹ Previous');
   const nextBtn = h('button', { type: 'button', class: 'btn', id: 'runs-next', disabled: true, onclick: () => load(pageIndex + 1) }, 'Next ›');
   const sizeSelect = h('select', { id: 'runs-size', onchange: () => setQuery({ size: Number(sizeSelect.value) === DEFAULT_SIZE ? '' : sizeSelect.value }, { push: true }) },
     SIZES.map((n) => h('option', { value: String(n), selected: n === size }, String(n))));
+  const pagerBox = h('div', { class: 'pager', hidden: true }, prevBtn, nextBtn, pageInfo, h('span', { class: 'spacer' }),
+    h('div', { class: 'inline-field' }, h('label', { for: 'runs-size' }, 'Rows per page'), sizeSelect));
 
   clear(ctx.main,
     head,
@@ -200,23 +215,15 @@ async function render(ctx) {
         h('code', null, "attributes.run_name LIKE '%baseline%'"), '. Quote string values; backquote keys with spaces (',
         h('code', null, 'metrics.`val loss`'), ').')),
     filterError,
-    h('div', { class: 'selection-bar', role: 'region', 'aria-label': 'Selected runs' }, selInfo, compareBtn, deleteBtn, restoreBtn, clearSelBtn),
+    selBar,
     tableBox,
-    h('div', { class: 'pager' }, prevBtn, nextBtn, pageInfo, h('span', { class: 'spacer' }),
-      h('div', { class: 'inline-field' }, h('label', { for: 'runs-size' }, 'Rows per page'), sizeSelect)));
+    pagerBox);
 
   // ---- data
-  async function load(index) {
+  async function load(index, pending) {
     let res;
     try {
-      res = await api.post('runs/search', {
-        experiment_ids: ids,
-        filter: filter || undefined,
-        run_view_type: VIEWS[view],
-        max_results: size,
-        order_by: [sortStr],
-        page_token: tokens[index] || undefined,
-      }, { signal: ctx.signal });
+      res = await (pending || fetchPage(tokens[index]));
     } catch (err) {
       if (err.name === 'AbortError') throw err;
       if (index === 0 && err.code === 'INVALID_PARAMETER_VALUE') {
@@ -228,7 +235,7 @@ async function render(ctx) {
         }
         clear(filterError, h('div', { class: 'error-box filter-error', role: 'alert' },
           h('strong', null, aboutFilter ? 'This filter cannot be used. ' : 'This view cannot be shown. '), err.message,
-          !aboutFilter && q.get('sort') ? h('button', { type: 'button', class: 'btn btn-small', onclick: () => setQuery({ sort: '' }) }, 'Reset sorting') : null));
+          !aboutFilter && (q.get('order_by') || q.get('sort')) ? h('button', { type: 'button', class: 'btn btn-small', onclick: () => setQuery({ order_by: '', sort: '' }) }, 'Reset sorting') : null));
         clear(tableBox, h('div', { class: 'panel empty' }, aboutFilter ? 'Fix the filter above, or clear it, to see runs.' : 'No runs to show.'));
         pageInfo.textContent = '';
         return;
@@ -279,23 +286,24 @@ async function render(ctx) {
   }
 
   // ---- table
-  function sortButton(label, key, firstDir, extra) {
+  function sortButton(label, key, firstDir) {
     const norm = normKey(key);
     const active = sort.norm === norm;
     const next = active ? `${key} ${sort.asc ? 'DESC' : 'ASC'}` : `${key} ${firstDir}`;
-    return h('button', { type: 'button', class: 'sort', title: `Sort by ${label}`, onclick: () => setQuery({ sort: next === DEFAULT_SORT ? '' : next }, { push: true }) },
-      extra, h('span', { class: 'col-label' }, label),
+    return h('button', { type: 'button', class: 'sort', title: `Sort by ${label}`, onclick: () => setQuery({ order_by: next === DEFAULT_SORT ? '' : next, sort: '' }, { push: true }) },
+      h('span', { class: 'col-label' }, label),
       h('span', { class: 'sort-ind', 'aria-hidden': 'true' }, active ? (sort.asc ? '▲' : '▼') : '↕'));
   }
 
   function th(label, key, firstDir = 'ASC', { cls, extra } = {}) {
     if (!key) return h('th', { scope: 'col', class: cls }, label);
     const active = sort.norm === normKey(key);
-    return h('th', { scope: 'col', class: cls, 'aria-sort': active ? (sort.asc ? 'ascending' : 'descending') : null }, sortButton(label, key, firstDir, extra));
+    return h('th', { scope: 'col', class: cls, 'aria-sort': active ? (sort.asc ? 'ascending' : 'descending') : null }, extra, sortButton(label, key, firstDir));
   }
 
   function drawTable() {
     clearInterval(durationTimer);
+    selBar.hidden = !rows.length && !selected.size;
     if (!rows.length) {
       const msg = filter ? 'No run matches this filter.'
         : view === 'deleted' ? 'No deleted runs.' : 'No runs yet. Log runs to this experiment with an MLflow client.';
@@ -327,7 +335,7 @@ async function render(ctx) {
     const now = Date.now();
     const body = document.createDocumentFragment();
     for (const r of rows) body.appendChild(buildRow(r, now, running));
-    const table = h('table', { class: 'data runs-table' },
+    const table = h('table', { class: 'data runs-table sticky-cols' },
       h('caption', { class: 'sr-only' }, 'Runs'),
       h('thead', null, headRow),
       h('tbody', null));
@@ -416,6 +424,7 @@ async function render(ctx) {
   }
 
   function drawPager() {
+    pagerBox.hidden = !rows.length;
     const first = pageIndex * size + 1;
     const last = pageIndex * size + rows.length;
     if (!rows.length) pageInfo.textContent = '';
@@ -556,7 +565,7 @@ async function render(ctx) {
     columnsBtn.textContent = `Columns (${cols.length})`;
   }
 
-  await load(0);
+  await load(0, firstPage);
   if (cols) columnsBtn.textContent = `Columns (${cols.length})`;
 }
 
