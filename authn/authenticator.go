@@ -35,6 +35,10 @@ type Config struct {
 	RequireClientCert bool
 	// Realm is used in challenges; default DefaultRealm.
 	Realm string
+	// Sessions verifies the browser session cookie (SessionCookie). It is
+	// consulted only for requests without an Authorization header: a
+	// request that has one is judged by that header alone.
+	Sessions *Sessions
 }
 
 // Authenticator combines the configured methods with MLflow's client
@@ -100,6 +104,22 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (*Pri
 	auth := r.Header.Values("Authorization")
 	headerMethods := a.cfg.Basic != nil || a.cfg.JWT != nil || a.cfg.Tokens != nil
 	if len(auth) == 0 {
+		if tok := SessionToken(r); tok != "" && a.cfg.Sessions != nil {
+			p, err := a.cfg.Sessions.Verify(ctx, tok)
+			switch {
+			case err == nil:
+				// A required certificate was checked above: cert is set.
+				if cert != nil {
+					p.ClientCert = cert.Username
+				}
+				return p, nil
+			case errors.Is(err, ErrInvalidCredentials) && cert != nil && (!a.cfg.RequireClientCert || !headerMethods):
+				// A stale cookie does not hide a certificate that
+				// authenticates on its own.
+			default:
+				return nil, err
+			}
+		}
 		if cert != nil && (!a.cfg.RequireClientCert || !headerMethods) {
 			return cert, nil
 		}

@@ -12,6 +12,10 @@
 //     secret, PEM public keys or JWKS, algorithm pinned per key);
 //   - Authorization: Bearer with an opaque API token issued by the server
 //     (NewToken), looked up by its SHA-256 hash through a TokenSource;
+//   - the browser session cookie (SessionCookie) that a password login
+//     starts (Sessions), for requests without an Authorization header;
+//     only the token's SHA-256 is stored, and each session carries its
+//     own CSRF token;
 //   - a client certificate from the verified TLS chain
 //     (tls.ConnectionState.VerifiedChains), required in addition to or
 //     accepted instead of the header.

@@ -37,6 +37,13 @@ type Principal struct {
 	// ExpiresAt is when the credential stops being valid (JWT exp, token
 	// expiry, certificate NotAfter); zero when it does not expire.
 	ExpiresAt time.Time
+	// SessionID identifies the browser session (MethodSession only), for
+	// audit. Not secret.
+	SessionID string
+	// CSRFToken is the session's CSRF token (MethodSession only): every
+	// state-changing request authenticated by the session cookie must
+	// carry it.
+	CSRFToken string
 	// ClientCert is the username the verified TLS client certificate maps
 	// to, when one was presented and client certificates are configured,
 	// whatever Method is. Empty otherwise.

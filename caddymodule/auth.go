@@ -225,6 +225,7 @@ type gateway struct {
 	log       *zap.Logger
 	audit     *zap.Logger
 	runs      runCache
+	sess      *sessionState // browser sessions (auth_session.go); nil without basic
 }
 
 // provisionAuth builds the gateway from h.Auth: placeholders, the user
@@ -328,6 +329,9 @@ func (h *Handler) provisionAuth(ctx caddy.Context) (*gateway, error) {
 			}
 		}
 	}
+	if ac.Sessions, err = newSessions(users, ac.Basic); err != nil {
+		return nil, fmt.Errorf("auth: sessions: %w", err)
+	}
 	an, err := authn.New(ac)
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
@@ -342,6 +346,7 @@ func (h *Handler) provisionAuth(ctx caddy.Context) (*gateway, error) {
 		log:       h.logger,
 		audit:     h.logger.Named("audit"),
 		runs:      runCache{m: make(map[string]string)},
+		sess:      newSessionState(ac.Basic, ac.Sessions, users),
 	}
 	g.authz = &authz.Authorizer{Perms: g, Resolver: g, Default: def}
 	registerRunningStore(h.boltPath, users) // for the admin API and the CLI

@@ -40,6 +40,9 @@ type auditRecord struct {
 // or the MLflow API) and write one audit record.
 func (g *gateway) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	authn.StripIdentityHeaders(r.Header)
+	if g.sessionRoute(w, r) { // POST /login, /logout (auth_session.go)
+		return
+	}
 	rec := &auditRecord{start: time.Now()}
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() { g.writeAudit(r, rec, sw.status) }()
@@ -58,7 +61,7 @@ func (g *gateway) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	if g.trustPool != nil && r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		if err := g.verifyPool(r); err != nil {
 			rec.reason = "client certificate not trusted by trust_pool: " + err.Error()
-			g.unauthorized(sw)
+			g.unauthorized(sw, r)
 			return
 		}
 	}
@@ -71,10 +74,13 @@ func (g *gateway) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 			writeMLflowError(sw, http.StatusInternalServerError, "INTERNAL_ERROR", "Internal server error; see the server log.")
 			return
 		}
-		g.unauthorized(sw)
+		g.unauthorized(sw, r)
 		return
 	}
 	rec.principal = p
+	if !g.checkCSRF(sw, r, p, rec) { // session cookie: CSRF token, same origin
+		return
+	}
 
 	if !matched {
 		// Not a route: the API answers 404 (unknown path) or 405/OPTIONS
@@ -122,6 +128,7 @@ func (g *gateway) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	r = r.WithContext(ctx)
 	if isManagementRoute(route.Name) {
 		g.manage(sw, r, route.Name, p, admin, params)
+		g.afterManage(r, route.Name, p, params, sw.status)
 		return
 	}
 	next.ServeHTTP(sw, r)
@@ -178,10 +185,17 @@ func bufferBody(r *http.Request) ([]byte, error) {
 }
 
 // unauthorized answers 401 with a challenge per enabled scheme and
-// MLflow's plain-text body.
-func (g *gateway) unauthorized(w http.ResponseWriter) {
-	for _, c := range g.authn.Challenges() {
-		w.Header().Add("WWW-Authenticate", c)
+// MLflow's plain-text body. The UI's own fetches get no challenge (the
+// browser would show its Basic prompt; the UI shows its login page), and
+// a session cookie that did not verify is cleared.
+func (g *gateway) unauthorized(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get(uiRequestHeader) != uiRequestValue {
+		for _, c := range g.authn.Challenges() {
+			w.Header().Add("WWW-Authenticate", c)
+		}
+	}
+	if authn.SessionToken(r) != "" && len(r.Header.Values("Authorization")) == 0 {
+		http.SetCookie(w, sessionCookie(r, "", -1))
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusUnauthorized)

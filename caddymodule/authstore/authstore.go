@@ -1,11 +1,11 @@
 // Package authstore keeps the gateway's users, API tokens and permission
 // grants in the same bbolt database as the tracking data, in buckets of its
 // own (auth.users, auth.tokens, auth.experiment_permissions,
-// auth.registered_model_permissions). It implements authn.UserSource and
-// authn.TokenSource.
+// auth.registered_model_permissions, auth.sessions). It implements
+// authn.UserSource, authn.TokenSource and authn.SessionSource.
 //
-// Only password hashes (bcrypt) and token hashes (SHA-256) are stored, never
-// a password or a token.
+// Only password hashes (bcrypt) and token hashes (SHA-256, for API tokens
+// and browser sessions) are stored, never a password or a token.
 package authstore
 
 import (
@@ -31,6 +31,7 @@ var (
 	bucketTokens   = []byte("auth.tokens")
 	bucketExpPerms = []byte("auth.experiment_permissions")
 	bucketRMPerms  = []byte("auth.registered_model_permissions")
+	bucketSessions = []byte("auth.sessions")
 )
 
 var (
@@ -101,7 +102,7 @@ func New(db *bolt.DB) (*Store, error) {
 		return nil, errors.New("authstore: nil database")
 	}
 	err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketUsers, bucketTokens, bucketExpPerms, bucketRMPerms} {
+		for _, b := range [][]byte{bucketUsers, bucketTokens, bucketExpPerms, bucketRMPerms, bucketSessions} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("creating bucket %s: %w", b, err)
 			}
@@ -290,6 +291,12 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 			}); err != nil {
 				return err
 			}
+		}
+		if err := deleteWhere(tx.Bucket(bucketSessions), func(_, v []byte) bool {
+			var se session
+			return json.Unmarshal(v, &se) == nil && se.Username == name
+		}); err != nil {
+			return err
 		}
 		return deleteWhere(tx.Bucket(bucketTokens), func(_, v []byte) bool {
 			var t Token
@@ -591,6 +598,7 @@ func (s *Store) RenameResource(ctx context.Context, kind Kind, oldName, newName 
 
 // Interface guards.
 var (
-	_ authn.UserSource  = (*Store)(nil)
-	_ authn.TokenSource = (*Store)(nil)
+	_ authn.UserSource    = (*Store)(nil)
+	_ authn.TokenSource   = (*Store)(nil)
+	_ authn.SessionSource = (*Store)(nil)
 )

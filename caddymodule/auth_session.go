@@ -1,0 +1,519 @@
+package caddymodule
+
+// Browser sessions: the UI's password login as an alternative to the
+// browser's Basic prompt.
+//
+//   - POST /login (form: username, password, csrf_token, next) verifies
+//     the password with the Basic verifier (same bcrypt check, same
+//     timing for unknown users), then starts a session: a 256-bit token in
+//     the mlflow_session cookie (HttpOnly, SameSite=Strict, Secure over
+//     TLS, Path=/), its SHA-256 in the auth.sessions bucket. Sessions end
+//     after 12h unused or 7d in all, when the user is deleted or its
+//     password changes, and at logout.
+//   - Login CSRF: the form carries a token that must equal the
+//     mlflow_login_csrf cookie (HttpOnly, SameSite=Strict, Path=/login),
+//     which /ui/whoami hands to signed-out viewers.
+//   - Failed sign-ins are throttled per username+IP and per IP, and
+//     answered with one generic message (303 back to /login?error=...).
+//   - POST /logout (form or header csrf_token) deletes the session.
+//   - Every state-changing request authenticated by the cookie must carry
+//     the session's CSRF token (X-CSRF-Token, or a csrf_token form field)
+//     and must not come from another origin; otherwise 403.
+
+import (
+	"context"
+	"errors"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-mlflow/caddy-mlflow/authn"
+	"github.com/caddy-mlflow/caddy-mlflow/caddymodule/authstore"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/api"
+)
+
+const (
+	// loginCSRFCookie binds the login form to the browser that loaded it.
+	loginCSRFCookie = "mlflow_login_csrf"
+	// loginCSRFMaxAge is how long a login form stays usable.
+	loginCSRFMaxAge = 12 * time.Hour
+	// csrfHeader carries the session's CSRF token on API calls.
+	csrfHeader = "X-CSRF-Token"
+	// csrfField carries it in HTML forms.
+	csrfField = "csrf_token"
+	// uiRequestHeader marks the UI's own fetches: their 401s carry no
+	// WWW-Authenticate, so the browser shows no Basic prompt and the UI
+	// sends the user to its login page instead.
+	uiRequestHeader = "X-Requested-With"
+	uiRequestValue  = "mlflow-ui"
+	// maxFormBody bounds login and logout forms.
+	maxFormBody = 16 << 10
+	// defaultNext is where a login lands without a usable next.
+	defaultNext = "/experiments"
+	// csrfMessage is the 403 message for a missing or wrong CSRF token.
+	csrfMessage = "CSRF token missing or invalid."
+)
+
+// sessionState is the gateway's session machinery; nil when password
+// sign-in is off (no basic in the auth block).
+type sessionState struct {
+	basic    *authn.Basic
+	sessions *authn.Sessions
+	store    *authstore.Store
+	limiter  *loginLimiter
+	idle     time.Duration
+	lifetime time.Duration
+	lastGC   time.Time
+	gcMu     sync.Mutex
+}
+
+// newSessions builds the session verifier for the authenticator: only
+// with Basic, as a login is a password check.
+func newSessions(users *authstore.Store, basic *authn.Basic) (*authn.Sessions, error) {
+	if basic == nil {
+		return nil, nil
+	}
+	return authn.NewSessions(users, users, authn.SessionOptions{})
+}
+
+func newSessionState(basic *authn.Basic, sessions *authn.Sessions, users *authstore.Store) *sessionState {
+	if basic == nil || sessions == nil {
+		return nil
+	}
+	return &sessionState{
+		basic: basic, sessions: sessions, store: users,
+		limiter:  newLoginLimiter(),
+		idle:     authn.DefaultSessionIdle,
+		lifetime: sessions.Lifetime(),
+	}
+}
+
+// gc deletes expired sessions, at most once an hour (called at login).
+func (s *sessionState) gc(ctx context.Context, log *zap.Logger) {
+	now := time.Now()
+	s.gcMu.Lock()
+	if now.Sub(s.lastGC) < time.Hour {
+		s.gcMu.Unlock()
+		return
+	}
+	s.lastGC = now
+	s.gcMu.Unlock()
+	if _, err := s.store.DeleteExpiredSessions(ctx, now.Add(-s.lifetime), now.Add(-s.idle)); err != nil {
+		log.Warn("deleting expired sessions", zap.Error(err))
+	}
+}
+
+// sessionRoute answers POST /login and /logout; it reports whether it did.
+func (g *gateway) sessionRoute(w http.ResponseWriter, r *http.Request) bool {
+	switch {
+	case r.URL.Path == "/login" && r.Method != http.MethodGet && r.Method != http.MethodHead:
+		g.login(w, r)
+		return true
+	case r.URL.Path == "/logout":
+		g.logout(w, r)
+		return true
+	}
+	return false
+}
+
+// login verifies a password and starts a session.
+func (g *gateway) login(w http.ResponseWriter, r *http.Request) {
+	rec := &auditRecord{start: time.Now(), route: "Login"}
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() { g.writeAudit(r, rec, sw.status) }()
+	noStore(sw)
+	if r.Method != http.MethodPost {
+		rec.reason = "method not allowed"
+		sw.Header().Set("Allow", "POST")
+		http.Error(sw, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if !parseForm(sw, r, rec) {
+		return
+	}
+	next := safeNext(r.PostForm.Get("next"))
+	fail := func(code, reason string) {
+		rec.reason = reason
+		q := url.Values{"error": {code}}
+		if r.PostForm.Get("next") != "" {
+			q.Set("next", next)
+		}
+		http.Redirect(sw, r, "/login?"+q.Encode(), http.StatusSeeOther)
+	}
+	s := g.sess
+	if s == nil {
+		fail("unavailable", "password sign-in is off (basic is not enabled)")
+		return
+	}
+	c, _ := r.Cookie(loginCSRFCookie)
+	if c == nil || !authn.SameToken(c.Value, r.PostForm.Get(csrfField)) || !sameOrigin(r) {
+		fail("expired", "login CSRF token missing or invalid")
+		return
+	}
+	user, pass := r.PostForm.Get("username"), r.PostForm.Get("password")
+	ip := clientIP(r)
+	userKey, ipKey := "u\x00"+ip+"\x00"+user, "i\x00"+ip
+	if !s.limiter.allow(userKey, ipKey) {
+		fail("throttled", "too many failed sign-ins from this address")
+		return
+	}
+	p, err := s.basic.Authenticate(r.Context(), user, pass)
+	if err != nil {
+		if !errors.Is(err, authn.ErrInvalidCredentials) && !errors.Is(err, authn.ErrNoCredentials) {
+			g.log.Error("sign-in: looking up the user failed", zap.Error(err))
+			fail("server", "user lookup failed")
+			return
+		}
+		s.limiter.failed(userKey, ipKey)
+		fail("invalid", err.Error())
+		return
+	}
+	s.limiter.succeeded(userKey)
+	// A cookie the browser already had (perhaps planted) is never reused.
+	if old := authn.SessionToken(r); old != "" {
+		_ = s.sessions.End(r.Context(), old)
+	}
+	token, srec, err := s.sessions.Start(r.Context(), p.Username)
+	if err != nil {
+		g.log.Error("sign-in: starting the session failed", zap.Error(err))
+		fail("server", "starting the session failed")
+		return
+	}
+	rec.principal = &authn.Principal{Username: p.Username, Method: authn.MethodSession, SessionID: srec.ID}
+	rec.allowed, rec.reason = true, "signed in with a password"
+	http.SetCookie(sw, sessionCookie(r, token, int(s.lifetime/time.Second)))
+	http.SetCookie(sw, &http.Cookie{Name: loginCSRFCookie, Value: "", Path: "/login", MaxAge: -1,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	s.gc(r.Context(), g.log)
+	http.Redirect(sw, r, next, http.StatusSeeOther)
+}
+
+// logout ends the session of the request's cookie and clears the cookie.
+func (g *gateway) logout(w http.ResponseWriter, r *http.Request) {
+	rec := &auditRecord{start: time.Now(), route: "Logout"}
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() { g.writeAudit(r, rec, sw.status) }()
+	noStore(sw)
+	if r.Method != http.MethodPost {
+		// A GET must never sign anyone out (a link or image could).
+		rec.reason = "method not allowed"
+		sw.Header().Set("Allow", "POST")
+		http.Error(sw, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if !parseForm(sw, r, rec) {
+		return
+	}
+	if tok := authn.SessionToken(r); tok != "" && g.sess != nil {
+		p, err := g.sess.sessions.Verify(r.Context(), tok)
+		switch {
+		case err == nil:
+			rec.principal = p
+			sent := r.Header.Get(csrfHeader)
+			if sent == "" {
+				sent = r.PostForm.Get(csrfField)
+			}
+			if !sameOrigin(r) || !authn.SameToken(sent, p.CSRFToken) {
+				rec.reason = "CSRF token missing or invalid"
+				writeMLflowError(sw, http.StatusForbidden, "PERMISSION_DENIED", csrfMessage)
+				return
+			}
+			if err := g.sess.sessions.End(r.Context(), tok); err != nil {
+				g.log.Error("sign-out: deleting the session failed", zap.Error(err))
+				writeMLflowError(sw, http.StatusInternalServerError, "INTERNAL_ERROR", "Internal server error; see the server log.")
+				return
+			}
+			rec.reason = "signed out"
+		case errors.Is(err, authn.ErrInvalidCredentials):
+			rec.reason = "no live session: " + err.Error()
+		default:
+			g.log.Error("sign-out: looking up the session failed", zap.Error(err))
+			writeMLflowError(sw, http.StatusInternalServerError, "INTERNAL_ERROR", "Internal server error; see the server log.")
+			return
+		}
+	} else {
+		rec.reason = "no session cookie"
+	}
+	rec.allowed = true
+	http.SetCookie(sw, sessionCookie(r, "", -1))
+	http.Redirect(sw, r, "/login?signed_out=1", http.StatusSeeOther)
+}
+
+// checkCSRF enforces the CSRF rules on a request authenticated by the
+// session cookie; it answers 403 and reports false when they fail.
+func (g *gateway) checkCSRF(w http.ResponseWriter, r *http.Request, p *authn.Principal, rec *auditRecord) bool {
+	if p.Method != authn.MethodSession {
+		return true
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true
+	}
+	if !sameOrigin(r) {
+		rec.reason = "cross-origin request with a session cookie"
+		writeMLflowError(w, http.StatusForbidden, "PERMISSION_DENIED", csrfMessage)
+		return false
+	}
+	sent := r.Header.Get(csrfHeader)
+	if sent == "" && isForm(r) {
+		if body, err := bufferBody(r); err == nil {
+			if vals, err := url.ParseQuery(string(body)); err == nil {
+				sent = vals.Get(csrfField)
+			}
+		}
+	}
+	if !authn.SameToken(sent, p.CSRFToken) {
+		rec.reason = "CSRF token missing or invalid"
+		writeMLflowError(w, http.StatusForbidden, "PERMISSION_DENIED", csrfMessage)
+		return false
+	}
+	return true
+}
+
+// afterManage keeps the current session signed in when it changed its
+// own user's password (the new password digest ends every other session
+// of the user).
+func (g *gateway) afterManage(r *http.Request, name string, p *authn.Principal, params *api.Params, status int) {
+	if name != "UpdateUserPassword" || p.Method != authn.MethodSession || g.sess == nil ||
+		(status != 0 && status != http.StatusOK) {
+		return
+	}
+	if u := params.String("username"); u != "" && u != p.Username {
+		return
+	}
+	tok := authn.SessionToken(r)
+	u, err := g.users.GetUser(r.Context(), p.Username)
+	if err == nil {
+		err = g.users.RebindSession(r.Context(), authn.HashToken(tok), authn.PasswordDigest(u.PasswordHash))
+	}
+	if err != nil {
+		g.log.Warn("keeping the session after a password change", zap.Error(err))
+	}
+}
+
+// sessionCookie is the session cookie with its flags; maxAge < 0 clears it.
+func sessionCookie(r *http.Request, token string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     authn.SessionCookie,
+		Value:    token,
+		Path:     "/",
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		Secure:   r.TLS != nil,
+		// Strict: the cookie never rides on a request another site
+		// starts. Deep links from elsewhere still work: the shell needs no
+		// cookie, and its own fetches are same-site.
+		SameSite: http.SameSiteStrictMode,
+	}
+}
+
+// loginCSRF returns the login-form token of r's browser, setting the
+// mlflow_login_csrf cookie when it has none.
+func loginCSRF(w http.ResponseWriter, r *http.Request) string {
+	v := ""
+	if c, err := r.Cookie(loginCSRFCookie); err == nil && len(c.Value) == 43 && isB64URL(c.Value) {
+		v = c.Value
+	} else {
+		tok, _, err := authn.NewToken()
+		if err != nil {
+			return ""
+		}
+		v = strings.TrimPrefix(tok, authn.TokenPrefix)
+	}
+	http.SetCookie(w, &http.Cookie{Name: loginCSRFCookie, Value: v, Path: "/login", MaxAge: int(loginCSRFMaxAge / time.Second),
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	return v
+}
+
+func isB64URL(s string) bool {
+	for _, c := range []byte(s) {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// parseForm reads a bounded urlencoded form, answering 4xx when it cannot.
+func parseForm(w http.ResponseWriter, r *http.Request, rec *auditRecord) bool {
+	if r.Body != nil && r.Body != http.NoBody && !isForm(r) {
+		rec.reason = "not a form"
+		http.Error(w, "expected an application/x-www-form-urlencoded form", http.StatusUnsupportedMediaType)
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+	if err := r.ParseForm(); err != nil {
+		rec.reason = "unreadable form"
+		http.Error(w, "unreadable form", http.StatusBadRequest)
+		return false
+	}
+	return true
+}
+
+func isForm(r *http.Request) bool {
+	m, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && m == "application/x-www-form-urlencoded"
+}
+
+func noStore(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "same-origin")
+}
+
+// sameOrigin reports whether a browser request may come from our own
+// pages: Sec-Fetch-Site, when sent, is same-origin (or none: typed by the
+// user), and Origin, when sent, names this host.
+func sameOrigin(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+	default:
+		return false
+	}
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return false // includes "null"
+	}
+	if r.TLS != nil && u.Scheme != "https" {
+		return false
+	}
+	return strings.EqualFold(u.Host, r.Host)
+}
+
+// safeNext returns next when it is a path on this site, else the default:
+// one leading slash, no scheme or host, no backslash or control bytes, and
+// not the login or logout page.
+func safeNext(next string) string {
+	if next == "" || len(next) > 2048 || next[0] != '/' {
+		return defaultNext
+	}
+	if len(next) > 1 && (next[1] == '/' || next[1] == '\\') {
+		return defaultNext
+	}
+	for _, c := range []byte(next) {
+		if c < 0x20 || c == 0x7f || c == '\\' {
+			return defaultNext
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return defaultNext
+	}
+	if p := u.Path; p == "/login" || p == "/logout" || strings.HasPrefix(p, "/login/") {
+		return defaultNext
+	}
+	return next
+}
+
+func clientIP(r *http.Request) string {
+	if ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ip != "" {
+		return ip
+	}
+	return r.RemoteAddr
+}
+
+// loginLimiter throttles failed sign-ins with token buckets: per
+// username+IP (loginBurst failures, then one try per loginRefill) and per
+// IP (ipBurst, then one per ipRefill), so neither guessing one account's
+// password nor spraying many accounts from one address is fast. Only
+// failures spend tokens.
+type loginLimiter struct {
+	mu  sync.Mutex
+	m   map[string]*bucket
+	now func() time.Time
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+const (
+	loginBurst       = 5
+	loginRefill      = 30 * time.Second
+	ipBurst          = 30
+	ipRefill         = 2 * time.Second
+	maxLimiterBucket = 50_000
+)
+
+func newLoginLimiter() *loginLimiter {
+	return &loginLimiter{m: make(map[string]*bucket), now: time.Now}
+}
+
+func limits(key string) (float64, time.Duration) {
+	if strings.HasPrefix(key, "i\x00") {
+		return ipBurst, ipRefill
+	}
+	return loginBurst, loginRefill
+}
+
+// level refills and returns key's bucket; the caller holds mu.
+func (l *loginLimiter) level(key string, now time.Time) *bucket {
+	burst, every := limits(key)
+	b, ok := l.m[key]
+	if !ok {
+		if len(l.m) >= maxLimiterBucket {
+			l.sweep(now)
+		}
+		b = &bucket{tokens: burst, last: now}
+		l.m[key] = b
+		return b
+	}
+	b.tokens = min(burst, b.tokens+float64(now.Sub(b.last))/float64(every))
+	b.last = now
+	return b
+}
+
+// sweep drops full buckets (they hold no state); if that is not enough,
+// it drops everything rather than grow without bound.
+func (l *loginLimiter) sweep(now time.Time) {
+	for k, b := range l.m {
+		burst, every := limits(k)
+		if b.tokens+float64(now.Sub(b.last))/float64(every) >= burst {
+			delete(l.m, k)
+		}
+	}
+	if len(l.m) >= maxLimiterBucket {
+		clear(l.m)
+	}
+}
+
+// allow reports whether every key has a token left.
+func (l *loginLimiter) allow(keys ...string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	for _, k := range keys {
+		if l.level(k, now).tokens < 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// failed spends one token of every key.
+func (l *loginLimiter) failed(keys ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	for _, k := range keys {
+		b := l.level(k, now)
+		b.tokens = max(0, b.tokens-1)
+	}
+}
+
+// succeeded forgets the failures of key.
+func (l *loginLimiter) succeeded(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.m, key)
+}

@@ -1,0 +1,495 @@
+package caddymodule_test
+
+// Browser sessions over HTTP: login, cookie flags, login CSRF, session
+// CSRF on state changes, Origin checks, open redirects, logout, password
+// changes and user deletion ending sessions, throttling, restarts.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/caddy-mlflow/caddy-mlflow/caddymodule/caddytest"
+)
+
+// sessionEnv is a plain-HTTP server with basic, api_tokens and an admin.
+type sessionEnv struct {
+	srv      *caddytest.Server
+	opts     caddytest.Options
+	c        *http.Client // never follows redirects, keeps no cookies
+	auditLog string
+}
+
+func startSessions(t *testing.T) *sessionEnv {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte(adminPassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MLFLOW_TEST_ADMIN_HASH", string(hash))
+	audit := filepath.Join(t.TempDir(), "audit.log")
+	opts := caddytest.Options{
+		Global: []string{fmt.Sprintf(`log audit {
+		output file %q
+		format json
+		include http.handlers.mlflow.audit
+		level INFO
+	}`, audit)},
+		Directives: []string{`auth {
+			admin root {env.MLFLOW_TEST_ADMIN_HASH}
+			basic
+			api_tokens
+			default_permission READ
+		}`},
+	}
+	srv := caddytest.Start(t, opts)
+	return &sessionEnv{srv: srv, opts: opts, c: noRedirects(srv.Client()), auditLog: audit}
+}
+
+func noRedirects(c *http.Client) *http.Client {
+	cc := *c
+	cc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &cc
+}
+
+// do sends a request with the given headers and cookies.
+func (e *sessionEnv) do(t *testing.T, method, path string, body io.Reader, hdr map[string]string, cookies ...*http.Cookie) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	for _, c := range cookies {
+		if c != nil {
+			req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+		}
+	}
+	resp, err := e.c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp, string(data)
+}
+
+func cookieOf(resp *http.Response, name string) *http.Cookie {
+	for _, c := range resp.Cookies() {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+type whoami struct {
+	AuthEnabled   bool   `json:"auth_enabled"`
+	Authenticated bool   `json:"authenticated"`
+	Username      string `json:"username"`
+	IsAdmin       bool   `json:"is_admin"`
+	CSRFToken     string `json:"csrf_token"`
+	Session       bool   `json:"session"`
+}
+
+func (e *sessionEnv) whoami(t *testing.T, cookies ...*http.Cookie) (whoami, *http.Response) {
+	t.Helper()
+	resp, body := e.do(t, "GET", "/ui/whoami", nil, map[string]string{"X-Requested-With": "mlflow-ui"}, cookies...)
+	var w whoami
+	if err := json.Unmarshal([]byte(body), &w); err != nil {
+		t.Fatalf("whoami: %v: %s", err, body)
+	}
+	return w, resp
+}
+
+// loginForm fetches a login CSRF token and its cookie, as the login page does.
+func (e *sessionEnv) loginForm(t *testing.T) (string, *http.Cookie) {
+	t.Helper()
+	w, resp := e.whoami(t)
+	c := cookieOf(resp, "mlflow_login_csrf")
+	if w.Authenticated || w.CSRFToken == "" || c == nil || c.Value != w.CSRFToken {
+		t.Fatalf("signed-out whoami: %+v, cookie %v", w, c)
+	}
+	return w.CSRFToken, c
+}
+
+// postLogin posts the login form; it returns the answer's Location and
+// session cookie (nil when none was set).
+func (e *sessionEnv) postLogin(t *testing.T, form url.Values, hdr map[string]string, cookies ...*http.Cookie) (string, *http.Cookie, *http.Response) {
+	t.Helper()
+	h := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	for k, v := range hdr {
+		h[k] = v
+	}
+	resp, body := e.do(t, "POST", "/login", strings.NewReader(form.Encode()), h, cookies...)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST /login = %d %s, want 303", resp.StatusCode, body)
+	}
+	c := cookieOf(resp, "mlflow_session")
+	if c != nil && c.MaxAge < 0 {
+		c = nil
+	}
+	return resp.Header.Get("Location"), c, resp
+}
+
+// login signs user in and returns the session cookie and CSRF token.
+func (e *sessionEnv) login(t *testing.T, user, pass string) (*http.Cookie, string) {
+	t.Helper()
+	tok, lc := e.loginForm(t)
+	loc, sc, _ := e.postLogin(t, url.Values{"username": {user}, "password": {pass}, "csrf_token": {tok}}, nil, lc)
+	if sc == nil || loc != "/experiments" {
+		t.Fatalf("login %s: Location %q, cookie %v", user, loc, sc)
+	}
+	w, _ := e.whoami(t, sc)
+	if !w.Authenticated || !w.Session || w.Username != user || w.CSRFToken == "" {
+		t.Fatalf("whoami after login: %+v", w)
+	}
+	return sc, w.CSRFToken
+}
+
+func createExp(name string) io.Reader {
+	return strings.NewReader(fmt.Sprintf(`{"name":%q}`, name))
+}
+
+var jsonHdr = map[string]string{"Content-Type": "application/json"}
+
+func with(h map[string]string, kv ...string) map[string]string {
+	out := map[string]string{}
+	for k, v := range h {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
+
+func TestSessionLoginFlow(t *testing.T) {
+	e := startSessions(t)
+
+	// Signed out: whoami says so and hands out the login form token in an
+	// HttpOnly, SameSite=Strict cookie scoped to /login.
+	tok, lc := e.loginForm(t)
+	if !lc.HttpOnly || lc.SameSite != http.SameSiteStrictMode || lc.Path != "/login" || lc.Secure {
+		t.Errorf("login CSRF cookie flags: %+v", lc)
+	}
+
+	// Wrong password and unknown user: the same answer, no session.
+	for _, u := range []string{"root", "nobody"} {
+		loc, sc, _ := e.postLogin(t, url.Values{"username": {u}, "password": {"wrong-password-123"}, "csrf_token": {tok}, "next": {"/models"}}, nil, lc)
+		if loc != "/login?error=invalid&next=%2Fmodels" || sc != nil {
+			t.Errorf("bad login as %s: Location %q, cookie %v", u, loc, sc)
+		}
+	}
+
+	// Good login lands on next, with a proper cookie.
+	loc, sc, _ := e.postLogin(t, url.Values{"username": {"root"}, "password": {adminPassword}, "csrf_token": {tok}, "next": {"/experiments/0?tab=runs"}}, nil, lc)
+	if loc != "/experiments/0?tab=runs" || sc == nil {
+		t.Fatalf("login: Location %q, cookie %v", loc, sc)
+	}
+	if !sc.HttpOnly || sc.SameSite != http.SameSiteStrictMode || sc.Path != "/" || sc.Secure || sc.MaxAge <= 0 {
+		t.Errorf("session cookie flags: %+v", sc)
+	}
+	if len(sc.Value) < 43 {
+		t.Errorf("session token too short: %d chars", len(sc.Value))
+	}
+	w, _ := e.whoami(t, sc)
+	if !w.Authenticated || !w.Session || w.Username != "root" || !w.IsAdmin || w.CSRFToken == "" {
+		t.Fatalf("whoami: %+v", w)
+	}
+	csrf := w.CSRFToken
+
+	// Reads need no CSRF token.
+	if resp, body := e.do(t, "GET", "/ajax-api/2.0/mlflow/experiments/search?max_results=10", nil, nil, sc); resp.StatusCode != 200 {
+		t.Errorf("GET with session: %d %s", resp.StatusCode, body)
+	}
+	// The session survives a restart (stored in the bbolt file).
+	e.srv.Restart(t, e.opts)
+	if resp, body := e.do(t, "GET", "/api/2.0/mlflow/users/current", nil, nil, sc); resp.StatusCode != 200 || !strings.Contains(body, `"root"`) {
+		t.Errorf("session after restart: %d %s", resp.StatusCode, body)
+	}
+
+	// Basic credentials keep working (no CSRF token: not the cookie).
+	if resp, body := e.do(t, "POST", "/api/2.0/mlflow/experiments/create", createExp("by-basic"), with(jsonHdr, "Authorization", basic("root", adminPassword))); resp.StatusCode != 200 {
+		t.Errorf("basic POST: %d %s", resp.StatusCode, body)
+	}
+	// An Authorization header is judged alone: a wrong one fails even
+	// with a good cookie.
+	if resp, _ := e.do(t, "GET", "/api/2.0/mlflow/users/current", nil, map[string]string{"Authorization": basic("root", "wrong")}, sc); resp.StatusCode != 401 {
+		t.Errorf("bad Authorization + good cookie: %d, want 401", resp.StatusCode)
+	}
+
+	// Logout needs the CSRF token.
+	logout := func(form url.Values, hdr map[string]string) *http.Response {
+		resp, _ := e.do(t, "POST", "/logout", strings.NewReader(form.Encode()), with(hdr, "Content-Type", "application/x-www-form-urlencoded"), sc)
+		return resp
+	}
+	if resp := logout(url.Values{}, nil); resp.StatusCode != 403 {
+		t.Errorf("logout without CSRF token: %d, want 403", resp.StatusCode)
+	}
+	if resp := logout(url.Values{"csrf_token": {csrf}}, map[string]string{"Origin": "http://evil.example"}); resp.StatusCode != 403 {
+		t.Errorf("cross-origin logout: %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := e.do(t, "GET", "/logout", nil, nil, sc); resp.StatusCode != 405 {
+		t.Errorf("GET /logout: %d, want 405", resp.StatusCode)
+	}
+	resp := logout(url.Values{"csrf_token": {csrf}}, nil)
+	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/login?signed_out=1" {
+		t.Errorf("logout: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if c := cookieOf(resp, "mlflow_session"); c == nil || c.MaxAge >= 0 || c.Value != "" {
+		t.Errorf("logout does not clear the cookie: %+v", c)
+	}
+	// The old cookie is dead server-side: replaying it fails.
+	resp, _ = e.do(t, "GET", "/api/2.0/mlflow/users/current", nil, map[string]string{"X-Requested-With": "mlflow-ui"}, sc)
+	if resp.StatusCode != 401 {
+		t.Errorf("replayed cookie after logout: %d, want 401", resp.StatusCode)
+	}
+	if w, _ := e.whoami(t, sc); w.Authenticated {
+		t.Errorf("whoami with a logged-out cookie: %+v", w)
+	}
+
+	// The audit log has the sign-ins and never a secret.
+	data, err := os.ReadFile(e.auditLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := string(data)
+	for _, secret := range []string{adminPassword, "wrong-password-123", sc.Value, csrf, tok} {
+		if strings.Contains(log, secret) {
+			t.Errorf("audit log contains a secret %q", secret[:6])
+		}
+	}
+	for _, want := range []string{`"route":"Login"`, `"route":"Logout"`, `"auth_method":"session"`, `basic: unknown user`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("audit log lacks %s", want)
+		}
+	}
+}
+
+func TestSessionCSRF(t *testing.T) {
+	e := startSessions(t)
+	sc, csrf := e.login(t, "root", adminPassword)
+	post := func(name string, hdr map[string]string) (int, string) {
+		resp, body := e.do(t, "POST", "/ajax-api/2.0/mlflow/experiments/create", createExp(name), with(jsonHdr, flatten(hdr)...), sc)
+		return resp.StatusCode, body
+	}
+	for _, c := range []struct {
+		name string
+		hdr  map[string]string
+		want int
+	}{
+		{"no-token", nil, 403},
+		{"wrong-token", map[string]string{"X-CSRF-Token": "AAAA" + csrf[4:]}, 403},
+		{"empty-token", map[string]string{"X-CSRF-Token": ""}, 403},
+		{"cross-origin", map[string]string{"X-CSRF-Token": csrf, "Origin": "http://evil.example"}, 403},
+		{"null-origin", map[string]string{"X-CSRF-Token": csrf, "Origin": "null"}, 403},
+		{"cross-site-fetch", map[string]string{"X-CSRF-Token": csrf, "Sec-Fetch-Site": "cross-site"}, 403},
+		{"right-token", map[string]string{"X-CSRF-Token": csrf}, 200},
+		{"right-token-same-origin", map[string]string{"X-CSRF-Token": csrf, "Origin": e.srv.URL, "Sec-Fetch-Site": "same-origin"}, 200},
+	} {
+		st, body := post("csrf-"+c.name, c.hdr)
+		if st != c.want {
+			t.Errorf("%s: %d %s, want %d", c.name, st, body, c.want)
+		}
+		if c.want == 403 && (!strings.Contains(body, `"PERMISSION_DENIED"`) || !strings.Contains(body, "CSRF token missing or invalid.")) {
+			t.Errorf("%s: body %s", c.name, body)
+		}
+	}
+	// Other unsafe methods too (PATCH, DELETE), and a form field works.
+	if resp, body := e.do(t, "PATCH", "/api/2.0/mlflow/users/update-admin", strings.NewReader(`{"username":"root","is_admin":true}`), jsonHdr, sc); resp.StatusCode != 403 {
+		t.Errorf("PATCH without token: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := e.do(t, "DELETE", "/api/2.0/mlflow/users/delete", strings.NewReader(`{"username":"root"}`), jsonHdr, sc); resp.StatusCode != 403 {
+		t.Errorf("DELETE without token: %d %s", resp.StatusCode, body)
+	}
+	form := url.Values{"csrf_token": {csrf}, "experiment_id": {"0"}}
+	if resp, body := e.do(t, "POST", "/api/2.0/mlflow/experiments/delete", strings.NewReader(form.Encode()), map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, sc); resp.StatusCode == 403 {
+		t.Errorf("form field csrf_token refused: %d %s", resp.StatusCode, body)
+	}
+	// Another session's token does not fit this session.
+	_, other := e.login(t, "root", adminPassword)
+	if st, _ := post("csrf-other-session", map[string]string{"X-CSRF-Token": other}); st != 403 {
+		t.Errorf("another session's token: %d, want 403", st)
+	}
+}
+
+func flatten(m map[string]string) []string {
+	var out []string
+	for k, v := range m {
+		out = append(out, k, v)
+	}
+	return out
+}
+
+func TestLoginCSRFAndRedirects(t *testing.T) {
+	e := startSessions(t)
+	tok, lc := e.loginForm(t)
+	good := func(next string) url.Values {
+		return url.Values{"username": {"root"}, "password": {adminPassword}, "csrf_token": {tok}, "next": {next}}
+	}
+
+	// Login CSRF: no cookie, a wrong token, a foreign origin.
+	for name, c := range map[string]struct {
+		form    url.Values
+		hdr     map[string]string
+		cookies []*http.Cookie
+	}{
+		"no cookie":      {good("/models"), nil, nil},
+		"wrong token":    {url.Values{"username": {"root"}, "password": {adminPassword}, "csrf_token": {"x" + tok[1:]}}, nil, []*http.Cookie{lc}},
+		"no token":       {url.Values{"username": {"root"}, "password": {adminPassword}}, nil, []*http.Cookie{lc}},
+		"foreign origin": {good("/models"), map[string]string{"Origin": "http://evil.example"}, []*http.Cookie{lc}},
+	} {
+		loc, sc, _ := e.postLogin(t, c.form, c.hdr, c.cookies...)
+		if sc != nil || !strings.HasPrefix(loc, "/login?error=expired") {
+			t.Errorf("%s: Location %q, session cookie %v", name, loc, sc)
+		}
+	}
+	// A JSON body is no login form.
+	if resp, _ := e.do(t, "POST", "/login", strings.NewReader(`{}`), jsonHdr, lc); resp.StatusCode != 415 {
+		t.Errorf("JSON login: %d, want 415", resp.StatusCode)
+	}
+
+	// Open redirects land on /experiments.
+	for _, next := range []string{"//evil.com", "https://evil.com", `/\evil.com`, "/\\/evil.com", "javascript:alert(1)",
+		"evil.com", "/login", "/logout", "/\t/evil.com", "///evil.com", "http:/evil.com"} {
+		loc, sc, _ := e.postLogin(t, good(next), nil, lc)
+		if loc != "/experiments" || sc == nil {
+			t.Errorf("next=%q: Location %q", next, loc)
+		}
+	}
+	// Paths on this site are kept, query included.
+	if loc, _, _ := e.postLogin(t, good("/experiments/1/runs/abc?x=1&y=2"), nil, lc); loc != "/experiments/1/runs/abc?x=1&y=2" {
+		t.Errorf("same-site next: %q", loc)
+	}
+
+	// A session cookie presented at login is never reused (fixation).
+	_, first, _ := e.postLogin(t, good(""), nil, lc)
+	_, second, _ := e.postLogin(t, good(""), nil, lc, first)
+	if first.Value == second.Value {
+		t.Error("login reused the presented session")
+	}
+	if resp, _ := e.do(t, "GET", "/api/2.0/mlflow/users/current", nil, nil, first); resp.StatusCode != 401 {
+		t.Errorf("the replaced session still works: %d", resp.StatusCode)
+	}
+}
+
+func TestLoginThrottle(t *testing.T) {
+	e := startSessions(t)
+	tok, lc := e.loginForm(t)
+	form := func(pw string) url.Values {
+		return url.Values{"username": {"root"}, "password": {pw}, "csrf_token": {tok}}
+	}
+	for i := 0; i < 5; i++ {
+		if loc, _, _ := e.postLogin(t, form("wrong-password-123"), nil, lc); !strings.HasPrefix(loc, "/login?error=invalid") {
+			t.Fatalf("failure %d: %q", i+1, loc)
+		}
+	}
+	// Now even the right password waits.
+	if loc, sc, _ := e.postLogin(t, form(adminPassword), nil, lc); loc != "/login?error=throttled" || sc != nil {
+		t.Errorf("after 5 failures: Location %q, cookie %v", loc, sc)
+	}
+	// Basic on the API is not throttled by the form (it has its own cache).
+	if resp, _ := e.do(t, "GET", "/api/2.0/mlflow/users/current", nil, map[string]string{"Authorization": basic("root", adminPassword)}); resp.StatusCode != 200 {
+		t.Errorf("basic after throttled form: %d", resp.StatusCode)
+	}
+}
+
+func TestSessionEndsWithPasswordChangeAndUserDeletion(t *testing.T) {
+	e := startSessions(t)
+	admin := map[string]string{"Authorization": basic("root", adminPassword), "Content-Type": "application/json"}
+	if resp, body := e.do(t, "POST", "/api/2.0/mlflow/users/create", strings.NewReader(`{"username":"bob","password":"`+bobPassword+`"}`), admin); resp.StatusCode != 200 {
+		t.Fatalf("create bob: %d %s", resp.StatusCode, body)
+	}
+	a, csrfA := e.login(t, "bob", bobPassword)
+	b, _ := e.login(t, "bob", bobPassword)
+
+	// Session A changes bob's password: A stays, B ends.
+	newPw := "bob-new-password-456"
+	if resp, body := e.do(t, "PATCH", "/ajax-api/2.0/mlflow/users/update-password", strings.NewReader(`{"password":"`+newPw+`"}`), with(jsonHdr, "X-CSRF-Token", csrfA), a); resp.StatusCode != 200 {
+		t.Fatalf("update-password: %d %s", resp.StatusCode, body)
+	}
+	current := func(c *http.Cookie) int {
+		resp, _ := e.do(t, "GET", "/api/2.0/mlflow/users/current", nil, nil, c)
+		return resp.StatusCode
+	}
+	if st := current(a); st != 200 {
+		t.Errorf("session that changed the password: %d, want 200", st)
+	}
+	if st := current(b); st != 401 {
+		t.Errorf("other session after password change: %d, want 401", st)
+	}
+	// An admin resetting the password ends A too.
+	if resp, body := e.do(t, "PATCH", "/api/2.0/mlflow/users/update-password", strings.NewReader(`{"username":"bob","password":"reset-by-admin-789"}`), admin); resp.StatusCode != 200 {
+		t.Fatalf("admin reset: %d %s", resp.StatusCode, body)
+	}
+	if st := current(a); st != 401 {
+		t.Errorf("session after admin reset: %d, want 401", st)
+	}
+	// Deleting the user ends its sessions.
+	c, _ := e.login(t, "bob", "reset-by-admin-789")
+	if resp, body := e.do(t, "DELETE", "/api/2.0/mlflow/users/delete", strings.NewReader(`{"username":"bob"}`), admin); resp.StatusCode != 200 {
+		t.Fatalf("delete bob: %d %s", resp.StatusCode, body)
+	}
+	if st := current(c); st != 401 {
+		t.Errorf("session of a deleted user: %d, want 401", st)
+	}
+}
+
+func TestAuthUIRequestsGetNoBasicPrompt(t *testing.T) {
+	e := startSessions(t)
+	resp, _ := e.do(t, "GET", "/ajax-api/2.0/mlflow/experiments/search", nil, map[string]string{"X-Requested-With": "mlflow-ui"})
+	if resp.StatusCode != 401 || len(resp.Header.Values("WWW-Authenticate")) != 0 {
+		t.Errorf("UI 401: %d WWW-Authenticate %q", resp.StatusCode, resp.Header.Values("WWW-Authenticate"))
+	}
+	resp, _ = e.do(t, "GET", "/ajax-api/2.0/mlflow/experiments/search", nil, nil)
+	if resp.StatusCode != 401 || len(resp.Header.Values("WWW-Authenticate")) == 0 {
+		t.Errorf("client 401: %d WWW-Authenticate %q", resp.StatusCode, resp.Header.Values("WWW-Authenticate"))
+	}
+	// A dead cookie is cleared on the 401.
+	resp, _ = e.do(t, "GET", "/ajax-api/2.0/mlflow/experiments/search", nil, map[string]string{"X-Requested-With": "mlflow-ui"},
+		&http.Cookie{Name: "mlflow_session", Value: strings.Repeat("A", 43)})
+	if c := cookieOf(resp, "mlflow_session"); resp.StatusCode != 401 || c == nil || c.MaxAge >= 0 {
+		t.Errorf("dead cookie: %d, cookie %+v", resp.StatusCode, c)
+	}
+	// The login page is the UI shell, for anyone.
+	if resp, body := e.do(t, "GET", "/login?next=/models", nil, nil); resp.StatusCode != 200 || !strings.Contains(body, "app.js") {
+		t.Errorf("GET /login: %d", resp.StatusCode)
+	}
+}
+
+// TestSessionCookieSecureOverTLS: over HTTPS the cookies are Secure and an
+// http:// Origin is foreign.
+func TestSessionCookieSecureOverTLS(t *testing.T) {
+	env := startSecure(t, "READ")
+	e := &sessionEnv{srv: env.srv, c: noRedirects(env.client)}
+	tok, lc := e.loginForm(t)
+	if !lc.Secure {
+		t.Errorf("login CSRF cookie not Secure over TLS: %+v", lc)
+	}
+	_, sc, _ := e.postLogin(t, url.Values{"username": {"root"}, "password": {adminPassword}, "csrf_token": {tok}}, nil, lc)
+	if sc == nil || !sc.Secure || !sc.HttpOnly || sc.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("session cookie over TLS: %+v", sc)
+	}
+	w, _ := e.whoami(t, sc)
+	if !w.Session {
+		t.Fatalf("whoami: %+v", w)
+	}
+	u, _ := url.Parse(e.srv.URL)
+	if resp, body := e.do(t, "POST", "/api/2.0/mlflow/experiments/create", createExp("tls-1"), with(jsonHdr, "X-CSRF-Token", w.CSRFToken, "Origin", "http://"+u.Host), sc); resp.StatusCode != 403 {
+		t.Errorf("http Origin on https: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := e.do(t, "POST", "/api/2.0/mlflow/experiments/create", createExp("tls-2"), with(jsonHdr, "X-CSRF-Token", w.CSRFToken, "Origin", e.srv.URL), sc); resp.StatusCode != 200 {
+		t.Errorf("same origin on https: %d %s", resp.StatusCode, body)
+	}
+}

@@ -1,0 +1,270 @@
+package browser
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/caddy-mlflow/caddy-mlflow/caddymodule/caddytest"
+)
+
+const (
+	authAdminPassword = "root-password-0123"
+	authAlicePassword = "alice-password-0123"
+)
+
+// startAuthServer runs a server with an auth block: the admin root (a
+// bcrypt hash made here), Basic, API tokens, and NO_PERMISSIONS by default
+// so that grants decide what a user sees.
+func startAuthServer(t *testing.T) (*caddytest.Server, *rest) {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte(authAdminPassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MLFLOW_UI_TEST_ADMIN_HASH", string(hash))
+	srv := caddytest.Start(t, caddytest.Options{Directives: []string{`auth {
+		admin root {env.MLFLOW_UI_TEST_ADMIN_HASH}
+		basic
+		api_tokens
+		default_permission NO_PERMISSIONS
+	}`}})
+	admin := newREST(t, srv)
+	admin.user, admin.pass = "root", authAdminPassword
+	return srv, admin
+}
+
+// bearerStatus calls the API with an API token and returns the status and body.
+func bearerStatus(t *testing.T, srv *caddytest.Server, token, path string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// location is the page's path and query.
+func (p *page) location() string {
+	p.t.Helper()
+	u, err := url.Parse(value(p, "location", chromedp.Location()))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return u.RequestURI()
+}
+
+// signIn fills the login form and submits it.
+func (p *page) signIn(user, pass string) {
+	p.t.Helper()
+	p.run("sign in as "+user,
+		chromedp.WaitVisible(chromedp.ID("login-username")),
+		chromedp.Clear(chromedp.ID("login-username")),
+		chromedp.SendKeys(chromedp.ID("login-username"), user),
+		chromedp.SendKeys(chromedp.ID("login-password"), pass),
+		chromedp.Click(chromedp.CSS(".login-form button[type=submit]")))
+}
+
+// dialogSubmit submits the open modal dialog.
+func (p *page) dialogSubmit() {
+	p.t.Helper()
+	p.click("dialog.modal[open] button[type=submit]")
+	p.run("dialog closes", chromedp.WaitNotPresent(chromedp.CSS("dialog.modal")))
+}
+
+// TestAuthLoginAccountAdmin walks page 7 in a real browser: the login
+// redirect without a Basic prompt, a failed and a good sign-in, the admin
+// creating a user and granting READ on one experiment, sign-out, the new
+// user seeing only what they may read and being refused /admin, and the
+// token page (shown once, used from Go, revoked).
+func TestAuthLoginAccountAdmin(t *testing.T) {
+	srv, admin := startAuthServer(t)
+	shared := admin.createExperiment("shared-exp")
+	secret := admin.createExperiment("secret-exp")
+	admin.createRun(shared, "shared-run", time.Now().UnixMilli())
+	admin.createRun(secret, "secret-run", time.Now().UnixMilli())
+	admin.post("registered-models/create", map[string]any{"name": "churn-model"})
+	admin.post("registered-models/create", map[string]any{"name": "secret-model"})
+
+	p := newPage(t, srv.URL, desktopWidth, desktopHeight)
+
+	// Signed out: /experiments sends the browser to the login page.
+	p.open("/experiments", "login")
+	if loc := p.location(); loc != "/login?next=%2Fexperiments" {
+		t.Errorf("signed-out /experiments went to %q", loc)
+	}
+	p.wantText("main", "Sign in to MLflow", "Username", "Password")
+	// The UI's API calls get a 401 without WWW-Authenticate: no Basic prompt.
+	got := value(p, "UI 401", chromedp.Evaluate[string](`fetch('/ajax-api/2.0/mlflow/experiments/search', {headers: {'X-Requested-With': 'mlflow-ui'}})
+		.then((r) => r.status + ' ' + r.headers.get('WWW-Authenticate'))`, chromedp.EvalAwaitPromise))
+	if got != "401 null" {
+		t.Errorf("UI 401: %q, want no WWW-Authenticate", got)
+	}
+	p.allowErrors()
+	p.shot("login-desktop")
+
+	// A wrong password: the generic error, next kept.
+	p.signIn("root", "not-the-password")
+	p.run("error shown", chromedp.WaitVisible(chromedp.ID("login-error")), waitPage("login"))
+	p.wantText("#login-error", "Invalid username or password.")
+	if loc := p.location(); !strings.Contains(loc, "error=invalid") || !strings.Contains(loc, "next=%2Fexperiments") {
+		t.Errorf("after a failed sign-in: %q", loc)
+	}
+	if v := value(p, "username kept", chromedp.Value(chromedp.ID("login-username"))); v != "root" {
+		t.Errorf("username field after a failure: %q", v)
+	}
+	p.shot("login-error")
+
+	// The right password lands on next, which lists the data.
+	p.run("password", chromedp.SendKeys(chromedp.ID("login-password"), authAdminPassword),
+		chromedp.Click(chromedp.CSS(".login-form button[type=submit]")), waitPage("experiments"))
+	if loc := p.location(); loc != "/experiments" {
+		t.Errorf("signed in at %q, want /experiments", loc)
+	}
+	p.wantText("main", "shared-exp", "secret-exp")
+	p.wantText("#user-menu", "root", "Admin", "Sign out")
+
+	// Admin: create alice.
+	p.open("/admin", "admin")
+	p.wantText("#users-table", "root")
+	p.click("#create-user")
+	p.run("fill user", chromedp.WaitVisible(chromedp.ID("dlg-username")),
+		chromedp.SendKeys(chromedp.ID("dlg-username"), "alice"),
+		chromedp.SendKeys(chromedp.ID("dlg-password"), authAlicePassword))
+	p.dialogSubmit()
+	p.run("alice listed", chromedp.WaitVisible(chromedp.CSS(`#users-table tr[data-user="alice"]`)))
+	p.wantText(`#users-table tr[data-user="alice"]`, "User", "Make admin")
+	p.shot("admin-users")
+
+	// Grant alice READ on the shared experiment.
+	p.click(`#users-table tr[data-user="alice"] a`)
+	p.run("permissions tab", waitPage("admin"), chromedp.WaitVisible(chromedp.ID("perm-exp-grant")))
+	if v := value(p, "user picked", chromedp.Value(chromedp.ID("perm-user"))); v != "alice" {
+		t.Fatalf("permissions of %q, want alice", v)
+	}
+	p.wantText("#perm-exp", "No grants")
+	p.run("grant", chromedp.SetValue(chromedp.ID("perm-exp-resource"), shared),
+		chromedp.SetValue(chromedp.ID("perm-exp-level"), "READ"),
+		chromedp.Click(chromedp.CSS("#perm-exp-grant button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#perm-exp tr[data-resource=%q]`, shared))))
+	p.wantText("#perm-exp", "shared-exp")
+	if v := value(p, "level", chromedp.Value(chromedp.CSS(fmt.Sprintf(`#perm-exp tr[data-resource=%q] select`, shared)))); v != "READ" {
+		t.Errorf("granted level %q", v)
+	}
+	p.run("grant model", chromedp.SetValue(chromedp.ID("perm-model-resource"), "churn-model"),
+		chromedp.SetValue(chromedp.ID("perm-model-level"), "EDIT"),
+		chromedp.Click(chromedp.CSS("#perm-model-grant button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS(`#perm-model tr[data-resource="churn-model"]`)))
+	// Change it to READ in place.
+	value(p, "change level", chromedp.Evaluate[bool](`(() => { const s = document.querySelector('#perm-model tr[data-resource="churn-model"] select');
+		s.value = 'READ'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`))
+	value(p, "level changed", chromedp.Poll[bool](`[...document.querySelectorAll('.toast')].some((t) => t.textContent.includes('set to READ'))`, chromedp.WithPollingTimeout(10*time.Second)))
+	p.shot("admin-permissions")
+	perms := admin.call(http.MethodGet, "/api/2.0/mlflow/users/get?username=alice", nil)
+	if got := fmt.Sprint(perms["user"].(map[string]any)["registered_model_permissions"]); !strings.Contains(got, "churn-model") || !strings.Contains(got, "READ") {
+		t.Errorf("alice's model grants: %s", got)
+	}
+
+	// Sign out: back on the login page, the old session is gone.
+	p.run("sign out", chromedp.Click(chromedp.CSS(`#user-menu button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(".info-box")), waitPage("login"))
+	p.wantText(".login-card", "You have been signed out.")
+
+	// alice sees only the experiment she may read, and not /admin.
+	p.signIn("alice", authAlicePassword)
+	p.run("alice signed in", waitPage("experiments"))
+	p.wantText("main", "shared-exp")
+	if strings.Contains(p.text("main"), "secret-exp") {
+		t.Error("alice sees secret-exp")
+	}
+	if strings.Contains(p.text("#user-menu"), "Admin") {
+		t.Error("alice has an Admin link")
+	}
+	p.open("/admin", "admin")
+	p.wantText("#admin-denied", "Administrators only")
+
+	// Account: create a token, shown once.
+	p.open("/account", "account")
+	p.wantText("main", "alice", "No API tokens yet.")
+	p.click("#create-token")
+	p.run("token name", chromedp.WaitVisible(chromedp.ID("dlg-name")), chromedp.SendKeys(chromedp.ID("dlg-name"), "ci-pipeline"))
+	p.dialogSubmit()
+	p.run("token shown", chromedp.WaitVisible(chromedp.ID("new-token")), chromedp.WaitVisible(chromedp.CSS("#tokens-table")))
+	token := value(p, "token", chromedp.Value(chromedp.ID("new-token")))
+	if !strings.HasPrefix(token, "mlft_") {
+		t.Fatalf("token field holds %q", token)
+	}
+	p.wantText(".token-once", "will not be shown again")
+	p.wantText("#tokens-table", "ci-pipeline", "Active")
+	if strings.Contains(p.text("#tokens-table"), token) {
+		t.Error("the token list shows the secret")
+	}
+	p.shot("account-tokens")
+
+	// The token works from Go, with alice's permissions.
+	st, body := bearerStatus(t, srv, token, "/api/2.0/mlflow/experiments/search?max_results=100")
+	if st != 200 || !strings.Contains(body, "shared-exp") || strings.Contains(body, "secret-exp") {
+		t.Errorf("API with the new token: %d %s", st, body)
+	}
+	// Once dismissed it is gone for good.
+	p.click("#token-done")
+	if n := p.count("#new-token"); n != 0 {
+		t.Error("token still shown after dismissing")
+	}
+	p.open("/account", "account")
+	if strings.Contains(value(p, "page html", chromedp.OuterHTML(chromedp.CSS("html"))), token) {
+		t.Error("the token is on the page after a reload")
+	}
+
+	// Revoke it: the API refuses it from then on.
+	p.click(`#tokens-table tr[data-token] button`)
+	p.dialogSubmit()
+	p.run("revoked", chromedp.WaitVisible(chromedp.CSS(`#tokens-table .status-FAILED`)))
+	p.wantText("#tokens-table", "Revoked")
+	if st, _ := bearerStatus(t, srv, token, "/api/2.0/mlflow/experiments/search?max_results=100"); st != 401 {
+		t.Errorf("revoked token: %d, want 401", st)
+	}
+}
+
+// TestAuthLoginPhone renders the login page at phone width.
+func TestAuthLoginPhone(t *testing.T) {
+	srv, _ := startAuthServer(t)
+	p := newPage(t, srv.URL, phoneWidth, phoneHeight)
+	p.open("/account", "login")
+	if loc := p.location(); loc != "/login?next=%2Faccount" {
+		t.Errorf("signed-out /account went to %q", loc)
+	}
+	if w := value(p, "overflow", chromedp.Evaluate[int](`document.documentElement.scrollWidth - document.documentElement.clientWidth`)); w > 1 {
+		t.Errorf("the login page scrolls sideways by %dpx", w)
+	}
+	p.shot("login-phone")
+	p.signIn("root", authAdminPassword)
+	p.run("signed in", waitPage("account"))
+	p.wantText("main", "root", "Administrator", "API tokens")
+	p.shot("account-phone")
+}
+
+// TestAuthOffAccountPages: without an auth block /login goes to the
+// experiments and the account pages say auth is off.
+func TestAuthOffAccountPages(t *testing.T) {
+	srv := caddytest.Start(t, caddytest.Options{})
+	p := newPage(t, srv.URL, desktopWidth, desktopHeight)
+	p.open("/login", "experiments")
+	if loc := p.location(); loc != "/experiments" {
+		t.Errorf("/login without auth went to %q", loc)
+	}
+	p.open("/account", "account")
+	p.wantText("main", "Authentication is off")
+	p.open("/admin", "admin")
+	p.wantText("main", "Authentication is off")
+}
