@@ -1,11 +1,20 @@
 package caddymodule
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact/gcs"
@@ -52,11 +61,37 @@ func (h *Handler) openArtifactStore(ctx context.Context) (artifact.Store, error)
 		if err != nil {
 			return nil, fmt.Errorf("artifacts_destination: %w", err)
 		}
-		s, err := gcs.New(ctx, gcs.Options{Bucket: bucket, Prefix: prefix, Endpoint: h.GCSEndpoint})
+		opts := gcs.Options{Bucket: bucket, Prefix: prefix, Endpoint: h.GCSEndpoint}
+		sd := h.SignedURLDownloads
+		if sd != nil {
+			if opts.GoogleAccessID, opts.PrivateKey, err = sd.credentials(); err != nil {
+				return nil, err
+			}
+		}
+		s, err := gcs.New(ctx, opts)
 		if err != nil {
 			return nil, fmt.Errorf("artifacts_destination %s: %w", h.artifactsDir, err)
 		}
-		return s, nil
+		if sd == nil {
+			return s, nil
+		}
+		signed, err := artifact.WithSignedDownloads(ctx, s, artifact.SignedDownloads{
+			MinSize: sd.MinSize, Expiry: time.Duration(sd.Expiry), Logger: h.logger,
+		})
+		if err != nil {
+			_ = s.Close()
+			hint := ""
+			if len(opts.PrivateKey) == 0 {
+				hint = "; set google_access_id and private_key_file, or run with credentials that can sign (a service-account key in Application Default Credentials, or IAM signBlob permission on the service account)"
+			}
+			return nil, fmt.Errorf("signed_url_downloads on %s: %w%s", h.artifactsDir, err, hint)
+		}
+		h.logger.Info("large artifact downloads redirect to signed URLs",
+			zap.String("artifacts_destination", h.artifactsDir),
+			zap.Int64("min_size", cmp.Or(sd.MinSize, int64(artifact.DefaultSignedMinSize))),
+			zap.Duration("expiry", cmp.Or(time.Duration(sd.Expiry), artifact.DefaultSignedExpiry)),
+			zap.Bool("private_key_file", len(opts.PrivateKey) > 0))
+		return signed, nil
 	}
 	local, err := artifact.NewLocal(h.artifactsDir)
 	if err != nil {
@@ -73,4 +108,60 @@ func (h *Handler) closeArtifacts() {
 		_ = c.Close()
 	}
 	h.artifacts = nil
+}
+
+// credentials returns the account and key that sign download URLs, with
+// placeholders ({env.VAR}) replaced. private_key_file is a service-account
+// JSON key file (whose client_email is the default account) or a PEM
+// private key (which needs google_access_id). Without a key file the key
+// is nil: the storage client's credentials sign.
+func (s *SignedURLDownloads) credentials() (accessID string, key []byte, err error) {
+	repl := caddy.NewReplacer()
+	replace := func(what, v string) (string, error) {
+		if !strings.Contains(v, "{") {
+			return v, nil
+		}
+		out, err := repl.ReplaceOrErr(v, true, true)
+		if err != nil {
+			return "", fmt.Errorf("signed_url_downloads: %s: %w", what, err)
+		}
+		return out, nil
+	}
+	if accessID, err = replace("google_access_id", s.GoogleAccessID); err != nil {
+		return "", nil, err
+	}
+	file, err := replace("private_key_file", s.PrivateKeyFile)
+	if err != nil || file == "" {
+		return accessID, nil, err
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", nil, fmt.Errorf("signed_url_downloads: reading private_key_file: %w", err)
+	}
+	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
+		var sa struct {
+			ClientEmail string `json:"client_email"`
+			PrivateKey  string `json:"private_key"`
+		}
+		if err := json.Unmarshal(data, &sa); err != nil {
+			return "", nil, fmt.Errorf("signed_url_downloads: private_key_file %s: not a service-account JSON key: %w", file, err)
+		}
+		if sa.PrivateKey == "" {
+			return "", nil, fmt.Errorf("signed_url_downloads: private_key_file %s: the JSON file has no private_key (is it a service-account key?)", file)
+		}
+		if accessID == "" {
+			accessID = sa.ClientEmail
+		}
+		if accessID == "" {
+			return "", nil, fmt.Errorf("signed_url_downloads: private_key_file %s names no client_email; set google_access_id", file)
+		}
+		return accessID, []byte(sa.PrivateKey), nil
+	}
+	if blk, _ := pem.Decode(data); blk == nil {
+		return "", nil, fmt.Errorf("signed_url_downloads: private_key_file %s is neither a service-account JSON key nor a PEM private key", file)
+	}
+	if accessID == "" {
+		return "", nil, fmt.Errorf("signed_url_downloads: a PEM private_key_file (%s) needs google_access_id, the service account it belongs to", file)
+	}
+	return accessID, data, nil
 }

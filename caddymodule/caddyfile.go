@@ -3,12 +3,15 @@ package caddymodule
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
+
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact"
 )
 
 func init() {
@@ -34,6 +37,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		backend_store_uri     <path | bbolt:///abs/path | bbolt://rel/path>
 //		artifacts_destination <dir | file:///abs/dir | gs://bucket/prefix>
 //		gcs_endpoint          <http://host:port>  # GCS emulator, no auth
+//		signed_url_downloads  [on|off] {          # gs:// only; see unmarshalSignedURLDownloads
+//			min_size <size>  expiry <duration>  google_access_id <email>  private_key_file <path>
+//		}
 //		default_artifact_root <uri>
 //		serve_artifacts       [on|off]
 //		artifacts_only        [on|off]
@@ -132,6 +138,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("mlflow: open_timeout %q: must be positive", v)
 			}
 			h.OpenTimeout = caddy.Duration(dur)
+		case "signed_url_downloads":
+			sd, err := unmarshalSignedURLDownloads(d)
+			if err != nil {
+				return err
+			}
+			h.SignedURLDownloads = sd
+			continue // the block is consumed
 		case "auth":
 			a, err := unmarshalAuth(d)
 			if err != nil {
@@ -140,7 +153,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.Auth = a
 			continue // the block is consumed
 		default:
-			return d.Errf("mlflow: unknown sub-directive %q (known: backend_store_uri, artifacts_destination, default_artifact_root, serve_artifacts, artifacts_only, mlflow_version, max_upload_size, open_timeout, auth, gcs_endpoint, ui)", name)
+			return d.Errf("mlflow: unknown sub-directive %q (known: backend_store_uri, artifacts_destination, default_artifact_root, serve_artifacts, artifacts_only, mlflow_version, max_upload_size, open_timeout, auth, gcs_endpoint, signed_url_downloads, ui)", name)
 		}
 		if d.NextBlock(d.Nesting()) {
 			return d.Errf("mlflow: %s takes no block", name)
@@ -184,4 +197,72 @@ func onOff(d *caddyfile.Dispenser) (bool, error) {
 		return b, nil
 	}
 	return false, d.Errf("mlflow: %s %q: want on or off", name, args[0])
+}
+
+// unmarshalSignedURLDownloads reads the signed_url_downloads sub-directive:
+//
+//	signed_url_downloads [on|off] {
+//		min_size         <size>      # default 32MiB
+//		expiry           <duration>  # default 15m, 1s to 7d
+//		google_access_id <email>     # service account the URLs are signed as
+//		private_key_file <path>      # its JSON key file, or PEM RSA key
+//	}
+//
+// Bare (or on) with no block turns it on with the defaults, signing with
+// the client's credentials; off (without a block) leaves it off. Values
+// may be placeholders such as {env.VAR}, replaced at provision.
+func unmarshalSignedURLDownloads(d *caddyfile.Dispenser) (*SignedURLDownloads, error) {
+	on, err := onOff(d)
+	if err != nil {
+		return nil, err
+	}
+	s := new(SignedURLDownloads)
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if !on {
+			return nil, d.Errf("mlflow: signed_url_downloads off takes no block")
+		}
+		name := d.Val()
+		if seen[name] {
+			return nil, d.Errf("mlflow: signed_url_downloads: %s given more than once", name)
+		}
+		seen[name] = true
+		v, err := oneArg(d)
+		if err != nil {
+			return nil, err
+		}
+		switch name {
+		case "min_size":
+			n, err := humanize.ParseBytes(v)
+			if err != nil {
+				return nil, d.Errf("mlflow: signed_url_downloads: min_size %q: %v (use a size such as 64MiB)", v, err)
+			}
+			if n == 0 || n > uint64(1<<62) {
+				return nil, d.Errf("mlflow: signed_url_downloads: min_size %q: must be a positive size", v)
+			}
+			s.MinSize = int64(n)
+		case "expiry":
+			dur, err := caddy.ParseDuration(v)
+			if err != nil {
+				return nil, d.Errf("mlflow: signed_url_downloads: expiry %q: %v (use a duration such as 15m)", v, err)
+			}
+			if dur < time.Second || dur > artifact.MaxSignedExpiry {
+				return nil, d.Errf("mlflow: signed_url_downloads: expiry %q: must be between 1s and 7d, the V4 signed URL limit", v)
+			}
+			s.Expiry = caddy.Duration(dur)
+		case "google_access_id":
+			s.GoogleAccessID = v
+		case "private_key_file":
+			s.PrivateKeyFile = v
+		default:
+			return nil, d.Errf("mlflow: signed_url_downloads: unknown setting %q (known: min_size, expiry, google_access_id, private_key_file)", name)
+		}
+		if d.NextBlock(d.Nesting()) {
+			return nil, d.Errf("mlflow: signed_url_downloads: %s takes no block", name)
+		}
+	}
+	if !on {
+		return nil, nil
+	}
+	return s, nil
 }

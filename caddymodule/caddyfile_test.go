@@ -224,3 +224,87 @@ func TestJSONConfig(t *testing.T) {
 		t.Fatalf("module New returned %T", mi.New())
 	}
 }
+
+func TestSignedURLDownloadsCaddyfile(t *testing.T) {
+	tests := []struct {
+		name    string
+		input   string
+		want    *SignedURLDownloads
+		wantErr string
+	}{
+		{name: "bare", input: "signed_url_downloads", want: &SignedURLDownloads{}},
+		{name: "on", input: "signed_url_downloads on", want: &SignedURLDownloads{}},
+		{name: "off", input: "signed_url_downloads off", want: nil},
+		{name: "empty block", input: "signed_url_downloads {\n}", want: &SignedURLDownloads{}},
+		{name: "all", input: `signed_url_downloads on {
+			min_size 64MiB
+			expiry 1h
+			google_access_id {env.SA_EMAIL}
+			private_key_file /etc/mlflow/sa.json
+		}`, want: &SignedURLDownloads{MinSize: 64 << 20, Expiry: caddy.Duration(time.Hour), GoogleAccessID: "{env.SA_EMAIL}", PrivateKeyFile: "/etc/mlflow/sa.json"}},
+		{name: "seven days", input: "signed_url_downloads {\n expiry 7d\n}", want: &SignedURLDownloads{Expiry: caddy.Duration(7 * 24 * time.Hour)}},
+		{name: "bytes", input: "signed_url_downloads {\n min_size 1\n}", want: &SignedURLDownloads{MinSize: 1}},
+
+		{name: "off with block", input: "signed_url_downloads off {\n min_size 1MiB\n}", wantErr: "signed_url_downloads off takes no block"},
+		{name: "bad switch", input: "signed_url_downloads sometimes", wantErr: `signed_url_downloads "sometimes": want on or off`},
+		{name: "unknown", input: "signed_url_downloads {\n ttl 5m\n}", wantErr: `unknown setting "ttl"`},
+		{name: "duplicate", input: "signed_url_downloads {\n expiry 5m\n expiry 6m\n}", wantErr: "expiry given more than once"},
+		{name: "no value", input: "signed_url_downloads {\n min_size\n}", wantErr: "min_size takes exactly one argument, got 0"},
+		{name: "two values", input: "signed_url_downloads {\n google_access_id a b\n}", wantErr: "google_access_id takes exactly one argument, got 2"},
+		{name: "bad size", input: "signed_url_downloads {\n min_size huge\n}", wantErr: `min_size "huge"`},
+		{name: "zero size", input: "signed_url_downloads {\n min_size 0\n}", wantErr: "must be a positive size"},
+		{name: "bad duration", input: "signed_url_downloads {\n expiry later\n}", wantErr: `expiry "later"`},
+		{name: "over 7 days", input: "signed_url_downloads {\n expiry 169h\n}", wantErr: "between 1s and 7d"},
+		{name: "under 1s", input: "signed_url_downloads {\n expiry 500ms\n}", wantErr: "between 1s and 7d"},
+		{name: "nested", input: "signed_url_downloads {\n expiry 5m {\n x\n }\n}", wantErr: "expiry takes no block"},
+		{name: "twice", input: "signed_url_downloads\n signed_url_downloads off", wantErr: "given more than once"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h Handler
+			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("mlflow {\n" + tt.input + "\n}"))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if !reflect.DeepEqual(h.SignedURLDownloads, tt.want) {
+				t.Fatalf("got %+v, want %+v", h.SignedURLDownloads, tt.want)
+			}
+		})
+	}
+
+	// Through the adapter, into the handler's JSON, and back.
+	routes := adapt(t, `
+http://127.0.0.1:5000 {
+	mlflow {
+		artifacts_destination gs://bkt/arts
+		signed_url_downloads {
+			min_size 64MiB
+			expiry 15m
+			google_access_id sa@p.iam.gserviceaccount.com
+			private_key_file /keys/sa.pem
+		}
+	}
+}`)
+	raw, _ := json.Marshal(routes)
+	want := `"signed_url_downloads":{"expiry":900000000000,"google_access_id":"sa@p.iam.gserviceaccount.com","min_size":67108864,"private_key_file":"/keys/sa.pem"}`
+	if !strings.Contains(string(raw), want) {
+		t.Fatalf("adapted routes lack %s:\n%s", want, raw)
+	}
+	var h Handler
+	in := `{"artifacts_destination":"gs://bkt/arts","signed_url_downloads":{"min_size":1048576,"expiry":"10m","google_access_id":"a@b","private_key_file":"/k.json"}}`
+	if err := caddy.StrictUnmarshalJSON([]byte(in), &h); err != nil {
+		t.Fatal(err)
+	}
+	if got := *h.SignedURLDownloads; got != (SignedURLDownloads{MinSize: 1 << 20, Expiry: caddy.Duration(10 * time.Minute), GoogleAccessID: "a@b", PrivateKeyFile: "/k.json"}) {
+		t.Fatalf("JSON = %+v", got)
+	}
+	if err := caddy.StrictUnmarshalJSON([]byte(`{"signed_url_downloads":{"min_bytes":1}}`), &h); err == nil {
+		t.Fatal("unknown signed_url_downloads field accepted")
+	}
+}

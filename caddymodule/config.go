@@ -1,10 +1,16 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact"
 )
 
 // Defaults of the mlflow directive. They mirror `mlflow server`'s defaults
@@ -160,4 +166,62 @@ func ResolveDefaultArtifactRoot(root string, serveArtifacts bool) (string, error
 		return "", fmt.Errorf("default_artifact_root %q: resolving path: %w", root, err)
 	}
 	return abs, nil
+}
+
+// SignedURLDownloads turns on redirects of large artifact downloads to V4
+// signed URLs of a gs:// artifacts_destination (the signed_url_downloads
+// sub-directive). A download of an artifact of at least MinSize bytes, by
+// GET or HEAD and without conditional headers (If-None-Match, If-Range,
+// ...), is answered 307 Temporary Redirect to a URL signed for the object
+// itself, after authentication and authorization; smaller artifacts and
+// conditional requests stream through the server as before. This covers
+// every artifact download route (the mlflow-artifacts proxy, /get-artifact,
+// /model-versions/get-artifact, logged-model and trace artifacts).
+type SignedURLDownloads struct {
+	// MinSize is the smallest artifact, in bytes, that is redirected.
+	// Default 32 MiB.
+	MinSize int64 `json:"min_size,omitempty"`
+
+	// Expiry is how long each signed URL stays valid: at least 1s, at
+	// most 7 days (the V4 limit). Default 15m.
+	Expiry caddy.Duration `json:"expiry,omitempty"`
+
+	// GoogleAccessID is the service account email URLs are signed as.
+	// With PrivateKeyFile it names the key's account (a service-account
+	// JSON key names its own); alone, URLs are signed by IAM SignBlob as
+	// this account with the client's credentials. Empty means the
+	// account of Application Default Credentials (a service-account key,
+	// or the GCE metadata server's account, signing through IAM).
+	GoogleAccessID string `json:"google_access_id,omitempty"`
+
+	// PrivateKeyFile is a file holding the signing key: a service-account
+	// JSON key file, or an RSA private key in PEM form (then
+	// GoogleAccessID is required). Empty signs with the client's
+	// credentials, as GoogleAccessID describes.
+	PrivateKeyFile string `json:"private_key_file,omitempty"`
+}
+
+// check reports the errors of the setting that need no I/O. The setting
+// needs the artifact proxy and a gs:// artifacts_destination: only GCS
+// objects can be signed for.
+func (s *SignedURLDownloads) check(serveArtifacts bool, dest string) error {
+	if s == nil {
+		return nil
+	}
+	if !serveArtifacts {
+		return errors.New("signed_url_downloads needs serve_artifacts: it redirects downloads of the artifact proxy")
+	}
+	if schemeOf(strings.TrimSpace(dest)) != "gs" {
+		if dest == "" {
+			dest = DefaultArtifactsDestination
+		}
+		return fmt.Errorf("signed_url_downloads needs a gs:// artifacts_destination; artifacts in %q are on local disk, which cannot sign URLs", dest)
+	}
+	if s.MinSize < 0 {
+		return fmt.Errorf("signed_url_downloads: min_size must not be negative, got %d", s.MinSize)
+	}
+	if e := time.Duration(s.Expiry); e != 0 && (e < time.Second || e > artifact.MaxSignedExpiry) {
+		return fmt.Errorf("signed_url_downloads: expiry %s must be between 1s and 7 days (168h), the V4 signed URL limit", e)
+	}
+	return nil
 }

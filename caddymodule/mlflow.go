@@ -61,6 +61,12 @@ type Handler struct {
 	// Credentials, unless STORAGE_EMULATOR_HOST is set.
 	GCSEndpoint string `json:"gcs_endpoint,omitempty"`
 
+	// SignedURLDownloads, when set, answers downloads of large artifacts
+	// of a gs:// artifacts_destination with a redirect to a V4 signed URL
+	// instead of streaming them (see SignedURLDownloads). Nil (the
+	// default) streams every download.
+	SignedURLDownloads *SignedURLDownloads `json:"signed_url_downloads,omitempty"`
+
 	// DefaultArtifactRoot is the artifact location of new experiments that
 	// do not name one. Default mlflow-artifacts:/ when serving artifacts,
 	// otherwise ./mlruns made absolute.
@@ -148,7 +154,7 @@ func (h *Handler) checkConfig() error {
 	if _, err := ResolveDefaultArtifactRoot(h.DefaultArtifactRoot, h.serveArtifacts()); err != nil {
 		return err
 	}
-	return nil
+	return h.SignedURLDownloads.check(h.serveArtifacts(), h.ArtifactsDestination) // config.go
 }
 
 // Provision validates the configuration, resolves paths, acquires the

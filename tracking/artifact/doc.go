@@ -5,5 +5,8 @@
 // CleanEscapedPath, which decodes exactly once first): the one place where
 // artifact paths are canonicalised and confined. Stores sit behind the small
 // Store interface so that the HTTP handlers do not know whether they talk to
-// local disk or to an object store.
+// local disk or to an object store. A store that can sign URLs (Signer,
+// the GCS store) can be wrapped with WithSignedDownloads, so that large
+// downloads are answered with a redirect to the object store instead of
+// streamed through the server.
 package artifact

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"path"
 	"strings"
@@ -57,7 +56,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // checked by CleanPath.
 //
 //	GET    /artifacts?path=<dir>   list one level
-//	GET    /artifacts/<p>          download (Range supported)
+//	GET    /artifacts/<p>          download (Range supported; large ones may
+//	                               redirect, see WithSignedDownloads)
 //	PUT    /artifacts/<p>          upload (streamed, atomic)
 //	DELETE /artifacts/<p>          delete a file or a tree
 //	POST   /mpu/{create,complete,abort}/<dir>  multipart (multipart.go)
@@ -150,7 +150,9 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, p string) {
 }
 
 // ServeFile writes the artifact at p as an attachment, with MLflow's
-// headers, honouring Range and conditional requests.
+// headers, honouring Range and conditional requests. When store comes from
+// WithSignedDownloads, a large artifact is answered with a redirect to a
+// signed URL instead (see WithSignedDownloads for when).
 func ServeFile(w http.ResponseWriter, r *http.Request, store Store, p string) error {
 	if p == "" {
 		return notFound(p)
@@ -164,9 +166,15 @@ func ServeFile(w http.ResponseWriter, r *http.Request, store Store, p string) er
 	}
 	defer obj.Close()
 	info := obj.Info()
+	if rd, ok := store.(redirector); ok {
+		if u, ok := rd.downloadRedirect(r, p, info); ok {
+			writeRedirect(w, u)
+			return nil
+		}
+	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", ContentType(p))
-	hdr.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": path.Base(p)}))
+	hdr.Set("Content-Disposition", attachment(p))
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	if info.ETag != "" {
 		hdr.Set("ETag", info.ETag)

@@ -55,6 +55,14 @@ type Options struct {
 	ChunkSize int
 	// ClientOptions are extra options for storage.NewClient.
 	ClientOptions []option.ClientOption
+	// GoogleAccessID and PrivateKey sign the URLs of SignedURL: a service
+	// account's email and its RSA private key in PEM form. Without a
+	// PrivateKey the client's own credentials sign: the key of a service
+	// account key file from Application Default Credentials, otherwise
+	// IAM SignBlob as GoogleAccessID (or as the account the credentials
+	// or the metadata server name). See signed.go.
+	GoogleAccessID string
+	PrivateKey     []byte
 }
 
 // Store is an artifact.Store on a GCS bucket.
@@ -64,6 +72,7 @@ type Store struct {
 	name      string
 	prefix    string // "" or "prefix/" (with the trailing slash)
 	chunkSize int
+	sign      signing // SignedURL's credentials and host (signed.go)
 }
 
 var _ artifact.Store = (*Store)(nil)
@@ -144,7 +153,12 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	case cs < 0:
 		cs = 0
 	}
-	s := &Store{client: client, bucket: client.Bucket(opts.Bucket), name: opts.Bucket, chunkSize: cs}
+	sign, err := newSigning(opts)
+	if err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	s := &Store{client: client, bucket: client.Bucket(opts.Bucket), name: opts.Bucket, chunkSize: cs, sign: sign}
 	if prefix != "" {
 		s.prefix = prefix + "/"
 	}
