@@ -2,6 +2,7 @@ package browser
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"testing"
@@ -207,4 +208,91 @@ func TestCompareRuns(t *testing.T) {
 		t.Errorf("phone: the page is %dpx wide, wider than the %dpx screen", w, phoneWidth)
 	}
 	ph.shot("compare-phone")
+}
+
+// TestCompareManyRuns compares 100 runs (the most one request may name)
+// with sparse params: some runs lack a param or a metric. Every part of
+// the page still renders, charts ask for all runs in one bulk request per
+// metric, and the run list folds.
+func TestCompareManyRuns(t *testing.T) {
+	srv := caddytest.Start(t, caddytest.Options{})
+	api := newREST(t, srv)
+	exp := api.createExperiment("sweep-" + time.Now().Format("150405.000"))
+	start := time.Now().Add(-2 * time.Hour).UnixMilli()
+	optimizers := []string{"adam", "sgd", "adamw", "rmsprop"}
+	var ids []string
+	for i := range 100 {
+		id := api.createRun(exp, fmt.Sprintf("sweep-%03d", i), start+int64(i)*1000)
+		lr := 0.0005 * float64(1+i%20)
+		params := []map[string]any{{"key": "lr", "value": fmt.Sprintf("%.4g", lr)}, {"key": "layers", "value": fmt.Sprint(2 + i%6)}}
+		if i%7 != 0 {
+			params = append(params, map[string]any{"key": "optimizer", "value": optimizers[i%4]})
+		}
+		var ms []map[string]any
+		if i%11 != 5 { // a few runs never logged the metric
+			final := 0.2 + 0.6*math.Abs(math.Sin(float64(i)*0.7))
+			for s := range 40 {
+				f := float64(s) / 39
+				ms = append(ms, chartPoint("loss", final+(2-final)*(1-f)*(1-f), start+int64(i)*1000+int64(s)*5000, int64(s)))
+			}
+		}
+		api.post("runs/log-batch", map[string]any{"run_id": id, "params": params, "metrics": ms})
+		api.post("runs/update", map[string]any{"run_id": id, "status": "FINISHED", "end_time": start + 300_000})
+		ids = append(ids, id)
+	}
+
+	p := newPage(t, srv.URL, desktopWidth, desktopHeight)
+	p.open("/compare?runs="+strings.Join(ids, ","), "compare")
+	p.wantText("h1", "Compare 100 runs")
+	if n := p.count(".compare-run:not([hidden])"); n != 12 {
+		t.Errorf("%d runs listed before unfolding, want 12", n)
+	}
+	p.click(".compare-runs button")
+	if n := p.count(".compare-run:not([hidden])"); n != 100 {
+		t.Errorf("%d runs listed after 'Show all', want 100", n)
+	}
+	p.click(".compare-runs button")
+	if n := p.count("table.diff-table thead th"); n != 101 {
+		t.Errorf("diff table has %d header cells, want 101", n)
+	}
+	waitFor(p, "loss chart", `(document.querySelector('.chart-card[data-key="loss"] canvas.chart-canvas')?.getAttribute('aria-label') || '').includes('Last values')`, 15*time.Second)
+	label := value(p, "aria-label", chromedp.Evaluate[string](`document.querySelector('.chart-card[data-key="loss"] canvas.chart-canvas').getAttribute('aria-label')`))
+	if !strings.Contains(label, "91 runs") || !strings.Contains(label, "and 81 more") {
+		t.Errorf("aria-label %q should count the 91 runs with data and list 10 of them", label)
+	}
+	if n := coloredPixels(p, `.chart-card[data-key="loss"] canvas.chart-canvas`); n < 500 {
+		t.Errorf("100-run chart has %d coloured pixels", n)
+	}
+	urls := value(p, "resources", chromedp.Evaluate[[]string](resourcesJS))
+	bulk := 0
+	for _, u := range urls {
+		if strings.Contains(u, "get-history-bulk-interval") {
+			bulk++
+		}
+	}
+	if bulk != 1 {
+		t.Errorf("%d bulk-interval requests for one metric of 100 runs, want 1", bulk)
+	}
+	// params: optimizer is missing for some runs, layers and lr are numeric
+	pcLabel := value(p, "pc label", chromedp.Evaluate[string](`document.querySelector('canvas.pc-canvas').getAttribute('aria-label')`))
+	for _, w := range []string{"100 runs", "layers", "lr", "optimizer", "loss"} {
+		if !strings.Contains(pcLabel, w) {
+			t.Errorf("parallel-coordinates aria-label %q lacks %q", pcLabel, w)
+		}
+	}
+	if n := coloredPixels(p, "canvas.pc-canvas"); n < 500 {
+		t.Errorf("parallel-coordinates canvas has %d coloured pixels", n)
+	}
+	// legend: hide all, then show all
+	before := canvasURL(p, `.chart-card[data-key="loss"] canvas.chart-canvas`)
+	p.click(".legend-actions button:nth-child(2)")
+	if n := p.count(`.legend-item[aria-pressed="true"]`); n != 0 {
+		t.Errorf("%d legend items still shown after 'Hide all'", n)
+	}
+	p.wantText(`.chart-card[data-key="loss"] .chart-status`, "hidden")
+	p.click(".legend-actions button:nth-child(1)")
+	if got := canvasURL(p, `.chart-card[data-key="loss"] canvas.chart-canvas`); got != before {
+		t.Error("'Show all' did not bring every line back")
+	}
+	p.shot("compare-many-runs")
 }

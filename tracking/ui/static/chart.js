@@ -118,17 +118,28 @@ export function metricCharts(opts) {
   if (opts.toolbar === false) toolbar.hidden = true;
 
   // ----- legend
-  const legend = h('div', { class: 'chart-legend', role: 'group', 'aria-label': 'Runs (click to hide or show a line)' },
-    runs.map((r) => {
-      const b = h('button', { type: 'button', class: 'legend-item', 'aria-pressed': String(!settings.hidden.has(r.run_id)), title: `Hide or show ${r.run_name}`, dataset: { runId: r.run_id } },
-        h('span', { class: 'swatch', style: { background: r.color } }), h('span', { class: 'legend-name' }, r.run_name));
-      b.addEventListener('click', () => {
-        if (settings.hidden.has(r.run_id)) settings.hidden.delete(r.run_id); else settings.hidden.add(r.run_id);
-        b.setAttribute('aria-pressed', String(!settings.hidden.has(r.run_id)));
-        redrawAll();
-      });
-      return b;
-    }));
+  const legendButtons = runs.map((r) => {
+    const b = h('button', { type: 'button', class: 'legend-item', 'aria-pressed': String(!settings.hidden.has(r.run_id)), title: `Hide or show ${r.run_name}`, dataset: { runId: r.run_id } },
+      h('span', { class: 'swatch', style: { background: r.color } }), h('span', { class: 'legend-name' }, r.run_name));
+    b.addEventListener('click', () => {
+      if (settings.hidden.has(r.run_id)) settings.hidden.delete(r.run_id); else settings.hidden.add(r.run_id);
+      b.setAttribute('aria-pressed', String(!settings.hidden.has(r.run_id)));
+      redrawAll();
+    });
+    return b;
+  });
+  const setAll = (show) => {
+    runs.forEach((r, i) => {
+      if (show) settings.hidden.delete(r.run_id); else settings.hidden.add(r.run_id);
+      legendButtons[i].setAttribute('aria-pressed', String(show));
+    });
+    redrawAll();
+  };
+  const legend = h('div', { class: 'chart-legend-row' },
+    runs.length > 5 ? h('div', { class: 'legend-actions' },
+      h('button', { type: 'button', class: 'btn btn-small', onclick: () => setAll(true) }, 'Show all'),
+      h('button', { type: 'button', class: 'btn btn-small', onclick: () => setAll(false) }, 'Hide all')) : null,
+    h('div', { class: 'chart-legend' + (runs.length > 24 ? ' many' : ''), role: 'group', 'aria-label': 'Runs (click to hide or show a line)' }, legendButtons));
 
   // ----- cards
   const cards = keys.map((key) => makeCard(key));

@@ -354,7 +354,7 @@ function parallelPanel(runs, metricKeys, chartKeys, ctx) {
     if (axes.length < 2) return;
 
     const narrow = W < 600;
-    const m = { l: narrow ? 40 : 70, r: narrow ? 40 : 70, t: 50, b: 34 };
+    const m = { l: narrow ? 52 : 72, r: narrow ? 52 : 72, t: 50, b: 34 };
     const ph = H - m.t - m.b;
     const gap = (W - m.l - m.r) / (axes.length - 1);
     const ax = (i) => m.l + i * gap;
@@ -391,11 +391,12 @@ function parallelPanel(runs, metricKeys, chartKeys, ctx) {
       c.beginPath();
       c.moveTo(x, m.t); c.lineTo(x, m.t + ph);
       c.stroke();
-      // ticks: labels on the left of the axis, except the first axis
-      const leftSide = i > 0;
+      // ticks: labels left of each axis, right of the last one (the
+      // outer axes keep their labels outside the lines)
+      const leftSide = i < axes.length - 1;
       c.textAlign = leftSide ? 'right' : 'left';
       c.textBaseline = 'middle';
-      const maxLabel = Math.max(30, Math.min(gap - 16, 120));
+      const maxLabel = i === 0 ? m.l - 10 : i === axes.length - 1 ? m.r - 10 : Math.max(30, Math.min(gap - 16, 120));
       let ticks = a.ticks;
       if (a.numeric && a.max > a.min) {
         // label the ends with the exact extremes; drop nice ticks too close to them
