@@ -154,6 +154,16 @@ func TestModelsPages(t *testing.T) {
 	p.run("open run", chromedp.Click(chromedp.CSS(`.kv a[href*="/runs/"]`)), waitPage("run"))
 	p.wantText("h1", "xgb-more-data")
 
+	// Create a model from the list; it opens on its (empty) page.
+	p.open("/models", "models")
+	p.click(".page-head .btn-primary")
+	p.run("create dialog", chromedp.WaitVisible(chromedp.CSS("dialog.modal #dlg-name")))
+	rmFill(p, "#dlg-name", "demand-forecast")
+	rmFill(p, "#dlg-description", "Weekly demand per store.")
+	p.run("create", chromedp.Click(chromedp.CSS("dialog.modal button[type=submit]")), waitPage("model"))
+	p.wantText("h1", "demand-forecast")
+	p.wantText("main", "No versions yet", "Weekly demand per store.")
+
 	// Unknown model: an error, not a blank page.
 	p.open("/models/"+url.PathEscape("no such model"), "model")
 	p.wantText("main", "RESOURCE_DOES_NOT_EXIST")
@@ -167,4 +177,6 @@ func TestModelsPages(t *testing.T) {
 	phone.open("/models/churn-classifier", "model")
 	rmNoToasts(phone)
 	phone.shot("model-phone")
+	phone.open("/models/churn-classifier/versions/3", "model-version")
+	phone.shot("model-version-phone")
 }

@@ -314,4 +314,7 @@ func TestRunPage(t *testing.T) {
 	phone.wantText("h1", "gbm-baseline")
 	rmNoToasts(phone)
 	phone.shot("run-overview-phone")
+	phone.open(runPath+"?tab=artifacts&artifact="+url.QueryEscape("eval/thresholds.csv"), "run")
+	rmWait(phone, "phone csv", `document.querySelectorAll('.csv-preview tbody tr').length === 3`)
+	phone.shot("run-artifacts-phone")
 }
