@@ -127,8 +127,7 @@ func (g *gateway) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	ctx := api.WithAuthorizer(r.Context(), &requestAuthorizer{g: g, user: p.Username, admin: admin})
 	r = r.WithContext(ctx)
 	if isManagementRoute(route.Name) {
-		g.manage(sw, r, route.Name, p, admin, params)
-		g.afterManage(r, route.Name, p, params, sw.status)
+		g.manage(g.keepSession(sw, r, route.Name, p, params), r, route.Name, p, admin, params)
 		return
 	}
 	next.ServeHTTP(sw, r)
@@ -141,7 +140,8 @@ func needsBody(name string) bool {
 		return true
 	}
 	switch authz.Table[name].Scope {
-	case authz.Experiment, authz.ExperimentByName, authz.Run, authz.Runs, authz.RegisteredModel, authz.SelfOrAdmin:
+	case authz.Experiment, authz.ExperimentByName, authz.Run, authz.Runs, authz.RegisteredModel, authz.SelfOrAdmin,
+		authz.TraceLocation:
 		return true
 	}
 	return false

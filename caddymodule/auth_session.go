@@ -276,25 +276,52 @@ func (g *gateway) checkCSRF(w http.ResponseWriter, r *http.Request, p *authn.Pri
 	return true
 }
 
-// afterManage keeps the current session signed in when it changed its
-// own user's password (the new password digest ends every other session
-// of the user).
-func (g *gateway) afterManage(r *http.Request, name string, p *authn.Principal, params *api.Params, status int) {
-	if name != "UpdateUserPassword" || p.Method != authn.MethodSession || g.sess == nil ||
-		(status != 0 && status != http.StatusOK) {
-		return
+// keepSession returns the writer for a management call. When a session
+// changes its own user's password, the new password digest (which ends
+// every other session of the user) is recorded in this session before the
+// answer goes out, so the browser's next request is still signed in.
+func (g *gateway) keepSession(w *statusWriter, r *http.Request, name string, p *authn.Principal, params *api.Params) http.ResponseWriter {
+	if name != "UpdateUserPassword" || p.Method != authn.MethodSession || g.sess == nil {
+		return w
 	}
 	if u := params.String("username"); u != "" && u != p.Username {
-		return
+		return w
 	}
-	tok := authn.SessionToken(r)
-	u, err := g.users.GetUser(r.Context(), p.Username)
-	if err == nil {
-		err = g.users.RebindSession(r.Context(), authn.HashToken(tok), authn.PasswordDigest(u.PasswordHash))
+	return &rebindWriter{statusWriter: w, rebind: func() {
+		u, err := g.users.GetUser(r.Context(), p.Username)
+		if err == nil {
+			err = g.users.RebindSession(r.Context(), authn.HashToken(authn.SessionToken(r)), authn.PasswordDigest(u.PasswordHash))
+		}
+		if err != nil {
+			g.log.Warn("keeping the session after a password change", zap.Error(err))
+		}
+	}}
+}
+
+// rebindWriter runs rebind once, before a 200 answer is written.
+type rebindWriter struct {
+	*statusWriter
+	rebind func()
+	done   bool
+}
+
+// WriteHeader rebinds the session first when the change succeeded.
+func (w *rebindWriter) WriteHeader(code int) {
+	if !w.done {
+		w.done = true
+		if code == http.StatusOK {
+			w.rebind()
+		}
 	}
-	if err != nil {
-		g.log.Warn("keeping the session after a password change", zap.Error(err))
+	w.statusWriter.WriteHeader(code)
+}
+
+// Write implies a 200.
+func (w *rebindWriter) Write(b []byte) (int, error) {
+	if !w.done {
+		w.WriteHeader(http.StatusOK)
 	}
+	return w.statusWriter.Write(b)
 }
 
 // sessionCookie is the session cookie with its flags; maxAge < 0 clears it.

@@ -76,6 +76,12 @@ func (p *page) signIn(user, pass string) {
 		chromedp.Click(chromedp.CSS(".login-form button[type=submit]")))
 }
 
+// clearToasts removes the notifications (they fade anyway) before a screenshot.
+func (p *page) clearToasts() {
+	p.t.Helper()
+	value(p, "clear toasts", chromedp.Evaluate[bool](`(document.getElementById('toasts').replaceChildren(), true)`))
+}
+
 // dialogSubmit submits the open modal dialog.
 func (p *page) dialogSubmit() {
 	p.t.Helper()
@@ -145,6 +151,7 @@ func TestAuthLoginAccountAdmin(t *testing.T) {
 	p.dialogSubmit()
 	p.run("alice listed", chromedp.WaitVisible(chromedp.CSS(`#users-table tr[data-user="alice"]`)))
 	p.wantText(`#users-table tr[data-user="alice"]`, "User", "Make admin")
+	p.clearToasts()
 	p.shot("admin-users")
 
 	// Grant alice READ on the shared experiment.
@@ -170,6 +177,7 @@ func TestAuthLoginAccountAdmin(t *testing.T) {
 	value(p, "change level", chromedp.Evaluate[bool](`(() => { const s = document.querySelector('#perm-model tr[data-resource="churn-model"] select');
 		s.value = 'READ'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`))
 	value(p, "level changed", chromedp.Poll[bool](`[...document.querySelectorAll('.toast')].some((t) => t.textContent.includes('set to READ'))`, chromedp.WithPollingTimeout(10*time.Second)))
+	p.clearToasts()
 	p.shot("admin-permissions")
 	perms := admin.call(http.MethodGet, "/api/2.0/mlflow/users/get?username=alice", nil)
 	if got := fmt.Sprint(perms["user"].(map[string]any)["registered_model_permissions"]); !strings.Contains(got, "churn-model") || !strings.Contains(got, "READ") {
