@@ -318,3 +318,70 @@ func TestRunPage(t *testing.T) {
 	rmWait(phone, "phone csv", `document.querySelectorAll('.csv-preview tbody tr').length === 3`)
 	phone.shot("run-artifacts-phone")
 }
+
+// TestRunAndModelsWithAuth drives the run and model pages with auth on:
+// the admin edits through the session (CSRF header) and previews
+// artifacts with the session cookie; a reader sees the pages but cannot
+// change them and is told so, and a run outside their grants shows an
+// error instead of a blank page.
+func TestRunAndModelsWithAuth(t *testing.T) {
+	srv, admin := startAuthServer(t)
+	expID, runID := seedRun(t, admin)
+	secretExp := admin.createExperiment("secret-exp")
+	secretRun := admin.createRun(secretExp, "secret-run", time.Now().UnixMilli())
+	admin.post("registered-models/create", map[string]any{"name": "fraud-model"})
+	admin.post("model-versions/create", map[string]any{"name": "fraud-model", "source": "runs:/" + runID + "/model", "run_id": runID})
+	admin.post("registered-models/create", map[string]any{"name": "hidden-model"})
+	admin.post("users/create", map[string]any{"username": "alice", "password": authAlicePassword})
+	admin.post("experiments/permissions/create", map[string]any{"experiment_id": expID, "username": "alice", "permission": "READ"})
+	admin.post("registered-models/permissions/create", map[string]any{"name": "fraud-model", "username": "alice", "permission": "READ"})
+	runPath := fmt.Sprintf("/experiments/%s/runs/%s", expID, runID)
+
+	// The admin, signed in with a session.
+	p := newPage(t, srv.URL, desktopWidth, desktopHeight)
+	p.open(runPath, "login")
+	p.signIn("root", authAdminPassword)
+	p.run("back on the run", waitPage("run"))
+	p.wantText("h1", "gbm-baseline")
+	p.click(`button[aria-label="Edit tag team"]`)
+	p.run("dialog", chromedp.WaitVisible(chromedp.CSS("dialog.modal #dlg-value")))
+	rmFill(p, "#dlg-value", "edited-with-session")
+	p.click("dialog.modal button[type=submit]")
+	rmWait(p, "tag updated", `document.querySelector('.run-tags tr[data-key="team"]')?.textContent.includes('edited-with-session')`)
+	p.open(runPath+"?tab=artifacts&artifact="+url.QueryEscape("eval/roc_curve.png"), "run")
+	rmWait(p, "image with session", `(() => { const i = document.querySelector('.artifact-preview img.preview'); return i && i.complete && i.naturalWidth === 160; })()`)
+	p.open("/models/fraud-model", "model")
+	p.click("#set-alias")
+	p.run("alias dialog", chromedp.WaitVisible(chromedp.CSS("dialog.modal #dlg-alias")))
+	rmFill(p, "#dlg-alias", "prod")
+	p.click("dialog.modal button[type=submit]")
+	rmWait(p, "alias shown", `document.body.dataset.ready === 'true' && document.querySelector('#versions-table')?.textContent.includes('@prod')`)
+
+	// A reader: sees the run and the model, cannot edit them.
+	r := newPage(t, srv.URL, desktopWidth, desktopHeight)
+	r.open(runPath, "login")
+	r.signIn("alice", authAlicePassword)
+	r.run("reader on the run", waitPage("run"))
+	r.wantText(".run-tags", "edited-with-session")
+	r.click(`button[aria-label="Edit tag team"]`)
+	r.run("dialog", chromedp.WaitVisible(chromedp.CSS("dialog.modal #dlg-value")))
+	rmFill(r, "#dlg-value", "reader-was-here")
+	r.click("dialog.modal button[type=submit]")
+	rmWait(r, "refused", `document.querySelector('#toasts .toast-error') !== null`)
+	r.allowErrors()
+	if txt := r.text(".run-tags"); strings.Contains(txt, "reader-was-here") {
+		t.Errorf("a reader's edit shows as saved")
+	}
+	r.open(runPath+"?tab=artifacts&artifact=notes.txt", "run")
+	rmWait(r, "reader text preview", `document.querySelector('.artifact-preview pre')?.textContent.includes('early stopping')`)
+	r.open("/models", "models")
+	r.wantText("#models-table", "fraud-model")
+	if strings.Contains(r.text("main"), "hidden-model") {
+		t.Errorf("the reader sees a model without a grant")
+	}
+	r.open("/models/fraud-model", "model")
+	r.wantText("#versions-table", "@prod", "gbm-baseline")
+	r.open(fmt.Sprintf("/experiments/%s/runs/%s", secretExp, secretRun), "run")
+	r.wantText("main", "Run not available")
+	r.allowErrors()
+}
