@@ -135,7 +135,7 @@ export function metricCharts(opts) {
     });
     redrawAll();
   };
-  const legend = h('div', { class: 'chart-legend-row' },
+  const legend = h('div', { class: 'chart-legend-row', hidden: runs.length < 2 },
     runs.length > 5 ? h('div', { class: 'legend-actions' },
       h('button', { type: 'button', class: 'btn btn-small', onclick: () => setAll(true) }, 'Show all'),
       h('button', { type: 'button', class: 'btn btn-small', onclick: () => setAll(false) }, 'Hide all')) : null,
@@ -155,6 +155,7 @@ export function metricCharts(opts) {
     const status = h('div', { class: 'chart-status' }, 'Loading…');
     const plot = h('div', { class: 'chart-plot' }, canvas, overlay, tip, status);
     const zoomInfo = h('span', { class: 'chart-zoom muted small' });
+    const lastInfo = h('span', { class: 'chart-last small' });
     const reset = h('button', { type: 'button', class: 'btn btn-small chart-reset', hidden: true }, 'Reset zoom');
     const tbody = h('tbody');
     const table = h('table', { class: 'data chart-values' },
@@ -163,9 +164,9 @@ export function metricCharts(opts) {
       tbody);
     const tableWrap = h('div', { class: 'chart-table-wrap' + (settings.table ? '' : ' visually-hidden') }, table);
     const el = h('section', { class: 'chart-card', dataset: { key }, 'aria-label': `Metric ${key}` },
-      h('div', { class: 'chart-head' }, h('h3', { class: 'chart-title', title: key }, key), zoomInfo, reset), plot, tableWrap);
+      h('div', { class: 'chart-head' }, h('h3', { class: 'chart-title', title: key }, key), lastInfo, zoomInfo, reset), plot, tableWrap);
     const card = {
-      key, el, canvas, overlay, tip, status, plot, zoomInfo, reset, tbody, tableWrap,
+      key, el, canvas, overlay, tip, status, plot, zoomInfo, lastInfo, reset, tbody, tableWrap,
       base: null, zoom: null, zoomData: null, display: null, layout: null,
       visible: true, stale: false, loaded: false, error: null, seq: 0, drag: null, hoverX: null, kbIndex: -1,
     };
@@ -561,6 +562,11 @@ export function metricCharts(opts) {
     }
     clearOverlay(card);
     if (!rows.length) { card.tip.hidden = true; return; }
+    // snap the crosshair to the nearest point
+    let snap = rows[0];
+    for (const r of rows) if (r.dist < snap.dist) snap = r;
+    const sxv = snap.l.view.x[snap.i];
+    px = L.sx(sxv);
     const c = card.overlay.getContext('2d');
     const dpr = window.devicePixelRatio || 1;
     c.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -590,7 +596,7 @@ export function metricCharts(opts) {
       rows.sort((a, b) => Math.abs(yOf(a) - py) - Math.abs(yOf(b) - py));
     }
     const shown = rows.slice(0, 12);
-    const head = L.mode === 'step' ? `Step ${fmtNumber(Math.round(xv))}` : L.mode === 'time' ? fmtTime(xv) : `+${fmtRel(Math.max(0, xv))}`;
+    const head = L.mode === 'step' ? `Step ${fmtNumber(sxv)}` : L.mode === 'time' ? fmtTime(sxv) : `+${fmtRel(Math.max(0, sxv))}`;
     clear(card.tip,
       h('div', { class: 'tip-head' }, card.key, ' · ', head),
       h('table', null, h('tbody', null, shown.map((r) => {
@@ -670,6 +676,9 @@ export function metricCharts(opts) {
       `${card.key}: line chart of ${last.length} run${last.length === 1 ? '' : 's'}, x axis ${axis}${settings.log ? ', log scale' : ''}. ` +
       (last.length ? `Last values: ${parts.join('; ')}.` : 'No data.'));
     if (!withTable) return;
+    if (runs.length === 1) {
+      clear(card.lastInfo, last.length ? [h('b', null, fmtNumber(last[0].value)), h('span', { class: 'muted' }, ` at step ${last[0].step}`)] : null);
+    }
     clear(card.tbody, last.length ? last.map((x) => h('tr', null,
       h('td', null, h('span', { class: 'swatch', style: { background: x.r.color } }), ' ', x.r.run_name),
       h('td', { class: 'num' }, fmtNumber(x.value)),

@@ -343,15 +343,18 @@ function parallelPanel(runs, metricKeys, chartKeys, ctx) {
     tip.hidden = true;
     const axes = axesOf();
     layout = null;
-    if (!metric && !axes.length) { status.textContent = 'These runs have no parameters or metrics.'; status.hidden = false; return; }
-    if (axes.length < 2) { status.textContent = 'Pick at least one parameter to plot against the metric.'; status.hidden = false; }
-    else status.hidden = true;
+    const few = axes.length < 2;
+    plot.classList.toggle('pc-empty', few);
+    if (few) {
+      status.textContent = !paramKeys.length ? 'These runs have no parameters to plot.' : 'Pick at least one parameter to plot against the metric.';
+      status.hidden = false;
+    } else status.hidden = true;
     const metricAxis = axes.find((a) => a.kind === 'metric');
     lowLabel.textContent = metricAxis ? fmtNumber(metricAxis.min) : '';
     highLabel.textContent = metricAxis ? fmtNumber(metricAxis.max) : '';
     scale.querySelector('.pc-scale-title').textContent = metricAxis ? `${metricAxis.name}:` : '';
-    scale.hidden = !metricAxis;
-    if (axes.length < 2) return;
+    scale.hidden = !metricAxis || few;
+    if (few) return;
 
     const narrow = W < 600;
     const m = { l: narrow ? 52 : 72, r: narrow ? 52 : 72, t: 50, b: 34 };
