@@ -126,9 +126,7 @@ func TestRunsTable(t *testing.T) {
 	p.wantText("dialog.modal[open]", "Params", "Metrics", "Tags", "val_loss", "weight_decay", "dataset")
 	p.shot("runs-column-picker")
 	p.run("search keys", chromedp.SendKeys(chromedp.CSS("#colpick-search"), "val_l"))
-	if n := erEval[int](p, "visible keys", `[...document.querySelectorAll('dialog.modal[open] .colpick-list li')].filter((li) => !li.hidden).length`); n != 1 {
-		t.Errorf("searching val_l leaves %d keys visible, want 1", n)
-	}
+	erPoll(p, "one key listed", `document.querySelectorAll('dialog.modal[open] .colpick-list li').length === 1`)
 	p.click(`dialog.modal[open] input[value="metrics.val_loss"]`)
 	p.click(`dialog.modal[open] button[type=submit]`)
 	p.run("picker closes", chromedp.WaitNotPresent(chromedp.CSS("dialog.modal")))
@@ -314,4 +312,56 @@ func TestRunsPagingAndMulti(t *testing.T) {
 		t.Errorf("experiment column counts %v", seen)
 	}
 	p.shot("runs-multi")
+}
+
+// TestRunsWithAuth signs in as a user who may read one experiment: her
+// runs table works, another experiment's table explains the refusal
+// instead of going blank, and an edit she may not make shows the error.
+func TestRunsWithAuth(t *testing.T) {
+	srv, admin := startAuthServer(t)
+	shared := admin.createExperiment("shared-forecast")
+	secret := admin.createExperiment("secret-pricing")
+	start := time.Now().Add(-time.Hour).UnixMilli()
+	erSeedRun(admin, shared, start, erRun{name: "forecast-v1", status: "FINISHED", user: "root",
+		metrics: map[string]float64{"rmse": 3.2}, params: map[string]string{"horizon": "14"}})
+	erSeedRun(admin, secret, start, erRun{name: "pricing-v1", status: "FINISHED", user: "root",
+		metrics: map[string]float64{"margin": 0.4}})
+	admin.post("users/create", map[string]any{"username": "alice", "password": authAlicePassword})
+	admin.post("experiments/permissions/create", map[string]any{"experiment_id": shared, "username": "alice", "permission": "READ"})
+
+	p := newPage(t, srv.URL, desktopWidth, desktopHeight)
+	p.open("/login?next=%2Fexperiments%2F"+shared, "login")
+	p.signIn("alice", authAlicePassword)
+	p.run("alice's runs table", waitPage("runs"))
+	p.wantText("main h1", "shared-forecast")
+	p.wantText("table.runs-table", "forecast-v1", "Finished", "root", "3.2", "14")
+
+	// Experiments page: only what she may read.
+	p.open("/experiments", "experiments")
+	p.wantText("table.exp-table", "shared-forecast")
+	if strings.Contains(p.text("main"), "secret-pricing") {
+		t.Error("alice sees secret-pricing")
+	}
+	// READ does not allow a rename: the server's refusal is shown.
+	p.click(fmt.Sprintf(`tr[data-id=%q] button[aria-label^="Rename"]`, shared))
+	p.run("rename dialog",
+		chromedp.WaitVisible(chromedp.CSS("dialog.modal[open] #dlg-name")),
+		chromedp.SetValue(chromedp.CSS("#dlg-name"), "renamed-by-alice"),
+		chromedp.Click(chromedp.CSS("dialog.modal[open] button[type=submit]")),
+		chromedp.WaitNotPresent(chromedp.CSS("dialog.modal")))
+	erPoll(p, "an error toast", `!!document.querySelector('.toast-error')`)
+	if name := admin.experimentByName("shared-forecast")["name"]; name != "shared-forecast" {
+		t.Errorf("the experiment is now %v", name)
+	}
+
+	// Another experiment's runs: a clear refusal, not a blank page.
+	p.open("/experiments/"+secret, "runs")
+	p.run("error shown", chromedp.WaitVisible(chromedp.CSS("main .error-box")))
+	if txt := p.text("main"); strings.Contains(txt, "pricing-v1") || strings.Contains(txt, "secret-pricing") {
+		t.Errorf("the refused page leaks data: %s", txt)
+	}
+	p.shot("runs-forbidden")
+	p.open("/experiments/"+shared+","+secret, "runs")
+	p.run("error shown for the pair", chromedp.WaitVisible(chromedp.CSS("main .error-box")))
+	p.allowErrors() // Chromium logs the 403s
 }

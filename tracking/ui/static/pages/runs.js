@@ -6,7 +6,7 @@
 // a view (filter, sort, view, page size, columns) lives in the URL query.
 import {
   route, h, clear, api, setQuery, navigate, fmtTime, fmtRelative, fmtDuration, fmtNumber,
-  errorBox, toast, confirm, breadcrumbs, tagsOf, runHref, experimentHref,
+  errorBox, toast, confirm, breadcrumbs, tagsOf, runHref, experimentHref, debounce,
 } from '../lib.js';
 
 const SIZES = [25, 50, 100, 250];
@@ -19,6 +19,7 @@ const KIND_ONE = { metrics: 'metric', params: 'param', tags: 'tag' };
 // Tags shown by fixed columns (or too big for a cell): not offered as columns.
 const HIDDEN_TAGS = new Set(['mlflow.user', 'mlflow.source.name', 'mlflow.runName', 'mlflow.note.content', 'mlflow.log-model.history']);
 const DEFAULT_PER_KIND = 5;
+const PICKER_LIMIT = 200; // keys listed per group in the column picker
 const STORE_PREFIX = 'mlflow-ui:runs-cols:';
 
 /** orderKey is the order_by key of a picked column ("metrics.`loss`"). */
@@ -116,8 +117,13 @@ async function render(ctx) {
     exps = await Promise.all(ids.map((id) => api.get('experiments/get', { experiment_id: id }, { signal: ctx.signal }).then((r) => r.experiment)));
   } catch (err) {
     if (err.name === 'AbortError') throw err;
+    const denied = err.status === 403 || err.code === 'PERMISSION_DENIED';
+    const missing = err.status === 404 || err.code === 'RESOURCE_DOES_NOT_EXIST';
+    const what = multi ? 'these experiments' : 'this experiment';
     clear(ctx.main, breadcrumbs(['Experiments', '/experiments'], [ids.join(', '), null]),
-      h('h1', null, multi ? 'Experiments not found' : 'Experiment not found'), errorBox(err),
+      h('h1', null, denied ? `You cannot see ${what}` : missing ? (multi ? 'Experiment not found' : 'Experiment not found') : `Could not load ${what}`),
+      errorBox(err),
+      denied ? h('p', { class: 'muted' }, 'Ask an owner of the experiment or an administrator to grant you access.') : null,
       h('p', null, h('a', { href: '/experiments' }, 'Back to the experiments')));
     return;
   }
@@ -489,54 +495,76 @@ async function render(ctx) {
     if (cols === null) cols = [];
     const keys = keysOnPage();
     for (const c of cols) if (!keys[c.kind].includes(c.key)) keys[c.kind].push(c.key);
+    const lower = {};
+    for (const kind of KINDS) lower[kind] = keys[kind].map((k) => k.toLowerCase());
+    // chosen is the picker's state; order = the order of choosing (existing columns first).
     const chosen = new Set(cols.map(colId));
-    const boxes = [];
     const search = h('input', { type: 'search', id: 'colpick-search', placeholder: 'Find a param, metric or tag', autocomplete: 'off' });
-    const countEl = h('span', { class: 'muted' });
-    const updateCount = () => { countEl.textContent = `${boxes.filter((b) => b.checked).length} columns chosen`; };
+    const countEl = h('span', { class: 'muted', 'aria-live': 'polite' });
+    const updateCount = () => { countEl.textContent = `${chosen.size} column${chosen.size === 1 ? '' : 's'} chosen`; };
+    const none = h('p', { class: 'muted small', hidden: true }, 'No key matches.');
     const groups = KINDS.map((kind) => {
       const list = h('ul', { class: 'colpick-list' });
-      const items = keys[kind].map((key) => {
-        const cb = h('input', { type: 'checkbox', value: `${kind}.${key}`, checked: chosen.has(`${kind}.${key}`), onchange: updateCount });
-        boxes.push(cb);
-        const li = h('li', { dataset: { key: key.toLowerCase() } }, h('label', null, cb, h('span', null, key)));
-        list.appendChild(li);
-        return li;
-      });
+      const more = h('p', { class: 'muted small colpick-more', hidden: true });
+      const legendCount = h('span', { class: 'muted' });
+      let shown = []; // keys currently listed
       const setAll = (on) => {
-        for (const li of items) if (!li.hidden) li.querySelector('input').checked = on;
+        for (const key of shown) { const id = `${kind}.${key}`; if (on) chosen.add(id); else chosen.delete(id); }
+        for (const cb of list.querySelectorAll('input')) cb.checked = on;
         updateCount();
       };
       const fs = h('fieldset', { class: 'colpick-group', dataset: { kind } },
-        h('legend', null, KIND_LABEL[kind], h('span', { class: 'muted' }, ` (${keys[kind].length})`)),
+        h('legend', null, KIND_LABEL[kind], legendCount),
         keys[kind].length ? h('div', { class: 'colpick-bulk' },
-          h('button', { type: 'button', class: 'btn btn-link btn-small', onclick: () => setAll(true) }, 'All'),
-          h('button', { type: 'button', class: 'btn btn-link btn-small', onclick: () => setAll(false) }, 'None')) : null,
-        keys[kind].length ? list : h('p', { class: 'muted small' }, `No ${KIND_LABEL[kind].toLowerCase()} on this page.`));
-      return { fs, items };
+          h('button', { type: 'button', class: 'btn btn-link btn-small', 'aria-label': `Choose all listed ${KIND_LABEL[kind].toLowerCase()}`, onclick: () => setAll(true) }, 'All'),
+          h('button', { type: 'button', class: 'btn btn-link btn-small', 'aria-label': `Clear all listed ${KIND_LABEL[kind].toLowerCase()}`, onclick: () => setAll(false) }, 'None')) : null,
+        keys[kind].length ? list : h('p', { class: 'muted small' }, `No ${KIND_LABEL[kind].toLowerCase()} on this page.`),
+        more);
+      // fill lists at most PICKER_LIMIT keys (an experiment may log thousands).
+      const fill = (needle) => {
+        const all = keys[kind];
+        const match = [];
+        let total = 0;
+        for (let i = 0; i < all.length; i++) {
+          if (needle && !lower[kind][i].includes(needle)) continue;
+          total++;
+          if (match.length < PICKER_LIMIT) match.push(all[i]);
+        }
+        shown = match;
+        const frag = document.createDocumentFragment();
+        for (const key of match) {
+          const id = `${kind}.${key}`;
+          const cb = h('input', { type: 'checkbox', value: id, checked: chosen.has(id), onchange: () => {
+            if (cb.checked) chosen.add(id); else chosen.delete(id);
+            updateCount();
+          } });
+          frag.appendChild(h('li', null, h('label', null, cb, h('span', null, key))));
+        }
+        list.replaceChildren(frag);
+        legendCount.textContent = needle ? ` (${total} of ${all.length})` : ` (${all.length})`;
+        more.hidden = total <= match.length;
+        more.textContent = `${total - match.length} more — type to narrow the list.`;
+        fs.hidden = !!needle && total === 0;
+        return total;
+      };
+      return { fs, fill };
     });
-    const none = h('p', { class: 'muted small', hidden: true }, 'No key matches.');
-    search.addEventListener('input', () => {
+    const refill = () => {
       const needle = search.value.trim().toLowerCase();
-      let shown = 0;
-      for (const g of groups) {
-        let n = 0;
-        for (const li of g.items) { li.hidden = !!needle && !li.dataset.key.includes(needle); if (!li.hidden) n++; }
-        g.fs.hidden = !!needle && n === 0;
-        shown += n;
-      }
-      none.hidden = shown > 0 || !needle;
-    });
+      let total = 0;
+      for (const g of groups) total += g.fill(needle);
+      none.hidden = total > 0 || !needle;
+    };
+    search.addEventListener('input', debounce(refill, 120));
     const cancel = h('button', { type: 'button', class: 'btn' }, 'Cancel');
     const apply = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply');
     const form = h('form', { method: 'dialog', class: 'dialog-form colpick' },
-      h('h2', null, 'Choose columns'),
+      h('h2', { id: 'colpick-title' }, 'Choose columns'),
       h('p', { class: 'muted small' }, 'Keys found on the runs of this page. Your choice is kept in the link and in this browser.'),
       h('div', { class: 'field' }, h('label', { for: 'colpick-search' }, 'Search keys'), search),
       h('div', { class: 'colpick-groups' }, groups.map((g) => g.fs), none),
       h('div', { class: 'dialog-actions' }, countEl, h('span', { class: 'spacer' }), cancel, apply));
     const dlg = h('dialog', { class: 'modal modal-wide', 'aria-labelledby': 'colpick-title' }, form);
-    form.querySelector('h2').id = 'colpick-title';
     document.body.appendChild(dlg);
     const close = () => { dlg.close(); dlg.remove(); columnsBtn.focus(); };
     ctx.onLeave(() => { if (dlg.isConnected) { dlg.close(); dlg.remove(); } });
@@ -544,14 +572,14 @@ async function render(ctx) {
     dlg.addEventListener('cancel', (e) => { e.preventDefault(); close(); });
     form.addEventListener('submit', (e) => {
       e.preventDefault();
-      // Keep the previous order for columns that stay; new ones go last in picker order.
-      const on = new Set(boxes.filter((b) => b.checked).map((b) => b.value));
-      const next = cols.filter((c) => on.has(colId(c)));
+      // Columns that stay keep their place; new ones follow in the order chosen.
+      const next = cols.filter((c) => chosen.has(colId(c)));
       const have = new Set(next.map(colId));
-      for (const b of boxes) if (b.checked && !have.has(b.value)) next.push(parseCols(b.value)[0]);
+      for (const id of chosen) if (!have.has(id)) next.push(parseCols(id)[0]);
       close();
       setColumns(next);
     });
+    refill();
     updateCount();
     dlg.showModal();
     search.focus();
