@@ -197,7 +197,7 @@ func TestMetricCharts(t *testing.T) {
 			t.Errorf("tooltip %q lacks %q", tip, want)
 		}
 	}
-	shotOf(p, "charts-desktop", ".compare-charts")
+	shotOf(p, "charts-desktop", "section[aria-labelledby=cmp-charts-h]")
 	p.run("leave chart", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 5, 5))
 
 	// legend: hiding a run redraws without its line, showing it brings it back
@@ -231,7 +231,7 @@ func TestMetricCharts(t *testing.T) {
 		t.Error("smoothing did not change the chart")
 	}
 	p.wantText(".chart-toolbar", "0.90")
-	shotOf(p, "charts-log-smoothed", ".compare-charts")
+	shotOf(p, "charts-log-smoothed", "section[aria-labelledby=cmp-charts-h]")
 	setXAxis := func(v string) {
 		evalJS(p, "x axis "+v, fmt.Sprintf(`(() => { const s = document.querySelector('.chart-toolbar select'); s.value = %q; s.dispatchEvent(new Event('change', {bubbles: true})); })()`, v))
 	}

@@ -616,7 +616,9 @@ export function metricCharts(opts) {
     let left = px + 14;
     if (left + tw > W) left = Math.max(0, px - 14 - tw);
     card.tip.style.left = left + 'px';
-    card.tip.style.top = (L.m.t + 4) + 'px';
+    // keep the tooltip in the half of the plot away from the pointer
+    const low = py !== undefined && py < L.m.t + L.ph / 2;
+    card.tip.style.top = (low ? Math.max(L.m.t + 4, L.m.t + L.ph - 4 - card.tip.offsetHeight) : L.m.t + 4) + 'px';
   }
 
   function zoomTo(card, pa, pb) {
