@@ -286,6 +286,12 @@ func TestRunPage(t *testing.T) {
 		t.Errorf("wrong experiment id was not corrected: %s", loc)
 	}
 
+	// The overview of a RUNNING run follows new metrics.
+	p.open(fmt.Sprintf("/experiments/%s/runs/%s", expID, other), "run")
+	p.wantText(".page-head .badge", "Running")
+	api.post("runs/log-metric", map[string]any{"run_id": other, "key": "live_loss", "value": 0.42, "timestamp": time.Now().UnixMilli(), "step": 3})
+	rmWait(p, "live metric", `document.querySelector('[aria-labelledby=run-metrics-h]')?.textContent.includes('live_loss')`)
+
 	// Rename, delete and restore from the header.
 	p.open(runPath, "run")
 	p.click(".page-head .actions .btn:first-child")

@@ -17,6 +17,8 @@ const PREVIEW_LIMIT = 1024 * 1024;
 const IMAGE_LIMIT = 16 * 1024 * 1024;
 // Rows shown in a CSV/TSV preview.
 const CSV_ROWS = 500;
+// How often the overview of a RUNNING run refreshes (ms).
+const LIVE_INTERVAL = 10000;
 // How many metric keys the charts tab selects by default.
 const DEFAULT_CHARTS = 6;
 
@@ -66,6 +68,25 @@ class RunPage {
     this.tabPanel = h('div', { class: 'tab-panel', role: 'tabpanel', id: 'run-tabpanel', tabindex: '-1' });
     this.chartCleanup = null;
     ctx.onLeave(() => this.stopCharts());
+    // While the run is RUNNING, the overview follows it (status, duration,
+    // latest metrics) unless the user is busy with a control or a dialog.
+    const timer = setInterval(() => this.poll(), LIVE_INTERVAL);
+    ctx.onLeave(() => clearInterval(timer));
+  }
+
+  async poll() {
+    if (this.info.status !== 'RUNNING' || this.tab !== 'overview' || document.hidden) return;
+    const busy = () => document.querySelector('dialog[open]') || (document.activeElement && document.activeElement !== this.ctx.main && this.ctx.main.contains(document.activeElement));
+    if (busy()) return;
+    let r;
+    try {
+      r = await api.get('runs/get', { run_id: this.info.run_id }, { signal: this.ctx.signal });
+    } catch {
+      return; // keep what is shown; the next tick retries
+    }
+    if (busy() || this.tab !== 'overview') return;
+    this.run = r.run;
+    this.draw();
   }
 
   get info() { return this.run.info; }
