@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -230,4 +231,24 @@ func TestExperimentsPage(t *testing.T) {
 	ph.wantText("table.exp-table", "vision-resnet")
 	erNoHorizontalScroll(ph)
 	ph.shot("experiments-phone")
+
+	// Paging: more experiments than one page holds (100).
+	for i := 0; i < 100; i++ {
+		api.createExperiment(fmt.Sprintf("bulk-%03d", i))
+	}
+	p.open("/experiments?order_by="+url.QueryEscape("name ASC"), "experiments")
+	if n := p.count("table.exp-table tbody tr"); n != 100 {
+		t.Errorf("page 1 has %d rows, want 100", n)
+	}
+	p.wantText(".page-head", "1–100")
+	if s := erEval[string](p, "aria-sort", `document.querySelector('.exp-table th[aria-sort]').textContent + '=' + document.querySelector('.exp-table th[aria-sort]').getAttribute('aria-sort')`); !strings.HasPrefix(s, "Name") || !strings.HasSuffix(s, "=ascending") {
+		t.Errorf("sorted header %q", s)
+	}
+	p.click(".pager button:nth-child(2)")
+	erPoll(p, "page 2", `document.querySelector('.page-head').textContent.includes('101–')`)
+	// 105 active experiments: bulk-000..099, churn, Default, nlp, speech, vision.
+	if n := p.count("table.exp-table tbody tr"); n != 5 {
+		t.Errorf("page 2 has %d rows, want 5", n)
+	}
+	p.wantText("table.exp-table", "vision-resnet")
 }

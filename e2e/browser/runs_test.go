@@ -91,6 +91,10 @@ func TestRunsTable(t *testing.T) {
 	p.wantText("main h1", "image-classifier")
 	p.wantText(".breadcrumbs", "Experiments", "image-classifier")
 	p.wantText(".exp-description", "Baselines for the product-photo classifier.", "Compare against resnet-50")
+	p.wantText(".exp-meta", "team: vision")
+	if title := value(p, "title", chromedp.Title()); !strings.Contains(title, "image-classifier") {
+		t.Errorf("the tab is titled %q", title)
+	}
 	p.wantText("table.runs-table", "cnn-small", "resnet-50", "vit-base", "alice", "bob", "carol", "train.py")
 	if n := p.count("table.runs-table tbody tr"); n != 6 {
 		t.Errorf("%d rows, want 6", n)

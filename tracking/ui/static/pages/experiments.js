@@ -27,6 +27,10 @@ async function render(ctx) {
   const sortStr = q.get('order_by') || q.get('sort') || DEFAULT_SORT;
   const sort = parseSort(sortStr);
 
+  const oldTitle = document.title;
+  document.title = `Experiments · ${oldTitle}`;
+  ctx.onLeave(() => { document.title = oldTitle; });
+
   // Page state: a stack of page tokens ('' = first page), the selection.
   const tokens = [''];
   let pageIndex = 0;

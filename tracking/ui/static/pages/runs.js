@@ -128,6 +128,9 @@ async function render(ctx) {
     return;
   }
   const expName = Object.fromEntries(exps.map((e) => [e.experiment_id, e.name]));
+  const oldTitle = document.title;
+  document.title = `${multi ? `${exps.length} experiments` : exps[0].name} · Runs · ${oldTitle}`;
+  ctx.onLeave(() => { document.title = oldTitle; });
 
   // ---- page state
   const tokens = [''];
@@ -154,10 +157,13 @@ async function render(ctx) {
     head.push(h('div', { class: 'page-head' },
       h('h1', null, e.name),
       e.lifecycle_stage === 'deleted' ? h('span', { class: 'badge badge-deleted' }, 'deleted') : null));
+    const userTags = (e.tags || []).filter((t) => !t.key.startsWith('mlflow.'));
     head.push(h('dl', { class: 'exp-meta' },
       h('div', null, h('dt', null, 'Experiment ID'), h('dd', { class: 'mono' }, e.experiment_id)),
       h('div', null, h('dt', null, 'Artifact location'), h('dd', { class: 'mono' }, e.artifact_location || '—')),
-      h('div', null, h('dt', null, 'Created'), h('dd', null, fmtTime(e.creation_time)))));
+      h('div', null, h('dt', null, 'Created'), h('dd', null, fmtTime(e.creation_time))),
+      userTags.length ? h('div', { class: 'exp-meta-tags' }, h('dt', null, 'Tags'), h('dd', null,
+        userTags.map((t) => h('span', { class: 'chip' }, h('span', null, h('b', null, t.key), t.value !== '' ? ': ' : '', t.value))))) : null));
     if (etags['mlflow.note.content']) {
       head.push(h('section', { class: 'panel exp-description', 'aria-label': 'Description' },
         h('h2', { class: 'sr-only' }, 'Description'),
