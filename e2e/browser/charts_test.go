@@ -323,16 +323,24 @@ func TestChartDrawSpeed(t *testing.T) {
 	if n := coloredPixels(p, sel); n < 300 {
 		t.Fatalf("10-run chart has %d coloured pixels", n)
 	}
-	// each toggle redraws every chart synchronously; time 20 of them
+	// each toggle redraws every chart synchronously; reading a pixel back
+	// makes Chromium rasterize the recorded drawing, so it is timed too.
+	// The best of five batches of 10 toggles (a busy machine slows some
+	// batches down).
 	ms := value(p, "draw time", chromedp.Evaluate[float64](`(() => {
   const box = document.querySelector('.chart-toolbar input.chart-log');
-  const t0 = performance.now();
-  for (let i = 0; i < 20; i++) box.click();
-  return (performance.now() - t0) / 20;
+  const canvas = document.querySelector('.chart-card[data-key="loss"] canvas.chart-canvas');
+  canvas.getContext('2d').getImageData(0, 0, 1, 1);
+  let best = Infinity;
+  for (let b = 0; b < 5; b++) {
+    const t0 = performance.now();
+    for (let i = 0; i < 10; i++) { box.click(); canvas.getContext('2d').getImageData(0, 0, 1, 1); }
+    best = Math.min(best, (performance.now() - t0) / 10);
+  }
+  return best;
 })()`))
 	t.Logf("one redraw of a 10 runs × 320 points chart: %.2f ms", ms)
-	// generous: the machine running the tests may be busy
-	if limit := 40.0; ms > limit {
+	if limit := 25.0; ms > limit {
 		t.Errorf("a redraw takes %.1f ms; want a few ms", ms)
 	}
 }

@@ -106,7 +106,7 @@ route('/compare', 'compare', async (ctx) => {
     return charts.ready;
   };
   const keyPicker = picker({
-    label: 'Metrics', items: metricKeys, selected: chosenKeys, id: 'cmp-keys',
+    label: 'Metrics', items: metricKeys, selected: chosenKeys, id: 'cmp-keys', signal,
     onChange: () => { setQuery({ keys: [...chosenKeys].join(',') }, { render: false }); buildCharts(); },
   });
   const chartsPanel = h('section', { class: 'panel compare-section', 'aria-labelledby': 'cmp-charts-h' },
@@ -149,7 +149,7 @@ function differs(runs, field, key) {
 }
 
 /** picker is a disclosure with a filterable checkbox list; it mutates selected (a Set). */
-function picker({ label, items, selected, onChange, id, limit = 300 }) {
+function picker({ label, items, selected, onChange, id, signal, limit = 300 }) {
   const summaryCount = h('span', { class: 'picker-count' });
   const list = h('ul', { class: 'picker-list', id: id + '-list' });
   const filter = h('input', { type: 'search', class: 'picker-filter', placeholder: `Filter ${label.toLowerCase()}…`, 'aria-label': `Filter ${label.toLowerCase()}`, 'aria-controls': id + '-list' });
@@ -175,6 +175,8 @@ function picker({ label, items, selected, onChange, id, limit = 300 }) {
   update();
   drawList();
   el.addEventListener('keydown', (e) => { if (e.key === 'Escape' && el.open) { el.open = false; el.querySelector('summary').focus(); } });
+  // a click elsewhere closes the list
+  document.addEventListener('click', (e) => { if (el.open && !el.contains(e.target)) el.open = false; }, { signal });
   return el;
 }
 
@@ -283,7 +285,7 @@ function parallelPanel(runs, metricKeys, chartKeys, ctx) {
   const metricSelect = h('select', { id: 'cmp-pc-metric', class: 'pc-metric' },
     metricKeys.length ? metricKeys.map((k) => h('option', { value: k, selected: k === metric }, k)) : h('option', { value: '' }, 'No metrics'));
   metricSelect.addEventListener('change', () => { metric = metricSelect.value; draw(); });
-  const paramPicker = picker({ label: 'Parameters', items: paramKeys, selected: chosen, id: 'cmp-pc-params', onChange: () => draw() });
+  const paramPicker = picker({ label: 'Parameters', items: paramKeys, selected: chosen, id: 'cmp-pc-params', signal: ctx.signal, onChange: () => draw() });
 
   let highlight = -1;
   let layout = null;
