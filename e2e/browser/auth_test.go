@@ -68,9 +68,9 @@ func (p *page) location() string {
 // signIn fills the login form and submits it.
 func (p *page) signIn(user, pass string) {
 	p.t.Helper()
+	p.run("login form", chromedp.WaitVisible(chromedp.ID("login-username")))
+	value(p, "clear username", chromedp.Evaluate[bool](`(document.getElementById('login-username').value = '', true)`))
 	p.run("sign in as "+user,
-		chromedp.WaitVisible(chromedp.ID("login-username")),
-		chromedp.Clear(chromedp.ID("login-username")),
 		chromedp.SendKeys(chromedp.ID("login-username"), user),
 		chromedp.SendKeys(chromedp.ID("login-password"), pass),
 		chromedp.Click(chromedp.CSS(".login-form button[type=submit]")))
@@ -275,4 +275,101 @@ func TestAuthOffAccountPages(t *testing.T) {
 	p.wantText("main", "Authentication is off")
 	p.open("/admin", "admin")
 	p.wantText("main", "Authentication is off")
+}
+
+// basicStatus calls users/current with Basic credentials.
+func basicStatus(t *testing.T, srv *caddytest.Server, user, pass string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/2.0/mlflow/users/current", nil)
+	req.SetBasicAuth(user, pass)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// waitToast waits for a notification containing text.
+func (p *page) waitToast(text string) {
+	p.t.Helper()
+	value(p, "toast "+text, chromedp.Poll[bool](fmt.Sprintf(`[...document.querySelectorAll('.toast')].some((t) => t.textContent.includes(%q))`, text),
+		chromedp.WithPollingTimeout(15*time.Second)))
+}
+
+// TestAuthAdminUserActions: the admin page's user actions (make and
+// remove admin, reset password, delete) and changing one's own password
+// from the account page, checked against the API.
+func TestAuthAdminUserActions(t *testing.T) {
+	srv, admin := startAuthServer(t)
+	admin.post("users/create", map[string]any{"username": "bob", "password": "bob-password-0123"})
+
+	p := newPage(t, srv.URL, desktopWidth, desktopHeight)
+	p.open("/login", "login")
+	p.signIn("root", authAdminPassword)
+	p.run("signed in", waitPage("experiments"))
+	// Signed in, /login goes on to next.
+	p.open("/login?next=%2Faccount", "account")
+
+	bob := `#users-table tr[data-user="bob"]`
+	p.open("/admin", "admin")
+	p.click(bob + ` button[data-action="toggle-admin"]`)
+	p.run("bob is admin", waitPage("admin"), chromedp.WaitVisible(chromedp.CSS(bob+" .badge-admin")))
+	p.click(bob + ` button[data-action="toggle-admin"]`)
+	p.dialogSubmit()
+	p.run("bob is no admin", waitPage("admin"), chromedp.WaitNotPresent(chromedp.CSS(bob+" .badge-admin")))
+	if me := admin.call(http.MethodGet, "/api/2.0/mlflow/users/get?username=bob", nil); me["user"].(map[string]any)["is_admin"] != false {
+		t.Errorf("bob after two toggles: %v", me)
+	}
+
+	// Reset bob's password: a too short one is refused in the dialog.
+	p.click(bob + ` button[data-action="reset-password"]`)
+	p.run("short password", chromedp.WaitVisible(chromedp.ID("dlg-password")),
+		chromedp.SendKeys(chromedp.ID("dlg-password"), "short"),
+		chromedp.SendKeys(chromedp.ID("dlg-confirm"), "short"),
+		chromedp.Click(chromedp.CSS("dialog.modal[open] button[type=submit]")))
+	p.wantText("dialog.modal .form-error", "at least 12 characters")
+	value(p, "clear", chromedp.Evaluate[bool](`(document.getElementById('dlg-password').value = '', document.getElementById('dlg-confirm').value = '', true)`))
+	p.run("good password",
+		chromedp.SendKeys(chromedp.ID("dlg-password"), "bob-reset-password-1"),
+		chromedp.SendKeys(chromedp.ID("dlg-confirm"), "bob-reset-password-1"))
+	p.dialogSubmit()
+	p.waitToast("Password of bob changed.")
+	if st := basicStatus(t, srv, "bob", "bob-reset-password-1"); st != 200 {
+		t.Errorf("bob with the new password: %d", st)
+	}
+
+	// Delete bob.
+	p.click(bob + ` button[data-action="delete"]`)
+	p.dialogSubmit()
+	p.run("bob gone", waitPage("admin"), chromedp.WaitNotPresent(chromedp.CSS(bob)))
+	if st := basicStatus(t, srv, "bob", "bob-reset-password-1"); st != 401 {
+		t.Errorf("deleted bob: %d", st)
+	}
+	// root cannot delete or demote itself.
+	if n := p.count(`#users-table tr[data-user="root"] button[data-action="delete"]:disabled`); n != 1 {
+		t.Error("root may delete itself")
+	}
+
+	// Change one's own password: the current one is checked first.
+	changePw := func(current string) {
+		p.open("/account", "account")
+		p.click("#change-password")
+		p.run("fill", chromedp.WaitVisible(chromedp.ID("dlg-current")),
+			chromedp.SendKeys(chromedp.ID("dlg-current"), current),
+			chromedp.SendKeys(chromedp.ID("dlg-password"), "root-new-password-99"),
+			chromedp.SendKeys(chromedp.ID("dlg-confirm"), "root-new-password-99"))
+		p.dialogSubmit()
+	}
+	changePw("not-my-password")
+	p.waitToast("current password is not right")
+	p.allowErrors() // the failed check is a 401 in the console
+	changePw(authAdminPassword)
+	p.waitToast("Password changed.")
+	if st := basicStatus(t, srv, "root", "root-new-password-99"); st != 200 {
+		t.Errorf("root with the new password: %d", st)
+	}
+	// This browser stays signed in.
+	p.open("/account", "account")
+	p.wantText("main", "root", "Administrator")
 }
