@@ -351,6 +351,8 @@ func requestFor(r api.Route, f fixture) (path string, body obj) {
 	p = strings.ReplaceAll(p, "{path...}", f.expID+"/"+f.runID+"/artifacts/f.txt")
 	p = strings.ReplaceAll(p, "{model_id}", orDefault(f.loggedModel, "m-00000000000000000000000000000000"))
 	p = strings.ReplaceAll(p, "{request_id}", orDefault(f.trace, "tr-0"))
+	p = strings.ReplaceAll(p, "{trace_id}", orDefault(f.trace, "tr-0"))
+	p = strings.ReplaceAll(p, "{assessment_id}", "a-0")
 	p = strings.ReplaceAll(p, "{tag_key}", "k")
 	q := url.Values{}
 	body = obj{
@@ -359,8 +361,12 @@ func requestFor(r api.Route, f fixture) (path string, body obj) {
 		"name": f.model, "version": "1", "username": "victim", "permission": "READ",
 		"is_admin": false, "id": "nope", "request_id": orDefault(f.trace, "tr-0"),
 		"key": "k", "value": "v", "metric_key": "m",
+		"trace_id": orDefault(f.trace, "tr-0"), "trace_ids": []string{orDefault(f.trace, "tr-0")},
+		"trace": obj{"trace_info": obj{"trace_id": "tr-matrix", "request_time": "2025-01-01T00:00:00Z",
+			"trace_location": obj{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": obj{"experiment_id": f.expID}}}},
+		"locations": []obj{{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": obj{"experiment_id": f.expID}}},
 	}
-	for _, k := range []string{"experiment_id", "experiment_name", "run_id", "run_uuid", "name", "version", "username", "permission", "request_id", "metric_key", "key"} {
+	for _, k := range []string{"experiment_id", "experiment_name", "run_id", "run_uuid", "name", "version", "username", "permission", "request_id", "metric_key", "key", "trace_id"} {
 		q.Set(k, fmt.Sprint(body[k]))
 	}
 	q.Set("path", f.expID+"/"+f.runID+"/artifacts")

@@ -2,6 +2,7 @@ package tracking
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/search"
 )
@@ -28,9 +29,13 @@ const (
 	TraceDataFile = "traces.json"
 )
 
-// TraceInfo is a trace's metadata as MLflow 2.x's REST API returns it
-// (TraceInfo in service.proto). ExecutionTimeMs is always present (0 while
-// the trace is in progress); empty lists are omitted.
+// TraceInfo is a trace's metadata, one record for both of MLflow's views:
+// the 2.x TraceInfo (request_id, timestamp_ms, execution_time_ms, status,
+// request_metadata, tags) and the 3.x TraceInfoV3 (trace_id, request_time,
+// execution_duration, state, trace_metadata, tags, previews, client request
+// id, assessments). The handlers build each wire form from it; its JSON
+// form is the stored one. ExecutionTimeMs is 0 while the trace is in
+// progress; Status holds the 2.x names (TraceStatus*).
 type TraceInfo struct {
 	RequestID       string `json:"request_id"`
 	ExperimentID    string `json:"experiment_id"`
@@ -39,6 +44,18 @@ type TraceInfo struct {
 	Status          string `json:"status"`
 	RequestMetadata []Tag  `json:"request_metadata,omitempty"`
 	Tags            []Tag  `json:"tags,omitempty"`
+
+	// ClientRequestID, RequestPreview and ResponsePreview are MLflow 3
+	// fields (empty for traces started through the 2.x API).
+	ClientRequestID string `json:"client_request_id,omitempty"`
+	RequestPreview  string `json:"request_preview,omitempty"`
+	ResponsePreview string `json:"response_preview,omitempty"`
+	// Assessments are the trace's feedback and expectations.
+	Assessments []Assessment `json:"assessments,omitempty"`
+	// LinkedRunIDs are the runs the trace was linked to with
+	// link-to-run; a search for run_id matches them as well as the
+	// mlflow.sourceRun metadata.
+	LinkedRunIDs []string `json:"linked_run_ids,omitempty"`
 }
 
 // Tag returns the value of a trace tag.
@@ -79,6 +96,51 @@ type TraceStore interface {
 	// RequestIDs or the oldest (at most MaxTraces, 0 meaning all) with a
 	// timestamp ≤ MaxTimestampMillis, and returns how many were deleted.
 	DeleteTraces(ctx context.Context, req DeleteTraces) (int, error)
+
+	// StartTraceV3 records a trace the client identified itself (MLflow
+	// 3's StartTraceV3) in an active experiment, with the
+	// mlflow.artifactLocation tag added. If the id exists, the trace is
+	// replaced by t, keeping stored tags and metadata t does not set and
+	// stored previews t leaves empty.
+	StartTraceV3(ctx context.Context, t *TraceInfo) (*TraceInfo, error)
+	// LinkTracesToRun links existing traces to an existing run (unknown
+	// trace ids are ignored, as MLflow does).
+	LinkTracesToRun(ctx context.Context, traceIDs []string, runID string) error
+
+	// CreateAssessment adds an assessment to its trace (a.TraceID),
+	// generating its id (a-<32 hex>) when empty; an assessment it
+	// overrides becomes invalid.
+	CreateAssessment(ctx context.Context, a Assessment) (*Assessment, error)
+	// GetAssessment returns one assessment of a trace.
+	GetAssessment(ctx context.Context, traceID, assessmentID string) (*Assessment, error)
+	// UpdateAssessment applies fn to an assessment and stores it with
+	// LastUpdateTimeMs set to now.
+	UpdateAssessment(ctx context.Context, traceID, assessmentID string, fn func(*Assessment) error) (*Assessment, error)
+	// DeleteAssessment removes an assessment (a missing one is fine); the
+	// assessment it overrode becomes valid again.
+	DeleteAssessment(ctx context.Context, traceID, assessmentID string) error
+}
+
+// Assessment is feedback on or an expectation of a trace (MLflow 3's
+// assessments.Assessment). The value messages (source, feedback,
+// expectation, issue, error) are kept as their proto JSON; times are
+// milliseconds.
+type Assessment struct {
+	AssessmentID     string            `json:"assessment_id"`
+	AssessmentName   string            `json:"assessment_name"`
+	TraceID          string            `json:"trace_id"`
+	SpanID           string            `json:"span_id,omitempty"`
+	Source           json.RawMessage   `json:"source,omitempty"`
+	CreateTimeMs     int64             `json:"create_time_ms"`
+	LastUpdateTimeMs int64             `json:"last_update_time_ms"`
+	Feedback         json.RawMessage   `json:"feedback,omitempty"`
+	Expectation      json.RawMessage   `json:"expectation,omitempty"`
+	Issue            json.RawMessage   `json:"issue,omitempty"`
+	Rationale        string            `json:"rationale,omitempty"`
+	Error            json.RawMessage   `json:"error,omitempty"`
+	Metadata         map[string]string `json:"metadata,omitempty"`
+	Overrides        string            `json:"overrides,omitempty"`
+	Valid            bool              `json:"valid"`
 }
 
 // StartTrace is the input of TraceStore.StartTrace.
@@ -122,10 +184,14 @@ type TracePage struct {
 }
 
 // TraceAttr returns an attribute of the trace for searches: the string
-// attributes request_id, experiment_id and status, or the numeric ones
-// timestamp_ms and execution_time_ms.
+// attributes request_id, experiment_id, status and client_request_id, or
+// the numeric ones timestamp_ms, execution_time_ms and end_time_ms.
 func (t *TraceInfo) TraceAttr(key string) (string, int64) {
 	switch key {
+	case "client_request_id":
+		return t.ClientRequestID, 0
+	case "end_time_ms":
+		return "", t.TimestampMs + t.ExecutionTimeMs
 	case "request_id":
 		return t.RequestID, 0
 	case "experiment_id":
@@ -138,4 +204,15 @@ func (t *TraceInfo) TraceAttr(key string) (string, int64) {
 		return "", t.ExecutionTimeMs
 	}
 	return "", 0
+}
+
+// LinkedToRun reports whether the trace was linked to the run with
+// link-to-run.
+func (t *TraceInfo) LinkedToRun(runID string) bool {
+	for _, id := range t.LinkedRunIDs {
+		if id == runID {
+			return true
+		}
+	}
+	return false
 }

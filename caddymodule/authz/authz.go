@@ -129,9 +129,13 @@ const (
 	// LoggedModel checks the experiment of the logged model in the
 	// {model_id} path segment.
 	LoggedModel
-	// Trace checks the experiment of the trace in the {request_id} path
-	// segment, or the request_id query value on routes without one.
+	// Trace checks the experiment of the trace in the {request_id} or
+	// {trace_id} path segment, or the request_id or trace_id query value on
+	// routes without one.
 	Trace
+	// TraceLocation checks the experiment of a StartTraceV3 body's
+	// trace.trace_info.trace_location.mlflow_experiment.experiment_id.
+	TraceLocation
 )
 
 // Rule is a Table entry.
@@ -241,6 +245,22 @@ var Table = map[string]Rule{
 	"SetTraceTag":      rule(Trace, ActUpdate),
 	"DeleteTraceTag":   rule(Trace, ActUpdate),
 	"GetTraceArtifact": rule(Trace, ActRead),
+
+	// Traces (MLflow 3 API). Batch gets answer only readable traces.
+	"StartTraceV3":       rule(TraceLocation, ActUpdate),
+	"GetTraceInfoV3":     rule(Trace, ActRead),
+	"GetTrace":           rule(Trace, ActRead),
+	"BatchGetTraces":     {Scope: Filtered},
+	"BatchGetTraceInfos": {Scope: Filtered},
+	"SearchTracesV3":     {Scope: Filtered},
+	"DeleteTracesV3":     rule(Experiment, ActDelete),
+	"SetTraceTagV3":      rule(Trace, ActUpdate),
+	"DeleteTraceTagV3":   rule(Trace, ActUpdate),
+	"LinkTracesToRun":    rule(Run, ActUpdate),
+	"CreateAssessment":   rule(Trace, ActUpdate),
+	"GetAssessment":      rule(Trace, ActRead),
+	"UpdateAssessment":   rule(Trace, ActUpdate),
+	"DeleteAssessment":   rule(Trace, ActUpdate),
 
 	// The gateway's own management API (ManagementRoutes).
 	"CreateUser":                      {Scope: Admin},
@@ -602,12 +622,24 @@ func (a *Authorizer) Decide(ctx context.Context, user string, m Match, params, q
 	case Trace:
 		id := m.Values["request_id"]
 		if id == "" {
+			id = m.Values["trace_id"]
+		}
+		if id == "" {
 			id = query.String("request_id")
+		}
+		if id == "" {
+			id = query.String("trace_id")
 		}
 		if id == "" {
 			return missing("request_id")
 		}
 		return a.checkVia(ctx, user, rl.Action, Resource{"trace", id}, a.Resolver.TraceExperiment)
+	case TraceLocation:
+		id := params.TraceLocationExperiment()
+		if id == "" {
+			return missing("trace.trace_info.trace_location.mlflow_experiment.experiment_id")
+		}
+		return a.check(ctx, user, rl.Action, Resource{"experiment", id}, Resource{"experiment", id})
 	case Upload:
 		if !strings.Contains(route.Pattern, "/mlflow-artifacts/") {
 			return a.checkRuns(ctx, user, rl.Action, []string{query.String("run_uuid")}, "run_uuid")

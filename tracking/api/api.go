@@ -200,6 +200,7 @@ func (s *Server) register() {
 	s.addTracking("POST", "/runs/log-model", "LogModel", (*Server).logModel)
 	s.registerRegistry()
 	s.registerTraces()
+	s.registerTracesV3()
 	s.registerLoggedModels()
 
 	// Metrics.

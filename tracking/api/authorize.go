@@ -287,6 +287,28 @@ func (s *authorizedStore) RenameRegisteredModel(ctx context.Context, name, newNa
 	return m, nil
 }
 
+// TraceLocationExperiment returns the experiment id a StartTraceV3 body
+// names (trace.trace_info.trace_location.mlflow_experiment.experiment_id);
+// "" when absent or malformed.
+func (p *Params) TraceLocationExperiment() string {
+	if p.f.obj == nil {
+		return ""
+	}
+	f := p.f
+	for _, name := range []string{"trace", "trace_info", "trace_location", "mlflow_experiment"} {
+		raw, ok := f.obj.get(name)
+		if !ok || kindOf(raw) != kindObject {
+			return ""
+		}
+		m, err := message(raw, name)
+		if err != nil {
+			return ""
+		}
+		f = m
+	}
+	return (&Params{f: f}).String("experiment_id")
+}
+
 // Bool returns a boolean field (JSON true/false, or "true"/"false" in any
 // case as a string or query value); ok is false when absent or malformed.
 func (p *Params) Bool(name string) (v, ok bool) {

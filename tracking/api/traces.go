@@ -89,8 +89,33 @@ func (s *Server) serveParamRoute(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
+// traceInfoV2 is MLflow 2.x's TraceInfo on the wire.
+type traceInfoV2 struct {
+	RequestID       string         `json:"request_id"`
+	ExperimentID    string         `json:"experiment_id"`
+	TimestampMs     int64          `json:"timestamp_ms"`
+	ExecutionTimeMs int64          `json:"execution_time_ms"`
+	Status          string         `json:"status"`
+	RequestMetadata []tracking.Tag `json:"request_metadata,omitempty"`
+	Tags            []tracking.Tag `json:"tags,omitempty"`
+}
+
+func toV2(t *tracking.TraceInfo) *traceInfoV2 {
+	return &traceInfoV2{RequestID: t.RequestID, ExperimentID: t.ExperimentID, TimestampMs: t.TimestampMs,
+		ExecutionTimeMs: t.ExecutionTimeMs, Status: t.Status, RequestMetadata: t.RequestMetadata, Tags: t.Tags}
+}
+
 type traceInfoResponse struct {
-	TraceInfo *tracking.TraceInfo `json:"trace_info"`
+	TraceInfo *traceInfoV2 `json:"trace_info"`
+}
+
+// traceIDParam is the trace id of a path: {request_id} in the 2.x routes,
+// {trace_id} in the 3.x ones.
+func traceIDParam(r *http.Request) string {
+	if id := r.PathValue("request_id"); id != "" {
+		return id
+	}
+	return r.PathValue("trace_id")
 }
 
 // traceTags reads and checks a list of trace tags or request metadata:
@@ -150,7 +175,7 @@ func (s *Server) startTrace(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, traceInfoResponse{t})
+	writeJSON(w, http.StatusOK, traceInfoResponse{toV2(t)})
 	return nil
 }
 
@@ -159,7 +184,7 @@ func (s *Server) endTrace(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id := r.PathValue("request_id")
+	id := traceIDParam(r)
 	ts, _, err := f.int64("timestamp_ms")
 	if err != nil {
 		return err
@@ -182,16 +207,16 @@ func (s *Server) endTrace(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, traceInfoResponse{t})
+	writeJSON(w, http.StatusOK, traceInfoResponse{toV2(t)})
 	return nil
 }
 
 func (s *Server) getTraceInfo(w http.ResponseWriter, r *http.Request) error {
-	t, err := s.store.GetTraceInfo(r.Context(), r.PathValue("request_id"))
+	t, err := s.store.GetTraceInfo(r.Context(), traceIDParam(r))
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, traceInfoResponse{t})
+	writeJSON(w, http.StatusOK, traceInfoResponse{toV2(t)})
 	return nil
 }
 
@@ -212,7 +237,7 @@ func (s *Server) setTraceTag(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	tag := tracking.Tag{Key: key, Value: validate.TruncateTagValue(value)}
-	if err := s.store.SetTraceTag(r.Context(), r.PathValue("request_id"), tag); err != nil {
+	if err := s.store.SetTraceTag(r.Context(), traceIDParam(r), tag); err != nil {
 		return err
 	}
 	return writeEmpty(w)
@@ -229,23 +254,16 @@ func (s *Server) deleteTraceTag(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteTraceTag(r.Context(), r.PathValue("request_id"), key); err != nil {
+	if err := s.store.DeleteTraceTag(r.Context(), traceIDParam(r), key); err != nil {
 		return err
 	}
 	return writeEmpty(w)
 }
 
 // traceSearchParams reads the parameters shared by the v2 and v3 trace
-// searches.
-func traceSearchParams(f *fields, idsField string) (tracking.TraceQuery, error) {
+// searches (the experiment ids are read by the caller).
+func traceSearchParams(f *fields, ids []string) (tracking.TraceQuery, error) {
 	var q tracking.TraceQuery
-	ids, _, err := f.strList(idsField, true)
-	if err != nil {
-		return q, err
-	}
-	if len(ids) == 0 {
-		return q, missingValue(idsField)
-	}
 	filter, _, err := f.str("filter")
 	if err != nil {
 		return q, err
@@ -285,7 +303,14 @@ func (s *Server) searchTraces(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q, err := traceSearchParams(f, "experiment_ids")
+	ids, _, err := f.strList("experiment_ids", true)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return missingValue("experiment_ids")
+	}
+	q, err := traceSearchParams(f, ids)
 	if err != nil {
 		return err
 	}
@@ -293,10 +318,14 @@ func (s *Server) searchTraces(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	out := make([]*traceInfoV2, len(page.Traces))
+	for i, t := range page.Traces {
+		out[i] = toV2(t)
+	}
 	writeJSON(w, http.StatusOK, struct {
-		Traces        []*tracking.TraceInfo `json:"traces,omitempty"`
-		NextPageToken string                `json:"next_page_token,omitempty"`
-	}{page.Traces, page.NextPageToken})
+		Traces        []*traceInfoV2 `json:"traces,omitempty"`
+		NextPageToken string         `json:"next_page_token,omitempty"`
+	}{out, page.NextPageToken})
 	return nil
 }
 

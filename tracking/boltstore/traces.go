@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 
@@ -265,4 +266,206 @@ func (s *Store) DeleteTraces(ctx context.Context, req tracking.DeleteTraces) (in
 		return nil
 	})
 	return n, err
+}
+
+// StartTraceV3 implements tracking.TraceStore.
+func (s *Store) StartTraceV3(ctx context.Context, in *tracking.TraceInfo) (*tracking.TraceInfo, error) {
+	if in.RequestID == "" {
+		return nil, tracking.Errorf(tracking.InvalidParameterValue, "Missing value for required parameter 'trace.trace_info.trace_id'.")
+	}
+	var out *tracking.TraceInfo
+	err := s.update(ctx, "start trace v3", func(tx *bolt.Tx) error {
+		out = nil
+		expID, exp, err := mustExp(tx, in.ExperimentID)
+		if err != nil {
+			return err
+		}
+		if exp.Lifecycle != tracking.LifecycleActive {
+			return errExperimentNotActive(expID, exp.Lifecycle)
+		}
+		t := *in
+		t.ExperimentID = fmtExpID(expID)
+		t.RequestMetadata = upsertTags(nil, in.RequestMetadata)
+		t.Tags = upsertTags(nil, in.Tags)
+		t.Assessments = slices.Clone(in.Assessments)
+		old, err := getTrace(tx, in.RequestID)
+		switch {
+		case tracking.IsCode(err, tracking.ResourceDoesNotExist):
+		case err != nil:
+			return err
+		default:
+			// Upsert: keep what the new record does not say.
+			for _, tg := range old.Tags {
+				if _, ok := t.Tag(tg.Key); !ok {
+					t.Tags = append(t.Tags, tg)
+				}
+			}
+			for _, m := range old.RequestMetadata {
+				if _, ok := t.Metadata(m.Key); !ok {
+					t.RequestMetadata = append(t.RequestMetadata, m)
+				}
+			}
+			if t.RequestPreview == "" {
+				t.RequestPreview = old.RequestPreview
+			}
+			if t.ResponsePreview == "" {
+				t.ResponsePreview = old.ResponsePreview
+			}
+			if len(t.Assessments) == 0 {
+				t.Assessments = old.Assessments
+			}
+			t.LinkedRunIDs = old.LinkedRunIDs
+			if oldExp, ok := parseExpID(old.ExperimentID); ok && oldExp != expID {
+				if err := tx.Bucket(bExpTrace).Delete(expTraceKey(oldExp, old.RequestID)); err != nil {
+					return err
+				}
+			}
+		}
+		for i := range t.Assessments {
+			if t.Assessments[i].TraceID == "" {
+				t.Assessments[i].TraceID = t.RequestID
+			}
+		}
+		t.Tags = upsertTags(t.Tags, []tracking.Tag{{
+			Key:   tracking.TraceTagArtifactLocation,
+			Value: joinURI(exp.ArtifactLocation, "traces", t.RequestID, "artifacts"),
+		}})
+		if err := putJSON(tx.Bucket(bTrace), []byte(t.RequestID), &t); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bExpTrace).Put(expTraceKey(expID, t.RequestID), nil); err != nil {
+			return err
+		}
+		out = &t
+		return nil
+	})
+	return out, err
+}
+
+// LinkTracesToRun implements tracking.TraceStore.
+func (s *Store) LinkTracesToRun(ctx context.Context, traceIDs []string, runID string) error {
+	return s.update(ctx, "link traces to run", func(tx *bolt.Tx) error {
+		if _, err := mustRun(tx, runID); err != nil {
+			return err
+		}
+		for _, id := range traceIDs {
+			t, err := getTrace(tx, id)
+			if tracking.IsCode(err, tracking.ResourceDoesNotExist) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if t.LinkedToRun(runID) {
+				continue
+			}
+			t.LinkedRunIDs = append(t.LinkedRunIDs, runID)
+			if err := putJSON(tx.Bucket(bTrace), []byte(id), t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func errNoAssessment(traceID, id string) error {
+	return tracking.Errorf(tracking.ResourceDoesNotExist,
+		"Assessment with ID '%s' not found for trace '%s'", id, traceID)
+}
+
+func findAssessment(t *tracking.TraceInfo, id string) int {
+	return slices.IndexFunc(t.Assessments, func(a tracking.Assessment) bool { return a.AssessmentID == id })
+}
+
+// CreateAssessment implements tracking.TraceStore.
+func (s *Store) CreateAssessment(ctx context.Context, a tracking.Assessment) (*tracking.Assessment, error) {
+	if a.AssessmentID == "" {
+		hex, err := newRunID()
+		if err != nil {
+			return nil, err
+		}
+		a.AssessmentID = "a-" + hex
+	}
+	now := s.now()
+	if a.CreateTimeMs == 0 {
+		a.CreateTimeMs = now
+	}
+	if a.LastUpdateTimeMs == 0 {
+		a.LastUpdateTimeMs = a.CreateTimeMs
+	}
+	var out *tracking.Assessment
+	_, err := s.modifyTrace(ctx, "create assessment", a.TraceID, func(t *tracking.TraceInfo) error {
+		out = nil
+		if findAssessment(t, a.AssessmentID) >= 0 {
+			return tracking.Errorf(tracking.ResourceAlreadyExists,
+				"Assessment with ID '%s' already exists for trace '%s'", a.AssessmentID, a.TraceID)
+		}
+		if a.Overrides != "" {
+			i := findAssessment(t, a.Overrides)
+			if i < 0 {
+				return errNoAssessment(a.TraceID, a.Overrides)
+			}
+			t.Assessments[i].Valid = false
+		}
+		t.Assessments = append(t.Assessments, a)
+		cp := a
+		out = &cp
+		return nil
+	})
+	return out, err
+}
+
+// GetAssessment implements tracking.TraceStore.
+func (s *Store) GetAssessment(ctx context.Context, traceID, id string) (*tracking.Assessment, error) {
+	t, err := s.GetTraceInfo(ctx, traceID)
+	if err != nil {
+		return nil, err
+	}
+	i := findAssessment(t, id)
+	if i < 0 {
+		return nil, errNoAssessment(traceID, id)
+	}
+	return &t.Assessments[i], nil
+}
+
+// UpdateAssessment implements tracking.TraceStore.
+func (s *Store) UpdateAssessment(ctx context.Context, traceID, id string, fn func(*tracking.Assessment) error) (*tracking.Assessment, error) {
+	now := s.now()
+	var out *tracking.Assessment
+	_, err := s.modifyTrace(ctx, "update assessment", traceID, func(t *tracking.TraceInfo) error {
+		out = nil
+		i := findAssessment(t, id)
+		if i < 0 {
+			return errNoAssessment(traceID, id)
+		}
+		a := t.Assessments[i]
+		a.Metadata = maps.Clone(a.Metadata)
+		if err := fn(&a); err != nil {
+			return err
+		}
+		a.AssessmentID, a.TraceID = id, traceID
+		a.LastUpdateTimeMs = now
+		t.Assessments[i] = a
+		out = &a
+		return nil
+	})
+	return out, err
+}
+
+// DeleteAssessment implements tracking.TraceStore.
+func (s *Store) DeleteAssessment(ctx context.Context, traceID, id string) error {
+	_, err := s.modifyTrace(ctx, "delete assessment", traceID, func(t *tracking.TraceInfo) error {
+		i := findAssessment(t, id)
+		if i < 0 {
+			return nil
+		}
+		if o := t.Assessments[i].Overrides; o != "" {
+			if j := findAssessment(t, o); j >= 0 {
+				t.Assessments[j].Valid = true
+			}
+		}
+		t.Assessments = slices.Delete(t.Assessments, i, i+1)
+		return nil
+	})
+	return err
 }

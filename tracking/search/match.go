@@ -149,6 +149,8 @@ func matchString(c *Clause, v string) bool {
 			p = compileLike(c.Str, c.Op == OpILike)
 		}
 		return p.match(v)
+	case OpRLike:
+		return c.re != nil && c.re.MatchString(v)
 	case OpIn:
 		return inList(c, v)
 	case OpNotIn:

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode"
@@ -54,6 +55,7 @@ const (
 	OpNotIn     = "NOT IN"
 	OpIsNull    = "IS NULL"
 	OpIsNotNull = "IS NOT NULL"
+	OpRLike     = "RLIKE"
 )
 
 // Clause is one comparison of a filter.
@@ -71,7 +73,8 @@ type Clause struct {
 	Entity Entity
 	Key    string
 	// Op is the canonical upper-case comparator: "=", "!=", ">", ">=", "<",
-	// "<=", "LIKE", "ILIKE", "IN", "NOT IN", "IS NULL" or "IS NOT NULL".
+	// "<=", "LIKE", "ILIKE", "RLIKE" (traces only), "IN", "NOT IN",
+	// "IS NULL" or "IS NOT NULL".
 	Op string
 	// Str is the string operand (for numeric operands, the literal as written).
 	Str string
@@ -82,6 +85,7 @@ type Clause struct {
 
 	attr attrCode            // attribute code, resolved at parse time
 	pat  *likePattern        // compiled LIKE / ILIKE pattern
+	re   *regexp.Regexp      // compiled RLIKE pattern
 	set  map[string]struct{} // lookup set for long IN lists
 }
 

@@ -2,21 +2,28 @@ package search
 
 import (
 	"cmp"
-	"strings"
+	"regexp"
 )
 
-// Trace search grammar (MLflow 2.x SearchTraceUtils with the SQL store):
+// Trace search grammar (MLflow 3's SearchTraceUtils with the SQL store):
 //
 //   - entities: none/"attribute"/"attributes"/"trace" (attributes),
 //     "tag"/"tags", "request_metadata"/"metadata";
-//   - attributes request_id and status (= != IN NOT IN), timestamp_ms and
-//     execution_time_ms, aliased timestamp and execution_time (numeric
-//     comparators); "name" means the tag mlflow.traceName and "run_id" the
-//     request metadata mlflow.sourceRun;
-//   - tags and request metadata compare with = and != only;
+//   - string attributes request_id, status and client_request_id (= != IN
+//     NOT IN LIKE ILIKE RLIKE); numeric timestamp_ms, execution_time_ms and
+//     end_time_ms, aliased timestamp, execution_time and end_time; "name"
+//     means the tag mlflow.traceName and "run_id" the request metadata
+//     mlflow.sourceRun (or a link made with link-to-run);
+//   - tags and request metadata compare with = != LIKE ILIKE RLIKE, IS
+//     NULL and IS NOT NULL;
+//   - status values may be written as 2.x statuses or 3.x states
+//     (STATE_UNSPECIFIED for TRACE_STATUS_UNSPECIFIED);
 //   - order_by: attributes experiment_id, timestamp_ms, execution_time_ms,
-//     status, request_id (plus the aliases and name/run_id), tie-breakers
-//     timestamp_ms DESC then request_id ASC.
+//     end_time_ms, status, request_id (plus the aliases and name/run_id),
+//     tie-breakers timestamp_ms DESC then request_id ASC.
+//
+// Span, feedback, expectation and issue clauses (MLflow 3 with spans and
+// assessments in the database) are not supported.
 
 // EntityRequestMetadata is a trace's request metadata entry.
 const EntityRequestMetadata Entity = 16
@@ -24,21 +31,28 @@ const EntityRequestMetadata Entity = 16
 const (
 	traceTagName      = "mlflow.traceName"
 	traceMetaRun      = "mlflow.sourceRun"
-	traceAttrsText    = "{'status', 'timestamp', 'execution_time', 'name', 'request_id', 'timestamp_ms', 'run_id', 'execution_time_ms'}"
-	traceOrderText    = "{'experiment_id', 'status', 'timestamp', 'execution_time', 'name', 'request_id', 'timestamp_ms', 'run_id', 'execution_time_ms'}"
+	traceAttrsText    = "{'request_id', 'timestamp', 'timestamp_ms', 'execution_time', 'execution_time_ms', 'end_time', 'end_time_ms', 'status', 'client_request_id', 'name', 'run_id'}"
+	traceOrderText    = "{'experiment_id', 'timestamp', 'timestamp_ms', 'execution_time', 'execution_time_ms', 'end_time', 'end_time_ms', 'status', 'request_id', 'name', 'run_id'}"
 	traceEntitiesText = "{'tag', 'request_metadata', 'attribute', 'tags', 'attributes', 'trace', 'metadata'}"
+	traceKeyedOpsText = "{'=', '!=', 'LIKE', 'ILIKE', 'RLIKE', 'IS NULL', 'IS NOT NULL'}"
+	traceStrOpsText   = "{'=', '!=', 'IN', 'NOT IN', 'LIKE', 'ILIKE', 'RLIKE'}"
 )
 
 // TraceView gives a matcher or comparator access to one trace.
 type TraceView interface {
 	// TraceAttr returns a string attribute (request_id, experiment_id,
-	// status) or a numeric one (timestamp_ms, execution_time_ms).
+	// status, client_request_id) or a numeric one (timestamp_ms,
+	// execution_time_ms, end_time_ms).
 	TraceAttr(key string) (string, int64)
 	Tag(key string) (string, bool)
 	Metadata(key string) (string, bool)
+	// LinkedToRun reports whether the trace was linked to the run.
+	LinkedToRun(runID string) bool
 }
 
-func isTraceNumeric(key string) bool { return key == "timestamp_ms" || key == "execution_time_ms" }
+func isTraceNumeric(key string) bool {
+	return key == "timestamp_ms" || key == "execution_time_ms" || key == "end_time_ms"
+}
 
 // traceKey resolves a trace identifier to its entity and canonical key.
 func traceKey(ident string, order bool) (Entity, string, *Error) {
@@ -58,9 +72,12 @@ func traceKey(ident string, order bool) (Entity, string, *Error) {
 	key = trimBackticks(stripQuotes(key))
 	if e == EntityAttribute {
 		valid := map[string]bool{"request_id": true, "timestamp": true, "timestamp_ms": true,
-			"execution_time": true, "execution_time_ms": true, "status": true, "name": true, "run_id": true}
+			"execution_time": true, "execution_time_ms": true, "end_time": true, "end_time_ms": true,
+			"status": true, "name": true, "run_id": true}
 		if order {
 			valid["experiment_id"] = true
+		} else {
+			valid["client_request_id"] = true
 		}
 		if !valid[key] {
 			text := traceAttrsText
@@ -69,19 +86,24 @@ func traceKey(ident string, order bool) (Entity, string, *Error) {
 			}
 			return e, "", errorf("Invalid attribute key '%s' specified. Valid keys are '%s'", key, text)
 		}
-	}
-	switch strings.ToLower(key) {
-	case "name":
-		return EntityTag, traceTagName, nil
-	case "run_id":
-		return EntityRequestMetadata, traceMetaRun, nil
-	case "timestamp":
-		return e, "timestamp_ms", nil
-	case "execution_time":
-		return e, "execution_time_ms", nil
+		switch key {
+		case "name":
+			return EntityTag, traceTagName, nil
+		case "run_id":
+			return EntityRequestMetadata, traceMetaRun, nil
+		case "timestamp":
+			return e, "timestamp_ms", nil
+		case "execution_time":
+			return e, "execution_time_ms", nil
+		case "end_time":
+			return e, "end_time_ms", nil
+		}
 	}
 	return e, key, nil
 }
+
+// traceStatusAliases maps MLflow 3 state names to the stored 2.x status.
+var traceStatusAliases = map[string]string{"STATE_UNSPECIFIED": "TRACE_STATUS_UNSPECIFIED"}
 
 // ParseTraceFilter parses a search_traces filter string.
 func ParseTraceFilter(filter string) ([]Clause, error) {
@@ -98,14 +120,16 @@ func ParseTraceFilter(filter string) ([]Clause, error) {
 			return nil, kerr
 		}
 		c.Op = normalizeOp(rc.op)
-		if rc.null {
-			return nil, errorf("Invalid comparator '%s' for trace search", c.Op)
-		}
 		v := rc.val
 		switch {
 		case c.Entity != EntityAttribute:
-			if c.Op != OpEq && c.Op != OpNe {
-				return nil, errorf("Invalid comparator '%s' not one of '{'=', '!='}'", c.Op)
+			switch c.Op {
+			case OpIsNull, OpIsNotNull:
+				out = append(out, c)
+				continue
+			case OpEq, OpNe, OpLike, OpILike, OpRLike:
+			default:
+				return nil, invalidComparator(c.Op, traceKeyedOpsText)
 			}
 			if v.kind != vString && v.kind != vIdent {
 				return nil, errorf("Expected a quoted string value for %s (e.g. 'my-value'). Got value %s", c.Entity, v.text)
@@ -115,6 +139,8 @@ func ParseTraceFilter(filter string) ([]Clause, error) {
 				return nil, serr
 			}
 			c.Str = s
+		case rc.null:
+			return nil, errorf("Invalid comparator '%s' for trace search", c.Op)
 		case isTraceNumeric(c.Key):
 			if !isNumericOp(c.Op) {
 				return nil, invalidComparator(c.Op, opsNumericText)
@@ -126,7 +152,7 @@ func ParseTraceFilter(filter string) ([]Clause, error) {
 			c.Num, c.Str = f, v.text
 		default:
 			switch c.Op {
-			case OpEq, OpNe:
+			case OpEq, OpNe, OpLike, OpILike, OpRLike:
 				if v.kind != vString && v.kind != vIdent {
 					return nil, errorf("Expected a quoted string value or a list of quoted string values for attributes. Got value %s", v.text)
 				}
@@ -135,6 +161,11 @@ func ParseTraceFilter(filter string) ([]Clause, error) {
 					return nil, serr
 				}
 				c.Str = s
+				if c.Key == "status" {
+					if alias, ok := traceStatusAliases[s]; ok {
+						c.Str = alias
+					}
+				}
 			case OpIn, OpNotIn:
 				if v.kind != vList {
 					return nil, errorf("Expected a list of quoted string values for attributes. Got value %s", v.text)
@@ -143,10 +174,24 @@ func ParseTraceFilter(filter string) ([]Clause, error) {
 				if lerr != nil {
 					return nil, lerr
 				}
+				if c.Key == "status" {
+					for i, s := range list {
+						if alias, ok := traceStatusAliases[s]; ok {
+							list[i] = alias
+						}
+					}
+				}
 				c.List = list
 			default:
-				return nil, invalidComparator(c.Op, "{'=', '!=', 'IN', 'NOT IN'}")
+				return nil, invalidComparator(c.Op, traceStrOpsText)
 			}
+		}
+		if c.Op == OpRLike {
+			re, rerr := regexp.Compile(c.Str)
+			if rerr != nil {
+				return nil, errorf("Invalid regular expression '%s': %v", c.Str, rerr)
+			}
+			c.re = re
 		}
 		compile(&c)
 		out = append(out, c)
@@ -162,12 +207,15 @@ func MatchTrace(clauses []Clause, t TraceView) bool {
 		switch {
 		case c.Entity == EntityTag:
 			v, ok := t.Tag(c.Key)
-			if !ok || !matchString(c, v) {
+			if !matchKeyed(c, v, ok) {
 				return false
 			}
 		case c.Entity == EntityRequestMetadata:
 			v, ok := t.Metadata(c.Key)
-			if !ok || !matchString(c, v) {
+			if c.Key == traceMetaRun && c.Op == OpEq && t.LinkedToRun(c.Str) {
+				continue
+			}
+			if !matchKeyed(c, v, ok) {
 				return false
 			}
 		case isTraceNumeric(c.Key):

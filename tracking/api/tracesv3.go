@@ -1,0 +1,976 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddy-mlflow/caddy-mlflow/tracking"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/validate"
+)
+
+// MLflow 3's trace API: TraceInfoV3 records over the same stored traces as
+// the 2.x routes (a trace started with either is visible to both), span
+// data read from the traces.json artifact the client uploads, and
+// assessments.
+
+// maxLinkTraces is how many traces one link-to-run call may name.
+const maxLinkTraces = 100
+
+// maxTraceDataSize caps the traces.json read for /traces/get.
+const maxTraceDataSize = 64 << 20
+
+// traceLocationExperiment is TraceLocation's type for an MLflow experiment.
+const traceLocationExperiment = "MLFLOW_EXPERIMENT"
+
+// v3 states by their proto numbers, and the stored 2.x status of each.
+var (
+	traceStates     = map[string]int{"STATE_UNSPECIFIED": 0, "OK": 1, "ERROR": 2, "IN_PROGRESS": 3}
+	traceStateNames = []string{"STATE_UNSPECIFIED", "OK", "ERROR", "IN_PROGRESS"}
+)
+
+func stateToStatus(state string) string {
+	if state == "STATE_UNSPECIFIED" || state == "" {
+		return tracking.TraceStatusUnspecified
+	}
+	return state
+}
+
+func statusToState(status string) string {
+	if status == tracking.TraceStatusUnspecified || status == "" {
+		return "STATE_UNSPECIFIED"
+	}
+	return status
+}
+
+// registerTracesV3 adds MLflow 3's trace routes under /api/3.0/mlflow and
+// /ajax-api/3.0/mlflow, and link-to-run under /api/2.0/mlflow.
+func (s *Server) registerTracesV3() {
+	add := func(method, p, name string, h handlerFunc) {
+		s.add(method, "/api/3.0/mlflow"+p, name, true, h)
+		s.add(method, "/ajax-api/3.0/mlflow"+p, name, true, h)
+	}
+	add("POST", "/traces", "StartTraceV3", (*Server).startTraceV3)
+	add("GET", "/traces/get", "GetTrace", (*Server).getTraceV3)
+	add("GET", "/traces/batchGet", "BatchGetTraces", (*Server).batchGetTraces)
+	add("POST", "/traces/batchGetInfos", "BatchGetTraceInfos", (*Server).batchGetTraceInfos)
+	add("POST", "/traces/search", "SearchTracesV3", (*Server).searchTracesV3)
+	add("POST", "/traces/delete-traces", "DeleteTracesV3", (*Server).deleteTraces)
+	add("GET", "/traces/{trace_id}", "GetTraceInfoV3", (*Server).getTraceInfoV3)
+	add("PATCH", "/traces/{trace_id}/tags", "SetTraceTagV3", (*Server).setTraceTag)
+	add("DELETE", "/traces/{trace_id}/tags", "DeleteTraceTagV3", (*Server).deleteTraceTag)
+	add("POST", "/traces/{trace_id}/assessments", "CreateAssessment", (*Server).createAssessment)
+	add("GET", "/traces/{trace_id}/assessments/{assessment_id}", "GetAssessment", (*Server).getAssessment)
+	add("PATCH", "/traces/{trace_id}/assessments/{assessment_id}", "UpdateAssessment", (*Server).updateAssessment)
+	add("DELETE", "/traces/{trace_id}/assessments/{assessment_id}", "DeleteAssessment", (*Server).deleteAssessment)
+	s.addTracking("POST", "/traces/link-to-run", "LinkTracesToRun", (*Server).linkTracesToRun)
+}
+
+// --- wire forms ---
+
+type traceExperimentLocation struct {
+	ExperimentID string `json:"experiment_id"`
+}
+
+type traceLocation struct {
+	Type             string                   `json:"type"`
+	MlflowExperiment *traceExperimentLocation `json:"mlflow_experiment,omitempty"`
+}
+
+// traceInfoV3 is TraceInfoV3 in proto JSON: request_time is an RFC 3339
+// timestamp and execution_duration a duration string ("1.500s").
+type traceInfoV3 struct {
+	TraceID           string            `json:"trace_id"`
+	ClientRequestID   string            `json:"client_request_id,omitempty"`
+	TraceLocation     traceLocation     `json:"trace_location"`
+	RequestPreview    string            `json:"request_preview,omitempty"`
+	ResponsePreview   string            `json:"response_preview,omitempty"`
+	RequestTime       string            `json:"request_time"`
+	ExecutionDuration string            `json:"execution_duration,omitempty"`
+	State             string            `json:"state"`
+	TraceMetadata     map[string]string `json:"trace_metadata,omitempty"`
+	Tags              map[string]string `json:"tags,omitempty"`
+	Assessments       []*assessmentJSON `json:"assessments,omitempty"`
+}
+
+// traceV3 is the Trace message: info plus OpenTelemetry spans.
+type traceV3 struct {
+	TraceInfo *traceInfoV3      `json:"trace_info"`
+	Spans     []json.RawMessage `json:"spans,omitempty"`
+}
+
+type traceV3Response struct {
+	Trace traceV3 `json:"trace"`
+}
+
+// assessmentJSON is assessments.Assessment in proto JSON.
+type assessmentJSON struct {
+	AssessmentID   string            `json:"assessment_id,omitempty"`
+	AssessmentName string            `json:"assessment_name"`
+	TraceID        string            `json:"trace_id,omitempty"`
+	SpanID         string            `json:"span_id,omitempty"`
+	Source         json.RawMessage   `json:"source,omitempty"`
+	CreateTime     string            `json:"create_time,omitempty"`
+	LastUpdateTime string            `json:"last_update_time,omitempty"`
+	Feedback       json.RawMessage   `json:"feedback,omitempty"`
+	Expectation    json.RawMessage   `json:"expectation,omitempty"`
+	Issue          json.RawMessage   `json:"issue,omitempty"`
+	Rationale      string            `json:"rationale,omitempty"`
+	Error          json.RawMessage   `json:"error,omitempty"`
+	Metadata       map[string]string `json:"metadata,omitempty"`
+	Overrides      string            `json:"overrides,omitempty"`
+	Valid          *bool             `json:"valid,omitempty"`
+}
+
+// formatTimestamp writes ms since the epoch as protobuf's JSON Timestamp:
+// RFC 3339 in UTC with 0 or 3 fractional digits.
+func formatTimestamp(ms int64) string {
+	t := time.UnixMilli(ms).UTC()
+	if ms%1000 == 0 {
+		return t.Format("2006-01-02T15:04:05Z")
+	}
+	return t.Format("2006-01-02T15:04:05.000Z")
+}
+
+// parseTimestamp reads a protobuf JSON Timestamp (RFC 3339) as ms.
+func parseTimestamp(s, field string) (int64, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return 0, invalidParam("Invalid value '%s' for parameter '%s': not an RFC 3339 timestamp", s, field)
+	}
+	return t.UnixMilli(), nil
+}
+
+// formatDuration writes ms as protobuf's JSON Duration ("2s", "1.500s").
+func formatDuration(ms int64) string {
+	sign := ""
+	if ms < 0 {
+		sign, ms = "-", -ms
+	}
+	if ms%1000 == 0 {
+		return fmt.Sprintf("%s%ds", sign, ms/1000)
+	}
+	return fmt.Sprintf("%s%d.%03ds", sign, ms/1000, ms%1000)
+}
+
+// parseDuration reads a protobuf JSON Duration ("1.5s") as ms.
+func parseDuration(s, field string) (int64, error) {
+	num, ok := strings.CutSuffix(s, "s")
+	bad := invalidParam("Invalid value '%s' for parameter '%s': not a duration such as \"1.5s\"", s, field)
+	if !ok || num == "" {
+		return 0, bad
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f != f || f > 3.2e11 || f < -3.2e11 {
+		return 0, bad
+	}
+	return int64(f*1000 + 0.5*sign(f)), nil
+}
+
+func sign(f float64) float64 {
+	if f < 0 {
+		return -1
+	}
+	return 1
+}
+
+func tagMap(tags []tracking.Tag) map[string]string {
+	if len(tags) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		m[t.Key] = t.Value
+	}
+	return m
+}
+
+// toV3 builds the TraceInfoV3 view of a trace. execution_duration is
+// omitted while the trace is in progress and has none.
+func toV3(t *tracking.TraceInfo) *traceInfoV3 {
+	out := &traceInfoV3{
+		TraceID:         t.RequestID,
+		ClientRequestID: t.ClientRequestID,
+		TraceLocation: traceLocation{Type: traceLocationExperiment,
+			MlflowExperiment: &traceExperimentLocation{ExperimentID: t.ExperimentID}},
+		RequestPreview:  t.RequestPreview,
+		ResponsePreview: t.ResponsePreview,
+		RequestTime:     formatTimestamp(t.TimestampMs),
+		State:           statusToState(t.Status),
+		TraceMetadata:   tagMap(t.RequestMetadata),
+		Tags:            tagMap(t.Tags),
+	}
+	if t.ExecutionTimeMs != 0 || t.Status != tracking.TraceStatusInProgress {
+		out.ExecutionDuration = formatDuration(t.ExecutionTimeMs)
+	}
+	for i := range t.Assessments {
+		out.Assessments = append(out.Assessments, toAssessmentJSON(&t.Assessments[i]))
+	}
+	return out
+}
+
+func toAssessmentJSON(a *tracking.Assessment) *assessmentJSON {
+	valid := a.Valid
+	return &assessmentJSON{
+		AssessmentID: a.AssessmentID, AssessmentName: a.AssessmentName, TraceID: a.TraceID, SpanID: a.SpanID,
+		Source: a.Source, CreateTime: formatTimestamp(a.CreateTimeMs), LastUpdateTime: formatTimestamp(a.LastUpdateTimeMs),
+		Feedback: a.Feedback, Expectation: a.Expectation, Issue: a.Issue, Rationale: a.Rationale, Error: a.Error,
+		Metadata: a.Metadata, Overrides: a.Overrides, Valid: &valid,
+	}
+}
+
+// fromAssessmentJSON checks and converts a client's assessment.
+func fromAssessmentJSON(in *assessmentJSON, prefix string) (tracking.Assessment, error) {
+	a := tracking.Assessment{
+		AssessmentID: in.AssessmentID, AssessmentName: in.AssessmentName, TraceID: in.TraceID, SpanID: in.SpanID,
+		Source: in.Source, Feedback: in.Feedback, Expectation: in.Expectation, Issue: in.Issue,
+		Rationale: in.Rationale, Error: in.Error, Metadata: in.Metadata, Overrides: in.Overrides, Valid: true,
+	}
+	if in.Valid != nil {
+		a.Valid = *in.Valid
+	}
+	if a.AssessmentName == "" {
+		return a, missingValue(prefix + "assessment_name")
+	}
+	n := 0
+	for _, v := range []json.RawMessage{a.Feedback, a.Expectation, a.Issue} {
+		if len(v) > 0 && string(v) != "null" {
+			n++
+		}
+	}
+	if n > 1 {
+		return a, invalidParam("Only one of 'feedback', 'expectation' and 'issue' may be set on an assessment.")
+	}
+	var err error
+	if in.CreateTime != "" {
+		if a.CreateTimeMs, err = parseTimestamp(in.CreateTime, prefix+"create_time"); err != nil {
+			return a, err
+		}
+	}
+	if in.LastUpdateTime != "" {
+		if a.LastUpdateTimeMs, err = parseTimestamp(in.LastUpdateTime, prefix+"last_update_time"); err != nil {
+			return a, err
+		}
+	}
+	return a, nil
+}
+
+// traceInfoIn is TraceInfoV3 as a client sends it: enums by name or
+// number, times as protobuf JSON strings.
+type traceInfoIn struct {
+	TraceID         string            `json:"trace_id"`
+	ClientRequestID string            `json:"client_request_id"`
+	TraceLocation   *traceLocation    `json:"trace_location"`
+	RequestPreview  string            `json:"request_preview"`
+	ResponsePreview string            `json:"response_preview"`
+	RequestTime     string            `json:"request_time"`
+	Duration        string            `json:"execution_duration"`
+	State           json.RawMessage   `json:"state"`
+	TraceMetadata   map[string]string `json:"trace_metadata"`
+	Tags            map[string]string `json:"tags"`
+	Assessments     []*assessmentJSON `json:"assessments"`
+}
+
+// decodeTraceInfo reads a TraceInfoV3 message.
+func decodeTraceInfo(raw []byte) (*tracking.TraceInfo, error) {
+	var in traceInfoIn
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&in); err != nil {
+		return nil, invalidParam("Invalid value for parameter 'trace.trace_info': %s", jsonProblem(err))
+	}
+	if in.TraceID == "" {
+		return nil, missingValue("trace.trace_info.trace_id")
+	}
+	if in.TraceLocation == nil || in.TraceLocation.MlflowExperiment == nil || in.TraceLocation.MlflowExperiment.ExperimentID == "" {
+		return nil, invalidParam("A trace location of type %s with an experiment_id is required in 'trace.trace_info.trace_location'.", traceLocationExperiment)
+	}
+	if t := in.TraceLocation.Type; t != "" && t != traceLocationExperiment && t != "1" {
+		return nil, invalidParam("Unsupported trace location type '%s': this server stores traces in MLflow experiments only.", t)
+	}
+	t := &tracking.TraceInfo{
+		RequestID:       in.TraceID,
+		ExperimentID:    in.TraceLocation.MlflowExperiment.ExperimentID,
+		ClientRequestID: in.ClientRequestID,
+		RequestPreview:  in.RequestPreview,
+		ResponsePreview: in.ResponsePreview,
+		Status:          tracking.TraceStatusUnspecified,
+	}
+	var err error
+	if in.RequestTime != "" {
+		if t.TimestampMs, err = parseTimestamp(in.RequestTime, "trace.trace_info.request_time"); err != nil {
+			return nil, err
+		}
+	}
+	if in.Duration != "" {
+		if t.ExecutionTimeMs, err = parseDuration(in.Duration, "trace.trace_info.execution_duration"); err != nil {
+			return nil, err
+		}
+	}
+	if len(in.State) > 0 && string(in.State) != "null" {
+		st, _, err := (&fields{obj: object{{name: []byte("state"), raw: in.State}}}).enum("state", traceStates)
+		if err != nil {
+			return nil, err
+		}
+		t.Status = stateToStatus(traceStateNames[st])
+	}
+	for k, v := range in.TraceMetadata {
+		t.RequestMetadata = append(t.RequestMetadata, tracking.Tag{Key: k, Value: validate.TruncateTagValue(v)})
+	}
+	for k, v := range in.Tags {
+		t.Tags = append(t.Tags, tracking.Tag{Key: k, Value: validate.TruncateTagValue(v)})
+	}
+	for i, aj := range in.Assessments {
+		if aj == nil {
+			continue
+		}
+		a, err := fromAssessmentJSON(aj, "trace.trace_info.assessments["+strconv.Itoa(i)+"].")
+		if err != nil {
+			return nil, err
+		}
+		if a.AssessmentID == "" {
+			return nil, missingValue("trace.trace_info.assessments[" + strconv.Itoa(i) + "].assessment_id")
+		}
+		if a.CreateTimeMs == 0 {
+			a.CreateTimeMs = t.TimestampMs
+		}
+		if a.LastUpdateTimeMs == 0 {
+			a.LastUpdateTimeMs = a.CreateTimeMs
+		}
+		a.TraceID = t.RequestID
+		t.Assessments = append(t.Assessments, a)
+	}
+	return t, nil
+}
+
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("field '%s' has the wrong type (%s)", te.Field, te.Value)
+	}
+	return err.Error()
+}
+
+// --- handlers ---
+
+func (s *Server) startTraceV3(w http.ResponseWriter, r *http.Request) error {
+	f, err := requestFields(r)
+	if err != nil {
+		return err
+	}
+	raw, ok := f.obj.get("trace")
+	if !ok || kindOf(raw) == kindNull {
+		return missingValue("trace")
+	}
+	tf, err := message(raw, "trace")
+	if err != nil {
+		return err
+	}
+	infoRaw, ok := tf.obj.get("trace_info")
+	if !ok || kindOf(infoRaw) != kindObject {
+		return missingValue("trace.trace_info")
+	}
+	in, err := decodeTraceInfo(infoRaw)
+	if err != nil {
+		return err
+	}
+	t, err := s.store.StartTraceV3(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, traceV3Response{traceV3{TraceInfo: toV3(t)}})
+	return nil
+}
+
+func (s *Server) getTraceInfoV3(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.store.GetTraceInfo(r.Context(), r.PathValue("trace_id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, traceV3Response{traceV3{TraceInfo: toV3(t)}})
+	return nil
+}
+
+// getTraceV3 answers GetTrace: the info with the spans of the stored
+// trace data. Without data, allow_partial answers the info alone; without
+// it the trace is "not fully exported yet", as MLflow says.
+func (s *Server) getTraceV3(w http.ResponseWriter, r *http.Request) error {
+	f, err := requestFields(r)
+	if err != nil {
+		return err
+	}
+	id, err := f.requiredStr("trace_id")
+	if err != nil {
+		return err
+	}
+	partial, _ := (&Params{f: f}).Bool("allow_partial")
+	t, err := s.store.GetTraceInfo(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	spans, found, err := s.traceSpans(r, t)
+	if err != nil {
+		return err
+	}
+	if !found && !partial {
+		return tracking.Errorf(tracking.ResourceDoesNotExist,
+			"Trace with ID %s is not fully exported yet, please try again later.", id)
+	}
+	writeJSON(w, http.StatusOK, traceV3Response{traceV3{TraceInfo: toV3(t), Spans: spans}})
+	return nil
+}
+
+// batchGetTraces answers BatchGetTraces: the complete traces (those with
+// stored span data) among trace_ids, in the order asked; unknown ids and
+// traces the caller may not read are left out.
+func (s *Server) batchGetTraces(w http.ResponseWriter, r *http.Request) error {
+	f, err := requestFields(r)
+	if err != nil {
+		return err
+	}
+	ids, ok, err := f.strList("trace_ids", false)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return missingValue("trace_ids")
+	}
+	infos, err := s.readableTraces(r, ids)
+	if err != nil {
+		return err
+	}
+	out := make([]traceV3, 0, len(infos))
+	for _, t := range infos {
+		spans, found, err := s.traceSpans(r, t)
+		if err != nil {
+			return err
+		}
+		if found {
+			out = append(out, traceV3{TraceInfo: toV3(t), Spans: spans})
+		}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Traces []traceV3 `json:"traces,omitempty"`
+	}{out})
+	return nil
+}
+
+// batchGetTraceInfos answers BatchGetTraceInfos: the infos of trace_ids
+// without spans.
+func (s *Server) batchGetTraceInfos(w http.ResponseWriter, r *http.Request) error {
+	f, err := requestFields(r)
+	if err != nil {
+		return err
+	}
+	ids, ok, err := f.strList("trace_ids", false)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return missingValue("trace_ids")
+	}
+	infos, err := s.readableTraces(r, ids)
+	if err != nil {
+		return err
+	}
+	out := make([]*traceInfoV3, len(infos))
+	for i, t := range infos {
+		out[i] = toV3(t)
+	}
+	writeJSON(w, http.StatusOK, struct {
+		TraceInfos []*traceInfoV3 `json:"trace_infos,omitempty"`
+	}{out})
+	return nil
+}
+
+// readableTraces loads the listed traces, skipping unknown ids, repeats
+// and (with an authorizer in the context) traces of experiments the
+// caller may not read.
+func (s *Server) readableTraces(r *http.Request, ids []string) ([]*tracking.TraceInfo, error) {
+	a := authorizerFrom(r.Context())
+	seen := make(map[string]bool, len(ids))
+	canRead := map[string]bool{}
+	var out []*tracking.TraceInfo
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		t, err := s.store.GetTraceInfo(r.Context(), id)
+		if tracking.IsCode(err, tracking.ResourceDoesNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if a != nil {
+			ok, known := canRead[t.ExperimentID]
+			if !known {
+				if ok, err = a.CanReadExperiment(r.Context(), t.ExperimentID); err != nil {
+					return nil, err
+				}
+				canRead[t.ExperimentID] = ok
+			}
+			if !ok {
+				continue
+			}
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func (s *Server) searchTracesV3(w http.ResponseWriter, r *http.Request) error {
+	f, err := requestFields(r)
+	if err != nil {
+		return err
+	}
+	locs, ok, err := f.array("locations")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return missingValue("locations")
+	}
+	var ids []string
+	for i, raw := range locs {
+		p := "locations[" + strconv.Itoa(i) + "]"
+		m, err := message(raw, p)
+		if err != nil {
+			return err
+		}
+		expRaw, ok := m.obj.get("mlflow_experiment")
+		if !ok || kindOf(expRaw) == kindNull {
+			continue
+		}
+		em, err := message(expRaw, p+".mlflow_experiment")
+		if err != nil {
+			return err
+		}
+		id, _, err := em.strAt("experiment_id", p+".mlflow_experiment.experiment_id", true)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return invalidParam("At least one location of type %s is required in 'locations'.", traceLocationExperiment)
+	}
+	q, err := traceSearchParams(f, ids)
+	if err != nil {
+		return err
+	}
+	page, err := s.store.SearchTraces(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	out := make([]*traceInfoV3, len(page.Traces))
+	for i, t := range page.Traces {
+		out[i] = toV3(t)
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Traces        []*traceInfoV3 `json:"traces,omitempty"`
+		NextPageToken string         `json:"next_page_token,omitempty"`
+	}{out, page.NextPageToken})
+	return nil
+}
+
+func (s *Server) linkTracesToRun(w http.ResponseWriter, r *http.Request) error {
+	f, err := requestFields(r)
+	if err != nil {
+		return err
+	}
+	ids, ok, err := f.strList("trace_ids", false)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return missingValue("trace_ids")
+	}
+	runID, err := f.requiredStr("run_id")
+	if err != nil {
+		return err
+	}
+	if len(ids) > maxLinkTraces {
+		return invalidParam("Cannot link more than %d traces to a run in a single request. Provided %d traces.", maxLinkTraces, len(ids))
+	}
+	if len(ids) == 0 {
+		return writeEmpty(w)
+	}
+	if err := s.store.LinkTracesToRun(r.Context(), ids, runID); err != nil {
+		return err
+	}
+	return writeEmpty(w)
+}
+
+// --- span data ---
+
+// traceSpans reads the trace's traces.json from the artifact store and
+// returns its spans in OpenTelemetry's proto JSON form. found is false
+// when the data is not (yet) there or not stored by this server.
+func (s *Server) traceSpans(r *http.Request, t *tracking.TraceInfo) (spans []json.RawMessage, found bool, err error) {
+	loc, _ := t.Tag(tracking.TraceTagArtifactLocation)
+	root, ok := s.runArtifactRoot(loc)
+	if !ok || loc == "" {
+		return nil, false, nil
+	}
+	obj, err := s.opts.Artifacts.Open(r.Context(), path.Join(root, tracking.TraceDataFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("open the data of trace %s: %w", t.RequestID, err)
+	}
+	defer obj.Close()
+	data, err := io.ReadAll(io.LimitReader(obj, maxTraceDataSize+1))
+	if err != nil {
+		return nil, false, fmt.Errorf("read the data of trace %s: %w", t.RequestID, err)
+	}
+	if len(data) > maxTraceDataSize {
+		return nil, false, tracking.Errorf(tracking.InvalidParameterValue,
+			"The data of trace %s is larger than %d bytes.", t.RequestID, maxTraceDataSize)
+	}
+	var doc struct {
+		Spans []map[string]json.RawMessage `json:"spans"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		// Data a client wrote that we cannot read: served as partial.
+		return nil, false, nil
+	}
+	spans = make([]json.RawMessage, 0, len(doc.Spans))
+	for _, sp := range doc.Spans {
+		b, err := json.Marshal(otelSpan(sp))
+		if err != nil {
+			return nil, false, fmt.Errorf("encode a span of trace %s: %w", t.RequestID, err)
+		}
+		spans = append(spans, b)
+	}
+	return spans, true, nil
+}
+
+// otelSpan turns one span of MLflow's trace data (Span.to_dict: ids in
+// base64, attributes as a map of JSON-encoded values, status code names)
+// into OpenTelemetry's Span in proto JSON (attributes as KeyValue lists
+// of AnyValue, nanosecond times as strings), as MLflow's get_trace answers.
+func otelSpan(in map[string]json.RawMessage) map[string]any {
+	out := map[string]any{}
+	str := func(k string) string {
+		var s string
+		_ = json.Unmarshal(in[k], &s)
+		return s
+	}
+	for _, k := range []string{"trace_id", "span_id", "parent_span_id", "name", "trace_state", "kind"} {
+		if v := str(k); v != "" {
+			out[k] = v
+		}
+	}
+	for _, k := range []string{"start_time_unix_nano", "end_time_unix_nano"} {
+		if v := nanoString(in[k]); v != "" {
+			out[k] = v
+		}
+	}
+	if attrs := otelAttributes(in["attributes"], true); len(attrs) > 0 {
+		out["attributes"] = attrs
+	}
+	var status map[string]any
+	if json.Unmarshal(in["status"], &status) == nil && status != nil {
+		st := map[string]any{}
+		if c, ok := status["code"].(string); ok && c != "" && c != "STATUS_CODE_UNSET" {
+			st["code"] = c
+		}
+		if m, ok := status["message"].(string); ok && m != "" {
+			st["message"] = m
+		}
+		out["status"] = st
+	}
+	var events []map[string]json.RawMessage
+	if json.Unmarshal(in["events"], &events) == nil && len(events) > 0 {
+		evs := make([]map[string]any, 0, len(events))
+		for _, e := range events {
+			ev := map[string]any{}
+			var name string
+			_ = json.Unmarshal(e["name"], &name)
+			ev["name"] = name
+			if v := nanoString(e["time_unix_nano"]); v != "" {
+				ev["time_unix_nano"] = v
+			}
+			if attrs := otelAttributes(e["attributes"], false); len(attrs) > 0 {
+				ev["attributes"] = attrs
+			}
+			evs = append(evs, ev)
+		}
+		out["events"] = evs
+	}
+	return out
+}
+
+// nanoString renders a nanosecond time (a JSON number or string) as the
+// decimal string proto JSON uses for 64-bit integers; "" when absent.
+func nanoString(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	if raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return ""
+		}
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) != nil {
+		return ""
+	}
+	if i, err := n.Int64(); err == nil {
+		return strconv.FormatInt(i, 10)
+	}
+	if f, err := n.Float64(); err == nil {
+		return strconv.FormatInt(int64(f), 10)
+	}
+	return ""
+}
+
+// otelAttributes turns an attribute map into KeyValue messages. Span
+// attributes hold JSON-encoded values (encoded is set), which are decoded
+// first, as MLflow does when it builds OTel spans.
+func otelAttributes(raw json.RawMessage, encoded bool) []map[string]any {
+	var m map[string]any
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if d.Decode(&m) != nil || len(m) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]map[string]any, 0, len(keys))
+	for _, k := range keys {
+		v := m[k]
+		if s, ok := v.(string); ok && encoded {
+			d := json.NewDecoder(strings.NewReader(s))
+			d.UseNumber()
+			var dec any
+			if d.Decode(&dec) == nil && !d.More() {
+				v = dec
+			}
+		}
+		out = append(out, map[string]any{"key": k, "value": anyValue(v)})
+	}
+	return out
+}
+
+// anyValue is OpenTelemetry's AnyValue in proto JSON.
+func anyValue(v any) map[string]any {
+	switch x := v.(type) {
+	case nil:
+		return map[string]any{}
+	case string:
+		return map[string]any{"string_value": x}
+	case bool:
+		return map[string]any{"bool_value": x}
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return map[string]any{"int_value": strconv.FormatInt(i, 10)}
+		}
+		f, _ := x.Float64()
+		return map[string]any{"double_value": f}
+	case []any:
+		vals := make([]map[string]any, 0, len(x))
+		for _, e := range x {
+			vals = append(vals, anyValue(e))
+		}
+		return map[string]any{"array_value": map[string]any{"values": vals}}
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		vals := make([]map[string]any, 0, len(x))
+		for _, k := range keys {
+			vals = append(vals, map[string]any{"key": k, "value": anyValue(x[k])})
+		}
+		return map[string]any{"kvlist_value": map[string]any{"values": vals}}
+	}
+	return map[string]any{"string_value": fmt.Sprint(v)}
+}
+
+// --- assessments ---
+
+type assessmentResponse struct {
+	Assessment *assessmentJSON `json:"assessment"`
+}
+
+// readAssessment reads the assessment message of a request body.
+func readAssessment(f *fields) (*assessmentJSON, error) {
+	raw, ok := f.obj.get("assessment")
+	if !ok || kindOf(raw) == kindNull {
+		return nil, missingValue("assessment")
+	}
+	if kindOf(raw) != kindObject {
+		return nil, invalidType("assessment", value{raw: raw})
+	}
+	var in assessmentJSON
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return nil, invalidParam("Invalid value for parameter 'assessment': %s", jsonProblem(err))
+	}
+	return &in, nil
+}
+
+func (s *Server) createAssessment(w http.ResponseWriter, r *http.Request) error {
+	f, err := requestFields(r)
+	if err != nil {
+		return err
+	}
+	in, err := readAssessment(f)
+	if err != nil {
+		return err
+	}
+	a, err := fromAssessmentJSON(in, "assessment.")
+	if err != nil {
+		return err
+	}
+	a.TraceID = r.PathValue("trace_id")
+	out, err := s.store.CreateAssessment(r.Context(), a)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, assessmentResponse{toAssessmentJSON(out)})
+	return nil
+}
+
+func (s *Server) getAssessment(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.store.GetAssessment(r.Context(), r.PathValue("trace_id"), r.PathValue("assessment_id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, assessmentResponse{toAssessmentJSON(a)})
+	return nil
+}
+
+// updateMaskPaths reads a FieldMask: proto JSON writes it as one string of
+// comma-separated lowerCamelCase paths; a {"paths": [...]} object is
+// accepted too. Paths come back in snake_case.
+func updateMaskPaths(raw []byte) ([]string, error) {
+	var parts []string
+	switch kindOf(raw) {
+	case kindString:
+		s, err := decodeString(raw)
+		if err != nil {
+			return nil, invalidType("update_mask", value{raw: raw})
+		}
+		parts = strings.Split(s, ",")
+	case kindObject:
+		var m struct {
+			Paths []string `json:"paths"`
+		}
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, invalidType("update_mask", value{raw: raw})
+		}
+		parts = m.Paths
+	default:
+		return nil, invalidType("update_mask", value{raw: raw})
+	}
+	out := make([]string, 0, len(parts))
+	for _, p := range parts {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		var b strings.Builder
+		for _, c := range p {
+			if c >= 'A' && c <= 'Z' {
+				b.WriteByte('_')
+				c += 'a' - 'A'
+			}
+			b.WriteRune(c)
+		}
+		out = append(out, b.String())
+	}
+	return out, nil
+}
+
+// updateAssessment applies the fields named by update_mask, as MLflow's
+// update_assessment does: name, feedback or expectation (on an assessment
+// of that kind), rationale, metadata (merged), valid.
+func (s *Server) updateAssessment(w http.ResponseWriter, r *http.Request) error {
+	f, err := requestFields(r)
+	if err != nil {
+		return err
+	}
+	in, err := readAssessment(f)
+	if err != nil {
+		return err
+	}
+	maskRaw, ok := f.obj.get("update_mask")
+	if !ok || kindOf(maskRaw) == kindNull {
+		return missingValue("update_mask")
+	}
+	paths, err := updateMaskPaths(maskRaw)
+	if err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	for _, p := range paths {
+		set[p] = true
+	}
+	if set["feedback"] && set["expectation"] {
+		return invalidParam("Cannot specify both `expectation` and `feedback` parameters.")
+	}
+	out, err := s.store.UpdateAssessment(r.Context(), r.PathValue("trace_id"), r.PathValue("assessment_id"),
+		func(a *tracking.Assessment) error {
+			if set["assessment_name"] && in.AssessmentName != "" {
+				a.AssessmentName = in.AssessmentName
+			}
+			if set["expectation"] {
+				if len(a.Expectation) == 0 {
+					return invalidParam("Cannot update expectation value on a Feedback assessment.")
+				}
+				a.Expectation = in.Expectation
+			}
+			if set["feedback"] {
+				if len(a.Feedback) == 0 {
+					return invalidParam("Cannot update feedback value on an Expectation assessment.")
+				}
+				a.Feedback = in.Feedback
+			}
+			if set["rationale"] {
+				a.Rationale = in.Rationale
+			}
+			if set["metadata"] && len(in.Metadata) > 0 {
+				if a.Metadata == nil {
+					a.Metadata = map[string]string{}
+				}
+				for k, v := range in.Metadata {
+					a.Metadata[k] = v
+				}
+			}
+			if set["valid"] {
+				a.Valid = in.Valid == nil || *in.Valid
+			}
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, assessmentResponse{toAssessmentJSON(out)})
+	return nil
+}
+
+func (s *Server) deleteAssessment(w http.ResponseWriter, r *http.Request) error {
+	if err := s.store.DeleteAssessment(r.Context(), r.PathValue("trace_id"), r.PathValue("assessment_id")); err != nil {
+		return err
+	}
+	return writeEmpty(w)
+}
