@@ -1,6 +1,13 @@
 package tracking
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"strconv"
+
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/search"
+)
 
 // Logged model statuses as MLflow 3 names them on the wire.
 const (
@@ -30,10 +37,81 @@ type LoggedModelInfo struct {
 	Tags                   []Tag  `json:"tags,omitempty"`
 }
 
-// LoggedModelData is a logged model's params and metrics.
+// LoggedModelData is a logged model's params and metrics (every logged
+// point, as MLflow returns them).
 type LoggedModelData struct {
-	Params  []Param  `json:"params,omitempty"`
-	Metrics []Metric `json:"metrics,omitempty"`
+	Params  []Param       `json:"params,omitempty"`
+	Metrics []ModelMetric `json:"metrics,omitempty"`
+}
+
+// ModelMetric is one value of a logged model's metric: a run metric logged
+// with a model_id (and optionally the dataset it was computed on).
+type ModelMetric struct {
+	Key           string
+	Value         float64
+	Timestamp     int64
+	Step          int64
+	DatasetName   string
+	DatasetDigest string
+	ModelID       string
+	RunID         string
+}
+
+// MarshalJSON writes the metric as MLflow's Metric message: NaN as "NaN",
+// the optional fields only when set.
+func (m ModelMetric) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 128)
+	b = append(b, `{"key":`...)
+	b = strconv.AppendQuote(b, m.Key)
+	b = append(b, `,"value":`...)
+	b = AppendFloat(b, m.Value)
+	b = append(b, `,"timestamp":`...)
+	b = strconv.AppendInt(b, m.Timestamp, 10)
+	b = append(b, `,"step":`...)
+	b = strconv.AppendInt(b, m.Step, 10)
+	for _, f := range []struct{ name, v string }{
+		{"dataset_name", m.DatasetName}, {"dataset_digest", m.DatasetDigest}, {"model_id", m.ModelID}, {"run_id", m.RunID},
+	} {
+		if f.v != "" {
+			b = append(b, `,"`...)
+			b = append(b, f.name...)
+			b = append(b, `":`...)
+			b = strconv.AppendQuote(b, f.v)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes ("NaN", "Infinity" and
+// "-Infinity" included).
+func (m *ModelMetric) UnmarshalJSON(data []byte) error {
+	var in struct {
+		Key           string          `json:"key"`
+		Value         json.RawMessage `json:"value"`
+		Timestamp     int64           `json:"timestamp"`
+		Step          int64           `json:"step"`
+		DatasetName   string          `json:"dataset_name"`
+		DatasetDigest string          `json:"dataset_digest"`
+		ModelID       string          `json:"model_id"`
+		RunID         string          `json:"run_id"`
+	}
+	if err := json.Unmarshal(data, &in); err != nil {
+		return err
+	}
+	*m = ModelMetric{Key: in.Key, Timestamp: in.Timestamp, Step: in.Step, DatasetName: in.DatasetName,
+		DatasetDigest: in.DatasetDigest, ModelID: in.ModelID, RunID: in.RunID}
+	switch string(in.Value) {
+	case `"NaN"`:
+		m.Value = math.NaN()
+	case `"Infinity"`:
+		m.Value = math.Inf(1)
+	case `"-Infinity"`:
+		m.Value = math.Inf(-1)
+	case "", "null":
+	default:
+		return json.Unmarshal(in.Value, &m.Value)
+	}
+	return nil
 }
 
 // LoggedModel is an MLflow 3 logged model as the REST API returns it.
@@ -85,20 +163,24 @@ type ModelOutput struct {
 	Step    int64  `json:"step"`
 }
 
-// LoggedModelQuery is a parsed search-logged-models request. Filter
-// clauses are matched with search.MatchLoggedModel.
+// LoggedModelQuery is a parsed search-logged-models request: models of
+// the experiments that match Filter (restricted to Datasets, see
+// search.MatchLoggedModel), ordered by OrderBy (search.CompareLoggedModels),
+// from Offset, at most MaxResults.
 type LoggedModelQuery struct {
 	ExperimentIDs []string
-	// Match reports whether a model is selected; nil selects all.
-	Match      func(*LoggedModel) bool
-	MaxResults int
-	PageToken  string
+	Filter        []search.Clause
+	Datasets      []search.DatasetRef
+	OrderBy       []search.LoggedModelOrder
+	MaxResults    int
+	Offset        int
 }
 
-// LoggedModelPage is one page of logged models.
+// LoggedModelPage is one page of logged models. More reports whether
+// models follow the page.
 type LoggedModelPage struct {
-	Models        []*LoggedModel
-	NextPageToken string
+	Models []*LoggedModel
+	More   bool
 }
 
 // LoggedModelAttr returns an attribute of the model for searches.
@@ -114,10 +196,22 @@ func (m *LoggedModel) LoggedModelAttr(key string) (string, int64) {
 		return m.Info.Status, 0
 	case "source_run_id":
 		return m.Info.SourceRunID, 0
+	case "experiment_id":
+		return m.Info.ExperimentID, 0
+	case "artifact_location":
+		return m.Info.ArtifactURI, 0
+	case "status_message":
+		return m.Info.StatusMessage, 0
 	case "creation_timestamp":
 		return "", m.Info.CreationTimestampMs
 	case "last_updated_timestamp":
 		return "", m.Info.LastUpdatedTimestampMs
+	case "status_number":
+		for i, st := range LoggedModelStatuses {
+			if st == m.Info.Status {
+				return "", int64(i)
+			}
+		}
 	}
 	return "", 0
 }
@@ -135,12 +229,27 @@ func (m *LoggedModel) Param(key string) (string, bool) {
 	return "", false
 }
 
-// Metric returns the latest value of a model metric.
-func (m *LoggedModel) Metric(key string) (float64, bool) {
+// MetricPoints returns every logged value of a model metric.
+func (m *LoggedModel) MetricPoints(key string) []search.MetricPoint {
+	var out []search.MetricPoint
 	for _, x := range m.Data.Metrics {
 		if x.Key == key {
-			return x.Value, true
+			out = append(out, search.MetricPoint{Value: x.Value, Timestamp: x.Timestamp, Step: x.Step,
+				DatasetName: x.DatasetName, DatasetDigest: x.DatasetDigest})
 		}
 	}
-	return 0, false
+	return out
+}
+
+// HasDatasetMetric reports whether the model has a metric computed on one
+// of the datasets.
+func (m *LoggedModel) HasDatasetMetric(datasets []search.DatasetRef) bool {
+	for _, x := range m.Data.Metrics {
+		for _, d := range datasets {
+			if d.Matches(x.DatasetName, x.DatasetDigest) {
+				return true
+			}
+		}
+	}
+	return false
 }

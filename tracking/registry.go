@@ -72,6 +72,9 @@ type ModelVersion struct {
 	Tags                 []Tag    `json:"tags,omitempty"`
 	RunLink              string   `json:"run_link"`
 	Aliases              []string `json:"aliases,omitempty"`
+	// ModelID is the MLflow 3 logged model the version was registered
+	// from ("" for versions without one).
+	ModelID string `json:"model_id,omitempty"`
 
 	// StorageLocation is where the version's files are: the source, or
 	// for a models:/<name>/<version> source the referenced version's
@@ -114,7 +117,9 @@ type RegistryStore interface {
 	// alias "latest" (any case) is the highest live version.
 	GetModelVersionByAlias(ctx context.Context, name, alias string) (*ModelVersion, error)
 
-	// CreateModelVersion creates the next version of a model (max ever + 1).
+	// CreateModelVersion creates the next version of a model (max ever +
+	// 1); with a ModelID it also updates that logged model's
+	// mlflow.modelVersions tag in the same transaction.
 	CreateModelVersion(ctx context.Context, req CreateModelVersion) (*ModelVersion, error)
 	// GetModelVersion returns a live version with its tags and aliases.
 	GetModelVersion(ctx context.Context, name string, version int64) (*ModelVersion, error)
@@ -154,7 +159,15 @@ type CreateModelVersion struct {
 	// StorageLocation is the resolved location of the files (see
 	// ModelVersion.StorageLocation); empty means Source.
 	StorageLocation string
+	// ModelID is the logged model the version comes from. Unless the
+	// version is a prompt, the store records the new version in that
+	// model's mlflow.modelVersions tag, as MLflow does.
+	ModelID string
 }
+
+// TagModelVersions is the logged model tag listing the registered model
+// versions made from it: a JSON list of {"name", "version"}.
+const TagModelVersions = "mlflow.modelVersions"
 
 // RegisteredModelQuery is a parsed search-registered-models request.
 type RegisteredModelQuery struct {

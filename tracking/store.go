@@ -68,7 +68,8 @@ type Store interface {
 	// LogParam logs one param with MLflow's log-parameter semantics: the
 	// same value again is a no-op, a different value is INVALID_PARAMETER_VALUE.
 	LogParam(ctx context.Context, runID string, p Param) error
-	// LogBatch writes params, then metrics, then tags to an active run in one
+	// LogBatch writes params, then metrics (and model metrics to their
+	// existing logged models), then tags to an active run in one
 	// transaction. Params already logged with a different value reject the
 	// whole batch. Exact duplicate metric points are ignored. A
 	// mlflow.runName tag renames the run.
@@ -140,6 +141,9 @@ type Batch struct {
 	Metrics []Metric
 	Params  []Param
 	Tags    []Tag
+	// ModelMetrics are the metrics logged with a model_id, recorded on
+	// their logged models as well (their RunID is set by the store).
+	ModelMetrics []ModelMetric
 }
 
 // RunQuery is a parsed search-runs request.

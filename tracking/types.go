@@ -208,11 +208,20 @@ type RunInputs struct {
 	ModelInputs   []ModelInput   `json:"model_inputs,omitempty"`
 }
 
-// Run is a run with its data and inputs.
+// RunOutputs are the outputs of a run (MLflow 3): the logged models it
+// produced.
+type RunOutputs struct {
+	ModelOutputs []ModelOutput `json:"model_outputs,omitempty"`
+}
+
+// Run is a run with its data, inputs and outputs. Outputs is nil when the
+// run has none, and then left out of the JSON (MLflow 2.x has no outputs;
+// MLflow 3 clients accept either).
 type Run struct {
-	Info   RunInfo   `json:"info"`
-	Data   RunData   `json:"data"`
-	Inputs RunInputs `json:"inputs"`
+	Info    RunInfo     `json:"info"`
+	Data    RunData     `json:"data"`
+	Inputs  RunInputs   `json:"inputs"`
+	Outputs *RunOutputs `json:"outputs,omitempty"`
 }
 
 // FileInfo is one entry of an artifact listing. FileSize is omitted for

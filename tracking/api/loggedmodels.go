@@ -1,8 +1,12 @@
 package api
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -196,9 +200,9 @@ func (s *Server) logLoggedModelParams(w http.ResponseWriter, r *http.Request) er
 	return writeEmpty(w)
 }
 
-// searchLoggedModels answers SearchLoggedModels. Dataset filters and
-// order_by are accepted but only the default order (newest first) is
-// applied.
+// searchLoggedModels answers SearchLoggedModels with MLflow's filter,
+// datasets, order_by and page token semantics (the token echoes the
+// request, which must not change between pages).
 func (s *Server) searchLoggedModels(w http.ResponseWriter, r *http.Request) error {
 	f, err := requestFields(r)
 	if err != nil {
@@ -219,6 +223,9 @@ func (s *Server) searchLoggedModels(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	if maxResults == 0 {
+		maxResults = DefaultSearchLoggedModels
+	}
 	if maxResults < 1 || maxResults > MaxSearchLoggedModels {
 		return invalidParam("Invalid value %d for parameter 'max_results' supplied. It must be between 1 and %d", maxResults, MaxSearchLoggedModels)
 	}
@@ -226,24 +233,205 @@ func (s *Server) searchLoggedModels(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	datasets, err := readDatasetRefs(f)
+	if err != nil {
+		return err
+	}
+	orders, err := readLoggedModelOrders(f)
+	if err != nil {
+		return err
+	}
 	clauses, err := search.ParseLoggedModelFilter(filter)
 	if err != nil {
 		return err
 	}
+	keys, err := search.ParseLoggedModelOrderBy(orders)
+	if err != nil {
+		return err
+	}
+	echo := newLoggedModelToken(ids, filter, orders)
+	offset := 0
+	if token != "" {
+		if offset, err = echo.check(token); err != nil {
+			return err
+		}
+	}
 	page, err := s.store.SearchLoggedModels(r.Context(), tracking.LoggedModelQuery{
-		ExperimentIDs: ids,
-		Match:         func(m *tracking.LoggedModel) bool { return search.MatchLoggedModel(clauses, m) },
-		MaxResults:    int(maxResults),
-		PageToken:     token,
+		ExperimentIDs: ids, Filter: clauses, Datasets: datasets, OrderBy: keys,
+		MaxResults: int(maxResults), Offset: offset,
 	})
 	if err != nil {
 		return err
 	}
+	next := ""
+	if page.More {
+		echo.Offset = offset + len(page.Models)
+		next = echo.encode()
+	}
 	writeJSON(w, http.StatusOK, struct {
 		Models        []*tracking.LoggedModel `json:"models,omitempty"`
 		NextPageToken string                  `json:"next_page_token,omitempty"`
-	}{page.Models, page.NextPageToken})
+	}{page.Models, next})
 	return nil
+}
+
+// readDatasetRefs reads search-logged-models' datasets:
+// [{dataset_name, dataset_digest}].
+func readDatasetRefs(f *fields) ([]search.DatasetRef, error) {
+	elems, _, err := f.array("datasets")
+	if err != nil {
+		return nil, err
+	}
+	var out []search.DatasetRef
+	for i, raw := range elems {
+		p := "datasets[" + strconv.Itoa(i) + "]"
+		m, err := message(raw, p)
+		if err != nil {
+			return nil, err
+		}
+		name, _, err := m.strAt("dataset_name", p+".dataset_name", false)
+		if err != nil {
+			return nil, err
+		}
+		digest, _, err := m.strAt("dataset_digest", p+".dataset_digest", false)
+		if err != nil {
+			return nil, err
+		}
+		if name == "" {
+			return nil, invalidParam("`dataset_name` in the `datasets` clause must be specified.")
+		}
+		out = append(out, search.DatasetRef{Name: name, Digest: digest})
+	}
+	return out, nil
+}
+
+// readLoggedModelOrders reads search-logged-models' order_by:
+// [{field_name, ascending (default true), dataset_name, dataset_digest}].
+func readLoggedModelOrders(f *fields) ([]search.LoggedModelOrder, error) {
+	elems, _, err := f.array("order_by")
+	if err != nil {
+		return nil, err
+	}
+	var out []search.LoggedModelOrder
+	for i, raw := range elems {
+		p := "order_by[" + strconv.Itoa(i) + "]"
+		m, err := message(raw, p)
+		if err != nil {
+			return nil, err
+		}
+		var o search.LoggedModelOrder
+		if o.FieldName, _, err = m.strAt("field_name", p+".field_name", false); err != nil {
+			return nil, err
+		}
+		if o.FieldName == "" {
+			return nil, missingValue(p + ".field_name")
+		}
+		asc, has := (&Params{f: m}).Bool("ascending")
+		if m.has("ascending") && !has {
+			v, _ := m.lookup("ascending")
+			return nil, invalidType(p+".ascending", v)
+		}
+		o.Ascending = asc || !has
+		if o.DatasetName, _, err = m.strAt("dataset_name", p+".dataset_name", false); err != nil {
+			return nil, err
+		}
+		if o.DatasetDigest, _, err = m.strAt("dataset_digest", p+".dataset_digest", false); err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// loggedModelOrderJSON is an order_by entry as the page token echoes it.
+type loggedModelOrderJSON struct {
+	FieldName     string  `json:"field_name"`
+	Ascending     bool    `json:"ascending"`
+	DatasetName   *string `json:"dataset_name"`
+	DatasetDigest *string `json:"dataset_digest"`
+}
+
+// loggedModelToken is MLflow's SearchLoggedModelsPaginationToken: the
+// request echoed with the offset of the next page, as base64 JSON.
+type loggedModelToken struct {
+	ExperimentIDs []string               `json:"experiment_ids"`
+	FilterString  *string                `json:"filter_string"`
+	OrderBy       []loggedModelOrderJSON `json:"order_by"`
+	Offset        int                    `json:"offset"`
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func newLoggedModelToken(ids []string, filter string, orders []search.LoggedModelOrder) *loggedModelToken {
+	t := &loggedModelToken{ExperimentIDs: ids, FilterString: optString(filter)}
+	for _, o := range orders {
+		t.OrderBy = append(t.OrderBy, loggedModelOrderJSON{FieldName: o.FieldName, Ascending: o.Ascending,
+			DatasetName: optString(o.DatasetName), DatasetDigest: optString(o.DatasetDigest)})
+	}
+	return t
+}
+
+func (t *loggedModelToken) encode() string {
+	b, _ := json.Marshal(t)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// check decodes a page token, makes sure it was issued for the same
+// request (MLflow's messages) and returns its offset.
+func (t *loggedModelToken) check(token string) (int, error) {
+	raw, err := base64.StdEncoding.DecodeString(token)
+	var got loggedModelToken
+	if err == nil {
+		err = json.Unmarshal(raw, &got)
+	}
+	if err != nil || got.Offset < 0 {
+		return 0, invalidParam("Invalid page token: %s.", token)
+	}
+	if !slices.Equal(got.ExperimentIDs, t.ExperimentIDs) {
+		return 0, invalidParam("Experiment IDs in the page token do not match the requested experiment IDs. "+
+			"Expected: %s. Found: %s", pyStrList(t.ExperimentIDs), pyStrList(got.ExperimentIDs))
+	}
+	if pyOpt(got.FilterString) != pyOpt(t.FilterString) {
+		return 0, invalidParam("Filter string in the page token does not match the requested filter string. "+
+			"Expected: %s. Found: %s", pyOpt(t.FilterString), pyOpt(got.FilterString))
+	}
+	a, _ := json.Marshal(got.OrderBy)
+	b, _ := json.Marshal(t.OrderBy)
+	if !bytes.Equal(a, b) {
+		return 0, invalidParam("Order by in the page token does not match the requested order by. "+
+			"Expected: %s. Found: %s", b, a)
+	}
+	return got.Offset, nil
+}
+
+func pyOpt(s *string) string {
+	if s == nil {
+		return "None"
+	}
+	return *s
+}
+
+func pyStrList(l []string) string {
+	if l == nil {
+		return "None"
+	}
+	parts := make([]string, len(l))
+	for i, s := range l {
+		parts[i] = pyRepr(s)
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+func pyRepr(s string) string {
+	if strings.Contains(s, "'") && !strings.Contains(s, `"`) {
+		return `"` + s + `"`
+	}
+	return "'" + strings.ReplaceAll(s, "'", `\'`) + "'"
 }
 
 // loggedModelRoot resolves a logged model's artifact URI to its directory

@@ -509,16 +509,23 @@ func (s *Server) createModelVersion(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	if err := registryTags(tags); err != nil {
-		return err
-	}
-	storage, err := s.checkModelSource(r, source, runID)
+	modelID, _, err := f.str("model_id")
 	if err != nil {
 		return err
 	}
+	if err := registryTags(tags); err != nil {
+		return err
+	}
+	src, err := s.checkModelSource(r, source, runID, modelID)
+	if err != nil {
+		return err
+	}
+	if runID == "" {
+		runID = src.runID
+	}
 	mv, err := s.store.CreateModelVersion(r.Context(), tracking.CreateModelVersion{
 		Name: name, Source: source, RunID: runID, RunLink: runLink, Description: desc,
-		Tags: tags, StorageLocation: storage,
+		Tags: tags, StorageLocation: src.storage, ModelID: modelID,
 	})
 	if err != nil {
 		return err

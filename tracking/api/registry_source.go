@@ -83,20 +83,82 @@ func checkNonLocalSource(source string) error {
 	return nil
 }
 
-// checkModelSource validates a create-model-version source and returns the
-// storage location to record ("" meaning the source itself).
-func (s *Server) checkModelSource(r *http.Request, source, runID string) (string, error) {
+// resolvedSource is what checkModelSource learns about a source.
+type resolvedSource struct {
+	// storage is the storage location to record ("" meaning the source).
+	storage string
+	// runID is the run to record when the request names none: the source
+	// run of the logged model the version comes from.
+	runID string
+}
+
+// checkModelSource validates a create-model-version source as MLflow 3
+// does: local sources must sit inside the artifact directory of the
+// logged model (modelID) or else of the run (runID); others must be
+// absolute without relative references. models:/ sources are resolved.
+func (s *Server) checkModelSource(r *http.Request, source, runID, modelID string) (resolvedSource, error) {
+	var out resolvedSource
+	if modelID != "" {
+		m, err := s.store.GetLoggedModel(r.Context(), modelID)
+		if err != nil {
+			return out, err
+		}
+		out.runID = m.Info.SourceRunID
+	}
 	scheme := sourceScheme(source)
 	if scheme == "" || scheme == "file" {
-		return "", s.checkLocalSource(r, source, runID)
+		if modelID != "" {
+			return out, s.checkLocalModelSource(r, source, modelID)
+		}
+		return out, s.checkLocalSource(r, source, runID)
 	}
 	if err := checkNonLocalSource(source); err != nil {
-		return "", err
+		return out, err
 	}
 	if scheme == "models" {
-		return s.resolveModelsURI(r, source)
+		loc, srcRun, err := s.resolveModelsURI(r, source)
+		if err != nil {
+			return out, err
+		}
+		out.storage = loc
+		if out.runID == "" {
+			out.runID = srcRun
+		}
 	}
-	return "", nil
+	return out, nil
+}
+
+// checkLocalModelSource accepts a local path only inside the local
+// artifact directory of the logged model.
+func (s *Server) checkLocalModelSource(r *http.Request, source, modelID string) error {
+	bad := invalidParam("Invalid model version source: '%s'. To use a local path as a model version source, the model_id "+
+		"request parameter has to be specified and the local path has to be contained within the artifact directory "+
+		"of the run specified by the model_id.", source)
+	m, err := s.store.GetLoggedModel(r.Context(), modelID)
+	if err != nil {
+		return err
+	}
+	if !insideLocalDir(localPath(m.Info.ArtifactURI), localPath(source)) {
+		return bad
+	}
+	return nil
+}
+
+// insideLocalDir reports whether the local path src is root or under it
+// (root must be absolute).
+func insideLocalDir(root, src string) bool {
+	if root == "" || src == "" || !filepath.IsAbs(root) {
+		return false
+	}
+	if !filepath.IsAbs(src) {
+		abs, err := filepath.Abs(src)
+		if err != nil {
+			return false
+		}
+		src = abs
+	}
+	rel, err := filepath.Rel(filepath.Clean(root), filepath.Clean(src))
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // checkLocalSource accepts a local path only inside the local artifact
@@ -149,13 +211,23 @@ func localPath(uri string) string {
 }
 
 // resolveModelsURI resolves models:/<name>/<version>, models:/<name>@<alias>
-// and models:/<name>/latest to the referenced version's storage location.
-// Logged-model URIs (models:/<model_id>) are not resolvable here.
-func (s *Server) resolveModelsURI(r *http.Request, source string) (string, error) {
+// and models:/<name>/latest to the referenced version's storage location,
+// and MLflow 3's models:/<model_id> to the logged model's artifact
+// location (with the model's source run).
+func (s *Server) resolveModelsURI(r *http.Request, source string) (loc, runID string, err error) {
 	unresolvable := invalidParam("Unable to fetch model from model URI source artifact location '%s'.", source)
 	rest := strings.TrimPrefix(source[len("models:"):], "/")
 	var mv *tracking.ModelVersion
-	var err error
+	if rest != "" && !strings.ContainsAny(rest, "/@") {
+		m, err := s.store.GetLoggedModel(r.Context(), rest)
+		if err != nil {
+			if _, ok := tracking.AsError(err); ok {
+				return "", "", unresolvable
+			}
+			return "", "", err
+		}
+		return m.Info.ArtifactURI, m.Info.SourceRunID, nil
+	}
 	if name, alias, ok := strings.Cut(rest, "@"); ok && name != "" && !strings.Contains(alias, "/") {
 		mv, err = s.store.GetModelVersionByAlias(r.Context(), name, alias)
 	} else if i := strings.LastIndexByte(rest, '/'); i > 0 {
@@ -165,18 +237,18 @@ func (s *Server) resolveModelsURI(r *http.Request, source string) (string, error
 		} else {
 			n, perr := strconv.ParseInt(ver, 10, 64)
 			if perr != nil {
-				return "", unresolvable
+				return "", "", unresolvable
 			}
 			mv, err = s.store.GetModelVersion(r.Context(), name, n)
 		}
 	} else {
-		return "", unresolvable
+		return "", "", unresolvable
 	}
 	if err != nil {
 		if _, ok := tracking.AsError(err); ok {
-			return "", unresolvable
+			return "", "", unresolvable
 		}
-		return "", err
+		return "", "", err
 	}
-	return mv.StorageLocation, nil
+	return mv.StorageLocation, "", nil
 }

@@ -328,7 +328,15 @@ func (s *Server) logMetric(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	m.Value = tracking.ClampMetricValue(m.Value)
-	if err := s.store.LogBatch(r.Context(), id, tracking.Batch{Metrics: []tracking.Metric{m}}); err != nil {
+	b := tracking.Batch{Metrics: []tracking.Metric{m}}
+	mm, err := modelMetric(f, m, "")
+	if err != nil {
+		return err
+	}
+	if mm != nil {
+		b.ModelMetrics = []tracking.ModelMetric{*mm}
+	}
+	if err := s.store.LogBatch(r.Context(), id, b); err != nil {
 		return err
 	}
 	return writeEmpty(w)
@@ -475,6 +483,15 @@ func (s *Server) logBatch(w http.ResponseWriter, r *http.Request) error {
 		if mt.Step, _, err = m.int64At("step", "\x00"); err != nil {
 			return fixPath(err, elemPath("metrics", i, "step"))
 		}
+		if m.has("model_id") {
+			mm, err := modelMetric(m, *mt, "metrics["+strconv.Itoa(i)+"].")
+			if err != nil {
+				return err
+			}
+			if mm != nil {
+				b.ModelMetrics = append(b.ModelMetrics, *mm)
+			}
+		}
 	}
 	params, _, err := f.array("params")
 	if err != nil {
@@ -530,6 +547,25 @@ func (s *Server) logBatch(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeEmpty(w)
+}
+
+// modelMetric reads the MLflow 3 fields of a metric (model_id,
+// dataset_name, dataset_digest); nil when it has no model_id.
+func modelMetric(f *fields, m tracking.Metric, prefix string) (*tracking.ModelMetric, error) {
+	modelID, _, err := f.strAt("model_id", prefix+"model_id", false)
+	if err != nil || modelID == "" {
+		return nil, err
+	}
+	name, _, err := f.strAt("dataset_name", prefix+"dataset_name", false)
+	if err != nil {
+		return nil, err
+	}
+	digest, _, err := f.strAt("dataset_digest", prefix+"dataset_digest", false)
+	if err != nil {
+		return nil, err
+	}
+	return &tracking.ModelMetric{Key: m.Key, Value: tracking.ClampMetricValue(m.Value), Timestamp: m.Timestamp,
+		Step: m.Step, ModelID: modelID, DatasetName: name, DatasetDigest: digest}, nil
 }
 
 // fixPath replaces the placeholder path "\x00" in an error message built

@@ -196,15 +196,11 @@ func (s *Store) LogLoggedModelParams(ctx context.Context, id string, params []tr
 	return err
 }
 
-// SearchLoggedModels implements tracking.LoggedModelStore: newest first,
-// ties by model id.
+// SearchLoggedModels implements tracking.LoggedModelStore.
 func (s *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQuery) (tracking.LoggedModelPage, error) {
-	offset, limit, err := pageBounds(q.PageToken, q.MaxResults)
-	if err != nil {
-		return tracking.LoggedModelPage{}, err
-	}
 	var all []*tracking.LoggedModel
-	err = s.view(ctx, "search logged models", func(tx *bolt.Tx) error {
+	err := s.view(ctx, "search logged models", func(tx *bolt.Tx) error {
+		all = all[:0]
 		seen := map[uint64]bool{}
 		for _, idStr := range q.ExperimentIDs {
 			exp, ok := parseExpID(idStr)
@@ -219,7 +215,7 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQu
 				if err != nil {
 					return err
 				}
-				if q.Match == nil || q.Match(m) {
+				if search.MatchLoggedModel(q.Filter, q.Datasets, m) {
 					all = append(all, m)
 				}
 			}
@@ -229,21 +225,48 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQu
 	if err != nil {
 		return tracking.LoggedModelPage{}, err
 	}
-	sort.SliceStable(all, func(i, j int) bool {
-		a, b := &all[i].Info, &all[j].Info
-		if a.CreationTimestampMs != b.CreationTimestampMs {
-			return a.CreationTimestampMs > b.CreationTimestampMs
-		}
-		return a.ModelID < b.ModelID
-	})
+	sort.SliceStable(all, func(i, j int) bool { return search.CompareLoggedModels(q.OrderBy, all[i], all[j]) < 0 })
 	var page tracking.LoggedModelPage
+	offset := max(q.Offset, 0)
 	if offset < len(all) {
-		page.Models = all[offset:min(offset+limit, len(all))]
+		page.Models = all[offset:min(offset+q.MaxResults, len(all))]
 	}
-	if offset+len(page.Models) < len(all) {
-		page.NextPageToken = search.EncodePageToken(offset + len(page.Models))
-	}
+	page.More = offset+len(page.Models) < len(all)
 	return page, nil
+}
+
+// logModelMetrics appends metric values to logged models (exact repeats
+// are ignored). The metrics' values are already clamped.
+func logModelMetrics(tx *bolt.Tx, metrics []tracking.ModelMetric) error {
+	byModel := map[string][]tracking.ModelMetric{}
+	var order []string
+	for _, m := range metrics {
+		if _, ok := byModel[m.ModelID]; !ok {
+			order = append(order, m.ModelID)
+		}
+		byModel[m.ModelID] = append(byModel[m.ModelID], m)
+	}
+	for _, id := range order {
+		lm, err := getLoggedModel(tx, id)
+		if err != nil {
+			return err
+		}
+		for _, m := range byModel[id] {
+			if !slices.ContainsFunc(lm.Data.Metrics, func(x tracking.ModelMetric) bool { return sameModelMetric(x, m) }) {
+				lm.Data.Metrics = append(lm.Data.Metrics, m)
+			}
+		}
+		if err := putJSON(tx.Bucket(bLoggedModel), []byte(id), lm); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sameModelMetric(a, b tracking.ModelMetric) bool {
+	return a.Key == b.Key && a.Timestamp == b.Timestamp && a.Step == b.Step && a.RunID == b.RunID &&
+		a.DatasetName == b.DatasetName && a.DatasetDigest == b.DatasetDigest &&
+		(a.Value == b.Value || (a.Value != a.Value && b.Value != b.Value))
 }
 
 // LogOutputs implements tracking.LoggedModelStore.

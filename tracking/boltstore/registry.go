@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -53,6 +54,7 @@ type mvRecord struct {
 	RunLink string `json:"rl,omitempty"`
 	Status  string `json:"st"`
 	UserID  string `json:"uid,omitempty"`
+	ModelID string `json:"mid,omitempty"`
 }
 
 func errNoModel(name string) error {
@@ -169,6 +171,7 @@ func versionEntity(tx *bolt.Tx, name string, version int64, rec *mvRecord, withA
 		RunLink:              rec.RunLink,
 		Tags:                 prefixTags(tx.Bucket(bMVTag), versionKey(name, version)),
 		StorageLocation:      rec.Storage,
+		ModelID:              rec.ModelID,
 	}
 	if mv.StorageLocation == "" {
 		mv.StorageLocation = rec.Source
@@ -600,7 +603,12 @@ func (s *Store) CreateModelVersion(ctx context.Context, req tracking.CreateModel
 		mv := mvRecord{
 			Created: now, Updated: now, Stage: tracking.StageNone, Desc: req.Description,
 			Source: req.Source, Storage: storage, RunID: req.RunID, RunLink: req.RunLink,
-			Status: tracking.ModelVersionStatusReady, UserID: req.UserID,
+			Status: tracking.ModelVersionStatusReady, UserID: req.UserID, ModelID: req.ModelID,
+		}
+		if req.ModelID != "" && !isPromptVersion(req.Tags) {
+			if err := addModelVersionTag(tx, req.ModelID, req.Name, version, now); err != nil {
+				return err
+			}
 		}
 		key := versionKey(req.Name, version)
 		if err := putJSON(tx.Bucket(bMV), key, mv); err != nil {
@@ -801,4 +809,58 @@ func (s *Store) DeleteModelVersionTag(ctx context.Context, name string, version 
 		}
 		return tx.Bucket(bMVTag).Delete(append(versionKey(name, version), key...))
 	})
+}
+
+func isPromptVersion(tags []tracking.Tag) bool {
+	for _, t := range tags {
+		if t.Key == tracking.TagIsPrompt && strings.EqualFold(t.Value, "true") {
+			return true
+		}
+	}
+	return false
+}
+
+// addModelVersionTag appends {"name", "version"} to the logged model's
+// mlflow.modelVersions tag (JSON written as Python's json.dumps does). A
+// missing logged model is RESOURCE_DOES_NOT_EXIST.
+func addModelVersionTag(tx *bolt.Tx, modelID, name string, version, now int64) error {
+	lm, err := getLoggedModel(tx, modelID)
+	if err != nil {
+		return err
+	}
+	type entry struct {
+		Name    string `json:"name"`
+		Version int64  `json:"version"`
+	}
+	var list []entry
+	if v, ok := lm.Tag(tracking.TagModelVersions); ok && v != "" {
+		var raw []struct {
+			Name    string          `json:"name"`
+			Version json.RawMessage `json:"version"`
+		}
+		if json.Unmarshal([]byte(v), &raw) == nil {
+			for _, e := range raw {
+				n, err := strconv.ParseInt(strings.Trim(string(e.Version), `"`), 10, 64)
+				if err == nil {
+					list = append(list, entry{e.Name, n})
+				}
+			}
+		}
+	}
+	if !slices.Contains(list, entry{name, version}) {
+		list = append(list, entry{name, version})
+	}
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, e := range list {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		nameJSON, _ := json.Marshal(e.Name)
+		fmt.Fprintf(&b, `{"name": %s, "version": %d}`, nameJSON, e.Version)
+	}
+	b.WriteByte(']')
+	lm.Info.Tags = upsertTags(lm.Info.Tags, []tracking.Tag{{Key: tracking.TagModelVersions, Value: b.String()}})
+	lm.Info.LastUpdatedTimestampMs = now
+	return putJSON(tx.Bucket(bLoggedModel), []byte(modelID), lm)
 }

@@ -3,6 +3,7 @@ package boltstore
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -220,6 +221,18 @@ func loadRun(tx *bolt.Tx, runID string, rec *runRecord) (*tracking.Run, error) {
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		run.Inputs.ModelInputs = append(run.Inputs.ModelInputs, tracking.ModelInput{ModelID: string(k[len(prefix):])})
 	}
+	outPrefix := appendStr(nil, runID)
+	c = tx.Bucket(bRunOutput).Cursor()
+	for k, v := c.Seek(outPrefix); k != nil && bytes.HasPrefix(k, outPrefix); k, v = c.Next() {
+		if len(v) != 8 {
+			return nil, fmt.Errorf("corrupt model output %q of run %s", k[len(outPrefix):], runID)
+		}
+		if run.Outputs == nil {
+			run.Outputs = &tracking.RunOutputs{}
+		}
+		run.Outputs.ModelOutputs = append(run.Outputs.ModelOutputs, tracking.ModelOutput{
+			ModelID: string(k[len(outPrefix):]), Step: int64(binary.BigEndian.Uint64(v))})
+	}
 	return run, nil
 }
 
@@ -310,7 +323,7 @@ func (s *Store) LogParam(ctx context.Context, runID string, p tracking.Param) er
 // in one transaction; a param conflict rejects the whole batch before
 // anything is written.
 func (s *Store) LogBatch(ctx context.Context, runID string, batch tracking.Batch) error {
-	if len(batch.Metrics)+len(batch.Params)+len(batch.Tags) == 0 {
+	if len(batch.Metrics)+len(batch.Params)+len(batch.Tags)+len(batch.ModelMetrics) == 0 {
 		// Still report unknown or inactive runs, as MLflow does.
 		return s.view(ctx, "log batch", func(tx *bolt.Tx) error {
 			_, err := mustActiveRun(tx, runID)
@@ -324,6 +337,12 @@ func (s *Store) LogBatch(ctx context.Context, runID string, batch tracking.Batch
 		m.Value = tracking.ClampMetricValue(m.Value)
 		metrics[i] = m
 	}
+	modelMetrics := make([]tracking.ModelMetric, len(batch.ModelMetrics))
+	for i, m := range batch.ModelMetrics {
+		m.Value = tracking.ClampMetricValue(m.Value)
+		m.RunID = runID
+		modelMetrics[i] = m
+	}
 	return s.update(ctx, "log batch", func(tx *bolt.Tx) error {
 		rec, err := mustActiveRun(tx, runID)
 		if err != nil {
@@ -333,6 +352,9 @@ func (s *Store) LogBatch(ctx context.Context, runID string, batch tracking.Batch
 			return err
 		}
 		if err := logMetrics(tx, runID, metrics); err != nil {
+			return err
+		}
+		if err := logModelMetrics(tx, modelMetrics); err != nil {
 			return err
 		}
 		return setTags(tx, runID, rec, batch.Tags)
