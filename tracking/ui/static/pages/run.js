@@ -306,12 +306,12 @@ class RunPage {
       }, m.key)),
       h('td', { class: 'num' }, fmtNumber(m.value)),
       h('td', { class: 'num' }, String(m.step ?? 0)),
-      h('td', { class: 'muted' }, fmtTime(m.timestamp))));
+      h('td', { class: 'muted col-time' }, fmtTime(m.timestamp))));
     return h('section', { class: 'panel', 'aria-labelledby': 'run-metrics-h' }, head,
       h('div', { class: 'table-wrap table-scroll' }, h('table', { class: 'data' },
         h('thead', null, h('tr', null,
           h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col', class: 'num' }, 'Latest value'),
-          h('th', { scope: 'col', class: 'num' }, 'Step'), h('th', { scope: 'col' }, 'Logged at'))),
+          h('th', { scope: 'col', class: 'num' }, 'Step'), h('th', { scope: 'col', class: 'col-time' }, 'Logged at'))),
         h('tbody', null, rows))));
   }
 
