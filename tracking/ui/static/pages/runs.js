@@ -336,7 +336,7 @@ async function render(ctx) {
       th('Status', 'attributes.status'),
       th('User', 'tags.`mlflow.user`'),
       th('Started', 'attributes.start_time', 'DESC'),
-      th('Duration', null),
+      th('Duration', null, 'ASC', { cls: 'num' }),
       th('Source', 'tags.`mlflow.source.name`'),
       cols.map((c) => th(c.key, orderKey(c), 'ASC', {
         cls: `col-${c.kind}${c.kind === 'metrics' ? ' num' : ''}`,
