@@ -267,6 +267,11 @@ func TestRunsTable(t *testing.T) {
 		t.Error("the runs table does not scroll inside its box on a phone")
 	}
 	ph.shot("runs-phone")
+	ph.click("#runs-columns")
+	ph.run("picker on a phone", chromedp.WaitVisible(chromedp.CSS("dialog.modal[open] #colpick-search")))
+	ph.shot("runs-column-picker-phone")
+	ph.click("dialog.modal[open] .dialog-actions .btn:not(.btn-primary)")
+	ph.run("picker closed", chromedp.WaitNotPresent(chromedp.CSS("dialog.modal")))
 }
 
 // TestRunsPagingAndMulti pages through 60 runs 25 at a time and shows the
