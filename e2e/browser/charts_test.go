@@ -156,6 +156,8 @@ func TestMetricCharts(t *testing.T) {
 	if n := p.count(".chart-card"); n != 4 {
 		t.Fatalf("chart cards = %d, want 4 (one per metric)", n)
 	}
+	// each card reports when its data was drawn (the performance test reads it)
+	waitFor(p, "cards ready", `[...document.querySelectorAll('.chart-card')].every((c) => c.dataset.state === 'ready' && Number(c.dataset.drawnMs) > 0)`, 10*time.Second)
 	if role := value(p, "role", chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q).getAttribute('role')`, first))); role != "img" {
 		t.Errorf("canvas role = %q, want img", role)
 	}

@@ -163,7 +163,7 @@ export function metricCharts(opts) {
       h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Run'), h('th', { scope: 'col' }, 'Last value'), h('th', { scope: 'col' }, 'Step'), h('th', { scope: 'col' }, 'Time'))),
       tbody);
     const tableWrap = h('div', { class: 'chart-table-wrap' + (settings.table ? '' : ' visually-hidden') }, table);
-    const el = h('section', { class: 'chart-card', dataset: { key }, 'aria-label': `Metric ${key}` },
+    const el = h('section', { class: 'chart-card', dataset: { key, state: 'loading' }, 'aria-label': `Metric ${key}` },
       h('div', { class: 'chart-head' }, h('h3', { class: 'chart-title', title: key }, key), lastInfo, zoomInfo, reset), plot, tableWrap);
     const card = {
       key, el, canvas, overlay, tip, status, plot, zoomInfo, lastInfo, reset, tbody, tableWrap,
@@ -223,6 +223,7 @@ export function metricCharts(opts) {
       if (destroyed || (err && err.name === 'AbortError')) return;
       card.error = err;
       card.loaded = true;
+      card.el.dataset.state = 'error';
       clear(card.status, errorBox(err));
       card.status.hidden = false;
       card.canvas.setAttribute('aria-label', `${card.key}: could not load (${err.message || err})`);
@@ -339,10 +340,21 @@ export function metricCharts(opts) {
     return out;
   }
 
+  // drawCard draws a card; the first time it has drawn its data it marks
+  // the card data-state="ready" with data-drawn-ms (milliseconds since
+  // navigation start), which the performance test reads.
   function drawCard(card) {
     if (destroyed) return;
     const W = card.size ? card.size.w : card.plot.clientWidth, H = card.size ? card.size.h : card.plot.clientHeight;
     if (!W || !H) return;
+    drawPlot(card, W, H);
+    if (card.base && card.el.dataset.state !== 'ready') {
+      card.el.dataset.state = 'ready';
+      card.el.dataset.drawnMs = String(Math.round(performance.now()));
+    }
+  }
+
+  function drawPlot(card, W, H) {
     const dpr = window.devicePixelRatio || 1;
     sizeCanvas(card.canvas, W, H, dpr);
     sizeCanvas(card.overlay, W, H, dpr);
