@@ -292,6 +292,24 @@ func TestRunPage(t *testing.T) {
 	api.post("runs/log-metric", map[string]any{"run_id": other, "key": "live_loss", "value": 0.42, "timestamp": time.Now().UnixMilli(), "step": 3})
 	rmWait(p, "live metric", `document.querySelector('[aria-labelledby=run-metrics-h]')?.textContent.includes('live_loss')`)
 
+	// A run with many params draws the first 1,000; the filter finds the rest.
+	wide := api.createRun(expID, "wide-run", time.Now().UnixMilli())
+	for b := 0; b < 12; b++ {
+		var ps []map[string]any
+		for i := 0; i < 100; i++ {
+			ps = append(ps, map[string]any{"key": fmt.Sprintf("p_%04d", b*100+i), "value": fmt.Sprint(i)})
+		}
+		api.post("runs/log-batch", map[string]any{"run_id": wide, "params": ps})
+	}
+	p.open(fmt.Sprintf("/experiments/%s/runs/%s", expID, wide), "run")
+	p.wantText("[aria-labelledby=run-params-h] h2", "1200")
+	if n := p.count("[aria-labelledby=run-params-h] tbody tr"); n != 1001 {
+		t.Errorf("params table drew %d rows, want 1000 and a note", n)
+	}
+	p.wantText("[aria-labelledby=run-params-h] tbody", "Showing the first 1,000 of 1,200")
+	rmFill(p, "input[aria-label='Filter parameters']", "p_1199")
+	rmWait(p, "filtered wide", `document.querySelectorAll('[aria-labelledby=run-params-h] tbody tr').length === 1`)
+
 	// Rename, delete and restore from the header.
 	p.open(runPath, "run")
 	p.click(".page-head .actions .btn:first-child")

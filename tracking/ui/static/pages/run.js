@@ -19,6 +19,8 @@ const IMAGE_LIMIT = 16 * 1024 * 1024;
 const CSV_ROWS = 500;
 // How often the overview of a RUNNING run refreshes (ms).
 const LIVE_INTERVAL = 10000;
+// Rows drawn in the params and metrics tables (the filter finds the rest).
+const ROW_LIMIT = 1000;
 // How many metric keys the charts tab selects by default.
 const DEFAULT_CHARTS = 6;
 
@@ -65,6 +67,7 @@ class RunPage {
     this.tab = TABS.some(([k]) => k === t) ? t : 'overview';
     this.showSystemTags = ctx.query.get('system_tags') === '1';
     this.paramFilter = '';
+    this.metricFilter = '';
     this.tabPanel = h('div', { class: 'tab-panel', role: 'tabpanel', id: 'run-tabpanel', tabindex: '-1' });
     this.chartCleanup = null;
     ctx.onLeave(() => this.stopCharts());
@@ -272,8 +275,9 @@ class RunPage {
       const f = this.paramFilter.toLowerCase();
       const shown = f ? params.filter((p) => p.key.toLowerCase().includes(f) || String(p.value).toLowerCase().includes(f)) : params;
       clear(body, shown.length
-        ? shown.map((p) => h('tr', null, h('td', { class: 'mono' }, p.key), h('td', { class: 'wrap mono' }, p.value)))
-        : h('tr', null, h('td', { colspan: 2, class: 'empty' }, 'No parameter matches.')));
+        ? shown.slice(0, ROW_LIMIT).map((p) => h('tr', null, h('td', { class: 'mono' }, p.key), h('td', { class: 'wrap mono' }, p.value)))
+        : h('tr', null, h('td', { colspan: 2, class: 'empty' }, 'No parameter matches.')),
+        shown.length > ROW_LIMIT ? moreRow(2, shown.length) : null);
       count.textContent = f ? `${shown.length} of ${params.length}` : `${params.length}`;
     };
     const head = h('div', { class: 'panel-head' }, h('h2', { id: 'run-params-h' }, 'Parameters ', count));
@@ -299,20 +303,32 @@ class RunPage {
     const metrics = [...((this.run.data && this.run.data.metrics) || [])].sort((a, b) => a.key.localeCompare(b.key));
     const head = h('div', { class: 'panel-head' }, h('h2', { id: 'run-metrics-h' }, 'Metrics ', h('span', { class: 'muted small' }, String(metrics.length))));
     if (!metrics.length) return h('section', { class: 'panel', 'aria-labelledby': 'run-metrics-h' }, head, h('p', { class: 'muted' }, 'No metrics logged.'));
-    const rows = metrics.map((m) => h('tr', null,
+    const body = h('tbody');
+    const row = (m) => h('tr', null,
       h('td', null, h('a', {
         href: location.pathname + '?tab=charts&metric=' + encodeURIComponent(m.key),
         title: `Chart the history of ${m.key}`,
       }, m.key)),
       h('td', { class: 'num' }, fmtNumber(m.value)),
       h('td', { class: 'num' }, String(m.step ?? 0)),
-      h('td', { class: 'muted col-time' }, fmtTime(m.timestamp))));
-    return h('section', { class: 'panel', 'aria-labelledby': 'run-metrics-h' }, head,
+      h('td', { class: 'muted col-time' }, fmtTime(m.timestamp)));
+    const fill = () => {
+      const f = this.metricFilter.toLowerCase();
+      const shown = f ? metrics.filter((m) => m.key.toLowerCase().includes(f)) : metrics;
+      clear(body, shown.length ? shown.slice(0, ROW_LIMIT).map(row) : h('tr', null, h('td', { colspan: 4, class: 'empty' }, 'No metric matches.')),
+        shown.length > ROW_LIMIT ? moreRow(4, shown.length) : null);
+    };
+    fill();
+    const filter = metrics.length > 8 ? h('input', {
+      type: 'search', class: 'panel-filter', placeholder: 'Filter metrics', 'aria-label': 'Filter metrics',
+      value: this.metricFilter, oninput: debounce((e) => { this.metricFilter = e.target.value; fill(); }, 120),
+    }) : null;
+    return h('section', { class: 'panel', 'aria-labelledby': 'run-metrics-h' }, head, filter,
       h('div', { class: 'table-wrap table-scroll' }, h('table', { class: 'data' },
         h('thead', null, h('tr', null,
           h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col', class: 'num' }, 'Latest value'),
           h('th', { scope: 'col', class: 'num' }, 'Step'), h('th', { scope: 'col', class: 'col-time' }, 'Logged at'))),
-        h('tbody', null, rows))));
+        body)));
   }
 
   tagsPanel() {
@@ -678,6 +694,11 @@ class ArtifactBrowser {
     if (kind === 'json') shown = prettyJSON(text);
     clear(preview, h('pre', { class: 'preview', tabindex: '0', 'aria-label': `Contents of ${name}` }, shown));
   }
+}
+
+function moreRow(cols, total) {
+  return h('tr', null, h('td', { colspan: cols, class: 'empty' },
+    `Showing the first ${ROW_LIMIT.toLocaleString()} of ${total.toLocaleString()}; filter to find the rest.`));
 }
 
 function artifactURL(runId, path) {
