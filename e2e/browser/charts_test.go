@@ -342,7 +342,10 @@ func TestChartDrawSpeed(t *testing.T) {
   return best;
 })()`))
 	t.Logf("one redraw of a 10 runs × 320 points chart: %.2f ms", ms)
-	if limit := 25.0; ms > limit {
+	// About 1 ms of JavaScript and 5 ms of rasterization on an idle
+	// laptop-class core; the limit only guards against an order-of-magnitude
+	// regression on a busy CI machine.
+	if limit := 60.0; ms > limit {
 		t.Errorf("a redraw takes %.1f ms; want a few ms", ms)
 	}
 }
