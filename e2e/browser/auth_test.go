@@ -373,3 +373,49 @@ func TestAuthAdminUserActions(t *testing.T) {
 	p.open("/account", "account")
 	p.wantText("main", "root", "Administrator")
 }
+
+// TestAuthStaleCSRFTokenRetried: a tab whose session was replaced by a
+// sign-in in another tab still saves (the UI refreshes its CSRF token once
+// after a CSRF refusal), and the old session is dead.
+func TestAuthStaleCSRFTokenRetried(t *testing.T) {
+	srv, _ := startAuthServer(t)
+	a := newPage(t, srv.URL, desktopWidth, desktopHeight)
+	a.open("/login", "login")
+	a.signIn("root", authAdminPassword)
+	a.run("signed in", waitPage("experiments"))
+	a.open("/account", "account")
+
+	// A second tab of the same browser signs out and in again.
+	bctx, cancel := chromedp.NewContext(a.ctx)
+	defer cancel()
+	// The first action on a context opens its tab, which lives as long as
+	// that action's context: use bctx itself, not a timeout child.
+	if err := chromedp.Do(bctx, chromedp.EmulateViewport(desktopWidth, desktopHeight)); err != nil {
+		t.Fatal(err)
+	}
+	b := &page{t: t, ctx: bctx, base: srv.URL}
+	b.open("/account", "account")
+	// (A background tab gets no mouse events: submit the forms by script.)
+	value(b, "sign out", chromedp.Evaluate[bool](`(document.querySelector('#user-menu form').requestSubmit(), true)`))
+	b.run("signed out", chromedp.WaitVisible(chromedp.CSS(".info-box")), waitPage("login"))
+	value(b, "sign in", chromedp.Evaluate[bool](fmt.Sprintf(`(() => {
+		document.getElementById('login-username').value = 'root';
+		document.getElementById('login-password').value = %q;
+		document.querySelector('.login-form').requestSubmit();
+		return true; })()`, authAdminPassword)))
+	b.run("signed in again", waitPage("experiments"))
+
+	// The first tab still holds the old CSRF token (its sign-out form
+	// shows it), which the server refuses for the new session.
+	stale := value(a, "old token", chromedp.Evaluate[string](`document.querySelector('#user-menu input[name=csrf_token]').value`))
+	fresh := value(a, "new token", chromedp.Evaluate[string](`fetch('/ui/whoami').then((r) => r.json()).then((v) => v.csrf_token)`, chromedp.EvalAwaitPromise))
+	if stale == "" || fresh == "" || stale == fresh {
+		t.Fatalf("tokens: old %q, new %q", stale, fresh)
+	}
+	a.click("#create-token")
+	a.run("token name", chromedp.WaitVisible(chromedp.ID("dlg-name")), chromedp.SendKeys(chromedp.ID("dlg-name"), "from-old-tab"))
+	a.dialogSubmit()
+	a.run("token shown", chromedp.WaitVisible(chromedp.ID("new-token")))
+	a.wantText("#tokens-table", "from-old-tab")
+	a.allowErrors() // the refused first attempt is logged by Chromium
+}
