@@ -419,3 +419,47 @@ func TestAuthStaleCSRFTokenRetried(t *testing.T) {
 	a.wantText("#tokens-table", "from-old-tab")
 	a.allowErrors() // the refused first attempt is logged by Chromium
 }
+
+// TestAuthPagesWithSession opens every page signed in with a session: the
+// data pages render, a write through the UI's REST client carries the CSRF
+// token, and a user without permission gets a clear refusal, not a blank
+// page.
+func TestAuthPagesWithSession(t *testing.T) {
+	srv, admin := startAuthServer(t)
+	exp := admin.createExperiment("session-exp")
+	run := admin.createRun(exp, "session-run", time.Now().UnixMilli())
+	admin.post("runs/log-metric", map[string]any{"run_id": run, "key": "loss", "value": 0.5, "timestamp": time.Now().UnixMilli(), "step": 1})
+	admin.post("registered-models/create", map[string]any{"name": "session-model"})
+	admin.post("users/create", map[string]any{"username": "carol", "password": "carol-password-0123"})
+
+	p := newPage(t, srv.URL, desktopWidth, desktopHeight)
+	p.open("/experiments/"+exp+"/runs/"+run, "login")
+	p.signIn("root", authAdminPassword)
+	p.run("deep link after sign-in", waitPage("run"))
+	p.wantText("main", "session-run")
+	p.open("/experiments/"+exp, "runs")
+	p.wantText("main", "session-run")
+	p.open("/compare?runs="+run, "compare")
+	p.open("/models", "models")
+	p.wantText("main", "session-model")
+	p.open("/models/session-model", "model")
+
+	// A write through lib.js's client: the session's CSRF token rides along.
+	got := value(p, "write", chromedp.Evaluate[string](`import('/static/lib.js')
+		.then((m) => m.api.post('experiments/create', {name: 'made-in-the-ui'}))
+		.then((r) => 'ok ' + r.experiment_id, (e) => 'error ' + e.status + ' ' + e.message)`, chromedp.EvalAwaitPromise))
+	if !strings.HasPrefix(got, "ok ") {
+		t.Errorf("UI write with a session: %s", got)
+	}
+
+	// carol may read nothing (NO_PERMISSIONS): the run page says so.
+	p.run("sign out", chromedp.Click(chromedp.CSS(`#user-menu button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(".info-box")), waitPage("login"))
+	p.signIn("carol", "carol-password-0123")
+	p.run("carol signed in", waitPage("experiments"))
+	if strings.Contains(p.text("main"), "session-exp") {
+		t.Error("carol sees session-exp")
+	}
+	p.open("/experiments/"+exp+"/runs/"+run, "run")
+	p.wantText("main", "ermission")
+	p.allowErrors()
+}
