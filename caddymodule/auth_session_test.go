@@ -493,3 +493,31 @@ func TestSessionCookieSecureOverTLS(t *testing.T) {
 		t.Errorf("same origin on https: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestLoginWithoutBasic: without basic there is no password sign-in: no
+// login token, POST /login says so, and a session cookie counts for
+// nothing.
+func TestLoginWithoutBasic(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte(adminPassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MLFLOW_TEST_ADMIN_HASH", string(hash))
+	srv := caddytest.Start(t, caddytest.Options{Directives: []string{`auth {
+			admin root {env.MLFLOW_TEST_ADMIN_HASH}
+			api_tokens
+		}`}})
+	e := &sessionEnv{srv: srv, c: noRedirects(srv.Client())}
+	w, resp := e.whoami(t)
+	if w.Authenticated || w.CSRFToken != "" || cookieOf(resp, "mlflow_login_csrf") != nil {
+		t.Errorf("whoami without basic: %+v", w)
+	}
+	form := url.Values{"username": {"root"}, "password": {adminPassword}, "csrf_token": {"x"}}
+	loc, sc, _ := e.postLogin(t, form, nil, &http.Cookie{Name: "mlflow_login_csrf", Value: "x"})
+	if loc != "/login?error=unavailable" || sc != nil {
+		t.Errorf("POST /login without basic: %q %v", loc, sc)
+	}
+	if resp, _ := e.do(t, "GET", "/api/2.0/mlflow/users/current", nil, nil, &http.Cookie{Name: "mlflow_session", Value: strings.Repeat("A", 43)}); resp.StatusCode != 401 {
+		t.Errorf("cookie without sessions: %d", resp.StatusCode)
+	}
+}

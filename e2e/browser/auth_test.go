@@ -260,6 +260,12 @@ func TestAuthLoginPhone(t *testing.T) {
 	p.run("signed in", waitPage("account"))
 	p.wantText("main", "root", "Administrator", "API tokens")
 	p.shot("account-phone")
+	p.open("/admin", "admin")
+	p.wantText("#users-table", "root")
+	if w := value(p, "overflow", chromedp.Evaluate[int](`document.documentElement.scrollWidth - document.documentElement.clientWidth`)); w > 1 {
+		t.Errorf("the admin page scrolls sideways by %dpx", w)
+	}
+	p.shot("admin-users-phone")
 }
 
 // TestAuthOffAccountPages: without an auth block /login goes to the

@@ -95,7 +95,9 @@ route('/login', 'login', async (ctx) => {
     return;
   }
   document.title = 'Sign in · MLflow';
-  const code = ctx.query.get('error');
+  // Without a login form token the server offers no password sign-in
+  // (its auth block has no basic).
+  const code = viewer.csrf_token ? ctx.query.get('error') : 'unavailable';
   const msg = code ? (LOGIN_ERRORS[code] || LOGIN_ERRORS.invalid) : '';
   let remembered = '';
   try { remembered = sessionStorage.getItem(USER_KEY) || ''; } catch { /* storage off */ }
@@ -122,11 +124,11 @@ route('/login', 'login', async (ctx) => {
       h('p', { class: 'muted login-sub' }, 'Use your MLflow username and password.'),
       msg ? h('div', { class: 'error-box', role: 'alert', id: 'login-error' }, msg) : null,
       ctx.query.get('signed_out') && !msg ? h('div', { class: 'info-box', role: 'status' }, 'You have been signed out.') : null,
-      form),
+      code === 'unavailable' ? null : form),
     h('p', { class: 'login-foot muted small' },
       'Scripts and MLflow clients sign in with an API token (', h('code', null, 'MLFLOW_TRACKING_TOKEN'), ') or ',
       h('code', null, 'MLFLOW_TRACKING_USERNAME'), ' / ', h('code', null, 'MLFLOW_TRACKING_PASSWORD'), '.')));
-  (code && user.value ? pass : user).focus();
+  if (code !== 'unavailable') (code && user.value ? pass : user).focus();
 }, { public: true });
 
 // ---------------------------------------------------------------- account
@@ -308,7 +310,7 @@ function drawUsers(ctx, body, users) {
     return h('tr', { dataset: { user: u.username } },
       h('td', { class: 'wrap' }, h('strong', null, u.username), self ? h('span', { class: 'muted' }, ' (you)') : null),
       h('td', null, u.is_admin ? h('span', { class: 'badge badge-admin' }, 'Administrator') : h('span', { class: 'badge' }, 'User')),
-      h('td', { class: 'actions-cell' },
+      h('td', { class: 'actions-cell' }, h('div', { class: 'row-actions' },
         h('a', { class: 'btn btn-small', href: `/admin?tab=permissions&user=${encodeURIComponent(u.username)}`, 'aria-label': `Permissions of ${u.username}` }, 'Permissions'),
         h('button', {
           type: 'button', class: 'btn btn-small', disabled: self, title: self ? 'You cannot change your own role' : null,
@@ -318,7 +320,7 @@ function drawUsers(ctx, body, users) {
         h('button', {
           type: 'button', class: 'btn btn-small btn-danger-outline', disabled: self, title: self ? 'You cannot delete yourself' : null,
           'data-action': 'delete', 'aria-label': `Delete user ${u.username}`, onclick: () => del(u),
-        }, 'Delete')));
+        }, 'Delete'))));
   });
   clear(body,
     h('div', { class: 'toolbar' },
