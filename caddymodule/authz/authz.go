@@ -261,6 +261,7 @@ var Table = map[string]Rule{
 	"GetAssessment":      rule(Trace, ActRead),
 	"UpdateAssessment":   rule(Trace, ActUpdate),
 	"DeleteAssessment":   rule(Trace, ActUpdate),
+	"ExportTraceSpans":   {Scope: Authenticated}, // always 501: spans are not stored
 
 	// The gateway's own management API (ManagementRoutes).
 	"CreateUser":                      {Scope: Admin},

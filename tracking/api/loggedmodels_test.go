@@ -5,10 +5,12 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func mkLoggedModel(t testing.TB, ts *httptest.Server, exp, name, runID string) string {
 	t.Helper()
+	time.Sleep(2 * time.Millisecond) // distinct creation times: searches order by them
 	body := map[string]any{"experiment_id": exp, "name": name}
 	if runID != "" {
 		body["source_run_id"] = runID

@@ -73,6 +73,18 @@ func (s *Server) registerTracesV3() {
 	add("PATCH", "/traces/{trace_id}/assessments/{assessment_id}", "UpdateAssessment", (*Server).updateAssessment)
 	add("DELETE", "/traces/{trace_id}/assessments/{assessment_id}", "DeleteAssessment", (*Server).deleteAssessment)
 	s.addTracking("POST", "/traces/link-to-run", "LinkTracesToRun", (*Server).linkTracesToRun)
+	s.add("POST", "/v1/traces", "ExportTraceSpans", true, (*Server).otlpTraces)
+}
+
+// otlpTraces answers MLflow 3's OTLP span export (POST /v1/traces) as
+// MLflow does for a store without span storage: 501 with the phrase
+// MLflow's exporter looks for, after which it stops sending spans and
+// uploads the trace data as an artifact instead.
+func (s *Server) otlpTraces(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusNotImplemented, struct {
+		Detail string `json:"detail"`
+	}{"REST OTLP span logging is not supported by caddy-mlflow's bbolt store: trace data is stored as the traces.json artifact"})
+	return nil
 }
 
 // --- wire forms ---
@@ -269,7 +281,7 @@ func fromAssessmentJSON(in *assessmentJSON, prefix string) (tracking.Assessment,
 type traceInfoIn struct {
 	TraceID         string            `json:"trace_id"`
 	ClientRequestID string            `json:"client_request_id"`
-	TraceLocation   *traceLocation    `json:"trace_location"`
+	TraceLocation   *traceLocationIn  `json:"trace_location"`
 	RequestPreview  string            `json:"request_preview"`
 	ResponsePreview string            `json:"response_preview"`
 	RequestTime     string            `json:"request_time"`
@@ -278,6 +290,13 @@ type traceInfoIn struct {
 	TraceMetadata   map[string]string `json:"trace_metadata"`
 	Tags            map[string]string `json:"tags"`
 	Assessments     []*assessmentJSON `json:"assessments"`
+}
+
+// traceLocationIn is a client's TraceLocation: the type by enum name or
+// number.
+type traceLocationIn struct {
+	Type             json.RawMessage          `json:"type"`
+	MlflowExperiment *traceExperimentLocation `json:"mlflow_experiment"`
 }
 
 // decodeTraceInfo reads a TraceInfoV3 message.
@@ -293,7 +312,7 @@ func decodeTraceInfo(raw []byte) (*tracking.TraceInfo, error) {
 	if in.TraceLocation == nil || in.TraceLocation.MlflowExperiment == nil || in.TraceLocation.MlflowExperiment.ExperimentID == "" {
 		return nil, invalidParam("A trace location of type %s with an experiment_id is required in 'trace.trace_info.trace_location'.", traceLocationExperiment)
 	}
-	if t := in.TraceLocation.Type; t != "" && t != traceLocationExperiment && t != "1" {
+	if t := strings.Trim(string(in.TraceLocation.Type), `"`); t != "" && t != "null" && t != traceLocationExperiment && t != "1" {
 		return nil, invalidParam("Unsupported trace location type '%s': this server stores traces in MLflow experiments only.", t)
 	}
 	t := &tracking.TraceInfo{

@@ -272,3 +272,11 @@ func TestAssessmentsAPI(t *testing.T) {
 	wantError(t, v3(t, ts, "POST", "traces/"+id+"/assessments", map[string]any{"assessment": map[string]any{"assessment_name": "x",
 		"overrides": "a-nope"}}), 404, "RESOURCE_DOES_NOT_EXIST", "")
 }
+
+func TestOTLPSpansNotSupported(t *testing.T) {
+	ts, _ := newTestServer(t)
+	r := call(t, ts, "POST", "/v1/traces", "application/x-protobuf", []byte{0x0a, 0x00})
+	if r.status != 501 || !strings.Contains(string(r.body), "REST OTLP span logging is not supported") {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+}
