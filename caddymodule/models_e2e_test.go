@@ -285,8 +285,10 @@ func TestTracesV3OverHTTP(t *testing.T) {
 		t.Fatalf("info = %v", info)
 	}
 	// The UI's trace data endpoint serves the same file.
-	if resp, b := srv.Do(t, http.MethodGet, "/ajax-api/2.0/mlflow/get-trace-artifact?request_id="+traceID, nil); resp.StatusCode != 200 || string(b) != data {
-		t.Fatalf("get-trace-artifact = %d %.100s", resp.StatusCode, b)
+	for _, v := range []string{"2.0", "3.0"} {
+		if resp, b := srv.Do(t, http.MethodGet, "/ajax-api/"+v+"/mlflow/get-trace-artifact?request_id="+traceID, nil); resp.StatusCode != 200 || string(b) != data {
+			t.Fatalf("get-trace-artifact (%s) = %d %.100s", v, resp.StatusCode, b)
+		}
 	}
 
 	loc3 := []obj{{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": obj{"experiment_id": expID}}}

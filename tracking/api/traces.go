@@ -44,6 +44,7 @@ func (s *Server) registerTraces() {
 	s.addTracking("PATCH", "/traces/{request_id}/tags", "SetTraceTag", (*Server).setTraceTag)
 	s.addTracking("DELETE", "/traces/{request_id}/tags", "DeleteTraceTag", (*Server).deleteTraceTag)
 	s.add("GET", "/ajax-api/2.0/mlflow/get-trace-artifact", "GetTraceArtifact", true, (*Server).getTraceArtifact)
+	s.add("GET", "/ajax-api/3.0/mlflow/get-trace-artifact", "GetTraceArtifact", true, (*Server).getTraceArtifact)
 }
 
 // serveParamRoute answers a request whose path matches a registered
