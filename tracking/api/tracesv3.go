@@ -2,6 +2,8 @@ package api
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -409,8 +411,18 @@ func (s *Server) startTraceV3(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// traceInfoV3Of loads a trace for a 3.x route, with MLflow 3's message
+// for an unknown id.
+func (s *Server) traceInfoV3Of(r *http.Request, id string) (*tracking.TraceInfo, error) {
+	t, err := s.store.GetTraceInfo(r.Context(), id)
+	if tracking.IsCode(err, tracking.ResourceDoesNotExist) {
+		return nil, tracking.Errorf(tracking.ResourceDoesNotExist, "Trace with ID '%s' not found.", id)
+	}
+	return t, err
+}
+
 func (s *Server) getTraceInfoV3(w http.ResponseWriter, r *http.Request) error {
-	t, err := s.store.GetTraceInfo(r.Context(), r.PathValue("trace_id"))
+	t, err := s.traceInfoV3Of(r, r.PathValue("trace_id"))
 	if err != nil {
 		return err
 	}
@@ -431,7 +443,7 @@ func (s *Server) getTraceV3(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	partial, _ := (&Params{f: f}).Bool("allow_partial")
-	t, err := s.store.GetTraceInfo(r.Context(), id)
+	t, err := s.traceInfoV3Of(r, id)
 	if err != nil {
 		return err
 	}
@@ -686,7 +698,12 @@ func otelSpan(in map[string]json.RawMessage) map[string]any {
 		_ = json.Unmarshal(in[k], &s)
 		return s
 	}
-	for _, k := range []string{"trace_id", "span_id", "parent_span_id", "name", "trace_state", "kind"} {
+	for _, k := range []string{"trace_id", "span_id", "parent_span_id"} {
+		if v := otelID(str(k), k == "trace_id"); v != "" {
+			out[k] = v
+		}
+	}
+	for _, k := range []string{"name", "trace_state", "kind"} {
 		if v := str(k); v != "" {
 			out[k] = v
 		}
@@ -729,6 +746,23 @@ func otelSpan(in map[string]json.RawMessage) map[string]any {
 		out["events"] = evs
 	}
 	return out
+}
+
+// otelID returns a trace or span id as proto JSON bytes (base64). MLflow
+// writes them in base64, except 3.5, which wrote hex (trace ids with the
+// "tr-" prefix).
+func otelID(v string, trace bool) string {
+	size := 8
+	if trace {
+		size = 16
+	}
+	if b, err := base64.StdEncoding.DecodeString(v); err == nil && len(b) == size {
+		return v
+	}
+	if b, err := hex.DecodeString(strings.TrimPrefix(v, "tr-")); err == nil && len(b) == size {
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	return v
 }
 
 // nanoString renders a nanosecond time (a JSON number or string) as the

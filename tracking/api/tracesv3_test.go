@@ -191,7 +191,7 @@ func TestTracesV3API(t *testing.T) {
 	}
 
 	// Errors.
-	wantError(t, v3(t, ts, "GET", "traces/tr-nope", nil), 404, "RESOURCE_DOES_NOT_EXIST", "")
+	wantError(t, v3(t, ts, "GET", "traces/tr-nope", nil), 404, "RESOURCE_DOES_NOT_EXIST", "Trace with ID 'tr-nope' not found.")
 	wantError(t, v3(t, ts, "POST", "traces", map[string]any{}), 400, "INVALID_PARAMETER_VALUE", "'trace'")
 	wantError(t, v3(t, ts, "POST", "traces", map[string]any{"trace": map[string]any{"trace_info": map[string]any{"trace_id": "tr-x"}}}),
 		400, "INVALID_PARAMETER_VALUE", "trace_location")
@@ -278,5 +278,19 @@ func TestOTLPSpansNotSupported(t *testing.T) {
 	r := call(t, ts, "POST", "/v1/traces", "application/x-protobuf", []byte{0x0a, 0x00})
 	if r.status != 501 || !strings.Contains(string(r.body), "REST OTLP span logging is not supported") {
 		t.Fatalf("%d %s", r.status, r.body)
+	}
+}
+
+func TestOTelIDs(t *testing.T) {
+	for in, want := range map[string]string{
+		"ASNFZ4mrze8=":                        "ASNFZ4mrze8=",
+		"0123456789abcdef":                    "ASNFZ4mrze8=",
+		"tr-0123456789abcdef0123456789abcdef": "ASNFZ4mrze8BI0VniavN7w==",
+		"ASNFZ4mrze8BI0VniavN7w==":            "ASNFZ4mrze8BI0VniavN7w==",
+		"":                                    "",
+	} {
+		if got := otelID(in, len(want) > 12); got != want {
+			t.Errorf("otelID(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
