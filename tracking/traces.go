@@ -101,7 +101,8 @@ type TraceStore interface {
 	// 3's StartTraceV3) in an active experiment, with the
 	// mlflow.artifactLocation tag added. If the id exists, the trace is
 	// replaced by t, keeping stored tags and metadata t does not set and
-	// stored previews t leaves empty.
+	// stored previews t leaves empty. Starting an existing trace in
+	// another experiment is INVALID_PARAMETER_VALUE.
 	StartTraceV3(ctx context.Context, t *TraceInfo) (*TraceInfo, error)
 	// LinkTracesToRun links existing traces to an existing run (unknown
 	// trace ids are ignored, as MLflow does).

@@ -293,6 +293,12 @@ func (s *Store) StartTraceV3(ctx context.Context, in *tracking.TraceInfo) (*trac
 		case tracking.IsCode(err, tracking.ResourceDoesNotExist):
 		case err != nil:
 			return err
+		case old.ExperimentID != t.ExperimentID:
+			// Moving a trace would merge its data into an experiment
+			// its readers may not read.
+			return tracking.Errorf(tracking.InvalidParameterValue,
+				"Trace '%s' already exists in experiment %s; it cannot be started again in experiment %s.",
+				t.RequestID, old.ExperimentID, t.ExperimentID)
 		default:
 			// Upsert: keep what the new record does not say.
 			for _, tg := range old.Tags {
@@ -315,11 +321,6 @@ func (s *Store) StartTraceV3(ctx context.Context, in *tracking.TraceInfo) (*trac
 				t.Assessments = old.Assessments
 			}
 			t.LinkedRunIDs = old.LinkedRunIDs
-			if oldExp, ok := parseExpID(old.ExperimentID); ok && oldExp != expID {
-				if err := tx.Bucket(bExpTrace).Delete(expTraceKey(oldExp, old.RequestID)); err != nil {
-					return err
-				}
-			}
 		}
 		for i := range t.Assessments {
 			if t.Assessments[i].TraceID == "" {

@@ -22,9 +22,8 @@ func TestTracesV3Store(t *testing.T) {
 		t.Fatalf("started %+v", got)
 	}
 
-	// Upsert into another experiment: old tags and previews kept, the
-	// experiment index follows.
-	got, err = s.StartTraceV3(bg, &tracking.TraceInfo{RequestID: id, ExperimentID: other, TimestampMs: 10,
+	// Upsert: old tags, metadata and previews kept.
+	got, err = s.StartTraceV3(bg, &tracking.TraceInfo{RequestID: id, ExperimentID: exp, TimestampMs: 10,
 		Status: tracking.TraceStatusError, Tags: []tracking.Tag{{Key: "b", Value: "2"}}})
 	ok(t, err)
 	if _, has := got.Tag("a"); !has || got.RequestPreview != "req" || got.Status != tracking.TraceStatusError {
@@ -33,15 +32,14 @@ func TestTracesV3Store(t *testing.T) {
 	if _, has := got.Metadata("m"); !has {
 		t.Fatalf("metadata lost: %+v", got)
 	}
+	// ... but not into another experiment.
+	_, err = s.StartTraceV3(bg, &tracking.TraceInfo{RequestID: id, ExperimentID: other})
+	wantErr(t, err, tracking.InvalidParameterValue,
+		"Trace 'tr-aaaa' already exists in experiment "+exp+"; it cannot be started again in experiment "+other+".")
 	page, err := s.SearchTraces(bg, tracking.TraceQuery{ExperimentIDs: []string{exp}, MaxResults: 10})
 	ok(t, err)
-	if len(page.Traces) != 0 {
-		t.Fatalf("still indexed under the old experiment: %+v", page.Traces)
-	}
-	page, err = s.SearchTraces(bg, tracking.TraceQuery{ExperimentIDs: []string{other}, MaxResults: 10})
-	ok(t, err)
 	if len(page.Traces) != 1 {
-		t.Fatalf("not indexed under the new experiment")
+		t.Fatalf("search %+v", page.Traces)
 	}
 
 	// A deleted experiment refuses new traces.
@@ -51,12 +49,13 @@ func TestTracesV3Store(t *testing.T) {
 
 	// Link to a run; run_id filters match links and metadata.
 	run := mkRun(t, s, other, "r", 1)
+	ok(t, s.RestoreExperiment(bg, exp))
 	ok(t, s.LinkTracesToRun(bg, []string{id, "tr-unknown", id}, run))
 	err = s.LinkTracesToRun(bg, []string{id}, "nope")
 	wantErr(t, err, tracking.ResourceDoesNotExist, "")
 	f, err := search.ParseTraceFilter("run_id = '" + run + "'")
 	ok(t, err)
-	page, err = s.SearchTraces(bg, tracking.TraceQuery{ExperimentIDs: []string{other}, Filter: f, MaxResults: 10})
+	page, err = s.SearchTraces(bg, tracking.TraceQuery{ExperimentIDs: []string{exp}, Filter: f, MaxResults: 10})
 	ok(t, err)
 	if len(page.Traces) != 1 || len(page.Traces[0].LinkedRunIDs) != 1 {
 		t.Fatalf("linked search %+v", page.Traces)
