@@ -705,3 +705,40 @@ func firstLine(s string) string {
 	}
 	return s
 }
+
+// TestModelVersionSourceMustBeReadable: a user who may edit a registered
+// model cannot register, and so hand out through the model's permissions,
+// a run, logged model, proxied artifacts or model version they cannot read.
+func TestModelVersionSourceMustBeReadable(t *testing.T) {
+	e := startSecure(t, "NO_PERMISSIONS")
+	f := setupFixture(t, e)
+	carol := basic("carol", carolPassword)
+
+	e.must(t, "POST", "/api/2.0/mlflow/registered-models/create", carol, obj{"name": "carols-model"})
+	own := str(t, e.must(t, "POST", "/api/2.0/mlflow/experiments/create", carol, obj{"name": "carols-exp"}), "experiment_id")
+	ownRun := str(t, e.must(t, "POST", "/api/2.0/mlflow/runs/create", carol, obj{"experiment_id": own}), "run", "info", "run_id")
+
+	denied := []obj{
+		{"source": "mlflow-artifacts:/" + f.expID + "/" + f.runID + "/artifacts/model", "run_id": f.runID},
+		{"source": "runs:/" + f.runID + "/model"},
+		{"source": "mlflow-artifacts:/" + f.expID + "/" + f.runID + "/artifacts/model"},
+		{"source": "models:/" + f.model + "/1"},
+	}
+	if f.loggedModel != "" {
+		denied = append(denied, obj{"source": "models:/" + f.loggedModel}, obj{"source": "models:/" + f.loggedModel, "model_id": f.loggedModel})
+	}
+	for _, body := range denied {
+		body["name"] = "carols-model"
+		resp, data := e.req(t, nil, "POST", "/api/2.0/mlflow/model-versions/create", carol, body)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(data), "PERMISSION_DENIED") {
+			t.Errorf("register %v: %d %s; want 403 PERMISSION_DENIED", body, resp.StatusCode, data)
+		}
+	}
+	// Her own run registers fine.
+	e.must(t, "POST", "/api/2.0/mlflow/model-versions/create", carol, obj{"name": "carols-model",
+		"source": "mlflow-artifacts:/" + own + "/" + ownRun + "/artifacts/model", "run_id": ownRun})
+	// With READ on the experiment, its run may be registered too.
+	bob := basic("bob", bobPassword)
+	e.must(t, "POST", "/api/2.0/mlflow/experiments/permissions/create", bob, obj{"experiment_id": f.expID, "username": "carol", "permission": "READ"})
+	e.must(t, "POST", "/api/2.0/mlflow/model-versions/create", carol, obj{"name": "carols-model", "source": "runs:/" + f.runID + "/model"})
+}

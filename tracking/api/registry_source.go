@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"path"
@@ -98,6 +99,9 @@ type resolvedSource struct {
 // absolute without relative references. models:/ sources are resolved.
 func (s *Server) checkModelSource(r *http.Request, source, runID, modelID string) (resolvedSource, error) {
 	var out resolvedSource
+	if err := s.checkSourceReadable(r.Context(), source, runID, modelID); err != nil {
+		return out, err
+	}
 	if modelID != "" {
 		m, err := s.store.GetLoggedModel(r.Context(), modelID)
 		if err != nil {
@@ -251,4 +255,97 @@ func (s *Server) resolveModelsURI(r *http.Request, source string) (loc, runID st
 		return "", "", err
 	}
 	return mv.StorageLocation, "", nil
+}
+
+// checkSourceReadable refuses to register a source the caller may not read.
+// A model version is read through its registered model's permissions, so
+// registering another experiment's run, logged model or artifacts (or a
+// version of a model the caller cannot read) would hand them out to anyone
+// who may read the new version. Without an Authorizer (auth off) everything
+// is readable.
+func (s *Server) checkSourceReadable(ctx context.Context, source, runID, modelID string) error {
+	a := authorizerFrom(ctx)
+	if a == nil {
+		return nil
+	}
+	exps := map[string]bool{}
+	addRun := func(id string) error {
+		run, err := s.store.GetRun(ctx, id)
+		if err != nil {
+			return err
+		}
+		exps[run.Info.ExperimentID] = true
+		return nil
+	}
+	addModel := func(id string) error {
+		m, err := s.store.GetLoggedModel(ctx, id)
+		if err != nil {
+			return err
+		}
+		exps[m.Info.ExperimentID] = true
+		return nil
+	}
+	if modelID != "" {
+		if err := addModel(modelID); err != nil {
+			return err
+		}
+	}
+	if runID != "" {
+		if err := addRun(runID); err != nil {
+			return err
+		}
+	}
+	rest := strings.TrimLeft(source[len(sourceScheme(source))+1:], "/")
+	switch sourceScheme(source) {
+	case "runs":
+		if id, _, _ := strings.Cut(rest, "/"); id != "" {
+			if err := addRun(id); err != nil {
+				return err
+			}
+		}
+	case "models":
+		if rest != "" && !strings.ContainsAny(rest, "/@") {
+			if err := addModel(rest); err != nil {
+				return err
+			}
+			break
+		}
+		name := rest
+		if i := strings.IndexByte(name, '@'); i >= 0 {
+			name = name[:i]
+		} else if i := strings.LastIndexByte(name, '/'); i >= 0 {
+			name = name[:i]
+		}
+		ok, err := a.CanReadRegisteredModel(ctx, name)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return sourceDenied()
+		}
+	case "mlflow-artifacts":
+		// The proxied store keeps experiment artifacts under <experiment id>/,
+		// which the artifact routes authorize by; a source there is the same.
+		if strings.HasPrefix(source, "mlflow-artifacts://") {
+			_, rest, _ = strings.Cut(rest, "/") // skip the host
+		}
+		if head, _, _ := strings.Cut(rest, "/"); head != "" && strings.Trim(head, "0123456789") == "" {
+			exps[head] = true
+		}
+	}
+	for id := range exps {
+		ok, err := a.CanReadExperiment(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return sourceDenied()
+		}
+	}
+	return nil
+}
+
+// sourceDenied is the error for a source the caller may not read.
+func sourceDenied() error {
+	return tracking.Errorf(tracking.PermissionDenied, "Permission denied: you cannot read the source of this model version.")
 }
