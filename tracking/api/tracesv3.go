@@ -459,22 +459,28 @@ func (s *Server) getTraceV3(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// requestedTraces reads the required trace_ids of a batch request and
+// returns those traces the caller may read (see readableTraces).
+func (s *Server) requestedTraces(r *http.Request) ([]*tracking.TraceInfo, error) {
+	f, err := requestFields(r)
+	if err != nil {
+		return nil, err
+	}
+	ids, ok, err := f.strList("trace_ids", false)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, missingValue("trace_ids")
+	}
+	return s.readableTraces(r, ids)
+}
+
 // batchGetTraces answers BatchGetTraces: the complete traces (those with
 // stored span data) among trace_ids, in the order asked; unknown ids and
 // traces the caller may not read are left out.
 func (s *Server) batchGetTraces(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	ids, ok, err := f.strList("trace_ids", false)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return missingValue("trace_ids")
-	}
-	infos, err := s.readableTraces(r, ids)
+	infos, err := s.requestedTraces(r)
 	if err != nil {
 		return err
 	}
@@ -497,18 +503,7 @@ func (s *Server) batchGetTraces(w http.ResponseWriter, r *http.Request) error {
 // batchGetTraceInfos answers BatchGetTraceInfos: the infos of trace_ids
 // without spans.
 func (s *Server) batchGetTraceInfos(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	ids, ok, err := f.strList("trace_ids", false)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return missingValue("trace_ids")
-	}
-	infos, err := s.readableTraces(r, ids)
+	infos, err := s.requestedTraces(r)
 	if err != nil {
 		return err
 	}
