@@ -128,12 +128,6 @@ func (g *gateway) login(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() { g.writeAudit(r, rec, sw.status) }()
 	noStore(sw)
-	if r.Method != http.MethodPost {
-		rec.reason = "method not allowed"
-		sw.Header().Set("Allow", "POST")
-		http.Error(sw, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
 	if !parseForm(sw, r, rec) {
 		return
 	}
@@ -200,13 +194,8 @@ func (g *gateway) logout(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() { g.writeAudit(r, rec, sw.status) }()
 	noStore(sw)
-	if r.Method != http.MethodPost {
-		// A GET must never sign anyone out (a link or image could).
-		rec.reason = "method not allowed"
-		sw.Header().Set("Allow", "POST")
-		http.Error(sw, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
+	// parseForm refuses a GET: it must never sign anyone out (a link or an
+	// image could).
 	if !parseForm(sw, r, rec) {
 		return
 	}
@@ -367,8 +356,15 @@ func isB64URL(s string) bool {
 	return true
 }
 
-// parseForm reads a bounded urlencoded form, answering 4xx when it cannot.
+// parseForm reads the bounded urlencoded form of a POST, answering 405 to
+// other methods and 4xx to a body it cannot read.
 func parseForm(w http.ResponseWriter, r *http.Request, rec *auditRecord) bool {
+	if r.Method != http.MethodPost {
+		rec.reason = "method not allowed"
+		w.Header().Set("Allow", "POST")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return false
+	}
 	if r.Body != nil && r.Body != http.NoBody && !isForm(r) {
 		rec.reason = "not a form"
 		http.Error(w, "expected an application/x-www-form-urlencoded form", http.StatusUnsupportedMediaType)
