@@ -27,4 +27,6 @@ while IFS= read -r lock; do
 done < <(find . -name package-lock.json -not -path '*/node_modules/*' -not -path './.git/*' | sort)
 
 echo "==> go test -race ./..."
-go test -race "$@" ./...
+# A generous per-package timeout: the authorization matrix and the browser
+# tests take minutes under -race on a 2-core machine.
+go test -race -timeout 20m "$@" ./...
