@@ -547,7 +547,7 @@ func TestRunsAPI(t *testing.T) {
 			"dataset": map[string]string{"name": "d", "digest": "x", "source_type": "code", "source": "{}"}}
 		wantStatus(t, post(t, ts, "runs/log-inputs", map[string]any{"run_id": id, "datasets": []any{ds}}), 200)
 		wantStatus(t, post(t, ts, "runs/log-inputs", map[string]any{"run_id": id, "datasets": []any{}}), 200)
-		wantError(t, post(t, ts, "runs/log-inputs", map[string]any{"run_id": id}), 400, "INVALID_PARAMETER_VALUE", "'datasets'")
+		wantStatus(t, post(t, ts, "runs/log-inputs", map[string]any{"run_id": id}), 200) // datasets optional since MLflow 3
 		wantError(t, post(t, ts, "runs/log-inputs", map[string]any{"datasets": []any{}}), 400, "INVALID_PARAMETER_VALUE", "'run_id'")
 		bad := map[string]any{"dataset": map[string]string{"name": strings.Repeat("n", 501)}}
 		wantError(t, post(t, ts, "runs/log-inputs", map[string]any{"run_id": id, "datasets": []any{bad}}), 400, "INVALID_PARAMETER_VALUE", "500")

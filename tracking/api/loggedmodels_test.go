@@ -185,3 +185,20 @@ func TestRunOutputsAndModelVersionModelID(t *testing.T) {
 	wantError(t, post(t, ts, "model-versions/create", map[string]any{"name": "reg", "source": "/tmp/x", "model_id": m}), 400,
 		"INVALID_PARAMETER_VALUE", "model_id request parameter")
 }
+
+// TestLogInputsModelsOnly: MLflow 3's mlflow.log_metric(..., model_id=m)
+// inside a run sends log-inputs with models and no datasets key; MLflow 2.x
+// required datasets, MLflow 3 does not.
+func TestLogInputsModelsOnly(t *testing.T) {
+	ts, _ := newTestServer(t)
+	exp := mkExperiment(t, ts, "in")
+	run := mkRun(t, ts, exp)
+	m := mkLoggedModel(t, ts, exp, "model", run)
+	wantStatus(t, post(t, ts, "runs/log-inputs", map[string]any{"run_id": run, "models": []any{map[string]any{"model_id": m}}}), 200)
+	ins := getRun(t, ts, run)["inputs"].(map[string]any)["model_inputs"].([]any)
+	if len(ins) != 1 || ins[0].(map[string]any)["model_id"] != m {
+		t.Fatalf("model inputs %v", ins)
+	}
+	wantError(t, post(t, ts, "runs/log-inputs", map[string]any{"run_id": run, "models": []any{map[string]any{}}}), 400,
+		"INVALID_PARAMETER_VALUE", "models[0].model_id")
+}

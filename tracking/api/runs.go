@@ -596,12 +596,11 @@ func (s *Server) logInputs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	elems, ok, err := f.array("datasets")
+	// MLflow 3 made datasets optional (2.x required it): mlflow.log_metric
+	// with a model_id sends log-inputs with models only.
+	elems, _, err := f.array("datasets")
 	if err != nil {
 		return err
-	}
-	if !ok {
-		return missingValue("datasets")
 	}
 	var datasets []tracking.DatasetInput
 	for i, raw := range elems {
