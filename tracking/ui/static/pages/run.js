@@ -3,7 +3,7 @@ import {
   route, h, clear, api, navigate, setQuery, fmtTime, fmtRelative, fmtDuration, fmtNumber, fmtBytes,
   errorBox, toast, dialog, confirm, action, breadcrumbs, tagsOf, runHref, experimentHref, isUserTag, debounce,
 } from '../lib.js';
-import { metricCharts } from '../chart.js';
+import { metricCharts, chartSettings } from '../chart.js';
 
 const TABS = [
   ['overview', 'Overview'],
@@ -479,6 +479,9 @@ class RunPage {
         clear(area, metricCharts({
           runs: [{ run_id: info.run_id, run_name: this.runName, experiment_id: info.experiment_id, status: info.status }],
           keys: this.chartKeys,
+          // One settings object for the page, so the x axis, scale and
+          // smoothing survive a change of the chosen metrics.
+          settings: this.chartSettings || (this.chartSettings = chartSettings()),
           onLeave: (fn) => leave.push(fn),
           signal: ctl.signal,
         }));
