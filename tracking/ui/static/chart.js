@@ -22,6 +22,10 @@ export function runColor(i) {
   return `hsl(${hue}, 62%, 38%)`;
 }
 
+// FETCHES is how many chart requests run at once: a browser opens at most
+// six HTTP/1.1 connections per host.
+const FETCHES = 6;
+
 /** chartSettings returns the default settings of a chart group; pass the object back in opts.settings to keep them across re-creations. */
 export function chartSettings() {
   return { x: 'step', log: false, smoothing: 0, hidden: new Set(), table: false };
@@ -287,7 +291,7 @@ export function metricCharts(opts) {
     if (destroyed) return;
     const due = [];
     for (const c of cards) { if (c.visible) due.push(c); else c.stale = true; }
-    await pool(due, 4, load);
+    await pool(due, FETCHES, load);
     schedule();
   }
 
@@ -315,7 +319,7 @@ export function metricCharts(opts) {
     for (const c of cards) ro.observe(c.plot);
   }
 
-  root.ready = pool(cards, 4, load).then(schedule);
+  root.ready = pool(cards, FETCHES, load).then(schedule);
 
   // ----- drawing
 
