@@ -708,7 +708,8 @@ func firstLine(s string) string {
 
 // TestModelVersionSourceMustBeReadable: a user who may edit a registered
 // model cannot register, and so hand out through the model's permissions,
-// a run, logged model, proxied artifacts or model version they cannot read.
+// a run, logged model, proxied artifacts or model version they cannot read;
+// nor link another experiment's trace to her run.
 func TestModelVersionSourceMustBeReadable(t *testing.T) {
 	e := startSecure(t, "NO_PERMISSIONS")
 	f := setupFixture(t, e)
@@ -737,8 +738,19 @@ func TestModelVersionSourceMustBeReadable(t *testing.T) {
 	// Her own run registers fine.
 	e.must(t, "POST", "/api/2.0/mlflow/model-versions/create", carol, obj{"name": "carols-model",
 		"source": "mlflow-artifacts:/" + own + "/" + ownRun + "/artifacts/model", "run_id": ownRun})
-	// With READ on the experiment, its run may be registered too.
+	// Nor can she link another experiment's trace to her own run.
+	if f.trace != "" {
+		resp, data := e.req(t, nil, "POST", "/api/2.0/mlflow/traces/link-to-run", carol, obj{"trace_ids": []string{f.trace}, "run_id": ownRun})
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("link another experiment's trace: %d %s; want 403", resp.StatusCode, data)
+		}
+	}
+	// With READ on the experiment, its run may be registered too, and its
+	// traces linked.
 	bob := basic("bob", bobPassword)
 	e.must(t, "POST", "/api/2.0/mlflow/experiments/permissions/create", bob, obj{"experiment_id": f.expID, "username": "carol", "permission": "READ"})
 	e.must(t, "POST", "/api/2.0/mlflow/model-versions/create", carol, obj{"name": "carols-model", "source": "runs:/" + f.runID + "/model"})
+	if f.trace != "" {
+		e.must(t, "POST", "/api/2.0/mlflow/traces/link-to-run", carol, obj{"trace_ids": []string{f.trace}, "run_id": ownRun})
+	}
 }

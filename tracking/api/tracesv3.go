@@ -554,6 +554,34 @@ func (s *Server) readableTraces(r *http.Request, ids []string) ([]*tracking.Trac
 	return out, nil
 }
 
+// checkTracesReadable refuses a request that names a trace of an
+// experiment the caller may not read: the gateway authorized the run, and
+// linking must not reach into other experiments. Unknown ids are left to
+// the store.
+func (s *Server) checkTracesReadable(r *http.Request, ids []string) error {
+	if authorizerFrom(r.Context()) == nil {
+		return nil
+	}
+	readable, err := s.readableTraces(r, ids)
+	if err != nil {
+		return err
+	}
+	ok := make(map[string]bool, len(readable))
+	for _, t := range readable {
+		ok[t.RequestID] = true
+	}
+	for _, id := range ids {
+		if ok[id] {
+			continue
+		}
+		if _, err := s.store.GetTraceInfo(r.Context(), id); tracking.IsCode(err, tracking.ResourceDoesNotExist) {
+			continue
+		}
+		return tracking.Errorf(tracking.PermissionDenied, "Permission denied: you cannot read trace %s.", id)
+	}
+	return nil
+}
+
 func (s *Server) searchTracesV3(w http.ResponseWriter, r *http.Request) error {
 	f, err := requestFields(r)
 	if err != nil {
@@ -630,6 +658,9 @@ func (s *Server) linkTracesToRun(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(ids) == 0 {
 		return writeEmpty(w)
+	}
+	if err := s.checkTracesReadable(r, ids); err != nil {
+		return err
 	}
 	if err := s.store.LinkTracesToRun(r.Context(), ids, runID); err != nil {
 		return err
