@@ -236,12 +236,27 @@ func (g *gateway) logout(w http.ResponseWriter, r *http.Request) {
 
 // checkCSRF enforces the CSRF rules on a request authenticated by the
 // session cookie; it answers 403 and reports false when they fail.
+//
+// Basic credentials (which the browser caches after its prompt and sends
+// on its own) and client certificates are ambient too: a state-changing
+// request they authenticate must not come from another origin either
+// (a cross-site form can POST any body to upload-artifact). Clients that
+// are no browser send neither Origin nor Sec-Fetch-Site.
 func (g *gateway) checkCSRF(w http.ResponseWriter, r *http.Request, p *authn.Principal, rec *auditRecord) bool {
-	if p.Method != authn.MethodSession {
-		return true
-	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true
+	}
+	switch p.Method {
+	case authn.MethodBasic, authn.MethodCert:
+		if !sameOrigin(r) {
+			rec.reason = "cross-origin request with browser-sent credentials (" + string(p.Method) + ")"
+			writeMLflowError(w, http.StatusForbidden, "PERMISSION_DENIED", csrfMessage)
+			return false
+		}
+		return true
+	case authn.MethodSession:
+	default:
 		return true
 	}
 	if !sameOrigin(r) {

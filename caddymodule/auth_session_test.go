@@ -521,3 +521,64 @@ func TestLoginWithoutBasic(t *testing.T) {
 		t.Errorf("cookie without sessions: %d", resp.StatusCode)
 	}
 }
+
+// TestAmbientCredentialCSRF: Basic credentials (cached by the browser
+// after its prompt) and client certificates ride on cross-site requests
+// just as cookies do. A cross-site form POST to a route that takes any
+// body (the UI's upload-artifact writes the raw body into a run's
+// artifacts) must not be accepted on them; same-origin and non-browser
+// requests still are.
+func TestAmbientCredentialCSRF(t *testing.T) {
+	e := startSessions(t)
+	auth := map[string]string{"Authorization": basic("root", adminPassword), "Content-Type": "application/json"}
+	resp, body := e.do(t, "POST", "/api/2.0/mlflow/runs/create", strings.NewReader(`{"experiment_id":"0"}`), auth)
+	if resp.StatusCode != 200 {
+		t.Fatalf("runs/create: %d %s", resp.StatusCode, body)
+	}
+	var run struct {
+		Run struct {
+			Info struct {
+				RunID string `json:"run_id"`
+			} `json:"info"`
+		} `json:"run"`
+	}
+	if err := json.Unmarshal([]byte(body), &run); err != nil {
+		t.Fatal(err)
+	}
+	upload := func(name string, hdr map[string]string) int {
+		t.Helper()
+		h := map[string]string{"Authorization": basic("root", adminPassword), "Content-Type": "text/plain"}
+		for k, v := range hdr {
+			h[k] = v
+		}
+		q := url.Values{"run_uuid": {run.Run.Info.RunID}, "path": {name}}
+		resp, _ := e.do(t, "POST", "/ajax-api/2.0/mlflow/upload-artifact?"+q.Encode(), strings.NewReader("planted"), h)
+		return resp.StatusCode
+	}
+	for _, c := range []struct {
+		name string
+		hdr  map[string]string
+		want int
+	}{
+		{"cross-site", map[string]string{"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}, 403},
+		{"foreign-origin", map[string]string{"Origin": "http://evil.example"}, 403},
+		{"null-origin", map[string]string{"Origin": "null"}, 403},
+		{"same-site", map[string]string{"Sec-Fetch-Site": "same-site"}, 403},
+		{"same-origin", map[string]string{"Origin": e.srv.URL, "Sec-Fetch-Site": "same-origin"}, 200},
+		{"no-browser", nil, 200},
+	} {
+		if st := upload("csrf-"+c.name+".txt", c.hdr); st != c.want {
+			t.Errorf("%s: upload-artifact %d, want %d", c.name, st, c.want)
+		}
+	}
+	// A JSON route with Basic from another origin is refused the same way.
+	if resp, body := e.do(t, "POST", "/api/2.0/mlflow/experiments/create", createExp("ambient-x"),
+		with(auth, "Origin", "http://evil.example")); resp.StatusCode != 403 {
+		t.Errorf("cross-origin experiments/create with Basic: %d %s", resp.StatusCode, body)
+	}
+	// Safe methods are not affected.
+	if resp, _ := e.do(t, "GET", "/api/2.0/mlflow/experiments/get?experiment_id=0", nil,
+		with(auth, "Origin", "http://evil.example", "Sec-Fetch-Site", "cross-site")); resp.StatusCode != 200 {
+		t.Errorf("cross-site GET with Basic: %d", resp.StatusCode)
+	}
+}
