@@ -153,6 +153,8 @@ func (g *gateway) login(w http.ResponseWriter, r *http.Request) {
 	user, pass := r.PostForm.Get("username"), r.PostForm.Get("password")
 	ip := clientIP(r)
 	userKey, ipKey := "u\x00"+ip+"\x00"+user, "i\x00"+ip
+	// The attempt takes its tokens now, before the slow password check,
+	// so attempts sent at once cannot all pass before one has failed.
 	if !s.limiter.allow(userKey, ipKey) {
 		fail("throttled", "too many failed sign-ins from this address")
 		return
@@ -160,15 +162,15 @@ func (g *gateway) login(w http.ResponseWriter, r *http.Request) {
 	p, err := s.basic.Authenticate(r.Context(), user, pass)
 	if err != nil {
 		if !errors.Is(err, authn.ErrInvalidCredentials) && !errors.Is(err, authn.ErrNoCredentials) {
+			s.limiter.refund(userKey, ipKey)
 			g.log.Error("sign-in: looking up the user failed", zap.Error(err))
 			fail("server", "user lookup failed")
 			return
 		}
-		s.limiter.failed(userKey, ipKey)
 		fail("invalid", err.Error())
 		return
 	}
-	s.limiter.succeeded(userKey)
+	s.limiter.succeeded(userKey, ipKey)
 	// A cookie the browser already had (perhaps planted) is never reused.
 	if old := authn.SessionToken(r); old != "" {
 		_ = s.sessions.End(r.Context(), old)
@@ -462,8 +464,9 @@ func clientIP(r *http.Request) string {
 // loginLimiter throttles failed sign-ins with token buckets: per
 // username+IP (loginBurst failures, then one try per loginRefill) and per
 // IP (ipBurst, then one per ipRefill), so neither guessing one account's
-// password nor spraying many accounts from one address is fast. Only
-// failures spend tokens.
+// password nor spraying many accounts from one address is fast. Every
+// attempt takes a token before its password check; a success gives it
+// back.
 type loginLimiter struct {
 	mu  sync.Mutex
 	m   map[string]*bucket
@@ -525,7 +528,10 @@ func (l *loginLimiter) sweep(now time.Time) {
 	}
 }
 
-// allow reports whether every key has a token left.
+// allow reports whether every key has a token left and, if so, takes one
+// of each: an attempt pays up front, so that attempts in flight count.
+// A failed attempt leaves its tokens spent; succeeded and refund give
+// them back.
 func (l *loginLimiter) allow(keys ...string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -535,23 +541,29 @@ func (l *loginLimiter) allow(keys ...string) bool {
 			return false
 		}
 	}
+	for _, k := range keys {
+		l.m[k].tokens--
+	}
 	return true
 }
 
-// failed spends one token of every key.
-func (l *loginLimiter) failed(keys ...string) {
+// refund gives back the tokens an attempt took (it was not checked).
+func (l *loginLimiter) refund(keys ...string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
 	for _, k := range keys {
+		burst, _ := limits(k)
 		b := l.level(k, now)
-		b.tokens = max(0, b.tokens-1)
+		b.tokens = min(burst, b.tokens+1)
 	}
 }
 
-// succeeded forgets the failures of key.
-func (l *loginLimiter) succeeded(key string) {
+// succeeded forgets the failures of userKey and gives ipKey the token
+// the attempt took (only failures count against an address).
+func (l *loginLimiter) succeeded(userKey, ipKey string) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.m, key)
+	delete(l.m, userKey)
+	l.mu.Unlock()
+	l.refund(ipKey)
 }

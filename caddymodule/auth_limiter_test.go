@@ -1,0 +1,70 @@
+package caddymodule
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestLoginThrottleCountsAttemptsInFlight: a sign-in attempt takes its
+// token before the (slow) password check, so that many attempts sent at
+// once cannot all pass the check before the first failure is recorded.
+func TestLoginThrottleCountsAttemptsInFlight(t *testing.T) {
+	l := newLoginLimiter()
+	now := time.Unix(1_700_000_000, 0)
+	l.now = func() time.Time { return now }
+	const user, ip = "u\x00192.0.2.1\x00root", "i\x00192.0.2.1"
+	var admitted atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if l.allow(user, ip) {
+				admitted.Add(1)
+			}
+		}()
+	}
+	wg.Wait() // every attempt is still "checking its password"
+	if n := admitted.Load(); n != loginBurst {
+		t.Fatalf("%d concurrent attempts admitted, want %d", n, loginBurst)
+	}
+	// They all fail: their tokens stay spent.
+	if l.allow(user, ip) {
+		t.Fatal("admitted after the burst failed")
+	}
+	// A success gives the address its token back and forgets the user's
+	// failures.
+	now = now.Add(loginRefill)
+	if !l.allow(user, ip) {
+		t.Fatal("refilled token refused")
+	}
+	l.succeeded(user, ip)
+	for i := 0; i < loginBurst; i++ {
+		if !l.allow(user, ip) {
+			t.Fatalf("attempt %d after a success refused", i+1)
+		}
+	}
+	// An attempt that could not be checked (lookup error) costs nothing.
+	now = now.Add(loginRefill)
+	if !l.allow(user, ip) {
+		t.Fatal("refilled token refused")
+	}
+	l.refund(user, ip)
+	if !l.allow(user, ip) {
+		t.Fatal("refunded token refused")
+	}
+	// Per address: ipBurst attempts across many usernames, then no more.
+	l2 := newLoginLimiter()
+	l2.now = l.now
+	n := 0
+	for i := 0; i < 2*ipBurst; i++ {
+		if l2.allow("u\x00192.0.2.9\x00user"+string(rune('a'+i)), "i\x00192.0.2.9") {
+			n++
+		}
+	}
+	if n != ipBurst {
+		t.Errorf("per-address attempts in flight: %d, want %d", n, ipBurst)
+	}
+}
