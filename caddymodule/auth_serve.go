@@ -78,6 +78,10 @@ func (g *gateway) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		return
 	}
 	rec.principal = p
+	// What a credential unlocked is for that caller only: no shared cache
+	// (a CDN or proxy in front) may keep it for the next caller of the
+	// URL. Handlers that need stricter (no-store) set their own.
+	sw.Header().Set("Cache-Control", "private")
 	if !g.checkCSRF(sw, r, p, rec) { // session cookie: CSRF token, same origin
 		return
 	}

@@ -582,3 +582,50 @@ func TestAmbientCredentialCSRF(t *testing.T) {
 		t.Errorf("cross-site GET with Basic: %d", resp.StatusCode)
 	}
 }
+
+// TestAuthenticatedResponsesArePrivate: what a credential unlocked is
+// never stored by a shared cache (a CDN or proxy in front of the server
+// would hand it to the next caller of the same URL, credential or not).
+func TestAuthenticatedResponsesArePrivate(t *testing.T) {
+	e := startSessions(t)
+	auth := map[string]string{"Authorization": basic("root", adminPassword), "Content-Type": "application/json"}
+	resp, body := e.do(t, "POST", "/api/2.0/mlflow/runs/create", strings.NewReader(`{"experiment_id":"0"}`), auth)
+	if resp.StatusCode != 200 {
+		t.Fatalf("runs/create: %d %s", resp.StatusCode, body)
+	}
+	var run struct {
+		Run struct {
+			Info struct {
+				RunID string `json:"run_id"`
+			} `json:"info"`
+		} `json:"run"`
+	}
+	if err := json.Unmarshal([]byte(body), &run); err != nil {
+		t.Fatal(err)
+	}
+	q := url.Values{"run_uuid": {run.Run.Info.RunID}, "path": {"plot.png"}}
+	if resp, body := e.do(t, "POST", "/ajax-api/2.0/mlflow/upload-artifact?"+q.Encode(), strings.NewReader("png"),
+		with(auth, "Content-Type", "image/png")); resp.StatusCode != 200 {
+		t.Fatalf("upload: %d %s", resp.StatusCode, body)
+	}
+	sc, _ := e.login(t, "root", adminPassword)
+	for _, c := range []struct {
+		path   string
+		hdr    map[string]string
+		cookie *http.Cookie
+	}{
+		{"/get-artifact?" + q.Encode(), nil, sc},
+		{"/get-artifact?" + q.Encode(), map[string]string{"Authorization": basic("root", adminPassword)}, nil},
+		{"/api/2.0/mlflow/experiments/get?experiment_id=0", nil, sc},
+		{"/api/2.0/mlflow/users/current", nil, sc},
+	} {
+		resp, body := e.do(t, "GET", c.path, nil, c.hdr, c.cookie)
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s: %d %s", c.path, resp.StatusCode, body)
+			continue
+		}
+		if cc := resp.Header.Get("Cache-Control"); !strings.Contains(cc, "private") && !strings.Contains(cc, "no-store") {
+			t.Errorf("GET %s (authenticated): Cache-Control %q, want private or no-store", c.path, cc)
+		}
+	}
+}
