@@ -629,3 +629,39 @@ func TestAuthenticatedResponsesArePrivate(t *testing.T) {
 		}
 	}
 }
+
+// TestWhoamiAuditsFailedCredentials: /ui/whoami checks whatever
+// credential comes with it and says whether it worked, so a wrong Basic
+// password sent there is audited like one sent to the API (else it is a
+// password oracle that leaves no trace).
+func TestWhoamiAuditsFailedCredentials(t *testing.T) {
+	e := startSessions(t)
+	w, _ := e.whoami(t)
+	if w.Authenticated {
+		t.Fatalf("anonymous whoami: %+v", w)
+	}
+	resp, body := e.do(t, "GET", "/ui/whoami", nil, map[string]string{"Authorization": basic("root", "guess-number-1")})
+	if resp.StatusCode != 200 || strings.Contains(body, `"authenticated":true`) {
+		t.Fatalf("whoami with a wrong password: %d %s", resp.StatusCode, body)
+	}
+	data, err := os.ReadFile(e.auditLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil {
+			continue
+		}
+		if rec["route"] == "Whoami" && rec["decision"] == "denied" && strings.Contains(fmt.Sprint(rec["reason"]), "wrong password") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no audit record of the failed whoami credential:\n%s", data)
+	}
+	if strings.Contains(string(data), "guess-number-1") {
+		t.Error("audit log contains the password")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -26,7 +27,12 @@ func (g *gateway) serveUI(w http.ResponseWriter, r *http.Request, h *ui.Handler)
 		return
 	}
 	if r.URL.Path == ui.WhoamiPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-		v := g.viewerOf(r)
+		v, err := g.identify(r)
+		if errors.Is(err, authn.ErrInvalidCredentials) {
+			// whoami tells whether a credential works: audit a failed
+			// one as the API does, so guessing here leaves a trace.
+			g.writeAudit(r, &auditRecord{start: time.Now(), route: "Whoami", reason: err.Error()}, http.StatusOK)
+		}
 		if !v.Authenticated && g.sess != nil {
 			// A signed-out viewer gets the login form's CSRF token, bound
 			// to a cookie only the login POST receives.
@@ -49,13 +55,19 @@ func (g *gateway) viewer(r *http.Request) ui.Viewer {
 // unauthenticated viewer. Only a session viewer gets a CSRF token: other
 // credentials are not sent by the browser on its own.
 func (g *gateway) viewerOf(r *http.Request) ui.Viewer {
+	v, _ := g.identify(r)
+	return v
+}
+
+// identify is viewerOf that also returns the authentication error.
+func (g *gateway) identify(r *http.Request) (ui.Viewer, error) {
 	v := ui.Viewer{AuthEnabled: true}
 	p, err := g.authn.Authenticate(r.Context(), r)
 	if err != nil {
 		if !errors.Is(err, authn.ErrNoCredentials) && !errors.Is(err, authn.ErrInvalidCredentials) {
 			g.log.Error("identifying the UI viewer", zap.Error(err))
 		}
-		return v
+		return v, err
 	}
 	v.Authenticated = true
 	v.Username = p.Username
@@ -68,5 +80,5 @@ func (g *gateway) viewerOf(r *http.Request) ui.Viewer {
 		g.log.Error("looking up admin status for the UI", zap.String("user", p.Username), zap.Error(err))
 	}
 	v.Admin = admin
-	return v
+	return v, nil
 }
