@@ -5,6 +5,7 @@ package caddymodule_test
 // changes and user deletion ending sessions, throttling, restarts.
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -663,5 +664,30 @@ func TestWhoamiAuditsFailedCredentials(t *testing.T) {
 	}
 	if strings.Contains(string(data), "guess-number-1") {
 		t.Error("audit log contains the password")
+	}
+}
+
+// TestClientCertCSRF: a client certificate is sent by the browser on its
+// own, like a cookie: a state-changing request it authenticates must not
+// come from another origin.
+func TestClientCertCSRF(t *testing.T) {
+	env := startSecure(t, "READ")
+	pair, err := tls.LoadX509KeyPair(env.pki.Client.BundleFile, env.pki.Client.BundleFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := env.client.Transport.(*http.Transport).Clone()
+	tr.TLSClientConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &pair, nil }
+	e := &sessionEnv{srv: env.srv, c: &http.Client{Transport: tr}}
+	if resp, body := e.do(t, "GET", "/api/2.0/mlflow/users/current", nil, nil); resp.StatusCode != 200 || !strings.Contains(body, `"alice"`) {
+		t.Fatalf("certificate alone: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := e.do(t, "POST", "/api/2.0/mlflow/experiments/create", createExp("cert-x"),
+		with(jsonHdr, "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site")); resp.StatusCode != 403 {
+		t.Errorf("cross-site POST on a client certificate: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := e.do(t, "POST", "/api/2.0/mlflow/experiments/create", createExp("cert-ok"),
+		with(jsonHdr, "Origin", env.srv.URL, "Sec-Fetch-Site", "same-origin")); resp.StatusCode != 200 {
+		t.Errorf("same-origin POST on a client certificate: %d %s", resp.StatusCode, body)
 	}
 }
