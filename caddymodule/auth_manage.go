@@ -62,7 +62,7 @@ func (g *gateway) manage(w http.ResponseWriter, r *http.Request, name string, p 
 	)
 	if (r.Method == http.MethodPost || r.Method == http.MethodPatch) && !isJSON(r) {
 		err = badParam("Bad Request. Content-Type must be one of ['application/json'].")
-	} else {
+	} else if err = g.checkCurrentPassword(r, name, p, params); err == nil {
 		out, err = g.manageOp(ctx, name, p, admin, params)
 	}
 	if err != nil {
@@ -91,6 +91,39 @@ func (g *gateway) manage(w http.ResponseWriter, r *http.Request, name string, p 
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
+}
+
+// checkCurrentPassword makes a session that changes its own user's
+// password prove the current one (field current_password), checked and
+// throttled as a sign-in: else a stolen cookie or an unattended browser
+// could set a new password, which ends every other session of the user
+// and keeps this one. Basic callers proved the password already; token,
+// JWT and certificate callers are unchanged (MLflow's API).
+func (g *gateway) checkCurrentPassword(r *http.Request, name string, p *authn.Principal, params *api.Params) error {
+	if name != "UpdateUserPassword" || p.Method != authn.MethodSession || g.sess == nil {
+		return nil
+	}
+	if u := params.String("username"); u != "" && u != p.Username {
+		return nil // an admin resetting someone else's password
+	}
+	cur := params.String("current_password")
+	if cur == "" {
+		return missingParam("current_password")
+	}
+	ip := clientIP(r)
+	userKey, ipKey := "u\x00"+ip+"\x00"+p.Username, "i\x00"+ip
+	if !g.sess.limiter.allow(userKey, ipKey) {
+		return &manageError{http.StatusTooManyRequests, "REQUEST_LIMIT_EXCEEDED", "Too many wrong passwords; try again later."}
+	}
+	if _, err := g.sess.basic.Authenticate(r.Context(), p.Username, cur); err != nil {
+		if errors.Is(err, authn.ErrInvalidCredentials) || errors.Is(err, authn.ErrNoCredentials) {
+			return &manageError{http.StatusForbidden, "PERMISSION_DENIED", "The current password is not right."}
+		}
+		g.sess.limiter.refund(userKey, ipKey)
+		return err
+	}
+	g.sess.limiter.succeeded(userKey, ipKey)
+	return nil
 }
 
 func isJSON(r *http.Request) bool {

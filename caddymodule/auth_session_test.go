@@ -415,9 +415,28 @@ func TestSessionEndsWithPasswordChangeAndUserDeletion(t *testing.T) {
 	a, csrfA := e.login(t, "bob", bobPassword)
 	b, _ := e.login(t, "bob", bobPassword)
 
-	// Session A changes bob's password: A stays, B ends.
+	// A session must prove the current password to change it: a stolen
+	// cookie or an unattended browser cannot take the account over (the
+	// changing session survives while every other one ends).
 	newPw := "bob-new-password-456"
-	if resp, body := e.do(t, "PATCH", "/ajax-api/2.0/mlflow/users/update-password", strings.NewReader(`{"password":"`+newPw+`"}`), with(jsonHdr, "X-CSRF-Token", csrfA), a); resp.StatusCode != 200 {
+	for name, c := range map[string]struct {
+		body string
+		want int
+	}{
+		"no current password":    {`{"password":"taken-over-password-1"}`, 400},
+		"wrong current password": {`{"password":"taken-over-password-1","current_password":"not-bobs-password"}`, 403},
+	} {
+		if resp, body := e.do(t, "PATCH", "/ajax-api/2.0/mlflow/users/update-password", strings.NewReader(c.body), with(jsonHdr, "X-CSRF-Token", csrfA), a); resp.StatusCode != c.want {
+			t.Errorf("update-password, %s: %d %s, want %d", name, resp.StatusCode, body, c.want)
+		}
+	}
+	tok, lc := e.loginForm(t)
+	if _, sc, _ := e.postLogin(t, url.Values{"username": {"bob"}, "password": {"taken-over-password-1"}, "csrf_token": {tok}}, nil, lc); sc != nil {
+		t.Fatal("the password was changed without the current one")
+	}
+
+	// Session A changes bob's password: A stays, B ends.
+	if resp, body := e.do(t, "PATCH", "/ajax-api/2.0/mlflow/users/update-password", strings.NewReader(`{"password":"`+newPw+`","current_password":"`+bobPassword+`"}`), with(jsonHdr, "X-CSRF-Token", csrfA), a); resp.StatusCode != 200 {
 		t.Fatalf("update-password: %d %s", resp.StatusCode, body)
 	}
 	current := func(c *http.Cookie) int {

@@ -257,7 +257,7 @@ route('/account', 'account', async (ctx) => {
       credentials: 'omit',
     }).catch(() => null);
     if (!res || !res.ok) { toast('The current password is not right.', 'error'); return; }
-    await action(() => api.patch('users/update-password', { password: v.password }), 'Password changed.');
+    await action(() => api.patch('users/update-password', { password: v.password, current_password: v.current }), 'Password changed.');
   }
 
   await loadTokens();
@@ -360,18 +360,23 @@ function drawUsers(ctx, body, users) {
   }
 
   async function resetPassword(u) {
+    // One's own password, from a session: the server wants the current one.
+    const self = viewer.session && u.username === viewer.username;
     const v = await dialog({
       title: `Reset password of ${u.username}`,
       submit: 'Set password',
       message: 'Their signed-in browsers will be signed out. Tell them the new password through a safe channel.',
       fields: [
+        self ? { name: 'current', label: 'Your current password', type: 'password', required: true } : null,
         { name: 'password', label: `New password (at least ${MIN_PASSWORD} characters)`, type: 'password', required: true },
         { name: 'confirm', label: 'New password again', type: 'password', required: true },
-      ],
+      ].filter(Boolean),
       validate: (x) => passwordRule(x.password, x.confirm),
     });
     if (!v) return;
-    await action(() => api.patch('users/update-password', { username: u.username, password: v.password }), `Password of ${u.username} changed.`);
+    const body = { username: u.username, password: v.password };
+    if (self) body.current_password = v.current;
+    await action(() => api.patch('users/update-password', body), `Password of ${u.username} changed.`);
   }
 
   async function del(u) {
