@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,7 +16,7 @@ func TestLoginThrottleCountsAttemptsInFlight(t *testing.T) {
 	l := newLoginLimiter()
 	now := time.Unix(1_700_000_000, 0)
 	l.now = func() time.Time { return now }
-	const user, ip = "u\x00192.0.2.1\x00root", "i\x00192.0.2.1"
+	user, ip := loginKeys("192.0.2.1", "root")
 	var admitted atomic.Int32
 	var wg sync.WaitGroup
 	for i := 0; i < 50; i++ {
@@ -60,11 +62,36 @@ func TestLoginThrottleCountsAttemptsInFlight(t *testing.T) {
 	l2.now = l.now
 	n := 0
 	for i := 0; i < 2*ipBurst; i++ {
-		if l2.allow("u\x00192.0.2.9\x00user"+string(rune('a'+i)), "i\x00192.0.2.9") {
+		if l2.allow(loginKeys("192.0.2.9", fmt.Sprint("user", i))) {
 			n++
 		}
 	}
 	if n != ipBurst {
 		t.Errorf("per-address attempts in flight: %d, want %d", n, ipBurst)
+	}
+}
+
+// TestLoginThrottleKeysAreBounded: the throttle keeps a bucket per
+// username tried, so an address that is already throttled must not add
+// buckets, and a bucket's key must not grow with the username (a 16 KiB
+// form per try, 50,000 buckets: most of a gigabyte).
+func TestLoginThrottleKeysAreBounded(t *testing.T) {
+	long := strings.Repeat("x", 16<<10)
+	userKey, ipKey := loginKeys("192.0.2.1", long)
+	if len(userKey) > 128 || len(ipKey) > 64 {
+		t.Errorf("throttle keys of %d and %d bytes", len(userKey), len(ipKey))
+	}
+	if a, _ := loginKeys("192.0.2.1", "alice"); a == userKey {
+		t.Error("two usernames share a bucket")
+	}
+	l := newLoginLimiter()
+	for i := 0; l.allow(loginKeys("192.0.2.1", fmt.Sprint("user", i))); i++ {
+	}
+	n := len(l.m)
+	for i := 0; i < 100; i++ {
+		l.allow(loginKeys("192.0.2.1", fmt.Sprint("other", i)))
+	}
+	if len(l.m) != n {
+		t.Errorf("a throttled address added %d buckets", len(l.m)-n)
 	}
 }

@@ -110,8 +110,7 @@ func (g *gateway) checkCurrentPassword(r *http.Request, name string, p *authn.Pr
 	if cur == "" {
 		return missingParam("current_password")
 	}
-	ip := clientIP(r)
-	userKey, ipKey := "u\x00"+ip+"\x00"+p.Username, "i\x00"+ip
+	userKey, ipKey := loginKeys(clientIP(r), p.Username)
 	if !g.sess.limiter.allow(userKey, ipKey) {
 		return &manageError{http.StatusTooManyRequests, "REQUEST_LIMIT_EXCEEDED", "Too many wrong passwords; try again later."}
 	}

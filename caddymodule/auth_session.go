@@ -22,6 +22,7 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"mime"
 	"net/http"
@@ -151,8 +152,7 @@ func (g *gateway) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user, pass := r.PostForm.Get("username"), r.PostForm.Get("password")
-	ip := clientIP(r)
-	userKey, ipKey := "u\x00"+ip+"\x00"+user, "i\x00"+ip
+	userKey, ipKey := loginKeys(clientIP(r), user)
 	// The attempt takes its tokens now, before the slow password check,
 	// so attempts sent at once cannot all pass before one has failed.
 	if !s.limiter.allow(userKey, ipKey) {
@@ -486,6 +486,14 @@ const (
 	maxLimiterBucket = 50_000
 )
 
+// loginKeys are the throttle's keys for a sign-in of user from ip: per
+// username and address, and per address. The username is hashed, so a
+// bucket's key stays small whatever was typed.
+func loginKeys(ip, user string) (userKey, ipKey string) {
+	sum := sha256.Sum256([]byte(user))
+	return "u\x00" + ip + "\x00" + string(sum[:]), "i\x00" + ip
+}
+
 func newLoginLimiter() *loginLimiter {
 	return &loginLimiter{m: make(map[string]*bucket), now: time.Now}
 }
@@ -536,13 +544,15 @@ func (l *loginLimiter) allow(keys ...string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
+	// A key without a bucket is full: nothing is created for a refused
+	// attempt.
 	for _, k := range keys {
-		if l.level(k, now).tokens < 1 {
+		if _, ok := l.m[k]; ok && l.level(k, now).tokens < 1 {
 			return false
 		}
 	}
 	for _, k := range keys {
-		l.m[k].tokens--
+		l.level(k, now).tokens--
 	}
 	return true
 }
