@@ -311,6 +311,13 @@ func (s *Server) searchTraces(w http.ResponseWriter, r *http.Request) error {
 	if len(ids) == 0 {
 		return missingValue("experiment_ids")
 	}
+	return searchTracesAs(s, w, r, f, ids, toV2)
+}
+
+// searchTracesAs runs a trace search over the experiments ids with the
+// request's filter, ordering and paging, and answers the page with each
+// trace in the wire form that view gives (v2 or v3).
+func searchTracesAs[T any](s *Server, w http.ResponseWriter, r *http.Request, f *fields, ids []string, view func(*tracking.TraceInfo) T) error {
 	q, err := traceSearchParams(f, ids)
 	if err != nil {
 		return err
@@ -319,13 +326,13 @@ func (s *Server) searchTraces(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]*traceInfoV2, len(page.Traces))
+	out := make([]T, len(page.Traces))
 	for i, t := range page.Traces {
-		out[i] = toV2(t)
+		out[i] = view(t)
 	}
 	writeJSON(w, http.StatusOK, struct {
-		Traces        []*traceInfoV2 `json:"traces,omitempty"`
-		NextPageToken string         `json:"next_page_token,omitempty"`
+		Traces        []T    `json:"traces,omitempty"`
+		NextPageToken string `json:"next_page_token,omitempty"`
 	}{out, page.NextPageToken})
 	return nil
 }

@@ -618,23 +618,7 @@ func (s *Server) searchTracesV3(w http.ResponseWriter, r *http.Request) error {
 	if len(ids) == 0 {
 		return invalidParam("At least one location of type %s is required in 'locations'.", traceLocationExperiment)
 	}
-	q, err := traceSearchParams(f, ids)
-	if err != nil {
-		return err
-	}
-	page, err := s.store.SearchTraces(r.Context(), q)
-	if err != nil {
-		return err
-	}
-	out := make([]*traceInfoV3, len(page.Traces))
-	for i, t := range page.Traces {
-		out[i] = toV3(t)
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Traces        []*traceInfoV3 `json:"traces,omitempty"`
-		NextPageToken string         `json:"next_page_token,omitempty"`
-	}{out, page.NextPageToken})
-	return nil
+	return searchTracesAs(s, w, r, f, ids, toV3)
 }
 
 func (s *Server) linkTracesToRun(w http.ResponseWriter, r *http.Request) error {
