@@ -205,15 +205,7 @@ func (s *Server) createRegisteredModel(w http.ResponseWriter, r *http.Request) e
 }
 
 func (s *Server) renameRegisteredModel(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	name, err := f.requiredStr("name")
-	if err != nil {
-		return err
-	}
-	newName, err := f.requiredStr("new_name")
+	_, name, newName, err := requiredStrPair(r, "name", "new_name")
 	if err != nil {
 		return err
 	}
@@ -368,15 +360,7 @@ func (s *Server) getLatestVersions(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) setRegisteredModelTag(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	name, err := f.requiredStr("name")
-	if err != nil {
-		return err
-	}
-	key, err := f.requiredStr("key")
+	f, name, key, err := requiredStrPair(r, "name", "key")
 	if err != nil {
 		return err
 	}
@@ -394,15 +378,7 @@ func (s *Server) setRegisteredModelTag(w http.ResponseWriter, r *http.Request) e
 }
 
 func (s *Server) deleteRegisteredModelTag(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	name, err := f.requiredStr("name")
-	if err != nil {
-		return err
-	}
-	key, err := f.requiredStr("key")
+	_, name, key, err := requiredStrPair(r, "name", "key")
 	if err != nil {
 		return err
 	}
@@ -413,15 +389,7 @@ func (s *Server) deleteRegisteredModelTag(w http.ResponseWriter, r *http.Request
 }
 
 func (s *Server) setRegisteredModelAlias(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	name, err := f.requiredStr("name")
-	if err != nil {
-		return err
-	}
-	alias, err := f.requiredStr("alias")
+	f, name, alias, err := requiredStrPair(r, "name", "alias")
 	if err != nil {
 		return err
 	}
@@ -439,15 +407,7 @@ func (s *Server) setRegisteredModelAlias(w http.ResponseWriter, r *http.Request)
 }
 
 func (s *Server) deleteRegisteredModelAlias(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	name, err := f.requiredStr("name")
-	if err != nil {
-		return err
-	}
-	alias, err := f.requiredStr("alias")
+	_, name, alias, err := requiredStrPair(r, "name", "alias")
 	if err != nil {
 		return err
 	}
@@ -458,15 +418,7 @@ func (s *Server) deleteRegisteredModelAlias(w http.ResponseWriter, r *http.Reque
 }
 
 func (s *Server) getModelVersionByAlias(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	name, err := f.requiredStr("name")
-	if err != nil {
-		return err
-	}
-	alias, err := f.requiredStr("alias")
+	_, name, alias, err := requiredStrPair(r, "name", "alias")
 	if err != nil {
 		return err
 	}
@@ -481,15 +433,7 @@ func (s *Server) getModelVersionByAlias(w http.ResponseWriter, r *http.Request) 
 // --- model versions ---
 
 func (s *Server) createModelVersion(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	name, err := f.requiredStr("name")
-	if err != nil {
-		return err
-	}
-	source, err := f.requiredStr("source")
+	f, name, source, err := requiredStrPair(r, "name", "source")
 	if err != nil {
 		return err
 	}
@@ -737,4 +681,20 @@ func (s *Server) deleteModelVersionTag(w http.ResponseWriter, r *http.Request) e
 		return err
 	}
 	return writeEmpty(w)
+}
+
+// requiredStrPair reads the request's fields and two required string
+// fields, a then b: the order MLflow checks them in, which decides the
+// error a request missing both gets.
+func requiredStrPair(r *http.Request, a, b string) (f *fields, va, vb string, err error) {
+	if f, err = requestFields(r); err != nil {
+		return nil, "", "", err
+	}
+	if va, err = f.requiredStr(a); err != nil {
+		return nil, "", "", err
+	}
+	if vb, err = f.requiredStr(b); err != nil {
+		return nil, "", "", err
+	}
+	return f, va, vb, nil
 }
