@@ -35,3 +35,17 @@ var OutOfScope = map[string]string{}
 // ProjectOptions returns the replay options of one transcript under this
 // project's deviations, for RunDir's options argument.
 func ProjectOptions(name string) Options { return Deviations[name] }
+
+// Decision is one point where this server's accept/refuse decision or answer
+// was settled against MLflow's code: what MLflow does, what we do, and why.
+type Decision struct {
+	Point  string // the request or behaviour, e.g. "metrics/get-history order"
+	MLflow string // what MLflow 3.x does, and where its code decides it
+	Ours   string // what this server does ("same" when it matches)
+	Reason string // one line: why, especially for a deliberate deviation
+}
+
+// Decisions are the parity points settled so far, in the order they were
+// decided. A Decision whose Ours is not "same" is a deliberate deviation and
+// is listed in README.md under "Differences from MLflow".
+var Decisions = []Decision{}
