@@ -2,23 +2,16 @@ package api
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/search"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/validate"
 )
 
-// Registry limits (MLflow 2.22.1).
+// Registry search limits (MLflow 3.x handlers.py and its registry store);
+// the tag and alias limits are in package validate.
 const (
-	// MaxRegistryTagValueLength caps registered model and model version
-	// tag values (code points).
-	MaxRegistryTagValueLength = 100000
-	// MaxAliasLength caps alias names (code points).
-	MaxAliasLength = 255
 	// DefaultSearchRegisteredModels is search-registered-models' default
 	// max_results; MaxSearchRegisteredModels its maximum.
 	DefaultSearchRegisteredModels = 100
@@ -70,255 +63,14 @@ type modelVersionsResponse struct {
 	NextPageToken string                   `json:"next_page_token,omitempty"`
 }
 
-// version reads the required model version number ("version", a string or
-// a number on the wire).
-func (f *fields) version() (int64, error) {
-	s, _, err := f.strAt("version", "version", true)
-	if err != nil {
-		return 0, err
-	}
-	if s == "" {
-		return 0, missingValue("version")
-	}
-	n, perr := strconv.ParseInt(s, 10, 64)
-	if perr != nil {
-		return 0, invalidParam("Parameter 'version' must be an integer, got '%s'.", s)
-	}
-	return n, nil
-}
-
-// boolean reads a bool field. A JSON bool is taken as is; the strings
-// "true"/"false" are accepted as protobuf's JSON parser does for query
-// values; anything else is an invalid value.
-func (f *fields) boolean(name string) (bool, error) {
-	v, ok := f.lookup(name)
-	if !ok {
-		return false, nil
-	}
-	if v.query {
-		switch strings.ToLower(v.q[0]) {
-		case "true", "1":
-			return true, nil
-		case "false", "0":
-			return false, nil
-		}
-		return false, invalidType(name, v)
-	}
-	if kindOf(v.raw) == kindBool {
-		return string(v.raw) == "true", nil
-	}
-	return false, invalidType(name, v)
-}
-
-// registryTag checks a registered model or model version tag: MLflow's
-// name rules on the key (at most 250 code points) and a value of at most
-// 100000 code points.
-func registryTag(key, value string) error {
-	if err := validate.Name(key, "key"); err != nil {
-		return err
-	}
-	if utf8.RuneCountInString(key) > validate.MaxEntityKeyLength {
-		return invalidParam("'key' exceeds the maximum length of %d characters", validate.MaxEntityKeyLength)
-	}
-	if utf8.RuneCountInString(value) > MaxRegistryTagValueLength {
-		return invalidParam("'value' exceeds the maximum length of %d characters", MaxRegistryTagValueLength)
-	}
-	return nil
-}
-
-func registryTags(tags []tracking.Tag) error {
+// registryTags checks tags as the registry store does before creating a
+// model or version, one tag at a time.
+func registryTags(tags []tracking.Tag, check func(key, value string) error) error {
 	for _, t := range tags {
-		if t.Key == "" {
-			return missingValue("key")
-		}
-		if err := registryTag(t.Key, t.Value); err != nil {
+		if err := check(t.Key, t.Value); err != nil {
 			return err
 		}
 	}
-	return nil
-}
-
-// checkAlias is MLflow's _validate_model_alias_name: non-empty, only
-// letters, digits (any script), '_' and '-', at most 255 code points, and
-// not reserved ("latest" and v<digits>, case-insensitive).
-func checkAlias(alias string) error {
-	if alias == "" {
-		return invalidParam("Registered model alias name cannot be empty.")
-	}
-	for _, r := range alias {
-		if r != '_' && r != '-' && !unicode.IsLetter(r) && !unicode.IsDigit(r) {
-			return invalidParam("Invalid alias name: '%s'. Names may only contain alphanumerics, underscores (_), and dashes (-).", alias)
-		}
-	}
-	if utf8.RuneCountInString(alias) > MaxAliasLength {
-		return invalidParam("'%s' alias name exceeds the maximum length of %d characters", alias, MaxAliasLength)
-	}
-	if isReservedAlias(alias) {
-		return invalidParam("'%s' alias name (case insensitive) is reserved.", alias)
-	}
-	return nil
-}
-
-func isReservedAlias(alias string) bool {
-	if strings.EqualFold(alias, "latest") {
-		return true
-	}
-	if len(alias) < 2 || (alias[0] != 'v' && alias[0] != 'V') {
-		return false
-	}
-	for _, c := range alias[1:] {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// --- registered models ---
-
-func (s *Server) createRegisteredModel(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	name, err := f.requiredStr("name")
-	if err != nil {
-		return err
-	}
-	tags, err := readTags(f, "tags")
-	if err != nil {
-		return err
-	}
-	desc, _, err := f.str("description")
-	if err != nil {
-		return err
-	}
-	if err := registryTags(tags); err != nil {
-		return err
-	}
-	m, err := s.store.CreateRegisteredModel(r.Context(), tracking.CreateRegisteredModel{Name: name, Description: desc, Tags: tags})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, registeredModelResponse{m})
-	return nil
-}
-
-func (s *Server) renameRegisteredModel(w http.ResponseWriter, r *http.Request) error {
-	_, name, newName, err := requiredStrPair(r, "name", "new_name")
-	if err != nil {
-		return err
-	}
-	m, err := s.store.RenameRegisteredModel(r.Context(), name, newName)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, registeredModelResponse{m})
-	return nil
-}
-
-func (s *Server) updateRegisteredModel(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	name, err := f.requiredStr("name")
-	if err != nil {
-		return err
-	}
-	desc, _, err := f.str("description")
-	if err != nil {
-		return err
-	}
-	m, err := s.store.UpdateRegisteredModel(r.Context(), name, desc)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, registeredModelResponse{m})
-	return nil
-}
-
-func (s *Server) deleteRegisteredModel(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	name, err := f.requiredStr("name")
-	if err != nil {
-		return err
-	}
-	if err := s.store.DeleteRegisteredModel(r.Context(), name); err != nil {
-		return err
-	}
-	return writeEmpty(w)
-}
-
-func (s *Server) getRegisteredModel(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	name, err := f.requiredStr("name")
-	if err != nil {
-		return err
-	}
-	m, err := s.store.GetRegisteredModel(r.Context(), name)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, registeredModelResponse{m})
-	return nil
-}
-
-// searchParams reads the common fields of the registry searches.
-func searchParams(f *fields, def, limit int64) (filter string, orderBy []string, maxResults int64, token string, err error) {
-	if filter, _, err = f.str("filter"); err != nil {
-		return
-	}
-	if maxResults, _, err = f.maxResults(def); err != nil {
-		return
-	}
-	if orderBy, _, err = f.strList("order_by", false); err != nil {
-		return
-	}
-	if token, _, err = f.str("page_token"); err != nil {
-		return
-	}
-	if maxResults < 1 {
-		err = invalidParam("Invalid value for request parameter max_results. It must be at least 1, but got value %d", maxResults)
-	} else if maxResults > limit {
-		err = invalidParam("Invalid value for request parameter max_results. It must be at most %d, but got value %d", limit, maxResults)
-	}
-	return
-}
-
-func (s *Server) searchRegisteredModels(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	filter, orderBy, maxResults, token, err := searchParams(f, DefaultSearchRegisteredModels, MaxSearchRegisteredModels)
-	if err != nil {
-		return err
-	}
-	clauses, err := search.ParseRegisteredModelFilter(filter)
-	if err != nil {
-		return err
-	}
-	keys, err := search.ParseRegisteredModelOrderBy(orderBy)
-	if err != nil {
-		return err
-	}
-	page, err := s.store.SearchRegisteredModels(r.Context(), tracking.RegisteredModelQuery{
-		Filter: clauses, OrderBy: keys, MaxResults: int(maxResults), PageToken: token,
-	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, struct {
-		RegisteredModels []*tracking.RegisteredModel `json:"registered_models,omitempty"`
-		NextPageToken    string                      `json:"next_page_token,omitempty"`
-	}{page.Models, page.NextPageToken})
 	return nil
 }
 
@@ -333,25 +85,320 @@ func canonicalStage(stage string) (string, error) {
 	return st, nil
 }
 
-func (s *Server) getLatestVersions(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
+// --- request messages (schemas from mlflow/server/handlers.py) ---
+
+// nameRequest is every registered-model request whose only field is the
+// model's name: GetRegisteredModel, DeleteRegisteredModel.
+type nameRequest struct{ Name string }
+
+func (q *nameRequest) decl() []spec { return []spec{str("name", &q.Name).req()} }
+
+// createRegisteredModelRequest is CreateRegisteredModel.
+type createRegisteredModelRequest struct {
+	Name, Description string
+	Tags              []tracking.Tag
+}
+
+func (q *createRegisteredModelRequest) decl() []spec {
+	return []spec{
+		str("name", &q.Name).req(),
+		tagList("tags", &q.Tags),
+		str("description", &q.Description),
 	}
-	name, err := f.requiredStr("name")
-	if err != nil {
-		return err
+}
+
+func (q *createRegisteredModelRequest) validate() error {
+	return registryTags(q.Tags, validate.RegisteredModelTag)
+}
+
+// renameRegisteredModelRequest is RenameRegisteredModel.
+type renameRegisteredModelRequest struct{ Name, NewName string }
+
+func (q *renameRegisteredModelRequest) decl() []spec {
+	return []spec{str("name", &q.Name).req(), str("new_name", &q.NewName).req()}
+}
+
+// updateRegisteredModelRequest is UpdateRegisteredModel.
+type updateRegisteredModelRequest struct{ Name, Description string }
+
+func (q *updateRegisteredModelRequest) decl() []spec {
+	return []spec{str("name", &q.Name).req(), str("description", &q.Description)}
+}
+
+// registrySearchRequest is SearchRegisteredModels and SearchModelVersions:
+// the same fields, with different max_results defaults and limits.
+type registrySearchRequest struct {
+	Filter     string
+	MaxResults int64
+	OrderBy    []string
+	PageToken  string
+
+	def, limit int64
+	versions   bool // SearchModelVersions: the store refuses max_results < 1
+}
+
+func (q *registrySearchRequest) decl() []spec {
+	return []spec{
+		str("filter", &q.Filter),
+		int64Field("max_results", &q.MaxResults, q.def).check(atMost(&q.MaxResults, q.limit)),
+		strList("order_by", &q.OrderBy),
+		str("page_token", &q.PageToken),
 	}
-	stages, _, err := f.strList("stages", false)
-	if err != nil {
-		return err
+}
+
+func (q *registrySearchRequest) validate() error {
+	if q.MaxResults >= 1 {
+		return nil
 	}
-	for i, st := range stages {
-		if stages[i], err = canonicalStage(st); err != nil {
+	if q.versions {
+		// SqlAlchemyStore.search_model_versions.
+		return invalidParam("Invalid value for max_results. It must be a positive integer, but got %d", q.MaxResults)
+	}
+	// MLflow's search_registered_models has no lower bound (see Decisions).
+	return invalidParam("Invalid value for request parameter max_results. It must be at least 1, but got value %d", q.MaxResults)
+}
+
+// getLatestVersionsRequest is GetLatestVersions.
+type getLatestVersionsRequest struct {
+	Name   string
+	Stages []string
+}
+
+func (q *getLatestVersionsRequest) decl() []spec {
+	return []spec{str("name", &q.Name).req(), strList("stages", &q.Stages)}
+}
+
+func (q *getLatestVersionsRequest) validate() error {
+	for i, st := range q.Stages {
+		var err error
+		if q.Stages[i], err = canonicalStage(st); err != nil {
 			return err
 		}
 	}
-	mvs, err := s.store.GetLatestVersions(r.Context(), name, stages)
+	return nil
+}
+
+// modelTagRequest is SetRegisteredModelTag and DeleteRegisteredModelTag
+// (which has no value).
+type modelTagRequest struct {
+	Name, Key, Value string
+	set              bool
+}
+
+func (q *modelTagRequest) decl() []spec {
+	d := []spec{str("name", &q.Name).req(), str("key", &q.Key).req()}
+	if q.set {
+		d = append(d, str("value", &q.Value))
+	}
+	return d
+}
+
+func (q *modelTagRequest) validate() error {
+	if !q.set {
+		return nil
+	}
+	return validate.RegisteredModelTag(q.Key, q.Value)
+}
+
+// aliasRequest is SetRegisteredModelAlias, DeleteRegisteredModelAlias and
+// GetModelVersionByAlias (the last two have no version).
+type aliasRequest struct {
+	Name, Alias string
+	Version     versionNumber
+	set         bool
+}
+
+func (q *aliasRequest) decl() []spec {
+	d := []spec{str("name", &q.Name).req(), str("alias", &q.Alias).req()}
+	if q.set {
+		d = append(d, version(&q.Version))
+	}
+	return d
+}
+
+func (q *aliasRequest) validate() error {
+	if !q.set {
+		return nil
+	}
+	// SqlAlchemyStore.set_registered_model_alias: alias, then version.
+	if err := validate.ModelAlias(q.Alias); err != nil {
+		return err
+	}
+	return q.Version.parse()
+}
+
+// createModelVersionRequest is CreateModelVersion.
+type createModelVersionRequest struct {
+	Name, Source, RunID         string
+	Tags                        []tracking.Tag
+	RunLink, Description, Model string
+}
+
+func (q *createModelVersionRequest) decl() []spec {
+	return []spec{
+		str("name", &q.Name).req(),
+		str("source", &q.Source).req(),
+		str("run_id", &q.RunID),
+		tagList("tags", &q.Tags),
+		str("run_link", &q.RunLink),
+		str("description", &q.Description),
+		str("model_id", &q.Model),
+	}
+}
+
+func (q *createModelVersionRequest) validate() error {
+	return registryTags(q.Tags, validate.ModelVersionTag)
+}
+
+// versionRequest is every request naming one model version and nothing
+// else: GetModelVersion, DeleteModelVersion, GetModelVersionDownloadUri.
+type versionRequest struct {
+	Name    string
+	Version versionNumber
+}
+
+func (q *versionRequest) decl() []spec {
+	return []spec{str("name", &q.Name).req(), version(&q.Version)}
+}
+
+func (q *versionRequest) validate() error { return q.Version.parse() }
+
+// updateModelVersionRequest is UpdateModelVersion.
+type updateModelVersionRequest struct {
+	versionRequest
+	Description *string
+}
+
+func (q *updateModelVersionRequest) decl() []spec {
+	return append(q.versionRequest.decl(), optStr("description", &q.Description))
+}
+
+// transitionStageRequest is TransitionModelVersionStage.
+type transitionStageRequest struct {
+	versionRequest
+	Stage   string
+	Archive bool
+}
+
+func (q *transitionStageRequest) decl() []spec {
+	return append(q.versionRequest.decl(),
+		str("stage", &q.Stage).req(),
+		boolField("archive_existing_versions", &q.Archive))
+}
+
+func (q *transitionStageRequest) validate() error {
+	// The store canonicalizes the stage before it reads the version.
+	var err error
+	if q.Stage, err = canonicalStage(q.Stage); err != nil {
+		return err
+	}
+	return q.Version.parse()
+}
+
+// versionTagRequest is SetModelVersionTag and DeleteModelVersionTag (which
+// has no value).
+type versionTagRequest struct {
+	versionRequest
+	Key, Value string
+	set        bool
+}
+
+func (q *versionTagRequest) decl() []spec {
+	d := append(q.versionRequest.decl(), str("key", &q.Key).req())
+	if q.set {
+		d = append(d, str("value", &q.Value))
+	}
+	return d
+}
+
+func (q *versionTagRequest) validate() error {
+	if err := q.Version.parse(); err != nil {
+		return err
+	}
+	if !q.set {
+		return nil
+	}
+	return validate.ModelVersionTag(q.Key, q.Value)
+}
+
+// --- registered models ---
+
+func (s *Server) createRegisteredModel(w http.ResponseWriter, r *http.Request) error {
+	var q createRegisteredModelRequest
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	m, err := s.store.CreateRegisteredModel(r.Context(), tracking.CreateRegisteredModel{Name: q.Name, Description: q.Description, Tags: q.Tags})
+	return answerModel(w, m, err)
+}
+
+func (s *Server) renameRegisteredModel(w http.ResponseWriter, r *http.Request) error {
+	var q renameRegisteredModelRequest
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	m, err := s.store.RenameRegisteredModel(r.Context(), q.Name, q.NewName)
+	return answerModel(w, m, err)
+}
+
+func (s *Server) updateRegisteredModel(w http.ResponseWriter, r *http.Request) error {
+	var q updateRegisteredModelRequest
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	m, err := s.store.UpdateRegisteredModel(r.Context(), q.Name, q.Description)
+	return answerModel(w, m, err)
+}
+
+func (s *Server) deleteRegisteredModel(w http.ResponseWriter, r *http.Request) error {
+	var q nameRequest
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	return answerEmpty(w, s.store.DeleteRegisteredModel(r.Context(), q.Name))
+}
+
+func (s *Server) getRegisteredModel(w http.ResponseWriter, r *http.Request) error {
+	var q nameRequest
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	m, err := s.store.GetRegisteredModel(r.Context(), q.Name)
+	return answerModel(w, m, err)
+}
+
+func (s *Server) searchRegisteredModels(w http.ResponseWriter, r *http.Request) error {
+	q := registrySearchRequest{def: DefaultSearchRegisteredModels, limit: MaxSearchRegisteredModels}
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	clauses, err := search.ParseRegisteredModelFilter(q.Filter)
+	if err != nil {
+		return err
+	}
+	keys, err := search.ParseRegisteredModelOrderBy(q.OrderBy)
+	if err != nil {
+		return err
+	}
+	page, err := s.store.SearchRegisteredModels(r.Context(), tracking.RegisteredModelQuery{
+		Filter: clauses, OrderBy: keys, MaxResults: int(q.MaxResults), PageToken: q.PageToken,
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, struct {
+		RegisteredModels []*tracking.RegisteredModel `json:"registered_models,omitempty"`
+		NextPageToken    string                      `json:"next_page_token,omitempty"`
+	}{page.Models, page.NextPageToken})
+	return nil
+}
+
+func (s *Server) getLatestVersions(w http.ResponseWriter, r *http.Request) error {
+	var q getLatestVersionsRequest
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	mvs, err := s.store.GetLatestVersions(r.Context(), q.Name, q.Stages)
 	if err != nil {
 		return err
 	}
@@ -360,213 +407,114 @@ func (s *Server) getLatestVersions(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) setRegisteredModelTag(w http.ResponseWriter, r *http.Request) error {
-	f, name, key, err := requiredStrPair(r, "name", "key")
-	if err != nil {
+	q := modelTagRequest{set: true}
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	value, _, err := f.str("value")
-	if err != nil {
-		return err
-	}
-	if err := registryTag(key, value); err != nil {
-		return err
-	}
-	if err := s.store.SetRegisteredModelTag(r.Context(), name, tracking.Tag{Key: key, Value: value}); err != nil {
-		return err
-	}
-	return writeEmpty(w)
+	return answerEmpty(w, s.store.SetRegisteredModelTag(r.Context(), q.Name, tracking.Tag{Key: q.Key, Value: q.Value}))
 }
 
 func (s *Server) deleteRegisteredModelTag(w http.ResponseWriter, r *http.Request) error {
-	_, name, key, err := requiredStrPair(r, "name", "key")
-	if err != nil {
+	var q modelTagRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	if err := s.store.DeleteRegisteredModelTag(r.Context(), name, key); err != nil {
-		return err
-	}
-	return writeEmpty(w)
+	return answerEmpty(w, s.store.DeleteRegisteredModelTag(r.Context(), q.Name, q.Key))
 }
 
 func (s *Server) setRegisteredModelAlias(w http.ResponseWriter, r *http.Request) error {
-	f, name, alias, err := requiredStrPair(r, "name", "alias")
-	if err != nil {
+	q := aliasRequest{set: true}
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	version, err := f.version()
-	if err != nil {
-		return err
-	}
-	if err := checkAlias(alias); err != nil {
-		return err
-	}
-	if err := s.store.SetRegisteredModelAlias(r.Context(), name, alias, version); err != nil {
-		return err
-	}
-	return writeEmpty(w)
+	return answerEmpty(w, s.store.SetRegisteredModelAlias(r.Context(), q.Name, q.Alias, q.Version.n))
 }
 
 func (s *Server) deleteRegisteredModelAlias(w http.ResponseWriter, r *http.Request) error {
-	_, name, alias, err := requiredStrPair(r, "name", "alias")
-	if err != nil {
+	var q aliasRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	if err := s.store.DeleteRegisteredModelAlias(r.Context(), name, alias); err != nil {
-		return err
-	}
-	return writeEmpty(w)
+	return answerEmpty(w, s.store.DeleteRegisteredModelAlias(r.Context(), q.Name, q.Alias))
 }
 
 func (s *Server) getModelVersionByAlias(w http.ResponseWriter, r *http.Request) error {
-	_, name, alias, err := requiredStrPair(r, "name", "alias")
-	if err != nil {
+	var q aliasRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	mv, err := s.store.GetModelVersionByAlias(r.Context(), name, alias)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, modelVersionResponse{mv})
-	return nil
+	mv, err := s.store.GetModelVersionByAlias(r.Context(), q.Name, q.Alias)
+	return answerVersion(w, mv, err)
 }
 
 // --- model versions ---
 
 func (s *Server) createModelVersion(w http.ResponseWriter, r *http.Request) error {
-	f, name, source, err := requiredStrPair(r, "name", "source")
+	var q createModelVersionRequest
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	src, err := s.checkModelSource(r, q.Source, q.RunID, q.Model)
 	if err != nil {
 		return err
 	}
-	runID, _, err := f.str("run_id")
-	if err != nil {
-		return err
-	}
-	tags, err := readTags(f, "tags")
-	if err != nil {
-		return err
-	}
-	runLink, _, err := f.str("run_link")
-	if err != nil {
-		return err
-	}
-	desc, _, err := f.str("description")
-	if err != nil {
-		return err
-	}
-	modelID, _, err := f.str("model_id")
-	if err != nil {
-		return err
-	}
-	if err := registryTags(tags); err != nil {
-		return err
-	}
-	src, err := s.checkModelSource(r, source, runID, modelID)
-	if err != nil {
-		return err
-	}
-	if runID == "" {
-		runID = src.runID
+	if q.RunID == "" {
+		q.RunID = src.runID
 	}
 	mv, err := s.store.CreateModelVersion(r.Context(), tracking.CreateModelVersion{
-		Name: name, Source: source, RunID: runID, RunLink: runLink, Description: desc,
-		Tags: tags, StorageLocation: src.storage, ModelID: modelID,
+		Name: q.Name, Source: q.Source, RunID: q.RunID, RunLink: q.RunLink, Description: q.Description,
+		Tags: q.Tags, StorageLocation: src.storage, ModelID: q.Model,
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, modelVersionResponse{mv})
-	return nil
+	return answerVersion(w, mv, err)
 }
 
 func (s *Server) updateModelVersion(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	name, err := f.requiredStr("name")
-	if err != nil {
-		return err
-	}
-	version, err := f.version()
-	if err != nil {
-		return err
-	}
-	desc, has, err := f.str("description")
-	if err != nil {
+	var q updateModelVersionRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
 	var mv *tracking.ModelVersion
-	if has {
-		mv, err = s.store.UpdateModelVersion(r.Context(), name, version, desc)
+	var err error
+	if q.Description != nil {
+		mv, err = s.store.UpdateModelVersion(r.Context(), q.Name, q.Version.n, *q.Description)
 	} else {
-		mv, err = s.store.GetModelVersion(r.Context(), name, version)
+		mv, err = s.store.GetModelVersion(r.Context(), q.Name, q.Version.n)
 	}
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, modelVersionResponse{mv})
-	return nil
+	return answerVersion(w, mv, err)
 }
 
 func (s *Server) deleteModelVersion(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q versionRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	name, err := f.requiredStr("name")
-	if err != nil {
-		return err
-	}
-	version, err := f.version()
-	if err != nil {
-		return err
-	}
-	if err := s.store.DeleteModelVersion(r.Context(), name, version); err != nil {
-		return err
-	}
-	return writeEmpty(w)
+	return answerEmpty(w, s.store.DeleteModelVersion(r.Context(), q.Name, q.Version.n))
 }
 
 func (s *Server) getModelVersion(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q versionRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	name, err := f.requiredStr("name")
-	if err != nil {
-		return err
-	}
-	version, err := f.version()
-	if err != nil {
-		return err
-	}
-	mv, err := s.store.GetModelVersion(r.Context(), name, version)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, modelVersionResponse{mv})
-	return nil
+	mv, err := s.store.GetModelVersion(r.Context(), q.Name, q.Version.n)
+	return answerVersion(w, mv, err)
 }
 
 func (s *Server) searchModelVersions(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
+	q := registrySearchRequest{def: MaxSearchModelVersions, limit: MaxSearchModelVersions, versions: true}
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	clauses, err := search.ParseModelVersionFilter(q.Filter)
 	if err != nil {
 		return err
 	}
-	filter, orderBy, maxResults, token, err := searchParams(f, MaxSearchModelVersions, MaxSearchModelVersions)
-	if err != nil {
-		return err
-	}
-	clauses, err := search.ParseModelVersionFilter(filter)
-	if err != nil {
-		return err
-	}
-	keys, err := search.ParseModelVersionOrderBy(orderBy)
+	keys, err := search.ParseModelVersionOrderBy(q.OrderBy)
 	if err != nil {
 		return err
 	}
 	page, err := s.store.SearchModelVersions(r.Context(), tracking.ModelVersionQuery{
-		Filter: clauses, OrderBy: keys, MaxResults: int(maxResults), PageToken: token,
+		Filter: clauses, OrderBy: keys, MaxResults: int(q.MaxResults), PageToken: q.PageToken,
 	})
 	if err != nil {
 		return err
@@ -576,19 +524,11 @@ func (s *Server) searchModelVersions(w http.ResponseWriter, r *http.Request) err
 }
 
 func (s *Server) getModelVersionDownloadURI(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q versionRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	name, err := f.requiredStr("name")
-	if err != nil {
-		return err
-	}
-	version, err := f.version()
-	if err != nil {
-		return err
-	}
-	mv, err := s.store.GetModelVersion(r.Context(), name, version)
+	mv, err := s.store.GetModelVersion(r.Context(), q.Name, q.Version.n)
 	if err != nil {
 		return err
 	}
@@ -599,30 +539,41 @@ func (s *Server) getModelVersionDownloadURI(w http.ResponseWriter, r *http.Reque
 }
 
 func (s *Server) transitionModelVersionStage(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
+	var q transitionStageRequest
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	mv, err := s.store.TransitionModelVersionStage(r.Context(), q.Name, q.Version.n, q.Stage, q.Archive)
+	return answerVersion(w, mv, err)
+}
+
+func (s *Server) setModelVersionTag(w http.ResponseWriter, r *http.Request) error {
+	q := versionTagRequest{set: true}
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	return answerEmpty(w, s.store.SetModelVersionTag(r.Context(), q.Name, q.Version.n, tracking.Tag{Key: q.Key, Value: q.Value}))
+}
+
+func (s *Server) deleteModelVersionTag(w http.ResponseWriter, r *http.Request) error {
+	var q versionTagRequest
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	return answerEmpty(w, s.store.DeleteModelVersionTag(r.Context(), q.Name, q.Version.n, q.Key))
+}
+
+// answerModel answers {"registered_model": m}, or err.
+func answerModel(w http.ResponseWriter, m *tracking.RegisteredModel, err error) error {
 	if err != nil {
 		return err
 	}
-	name, err := f.requiredStr("name")
-	if err != nil {
-		return err
-	}
-	version, err := f.version()
-	if err != nil {
-		return err
-	}
-	stage, err := f.requiredStr("stage")
-	if err != nil {
-		return err
-	}
-	archive, err := f.boolean("archive_existing_versions")
-	if err != nil {
-		return err
-	}
-	if stage, err = canonicalStage(stage); err != nil {
-		return err
-	}
-	mv, err := s.store.TransitionModelVersionStage(r.Context(), name, version, stage, archive)
+	writeJSON(w, http.StatusOK, registeredModelResponse{m})
+	return nil
+}
+
+// answerVersion answers {"model_version": mv}, or err.
+func answerVersion(w http.ResponseWriter, mv *tracking.ModelVersion, err error) error {
 	if err != nil {
 		return err
 	}
@@ -630,71 +581,10 @@ func (s *Server) transitionModelVersionStage(w http.ResponseWriter, r *http.Requ
 	return nil
 }
 
-func (s *Server) setModelVersionTag(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
+// answerEmpty answers {} when the store call succeeded, or its error.
+func answerEmpty(w http.ResponseWriter, err error) error {
 	if err != nil {
-		return err
-	}
-	name, err := f.requiredStr("name")
-	if err != nil {
-		return err
-	}
-	version, err := f.version()
-	if err != nil {
-		return err
-	}
-	key, err := f.requiredStr("key")
-	if err != nil {
-		return err
-	}
-	value, _, err := f.str("value")
-	if err != nil {
-		return err
-	}
-	if err := registryTag(key, value); err != nil {
-		return err
-	}
-	if err := s.store.SetModelVersionTag(r.Context(), name, version, tracking.Tag{Key: key, Value: value}); err != nil {
 		return err
 	}
 	return writeEmpty(w)
-}
-
-func (s *Server) deleteModelVersionTag(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	name, err := f.requiredStr("name")
-	if err != nil {
-		return err
-	}
-	version, err := f.version()
-	if err != nil {
-		return err
-	}
-	key, err := f.requiredStr("key")
-	if err != nil {
-		return err
-	}
-	if err := s.store.DeleteModelVersionTag(r.Context(), name, version, key); err != nil {
-		return err
-	}
-	return writeEmpty(w)
-}
-
-// requiredStrPair reads the request's fields and two required string
-// fields, a then b: the order MLflow checks them in, which decides the
-// error a request missing both gets.
-func requiredStrPair(r *http.Request, a, b string) (f *fields, va, vb string, err error) {
-	if f, err = requestFields(r); err != nil {
-		return nil, "", "", err
-	}
-	if va, err = f.requiredStr(a); err != nil {
-		return nil, "", "", err
-	}
-	if vb, err = f.requiredStr(b); err != nil {
-		return nil, "", "", err
-	}
-	return f, va, vb, nil
 }

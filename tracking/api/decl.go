@@ -1,0 +1,334 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/caddy-mlflow/caddy-mlflow/tracking"
+)
+
+// Declared request decoding.
+//
+// MLflow's handlers declare each request message's checks as a table next
+// to the handler (`_get_request_message(Msg(), schema={"name":
+// [_assert_string, _assert_required], ...})`) and let the store check the
+// rest. This file is the same idea in Go: a request message is a struct
+// whose decl method lists its fields, in MLflow's schema order, each bound
+// to the struct field it fills; decode applies the list to a JSON body or a
+// GET query string through the fields/value machinery of decode.go (which
+// already reproduces MLflow's messages); an optional validate method then
+// runs the store-level checks, in the store's order.
+//
+// For each declared field, in declaration order, decode:
+//
+//  1. reads it if present: a value of the wrong type is MLflow's "Invalid
+//     value ... Hint: Value was of type ..." (_assert_string,
+//     _assert_intlike, _assert_array, ...); an absent field keeps the
+//     declared default;
+//  2. if declared required (req), refuses it absent or empty ("Missing value
+//     for required parameter '<name>'.", MLflow's _assert_required);
+//  3. runs its checks, in order (MLflow's other schema functions, e.g.
+//     `lambda x: _assert_less_than_or_equal(int(x), 1000)` is atMost(1000)).
+//
+// The first failure is the answer. After every field, decode calls the
+// request's validate method if it has one (the checks MLflow's store makes:
+// name rules, length limits, alias rules, version numbers).
+//
+// Declaring a request:
+//
+//	// setModelVersionTagRequest is SetModelVersionTag.
+//	type setModelVersionTagRequest struct {
+//		Name    string
+//		Version versionNumber
+//		Key     string
+//		Value   string
+//	}
+//
+//	func (q *setModelVersionTagRequest) decl() []spec {
+//		return []spec{
+//			str("name", &q.Name).req(),
+//			version(&q.Version),
+//			str("key", &q.Key).req(),
+//			str("value", &q.Value),
+//		}
+//	}
+//
+//	func (q *setModelVersionTagRequest) validate() error {
+//		if err := q.Version.parse(); err != nil {
+//			return err
+//		}
+//		return validate.ModelVersionTag(q.Key, q.Value)
+//	}
+//
+// and the handler reads "decode, call the store, answer":
+//
+//	func (s *Server) setModelVersionTag(w http.ResponseWriter, r *http.Request) error {
+//		var q setModelVersionTagRequest
+//		if err := decode(r, &q); err != nil {
+//			return err
+//		}
+//		err := s.store.SetModelVersionTag(r.Context(), q.Name, q.Version.n, tracking.Tag{Key: q.Key, Value: q.Value})
+//		if err != nil {
+//			return err
+//		}
+//		return writeEmpty(w)
+//	}
+//
+// Field kinds: str (a JSON string), id (a string, or a number taken as its
+// text: experiment ids), optStr (a string whose presence matters),
+// int64Field, boolField, enumField, strList / idList (repeated strings:
+// repeated keys in a query), tagList ({key, value} messages), version (a
+// model version number), and custom for anything else (it gets the
+// *fields and the name, and reports presence and emptiness).
+// A nested message is decoded with decodeFields on message(raw, path).
+
+// request is a request message that declares its fields.
+type request interface {
+	// decl lists the message's fields in the order MLflow checks them,
+	// each bound to the receiver's field it fills.
+	decl() []spec
+}
+
+// validator is a request with checks beyond its fields' own: the ones
+// MLflow's store makes once the message is parsed.
+type validator interface {
+	validate() error
+}
+
+// spec is one declared field of a request message.
+type spec struct {
+	name     string
+	required bool
+	// read decodes the field into its destination. present is false when
+	// the field is absent (the destination keeps its default); empty is
+	// true for a present value that _assert_required refuses ("").
+	read   func(f *fields, name string) (present, empty bool, err error)
+	checks []check
+}
+
+// check is a schema check on a present field, run after it is read: v is
+// its raw value (for MLflow's messages that quote it), path its name.
+type check func(v value, path string) error
+
+// req declares the field required: absent or empty is "Missing value for
+// required parameter '<name>'." (after the type check, as MLflow's
+// [_assert_string, _assert_required]).
+func (s spec) req() spec {
+	s.required = true
+	return s
+}
+
+// check appends checks run, in order, after the field is read when it is
+// present (MLflow's schema functions beyond type and required-ness).
+func (s spec) check(fns ...check) spec {
+	s.checks = append(s.checks[:len(s.checks):len(s.checks)], fns...)
+	return s
+}
+
+// decode reads r's request message (the query string of a GET that has
+// one, else the JSON body) into q, then validates it.
+func decode(r *http.Request, q request) error {
+	f, err := requestFields(r)
+	if err != nil {
+		return err
+	}
+	return decodeFields(f, q)
+}
+
+// decodeFields applies q's declaration to f, then q's validate method.
+func decodeFields(f *fields, q request) error {
+	for _, s := range q.decl() {
+		present, empty, err := s.read(f, s.name)
+		if err != nil {
+			return err
+		}
+		if s.required && (!present || empty) {
+			return missingValue(s.name)
+		}
+		if !present {
+			continue
+		}
+		if len(s.checks) > 0 {
+			v, _ := f.lookup(s.name)
+			for _, c := range s.checks {
+				if err := c(v, s.name); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if v, ok := q.(validator); ok {
+		return v.validate()
+	}
+	return nil
+}
+
+// str declares a string field (MLflow's _assert_string): a JSON string, or
+// a query value.
+func str(name string, dst *string) spec {
+	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
+		s, ok, err := f.str(name)
+		*dst = s
+		return ok, s == "", err
+	}}
+}
+
+// id declares a string field that also takes a JSON number as its text, as
+// MLflow does for experiment ids (_stringify_all_experiment_ids) and model
+// version numbers.
+func id(name string, dst *string) spec {
+	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
+		s, ok, err := f.strAt(name, name, true)
+		*dst = s
+		return ok, s == "", err
+	}}
+}
+
+// optStr declares a string field whose presence matters (protobuf's
+// HasField): *dst is nil when absent.
+func optStr(name string, dst **string) spec {
+	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
+		s, ok, err := f.str(name)
+		if ok && err == nil {
+			*dst = &s
+		}
+		return ok, s == "", err
+	}}
+}
+
+// int64Field declares an int64 field (_assert_intlike): a JSON number or a
+// string holding an integer, as protobuf's JSON parser takes. def is its
+// value when absent.
+func int64Field(name string, dst *int64, def int64) spec {
+	*dst = def
+	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
+		n, ok, err := f.int64(name)
+		if ok && err == nil {
+			*dst = n
+		}
+		return ok, false, err
+	}}
+}
+
+// atMost is MLflow's `lambda x: _assert_less_than_or_equal(int(x), limit)`
+// without a message: a larger value is refused with the invalid-value hint
+// ("Invalid value 1001 for parameter 'max_results' supplied:  Hint: Value
+// was of type 'int'.").
+func atMost(n *int64, limit int64) check {
+	return func(v value, path string) error {
+		if *n <= limit {
+			return nil
+		}
+		return invalidType(path, v)
+	}
+}
+
+// boolField declares a bool field (_assert_bool): a JSON bool, or
+// true/false (1/0) in a query.
+func boolField(name string, dst *bool) spec {
+	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
+		present := f.has(name)
+		b, err := f.boolean(name)
+		*dst = b
+		return present, false, err
+	}}
+}
+
+// enumField declares an enum field given by name or number (see
+// fields.enum); def is its value when absent or ignored.
+func enumField(name string, dst *int, names map[string]int, def int) spec {
+	*dst = def
+	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
+		n, ok, err := f.enum(name, names)
+		if ok && err == nil {
+			*dst = n
+		}
+		return ok, false, err
+	}}
+}
+
+// strList declares a repeated string field (_assert_array,
+// _assert_item_type_string): a JSON array of strings, or the key repeated
+// in a query string.
+func strList(name string, dst *[]string) spec {
+	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
+		l, ok, err := f.strList(name, false)
+		*dst = l
+		return ok, false, err
+	}}
+}
+
+// idList is strList whose elements may also be JSON numbers (experiment
+// ids).
+func idList(name string, dst *[]string) spec {
+	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
+		l, ok, err := f.strList(name, true)
+		*dst = l
+		return ok, false, err
+	}}
+}
+
+// tagList declares a repeated {key, value} message field (_assert_array;
+// each element's key and value must be strings).
+func tagList(name string, dst *[]tracking.Tag) spec {
+	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
+		present := f.has(name)
+		tags, err := readTags(f, name)
+		*dst = tags
+		return present, false, err
+	}}
+}
+
+// custom declares a field read by fn, for what the kinds above do not
+// cover (fn reports presence and emptiness as spec.read does).
+func custom(name string, fn func(f *fields, name string) (present, empty bool, err error)) spec {
+	return spec{name: name, read: fn}
+}
+
+// versionNumber is a model version number as MLflow reads it: the request
+// carries it as a string (a number is taken as its text), and the store
+// parses it (_validate_model_version) after the schema checks.
+type versionNumber struct {
+	text string
+	n    int64
+}
+
+// version declares the required "version" field of the registry requests.
+func version(dst *versionNumber) spec {
+	return id("version", &dst.text).req()
+}
+
+// parse is MLflow's _validate_model_version: "Parameter 'version' must be
+// an integer, got '<text>'."
+func (v *versionNumber) parse() error {
+	n, err := strconv.ParseInt(v.text, 10, 64)
+	if err != nil {
+		return invalidParam("Parameter 'version' must be an integer, got '%s'.", v.text)
+	}
+	v.n = n
+	return nil
+}
+
+// boolean reads a bool field. A JSON bool is taken as is; the strings
+// "true"/"false" (and "1"/"0") of a query are accepted as protobuf's JSON
+// parser does; anything else is an invalid value.
+func (f *fields) boolean(name string) (bool, error) {
+	v, ok := f.lookup(name)
+	if !ok {
+		return false, nil
+	}
+	if v.query {
+		switch strings.ToLower(v.q[0]) {
+		case "true", "1":
+			return true, nil
+		case "false", "0":
+			return false, nil
+		}
+		return false, invalidType(name, v)
+	}
+	if kindOf(v.raw) == kindBool {
+		return string(v.raw) == "true", nil
+	}
+	return false, invalidType(name, v)
+}
