@@ -46,45 +46,53 @@ func readTags(f *fields, name string) ([]tracking.Tag, error) {
 	return tags, nil
 }
 
-func (s *Server) createExperiment(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+// createExperimentRequest is CreateExperiment.
+type createExperimentRequest struct {
+	Name, ArtifactLocation string
+	Tags                   []tracking.Tag
+}
+
+func (q *createExperimentRequest) decl() []spec {
+	return []spec{
+		str("name", &q.Name).req(),
+		str("artifact_location", &q.ArtifactLocation),
+		tagList("tags", &q.Tags),
+	}
+}
+
+// validate makes the checks of MLflow's create_experiment (the artifact
+// location, the name, the resolved location's length, then each tag).
+func (q *createExperimentRequest) validate() error {
+	if err := validate.ArtifactLocation(q.ArtifactLocation); err != nil {
 		return err
 	}
-	name, err := f.requiredStr("name")
-	if err != nil {
+	if err := validate.ExperimentName(q.Name); err != nil {
 		return err
 	}
-	loc, _, err := f.str("artifact_location")
-	if err != nil {
-		return err
-	}
-	tags, err := readTags(f, "tags")
-	if err != nil {
-		return err
-	}
-	if err := validate.ArtifactLocation(loc); err != nil {
-		return err
-	}
-	if err := validate.ExperimentName(name); err != nil {
-		return err
-	}
-	if loc != "" {
-		loc = absLocalLocation(loc)
-		if err := validate.ArtifactLocationLength(loc); err != nil {
+	if q.ArtifactLocation != "" {
+		q.ArtifactLocation = absLocalLocation(q.ArtifactLocation)
+		if err := validate.ArtifactLocationLength(q.ArtifactLocation); err != nil {
 			return err
 		}
 	}
-	for _, t := range tags {
+	for _, t := range q.Tags {
 		if err := validate.ExperimentTag(t.Key, t.Value); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+func (s *Server) createExperiment(w http.ResponseWriter, r *http.Request) error {
+	var q createExperimentRequest
+	if err := decode(r, &q); err != nil {
+		return err
+	}
 	id, err := s.store.CreateExperiment(r.Context(), tracking.CreateExperiment{
-		Name:                name,
-		ArtifactLocation:    loc,
+		Name:                q.Name,
+		ArtifactLocation:    q.ArtifactLocation,
 		DefaultArtifactRoot: s.opts.DefaultArtifactRoot,
-		Tags:                tags,
+		Tags:                q.Tags,
 	})
 	if err != nil {
 		return err
@@ -116,15 +124,18 @@ type experimentResponse struct {
 	Experiment *tracking.Experiment `json:"experiment"`
 }
 
+// experimentRequest is every request naming one experiment and nothing
+// else: GetExperiment, DeleteExperiment, RestoreExperiment.
+type experimentRequest struct{ ID string }
+
+func (q *experimentRequest) decl() []spec { return []spec{id("experiment_id", &q.ID).req()} }
+
 func (s *Server) getExperiment(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q experimentRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	id, err := f.experimentID("experiment_id")
-	if err != nil {
-		return err
-	}
+	id := q.ID
 	exp, err := s.store.GetExperiment(r.Context(), id)
 	if err != nil {
 		return err
@@ -136,15 +147,19 @@ func (s *Server) getExperiment(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// experimentByNameRequest is GetExperimentByName.
+type experimentByNameRequest struct{ Name string }
+
+func (q *experimentByNameRequest) decl() []spec {
+	return []spec{str("experiment_name", &q.Name).req()}
+}
+
 func (s *Server) getExperimentByName(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q experimentByNameRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	name, err := f.requiredStr("experiment_name")
-	if err != nil {
-		return err
-	}
+	name := q.Name
 	exp, err := s.store.GetExperimentByName(r.Context(), name)
 	if err != nil && !tracking.IsCode(err, tracking.ResourceDoesNotExist) {
 		return err
@@ -165,55 +180,55 @@ func (f *fields) maxResults(def int64) (int64, bool, error) {
 	return n, true, nil
 }
 
+// searchExperimentsRequest is SearchExperiments.
+type searchExperimentsRequest struct {
+	ViewType          int
+	MaxResults        int64
+	OrderBy           []string
+	Filter, PageToken string
+}
+
+func (q *searchExperimentsRequest) decl() []spec {
+	return []spec{
+		enumField("view_type", &q.ViewType, viewTypes, int(tracking.ActiveOnly)),
+		int64Field("max_results", &q.MaxResults, 0),
+		strList("order_by", &q.OrderBy),
+		str("filter", &q.Filter),
+		str("page_token", &q.PageToken),
+	}
+}
+
+// validate is the store's max_results range: MLflow's SQL store needs
+// 1..50000 (no default: clients always send it).
+func (q *searchExperimentsRequest) validate() error {
+	if q.MaxResults < 1 {
+		return invalidParam("Invalid value %d for parameter 'max_results' supplied. It must be a positive integer", q.MaxResults)
+	}
+	if q.MaxResults > MaxSearchResults {
+		return invalidParam("Invalid value %d for parameter 'max_results' supplied. It must be at most %d", q.MaxResults, MaxSearchResults)
+	}
+	return nil
+}
+
 func (s *Server) searchExperiments(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
+	var q searchExperimentsRequest
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	clauses, err := search.ParseExperimentFilter(q.Filter)
 	if err != nil {
 		return err
 	}
-	view, ok, err := f.enum("view_type", viewTypes)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		view = int(tracking.ActiveOnly)
-	}
-	maxResults, _, err := f.maxResults(0)
-	if err != nil {
-		return err
-	}
-	orderBy, _, err := f.strList("order_by", false)
-	if err != nil {
-		return err
-	}
-	filter, _, err := f.str("filter")
-	if err != nil {
-		return err
-	}
-	pageToken, _, err := f.str("page_token")
-	if err != nil {
-		return err
-	}
-	// MLflow's SQL store needs 1..50000 (no default: clients always send it).
-	if maxResults < 1 {
-		return invalidParam("Invalid value %d for parameter 'max_results' supplied. It must be a positive integer", maxResults)
-	}
-	if maxResults > MaxSearchResults {
-		return invalidParam("Invalid value %d for parameter 'max_results' supplied. It must be at most %d", maxResults, MaxSearchResults)
-	}
-	clauses, err := search.ParseExperimentFilter(filter)
-	if err != nil {
-		return err
-	}
-	keys, err := search.ParseExperimentOrderBy(orderBy)
+	keys, err := search.ParseExperimentOrderBy(q.OrderBy)
 	if err != nil {
 		return err
 	}
 	page, err := s.store.SearchExperiments(r.Context(), tracking.ExperimentQuery{
 		Filter:     clauses,
 		OrderBy:    keys,
-		ViewType:   tracking.ViewType(view),
-		MaxResults: int(maxResults),
-		PageToken:  pageToken,
+		ViewType:   tracking.ViewType(q.ViewType),
+		MaxResults: int(q.MaxResults),
+		PageToken:  q.PageToken,
 	})
 	if err != nil {
 		return err
@@ -225,121 +240,125 @@ func (s *Server) searchExperiments(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
+// renameExperimentRequest is UpdateExperiment.
+type renameExperimentRequest struct{ ID, NewName string }
+
+func (q *renameExperimentRequest) decl() []spec {
+	return []spec{id("experiment_id", &q.ID).req(), str("new_name", &q.NewName).req()}
+}
+
+func (q *renameExperimentRequest) validate() error { return validate.ExperimentName(q.NewName) }
+
 func (s *Server) updateExperiment(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q renameExperimentRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	id, err := f.experimentID("experiment_id")
-	if err != nil {
-		return err
-	}
-	name, err := f.requiredStr("new_name")
-	if err != nil {
-		return err
-	}
-	if err := validate.ExperimentName(name); err != nil {
-		return err
-	}
-	if err := s.store.RenameExperiment(r.Context(), id, name); err != nil {
-		return err
-	}
-	return writeEmpty(w)
+	return answerEmpty(w, s.store.RenameExperiment(r.Context(), q.ID, q.NewName))
 }
 
 func (s *Server) deleteExperiment(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q experimentRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	id, err := f.experimentID("experiment_id")
-	if err != nil {
-		return err
-	}
-	if err := s.store.DeleteExperiment(r.Context(), id); err != nil {
-		return err
-	}
-	return writeEmpty(w)
+	return answerEmpty(w, s.store.DeleteExperiment(r.Context(), q.ID))
 }
 
 func (s *Server) restoreExperiment(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q experimentRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	id, err := f.experimentID("experiment_id")
-	if err != nil {
-		return err
+	return answerEmpty(w, s.store.RestoreExperiment(r.Context(), q.ID))
+}
+
+// experimentTagRequest is SetExperimentTag and DeleteExperimentTag (which
+// has no value).
+type experimentTagRequest struct {
+	ID, Key, Value string
+	set            bool
+}
+
+func (q *experimentTagRequest) decl() []spec {
+	d := []spec{id("experiment_id", &q.ID).req(), str("key", &q.Key).req()}
+	if q.set {
+		d = append(d, str("value", &q.Value))
 	}
-	if err := s.store.RestoreExperiment(r.Context(), id); err != nil {
-		return err
+	return d
+}
+
+func (q *experimentTagRequest) validate() error {
+	if !q.set {
+		return nil
 	}
-	return writeEmpty(w)
+	return validate.ExperimentTag(q.Key, q.Value)
 }
 
 func (s *Server) setExperimentTag(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	q := experimentTagRequest{set: true}
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	id, err := f.experimentID("experiment_id")
-	if err != nil {
-		return err
-	}
-	key, err := f.requiredStr("key")
-	if err != nil {
-		return err
-	}
-	value, _, err := f.str("value")
-	if err != nil {
-		return err
-	}
-	if err := validate.ExperimentTag(key, value); err != nil {
-		return err
-	}
-	if err := s.store.SetExperimentTag(r.Context(), id, tracking.Tag{Key: key, Value: value}); err != nil {
-		return err
-	}
-	return writeEmpty(w)
+	return answerEmpty(w, s.store.SetExperimentTag(r.Context(), q.ID, tracking.Tag{Key: q.Key, Value: q.Value}))
 }
 
 func (s *Server) deleteExperimentTag(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q experimentTagRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	id, err := f.experimentID("experiment_id")
-	if err != nil {
-		return err
+	return answerEmpty(w, s.store.DeleteExperimentTag(r.Context(), q.ID, q.Key))
+}
+
+// searchDatasetsRequest is SearchDatasets. MLflow declares no schema for
+// it, so nothing is refused for its type: what protobuf's JSON parser drops
+// (a scalar where the list belongs, the elements from the first non-string
+// on) is simply not there.
+type searchDatasetsRequest struct{ IDs []string }
+
+func (q *searchDatasetsRequest) decl() []spec {
+	return []spec{custom("experiment_ids", func(f *fields, name string) (bool, bool, error) {
+		ids, _, err := f.strList(name, true)
+		if err == nil {
+			q.IDs = ids
+			return true, false, nil
+		}
+		// The parse stopped at a bad element: keep the ones before it.
+		elems, _, aerr := f.array(name)
+		if aerr != nil {
+			return false, false, nil // not a list: the field stays unset
+		}
+		for _, e := range elems {
+			s, err := (value{raw: e}).toString(name, true)
+			if err != nil {
+				break
+			}
+			q.IDs = append(q.IDs, s)
+		}
+		return true, false, nil
+	})}
+}
+
+func (q *searchDatasetsRequest) validate() error {
+	if len(q.IDs) == 0 {
+		return invalidParam("SearchDatasets request must specify at least one experiment_id.")
 	}
-	key, err := f.requiredStr("key")
-	if err != nil {
-		return err
+	if len(q.IDs) > 20 {
+		return invalidParam("SearchDatasets request cannot specify more than 20 experiment_ids. Received %d experiment_ids.", len(q.IDs))
 	}
-	if err := s.store.DeleteExperimentTag(r.Context(), id, key); err != nil {
-		return err
-	}
-	return writeEmpty(w)
+	return nil
 }
 
 // searchDatasets is the UI's ajax-only search-datasets: the distinct
 // (experiment, dataset name, digest, context) of the datasets logged to
 // runs of the given experiments (deleted runs included), at most 1000.
 func (s *Server) searchDatasets(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q searchDatasetsRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	ids, _, err := f.strList("experiment_ids", true)
-	if err != nil {
-		return err
-	}
-	if len(ids) == 0 {
-		return invalidParam("SearchDatasets request must specify at least one experiment_id.")
-	}
-	if len(ids) > 20 {
-		return invalidParam("SearchDatasets request cannot specify more than 20 experiment_ids. Received %d experiment_ids.", len(ids))
-	}
+	ids := q.IDs
 	type summary struct {
 		ExperimentID string `json:"experiment_id"`
 		Name         string `json:"name"`
