@@ -48,4 +48,59 @@ type Decision struct {
 // Decisions are the parity points settled so far, in the order they were
 // decided. A Decision whose Ours is not "same" is a deliberate deviation and
 // is listed in README.md under "Differences from MLflow".
-var Decisions = []Decision{}
+var Decisions = []Decision{
+	{
+		Point:  "registry tag limits (registered-models/create, set-tag; model-versions/create, set-tag)",
+		MLflow: "utils/validation.py _validate_registered_model_tag / _validate_model_version_tag, called by the registry store: tag name rules, key <= 250, (version tags: 'Prompt text exceeds max length of 5000 characters.' for mlflow.prompt.text), value <= 5000 code points ('<key|value>' exceeds the maximum length of N characters)",
+		Ours:   "same (validate.RegisteredModelTag, validate.ModelVersionTag); we accepted values up to 100000 before",
+		Reason: "parity; TestRegistryTagLimits",
+	},
+	{
+		Point:  "registry alias rules (registered-models/alias)",
+		MLflow: "utils/validation.py _validate_model_alias_name, from SqlAlchemyStore.set_registered_model_alias before _validate_model_version: empty, ^[\\w\\-]*$, 'Registered model alias name' <= 255, 'latest' reserved (fixed text), ^[vV]\\d+$ 'Version alias name ... is reserved.'",
+		Ours:   "same (validate.ModelAlias); our length and reserved-name messages differed before",
+		Reason: "parity; TestRegistryAliasRules",
+	},
+	{
+		Point:  "check order: schema before store (registry version numbers, stages)",
+		MLflow: "server/handlers.py _get_request_message runs every schema check (version is [_assert_string, _assert_required]) before the store's _validate_model_version; transition_model_version_stage canonicalizes the stage before reading the version",
+		Ours:   "same: a declaration's fields are all checked before its validate(); we parsed the version number first before",
+		Reason: "parity; TestDeclCheckOrder",
+	},
+	{
+		Point:  "max_results above the limit (registered-models/search, model-versions/search)",
+		MLflow: "handlers.py schema lambda x: _assert_less_than_or_equal(int(x), 1000 / 200_000) raises a bare AssertionError, so _validate_param_against_schema answers invalid_value(...) with the ' Hint: Value was of type ...' text; the store's 'It must be at most' is never reached",
+		Ours:   "same (atMost check)",
+		Reason: "parity; TestRegistrySearchMaxResults",
+	},
+	{
+		Point:  "max_results < 1 on model-versions/search",
+		MLflow: "SqlAlchemyStore.search_model_versions: 'Invalid value for max_results. It must be a positive integer, but got N'",
+		Ours:   "same",
+		Reason: "parity; TestRegistrySearchMaxResults",
+	},
+	{
+		Point:  "max_results < 1 on registered-models/search",
+		MLflow: "no check in the handler schema or SqlAlchemyStore.search_registered_models: 0 queries LIMIT 1 and answers an empty page whose token points at the same offset; a negative value becomes a negative SQL LIMIT (SQLite: no limit, minus the last |N| rows; others: a database error)",
+		Ours:   "refused: 'Invalid value for request parameter max_results. It must be at least 1, but got value N'",
+		Reason: "MLflow's answer depends on the database and 0 makes a client that follows tokens loop forever",
+	},
+	{
+		Point:  "int64 fields sent as JSON strings (e.g. max_results: \"5\")",
+		MLflow: "protobuf json_format (parse_dict) takes a string holding an integer for int64; the schema's _assert_intlike accepts it too",
+		Ours:   "same",
+		Reason: "parity; TestProtoJSONScalars",
+	},
+	{
+		Point:  "a scalar for a repeated field (\"experiment_ids\": \"1\")",
+		MLflow: "json_format raises ParseError ('repeated field ... must be in []'), so the schema's type checks run: runs/search ([_assert_array]) answers the invalid-value hint; experiments/search-datasets has no schema and sees the field unset ('must specify at least one experiment_id'); elements before a bad one are kept. GET query strings: _get_request_message builds a list (args.getlist) for every repeated field",
+		Ours:   "same (search-datasets answered the type error before)",
+		Reason: "parity; TestProtoJSONScalars",
+	},
+	{
+		Point:  "enum values (view_type, run_view_type) by name, number, unknown",
+		MLflow: "parse_dict passes ignore_unknown_fields=True: an unknown name is ignored; an unknown number of a proto2 (closed) enum fails the parse, the field stays unset, and _assert_intlike (search-experiments) accepts it: the default ACTIVE_ONLY either way",
+		Ours:   "same for the value; MLflow's failed parse also leaves the JSON fields after the bad enum unset, while we still read them",
+		Reason: "the fields' fate would hang on JSON key order; TestProtoJSONScalars",
+	},
+}
