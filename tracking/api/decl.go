@@ -75,7 +75,7 @@ import (
 //		return writeEmpty(w)
 //	}
 //
-// Field kinds: str (a JSON string), id (a string, or a number taken as its
+// Field kinds: str (a JSON string), idStr (a string, or a number taken as its
 // text: experiment ids), optStr (a string whose presence matters),
 // int64Field, boolField, enumField, strList / idList (repeated strings:
 // repeated keys in a query), tagList ({key, value} messages), version (a
@@ -174,10 +174,10 @@ func str(name string, dst *string) spec {
 	}}
 }
 
-// id declares a string field that also takes a JSON number as its text, as
+// idStr declares a string field that also takes a JSON number as its text, as
 // MLflow does for experiment ids (_stringify_all_experiment_ids) and model
 // version numbers.
-func id(name string, dst *string) spec {
+func idStr(name string, dst *string) spec {
 	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
 		s, ok, err := f.strAt(name, name, true)
 		*dst = s
@@ -296,7 +296,7 @@ type versionNumber struct {
 
 // version declares the required "version" field of the registry requests.
 func version(dst *versionNumber) spec {
-	return id("version", &dst.text).req()
+	return idStr("version", &dst.text).req()
 }
 
 // parse is MLflow's _validate_model_version: "Parameter 'version' must be

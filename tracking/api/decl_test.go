@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -199,5 +200,20 @@ func TestProtoJSONScalars(t *testing.T) {
 	wantStatus(t, r, 200)
 	if n := len(r.json(t)["experiments"].([]any)); n != 1 {
 		t.Errorf("view_type 7 in a body: %d experiments, want 1", n)
+	}
+}
+
+// TestScanContainers: the scanner's objects and arrays agree with
+// encoding/json on well-formed and malformed input.
+func TestScanContainers(t *testing.T) {
+	for _, in := range []string{
+		`{}`, `[]`, ` { } `, `[ ]`, `{"a":1}`, `{"a":1,"b":[1,2,{"c":[]}]}`, `[1, "x", null, true]`,
+		`{`, `[`, `{"a"}`, `{"a":}`, `{"a":1,}`, `[1,]`, `[1 2]`, `{"a":1 "b":2}`, `{,}`, `[,]`,
+		`{"a":1]`, `[1}`, `{1:2}`, `[1,2`, `{"a":1,"b"`, `{"a":[1,{"b":2]}`,
+	} {
+		_, err := parseJSONValue([]byte(in))
+		if got, want := err == nil, json.Valid([]byte(in)); got != want {
+			t.Errorf("%s: parsed %v, encoding/json says valid %v", in, got, want)
+		}
 	}
 }

@@ -128,7 +128,7 @@ type experimentResponse struct {
 // else: GetExperiment, DeleteExperiment, RestoreExperiment.
 type experimentRequest struct{ ID string }
 
-func (q *experimentRequest) decl() []spec { return []spec{id("experiment_id", &q.ID).req()} }
+func (q *experimentRequest) decl() []spec { return []spec{idStr("experiment_id", &q.ID).req()} }
 
 func (s *Server) getExperiment(w http.ResponseWriter, r *http.Request) error {
 	var q experimentRequest
@@ -244,7 +244,7 @@ func (s *Server) searchExperiments(w http.ResponseWriter, r *http.Request) error
 type renameExperimentRequest struct{ ID, NewName string }
 
 func (q *renameExperimentRequest) decl() []spec {
-	return []spec{id("experiment_id", &q.ID).req(), str("new_name", &q.NewName).req()}
+	return []spec{idStr("experiment_id", &q.ID).req(), str("new_name", &q.NewName).req()}
 }
 
 func (q *renameExperimentRequest) validate() error { return validate.ExperimentName(q.NewName) }
@@ -281,7 +281,7 @@ type experimentTagRequest struct {
 }
 
 func (q *experimentTagRequest) decl() []spec {
-	d := []spec{id("experiment_id", &q.ID).req(), str("key", &q.Key).req()}
+	d := []spec{idStr("experiment_id", &q.ID).req(), str("key", &q.Key).req()}
 	if q.set {
 		d = append(d, str("value", &q.Value))
 	}

@@ -59,6 +59,17 @@ func trimSpace(b []byte) []byte {
 	return b[i:j]
 }
 
+// afterElement reads what follows an object member or array element at
+// b[i] (after whitespace): the container's close byte or a comma. It
+// returns the index just past it; b[result-1] tells which it was.
+func afterElement(b []byte, i int, close byte) (int, error) {
+	i = skipSpace(b, i)
+	if i >= len(b) || (b[i] != close && b[i] != ',') {
+		return 0, errSyntax
+	}
+	return i + 1, nil
+}
+
 // scanValue returns the index just past the JSON value starting at b[i]
 // (after whitespace), or an error.
 func scanValue(b []byte, i int, depth int) (int, error) {
@@ -91,17 +102,9 @@ func scanValue(b []byte, i int, depth int) (int, error) {
 			if i, err = scanValue(b, i+1, depth+1); err != nil {
 				return 0, err
 			}
-			i = skipSpace(b, i)
-			if i >= len(b) {
-				return 0, errSyntax
+			if i, err = afterElement(b, i, '}'); err != nil || b[i-1] == '}' {
+				return i, err
 			}
-			if b[i] == '}' {
-				return i + 1, nil
-			}
-			if b[i] != ',' {
-				return 0, errSyntax
-			}
-			i++
 		}
 	case c == '[':
 		i = skipSpace(b, i+1)
@@ -113,17 +116,9 @@ func scanValue(b []byte, i int, depth int) (int, error) {
 			if i, err = scanValue(b, i, depth+1); err != nil {
 				return 0, err
 			}
-			i = skipSpace(b, i)
-			if i >= len(b) {
-				return 0, errSyntax
+			if i, err = afterElement(b, i, ']'); err != nil || b[i-1] == ']' {
+				return i, err
 			}
-			if b[i] == ']' {
-				return i + 1, nil
-			}
-			if b[i] != ',' {
-				return 0, errSyntax
-			}
-			i++
 		}
 	case c == '"':
 		return scanString(b, i)
