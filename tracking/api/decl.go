@@ -77,7 +77,7 @@ import (
 //
 // Field kinds: str (a JSON string), idStr (a string, or a number taken as its
 // text: experiment ids), optStr (a string whose presence matters),
-// int64Field, boolField, enumField, strList / idList (repeated strings:
+// int64Field, boolField, enumField / enumStrField, strList / idList (repeated strings:
 // repeated keys in a query), tagList ({key, value} messages), version (a
 // model version number), and custom for anything else (it gets the
 // *fields and the name, and reports presence and emptiness).
@@ -236,16 +236,53 @@ func boolField(name string, dst *bool) spec {
 }
 
 // enumField declares an enum field given by name or number (see
-// fields.enum); def is its value when absent or ignored.
+// fields.enum); def is its value when absent or ignored. An unknown name is
+// ignored (parse_dict's ignore_unknown_fields). An unknown number fails
+// MLflow's parse, leaving the field unset; the schema's type check then
+// decides: declare it with enumField where MLflow's schema has
+// _assert_intlike or nothing for the field (the number is ignored), with
+// enumStrField where it has _assert_string (the number is refused).
 func enumField(name string, dst *int, names map[string]int, def int) spec {
+	return enumSpec(name, dst, names, def, true)
+}
+
+// enumStrField is enumField for a field MLflow's schema checks with
+// _assert_string: an unknown number is "Invalid value 9 for parameter
+// '<name>' supplied:  Hint: Value was of type 'int'.".
+func enumStrField(name string, dst *int, names map[string]int, def int) spec {
+	return enumSpec(name, dst, names, def, false)
+}
+
+func enumSpec(name string, dst *int, names map[string]int, def int, ignoreUnknownNumber bool) spec {
 	*dst = def
 	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
 		n, ok, err := f.enum(name, names)
+		if err != nil && ignoreUnknownNumber && isIntText(f, name) {
+			return false, false, nil
+		}
 		if ok && err == nil {
 			*dst = n
 		}
 		return ok, false, err
 	}}
+}
+
+// isIntText reports whether the field is an integer: a JSON number without
+// a fraction or a query value int() parses.
+func isIntText(f *fields, name string) bool {
+	v, ok := f.lookup(name)
+	if !ok {
+		return false
+	}
+	text := ""
+	switch {
+	case v.query:
+		text = v.q[0]
+	case kindOf(v.raw) == kindNumber:
+		text = string(v.raw)
+	}
+	_, err := strconv.Atoi(strings.TrimSpace(text))
+	return err == nil
 }
 
 // strList declares a repeated string field (_assert_array,

@@ -170,11 +170,9 @@ func (f *fields) float(name, path string) (float64, bool, error) {
 	return x, true, err
 }
 
-// enum reads an enum field given by name or number. An unknown name or an
-// unknown number counts as absent: MLflow's parse_dict ignores unknown
-// names (ignore_unknown_fields), and an unknown number of its closed
-// (proto2) enums fails the parse, leaving the field unset, while the
-// schema's _assert_intlike (where there is one) accepts the number.
+// enum reads an enum field given by name or number. An unknown name counts
+// as absent (protobuf's JSON parser ignores it); an unknown number is an
+// error.
 func (f *fields) enum(name string, names map[string]int) (int, bool, error) {
 	v, ok := f.lookup(name)
 	if !ok {
@@ -203,7 +201,7 @@ func (f *fields) enum(name string, names map[string]int) (int, bool, error) {
 			return n, true, nil
 		}
 	}
-	return 0, false, nil // unknown number: unset
+	return 0, true, invalidType(name, v)
 }
 
 // strList reads a repeated string field: repeated keys in a query string,

@@ -99,8 +99,8 @@ var Decisions = []Decision{
 	},
 	{
 		Point:  "enum values (view_type, run_view_type) by name, number, unknown",
-		MLflow: "parse_dict passes ignore_unknown_fields=True: an unknown name is ignored; an unknown number of a proto2 (closed) enum fails the parse, the field stays unset, and _assert_intlike (search-experiments) accepts it: the default ACTIVE_ONLY either way",
-		Ours:   "same for the value; MLflow's failed parse also leaves the JSON fields after the bad enum unset, while we still read them",
+		MLflow: "parse_dict passes ignore_unknown_fields=True: an unknown name is ignored; an unknown number of a proto2 (closed) enum fails the parse, the field stays unset, and the schema's type checks then run: _assert_intlike (search-experiments view_type) or no schema (search-runs run_view_type) accepts it, so the default ACTIVE_ONLY; _assert_string (update-run status) refuses it with the invalid-value hint",
+		Ours:   "same for the value (decl: enumField vs enumStrField; runs.go still refuses unknown run_view_type numbers until it is declared); MLflow's failed parse also leaves the JSON fields after the bad enum unset, while we still read them",
 		Reason: "the fields' fate would hang on JSON key order; TestProtoJSONScalars",
 	},
 }
