@@ -79,7 +79,7 @@ import (
 // text: experiment ids), optStr (a string whose presence matters),
 // int64Field, boolField, enumField / enumStrField, strList / idList (repeated strings:
 // repeated keys in a query), tagList ({key, value} messages), version (a
-// model version number), and custom for anything else (it gets the
+// model version number), runIDField (run_id or run_uuid), and custom for anything else (it gets the
 // *fields and the name, and reports presence and emptiness).
 // A nested message is decoded with decodeFields on message(raw, path).
 
@@ -314,6 +314,17 @@ func tagList(name string, dst *[]tracking.Tag) spec {
 		tags, err := readTags(f, name)
 		*dst = tags
 		return present, false, err
+	}}
+}
+
+// runIDField declares the required run_id of the run requests, read as
+// MLflow's handlers do: run_id, else the legacy run_uuid (see
+// fields.runID); both absent or empty is a missing run_id.
+func runIDField(dst *string) spec {
+	return spec{name: "run_id", read: func(f *fields, _ string) (bool, bool, error) {
+		id, err := f.runID()
+		*dst = id
+		return true, false, err
 	}}
 }
 

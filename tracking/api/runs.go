@@ -109,15 +109,18 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// runRequest is every request naming one run and nothing else: GetRun,
+// DeleteRun, RestoreRun.
+type runRequest struct{ ID string }
+
+func (q *runRequest) decl() []spec { return []spec{runIDField(&q.ID)} }
+
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q runRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	id, err := f.runID()
-	if err != nil {
-		return err
-	}
+	id := q.ID
 	run, err := s.store.GetRun(r.Context(), id)
 	if err != nil {
 		return err
@@ -177,33 +180,19 @@ func (s *Server) updateRun(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteRun(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q runRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	id, err := f.runID()
-	if err != nil {
-		return err
-	}
-	if err := s.store.DeleteRun(r.Context(), id); err != nil {
-		return err
-	}
-	return writeEmpty(w)
+	return answerEmpty(w, s.store.DeleteRun(r.Context(), q.ID))
 }
 
 func (s *Server) restoreRun(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q runRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	id, err := f.runID()
-	if err != nil {
-		return err
-	}
-	if err := s.store.RestoreRun(r.Context(), id); err != nil {
-		return err
-	}
-	return writeEmpty(w)
+	return answerEmpty(w, s.store.RestoreRun(r.Context(), q.ID))
 }
 
 func (s *Server) searchRuns(w http.ResponseWriter, r *http.Request) error {
