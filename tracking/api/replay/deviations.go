@@ -52,7 +52,7 @@ var Decisions = []Decision{
 	{
 		Point:  "registry tag limits (registered-models/create, set-tag; model-versions/create, set-tag)",
 		MLflow: "utils/validation.py _validate_registered_model_tag / _validate_model_version_tag, called by the registry store: tag name rules, key <= 250, (version tags: 'Prompt text exceeds max length of 5000 characters.' for mlflow.prompt.text), value <= 5000 code points ('<key|value>' exceeds the maximum length of N characters)",
-		Ours:   "same (validate.RegisteredModelTag, validate.ModelVersionTag; read in v2.22.1 and v3.1.0rc0, both 5000); we accepted values up to 100000 before, as /work/shared/spec says for later releases, which the code available here does not show",
+		Ours:   "same (validate.RegisteredModelTag, validate.ModelVersionTag; read in v2.22.1 and v3.1.0rc0, both 5000); we accepted values up to 100000 before, as the condensed contract (mlflow-rest-api.md) gives for later releases; no MLflow code read here shows that limit",
 		Reason: "parity; TestRegistryTagLimits",
 	},
 	{
