@@ -31,7 +31,9 @@ import (
 //  3. runs its checks, in order (MLflow's other schema functions, e.g.
 //     `lambda x: _assert_less_than_or_equal(int(x), 1000)` is atMost(1000)).
 //
-// The first failure is the answer. After every field, decode calls the
+// MLflow lists _assert_required before or after the type check depending
+// on the handler; no JSON value is both of the wrong type and empty, so
+// the one order here answers the same. The first failure is the answer. After every field, decode calls the
 // request's validate method if it has one (the checks MLflow's store makes:
 // name rules, length limits, alias rules, version numbers).
 //
@@ -74,6 +76,11 @@ import (
 //		}
 //		return writeEmpty(w)
 //	}
+//
+// decl is called once per decode, on a fresh request value: constructors
+// that take a default (int64Field, enumField) store it right away, and a
+// handler may set unexported knobs first (registrySearchRequest's limits,
+// the set flag shared by set-tag and delete-tag requests).
 //
 // Field kinds: str (a JSON string), idStr (a string, or a number taken as its
 // text: experiment ids), optStr (a string whose presence matters),
