@@ -106,6 +106,7 @@ type Handler struct {
 	artifactsDir string // absolute path of the artifacts directory; "" when not served
 	artifactRoot string // resolved default artifact root
 	acquired     bool   // Provision holds a dbPool reference to boltPath
+	unlockListen func() // gives back the listen locks (listenguard.go); nil when none are held
 	store        *boltstore.Store
 	server       *api.Server
 	artifacts    artifact.Store // the proxied store; closed by Cleanup
@@ -184,6 +185,12 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 			h.release()
 		}
 	}()
+
+	// Refuse an address another mlflow server process listens on before
+	// touching any store (listenguard.go).
+	if err := h.guardListen(ctx); err != nil {
+		return fmt.Errorf("mlflow: %w", err)
+	}
 
 	var store tracking.Store
 	if !h.ArtifactsOnly {
@@ -312,8 +319,33 @@ func (h *Handler) Cleanup() error {
 	return h.release()
 }
 
-// release drops the pool reference Provision took, if any.
+// guardListen takes the listen locks of the addresses of the Caddy server
+// this handler is provisioned in. A handler provisioned outside an HTTP
+// server (in unit tests) has no address to guard.
+func (h *Handler) guardListen(ctx caddy.Context) error {
+	srv, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+	if !ok || srv == nil {
+		return nil
+	}
+	keys, err := listenKeys(ctx, srv.Listen)
+	if err != nil {
+		return err
+	}
+	unlock, err := acquireListenLocks(keys)
+	if err != nil {
+		return err
+	}
+	h.unlockListen = unlock
+	return nil
+}
+
+// release gives back the listen locks and drops the pool reference
+// Provision took, if any.
 func (h *Handler) release() error {
+	if h.unlockListen != nil {
+		h.unlockListen()
+		h.unlockListen = nil
+	}
 	if !h.acquired {
 		return nil
 	}
