@@ -25,6 +25,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/caddy-mlflow/caddy-mlflow/caddymodule/authz"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/api"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact"
@@ -109,6 +110,7 @@ type Handler struct {
 	unlockListen func() // gives back the listen locks (listenguard.go); nil when none are held
 	store        *boltstore.Store
 	server       *api.Server
+	api          http.Handler   // server behind the merged-slash redirect (slashes.go)
 	artifacts    artifact.Store // the proxied store; closed by Cleanup
 	auth         *gateway       // nil without Auth
 	ui           *ui.Handler    // nil when the UI is off
@@ -251,11 +253,14 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("mlflow: building the API server: %w", err)
 	}
+	routes := h.server.Routes()
 	if h.auth != nil {
 		if err := h.auth.attach(h.server); err != nil {
 			return fmt.Errorf("mlflow: %w", err)
 		}
+		routes = append(routes, authz.ManagementRoutes()...)
 	}
+	h.api = &slashRedirect{next: h.server, matcher: authz.NewMatcher(routes)}
 
 	if h.serveUI() {
 		opts := ui.Options{}
@@ -296,6 +301,7 @@ func (h *Handler) Validate() error {
 // the whole site, so paths MLflow does not serve get its 404; next is never
 // called.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	stripLeadingSlashes(r.URL) // before any routing or authorization (slashes.go)
 	if h.ui != nil && ui.Owns(r.URL.Path) {
 		if h.auth != nil {
 			h.auth.serveUI(w, r, h.ui)
@@ -305,10 +311,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		return nil
 	}
 	if h.auth != nil {
-		h.auth.serve(w, r, h.server)
+		h.auth.serve(w, r, h.api)
 		return nil
 	}
-	h.server.ServeHTTP(w, r)
+	h.api.ServeHTTP(w, r)
 	return nil
 }
 
