@@ -25,6 +25,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/caddy-mlflow/caddy-mlflow/caddymodule/authz"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/api"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact"
@@ -106,8 +107,10 @@ type Handler struct {
 	artifactsDir string // absolute path of the artifacts directory; "" when not served
 	artifactRoot string // resolved default artifact root
 	acquired     bool   // Provision holds a dbPool reference to boltPath
+	unlockListen func() // gives back the listen locks (listenguard.go); nil when none are held
 	store        *boltstore.Store
 	server       *api.Server
+	api          http.Handler   // server behind the merged-slash redirect (slashes.go)
 	artifacts    artifact.Store // the proxied store; closed by Cleanup
 	auth         *gateway       // nil without Auth
 	ui           *ui.Handler    // nil when the UI is off
@@ -185,6 +188,12 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 		}
 	}()
 
+	// Refuse an address another mlflow server process listens on before
+	// touching any store (listenguard.go).
+	if err := h.guardListen(ctx); err != nil {
+		return fmt.Errorf("mlflow: %w", err)
+	}
+
 	var store tracking.Store
 	if !h.ArtifactsOnly {
 		if h.boltPath, err = ResolveBackendStoreURI(h.BackendStoreURI); err != nil {
@@ -244,11 +253,14 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("mlflow: building the API server: %w", err)
 	}
+	routes := h.server.Routes()
 	if h.auth != nil {
 		if err := h.auth.attach(h.server); err != nil {
 			return fmt.Errorf("mlflow: %w", err)
 		}
+		routes = append(routes, authz.ManagementRoutes()...)
 	}
+	h.api = &slashRedirect{next: h.server, matcher: authz.NewMatcher(routes)}
 
 	if h.serveUI() {
 		opts := ui.Options{}
@@ -289,6 +301,7 @@ func (h *Handler) Validate() error {
 // the whole site, so paths MLflow does not serve get its 404; next is never
 // called.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	stripLeadingSlashes(r.URL) // before any routing or authorization (slashes.go)
 	if h.ui != nil && ui.Owns(r.URL.Path) {
 		if h.auth != nil {
 			h.auth.serveUI(w, r, h.ui)
@@ -298,10 +311,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		return nil
 	}
 	if h.auth != nil {
-		h.auth.serve(w, r, h.server)
+		h.auth.serve(w, r, h.api)
 		return nil
 	}
-	h.server.ServeHTTP(w, r)
+	h.api.ServeHTTP(w, r)
 	return nil
 }
 
@@ -312,8 +325,33 @@ func (h *Handler) Cleanup() error {
 	return h.release()
 }
 
-// release drops the pool reference Provision took, if any.
+// guardListen takes the listen locks of the addresses of the Caddy server
+// this handler is provisioned in. A handler provisioned outside an HTTP
+// server (in unit tests) has no address to guard.
+func (h *Handler) guardListen(ctx caddy.Context) error {
+	srv, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+	if !ok || srv == nil {
+		return nil
+	}
+	keys, err := listenKeys(ctx, srv.Listen)
+	if err != nil {
+		return err
+	}
+	unlock, err := acquireListenLocks(keys)
+	if err != nil {
+		return err
+	}
+	h.unlockListen = unlock
+	return nil
+}
+
+// release gives back the listen locks and drops the pool reference
+// Provision took, if any.
 func (h *Handler) release() error {
+	if h.unlockListen != nil {
+		h.unlockListen()
+		h.unlockListen = nil
+	}
 	if !h.acquired {
 		return nil
 	}

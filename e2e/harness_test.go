@@ -130,6 +130,9 @@ type server struct {
 	// config, when set, is the Caddyfile to run instead of the default
 	// single mlflow site on port.
 	config string
+	// healthClient, when set, is the client start polls /health with
+	// (for a TLS site with its own CA).
+	healthClient *http.Client
 
 	cmd  *exec.Cmd
 	logs *syncBuffer
@@ -236,6 +239,9 @@ func (s *server) waitHealthy(timeout time.Duration) {
 	t := s.t
 	t.Helper()
 	c := &http.Client{Timeout: time.Second}
+	if s.healthClient != nil {
+		c = s.healthClient
+	}
 	deadline := time.Now().Add(timeout)
 	var last string
 	for time.Now().Before(deadline) {

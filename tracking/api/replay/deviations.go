@@ -103,4 +103,16 @@ var Decisions = []Decision{
 		Ours:   "same for the value (decl: enumField vs enumStrField; runs.go still refuses unknown run_view_type numbers until it is declared); MLflow's failed parse also leaves the JSON fields after the bad enum unset, while we still read them",
 		Reason: "the fields' fate would hang on JSON key order; TestProtoJSONScalars",
 	},
+	{
+		Point: "repeated slashes in a request path (//api/2.0/mlflow/..., /api/2.0//mlflow/...)",
+		MLflow: "mlflow/server/__init__.py builds a plain Flask app, whose URL map is Werkzeug's default Map(merge_slashes=True). " +
+			"werkzeug/routing/map.py MapAdapter.match matches \"/\" + path_info.lstrip(\"/\"), so leading slashes are dropped and the route is served; " +
+			"werkzeug/routing/matcher.py StateMachineMatcher.match, when the path matches no rule as it is, retries with re.sub(\"/{2,}?\", \"/\", path) " +
+			"(each pair halved: /// becomes //) and raises RequestPath, which MapAdapter.match turns into RequestRedirect: 308 to the merged URL with the query; " +
+			"a merged path routed for another method gets 405, none 404. The basic-auth app's before_request runs before Flask raises the redirect, so no credentials get 401",
+		Ours: "same: caddymodule/slashes.go drops leading slashes before the UI, the authorization table and the API see the path, " +
+			"and answers the 308 (or the merged path's 405) behind the gateway, so it needs valid credentials and runs no endpoint",
+		Reason: "MLflow clients and proxies that join a base URL ending in / get what mlflow server answers; " +
+			"authorization sees only canonical paths, so a double slash cannot reach a route unchecked",
+	},
 }
