@@ -136,7 +136,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodySize+1))
+	var src io.Reader = http.NoBody
+	if r.Body != nil {
+		src = r.Body
+	}
+	body, err := io.ReadAll(io.LimitReader(src, MaxBodySize+1))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, tracking.InvalidParameterValue, "Could not read the request body.")
 		return
