@@ -407,7 +407,9 @@ type allowOnly struct {
 	models map[string]bool
 }
 
-func (a allowOnly) CanReadExperiment(_ context.Context, id string) (bool, error) { return a.exps[id], nil }
+func (a allowOnly) CanReadExperiment(_ context.Context, id string) (bool, error) {
+	return a.exps[id], nil
+}
 func (a allowOnly) CanReadRegisteredModel(_ context.Context, n string) (bool, error) {
 	return a.models[n], nil
 }
