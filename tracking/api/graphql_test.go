@@ -262,6 +262,16 @@ func TestGraphQLQueries(t *testing.T) {
 		if at(t, m.Data, "testMutation", "output") != "yo" {
 			t.Errorf("testMutation %v", m.Data)
 		}
+		// MLflow's @component directive is accepted; operationName picks
+		// the operation of a document with several.
+		r := call(t, ts, "POST", "/ajax-api/graphql", "json", map[string]any{
+			"query":         `query A @component(name: "x") { test(inputString: "a") { output } } query B { test(inputString: "b") { output } }`,
+			"operationName": "B",
+		})
+		wantStatus(t, r, 200)
+		if string(r.body) != `{"data":{"test":{"output":"b"}},"errors":null}` {
+			t.Errorf("operationName: %s", r.body)
+		}
 	})
 }
 
