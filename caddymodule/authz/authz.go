@@ -263,6 +263,11 @@ var Table = map[string]Rule{
 	"DeleteAssessment":   rule(Trace, ActUpdate),
 	"ExportTraceSpans":   {Scope: Authenticated}, // always 501: spans are not stored
 
+	// GraphQL: any verified caller; each resolver checks READ on the
+	// experiment or run it touches (tracking/graphql), as MLflow's
+	// GraphQL authorization middleware does.
+	"GraphQL": {Scope: Authenticated},
+
 	// The gateway's own management API (ManagementRoutes).
 	"CreateUser":                      {Scope: Admin},
 	"GetUser":                         {Scope: SelfOrAdmin},

@@ -130,6 +130,9 @@ func New(opts Options) (*Server, error) {
 		s.artifacts = newArtifactHandler(opts)
 	}
 	s.register()
+	if err := s.registerGraphQL(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
