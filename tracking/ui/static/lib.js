@@ -149,7 +149,7 @@ export async function loadViewer() {
 }
 
 function goLogin() {
-  const here = location.pathname + location.search;
+  const here = location.pathname + location.search + (isMLflowHash() ? location.hash : '');
   if (location.pathname !== '/login') location.assign('/login' + qs({ next: here }));
 }
 
@@ -157,6 +157,20 @@ function goLogin() {
 
 const routes = [];
 let current = null; // {leave: [fn], controller}
+let hashRouter = null;
+
+/**
+ * setHashRouter installs the translator of MLflow's hash routes
+ * ("/#/experiments/0/runs/<id>"): fn(hash, signal) resolves to {path} (the
+ * page to show instead, replacing the address) or {name, render(ctx)} (a
+ * page of its own under the same address).
+ */
+export function setHashRouter(fn) { hashRouter = fn; }
+
+/** isMLflowHash reports whether the address is one of MLflow's hash routes. */
+function isMLflowHash() {
+  return hashRouter !== null && location.pathname === '/' && location.hash.startsWith('#/');
+}
 
 /**
  * route registers a page. pattern is a path with :name segments
@@ -210,9 +224,26 @@ async function renderCurrent() {
   leaveCurrent();
   const main = document.getElementById('main');
   document.body.dataset.ready = 'false';
+  let special = null;
+  if (isMLflowHash()) {
+    const state = { leave: [], controller: new AbortController() };
+    current = state;
+    let target;
+    try {
+      target = await hashRouter(location.hash, state.controller.signal);
+    } catch (err) {
+      if (err && err.name === 'AbortError') return;
+      target = { name: 'mlflow-link-unknown', render: (ctx) => clear(ctx.main, h('h1', null, 'Link not recognized'), errorBox(err)) };
+    }
+    if (seq !== renderSeq) return;
+    current = null;
+    if (target.path) history.replaceState(null, '', target.path);
+    else special = target;
+  }
   const path = decodeURIComponent(location.pathname) === '/' ? '/experiments' : location.pathname;
-  let match = null, params = {};
-  for (const r of routes) {
+  let match = special ? { name: special.name, render: special.render, nav: '' } : null;
+  let params = {};
+  for (const r of special ? [] : routes) {
     const m = r.re.exec(path);
     if (m) {
       match = r;
