@@ -4,12 +4,17 @@ import {
   errorBox, toast, dialog, confirm, action, breadcrumbs, tagsOf, runHref, experimentHref, isUserTag, debounce,
 } from '../lib.js';
 import { metricCharts, chartSettings } from '../chart.js';
+import { imageGrid } from './run-images.js';
 
 const TABS = [
   ['overview', 'Overview'],
   ['charts', 'Metric charts'],
+  ['images', 'Images'],
   ['artifacts', 'Artifacts'],
 ];
+// The tag mlflow.log_image(key=...) sets on a run; the Images tab is
+// offered when it is there (or asked for by ?tab=images).
+const LOGGED_IMAGES_TAG = 'mlflow.loggedImages';
 
 // Largest file fetched for a text or table preview (bytes).
 const PREVIEW_LIMIT = 1024 * 1024;
@@ -65,6 +70,7 @@ class RunPage {
     this.exp = exp;
     const t = ctx.query.get('tab');
     this.tab = TABS.some(([k]) => k === t) ? t : 'overview';
+    this.askedImages = t === 'images';
     this.showSystemTags = ctx.query.get('system_tags') === '1';
     this.paramFilter = '';
     this.metricFilter = '';
@@ -128,23 +134,30 @@ class RunPage {
     return this.drawTab();
   }
 
+  /** tabs are the run's tabs: Images only when it logged step images. */
+  get tabs() {
+    const images = this.askedImages || String(this.tags[LOGGED_IMAGES_TAG] || '').toLowerCase() === 'true';
+    return TABS.filter(([k]) => k !== 'images' || images);
+  }
+
   tabList() {
-    const buttons = TABS.map(([key, label]) => h('button', {
+    const tabs = this.tabs;
+    const buttons = tabs.map(([key, label]) => h('button', {
       type: 'button', role: 'tab', id: `run-tab-${key}`, 'aria-selected': String(key === this.tab),
       'aria-controls': 'run-tabpanel', tabindex: key === this.tab ? '0' : '-1', dataset: { tab: key },
       onclick: () => this.selectTab(key),
     }, label));
     const list = h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Run sections' }, buttons);
     list.addEventListener('keydown', (e) => {
-      const i = TABS.findIndex(([k]) => k === this.tab);
+      const i = tabs.findIndex(([k]) => k === this.tab);
       let j = -1;
-      if (e.key === 'ArrowRight') j = (i + 1) % TABS.length;
-      else if (e.key === 'ArrowLeft') j = (i - 1 + TABS.length) % TABS.length;
+      if (e.key === 'ArrowRight') j = (i + 1) % tabs.length;
+      else if (e.key === 'ArrowLeft') j = (i - 1 + tabs.length) % tabs.length;
       else if (e.key === 'Home') j = 0;
-      else if (e.key === 'End') j = TABS.length - 1;
+      else if (e.key === 'End') j = tabs.length - 1;
       if (j < 0) return;
       e.preventDefault();
-      this.selectTab(TABS[j][0]);
+      this.selectTab(tabs[j][0]);
       buttons[j].focus();
     });
     this.tabButtons = buttons;
@@ -167,7 +180,11 @@ class RunPage {
     this.stopCharts();
     this.tabPanel.setAttribute('aria-labelledby', `run-tab-${this.tab}`);
     if (this.tab === 'charts') clear(this.tabPanel, this.chartsTab());
-    else if (this.tab === 'artifacts') {
+    else if (this.tab === 'images') {
+      const grid = imageGrid(this.ctx, this.info);
+      clear(this.tabPanel, grid.element);
+      return grid.ready;
+    } else if (this.tab === 'artifacts') {
       const browser = new ArtifactBrowser(this.ctx, this.info);
       clear(this.tabPanel, browser.element());
       return browser.ready;
