@@ -842,3 +842,135 @@ func TestClientCertCSRF(t *testing.T) {
 		t.Errorf("same-origin POST on a client certificate: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestWhoamiPermissions: /ui/whoami answers the viewer's permissions on
+// the experiments and registered models a page asks about, as the route
+// names the authorization table would allow, from the permission store:
+// READ allows no change, EDIT updates but does not delete, MANAGE and
+// admins do everything, and identity headers a client sends change
+// nothing.
+func TestWhoamiPermissions(t *testing.T) {
+	e := startSessions(t) // default_permission READ
+	root := map[string]string{"Authorization": basic("root", adminPassword), "Content-Type": "application/json"}
+	post := func(path, body string) string {
+		t.Helper()
+		resp, out := e.do(t, "POST", "/api/2.0/mlflow/"+path, strings.NewReader(body), root)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, out)
+		}
+		return out
+	}
+	post("users/create", `{"username":"bob","password":"`+bobPassword+`"}`)
+	var ids []string
+	for _, n := range []string{"perm-read", "perm-edit", "perm-manage", "perm-none", "perm-default"} {
+		var out struct {
+			ID string `json:"experiment_id"`
+		}
+		if err := json.Unmarshal([]byte(post("experiments/create", `{"name":"`+n+`"}`)), &out); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, out.ID)
+	}
+	for i, lvl := range []string{"READ", "EDIT", "MANAGE", "NO_PERMISSIONS"} {
+		post("experiments/permissions/create", `{"experiment_id":"`+ids[i]+`","username":"bob","permission":"`+lvl+`"}`)
+	}
+	post("registered-models/create", `{"name":"churn"}`)
+	post("registered-models/permissions/create", `{"name":"churn","username":"bob","permission":"EDIT"}`)
+
+	type perm struct {
+		Level   string   `json:"level"`
+		Allowed []string `json:"allowed"`
+	}
+	type answer struct {
+		Authenticated bool `json:"authenticated"`
+		Permissions   *struct {
+			Experiments      map[string]perm `json:"experiments"`
+			RegisteredModels map[string]perm `json:"registered_models"`
+		} `json:"permissions"`
+	}
+	ask := func(hdr map[string]string, cookie *http.Cookie) answer {
+		t.Helper()
+		q := url.Values{"experiment_id": ids, "registered_model": {"churn"}}
+		resp, body := e.do(t, "GET", "/ui/whoami?"+q.Encode(), nil, hdr, cookie)
+		var a answer
+		if err := json.Unmarshal([]byte(body), &a); resp.StatusCode != 200 || err != nil {
+			t.Fatalf("whoami: %d %s", resp.StatusCode, body)
+		}
+		return a
+	}
+	has := func(p perm, route string) bool {
+		for _, r := range p.Allowed {
+			if r == route {
+				return true
+			}
+		}
+		return false
+	}
+	sc, _ := e.login(t, "bob", bobPassword)
+	a := ask(nil, sc)
+	if a.Permissions == nil || len(a.Permissions.Experiments) != len(ids) {
+		t.Fatalf("bob's permissions: %+v", a.Permissions)
+	}
+	want := []struct {
+		level              string
+		read, edit, delete bool
+	}{
+		{"READ", true, false, false},
+		{"EDIT", true, true, false},
+		{"MANAGE", true, true, true},
+		{"NO_PERMISSIONS", false, false, false},
+		{"READ", true, false, false}, // no grant: the default
+	}
+	for i, w := range want {
+		p := a.Permissions.Experiments[ids[i]]
+		if p.Level != w.level || has(p, "GetRun") != w.read || has(p, "UpdateRun") != w.edit || has(p, "SetTag") != w.edit ||
+			has(p, "UpdateExperiment") != w.edit || has(p, "DeleteRun") != w.delete || has(p, "DeleteExperiment") != w.delete {
+			t.Errorf("experiment %s: %+v, want %+v", ids[i], p, w)
+		}
+		if has(p, "GetRegisteredModel") || has(p, "CreateUser") {
+			t.Errorf("experiment %s lists routes of other kinds: %v", ids[i], p.Allowed)
+		}
+	}
+	m := a.Permissions.RegisteredModels["churn"]
+	if m.Level != "EDIT" || !has(m, "RenameRegisteredModel") || !has(m, "TransitionModelVersionStage") || has(m, "DeleteRegisteredModel") || has(m, "DeleteModelVersion") {
+		t.Errorf("model churn: %+v", m)
+	}
+	// Identity headers from the client claim nothing.
+	spoof := ask(map[string]string{"X-Remote-User": "root", "Remote-User": "root", "X-Forwarded-User": "root", "X-Mlflow-User": "root"}, sc)
+	if p := spoof.Permissions.Experiments[ids[0]]; p.Level != "READ" || has(p, "DeleteRun") {
+		t.Errorf("identity headers changed bob's permissions: %+v", p)
+	}
+	// Basic works the same; an admin may do everything.
+	if p := ask(map[string]string{"Authorization": basic("bob", bobPassword)}, nil).Permissions.Experiments[ids[1]]; p.Level != "EDIT" {
+		t.Errorf("bob over Basic: %+v", p)
+	}
+	adm := ask(map[string]string{"Authorization": basic("root", adminPassword)}, nil)
+	if p := adm.Permissions.Experiments[ids[3]]; p.Level != "MANAGE" || !has(p, "DeleteExperiment") || !has(p, "DeleteRun") {
+		t.Errorf("admin: %+v", p)
+	}
+	// Signed out: no permissions at all.
+	if anon := ask(nil, nil); anon.Authenticated || anon.Permissions != nil {
+		t.Errorf("anonymous whoami: %+v", anon)
+	}
+	// Without a question, no answer; too many questions, no answer.
+	if w, _ := e.whoami(t, sc); !w.Authenticated {
+		t.Fatal("plain whoami")
+	}
+	if _, body := e.do(t, "GET", "/ui/whoami", nil, nil, sc); strings.Contains(body, "permissions") {
+		t.Errorf("plain whoami answers permissions: %s", body)
+	}
+	many := url.Values{}
+	for i := 0; i < 201; i++ {
+		many.Add("experiment_id", fmt.Sprint(i))
+	}
+	if resp, body := e.do(t, "GET", "/ui/whoami?"+many.Encode(), nil, nil, sc); resp.StatusCode != 200 || strings.Contains(body, "permissions") {
+		t.Errorf("whoami with 201 experiments: %d %s", resp.StatusCode, trimBody(body))
+	}
+}
+
+func trimBody(s string) string {
+	if len(s) > 300 {
+		return s[:300] + "…"
+	}
+	return s
+}
