@@ -148,6 +148,41 @@ export async function loadViewer() {
   return viewer;
 }
 
+/**
+ * permissionsFor asks the server what the viewer may do on the named
+ * experiments (ids) and registered models (names). It resolves to
+ * {experiment(id), model(name)}, each returning may(routeName) -> bool,
+ * routeName being MLflow's RPC name (DeleteRun, RenameRegisteredModel…):
+ * the server's authorization table answers, so pages show only the actions
+ * that would succeed. With auth off, or when the answer is missing, every
+ * action is shown (the API decides anyway).
+ */
+export async function permissionsFor({ experiments = [], models = [] } = {}, signal) {
+  const everything = () => true;
+  const allowAll = { experiment: () => everything, model: () => everything };
+  if (!viewer.auth_enabled || !viewer.authenticated) return allowAll;
+  const q = qs({ experiment_id: [...new Set(experiments.map(String))], registered_model: [...new Set(models)] });
+  if (!q) return allowAll;
+  let perms;
+  try {
+    const init = { credentials: 'same-origin', headers: { 'X-Requested-With': 'mlflow-ui' } };
+    if (signal) init.signal = signal;
+    const res = await fetch('/ui/whoami' + q, init);
+    if (!res.ok) return allowAll;
+    perms = (await res.json()).permissions;
+  } catch (err) {
+    if (err && err.name === 'AbortError') throw err;
+    return allowAll;
+  }
+  const pick = (table) => (key) => {
+    const p = table && table[key];
+    if (!p) return everything;
+    const allowed = new Set(p.allowed || []);
+    return (route) => allowed.has(route);
+  };
+  return { experiment: pick(perms && perms.experiments), model: pick(perms && perms.registered_models) };
+}
+
 function goLogin() {
   const here = location.pathname + location.search + (isMLflowHash() ? location.hash : '');
   if (location.pathname !== '/login') location.assign('/login' + qs({ next: here }));
