@@ -17,8 +17,23 @@ import (
 // MethodSession is a browser session cookie issued by a password login.
 const MethodSession Method = "session"
 
-// SessionCookie is the name of the browser session cookie.
+// SessionCookie is the name of the browser session cookie over plain HTTP.
 const SessionCookie = "mlflow_session"
+
+// SecureSessionCookie is its name over TLS. The __Host- prefix makes the
+// browser accept the cookie only when it is Secure, has Path=/ and no
+// Domain, and only from a secure page of this very host: a sibling
+// subdomain or a plain-HTTP response cannot plant or shadow it.
+const SecureSessionCookie = "__Host-" + SessionCookie
+
+// SessionCookieName is the session cookie's name for r: the __Host- one on
+// a TLS connection. Over TLS the unprefixed name is ignored.
+func SessionCookieName(r *http.Request) string {
+	if r.TLS != nil {
+		return SecureSessionCookie
+	}
+	return SessionCookie
+}
 
 // Session defaults.
 const (
@@ -251,9 +266,10 @@ func SameToken(a, b string) bool {
 	return subtle.ConstantTimeCompare(x[:], y[:]) == 1
 }
 
-// SessionToken returns the session cookie's value from r, or "".
+// SessionToken returns the session cookie's value from r (the cookie
+// SessionCookieName names), or "".
 func SessionToken(r *http.Request) string {
-	c, err := r.Cookie(SessionCookie)
+	c, err := r.Cookie(SessionCookieName(r))
 	if err != nil {
 		return ""
 	}

@@ -93,18 +93,27 @@ func (g *gateway) manage(w http.ResponseWriter, r *http.Request, name string, p 
 	_, _ = w.Write(b)
 }
 
-// checkCurrentPassword makes a session that changes its own user's
-// password prove the current one (field current_password), checked and
-// throttled as a sign-in: else a stolen cookie or an unattended browser
-// could set a new password, which ends every other session of the user
-// and keeps this one. Basic callers proved the password already; token,
-// JWT and certificate callers are unchanged (MLflow's API).
+// checkCurrentPassword makes a session prove the user's password again
+// (field current_password), checked and throttled as a sign-in, before it
+// changes its own user's password or mints an API token (for anyone: an
+// admin minting one for another user too). Else a stolen cookie or an
+// unattended browser could set a new password, which ends every other
+// session of the user and keeps this one, or walk away with a long-lived
+// credential that outlives the session and its sign-out. Basic callers
+// proved the password already; token, JWT and certificate callers are
+// unchanged (MLflow's API).
 func (g *gateway) checkCurrentPassword(r *http.Request, name string, p *authn.Principal, params *api.Params) error {
-	if name != "UpdateUserPassword" || p.Method != authn.MethodSession || g.sess == nil {
+	if p.Method != authn.MethodSession || g.sess == nil {
 		return nil
 	}
-	if u := params.String("username"); u != "" && u != p.Username {
-		return nil // an admin resetting someone else's password
+	switch name {
+	case "CreateAccessToken":
+	case "UpdateUserPassword":
+		if u := params.String("username"); u != "" && u != p.Username {
+			return nil // an admin resetting someone else's password
+		}
+	default:
+		return nil
 	}
 	cur := params.String("current_password")
 	if cur == "" {

@@ -6,13 +6,15 @@ package caddymodule
 //   - POST /login (form: username, password, csrf_token, next) verifies
 //     the password with the Basic verifier (same bcrypt check, same
 //     timing for unknown users), then starts a session: a 256-bit token in
-//     the mlflow_session cookie (HttpOnly, SameSite=Strict, Secure over
-//     TLS, Path=/), its SHA-256 in the auth.sessions bucket. Sessions end
+//     the mlflow_session cookie (HttpOnly, SameSite=Strict, Path=/; over
+//     TLS named __Host-mlflow_session and Secure), its SHA-256 in the
+//     auth.sessions bucket. Sessions end
 //     after 12h unused or 7d in all, when the user is deleted or its
 //     password changes, and at logout.
 //   - Login CSRF: the form carries a token that must equal the
-//     mlflow_login_csrf cookie (HttpOnly, SameSite=Strict, Path=/login),
-//     which /ui/whoami hands to signed-out viewers.
+//     mlflow_login_csrf cookie (HttpOnly, SameSite=Strict, Path=/login;
+//     over TLS __Host-mlflow_login_csrf, Secure, Path=/ as the prefix
+//     requires), which /ui/whoami hands to signed-out viewers.
 //   - Failed sign-ins are throttled per username+IP and per IP, and
 //     answered with one generic message (303 back to /login?error=...).
 //   - POST /logout (form or header csrf_token) deletes the session.
@@ -40,7 +42,8 @@ import (
 )
 
 const (
-	// loginCSRFCookie binds the login form to the browser that loaded it.
+	// loginCSRFCookie binds the login form to the browser that loaded it
+	// (loginCSRFCookieFor names it per connection).
 	loginCSRFCookie = "mlflow_login_csrf"
 	// loginCSRFMaxAge is how long a login form stays usable.
 	loginCSRFMaxAge = 12 * time.Hour
@@ -146,7 +149,7 @@ func (g *gateway) login(w http.ResponseWriter, r *http.Request) {
 		fail("unavailable", "password sign-in is off (basic is not enabled)")
 		return
 	}
-	c, _ := r.Cookie(loginCSRFCookie)
+	c, _ := r.Cookie(loginCSRFName(r))
 	if c == nil || !authn.SameToken(c.Value, r.PostForm.Get(csrfField)) || !sameOrigin(r) {
 		fail("expired", "login CSRF token missing or invalid")
 		return
@@ -184,8 +187,7 @@ func (g *gateway) login(w http.ResponseWriter, r *http.Request) {
 	rec.principal = &authn.Principal{Username: p.Username, Method: authn.MethodSession, SessionID: srec.ID}
 	rec.allowed, rec.reason = true, "signed in with a password"
 	http.SetCookie(sw, sessionCookie(r, token, int(s.lifetime/time.Second)))
-	http.SetCookie(sw, &http.Cookie{Name: loginCSRFCookie, Value: "", Path: "/login", MaxAge: -1,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(sw, loginCSRFCookieFor(r, "", -1))
 	s.gc(r.Context(), g.log)
 	http.Redirect(sw, r, next, http.StatusSeeOther)
 }
@@ -331,9 +333,10 @@ func (w *rebindWriter) Write(b []byte) (int, error) {
 }
 
 // sessionCookie is the session cookie with its flags; maxAge < 0 clears it.
+// Over TLS it is a __Host- cookie: Secure, Path=/, no Domain.
 func sessionCookie(r *http.Request, token string, maxAge int) *http.Cookie {
 	return &http.Cookie{
-		Name:     authn.SessionCookie,
+		Name:     authn.SessionCookieName(r),
 		Value:    token,
 		Path:     "/",
 		MaxAge:   maxAge,
@@ -346,11 +349,32 @@ func sessionCookie(r *http.Request, token string, maxAge int) *http.Cookie {
 	}
 }
 
+// loginCSRFName is the login CSRF cookie's name for r: over TLS the
+// __Host- one (which only a secure page of this host can set).
+func loginCSRFName(r *http.Request) string {
+	if r.TLS != nil {
+		return "__Host-" + loginCSRFCookie
+	}
+	return loginCSRFCookie
+}
+
+// loginCSRFCookieFor is the login CSRF cookie with its flags; maxAge < 0
+// clears it. Over plain HTTP it is scoped to /login; a __Host- cookie must
+// have Path=/.
+func loginCSRFCookieFor(r *http.Request, v string, maxAge int) *http.Cookie {
+	c := &http.Cookie{Name: loginCSRFName(r), Value: v, Path: "/login", MaxAge: maxAge,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode}
+	if r.TLS != nil {
+		c.Path = "/"
+	}
+	return c
+}
+
 // loginCSRF returns the login-form token of r's browser, setting the
-// mlflow_login_csrf cookie when it has none.
+// login CSRF cookie when it has none.
 func loginCSRF(w http.ResponseWriter, r *http.Request) string {
 	v := ""
-	if c, err := r.Cookie(loginCSRFCookie); err == nil && len(c.Value) == 43 && isB64URL(c.Value) {
+	if c, err := r.Cookie(loginCSRFName(r)); err == nil && len(c.Value) == 43 && isB64URL(c.Value) {
 		v = c.Value
 	} else {
 		tok, _, err := authn.NewToken()
@@ -359,8 +383,7 @@ func loginCSRF(w http.ResponseWriter, r *http.Request) string {
 		}
 		v = strings.TrimPrefix(tok, authn.TokenPrefix)
 	}
-	http.SetCookie(w, &http.Cookie{Name: loginCSRFCookie, Value: v, Path: "/login", MaxAge: int(loginCSRFMaxAge / time.Second),
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, loginCSRFCookieFor(r, v, int(loginCSRFMaxAge/time.Second)))
 	return v
 }
 

@@ -27,6 +27,22 @@ type sessionEnv struct {
 	opts     caddytest.Options
 	c        *http.Client // never follows redirects, keeps no cookies
 	auditLog string
+	tls      bool // the server speaks HTTPS: the cookies are __Host- ones
+}
+
+// sessionName and loginName are the cookie names the server uses.
+func (e *sessionEnv) sessionName() string {
+	if e.tls {
+		return "__Host-mlflow_session"
+	}
+	return "mlflow_session"
+}
+
+func (e *sessionEnv) loginName() string {
+	if e.tls {
+		return "__Host-mlflow_login_csrf"
+	}
+	return "mlflow_login_csrf"
 }
 
 func startSessions(t *testing.T) *sessionEnv {
@@ -117,7 +133,7 @@ func (e *sessionEnv) whoami(t *testing.T, cookies ...*http.Cookie) (whoami, *htt
 func (e *sessionEnv) loginForm(t *testing.T) (string, *http.Cookie) {
 	t.Helper()
 	w, resp := e.whoami(t)
-	c := cookieOf(resp, "mlflow_login_csrf")
+	c := cookieOf(resp, e.loginName())
 	if w.Authenticated || w.CSRFToken == "" || c == nil || c.Value != w.CSRFToken {
 		t.Fatalf("signed-out whoami: %+v, cookie %v", w, c)
 	}
@@ -136,7 +152,7 @@ func (e *sessionEnv) postLogin(t *testing.T, form url.Values, hdr map[string]str
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("POST /login = %d %s, want 303", resp.StatusCode, body)
 	}
-	c := cookieOf(resp, "mlflow_session")
+	c := cookieOf(resp, e.sessionName())
 	if c != nil && c.MaxAge < 0 {
 		c = nil
 	}
@@ -488,22 +504,56 @@ func TestAuthUIRequestsGetNoBasicPrompt(t *testing.T) {
 	}
 }
 
-// TestSessionCookieSecureOverTLS: over HTTPS the cookies are Secure and an
-// http:// Origin is foreign.
+// TestSessionCookieSecureOverTLS: over HTTPS the cookies are __Host-
+// cookies (Secure, Path=/, no Domain: the browser takes them only from a
+// secure page of this host, so a sibling subdomain or a plain-HTTP answer
+// cannot plant or shadow them), an unprefixed session cookie counts for
+// nothing, and an http:// Origin is foreign.
 func TestSessionCookieSecureOverTLS(t *testing.T) {
 	env := startSecure(t, "READ")
-	e := &sessionEnv{srv: env.srv, c: noRedirects(env.client)}
+	e := &sessionEnv{srv: env.srv, c: noRedirects(env.client), tls: true}
 	tok, lc := e.loginForm(t)
-	if !lc.Secure {
-		t.Errorf("login CSRF cookie not Secure over TLS: %+v", lc)
+	if !lc.Secure || lc.Path != "/" || lc.Domain != "" || !lc.HttpOnly || lc.SameSite != http.SameSiteStrictMode {
+		t.Errorf("login CSRF cookie over TLS: %+v", lc)
 	}
-	_, sc, _ := e.postLogin(t, url.Values{"username": {"root"}, "password": {adminPassword}, "csrf_token": {tok}}, nil, lc)
-	if sc == nil || !sc.Secure || !sc.HttpOnly || sc.SameSite != http.SameSiteStrictMode {
+	_, resp := e.whoami(t)
+	if raw := resp.Header.Get("Set-Cookie"); !strings.HasPrefix(raw, "__Host-mlflow_login_csrf=") || !strings.Contains(raw, "Path=/;") ||
+		strings.Contains(raw, "Domain") || !strings.Contains(raw, "Secure") {
+		t.Errorf("login CSRF Set-Cookie over TLS: %s", raw)
+	}
+	// The plain-HTTP name is not the login form's cookie over TLS.
+	if loc, sc, _ := e.postLogin(t, url.Values{"username": {"root"}, "password": {adminPassword}, "csrf_token": {tok}}, nil,
+		&http.Cookie{Name: "mlflow_login_csrf", Value: tok}); sc != nil || !strings.HasPrefix(loc, "/login?error=expired") {
+		t.Errorf("login with the unprefixed CSRF cookie over TLS: %q %v", loc, sc)
+	}
+	_, sc, resp := e.postLogin(t, url.Values{"username": {"root"}, "password": {adminPassword}, "csrf_token": {tok}}, nil, lc)
+	if sc == nil || !sc.Secure || !sc.HttpOnly || sc.SameSite != http.SameSiteStrictMode || sc.Path != "/" || sc.Domain != "" {
 		t.Fatalf("session cookie over TLS: %+v", sc)
+	}
+	var rawSession string
+	for _, v := range resp.Header.Values("Set-Cookie") {
+		if strings.HasPrefix(v, "__Host-mlflow_session=") {
+			rawSession = v
+		}
+		if strings.HasPrefix(v, "mlflow_session=") {
+			t.Errorf("an unprefixed session cookie is set over TLS: %s", v)
+		}
+	}
+	if !strings.Contains(rawSession, "Path=/;") || strings.Contains(rawSession, "Domain") || !strings.Contains(rawSession, "Secure") {
+		t.Errorf("session Set-Cookie over TLS: %q", rawSession)
 	}
 	w, _ := e.whoami(t, sc)
 	if !w.Session {
 		t.Fatalf("whoami: %+v", w)
+	}
+	// The same token under the unprefixed name (what a plain-HTTP page or
+	// a sibling subdomain could plant) is not a session over TLS.
+	plain := &http.Cookie{Name: "mlflow_session", Value: sc.Value}
+	if w, _ := e.whoami(t, plain); w.Authenticated {
+		t.Errorf("unprefixed session cookie over TLS accepted: %+v", w)
+	}
+	if resp, _ := e.do(t, "GET", "/api/2.0/mlflow/users/current", nil, nil, plain); resp.StatusCode != 401 {
+		t.Errorf("unprefixed session cookie over TLS: %d, want 401", resp.StatusCode)
 	}
 	u, _ := url.Parse(e.srv.URL)
 	if resp, body := e.do(t, "POST", "/api/2.0/mlflow/experiments/create", createExp("tls-1"), with(jsonHdr, "X-CSRF-Token", w.CSRFToken, "Origin", "http://"+u.Host), sc); resp.StatusCode != 403 {
@@ -511,6 +561,88 @@ func TestSessionCookieSecureOverTLS(t *testing.T) {
 	}
 	if resp, body := e.do(t, "POST", "/api/2.0/mlflow/experiments/create", createExp("tls-2"), with(jsonHdr, "X-CSRF-Token", w.CSRFToken, "Origin", e.srv.URL), sc); resp.StatusCode != 200 {
 		t.Errorf("same origin on https: %d %s", resp.StatusCode, body)
+	}
+	// Sign-out clears the __Host- cookie (same name, Path and Secure, or
+	// the browser would keep it).
+	resp, _ = e.do(t, "POST", "/logout", strings.NewReader(url.Values{"csrf_token": {w.CSRFToken}}.Encode()),
+		map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Origin": e.srv.URL}, sc)
+	if c := cookieOf(resp, "__Host-mlflow_session"); resp.StatusCode != 303 || c == nil || c.MaxAge >= 0 || !c.Secure || c.Path != "/" {
+		t.Errorf("logout over TLS: %d, cookie %+v", resp.StatusCode, c)
+	}
+}
+
+// TestSessionCookiePlainHTTPIgnoresHostPrefix: over plain HTTP the
+// session cookie keeps its plain name, and a __Host- cookie (which no
+// browser sends to an http:// page) is not read.
+func TestSessionCookiePlainHTTPIgnoresHostPrefix(t *testing.T) {
+	e := startSessions(t)
+	sc, _ := e.login(t, "root", adminPassword)
+	if sc.Name != "mlflow_session" {
+		t.Fatalf("session cookie over HTTP is %q", sc.Name)
+	}
+	if w, _ := e.whoami(t, &http.Cookie{Name: "__Host-mlflow_session", Value: sc.Value}); w.Authenticated {
+		t.Errorf("__Host- cookie accepted over plain HTTP: %+v", w)
+	}
+}
+
+// TestSessionTokenMintingNeedsPassword: an API token outlives the session
+// that mints it (sign-out does not end it), so a session must send the
+// password again (current_password) to create one, checked and throttled
+// like a sign-in; for another user (an admin) too. Basic callers proved
+// the password with the request and are unchanged.
+func TestSessionTokenMintingNeedsPassword(t *testing.T) {
+	e := startSessions(t)
+	root := map[string]string{"Authorization": basic("root", adminPassword), "Content-Type": "application/json"}
+	if resp, body := e.do(t, "POST", "/api/2.0/mlflow/users/create", strings.NewReader(`{"username":"bob","password":"`+bobPassword+`"}`), root); resp.StatusCode != 200 {
+		t.Fatalf("create bob: %d %s", resp.StatusCode, body)
+	}
+	sc, csrf := e.login(t, "bob", bobPassword)
+	mint := func(body string, cookie *http.Cookie, csrf string) (int, string) {
+		t.Helper()
+		resp, out := e.do(t, "POST", "/ajax-api/2.0/mlflow/users/tokens/create", strings.NewReader(body), with(jsonHdr, "X-CSRF-Token", csrf), cookie)
+		return resp.StatusCode, out
+	}
+	if st, body := mint(`{"name":"ci"}`, sc, csrf); st != 400 || !strings.Contains(body, "current_password") || strings.Contains(body, "mlft_") {
+		t.Errorf("session mint without the password: %d %s", st, body)
+	}
+	if st, body := mint(`{"name":"ci","current_password":"not-bobs-password"}`, sc, csrf); st != 403 || strings.Contains(body, "mlft_") {
+		t.Errorf("session mint with a wrong password: %d %s", st, body)
+	}
+	st, body := mint(`{"name":"ci","current_password":"`+bobPassword+`"}`, sc, csrf)
+	var out struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal([]byte(body), &out); st != 200 || err != nil || !strings.HasPrefix(out.Token, "mlft_") {
+		t.Fatalf("session mint with the password: %d %s", st, body)
+	}
+	// The token works on its own.
+	if resp, body := e.do(t, "GET", "/api/2.0/mlflow/users/current", nil, map[string]string{"Authorization": "Bearer " + out.Token}); resp.StatusCode != 200 || !strings.Contains(body, `"bob"`) {
+		t.Errorf("minted token: %d %s", resp.StatusCode, body)
+	}
+	// Basic needs no extra field (the password came with the request).
+	if resp, body := e.do(t, "POST", "/api/2.0/mlflow/users/tokens/create", strings.NewReader(`{"name":"basic"}`),
+		with(jsonHdr, "Authorization", basic("bob", bobPassword))); resp.StatusCode != 200 {
+		t.Errorf("Basic mint: %d %s", resp.StatusCode, body)
+	}
+	// An admin's session minting a token for bob proves the admin's password.
+	asc, acsrf := e.login(t, "root", adminPassword)
+	if st, body := mint(`{"name":"for-bob","username":"bob"}`, asc, acsrf); st != 400 || strings.Contains(body, "mlft_") {
+		t.Errorf("admin session mint for bob without the password: %d %s", st, body)
+	}
+	if st, body := mint(`{"name":"for-bob","username":"bob","current_password":"`+bobPassword+`"}`, asc, acsrf); st != 403 {
+		t.Errorf("admin session mint with bob's password instead of the admin's: %d %s", st, body)
+	}
+	if st, body := mint(`{"name":"for-bob","username":"bob","current_password":"`+adminPassword+`"}`, asc, acsrf); st != 200 || !strings.Contains(body, "mlft_") {
+		t.Errorf("admin session mint for bob with the admin's password: %d %s", st, body)
+	}
+	// Wrong passwords are throttled as sign-ins are.
+	throttled := false
+	for i := 0; i < 8 && !throttled; i++ {
+		st, _ := mint(`{"name":"guess","current_password":"guess-`+fmt.Sprint(i)+`-xxxxxx"}`, sc, csrf)
+		throttled = st == 429
+	}
+	if !throttled {
+		t.Error("wrong passwords on token minting are not throttled")
 	}
 }
 
@@ -709,4 +841,136 @@ func TestClientCertCSRF(t *testing.T) {
 		with(jsonHdr, "Origin", env.srv.URL, "Sec-Fetch-Site", "same-origin")); resp.StatusCode != 200 {
 		t.Errorf("same-origin POST on a client certificate: %d %s", resp.StatusCode, body)
 	}
+}
+
+// TestWhoamiPermissions: /ui/whoami answers the viewer's permissions on
+// the experiments and registered models a page asks about, as the route
+// names the authorization table would allow, from the permission store:
+// READ allows no change, EDIT updates but does not delete, MANAGE and
+// admins do everything, and identity headers a client sends change
+// nothing.
+func TestWhoamiPermissions(t *testing.T) {
+	e := startSessions(t) // default_permission READ
+	root := map[string]string{"Authorization": basic("root", adminPassword), "Content-Type": "application/json"}
+	post := func(path, body string) string {
+		t.Helper()
+		resp, out := e.do(t, "POST", "/api/2.0/mlflow/"+path, strings.NewReader(body), root)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, out)
+		}
+		return out
+	}
+	post("users/create", `{"username":"bob","password":"`+bobPassword+`"}`)
+	var ids []string
+	for _, n := range []string{"perm-read", "perm-edit", "perm-manage", "perm-none", "perm-default"} {
+		var out struct {
+			ID string `json:"experiment_id"`
+		}
+		if err := json.Unmarshal([]byte(post("experiments/create", `{"name":"`+n+`"}`)), &out); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, out.ID)
+	}
+	for i, lvl := range []string{"READ", "EDIT", "MANAGE", "NO_PERMISSIONS"} {
+		post("experiments/permissions/create", `{"experiment_id":"`+ids[i]+`","username":"bob","permission":"`+lvl+`"}`)
+	}
+	post("registered-models/create", `{"name":"churn"}`)
+	post("registered-models/permissions/create", `{"name":"churn","username":"bob","permission":"EDIT"}`)
+
+	type perm struct {
+		Level   string   `json:"level"`
+		Allowed []string `json:"allowed"`
+	}
+	type answer struct {
+		Authenticated bool `json:"authenticated"`
+		Permissions   *struct {
+			Experiments      map[string]perm `json:"experiments"`
+			RegisteredModels map[string]perm `json:"registered_models"`
+		} `json:"permissions"`
+	}
+	ask := func(hdr map[string]string, cookie *http.Cookie) answer {
+		t.Helper()
+		q := url.Values{"experiment_id": ids, "registered_model": {"churn"}}
+		resp, body := e.do(t, "GET", "/ui/whoami?"+q.Encode(), nil, hdr, cookie)
+		var a answer
+		if err := json.Unmarshal([]byte(body), &a); resp.StatusCode != 200 || err != nil {
+			t.Fatalf("whoami: %d %s", resp.StatusCode, body)
+		}
+		return a
+	}
+	has := func(p perm, route string) bool {
+		for _, r := range p.Allowed {
+			if r == route {
+				return true
+			}
+		}
+		return false
+	}
+	sc, _ := e.login(t, "bob", bobPassword)
+	a := ask(nil, sc)
+	if a.Permissions == nil || len(a.Permissions.Experiments) != len(ids) {
+		t.Fatalf("bob's permissions: %+v", a.Permissions)
+	}
+	want := []struct {
+		level              string
+		read, edit, delete bool
+	}{
+		{"READ", true, false, false},
+		{"EDIT", true, true, false},
+		{"MANAGE", true, true, true},
+		{"NO_PERMISSIONS", false, false, false},
+		{"READ", true, false, false}, // no grant: the default
+	}
+	for i, w := range want {
+		p := a.Permissions.Experiments[ids[i]]
+		if p.Level != w.level || has(p, "GetRun") != w.read || has(p, "UpdateRun") != w.edit || has(p, "SetTag") != w.edit ||
+			has(p, "UpdateExperiment") != w.edit || has(p, "DeleteRun") != w.delete || has(p, "DeleteExperiment") != w.delete {
+			t.Errorf("experiment %s: %+v, want %+v", ids[i], p, w)
+		}
+		if has(p, "GetRegisteredModel") || has(p, "CreateUser") {
+			t.Errorf("experiment %s lists routes of other kinds: %v", ids[i], p.Allowed)
+		}
+	}
+	m := a.Permissions.RegisteredModels["churn"]
+	if m.Level != "EDIT" || !has(m, "RenameRegisteredModel") || !has(m, "TransitionModelVersionStage") || has(m, "DeleteRegisteredModel") || has(m, "DeleteModelVersion") {
+		t.Errorf("model churn: %+v", m)
+	}
+	// Identity headers from the client claim nothing.
+	spoof := ask(map[string]string{"X-Remote-User": "root", "Remote-User": "root", "X-Forwarded-User": "root", "X-Mlflow-User": "root"}, sc)
+	if p := spoof.Permissions.Experiments[ids[0]]; p.Level != "READ" || has(p, "DeleteRun") {
+		t.Errorf("identity headers changed bob's permissions: %+v", p)
+	}
+	// Basic works the same; an admin may do everything.
+	if p := ask(map[string]string{"Authorization": basic("bob", bobPassword)}, nil).Permissions.Experiments[ids[1]]; p.Level != "EDIT" {
+		t.Errorf("bob over Basic: %+v", p)
+	}
+	adm := ask(map[string]string{"Authorization": basic("root", adminPassword)}, nil)
+	if p := adm.Permissions.Experiments[ids[3]]; p.Level != "MANAGE" || !has(p, "DeleteExperiment") || !has(p, "DeleteRun") {
+		t.Errorf("admin: %+v", p)
+	}
+	// Signed out: no permissions at all.
+	if anon := ask(nil, nil); anon.Authenticated || anon.Permissions != nil {
+		t.Errorf("anonymous whoami: %+v", anon)
+	}
+	// Without a question, no answer; too many questions, no answer.
+	if w, _ := e.whoami(t, sc); !w.Authenticated {
+		t.Fatal("plain whoami")
+	}
+	if _, body := e.do(t, "GET", "/ui/whoami", nil, nil, sc); strings.Contains(body, "permissions") {
+		t.Errorf("plain whoami answers permissions: %s", body)
+	}
+	many := url.Values{}
+	for i := 0; i < 201; i++ {
+		many.Add("experiment_id", fmt.Sprint(i))
+	}
+	if resp, body := e.do(t, "GET", "/ui/whoami?"+many.Encode(), nil, nil, sc); resp.StatusCode != 200 || strings.Contains(body, "permissions") {
+		t.Errorf("whoami with 201 experiments: %d %s", resp.StatusCode, trimBody(body))
+	}
+}
+
+func trimBody(s string) string {
+	if len(s) > 300 {
+		return s[:300] + "…"
+	}
+	return s
 }

@@ -148,6 +148,26 @@ type Rule struct {
 
 func rule(s Scope, a Action) Rule { return Rule{Scope: s, Action: a} }
 
+// Resource kinds a scope checks (Resource.Kind, Authorizer.Level).
+const (
+	KindExperiment      = "experiment"
+	KindRegisteredModel = "registered_model"
+)
+
+// ResourceKind is the kind of resource whose permission decides a rule of
+// scope s: KindExperiment for experiments and what lives in them (runs,
+// artifacts, logged models, traces), KindRegisteredModel for the registry,
+// "" for scopes that check no resource's permission.
+func (s Scope) ResourceKind() string {
+	switch s {
+	case Experiment, ExperimentByName, Run, RunQuery, Runs, ArtifactPath, Upload, LoggedModel, Trace, TraceLocation:
+		return KindExperiment
+	case RegisteredModel, RegisteredModelQuery:
+		return KindRegisteredModel
+	}
+	return ""
+}
+
 // Table maps every route name to its rule. It follows MLflow's basic-auth
 // app (spec §8.3) and closes its gaps: LogInputs and the bulk metric
 // routes need access to their runs, and the mlflow-artifacts listing

@@ -119,3 +119,25 @@ func TestLeadingExperiment(t *testing.T) {
 		}
 	}
 }
+
+// TestResourceScopesHaveAKind: every scope that checks a resource's
+// permission names the kind of resource, so the UI's permission answer
+// (which lists the routes a viewer may call on an experiment or a model)
+// covers every route of the table.
+func TestResourceScopesHaveAKind(t *testing.T) {
+	for name, r := range Table {
+		switch r.Scope {
+		case Open, Authenticated, Filtered, Admin, SelfOrAdmin:
+			if k := r.Scope.ResourceKind(); k != "" {
+				t.Errorf("%s: scope %d checks no resource but has kind %q", name, r.Scope, k)
+			}
+		default:
+			if r.Scope.ResourceKind() == "" {
+				t.Errorf("%s: scope %d checks a resource but has no kind", name, r.Scope)
+			}
+		}
+	}
+	if Table["DeleteRun"].Scope.ResourceKind() != KindExperiment || Table["DeleteModelVersion"].Scope.ResourceKind() != KindRegisteredModel {
+		t.Error("runs are decided on their experiment, versions on their model")
+	}
+}

@@ -206,6 +206,18 @@ func TestAuthLoginAccountAdmin(t *testing.T) {
 	p.wantText("main", "alice", "No API tokens yet.")
 	p.click("#create-token")
 	p.run("token name", chromedp.WaitVisible(chromedp.ID("dlg-name")), chromedp.SendKeys(chromedp.ID("dlg-name"), "ci-pipeline"))
+	// A session mints a token only with the password: a wrong one is refused.
+	p.run("wrong password", chromedp.SendKeys(chromedp.ID("dlg-current"), "not-alices-password"))
+	p.dialogSubmit()
+	p.waitToast("The current password is not right.")
+	if n := p.count("#new-token"); n != 0 {
+		t.Fatal("a token was shown after a wrong password")
+	}
+	p.allowErrors() // Chromium logs the refused request
+	p.clearToasts()
+	p.click("#create-token")
+	p.run("token name again", chromedp.WaitVisible(chromedp.ID("dlg-name")), chromedp.SendKeys(chromedp.ID("dlg-name"), "ci-pipeline"),
+		chromedp.SendKeys(chromedp.ID("dlg-current"), authAlicePassword))
 	p.dialogSubmit()
 	p.run("token shown", chromedp.WaitVisible(chromedp.ID("new-token")), chromedp.WaitVisible(chromedp.CSS("#tokens-table")))
 	token := value(p, "token", chromedp.Value(chromedp.ID("new-token")))
@@ -419,7 +431,8 @@ func TestAuthStaleCSRFTokenRetried(t *testing.T) {
 		t.Fatalf("tokens: old %q, new %q", stale, fresh)
 	}
 	a.click("#create-token")
-	a.run("token name", chromedp.WaitVisible(chromedp.ID("dlg-name")), chromedp.SendKeys(chromedp.ID("dlg-name"), "from-old-tab"))
+	a.run("token name", chromedp.WaitVisible(chromedp.ID("dlg-name")), chromedp.SendKeys(chromedp.ID("dlg-name"), "from-old-tab"),
+		chromedp.SendKeys(chromedp.ID("dlg-current"), authAdminPassword))
 	a.dialogSubmit()
 	a.run("token shown", chromedp.WaitVisible(chromedp.ID("new-token")))
 	a.wantText("#tokens-table", "from-old-tab")

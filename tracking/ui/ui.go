@@ -49,6 +49,36 @@ type Viewer struct {
 	// Session reports whether the viewer is signed in with a session
 	// cookie (so the UI offers "Sign out").
 	Session bool `json:"session"`
+	// Permissions are the viewer's permissions on the experiments and
+	// registered models the request asked about (PermissionQuery); nil
+	// when it asked about none or auth is off (everything is allowed).
+	Permissions *Permissions `json:"permissions,omitempty"`
+}
+
+// Query parameters of WhoamiPath naming the resources whose permissions
+// the page wants (repeatable, at most MaxPermissionQueries in all).
+const (
+	PermissionQueryExperiment      = "experiment_id"
+	PermissionQueryRegisteredModel = "registered_model"
+	MaxPermissionQueries           = 200
+)
+
+// Permissions are a viewer's effective permissions, keyed by experiment
+// id and by registered model name.
+type Permissions struct {
+	// Experiments maps experiment ids to the viewer's permission.
+	Experiments map[string]ResourcePermission `json:"experiments,omitempty"`
+	// RegisteredModels maps model names to the viewer's permission.
+	RegisteredModels map[string]ResourcePermission `json:"registered_models,omitempty"`
+}
+
+// ResourcePermission is what the viewer may do on one resource.
+type ResourcePermission struct {
+	// Level is the effective permission level (MANAGE for admins).
+	Level string `json:"level"`
+	// Allowed are the names of the routes (MLflow's RPC names, such as
+	// DeleteRun) the viewer may call on the resource, sorted.
+	Allowed []string `json:"allowed"`
 }
 
 // Options configure a Handler.

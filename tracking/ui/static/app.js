@@ -7,5 +7,6 @@ import './pages/run.js';
 import './pages/compare.js';
 import './pages/models.js';
 import './pages/account.js';
+import './pages/mlflow-links.js';
 
 start();

@@ -148,8 +148,43 @@ export async function loadViewer() {
   return viewer;
 }
 
+/**
+ * permissionsFor asks the server what the viewer may do on the named
+ * experiments (ids) and registered models (names). It resolves to
+ * {experiment(id), model(name)}, each returning may(routeName) -> bool,
+ * routeName being MLflow's RPC name (DeleteRun, RenameRegisteredModel…):
+ * the server's authorization table answers, so pages show only the actions
+ * that would succeed. With auth off, or when the answer is missing, every
+ * action is shown (the API decides anyway).
+ */
+export async function permissionsFor({ experiments = [], models = [] } = {}, signal) {
+  const everything = () => true;
+  const allowAll = { experiment: () => everything, model: () => everything };
+  if (!viewer.auth_enabled || !viewer.authenticated) return allowAll;
+  const q = qs({ experiment_id: [...new Set(experiments.map(String))], registered_model: [...new Set(models)] });
+  if (!q) return allowAll;
+  let perms;
+  try {
+    const init = { credentials: 'same-origin', headers: { 'X-Requested-With': 'mlflow-ui' } };
+    if (signal) init.signal = signal;
+    const res = await fetch('/ui/whoami' + q, init);
+    if (!res.ok) return allowAll;
+    perms = (await res.json()).permissions;
+  } catch (err) {
+    if (err && err.name === 'AbortError') throw err;
+    return allowAll;
+  }
+  const pick = (table) => (key) => {
+    const p = table && table[key];
+    if (!p) return everything;
+    const allowed = new Set(p.allowed || []);
+    return (route) => allowed.has(route);
+  };
+  return { experiment: pick(perms && perms.experiments), model: pick(perms && perms.registered_models) };
+}
+
 function goLogin() {
-  const here = location.pathname + location.search;
+  const here = location.pathname + location.search + (isMLflowHash() ? location.hash : '');
   if (location.pathname !== '/login') location.assign('/login' + qs({ next: here }));
 }
 
@@ -157,6 +192,20 @@ function goLogin() {
 
 const routes = [];
 let current = null; // {leave: [fn], controller}
+let hashRouter = null;
+
+/**
+ * setHashRouter installs the translator of MLflow's hash routes
+ * ("/#/experiments/0/runs/<id>"): fn(hash, signal) resolves to {path} (the
+ * page to show instead, replacing the address) or {name, render(ctx)} (a
+ * page of its own under the same address).
+ */
+export function setHashRouter(fn) { hashRouter = fn; }
+
+/** isMLflowHash reports whether the address is one of MLflow's hash routes. */
+function isMLflowHash() {
+  return hashRouter !== null && location.pathname === '/' && location.hash.startsWith('#/');
+}
 
 /**
  * route registers a page. pattern is a path with :name segments
@@ -210,9 +259,26 @@ async function renderCurrent() {
   leaveCurrent();
   const main = document.getElementById('main');
   document.body.dataset.ready = 'false';
+  let special = null;
+  if (isMLflowHash()) {
+    const state = { leave: [], controller: new AbortController() };
+    current = state;
+    let target;
+    try {
+      target = await hashRouter(location.hash, state.controller.signal);
+    } catch (err) {
+      if (err && err.name === 'AbortError') return;
+      target = { name: 'mlflow-link-unknown', render: (ctx) => clear(ctx.main, h('h1', null, 'Link not recognized'), errorBox(err)) };
+    }
+    if (seq !== renderSeq) return;
+    current = null;
+    if (target.path) history.replaceState(null, '', target.path);
+    else special = target;
+  }
   const path = decodeURIComponent(location.pathname) === '/' ? '/experiments' : location.pathname;
-  let match = null, params = {};
-  for (const r of routes) {
+  let match = special ? { name: special.name, render: special.render, nav: '' } : null;
+  let params = {};
+  for (const r of special ? [] : routes) {
     const m = r.re.exec(path);
     if (m) {
       match = r;

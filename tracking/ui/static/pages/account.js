@@ -198,15 +198,21 @@ route('/account', 'account', async (ctx) => {
     const v = await dialog({
       title: 'Create API token',
       submit: 'Create token',
+      // A token outlives the session: the server wants the password again
+      // when a session mints one.
+      message: viewer.session ? 'A token acts as you until it expires or is revoked, even after you sign out: confirm with your password.' : '',
       fields: [
         { name: 'name', label: 'Name (what it is for)', placeholder: 'e.g. ci-pipeline', required: true },
         { name: 'expires', label: 'Expires', type: 'select', value: '90 days', options: ['30 days', '90 days', '1 year', 'Never'] },
-      ],
-      validate: (x) => (x.name.trim() ? '' : 'Give the token a name.'),
+        viewer.session ? { name: 'current', label: 'Your password', type: 'password', required: true } : null,
+      ].filter(Boolean),
+      validate: (x) => (!x.name.trim() ? 'Give the token a name.' : viewer.session && !x.current ? 'Enter your password.' : ''),
     });
     if (!v) return;
     const ttl = { '30 days': '720h', '90 days': '2160h', '1 year': '8760h', Never: '' }[v.expires];
-    const out = await action(() => api.post('users/tokens/create', { name: v.name.trim(), expires_in: ttl || undefined }));
+    const body = { name: v.name.trim(), expires_in: ttl || undefined };
+    if (viewer.session) body.current_password = v.current;
+    const out = await action(() => api.post('users/tokens/create', body));
     if (!out || !out.token) return;
     showOnce(out.token, v.name.trim());
     await loadTokens();

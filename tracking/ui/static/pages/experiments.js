@@ -5,7 +5,7 @@
 // table. Filter, view and sort live in the URL query (reload and back work).
 import {
   route, h, clear, api, setQuery, navigate, fmtTime, fmtRelative, errorBox, toast,
-  dialog, confirm, action, isUserTag, experimentHref,
+  dialog, confirm, action, isUserTag, experimentHref, permissionsFor,
 } from '../lib.js';
 
 const PAGE_SIZE = 100;
@@ -36,6 +36,7 @@ async function render(ctx) {
   let pageIndex = 0;
   let nextToken = '';
   let experiments = [];
+  let perms = { experiment: () => () => true };
   const selected = new Map(); // id -> name
 
   // ---- head
@@ -129,8 +130,11 @@ async function render(ctx) {
       if (quiet) toast(err.message, 'error');
       return;
     }
+    const list = res.experiments || [];
+    // Which rows' actions the viewer may take (one question per page).
+    perms = await permissionsFor({ experiments: list.map((e) => e.experiment_id) }, ctx.signal);
     pageIndex = index;
-    experiments = res.experiments || [];
+    experiments = list;
     nextToken = res.next_page_token || '';
     if (nextToken) tokens[index + 1] = nextToken;
     drawTable();
@@ -186,6 +190,7 @@ async function render(ctx) {
 
   function row(e) {
     const id = e.experiment_id;
+    const may = perms.experiment(id);
     const deleted = e.lifecycle_stage === 'deleted';
     const tags = (e.tags || []).filter((t) => isUserTag(t.key));
     const cb = h('input', { type: 'checkbox', class: 'row-select', value: id, 'aria-label': `Select ${e.name}`, onchange: () => {
@@ -202,13 +207,13 @@ async function render(ctx) {
       view !== 'active' ? h('td', null, h('span', { class: deleted ? 'badge badge-deleted' : 'badge' }, deleted ? 'deleted' : 'active')) : null,
       h('td', { class: 'tags-cell' },
         tags.map((t) => h('span', { class: 'chip' }, h('span', null, h('b', null, t.key), t.value !== '' ? ': ' : '', t.value),
-          h('button', { type: 'button', class: 'chip-x', 'aria-label': `Remove tag ${t.key} from ${e.name}`, title: 'Remove tag', onclick: () => removeTag(e, t.key) }, '×'))),
-        h('button', { type: 'button', class: 'btn btn-link btn-small add-tag', 'aria-label': `Add a tag to ${e.name}`, onclick: () => addTag(e) }, '+ Tag')),
+          may('DeleteExperimentTag') ? h('button', { type: 'button', class: 'chip-x', 'aria-label': `Remove tag ${t.key} from ${e.name}`, title: 'Remove tag', onclick: () => removeTag(e, t.key) }, '×') : null)),
+        may('SetExperimentTag') ? h('button', { type: 'button', class: 'btn btn-link btn-small add-tag', 'aria-label': `Add a tag to ${e.name}`, onclick: () => addTag(e) }, '+ Tag') : null),
       h('td', { class: 'row-actions' },
-        h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Rename ${e.name}`, onclick: () => rename(e) }, 'Rename'),
+        may('UpdateExperiment') ? h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Rename ${e.name}`, onclick: () => rename(e) }, 'Rename') : null,
         deleted
-          ? h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Restore ${e.name}`, onclick: () => restore(e) }, 'Restore')
-          : (id === '0' ? null : h('button', { type: 'button', class: 'btn btn-small btn-quiet-danger', 'aria-label': `Delete ${e.name}`, onclick: () => remove(e) }, 'Delete'))));
+          ? (may('RestoreExperiment') ? h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Restore ${e.name}`, onclick: () => restore(e) }, 'Restore') : null)
+          : (id === '0' || !may('DeleteExperiment') ? null : h('button', { type: 'button', class: 'btn btn-small btn-quiet-danger', 'aria-label': `Delete ${e.name}`, onclick: () => remove(e) }, 'Delete'))));
   }
 
   function drawPager() {

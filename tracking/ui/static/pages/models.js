@@ -2,7 +2,7 @@
 // aliases, tags) and one model version (stage transitions, tags).
 import {
   route, h, clear, api, navigate, setQuery, fmtTime, fmtRelative, errorBox, toast, dialog, confirm, action,
-  breadcrumbs, tagsOf, runHref, debounce,
+  breadcrumbs, tagsOf, runHref, debounce, permissionsFor,
 } from '../lib.js';
 
 const PAGE_SIZE = 25;
@@ -65,15 +65,15 @@ function runLink(runId) {
   return h('a', { href: runHref(r.exp, runId), title: runId }, r.name || runId.slice(0, 12));
 }
 
-/** textPanel is a description panel: plain text (never HTML) with an edit button. */
+/** descriptionPanel is a description panel: plain text (never HTML), with an edit button when onEdit is set. */
 function descriptionPanel(text, onEdit) {
   return h('section', { class: 'panel', 'aria-labelledby': 'desc-h' },
     h('div', { class: 'panel-head' }, h('h2', { id: 'desc-h' }, 'Description'),
-      h('button', { type: 'button', class: 'btn btn-small', onclick: onEdit }, text ? 'Edit' : 'Add description')),
+      onEdit ? h('button', { type: 'button', class: 'btn btn-small', id: 'edit-description', onclick: onEdit }, text ? 'Edit' : 'Add description') : null),
     text ? h('div', { class: 'note-text' }, text) : h('p', { class: 'muted' }, 'No description.'));
 }
 
-/** tagsPanel is an editable table of tags. */
+/** tagsPanel is a table of tags, editable where onSet and onDelete are set. */
 function tagsPanel(tags, { onSet, onDelete }) {
   const list = [...(tags || [])].sort((a, b) => a.key.localeCompare(b.key));
   const add = async () => {
@@ -93,15 +93,15 @@ function tagsPanel(tags, { onSet, onDelete }) {
   };
   return h('section', { class: 'panel', 'aria-labelledby': 'tags-h' },
     h('div', { class: 'panel-head' }, h('h2', { id: 'tags-h' }, 'Tags ', h('span', { class: 'muted small' }, String(list.length))),
-      h('button', { type: 'button', class: 'btn btn-small btn-primary', onclick: add }, 'Add tag')),
+      onSet ? h('button', { type: 'button', class: 'btn btn-small btn-primary', id: 'add-tag', onclick: add }, 'Add tag') : null),
     list.length
       ? h('div', { class: 'table-wrap' }, h('table', { class: 'data tags-table' },
         h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Key'), h('th', { scope: 'col' }, 'Value'), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))),
         h('tbody', null, list.map((t) => h('tr', { dataset: { key: t.key } },
           h('td', { class: 'mono' }, t.key), h('td', { class: 'wrap' }, t.value),
           h('td', { class: 'row-actions' },
-            h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Edit tag ${t.key}`, onclick: () => edit(t) }, 'Edit'),
-            h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Delete tag ${t.key}`, onclick: () => del(t) }, 'Delete')))))))
+            onSet ? h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Edit tag ${t.key}`, onclick: () => edit(t) }, 'Edit') : null,
+            onDelete ? h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Delete tag ${t.key}`, onclick: () => del(t) }, 'Delete') : null))))))
       : h('p', { class: 'muted' }, 'No tags yet.'));
 }
 
@@ -224,11 +224,12 @@ async function createModel() {
 
 async function renderModel(ctx) {
   const name = ctx.params.name;
-  let model, versions;
+  let model, versions, perms;
   try {
-    [model, versions] = await Promise.all([
+    [model, versions, perms] = await Promise.all([
       api.get('registered-models/get', { name }, { signal: ctx.signal }).then((r) => r.registered_model),
       loadVersions(name, ctx.signal),
+      permissionsFor({ models: [name] }, ctx.signal),
     ]);
     await resolveRuns(versions.map((v) => v.run_id), ctx.signal);
   } catch (err) {
@@ -238,6 +239,8 @@ async function renderModel(ctx) {
   }
   document.title = `${name} · Models`;
   const reload = () => ctx.refresh();
+  // Actions the viewer may not take are not shown.
+  const may = perms.model(name);
 
   const rename = async () => {
     const v = await dialog({ title: 'Rename model', submit: 'Rename', fields: [{ name: 'name', label: 'New name', value: name, required: true }],
@@ -292,8 +295,8 @@ async function renderModel(ctx) {
         ? STAGES.filter((s) => byStage[s]).map((s) => h('a', { href: versionHref(name, byStage[s].version), class: 'chip version-chip' }, `v${byStage[s].version}`, stageBadge(s)))
         : '—'),
       h('dt', null, 'Aliases'), h('dd', { class: 'alias-list' },
-        (model.aliases || []).length ? model.aliases.map((a) => aliasChip(a.alias, a.version, () => deleteAlias(a.alias))) : h('span', { class: 'muted' }, 'none'),
-        h('button', { type: 'button', class: 'btn btn-small', id: 'set-alias', onclick: () => setAlias() }, 'Set alias'))));
+        (model.aliases || []).length ? model.aliases.map((a) => aliasChip(a.alias, a.version, may('DeleteRegisteredModelAlias') ? () => deleteAlias(a.alias) : null)) : h('span', { class: 'muted' }, 'none'),
+        may('SetRegisteredModelAlias') ? h('button', { type: 'button', class: 'btn btn-small', id: 'set-alias', onclick: () => setAlias() }, 'Set alias') : null)));
 
   const versionsPanel = h('section', { class: 'panel', 'aria-labelledby': 'versions-h' },
     h('h2', { id: 'versions-h' }, 'Versions ', h('span', { class: 'muted small' }, String(versions.length))),
@@ -316,13 +319,13 @@ async function renderModel(ctx) {
     breadcrumbs(['Models', '/models'], [name]),
     h('div', { class: 'page-head' }, h('h1', null, name),
       h('div', { class: 'actions' },
-        h('button', { type: 'button', class: 'btn', onclick: rename }, 'Rename'),
-        h('button', { type: 'button', class: 'btn btn-danger', onclick: remove }, 'Delete'))),
-    h('div', { class: 'grid-2 grid-shrink' }, details, descriptionPanel(model.description, editDescription)),
+        may('RenameRegisteredModel') ? h('button', { type: 'button', class: 'btn', id: 'model-rename', onclick: rename }, 'Rename') : null,
+        may('DeleteRegisteredModel') ? h('button', { type: 'button', class: 'btn btn-danger', id: 'model-delete', onclick: remove }, 'Delete') : null)),
+    h('div', { class: 'grid-2 grid-shrink' }, details, descriptionPanel(model.description, may('UpdateRegisteredModel') ? editDescription : null)),
     versionsPanel,
     tagsPanel(model.tags, {
-      onSet: async (key, value, msg) => { if (await action(() => api.post('registered-models/set-tag', { name, key, value }), msg) !== undefined) reload(); },
-      onDelete: async (key) => { if (await action(() => api.del('registered-models/delete-tag', { name, key }), 'Tag deleted') !== undefined) reload(); },
+      onSet: may('SetRegisteredModelTag') ? async (key, value, msg) => { if (await action(() => api.post('registered-models/set-tag', { name, key, value }), msg) !== undefined) reload(); } : null,
+      onDelete: may('DeleteRegisteredModelTag') ? async (key) => { if (await action(() => api.del('registered-models/delete-tag', { name, key }), 'Tag deleted') !== undefined) reload(); } : null,
     }));
 }
 
@@ -348,9 +351,12 @@ function statusBadge(status) {
 
 async function renderVersion(ctx) {
   const { name, version } = ctx.params;
-  let mv;
+  let mv, perms;
   try {
-    mv = (await api.get('model-versions/get', { name, version }, { signal: ctx.signal })).model_version;
+    [mv, perms] = await Promise.all([
+      api.get('model-versions/get', { name, version }, { signal: ctx.signal }).then((r) => r.model_version),
+      permissionsFor({ models: [name] }, ctx.signal),
+    ]);
     await resolveRuns([mv.run_id], ctx.signal);
   } catch (err) {
     if (err.name === 'AbortError') throw err;
@@ -361,6 +367,7 @@ async function renderVersion(ctx) {
   document.title = `${name} v${version} · Models`;
   const reload = () => ctx.refresh();
   const key = { name, version: String(version) };
+  const may = perms.model(name);
 
   const transition = async () => {
     const v = await transitionDialog(mv);
@@ -400,14 +407,14 @@ async function renderVersion(ctx) {
       h('h1', null, name, ' ', h('span', { class: 'muted' }, `version ${version}`)),
       stageBadge(mv.current_stage),
       h('div', { class: 'actions' },
-        h('button', { type: 'button', class: 'btn btn-primary', id: 'transition-stage', onclick: transition }, 'Transition stage'),
-        h('button', { type: 'button', class: 'btn btn-danger', onclick: remove }, 'Delete version'))),
+        may('TransitionModelVersionStage') ? h('button', { type: 'button', class: 'btn btn-primary', id: 'transition-stage', onclick: transition }, 'Transition stage') : null,
+        may('DeleteModelVersion') ? h('button', { type: 'button', class: 'btn btn-danger', id: 'version-delete', onclick: remove }, 'Delete version') : null)),
     h('div', { class: 'grid-2 grid-shrink' },
       h('section', { class: 'panel', 'aria-labelledby': 'mv-details-h' }, h('h2', { id: 'mv-details-h' }, 'Details'), h('dl', { class: 'kv' }, rows)),
-      descriptionPanel(mv.description, editDescription)),
+      descriptionPanel(mv.description, may('UpdateModelVersion') ? editDescription : null)),
     tagsPanel(mv.tags, {
-      onSet: async (k, value, msg) => { if (await action(() => api.post('model-versions/set-tag', { ...key, key: k, value }), msg) !== undefined) reload(); },
-      onDelete: async (k) => { if (await action(() => api.del('model-versions/delete-tag', { ...key, key: k }), 'Tag deleted') !== undefined) reload(); },
+      onSet: may('SetModelVersionTag') ? async (k, value, msg) => { if (await action(() => api.post('model-versions/set-tag', { ...key, key: k, value }), msg) !== undefined) reload(); } : null,
+      onDelete: may('DeleteModelVersionTag') ? async (k) => { if (await action(() => api.del('model-versions/delete-tag', { ...key, key: k }), 'Tag deleted') !== undefined) reload(); } : null,
     }));
 }
 

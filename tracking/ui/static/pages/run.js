@@ -2,14 +2,20 @@
 import {
   route, h, clear, api, navigate, setQuery, fmtTime, fmtRelative, fmtDuration, fmtNumber, fmtBytes,
   errorBox, toast, dialog, confirm, action, breadcrumbs, tagsOf, runHref, experimentHref, isUserTag, debounce,
+  permissionsFor,
 } from '../lib.js';
 import { metricCharts, chartSettings } from '../chart.js';
+import { imageGrid } from './run-images.js';
 
 const TABS = [
   ['overview', 'Overview'],
   ['charts', 'Metric charts'],
+  ['images', 'Images'],
   ['artifacts', 'Artifacts'],
 ];
+// The tag mlflow.log_image(key=...) sets on a run; the Images tab is
+// offered when it is there (or asked for by ?tab=images).
+const LOGGED_IMAGES_TAG = 'mlflow.loggedImages';
 
 // Largest file fetched for a text or table preview (bytes).
 const PREVIEW_LIMIT = 1024 * 1024;
@@ -35,9 +41,10 @@ route('/experiments/:id/runs/:runId', 'run', renderRun);
 
 async function renderRun(ctx) {
   const { id, runId } = ctx.params;
-  const [runRes, exp] = await Promise.all([
+  const [runRes, exp, perms] = await Promise.all([
     api.get('runs/get', { run_id: runId }, { signal: ctx.signal }).then((r) => ({ run: r.run }), (err) => ({ err })),
     api.get('experiments/get', { experiment_id: id }, { signal: ctx.signal }).then((r) => r.experiment, () => null),
+    permissionsFor({ experiments: [id] }, ctx.signal),
   ]);
   if (runRes.err) {
     if (runRes.err.name === 'AbortError') throw runRes.err;
@@ -53,18 +60,22 @@ async function renderRun(ctx) {
     navigate(runHref(run.info.experiment_id, run.info.run_id) + location.search, { replace: true });
     return;
   }
-  const page = new RunPage(ctx, run, exp);
+  const page = new RunPage(ctx, run, exp, perms.experiment(id));
   // The first view waits for its data (the artifact tree's first level).
   await page.draw();
 }
 
 class RunPage {
-  constructor(ctx, run, exp) {
+  constructor(ctx, run, exp, may) {
     this.ctx = ctx;
+    // may(route) tells whether the viewer may call the route on this
+    // run's experiment; actions it may not take are not shown.
+    this.may = may;
     this.run = run;
     this.exp = exp;
     const t = ctx.query.get('tab');
     this.tab = TABS.some(([k]) => k === t) ? t : 'overview';
+    this.askedImages = t === 'images';
     this.showSystemTags = ctx.query.get('system_tags') === '1';
     this.paramFilter = '';
     this.metricFilter = '';
@@ -116,10 +127,10 @@ class RunPage {
       h('span', { class: `badge status-${info.status}` }, statusLabel(info.status)),
       deleted ? h('span', { class: 'badge badge-deleted' }, 'Deleted') : null,
       h('div', { class: 'actions' },
-        h('button', { type: 'button', class: 'btn', onclick: () => this.rename() }, 'Rename'),
+        this.may('UpdateRun') ? h('button', { type: 'button', class: 'btn', id: 'run-rename', onclick: () => this.rename() }, 'Rename') : null,
         deleted
-          ? h('button', { type: 'button', class: 'btn', onclick: () => this.restore() }, 'Restore')
-          : h('button', { type: 'button', class: 'btn btn-danger', onclick: () => this.remove() }, 'Delete')));
+          ? (this.may('RestoreRun') ? h('button', { type: 'button', class: 'btn', id: 'run-restore', onclick: () => this.restore() }, 'Restore') : null)
+          : (this.may('DeleteRun') ? h('button', { type: 'button', class: 'btn btn-danger', id: 'run-delete', onclick: () => this.remove() }, 'Delete') : null)));
     clear(this.ctx.main,
       breadcrumbs(['Experiments', '/experiments'], [expName, experimentHref(info.experiment_id)], [this.runName]),
       head,
@@ -128,23 +139,30 @@ class RunPage {
     return this.drawTab();
   }
 
+  /** tabs are the run's tabs: Images only when it logged step images. */
+  get tabs() {
+    const images = this.askedImages || String(this.tags[LOGGED_IMAGES_TAG] || '').toLowerCase() === 'true';
+    return TABS.filter(([k]) => k !== 'images' || images);
+  }
+
   tabList() {
-    const buttons = TABS.map(([key, label]) => h('button', {
+    const tabs = this.tabs;
+    const buttons = tabs.map(([key, label]) => h('button', {
       type: 'button', role: 'tab', id: `run-tab-${key}`, 'aria-selected': String(key === this.tab),
       'aria-controls': 'run-tabpanel', tabindex: key === this.tab ? '0' : '-1', dataset: { tab: key },
       onclick: () => this.selectTab(key),
     }, label));
     const list = h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Run sections' }, buttons);
     list.addEventListener('keydown', (e) => {
-      const i = TABS.findIndex(([k]) => k === this.tab);
+      const i = tabs.findIndex(([k]) => k === this.tab);
       let j = -1;
-      if (e.key === 'ArrowRight') j = (i + 1) % TABS.length;
-      else if (e.key === 'ArrowLeft') j = (i - 1 + TABS.length) % TABS.length;
+      if (e.key === 'ArrowRight') j = (i + 1) % tabs.length;
+      else if (e.key === 'ArrowLeft') j = (i - 1 + tabs.length) % tabs.length;
       else if (e.key === 'Home') j = 0;
-      else if (e.key === 'End') j = TABS.length - 1;
+      else if (e.key === 'End') j = tabs.length - 1;
       if (j < 0) return;
       e.preventDefault();
-      this.selectTab(TABS[j][0]);
+      this.selectTab(tabs[j][0]);
       buttons[j].focus();
     });
     this.tabButtons = buttons;
@@ -167,7 +185,11 @@ class RunPage {
     this.stopCharts();
     this.tabPanel.setAttribute('aria-labelledby', `run-tab-${this.tab}`);
     if (this.tab === 'charts') clear(this.tabPanel, this.chartsTab());
-    else if (this.tab === 'artifacts') {
+    else if (this.tab === 'images') {
+      const grid = imageGrid(this.ctx, this.info);
+      clear(this.tabPanel, grid.element);
+      return grid.ready;
+    } else if (this.tab === 'artifacts') {
       const browser = new ArtifactBrowser(this.ctx, this.info);
       clear(this.tabPanel, browser.element());
       return browser.ready;
@@ -253,7 +275,7 @@ class RunPage {
       : h('p', { class: 'muted' }, 'No description. Add one to tell your team what this run is about.');
     return h('section', { class: 'panel', 'aria-labelledby': 'run-desc-h' },
       h('div', { class: 'panel-head' }, h('h2', { id: 'run-desc-h' }, 'Description'),
-        h('button', { type: 'button', class: 'btn btn-small', onclick: () => this.editDescription() }, text ? 'Edit' : 'Add description')),
+        this.may('SetTag') ? h('button', { type: 'button', class: 'btn btn-small', id: 'run-edit-description', onclick: () => this.editDescription() }, text ? 'Edit' : 'Add description') : null),
       body);
   }
 
@@ -353,14 +375,14 @@ class RunPage {
         h('td', { class: 'mono' }, t.key, system ? h('span', { class: 'badge badge-system' }, 'system') : null),
         h('td', { class: 'wrap' }, t.key === 'mlflow.note.content' ? h('span', { class: 'muted' }, '(the description)') : t.value),
         h('td', { class: 'row-actions' },
-          h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Edit tag ${t.key}`, onclick: () => this.editTag(t) }, 'Edit'),
-          h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Delete tag ${t.key}`, onclick: () => this.deleteTag(t) }, 'Delete')));
+          this.may('SetTag') ? h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Edit tag ${t.key}`, onclick: () => this.editTag(t) }, 'Edit') : null,
+          this.may('DeleteTag') ? h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Delete tag ${t.key}`, onclick: () => this.deleteTag(t) }, 'Delete') : null));
     });
     const panel = h('section', { class: 'panel run-tags', 'aria-labelledby': 'run-tags-h' },
       h('div', { class: 'panel-head' },
         h('h2', { id: 'run-tags-h' }, 'Tags ', h('span', { class: 'muted small' }, String(userTags.length))),
         toggle,
-        h('button', { type: 'button', class: 'btn btn-small btn-primary', onclick: () => this.addTag() }, 'Add tag')),
+        this.may('SetTag') ? h('button', { type: 'button', class: 'btn btn-small btn-primary', id: 'run-add-tag', onclick: () => this.addTag() }, 'Add tag') : null),
       rows.length
         ? h('div', { class: 'table-wrap' }, h('table', { class: 'data' },
           h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Key'), h('th', { scope: 'col' }, 'Value'), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))),

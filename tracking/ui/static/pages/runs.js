@@ -6,7 +6,7 @@
 // a view (filter, sort, view, page size, columns) lives in the URL query.
 import {
   route, h, clear, api, setQuery, navigate, fmtTime, fmtRelative, fmtDuration, fmtNumber,
-  errorBox, toast, confirm, breadcrumbs, tagsOf, runHref, experimentHref, debounce,
+  errorBox, toast, confirm, breadcrumbs, tagsOf, runHref, experimentHref, debounce, permissionsFor,
 } from '../lib.js';
 
 const SIZES = [25, 50, 100, 250];
@@ -111,6 +111,10 @@ async function render(ctx) {
   const firstPage = fetchPage('');
   firstPage.catch(() => {}); // handled by load(); this only avoids an unhandled rejection
 
+  // What the viewer may do here (asked with the experiments).
+  const permsP = permissionsFor({ experiments: ids }, ctx.signal);
+  permsP.catch(() => {});
+
   // ---- the experiments
   let exps;
   try {
@@ -199,8 +203,13 @@ async function render(ctx) {
   const compareBtn = h('button', { type: 'button', class: 'btn btn-primary', id: 'runs-compare', disabled: true, onclick: () => {
     navigate('/compare?runs=' + [...selected.keys()].map(encodeURIComponent).join(','));
   } }, 'Compare');
-  const deleteBtn = h('button', { type: 'button', class: 'btn btn-quiet-danger', id: 'runs-delete', disabled: true, onclick: () => lifecycle('delete') }, 'Delete');
-  const restoreBtn = h('button', { type: 'button', class: 'btn', id: 'runs-restore', disabled: true, onclick: () => lifecycle('restore') }, 'Restore');
+  // Runs of every shown experiment may be selected: offer an action only
+  // when the viewer may take it in all of them.
+  const perms = await permsP;
+  const mayAll = (rpc) => ids.every((id) => perms.experiment(id)(rpc));
+  const mayDelete = mayAll('DeleteRun'), mayRestore = mayAll('RestoreRun');
+  const deleteBtn = h('button', { type: 'button', class: 'btn btn-quiet-danger', id: 'runs-delete', disabled: true, hidden: !mayDelete, onclick: () => lifecycle('delete') }, 'Delete');
+  const restoreBtn = h('button', { type: 'button', class: 'btn', id: 'runs-restore', disabled: true, hidden: !mayRestore, onclick: () => lifecycle('restore') }, 'Restore');
   const clearSelBtn = h('button', { type: 'button', class: 'btn btn-link', hidden: true, onclick: () => { selected.clear(); syncSelection(); } }, 'Clear selection');
 
   const selBar = h('div', { class: 'selection-bar', role: 'region', 'aria-label': 'Selected runs', hidden: true }, selInfo, compareBtn, deleteBtn, restoreBtn, clearSelBtn);
@@ -455,7 +464,7 @@ async function render(ctx) {
     compareBtn.title = n < 2 ? 'Select two or more runs' : '';
     deleteBtn.disabled = !stages.some((s) => s !== 'deleted');
     restoreBtn.disabled = !stages.some((s) => s === 'deleted');
-    restoreBtn.hidden = view === 'active';
+    restoreBtn.hidden = view === 'active' || !mayRestore;
     clearSelBtn.hidden = n === 0;
     for (const cb of tableBox.querySelectorAll('input.row-select')) {
       const on = selected.has(cb.value);
