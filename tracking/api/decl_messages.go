@@ -78,15 +78,32 @@ func messageList[T any, P interface {
 	}}
 }
 
-// nestedMessage declares a singular message field decoded with q's
-// declaration at its path; a JSON null is absent.
-func nestedMessage(name string, q request) spec {
+// optMessage declares a singular message field decoded, when present,
+// into a new *P at *dst (nil when absent or null).
+func optMessage[T any, P interface {
+	*T
+	request
+}](name string, dst **T) spec {
 	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
 		v, ok := f.lookup(name)
 		if !ok || v.query {
 			return false, false, nil
 		}
-		return true, false, decodeMessage(v.raw, name, q)
+		m := new(T)
+		*dst = m
+		return true, false, decodeMessage(v.raw, name, P(m))
+	}}
+}
+
+// optInt64 declares an int64 field whose presence matters (protobuf's
+// HasField): *dst is nil when absent.
+func optInt64(name string, dst **int64) spec {
+	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
+		n, ok, err := f.int64(name)
+		if ok && err == nil {
+			*dst = &n
+		}
+		return ok, false, err
 	}}
 }
 

@@ -109,4 +109,10 @@ var Decisions = []Decision{
 		Ours:   "same; we accepted a request without models before",
 		Reason: "parity; TestLoggedModelRequestMessages",
 	},
+	{
+		Point:  "max_results above 500 (traces search, v2 and v3)",
+		MLflow: "server/handlers.py _search_traces (2.22.1) and _search_traces_v3: schema lambda x: _assert_less_than_or_equal(int(x), 500) fails with a bare AssertionError, so the answer is invalid_value(...) with ' Hint: Value was of type ...' (recorded: traces.jsonl #48)",
+		Ours:   "same (atMost check); we answered 'It must be at most 500' before",
+		Reason: "parity; TestTracesV3API",
+	},
 }
