@@ -285,20 +285,6 @@ func TestOTLPSpansNotSupported(t *testing.T) {
 	}
 }
 
-func TestOTelIDs(t *testing.T) {
-	for in, want := range map[string]string{
-		"ASNFZ4mrze8=":                        "ASNFZ4mrze8=",
-		"0123456789abcdef":                    "ASNFZ4mrze8=",
-		"tr-0123456789abcdef0123456789abcdef": "ASNFZ4mrze8BI0VniavN7w==",
-		"ASNFZ4mrze8BI0VniavN7w==":            "ASNFZ4mrze8BI0VniavN7w==",
-		"":                                    "",
-	} {
-		if got := otelID(in, len(want) > 12); got != want {
-			t.Errorf("otelID(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestTraceRequestMessages pins the declared decoding of the trace
 // requests (v2 and v3): the messages, and nested fields named by path.
 func TestTraceRequestMessages(t *testing.T) {
