@@ -84,22 +84,37 @@ func (q *loggedModelTagsRequest) decl() []spec { return []spec{tagList("tags", &
 
 func (q *loggedModelTagsRequest) validate() error { return entityTags(q.Tags) }
 
-// loggedModelParamsRequest is LogLoggedModelParamsRequest.
-type loggedModelParamsRequest struct{ Params []tracking.Param }
+// The body of LogLoggedModelParamsRequest and FinalizeLoggedModel repeats
+// the path's model_id, required by MLflow's schema; the model acted on is
+// the path's, the one the gateway authorized (see Decisions).
 
-func (q *loggedModelParamsRequest) decl() []spec { return []spec{paramList("params", &q.Params)} }
+// loggedModelParamsRequest is LogLoggedModelParamsRequest.
+type loggedModelParamsRequest struct {
+	ModelID string
+	Params  []tracking.Param
+}
+
+func (q *loggedModelParamsRequest) decl() []spec {
+	return []spec{str("model_id", &q.ModelID).req(), paramList("params", &q.Params)}
+}
 
 // finalizeLoggedModelRequest is FinalizeLoggedModel: an unspecified status
 // is a missing one.
-type finalizeLoggedModelRequest struct{ Status int }
+type finalizeLoggedModelRequest struct {
+	ModelID string
+	Status  int
+}
 
 func (q *finalizeLoggedModelRequest) decl() []spec {
-	return []spec{enumStrField("status", &q.Status, loggedModelStatuses, 0).req().check(func(_ value, path string) error {
-		if q.Status == 0 {
-			return missingValue(path)
-		}
-		return nil
-	})}
+	return []spec{
+		str("model_id", &q.ModelID).req(),
+		enumStrField("status", &q.Status, loggedModelStatuses, 0).req().check(func(_ value, path string) error {
+			if q.Status == 0 {
+				return missingValue(path)
+			}
+			return nil
+		}),
+	}
 }
 
 func (s *Server) createLoggedModel(w http.ResponseWriter, r *http.Request) error {

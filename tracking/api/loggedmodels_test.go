@@ -237,10 +237,14 @@ func TestLoggedModelRequestMessages(t *testing.T) {
 			"Invalid value \"a\" for parameter 'models[0].step' supplied:  Hint: Value was of type 'str'." + hint},
 		{"output model id", "POST", "runs/outputs", map[string]any{"run_id": run, "models": []any{map[string]any{"step": 1}}},
 			"Missing value for required parameter 'models[0].model_id'." + hint},
-		{"finalize unspecified", "PATCH", "logged-models/" + m, map[string]any{"status": "LOGGED_MODEL_STATUS_UNSPECIFIED"},
+		{"finalize unspecified", "PATCH", "logged-models/" + m, map[string]any{"model_id": m, "status": "LOGGED_MODEL_STATUS_UNSPECIFIED"},
 			"Missing value for required parameter 'status'." + hint},
-		{"param value type", "POST", "logged-models/" + m + "/params", map[string]any{"params": []any{map[string]any{"key": "k", "value": 1}}},
+		{"param value type", "POST", "logged-models/" + m + "/params", map[string]any{"model_id": m, "params": []any{map[string]any{"key": "k", "value": 1}}},
 			"Invalid value 1 for parameter 'params[0].value' supplied:  Hint: Value was of type 'int'." + hint},
+		{"finalize without body model_id", "PATCH", "logged-models/" + m, map[string]any{"status": "LOGGED_MODEL_READY"},
+			"Missing value for required parameter 'model_id'." + hint},
+		{"params without body model_id", "POST", "logged-models/" + m + "/params", map[string]any{"params": []any{}},
+			"Missing value for required parameter 'model_id'." + hint},
 	}
 	for _, c := range cases {
 		r := call(t, ts, c.method, "/api/2.0/mlflow/"+c.path, "json", c.body)

@@ -115,4 +115,10 @@ var Decisions = []Decision{
 		Ours:   "same (atMost check); we answered 'It must be at most 500' before",
 		Reason: "parity; TestTracesV3API",
 	},
+	{
+		Point:  "model_id in the body of logged-models/{model_id} PATCH (finalize) and .../params",
+		MLflow: "server/handlers.py _finalize_logged_model and _log_logged_model_params: schema \"model_id\": [_assert_string, _assert_required] on the body (MLflow's client repeats the path's id there); finalize then acts on the body's id, params on the path's",
+		Ours:   "the body's model_id is required as MLflow's schema says (we ignored it before); both act on the path's id",
+		Reason: "parity of the check; the path's id is the one the gateway authorized (authz LoggedModel scope), so a body naming another model must not redirect the write; TestLoggedModelRequestMessages",
+	},
 }
