@@ -13,7 +13,9 @@ import (
 // ("dataset_name"); decodeMessage applies the declaration at a path, so its
 // errors name each field by its full path ("datasets[0].dataset_name"), as
 // MLflow's do. messageList declares a repeated message field whose elements
-// are decoded that way.
+// are decoded that way, optMessage a singular one. The other declarations
+// here are field kinds of these requests: optInt64 (presence matters),
+// looseBool, paramList, and the checks nonEmptyList and entityTags.
 
 // decodeMessage decodes raw, the nested message at path (a JSON object;
 // anything else is an invalid value for path), with q's declaration and
