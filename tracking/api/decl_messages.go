@@ -2,6 +2,7 @@ package api
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/validate"
@@ -15,7 +16,7 @@ import (
 // MLflow's do. messageList declares a repeated message field whose elements
 // are decoded that way, optMessage a singular one. The other declarations
 // here are field kinds of these requests: optInt64 (presence matters),
-// looseBool, paramList, and the checks nonEmptyList and entityTags.
+// looseBool, queryBool, paramList, and the checks nonEmptyList and entityTags.
 
 // decodeMessage decodes raw, the nested message at path (a JSON object;
 // anything else is an invalid value for path), with q's declaration and
@@ -124,6 +125,33 @@ func looseBool(name string, dst *bool, def bool) spec {
 			*dst = b
 		}
 		return ok, false, nil
+	}}
+}
+
+// queryBool declares a bool field as MLflow's _get_request_message reads
+// it: in a GET query string "true" or "false" in any case, anything else
+// being "Invalid boolean value: <v>, must be 'true' or 'false'."; in a JSON
+// body a JSON bool (_assert_bool).
+func queryBool(name string, dst *bool) spec {
+	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
+		v, ok := f.lookup(name)
+		if !ok {
+			return false, false, nil
+		}
+		if !v.query {
+			b, err := f.boolean(name)
+			*dst = b
+			return true, false, err
+		}
+		switch strings.ToLower(v.q[0]) {
+		case "true":
+			*dst = true
+		case "false":
+			*dst = false
+		default:
+			return true, false, invalidParam("Invalid boolean value: %s, must be 'true' or 'false'.", v.q[0])
+		}
+		return true, false, nil
 	}}
 }
 

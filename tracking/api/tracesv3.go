@@ -435,21 +435,15 @@ func (s *Server) getTraceInfoV3(w http.ResponseWriter, r *http.Request) error {
 	return answerTraceV3(w, t, nil, err)
 }
 
-// getTraceRequest is GetTrace. allow_partial is read leniently: a value
-// other than true or false counts as false.
+// getTraceRequest is GetTrace. allow_partial comes first: MLflow checks a
+// query string's booleans while it reads the query, before the schema.
 type getTraceRequest struct {
 	ID      string
 	Partial bool
 }
 
 func (q *getTraceRequest) decl() []spec {
-	return []spec{
-		str("trace_id", &q.ID).req(),
-		custom("allow_partial", func(f *fields, name string) (bool, bool, error) {
-			q.Partial, _ = (&Params{f: f}).Bool(name)
-			return false, false, nil
-		}),
-	}
+	return []spec{queryBool("allow_partial", &q.Partial), str("trace_id", &q.ID).req()}
 }
 
 // getTraceV3 answers GetTrace: the info with the spans of the stored

@@ -342,3 +342,21 @@ func TestTraceRequestMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestGetTraceAllowPartial: allow_partial in the query is "true" or
+// "false" in any case, as MLflow's _get_request_message reads a GET's
+// booleans; anything else is refused before the other fields are checked.
+func TestGetTraceAllowPartial(t *testing.T) {
+	ts, _ := newTestServer(t)
+	exp := mkExperiment(t, ts, "partial")
+	startV3(t, ts, exp, "tr-partial", 1700000000000, nil)
+	wantStatus(t, v3(t, ts, "GET", "traces/get?trace_id=tr-partial&allow_partial=TRUE", nil), 200)
+	wantError(t, v3(t, ts, "GET", "traces/get?trace_id=tr-partial&allow_partial=False", nil), 404, "RESOURCE_DOES_NOT_EXIST", "not fully exported")
+	for _, q := range []string{"trace_id=tr-partial&allow_partial=yes", "allow_partial=yes"} {
+		r := v3(t, ts, "GET", "traces/get?"+q, nil)
+		wantStatus(t, r, 400)
+		if got, want := r.message(t), "Invalid boolean value: yes, must be 'true' or 'false'."; got != want {
+			t.Errorf("%s: message %q, want %q", q, got, want)
+		}
+	}
+}

@@ -121,4 +121,10 @@ var Decisions = []Decision{
 		Ours:   "the body's model_id is required as MLflow's schema says (we ignored it before); both act on the path's id",
 		Reason: "parity of the check; the path's id is the one the gateway authorized (authz LoggedModel scope), so a body naming another model must not redirect the write; TestLoggedModelRequestMessages",
 	},
+	{
+		Point:  "traces/get allow_partial in the query string",
+		MLflow: "server/handlers.py _get_request_message: a bool field of a GET query must be 'true' or 'false' in any case, else 'Invalid boolean value: <v>, must be 'true' or 'false'.' (raised while reading the query, before the schema's checks)",
+		Ours:   "same; we read any other value as false before",
+		Reason: "parity; TestGetTraceAllowPartial",
+	},
 }
