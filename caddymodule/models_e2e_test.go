@@ -54,7 +54,7 @@ func TestModelLifecycleOverHTTP(t *testing.T) {
 	}
 	call(t, srv, http.MethodPost, "/api/2.0/mlflow/runs/outputs", obj{"run_id": runID, "models": []obj{{"model_id": modelID, "step": 0}}}, 200)
 	call(t, srv, http.MethodPatch, "/api/2.0/mlflow/logged-models/"+modelID+"/tags", obj{"tags": []obj{{"key": "k", "value": "v"}}}, 200)
-	call(t, srv, http.MethodPost, "/api/2.0/mlflow/logged-models/"+modelID+"/params", obj{"params": []obj{{"key": "beta", "value": "1"}}}, 200)
+	call(t, srv, http.MethodPost, "/api/2.0/mlflow/logged-models/"+modelID+"/params", obj{"model_id": modelID, "params": []obj{{"key": "beta", "value": "1"}}}, 200)
 	list := call(t, srv, http.MethodGet, "/api/2.0/mlflow/logged-models/"+modelID+"/artifacts/directories", nil, 200)
 	if files, _ := list["files"].([]any); len(files) != 2 {
 		t.Fatalf("logged model artifacts = %v", list)

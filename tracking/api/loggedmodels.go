@@ -7,13 +7,11 @@ import (
 	"net/http"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/search"
-	"github.com/caddy-mlflow/caddy-mlflow/tracking/validate"
 )
 
 // Logged model search limits.
@@ -53,102 +51,99 @@ type loggedModelResponse struct {
 	Model *tracking.LoggedModel `json:"model"`
 }
 
-// readParams reads a list of {key, value} params and checks them as run
-// params are checked (values longer than 6000 code points are truncated).
-func readParams(f *fields, name string) ([]tracking.Param, error) {
-	tags, err := readTags(f, name)
-	if err != nil {
-		return nil, err
-	}
-	params := make([]tracking.Param, 0, len(tags))
-	for i, t := range tags {
-		p := tracking.Param{Key: t.Key, Value: t.Value}
-		if err := validate.Param(&p, name+"["+strconv.Itoa(i)+"]."); err != nil {
-			return nil, err
-		}
-		params = append(params, p)
-	}
-	return params, nil
+// createLoggedModelRequest is CreateLoggedModel.
+type createLoggedModelRequest struct {
+	ExperimentID, Name, ModelType, SourceRunID string
+	Params                                     []tracking.Param
+	Tags                                       []tracking.Tag
 }
 
-func loggedModelTags(f *fields) ([]tracking.Tag, error) {
-	tags, err := readTags(f, "tags")
-	if err != nil {
-		return nil, err
+func (q *createLoggedModelRequest) decl() []spec {
+	return []spec{
+		idStr("experiment_id", &q.ExperimentID).req(),
+		str("name", &q.Name),
+		str("model_type", &q.ModelType),
+		str("source_run_id", &q.SourceRunID),
+		paramList("params", &q.Params),
+		tagList("tags", &q.Tags),
 	}
-	for i := range tags {
-		if err := checkTraceTagKey(tags[i].Key); err != nil {
-			return nil, err
-		}
-		tags[i].Value = validate.TruncateTagValue(tags[i].Value)
+}
+
+// validate checks the tags; the store names an unnamed model.
+func (q *createLoggedModelRequest) validate() error {
+	if q.Name == "" {
+		q.Name = generateRunName()
 	}
-	return tags, nil
+	return entityTags(q.Tags)
+}
+
+// loggedModelTagsRequest is SetLoggedModelTags.
+type loggedModelTagsRequest struct{ Tags []tracking.Tag }
+
+func (q *loggedModelTagsRequest) decl() []spec { return []spec{tagList("tags", &q.Tags)} }
+
+func (q *loggedModelTagsRequest) validate() error { return entityTags(q.Tags) }
+
+// The body of LogLoggedModelParamsRequest and FinalizeLoggedModel repeats
+// the path's model_id, required by MLflow's schema; the model acted on is
+// the path's, the one the gateway authorized (see Decisions).
+
+// loggedModelParamsRequest is LogLoggedModelParamsRequest.
+type loggedModelParamsRequest struct {
+	ModelID string
+	Params  []tracking.Param
+}
+
+func (q *loggedModelParamsRequest) decl() []spec {
+	return []spec{str("model_id", &q.ModelID).req(), paramList("params", &q.Params)}
+}
+
+// finalizeLoggedModelRequest is FinalizeLoggedModel: an unspecified status
+// is a missing one.
+type finalizeLoggedModelRequest struct {
+	ModelID string
+	Status  int
+}
+
+func (q *finalizeLoggedModelRequest) decl() []spec {
+	return []spec{
+		str("model_id", &q.ModelID).req(),
+		enumStrField("status", &q.Status, loggedModelStatuses, 0).req().check(func(_ value, path string) error {
+			if q.Status == 0 {
+				return missingValue(path)
+			}
+			return nil
+		}),
+	}
 }
 
 func (s *Server) createLoggedModel(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q createLoggedModelRequest
+	if err := decode(r, &q); err != nil {
 		return err
-	}
-	expID, err := f.experimentID("experiment_id")
-	if err != nil {
-		return err
-	}
-	name, _, err := f.str("name")
-	if err != nil {
-		return err
-	}
-	modelType, _, err := f.str("model_type")
-	if err != nil {
-		return err
-	}
-	runID, _, err := f.str("source_run_id")
-	if err != nil {
-		return err
-	}
-	params, err := readParams(f, "params")
-	if err != nil {
-		return err
-	}
-	tags, err := loggedModelTags(f)
-	if err != nil {
-		return err
-	}
-	if name == "" {
-		name = generateRunName()
 	}
 	m, err := s.store.CreateLoggedModel(r.Context(), tracking.CreateLoggedModel{
-		ExperimentID: expID, Name: name, ModelType: modelType, SourceRunID: runID, Params: params, Tags: tags,
+		ExperimentID: q.ExperimentID, Name: q.Name, ModelType: q.ModelType, SourceRunID: q.SourceRunID, Params: q.Params, Tags: q.Tags,
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, loggedModelResponse{m})
-	return nil
+	return answerLoggedModel(w, m, err)
 }
 
 func (s *Server) getLoggedModel(w http.ResponseWriter, r *http.Request) error {
 	m, err := s.store.GetLoggedModel(r.Context(), r.PathValue("model_id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, loggedModelResponse{m})
-	return nil
+	return answerLoggedModel(w, m, err)
 }
 
 func (s *Server) finalizeLoggedModel(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q finalizeLoggedModelRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	st, ok, err := f.enum("status", loggedModelStatuses)
-	if err != nil {
-		return err
-	}
-	if !ok || st == 0 {
-		return missingValue("status")
-	}
-	m, err := s.store.FinalizeLoggedModel(r.Context(), r.PathValue("model_id"), tracking.LoggedModelStatuses[st])
+	m, err := s.store.FinalizeLoggedModel(r.Context(), r.PathValue("model_id"), tracking.LoggedModelStatuses[q.Status])
+	return answerLoggedModel(w, m, err)
+}
+
+// answerLoggedModel answers {"model": m}, or err.
+func answerLoggedModel(w http.ResponseWriter, m *tracking.LoggedModel, err error) error {
 	if err != nil {
 		return err
 	}
@@ -157,91 +152,105 @@ func (s *Server) finalizeLoggedModel(w http.ResponseWriter, r *http.Request) err
 }
 
 func (s *Server) deleteLoggedModel(w http.ResponseWriter, r *http.Request) error {
-	if err := s.store.DeleteLoggedModel(r.Context(), r.PathValue("model_id")); err != nil {
-		return err
-	}
-	return writeEmpty(w)
+	return answerEmpty(w, s.store.DeleteLoggedModel(r.Context(), r.PathValue("model_id")))
 }
 
 func (s *Server) setLoggedModelTags(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q loggedModelTagsRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	tags, err := loggedModelTags(f)
-	if err != nil {
-		return err
-	}
-	if err := s.store.SetLoggedModelTags(r.Context(), r.PathValue("model_id"), tags); err != nil {
-		return err
-	}
-	return writeEmpty(w)
+	return answerEmpty(w, s.store.SetLoggedModelTags(r.Context(), r.PathValue("model_id"), q.Tags))
 }
 
 func (s *Server) deleteLoggedModelTag(w http.ResponseWriter, r *http.Request) error {
-	if err := s.store.DeleteLoggedModelTag(r.Context(), r.PathValue("model_id"), r.PathValue("tag_key")); err != nil {
-		return err
-	}
-	return writeEmpty(w)
+	return answerEmpty(w, s.store.DeleteLoggedModelTag(r.Context(), r.PathValue("model_id"), r.PathValue("tag_key")))
 }
 
 func (s *Server) logLoggedModelParams(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q loggedModelParamsRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	params, err := readParams(f, "params")
-	if err != nil {
-		return err
+	return answerEmpty(w, s.store.LogLoggedModelParams(r.Context(), r.PathValue("model_id"), q.Params))
+}
+
+// searchLoggedModelsRequest is SearchLoggedModels.
+type searchLoggedModelsRequest struct {
+	ExperimentIDs []string
+	Filter        string
+	Datasets      []datasetRefMessage
+	MaxResults    int64
+	OrderBy       []loggedModelOrderMessage
+	PageToken     string
+}
+
+func (q *searchLoggedModelsRequest) decl() []spec {
+	return []spec{
+		idList("experiment_ids", &q.ExperimentIDs).req().check(nonEmptyList(&q.ExperimentIDs)),
+		str("filter", &q.Filter),
+		messageList("datasets", &q.Datasets),
+		int64Field("max_results", &q.MaxResults, DefaultSearchLoggedModels),
+		messageList("order_by", &q.OrderBy),
+		str("page_token", &q.PageToken),
 	}
-	if err := s.store.LogLoggedModelParams(r.Context(), r.PathValue("model_id"), params); err != nil {
-		return err
+}
+
+// validate is the store's max_results range (0 is the default).
+func (q *searchLoggedModelsRequest) validate() error {
+	if q.MaxResults == 0 {
+		q.MaxResults = DefaultSearchLoggedModels
 	}
-	return writeEmpty(w)
+	if q.MaxResults < 1 || q.MaxResults > MaxSearchLoggedModels {
+		return invalidParam("Invalid value %d for parameter 'max_results' supplied. It must be between 1 and %d", q.MaxResults, MaxSearchLoggedModels)
+	}
+	return nil
+}
+
+// datasetRefMessage is SearchLoggedModels.Dataset.
+type datasetRefMessage struct{ search.DatasetRef }
+
+func (d *datasetRefMessage) decl() []spec {
+	return []spec{str("dataset_name", &d.Name), str("dataset_digest", &d.Digest)}
+}
+
+func (d *datasetRefMessage) validate() error {
+	if d.Name == "" {
+		return invalidParam("`dataset_name` in the `datasets` clause must be specified.")
+	}
+	return nil
+}
+
+// loggedModelOrderMessage is SearchLoggedModels.OrderBy (ascending
+// defaults to true).
+type loggedModelOrderMessage struct{ search.LoggedModelOrder }
+
+func (o *loggedModelOrderMessage) decl() []spec {
+	return []spec{
+		str("field_name", &o.FieldName).req(),
+		looseBool("ascending", &o.Ascending, true),
+		str("dataset_name", &o.DatasetName),
+		str("dataset_digest", &o.DatasetDigest),
+	}
 }
 
 // searchLoggedModels answers SearchLoggedModels with MLflow's filter,
 // datasets, order_by and page token semantics (the token echoes the
 // request, which must not change between pages).
 func (s *Server) searchLoggedModels(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q searchLoggedModelsRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	ids, _, err := f.strList("experiment_ids", true)
-	if err != nil {
-		return err
+	var datasets []search.DatasetRef
+	for _, d := range q.Datasets {
+		datasets = append(datasets, d.DatasetRef)
 	}
-	if len(ids) == 0 {
-		return missingValue("experiment_ids")
+	var orders []search.LoggedModelOrder
+	for _, o := range q.OrderBy {
+		orders = append(orders, o.LoggedModelOrder)
 	}
-	filter, _, err := f.str("filter")
-	if err != nil {
-		return err
-	}
-	maxResults, _, err := f.maxResults(DefaultSearchLoggedModels)
-	if err != nil {
-		return err
-	}
-	if maxResults == 0 {
-		maxResults = DefaultSearchLoggedModels
-	}
-	if maxResults < 1 || maxResults > MaxSearchLoggedModels {
-		return invalidParam("Invalid value %d for parameter 'max_results' supplied. It must be between 1 and %d", maxResults, MaxSearchLoggedModels)
-	}
-	token, _, err := f.str("page_token")
-	if err != nil {
-		return err
-	}
-	datasets, err := readDatasetRefs(f)
-	if err != nil {
-		return err
-	}
-	orders, err := readLoggedModelOrders(f)
-	if err != nil {
-		return err
-	}
-	clauses, err := search.ParseLoggedModelFilter(filter)
+	clauses, err := search.ParseLoggedModelFilter(q.Filter)
 	if err != nil {
 		return err
 	}
@@ -249,16 +258,16 @@ func (s *Server) searchLoggedModels(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	echo := newLoggedModelToken(ids, filter, orders)
+	echo := newLoggedModelToken(q.ExperimentIDs, q.Filter, orders)
 	offset := 0
-	if token != "" {
-		if offset, err = echo.check(token); err != nil {
+	if q.PageToken != "" {
+		if offset, err = echo.check(q.PageToken); err != nil {
 			return err
 		}
 	}
 	page, err := s.store.SearchLoggedModels(r.Context(), tracking.LoggedModelQuery{
-		ExperimentIDs: ids, Filter: clauses, Datasets: datasets, OrderBy: keys,
-		MaxResults: int(maxResults), Offset: offset,
+		ExperimentIDs: q.ExperimentIDs, Filter: clauses, Datasets: datasets, OrderBy: keys,
+		MaxResults: int(q.MaxResults), Offset: offset,
 	})
 	if err != nil {
 		return err
@@ -273,74 +282,6 @@ func (s *Server) searchLoggedModels(w http.ResponseWriter, r *http.Request) erro
 		NextPageToken string                  `json:"next_page_token,omitempty"`
 	}{page.Models, next})
 	return nil
-}
-
-// readDatasetRefs reads search-logged-models' datasets:
-// [{dataset_name, dataset_digest}].
-func readDatasetRefs(f *fields) ([]search.DatasetRef, error) {
-	elems, _, err := f.array("datasets")
-	if err != nil {
-		return nil, err
-	}
-	var out []search.DatasetRef
-	for i, raw := range elems {
-		p := "datasets[" + strconv.Itoa(i) + "]"
-		m, err := message(raw, p)
-		if err != nil {
-			return nil, err
-		}
-		name, _, err := m.strAt("dataset_name", p+".dataset_name", false)
-		if err != nil {
-			return nil, err
-		}
-		digest, _, err := m.strAt("dataset_digest", p+".dataset_digest", false)
-		if err != nil {
-			return nil, err
-		}
-		if name == "" {
-			return nil, invalidParam("`dataset_name` in the `datasets` clause must be specified.")
-		}
-		out = append(out, search.DatasetRef{Name: name, Digest: digest})
-	}
-	return out, nil
-}
-
-// readLoggedModelOrders reads search-logged-models' order_by:
-// [{field_name, ascending (default true), dataset_name, dataset_digest}].
-func readLoggedModelOrders(f *fields) ([]search.LoggedModelOrder, error) {
-	elems, _, err := f.array("order_by")
-	if err != nil {
-		return nil, err
-	}
-	var out []search.LoggedModelOrder
-	for i, raw := range elems {
-		p := "order_by[" + strconv.Itoa(i) + "]"
-		m, err := message(raw, p)
-		if err != nil {
-			return nil, err
-		}
-		var o search.LoggedModelOrder
-		if o.FieldName, _, err = m.strAt("field_name", p+".field_name", false); err != nil {
-			return nil, err
-		}
-		if o.FieldName == "" {
-			return nil, missingValue(p + ".field_name")
-		}
-		asc, has := (&Params{f: m}).Bool("ascending")
-		if m.has("ascending") && !has {
-			v, _ := m.lookup("ascending")
-			return nil, invalidType(p+".ascending", v)
-		}
-		o.Ascending = asc || !has
-		if o.DatasetName, _, err = m.strAt("dataset_name", p+".dataset_name", false); err != nil {
-			return nil, err
-		}
-		if o.DatasetDigest, _, err = m.strAt("dataset_digest", p+".dataset_digest", false); err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, nil
 }
 
 // loggedModelOrderJSON is an order_by entry as the page token echoes it.
@@ -449,33 +390,37 @@ func (s *Server) loggedModelRoot(r *http.Request, id string) (*tracking.LoggedMo
 	return m, root, nil
 }
 
-func (s *Server) listLoggedModelArtifacts(w http.ResponseWriter, r *http.Request) error {
-	rel := r.URL.Query().Get("artifact_directory_path")
-	var err error
-	if rel != "" {
-		if rel, err = artifact.CleanPath(rel); err != nil {
-			return err
-		}
+// loggedModelArtifactsRequest is ListLoggedModelArtifacts.
+type loggedModelArtifactsRequest struct{ Dir string }
+
+func (q *loggedModelArtifactsRequest) decl() []spec {
+	return []spec{str("artifact_directory_path", &q.Dir)}
+}
+
+func (q *loggedModelArtifactsRequest) validate() (err error) {
+	if q.Dir != "" {
+		q.Dir, err = artifact.CleanPath(q.Dir)
 	}
+	return err
+}
+
+func (s *Server) listLoggedModelArtifacts(w http.ResponseWriter, r *http.Request) error {
+	var q loggedModelArtifactsRequest
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	rel := q.Dir
 	m, root, err := s.loggedModelRoot(r, r.PathValue("model_id"))
 	if err != nil {
 		return err
 	}
-	dir := root
-	if rel != "" {
-		dir = path.Join(root, rel)
-	}
-	entries, err := s.opts.Artifacts.List(r.Context(), dir)
+	entries, err := s.opts.Artifacts.List(r.Context(), path.Join(root, rel))
 	if err != nil {
 		return err
 	}
 	files := make([]tracking.FileInfo, 0, len(entries))
 	for _, e := range entries {
-		name := path.Base(e.Path)
-		if rel != "" {
-			name = path.Join(rel, name)
-		}
-		files = append(files, tracking.FileInfo{Path: name, IsDir: e.IsDir, FileSize: e.FileSize})
+		files = append(files, tracking.FileInfo{Path: path.Join(rel, path.Base(e.Path)), IsDir: e.IsDir, FileSize: e.FileSize})
 	}
 	writeJSON(w, http.StatusOK, struct {
 		RootURI string              `json:"root_uri"`
@@ -484,59 +429,84 @@ func (s *Server) listLoggedModelArtifacts(w http.ResponseWriter, r *http.Request
 	return nil
 }
 
-func (s *Server) getLoggedModelArtifact(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	if !q.Has("artifact_file_path") {
+// artifactFileRequest is the UI's get-artifact of a logged model: the file
+// path (artifact_file_path) is required, possibly empty.
+type artifactFileRequest struct{ Path *string }
+
+func (q *artifactFileRequest) decl() []spec {
+	return []spec{optStr("artifact_file_path", &q.Path)}
+}
+
+func (q *artifactFileRequest) validate() error {
+	if q.Path == nil {
 		return missingValue("artifact_file_path")
 	}
-	rel, err := artifact.CleanPath(q.Get("artifact_file_path"))
-	if err != nil {
+	rel, err := artifact.CleanPath(*q.Path)
+	q.Path = &rel
+	return err
+}
+
+func (s *Server) getLoggedModelArtifact(w http.ResponseWriter, r *http.Request) error {
+	var q artifactFileRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
 	_, root, err := s.loggedModelRoot(r, r.PathValue("model_id"))
 	if err != nil {
 		return err
 	}
-	return artifact.ServeFile(w, r, s.opts.Artifacts, path.Join(root, rel))
+	return artifact.ServeFile(w, r, s.opts.Artifacts, path.Join(root, *q.Path))
+}
+
+// logOutputsRequest is LogOutputs.
+type logOutputsRequest struct {
+	RunID  string
+	Models []modelOutputMessage
+}
+
+func (q *logOutputsRequest) decl() []spec {
+	return []spec{str("run_id", &q.RunID).req(), messageList("models", &q.Models).req()}
+}
+
+// modelOutputMessage is LoggedModelOutput.
+type modelOutputMessage struct{ tracking.ModelOutput }
+
+func (m *modelOutputMessage) decl() []spec {
+	return []spec{str("model_id", &m.ModelID).req(), int64Field("step", &m.Step, 0)}
 }
 
 func (s *Server) logOutputs(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q logOutputsRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	runID, err := f.requiredStr("run_id")
-	if err != nil {
+	outputs := make([]tracking.ModelOutput, len(q.Models))
+	for i, m := range q.Models {
+		outputs[i] = m.ModelOutput
+	}
+	return answerEmpty(w, s.store.LogOutputs(r.Context(), q.RunID, outputs))
+}
+
+// modelVersionArtifactRequest is the UI's /model-versions/get-artifact.
+type modelVersionArtifactRequest struct {
+	versionRequest
+	Path *string
+}
+
+func (q *modelVersionArtifactRequest) decl() []spec {
+	return append(q.versionRequest.decl(), optStr("path", &q.Path))
+}
+
+func (q *modelVersionArtifactRequest) validate() error {
+	if err := q.Version.parse(); err != nil {
 		return err
 	}
-	elems, _, err := f.array("models")
-	if err != nil {
-		return err
+	if q.Path == nil {
+		return tracking.Errorf(tracking.BadRequest, "Missing value for required parameter 'path'.")
 	}
-	outputs := make([]tracking.ModelOutput, 0, len(elems))
-	for i, raw := range elems {
-		p := "models[" + strconv.Itoa(i) + "]"
-		m, err := message(raw, p)
-		if err != nil {
-			return err
-		}
-		id, _, err := m.strAt("model_id", p+".model_id", false)
-		if err != nil {
-			return err
-		}
-		if id == "" {
-			return missingValue(p + ".model_id")
-		}
-		step, _, err := m.int64At("step", p+".step")
-		if err != nil {
-			return err
-		}
-		outputs = append(outputs, tracking.ModelOutput{ModelID: id, Step: step})
-	}
-	if err := s.store.LogOutputs(r.Context(), runID, outputs); err != nil {
-		return err
-	}
-	return writeEmpty(w)
+	rel, err := artifact.CleanPath(*q.Path)
+	q.Path = &rel
+	return err
 }
 
 // getModelVersionArtifact is the UI's /model-versions/get-artifact: one
@@ -544,27 +514,11 @@ func (s *Server) logOutputs(w http.ResponseWriter, r *http.Request) error {
 // location is inside this server's artifact store (never from a path a
 // client chose outside it).
 func (s *Server) getModelVersionArtifact(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	name := q.Get("name")
-	if name == "" {
-		return missingValue("name")
-	}
-	verText := q.Get("version")
-	if verText == "" {
-		return missingValue("version")
-	}
-	version, perr := strconv.ParseInt(verText, 10, 64)
-	if perr != nil {
-		return invalidParam("Parameter 'version' must be an integer, got '%s'.", verText)
-	}
-	if !q.Has("path") {
-		return tracking.Errorf(tracking.BadRequest, "Missing value for required parameter 'path'.")
-	}
-	rel, err := artifact.CleanPath(q.Get("path"))
-	if err != nil {
+	var q modelVersionArtifactRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	mv, err := s.store.GetModelVersion(r.Context(), name, version)
+	mv, err := s.store.GetModelVersion(r.Context(), q.Name, q.Version.n)
 	if err != nil {
 		return err
 	}
@@ -575,9 +529,9 @@ func (s *Server) getModelVersionArtifact(w http.ResponseWriter, r *http.Request)
 	root, ok := s.runArtifactRoot(loc)
 	if !ok {
 		return tracking.Errorf(tracking.ResourceDoesNotExist,
-			"Files of model version %s/%d are not stored by this server (location %s).", name, version, mv.StorageLocation)
+			"Files of model version %s/%d are not stored by this server (location %s).", q.Name, q.Version.n, mv.StorageLocation)
 	}
-	return artifact.ServeFile(w, r, s.opts.Artifacts, path.Join(root, rel))
+	return artifact.ServeFile(w, r, s.opts.Artifacts, path.Join(root, *q.Path))
 }
 
 // resolveRunsURI turns runs:/<run_id>/<path> into the run's artifact URI

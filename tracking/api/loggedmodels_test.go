@@ -202,3 +202,57 @@ func TestLogInputsModelsOnly(t *testing.T) {
 	wantError(t, post(t, ts, "runs/log-inputs", map[string]any{"run_id": run, "models": []any{map[string]any{}}}), 400,
 		"INVALID_PARAMETER_VALUE", "models[0].model_id")
 }
+
+// TestLoggedModelRequestMessages pins the declared decoding of the logged
+// model requests: nested messages name their fields by full path, and
+// log-outputs requires models as MLflow's _log_outputs schema does.
+func TestLoggedModelRequestMessages(t *testing.T) {
+	ts, _ := newTestServer(t)
+	exp := mkExperiment(t, ts, "lmdecl")
+	run := mkRun(t, ts, exp)
+	m := mkLoggedModel(t, ts, exp, "m", run)
+	const hint = " See the API docs for more information about request parameters."
+	cases := []struct {
+		name, method, path string
+		body               any
+		msg                string
+	}{
+		{"no dataset name", "POST", "logged-models/search", map[string]any{"experiment_ids": []string{exp}, "datasets": []any{map[string]any{}}},
+			"`dataset_name` in the `datasets` clause must be specified."},
+		{"dataset name type", "POST", "logged-models/search", map[string]any{"experiment_ids": []string{exp}, "datasets": []any{map[string]any{"dataset_name": 5}}},
+			"Invalid value 5 for parameter 'datasets[0].dataset_name' supplied:  Hint: Value was of type 'int'." + hint},
+		{"dataset not a message", "POST", "logged-models/search", map[string]any{"experiment_ids": []string{exp}, "datasets": []any{"x"}},
+			"Invalid value \"x\" for parameter 'datasets[0]' supplied:  Hint: Value was of type 'str'." + hint},
+		{"order field missing", "POST", "logged-models/search", map[string]any{"experiment_ids": []string{exp}, "order_by": []any{map[string]any{"field_name": "name"}, map[string]any{"ascending": true}}},
+			"Missing value for required parameter 'order_by[1].field_name'." + hint},
+		{"order ascending type", "POST", "logged-models/search", map[string]any{"experiment_ids": []string{exp}, "order_by": []any{map[string]any{"field_name": "name", "ascending": "maybe"}}},
+			"Invalid value \"maybe\" for parameter 'order_by[0].ascending' supplied:  Hint: Value was of type 'str'." + hint},
+		{"no experiments", "POST", "logged-models/search", map[string]any{"experiment_ids": []string{}},
+			"Missing value for required parameter 'experiment_ids'." + hint},
+		{"max results", "POST", "logged-models/search", map[string]any{"experiment_ids": []string{exp}, "max_results": 1001},
+			"Invalid value 1001 for parameter 'max_results' supplied. It must be between 1 and 1000"},
+		{"outputs without models", "POST", "runs/outputs", map[string]any{"run_id": run},
+			"Missing value for required parameter 'models'." + hint},
+		{"output step type", "POST", "runs/outputs", map[string]any{"run_id": run, "models": []any{map[string]any{"model_id": m, "step": "a"}}},
+			"Invalid value \"a\" for parameter 'models[0].step' supplied:  Hint: Value was of type 'str'." + hint},
+		{"output model id", "POST", "runs/outputs", map[string]any{"run_id": run, "models": []any{map[string]any{"step": 1}}},
+			"Missing value for required parameter 'models[0].model_id'." + hint},
+		{"finalize unspecified", "PATCH", "logged-models/" + m, map[string]any{"model_id": m, "status": "LOGGED_MODEL_STATUS_UNSPECIFIED"},
+			"Missing value for required parameter 'status'." + hint},
+		{"param value type", "POST", "logged-models/" + m + "/params", map[string]any{"model_id": m, "params": []any{map[string]any{"key": "k", "value": 1}}},
+			"Invalid value 1 for parameter 'params[0].value' supplied:  Hint: Value was of type 'int'." + hint},
+		{"finalize without body model_id", "PATCH", "logged-models/" + m, map[string]any{"status": "LOGGED_MODEL_READY"},
+			"Missing value for required parameter 'model_id'." + hint},
+		{"params without body model_id", "POST", "logged-models/" + m + "/params", map[string]any{"params": []any{}},
+			"Missing value for required parameter 'model_id'." + hint},
+	}
+	for _, c := range cases {
+		r := call(t, ts, c.method, "/api/2.0/mlflow/"+c.path, "json", c.body)
+		wantStatus(t, r, 400)
+		if got := r.message(t); got != c.msg {
+			t.Errorf("%s: message\n%q, want\n%q", c.name, got, c.msg)
+		}
+	}
+	// An empty models list is accepted (present, as _assert_required lets it).
+	wantStatus(t, post(t, ts, "runs/outputs", map[string]any{"run_id": run, "models": []any{}}), 200)
+}

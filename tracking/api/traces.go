@@ -119,23 +119,6 @@ func traceIDParam(r *http.Request) string {
 	return r.PathValue("trace_id")
 }
 
-// traceTags reads and checks a list of trace tags or request metadata:
-// keys follow MLflow's name rules and are at most 250 code points; values
-// are truncated to 8000 code points, as MLflow does.
-func traceTags(f *fields, name string) ([]tracking.Tag, error) {
-	tags, err := readTags(f, name)
-	if err != nil {
-		return nil, err
-	}
-	for i := range tags {
-		if err := checkTraceTagKey(tags[i].Key); err != nil {
-			return nil, err
-		}
-		tags[i].Value = validate.TruncateTagValue(tags[i].Value)
-	}
-	return tags, nil
-}
-
 func checkTraceTagKey(key string) error {
 	if key == "" {
 		return missingValue("key")
@@ -146,74 +129,64 @@ func checkTraceTagKey(key string) error {
 	return validate.Name(key, "key")
 }
 
+// traceV2Request is StartTrace and EndTrace (which names its trace in the
+// path and has a status rather than an experiment).
+type traceV2Request struct {
+	ExperimentID string
+	TimestampMs  int64
+	Status       int
+	Meta, Tags   []tracking.Tag
+	end          bool
+}
+
+func (q *traceV2Request) decl() []spec {
+	// MLflow 2.22.1 answers a database error (400 BAD_REQUEST) to a start
+	// without an experiment id; the empty id is refused here before it
+	// could mean the Default experiment.
+	ts := int64Field("timestamp_ms", &q.TimestampMs, 0)
+	d := []spec{idStr("experiment_id", &q.ExperimentID).req(), ts}
+	if q.end {
+		d = []spec{ts, enumStrField("status", &q.Status, traceStatuses, 0)}
+	}
+	return append(d, tagList("request_metadata", &q.Meta), tagList("tags", &q.Tags))
+}
+
+func (q *traceV2Request) validate() error {
+	if err := entityTags(q.Meta); err != nil {
+		return err
+	}
+	return entityTags(q.Tags)
+}
+
 func (s *Server) startTrace(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	// MLflow 2.22.1 answers a database error (400 BAD_REQUEST) without an
-	// experiment id; the empty id is refused here before it could mean the
-	// Default experiment.
-	expID, err := f.experimentID("experiment_id")
-	if err != nil {
-		return err
-	}
-	ts, _, err := f.int64("timestamp_ms")
-	if err != nil {
-		return err
-	}
-	meta, err := traceTags(f, "request_metadata")
-	if err != nil {
-		return err
-	}
-	tags, err := traceTags(f, "tags")
-	if err != nil {
+	var q traceV2Request
+	if err := decode(r, &q); err != nil {
 		return err
 	}
 	t, err := s.store.StartTrace(r.Context(), tracking.StartTrace{
-		ExperimentID: expID, TimestampMs: ts, RequestMetadata: meta, Tags: tags,
+		ExperimentID: q.ExperimentID, TimestampMs: q.TimestampMs, RequestMetadata: q.Meta, Tags: q.Tags,
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, traceInfoResponse{toV2(t)})
-	return nil
+	return answerTraceV2(w, t, err)
 }
 
 func (s *Server) endTrace(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	id := traceIDParam(r)
-	ts, _, err := f.int64("timestamp_ms")
-	if err != nil {
-		return err
-	}
-	st, _, err := f.enum("status", traceStatuses)
-	if err != nil {
-		return err
-	}
-	meta, err := traceTags(f, "request_metadata")
-	if err != nil {
-		return err
-	}
-	tags, err := traceTags(f, "tags")
-	if err != nil {
+	q := traceV2Request{end: true}
+	if err := decode(r, &q); err != nil {
 		return err
 	}
 	t, err := s.store.EndTrace(r.Context(), tracking.EndTrace{
-		RequestID: id, TimestampMs: ts, Status: traceStatusNames[st], RequestMetadata: meta, Tags: tags,
+		RequestID: traceIDParam(r), TimestampMs: q.TimestampMs, Status: traceStatusNames[q.Status], RequestMetadata: q.Meta, Tags: q.Tags,
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, traceInfoResponse{toV2(t)})
-	return nil
+	return answerTraceV2(w, t, err)
 }
 
 func (s *Server) getTraceInfo(w http.ResponseWriter, r *http.Request) error {
 	t, err := s.store.GetTraceInfo(r.Context(), traceIDParam(r))
+	return answerTraceV2(w, t, err)
+}
+
+// answerTraceV2 answers {"trace_info": t} in the 2.x form, or err.
+func answerTraceV2(w http.ResponseWriter, t *tracking.TraceInfo, err error) error {
 	if err != nil {
 		return err
 	}
@@ -221,108 +194,112 @@ func (s *Server) getTraceInfo(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// traceTagRequest is SetTraceTag and DeleteTraceTag (which has no value),
+// v2 and v3 alike. The key is read from the JSON body, as MLflow does (a
+// key in the query string of a DELETE is a missing key).
+type traceTagRequest struct {
+	Key, Value string
+	set        bool
+}
+
+func (q *traceTagRequest) decl() []spec {
+	if !q.set {
+		return []spec{str("key", &q.Key).req()}
+	}
+	return []spec{str("key", &q.Key).req(), str("value", &q.Value)}
+}
+
+func (q *traceTagRequest) validate() error {
+	if !q.set {
+		return nil
+	}
+	q.Value = validate.TruncateTagValue(q.Value)
+	return checkTraceTagKey(q.Key)
+}
+
 func (s *Server) setTraceTag(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	q := traceTagRequest{set: true}
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	key, err := f.requiredStr("key")
-	if err != nil {
-		return err
-	}
-	value, _, err := f.str("value")
-	if err != nil {
-		return err
-	}
-	if err := checkTraceTagKey(key); err != nil {
-		return err
-	}
-	tag := tracking.Tag{Key: key, Value: validate.TruncateTagValue(value)}
-	if err := s.store.SetTraceTag(r.Context(), traceIDParam(r), tag); err != nil {
-		return err
-	}
-	return writeEmpty(w)
+	return answerEmpty(w, s.store.SetTraceTag(r.Context(), traceIDParam(r), tracking.Tag{Key: q.Key, Value: q.Value}))
 }
 
-// deleteTraceTag reads the key from the JSON body, as MLflow does (a key
-// in the query string is a missing key).
 func (s *Server) deleteTraceTag(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q traceTagRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	key, err := f.requiredStr("key")
-	if err != nil {
-		return err
-	}
-	if err := s.store.DeleteTraceTag(r.Context(), traceIDParam(r), key); err != nil {
-		return err
-	}
-	return writeEmpty(w)
+	return answerEmpty(w, s.store.DeleteTraceTag(r.Context(), traceIDParam(r), q.Key))
 }
 
-// traceSearchParams reads the parameters shared by the v2 and v3 trace
-// searches (the experiment ids are read by the caller).
-func traceSearchParams(f *fields, ids []string) (tracking.TraceQuery, error) {
-	var q tracking.TraceQuery
-	filter, _, err := f.str("filter")
-	if err != nil {
-		return q, err
+// traceSearchRequest is SearchTraces (experiment_ids) and SearchTracesV3
+// (locations): the same search otherwise.
+type traceSearchRequest struct {
+	ExperimentIDs []string
+	Locations     []traceLocationMessage
+	Filter        string
+	MaxResults    int64
+	OrderBy       []string
+	PageToken     string
+	v3            bool
+}
+
+func (q *traceSearchRequest) decl() []spec {
+	first := idList("experiment_ids", &q.ExperimentIDs).req().check(nonEmptyList(&q.ExperimentIDs))
+	if q.v3 {
+		first = messageList("locations", &q.Locations).req()
 	}
-	maxResults, _, err := f.maxResults(DefaultSearchTraces)
-	if err != nil {
-		return q, err
+	return []spec{
+		first,
+		str("filter", &q.Filter),
+		int64Field("max_results", &q.MaxResults, DefaultSearchTraces).check(atMost(&q.MaxResults, MaxSearchTraces)),
+		strList("order_by", &q.OrderBy),
+		str("page_token", &q.PageToken),
 	}
-	if maxResults < 1 {
-		return q, invalidParam("Invalid value %d for parameter 'max_results' supplied. It must be a positive integer", maxResults)
+}
+
+// validate takes the experiments of the v3 locations (MLflow's handler
+// keeps those with mlflow_experiment) and checks the store's lower bound
+// of max_results.
+func (q *traceSearchRequest) validate() error {
+	if q.v3 {
+		for _, l := range q.Locations {
+			if l.Experiment != nil {
+				q.ExperimentIDs = append(q.ExperimentIDs, l.Experiment.ID)
+			}
+		}
+		if len(q.ExperimentIDs) == 0 {
+			return invalidParam("At least one location of type %s is required in 'locations'.", traceLocationExperiment)
+		}
 	}
-	if maxResults > MaxSearchTraces {
-		return q, invalidParam("Invalid value %d for parameter 'max_results' supplied. It must be at most %d", maxResults, MaxSearchTraces)
+	if q.MaxResults < 1 {
+		return invalidParam("Invalid value %d for parameter 'max_results' supplied. It must be a positive integer", q.MaxResults)
 	}
-	orderBy, _, err := f.strList("order_by", false)
-	if err != nil {
-		return q, err
-	}
-	token, _, err := f.str("page_token")
-	if err != nil {
-		return q, err
-	}
-	clauses, err := search.ParseTraceFilter(filter)
-	if err != nil {
-		return q, err
-	}
-	keys, err := search.ParseTraceOrderBy(orderBy)
-	if err != nil {
-		return q, err
-	}
-	return tracking.TraceQuery{ExperimentIDs: ids, Filter: clauses, OrderBy: keys,
-		MaxResults: int(maxResults), PageToken: token}, nil
+	return nil
 }
 
 func (s *Server) searchTraces(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	ids, _, err := f.strList("experiment_ids", true)
-	if err != nil {
-		return err
-	}
-	if len(ids) == 0 {
-		return missingValue("experiment_ids")
-	}
-	return searchTracesAs(s, w, r, f, ids, toV2)
+	return searchTracesAs(s, w, r, false, toV2)
 }
 
-// searchTracesAs runs a trace search over the experiments ids with the
-// request's filter, ordering and paging, and answers the page with each
-// trace in the wire form that view gives (v2 or v3).
-func searchTracesAs[T any](s *Server, w http.ResponseWriter, r *http.Request, f *fields, ids []string, view func(*tracking.TraceInfo) T) error {
-	q, err := traceSearchParams(f, ids)
+// searchTracesAs decodes a trace search (v2 or v3), runs it and answers
+// the page with each trace in the wire form that view gives.
+func searchTracesAs[T any](s *Server, w http.ResponseWriter, r *http.Request, v3 bool, view func(*tracking.TraceInfo) T) error {
+	q := traceSearchRequest{v3: v3}
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	clauses, err := search.ParseTraceFilter(q.Filter)
 	if err != nil {
 		return err
 	}
-	page, err := s.store.SearchTraces(r.Context(), q)
+	keys, err := search.ParseTraceOrderBy(q.OrderBy)
+	if err != nil {
+		return err
+	}
+	page, err := s.store.SearchTraces(r.Context(), tracking.TraceQuery{ExperimentIDs: q.ExperimentIDs, Filter: clauses,
+		OrderBy: keys, MaxResults: int(q.MaxResults), PageToken: q.PageToken})
 	if err != nil {
 		return err
 	}
@@ -337,14 +314,44 @@ func searchTracesAs[T any](s *Server, w http.ResponseWriter, r *http.Request, f 
 	return nil
 }
 
+// deleteTracesRequest is DeleteTraces (v2 and v3).
+type deleteTracesRequest struct {
+	ExperimentID string
+	MaxTS        *int64
+	MaxTraces    int64
+	IDs          []string
+}
+
+func (q *deleteTracesRequest) decl() []spec {
+	return []spec{
+		idStr("experiment_id", &q.ExperimentID).req(),
+		optInt64("max_timestamp_millis", &q.MaxTS),
+		int64Field("max_traces", &q.MaxTraces, 0),
+		strList("request_ids", &q.IDs),
+	}
+}
+
+func (q *deleteTracesRequest) validate() error {
+	if q.MaxTS == nil && len(q.IDs) == 0 {
+		return invalidParam("Either `max_timestamp_millis` or `request_ids` must be specified.")
+	}
+	if q.MaxTS != nil && len(q.IDs) > 0 {
+		return invalidParam("Only one of `max_timestamp_millis` and `request_ids` can be specified.")
+	}
+	if q.MaxTraces < 0 {
+		return invalidParam("Invalid value %d for parameter 'max_traces' supplied. It must be a positive integer", q.MaxTraces)
+	}
+	return nil
+}
+
 func (s *Server) deleteTraces(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q deleteTracesRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	req, err := readDeleteTraces(f, "request_ids")
-	if err != nil {
-		return err
+	req := tracking.DeleteTraces{ExperimentID: q.ExperimentID, MaxTraces: int(q.MaxTraces), RequestIDs: q.IDs}
+	if q.MaxTS != nil {
+		req.MaxTimestampMillis = *q.MaxTS
 	}
 	n, err := s.store.DeleteTraces(r.Context(), req)
 	if err != nil {
@@ -356,46 +363,20 @@ func (s *Server) deleteTraces(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// readDeleteTraces reads a delete-traces request (idsField names the list
-// of ids: request_ids in v2, trace_ids in v3).
-func readDeleteTraces(f *fields, idsField string) (tracking.DeleteTraces, error) {
-	var req tracking.DeleteTraces
-	expID, err := f.experimentID("experiment_id")
-	if err != nil {
-		return req, err
-	}
-	maxTS, hasTS, err := f.int64("max_timestamp_millis")
-	if err != nil {
-		return req, err
-	}
-	maxTraces, _, err := f.int64("max_traces")
-	if err != nil {
-		return req, err
-	}
-	ids, _, err := f.strList(idsField, false)
-	if err != nil {
-		return req, err
-	}
-	if !hasTS && len(ids) == 0 {
-		return req, invalidParam("Either `max_timestamp_millis` or `%s` must be specified.", idsField)
-	}
-	if hasTS && len(ids) > 0 {
-		return req, invalidParam("Only one of `max_timestamp_millis` and `%s` can be specified.", idsField)
-	}
-	if maxTraces < 0 {
-		return req, invalidParam("Invalid value %d for parameter 'max_traces' supplied. It must be a positive integer", maxTraces)
-	}
-	return tracking.DeleteTraces{ExperimentID: expID, MaxTimestampMillis: maxTS, MaxTraces: int(maxTraces), RequestIDs: ids}, nil
-}
+// traceArtifactRequest is the UI's get-trace-artifact.
+type traceArtifactRequest struct{ ID string }
+
+func (q *traceArtifactRequest) decl() []spec { return []spec{str("request_id", &q.ID).req()} }
 
 // getTraceArtifact is the UI's get-trace-artifact: the trace's data
 // (traces.json under its mlflow.artifactLocation), served from the
 // artifact store only when that location is inside it.
 func (s *Server) getTraceArtifact(w http.ResponseWriter, r *http.Request) error {
-	id := r.URL.Query().Get("request_id")
-	if id == "" {
-		return missingValue("request_id")
+	var q traceArtifactRequest
+	if err := decode(r, &q); err != nil {
+		return err
 	}
+	id := q.ID
 	t, err := s.store.GetTraceInfo(r.Context(), id)
 	if err != nil {
 		return err

@@ -2,8 +2,6 @@ package api
 
 import (
 	"bytes"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,12 +9,12 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/tracespans"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/validate"
 )
 
@@ -382,32 +380,43 @@ func jsonProblem(err error) string {
 
 // --- handlers ---
 
+// startTraceV3Request is StartTraceV3: a Trace whose trace_info is
+// required.
+type startTraceV3Request struct{ Trace *traceMessage }
+
+func (q *startTraceV3Request) decl() []spec { return []spec{optMessage("trace", &q.Trace).req()} }
+
+// traceMessage is a client's Trace: its TraceInfoV3 only.
+type traceMessage struct{ Info *tracking.TraceInfo }
+
+func (m *traceMessage) decl() []spec {
+	return []spec{custom("trace_info", func(f *fields, name string) (bool, bool, error) {
+		v, ok := f.lookup(name)
+		if !ok || kindOf(v.raw) != kindObject {
+			return false, false, nil
+		}
+		var err error
+		m.Info, err = decodeTraceInfo(v.raw)
+		return true, false, err
+	}).req()}
+}
+
 func (s *Server) startTraceV3(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
+	var q startTraceV3Request
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	t, err := s.store.StartTraceV3(r.Context(), q.Trace.Info)
+	return answerTraceV3(w, t, nil, err)
+}
+
+// answerTraceV3 answers {"trace": {"trace_info": t, "spans": spans}}, or
+// err.
+func answerTraceV3(w http.ResponseWriter, t *tracking.TraceInfo, spans []json.RawMessage, err error) error {
 	if err != nil {
 		return err
 	}
-	raw, ok := f.obj.get("trace")
-	if !ok || kindOf(raw) == kindNull {
-		return missingValue("trace")
-	}
-	tf, err := message(raw, "trace")
-	if err != nil {
-		return err
-	}
-	infoRaw, ok := tf.obj.get("trace_info")
-	if !ok || kindOf(infoRaw) != kindObject {
-		return missingValue("trace.trace_info")
-	}
-	in, err := decodeTraceInfo(infoRaw)
-	if err != nil {
-		return err
-	}
-	t, err := s.store.StartTraceV3(r.Context(), in)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, traceV3Response{traceV3{TraceInfo: toV3(t)}})
+	writeJSON(w, http.StatusOK, traceV3Response{traceV3{TraceInfo: toV3(t), Spans: spans}})
 	return nil
 }
 
@@ -423,57 +432,53 @@ func (s *Server) traceInfoV3Of(r *http.Request, id string) (*tracking.TraceInfo,
 
 func (s *Server) getTraceInfoV3(w http.ResponseWriter, r *http.Request) error {
 	t, err := s.traceInfoV3Of(r, r.PathValue("trace_id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, traceV3Response{traceV3{TraceInfo: toV3(t)}})
-	return nil
+	return answerTraceV3(w, t, nil, err)
+}
+
+// getTraceRequest is GetTrace. allow_partial comes first: MLflow checks a
+// query string's booleans while it reads the query, before the schema.
+type getTraceRequest struct {
+	ID      string
+	Partial bool
+}
+
+func (q *getTraceRequest) decl() []spec {
+	return []spec{queryBool("allow_partial", &q.Partial), str("trace_id", &q.ID).req()}
 }
 
 // getTraceV3 answers GetTrace: the info with the spans of the stored
 // trace data. Without data, allow_partial answers the info alone; without
 // it the trace is "not fully exported yet", as MLflow says.
 func (s *Server) getTraceV3(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q getTraceRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	id, err := f.requiredStr("trace_id")
-	if err != nil {
-		return err
-	}
-	partial, _ := (&Params{f: f}).Bool("allow_partial")
-	t, err := s.traceInfoV3Of(r, id)
+	t, err := s.traceInfoV3Of(r, q.ID)
 	if err != nil {
 		return err
 	}
 	spans, found, err := s.traceSpans(r, t)
-	if err != nil {
-		return err
+	if err == nil && !found && !q.Partial {
+		err = tracking.Errorf(tracking.ResourceDoesNotExist,
+			"Trace with ID %s is not fully exported yet, please try again later.", q.ID)
 	}
-	if !found && !partial {
-		return tracking.Errorf(tracking.ResourceDoesNotExist,
-			"Trace with ID %s is not fully exported yet, please try again later.", id)
-	}
-	writeJSON(w, http.StatusOK, traceV3Response{traceV3{TraceInfo: toV3(t), Spans: spans}})
-	return nil
+	return answerTraceV3(w, t, spans, err)
 }
+
+// traceIDsRequest is BatchGetTraces and BatchGetTraceInfos.
+type traceIDsRequest struct{ IDs []string }
+
+func (q *traceIDsRequest) decl() []spec { return []spec{strList("trace_ids", &q.IDs).req()} }
 
 // requestedTraces reads the required trace_ids of a batch request and
 // returns those traces the caller may read (see readableTraces).
 func (s *Server) requestedTraces(r *http.Request) ([]*tracking.TraceInfo, error) {
-	f, err := requestFields(r)
-	if err != nil {
+	var q traceIDsRequest
+	if err := decode(r, &q); err != nil {
 		return nil, err
 	}
-	ids, ok, err := f.strList("trace_ids", false)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, missingValue("trace_ids")
-	}
-	return s.readableTraces(r, ids)
+	return s.readableTraces(r, q.IDs)
 }
 
 // batchGetTraces answers BatchGetTraces: the complete traces (those with
@@ -582,74 +587,52 @@ func (s *Server) checkTracesReadable(r *http.Request, ids []string) error {
 	return nil
 }
 
+// traceLocationMessage is a TraceLocation of a search: only its MLflow
+// experiment is read.
+type traceLocationMessage struct{ Experiment *experimentLocationMessage }
+
+func (l *traceLocationMessage) decl() []spec {
+	return []spec{optMessage("mlflow_experiment", &l.Experiment)}
+}
+
+// experimentLocationMessage is MlflowExperimentLocation.
+type experimentLocationMessage struct{ ID string }
+
+func (e *experimentLocationMessage) decl() []spec { return []spec{idStr("experiment_id", &e.ID)} }
+
 func (s *Server) searchTracesV3(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
+	return searchTracesAs(s, w, r, true, toV3)
+}
+
+// linkTracesRequest is LinkTracesToRun.
+type linkTracesRequest struct {
+	IDs   []string
+	RunID string
+}
+
+func (q *linkTracesRequest) decl() []spec {
+	return []spec{strList("trace_ids", &q.IDs).req(), str("run_id", &q.RunID).req()}
+}
+
+func (q *linkTracesRequest) validate() error {
+	if len(q.IDs) > maxLinkTraces {
+		return invalidParam("Cannot link more than %d traces to a run in a single request. Provided %d traces.", maxLinkTraces, len(q.IDs))
 	}
-	locs, ok, err := f.array("locations")
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return missingValue("locations")
-	}
-	var ids []string
-	for i, raw := range locs {
-		p := "locations[" + strconv.Itoa(i) + "]"
-		m, err := message(raw, p)
-		if err != nil {
-			return err
-		}
-		expRaw, ok := m.obj.get("mlflow_experiment")
-		if !ok || kindOf(expRaw) == kindNull {
-			continue
-		}
-		em, err := message(expRaw, p+".mlflow_experiment")
-		if err != nil {
-			return err
-		}
-		id, _, err := em.strAt("experiment_id", p+".mlflow_experiment.experiment_id", true)
-		if err != nil {
-			return err
-		}
-		ids = append(ids, id)
-	}
-	if len(ids) == 0 {
-		return invalidParam("At least one location of type %s is required in 'locations'.", traceLocationExperiment)
-	}
-	return searchTracesAs(s, w, r, f, ids, toV3)
+	return nil
 }
 
 func (s *Server) linkTracesToRun(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q linkTracesRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	ids, ok, err := f.strList("trace_ids", false)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return missingValue("trace_ids")
-	}
-	runID, err := f.requiredStr("run_id")
-	if err != nil {
-		return err
-	}
-	if len(ids) > maxLinkTraces {
-		return invalidParam("Cannot link more than %d traces to a run in a single request. Provided %d traces.", maxLinkTraces, len(ids))
-	}
-	if len(ids) == 0 {
+	if len(q.IDs) == 0 {
 		return writeEmpty(w)
 	}
-	if err := s.checkTracesReadable(r, ids); err != nil {
+	if err := s.checkTracesReadable(r, q.IDs); err != nil {
 		return err
 	}
-	if err := s.store.LinkTracesToRun(r.Context(), ids, runID); err != nil {
-		return err
-	}
-	return writeEmpty(w)
+	return answerEmpty(w, s.store.LinkTracesToRun(r.Context(), q.IDs, q.RunID))
 }
 
 // --- span data ---
@@ -679,194 +662,11 @@ func (s *Server) traceSpans(r *http.Request, t *tracking.TraceInfo) (spans []jso
 		return nil, false, tracking.Errorf(tracking.InvalidParameterValue,
 			"The data of trace %s is larger than %d bytes.", t.RequestID, maxTraceDataSize)
 	}
-	var doc struct {
-		Spans []map[string]json.RawMessage `json:"spans"`
+	spans, found, err = tracespans.FromTraceData(data)
+	if err != nil {
+		return nil, false, fmt.Errorf("trace %s: %w", t.RequestID, err)
 	}
-	if err := json.Unmarshal(data, &doc); err != nil {
-		// Data a client wrote that we cannot read: served as partial.
-		return nil, false, nil
-	}
-	spans = make([]json.RawMessage, 0, len(doc.Spans))
-	for _, sp := range doc.Spans {
-		b, err := json.Marshal(otelSpan(sp))
-		if err != nil {
-			return nil, false, fmt.Errorf("encode a span of trace %s: %w", t.RequestID, err)
-		}
-		spans = append(spans, b)
-	}
-	return spans, true, nil
-}
-
-// otelSpan turns one span of MLflow's trace data (Span.to_dict: ids in
-// base64, attributes as a map of JSON-encoded values, status code names)
-// into OpenTelemetry's Span in proto JSON (attributes as KeyValue lists
-// of AnyValue, nanosecond times as strings), as MLflow's get_trace answers.
-func otelSpan(in map[string]json.RawMessage) map[string]any {
-	out := map[string]any{}
-	str := func(k string) string {
-		var s string
-		_ = json.Unmarshal(in[k], &s)
-		return s
-	}
-	for _, k := range []string{"trace_id", "span_id", "parent_span_id"} {
-		if v := otelID(str(k), k == "trace_id"); v != "" {
-			out[k] = v
-		}
-	}
-	for _, k := range []string{"name", "trace_state", "kind"} {
-		if v := str(k); v != "" {
-			out[k] = v
-		}
-	}
-	for _, k := range []string{"start_time_unix_nano", "end_time_unix_nano"} {
-		if v := nanoString(in[k]); v != "" {
-			out[k] = v
-		}
-	}
-	if attrs := otelAttributes(in["attributes"], true); len(attrs) > 0 {
-		out["attributes"] = attrs
-	}
-	var status map[string]any
-	if json.Unmarshal(in["status"], &status) == nil && status != nil {
-		st := map[string]any{}
-		if c, ok := status["code"].(string); ok && c != "" && c != "STATUS_CODE_UNSET" {
-			st["code"] = c
-		}
-		if m, ok := status["message"].(string); ok && m != "" {
-			st["message"] = m
-		}
-		out["status"] = st
-	}
-	var events []map[string]json.RawMessage
-	if json.Unmarshal(in["events"], &events) == nil && len(events) > 0 {
-		evs := make([]map[string]any, 0, len(events))
-		for _, e := range events {
-			ev := map[string]any{}
-			var name string
-			_ = json.Unmarshal(e["name"], &name)
-			ev["name"] = name
-			if v := nanoString(e["time_unix_nano"]); v != "" {
-				ev["time_unix_nano"] = v
-			}
-			if attrs := otelAttributes(e["attributes"], false); len(attrs) > 0 {
-				ev["attributes"] = attrs
-			}
-			evs = append(evs, ev)
-		}
-		out["events"] = evs
-	}
-	return out
-}
-
-// otelID returns a trace or span id as proto JSON bytes (base64). MLflow
-// writes them in base64, except 3.5, which wrote hex (trace ids with the
-// "tr-" prefix).
-func otelID(v string, trace bool) string {
-	size := 8
-	if trace {
-		size = 16
-	}
-	if b, err := base64.StdEncoding.DecodeString(v); err == nil && len(b) == size {
-		return v
-	}
-	if b, err := hex.DecodeString(strings.TrimPrefix(v, "tr-")); err == nil && len(b) == size {
-		return base64.StdEncoding.EncodeToString(b)
-	}
-	return v
-}
-
-// nanoString renders a nanosecond time (a JSON number or string) as the
-// decimal string proto JSON uses for 64-bit integers; "" when absent.
-func nanoString(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return ""
-	}
-	if raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return ""
-		}
-		return s
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) != nil {
-		return ""
-	}
-	if i, err := n.Int64(); err == nil {
-		return strconv.FormatInt(i, 10)
-	}
-	if f, err := n.Float64(); err == nil {
-		return strconv.FormatInt(int64(f), 10)
-	}
-	return ""
-}
-
-// otelAttributes turns an attribute map into KeyValue messages. Span
-// attributes hold JSON-encoded values (encoded is set), which are decoded
-// first, as MLflow does when it builds OTel spans.
-func otelAttributes(raw json.RawMessage, encoded bool) []map[string]any {
-	var m map[string]any
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	if d.Decode(&m) != nil || len(m) == 0 {
-		return nil
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]map[string]any, 0, len(keys))
-	for _, k := range keys {
-		v := m[k]
-		if s, ok := v.(string); ok && encoded {
-			d := json.NewDecoder(strings.NewReader(s))
-			d.UseNumber()
-			var dec any
-			if d.Decode(&dec) == nil && !d.More() {
-				v = dec
-			}
-		}
-		out = append(out, map[string]any{"key": k, "value": anyValue(v)})
-	}
-	return out
-}
-
-// anyValue is OpenTelemetry's AnyValue in proto JSON.
-func anyValue(v any) map[string]any {
-	switch x := v.(type) {
-	case nil:
-		return map[string]any{}
-	case string:
-		return map[string]any{"string_value": x}
-	case bool:
-		return map[string]any{"bool_value": x}
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return map[string]any{"int_value": strconv.FormatInt(i, 10)}
-		}
-		f, _ := x.Float64()
-		return map[string]any{"double_value": f}
-	case []any:
-		vals := make([]map[string]any, 0, len(x))
-		for _, e := range x {
-			vals = append(vals, anyValue(e))
-		}
-		return map[string]any{"array_value": map[string]any{"values": vals}}
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		vals := make([]map[string]any, 0, len(x))
-		for _, k := range keys {
-			vals = append(vals, map[string]any{"key": k, "value": anyValue(x[k])})
-		}
-		return map[string]any{"kvlist_value": map[string]any{"values": vals}}
-	}
-	return map[string]any{"string_value": fmt.Sprint(v)}
+	return spans, found, nil
 }
 
 // --- assessments ---
@@ -875,46 +675,54 @@ type assessmentResponse struct {
 	Assessment *assessmentJSON `json:"assessment"`
 }
 
-// readAssessment reads the assessment message of a request body.
-func readAssessment(f *fields) (*assessmentJSON, error) {
-	raw, ok := f.obj.get("assessment")
-	if !ok || kindOf(raw) == kindNull {
-		return nil, missingValue("assessment")
-	}
-	if kindOf(raw) != kindObject {
-		return nil, invalidType("assessment", value{raw: raw})
-	}
-	var in assessmentJSON
-	if err := json.Unmarshal(raw, &in); err != nil {
-		return nil, invalidParam("Invalid value for parameter 'assessment': %s", jsonProblem(err))
-	}
-	return &in, nil
+// assessmentField declares the assessment message of a request, read
+// whole in its proto JSON form.
+func assessmentField(dst *assessmentJSON) spec {
+	return spec{name: "assessment", read: func(f *fields, name string) (bool, bool, error) {
+		v, ok := f.lookup(name)
+		if !ok || v.query {
+			return false, false, nil
+		}
+		if kindOf(v.raw) != kindObject {
+			return true, false, invalidType(name, v)
+		}
+		if err := json.Unmarshal(v.raw, dst); err != nil {
+			return true, false, invalidParam("Invalid value for parameter '%s': %s", name, jsonProblem(err))
+		}
+		return true, false, nil
+	}}
+}
+
+// createAssessmentRequest is CreateAssessment.
+type createAssessmentRequest struct {
+	In assessmentJSON
+	A  tracking.Assessment
+}
+
+func (q *createAssessmentRequest) decl() []spec { return []spec{assessmentField(&q.In).req()} }
+
+func (q *createAssessmentRequest) validate() (err error) {
+	q.A, err = fromAssessmentJSON(&q.In, "assessment.")
+	return err
 }
 
 func (s *Server) createAssessment(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q createAssessmentRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	in, err := readAssessment(f)
-	if err != nil {
-		return err
-	}
-	a, err := fromAssessmentJSON(in, "assessment.")
-	if err != nil {
-		return err
-	}
-	a.TraceID = r.PathValue("trace_id")
-	out, err := s.store.CreateAssessment(r.Context(), a)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, assessmentResponse{toAssessmentJSON(out)})
-	return nil
+	q.A.TraceID = r.PathValue("trace_id")
+	a, err := s.store.CreateAssessment(r.Context(), q.A)
+	return answerAssessment(w, a, err)
 }
 
 func (s *Server) getAssessment(w http.ResponseWriter, r *http.Request) error {
 	a, err := s.store.GetAssessment(r.Context(), r.PathValue("trace_id"), r.PathValue("assessment_id"))
+	return answerAssessment(w, a, err)
+}
+
+// answerAssessment answers {"assessment": a}, or err.
+func answerAssessment(w http.ResponseWriter, a *tracking.Assessment, err error) error {
 	if err != nil {
 		return err
 	}
@@ -964,76 +772,84 @@ func updateMaskPaths(raw []byte) ([]string, error) {
 	return out, nil
 }
 
-// updateAssessment applies the fields named by update_mask, as MLflow's
-// update_assessment does: name, feedback or expectation (on an assessment
-// of that kind), rationale, metadata (merged), valid.
-func (s *Server) updateAssessment(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
+// updateAssessmentRequest is UpdateAssessment: the assessment and the
+// paths of its update_mask.
+type updateAssessmentRequest struct {
+	In  assessmentJSON
+	set map[string]bool
+}
+
+func (q *updateAssessmentRequest) decl() []spec {
+	return []spec{
+		assessmentField(&q.In).req(),
+		custom("update_mask", func(f *fields, name string) (bool, bool, error) {
+			v, ok := f.lookup(name)
+			if !ok || v.query {
+				return false, false, nil
+			}
+			paths, err := updateMaskPaths(v.raw)
+			q.set = map[string]bool{}
+			for _, p := range paths {
+				q.set[p] = true
+			}
+			return true, false, err
+		}).req(),
 	}
-	in, err := readAssessment(f)
-	if err != nil {
-		return err
-	}
-	maskRaw, ok := f.obj.get("update_mask")
-	if !ok || kindOf(maskRaw) == kindNull {
-		return missingValue("update_mask")
-	}
-	paths, err := updateMaskPaths(maskRaw)
-	if err != nil {
-		return err
-	}
-	set := map[string]bool{}
-	for _, p := range paths {
-		set[p] = true
-	}
-	if set["feedback"] && set["expectation"] {
+}
+
+func (q *updateAssessmentRequest) validate() error {
+	if q.set["feedback"] && q.set["expectation"] {
 		return invalidParam("Cannot specify both `expectation` and `feedback` parameters.")
 	}
-	out, err := s.store.UpdateAssessment(r.Context(), r.PathValue("trace_id"), r.PathValue("assessment_id"),
-		func(a *tracking.Assessment) error {
-			if set["assessment_name"] && in.AssessmentName != "" {
-				a.AssessmentName = in.AssessmentName
-			}
-			if set["expectation"] {
-				if len(a.Expectation) == 0 {
-					return invalidParam("Cannot update expectation value on a Feedback assessment.")
-				}
-				a.Expectation = in.Expectation
-			}
-			if set["feedback"] {
-				if len(a.Feedback) == 0 {
-					return invalidParam("Cannot update feedback value on an Expectation assessment.")
-				}
-				a.Feedback = in.Feedback
-			}
-			if set["rationale"] {
-				a.Rationale = in.Rationale
-			}
-			if set["metadata"] && len(in.Metadata) > 0 {
-				if a.Metadata == nil {
-					a.Metadata = map[string]string{}
-				}
-				for k, v := range in.Metadata {
-					a.Metadata[k] = v
-				}
-			}
-			if set["valid"] {
-				a.Valid = in.Valid == nil || *in.Valid
-			}
-			return nil
-		})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, assessmentResponse{toAssessmentJSON(out)})
 	return nil
 }
 
-func (s *Server) deleteAssessment(w http.ResponseWriter, r *http.Request) error {
-	if err := s.store.DeleteAssessment(r.Context(), r.PathValue("trace_id"), r.PathValue("assessment_id")); err != nil {
+// apply makes the update on a stored assessment, as MLflow's
+// update_assessment does: name, feedback or expectation (on an assessment
+// of that kind), rationale, metadata (merged), valid.
+func (q *updateAssessmentRequest) apply(a *tracking.Assessment) error {
+	in, set := &q.In, q.set
+	if set["assessment_name"] && in.AssessmentName != "" {
+		a.AssessmentName = in.AssessmentName
+	}
+	if set["expectation"] {
+		if len(a.Expectation) == 0 {
+			return invalidParam("Cannot update expectation value on a Feedback assessment.")
+		}
+		a.Expectation = in.Expectation
+	}
+	if set["feedback"] {
+		if len(a.Feedback) == 0 {
+			return invalidParam("Cannot update feedback value on an Expectation assessment.")
+		}
+		a.Feedback = in.Feedback
+	}
+	if set["rationale"] {
+		a.Rationale = in.Rationale
+	}
+	if set["metadata"] && len(in.Metadata) > 0 {
+		if a.Metadata == nil {
+			a.Metadata = map[string]string{}
+		}
+		for k, v := range in.Metadata {
+			a.Metadata[k] = v
+		}
+	}
+	if set["valid"] {
+		a.Valid = in.Valid == nil || *in.Valid
+	}
+	return nil
+}
+
+func (s *Server) updateAssessment(w http.ResponseWriter, r *http.Request) error {
+	var q updateAssessmentRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	return writeEmpty(w)
+	a, err := s.store.UpdateAssessment(r.Context(), r.PathValue("trace_id"), r.PathValue("assessment_id"), q.apply)
+	return answerAssessment(w, a, err)
+}
+
+func (s *Server) deleteAssessment(w http.ResponseWriter, r *http.Request) error {
+	return answerEmpty(w, s.store.DeleteAssessment(r.Context(), r.PathValue("trace_id"), r.PathValue("assessment_id")))
 }

@@ -115,7 +115,11 @@ func TestTracesV3API(t *testing.T) {
 	}
 	wantError(t, v3(t, ts, "POST", "traces/search", map[string]any{"filter": "x"}), 400, "INVALID_PARAMETER_VALUE", "locations")
 	wantError(t, v3(t, ts, "POST", "traces/search", map[string]any{"locations": []any{map[string]any{"type": "MLFLOW_EXPERIMENT",
-		"mlflow_experiment": map[string]any{"experiment_id": exp}}}, "max_results": 501}), 400, "INVALID_PARAMETER_VALUE", "500")
+		"mlflow_experiment": map[string]any{"experiment_id": exp}}}, "max_results": 501}), 400, "INVALID_PARAMETER_VALUE",
+		"Invalid value 501 for parameter 'max_results' supplied:  Hint: Value was of type 'int'.")
+	// v2 as MLflow 2.22.1 answered it (traces.jsonl #48).
+	wantError(t, get(t, ts, "traces?experiment_ids="+exp+"&max_results=501"), 400, "INVALID_PARAMETER_VALUE",
+		`Invalid value "501" for parameter 'max_results' supplied:  Hint: Value was of type 'str'.`)
 	r = get(t, ts, "traces?experiment_ids="+exp+"&filter=run_id+%3D+%27r1%27")
 	wantStatus(t, r, 200)
 	if l := r.json(t)["traces"].([]any); len(l) != 1 || l[0].(map[string]any)["request_id"] != id {
@@ -281,16 +285,78 @@ func TestOTLPSpansNotSupported(t *testing.T) {
 	}
 }
 
-func TestOTelIDs(t *testing.T) {
-	for in, want := range map[string]string{
-		"ASNFZ4mrze8=":                        "ASNFZ4mrze8=",
-		"0123456789abcdef":                    "ASNFZ4mrze8=",
-		"tr-0123456789abcdef0123456789abcdef": "ASNFZ4mrze8BI0VniavN7w==",
-		"ASNFZ4mrze8BI0VniavN7w==":            "ASNFZ4mrze8BI0VniavN7w==",
-		"":                                    "",
-	} {
-		if got := otelID(in, len(want) > 12); got != want {
-			t.Errorf("otelID(%q) = %q, want %q", in, got, want)
+// TestTraceRequestMessages pins the declared decoding of the trace
+// requests (v2 and v3): the messages, and nested fields named by path.
+func TestTraceRequestMessages(t *testing.T) {
+	ts, _ := newTestServer(t)
+	exp := mkExperiment(t, ts, "trdecl")
+	startV3(t, ts, exp, "tr-decl", 1700000000000, nil)
+	const hint = " See the API docs for more information about request parameters."
+	loc := func(v any) map[string]any { return map[string]any{"locations": []any{v}} }
+	cases := []struct {
+		name string
+		r    response
+		msg  string
+	}{
+		{"v3 search location type", v3(t, ts, "POST", "traces/search", loc(map[string]any{"mlflow_experiment": map[string]any{"experiment_id": true}})),
+			"Invalid value true for parameter 'locations[0].mlflow_experiment.experiment_id' supplied:  Hint: Value was of type 'bool'." + hint},
+		{"v3 search location not a message", v3(t, ts, "POST", "traces/search", loc("x")),
+			"Invalid value \"x\" for parameter 'locations[0]' supplied:  Hint: Value was of type 'str'." + hint},
+		{"v3 search no experiment", v3(t, ts, "POST", "traces/search", loc(map[string]any{"type": "UC"})),
+			"At least one location of type MLFLOW_EXPERIMENT is required in 'locations'."},
+		{"v3 search max 0", v3(t, ts, "POST", "traces/search", map[string]any{"locations": []any{map[string]any{"mlflow_experiment": map[string]any{"experiment_id": exp}}}, "max_results": 0}),
+			"Invalid value 0 for parameter 'max_results' supplied. It must be a positive integer"},
+		{"v2 search no experiments", get(t, ts, "traces?max_results=10"),
+			"Missing value for required parameter 'experiment_ids'." + hint},
+		{"v3 start without info", v3(t, ts, "POST", "traces", map[string]any{"trace": map[string]any{"trace_info": "x"}}),
+			"Missing value for required parameter 'trace.trace_info'." + hint},
+		{"v3 start trace type", v3(t, ts, "POST", "traces", map[string]any{"trace": 1}),
+			"Invalid value 1 for parameter 'trace' supplied:  Hint: Value was of type 'int'." + hint},
+		{"v3 delete neither", v3(t, ts, "POST", "traces/delete-traces", map[string]any{"experiment_id": exp}),
+			"Either `max_timestamp_millis` or `request_ids` must be specified."},
+		{"v3 delete both", v3(t, ts, "POST", "traces/delete-traces", map[string]any{"experiment_id": exp, "max_timestamp_millis": 1, "request_ids": []string{"tr-decl"}}),
+			"Only one of `max_timestamp_millis` and `request_ids` can be specified."},
+		{"v3 delete max traces", v3(t, ts, "POST", "traces/delete-traces", map[string]any{"experiment_id": exp, "max_timestamp_millis": 1, "max_traces": -1}),
+			"Invalid value -1 for parameter 'max_traces' supplied. It must be a positive integer"},
+		{"v2 end status", call(t, ts, "PATCH", "/api/2.0/mlflow/traces/tr-decl", "json", map[string]any{"status": 9}),
+			"Invalid value 9 for parameter 'status' supplied:  Hint: Value was of type 'int'." + hint},
+		{"v3 tag key", v3(t, ts, "PATCH", "traces/tr-decl/tags", map[string]any{"key": "a/../b", "value": "v"}),
+			"Invalid value \"a/../b\" for parameter 'key' supplied: Names may be treated as files in certain cases, and must not resolve to other names when treated as such. This name would resolve to 'b'"},
+		{"link too many", post(t, ts, "traces/link-to-run", map[string]any{"run_id": "r", "trace_ids": make([]string, 101)}),
+			"Cannot link more than 100 traces to a run in a single request. Provided 101 traces."},
+		{"assessment not a message", v3(t, ts, "POST", "traces/tr-decl/assessments", map[string]any{"assessment": []any{}}),
+			"Invalid value [] for parameter 'assessment' supplied:  Hint: Value was of type 'list'." + hint},
+		{"assessment name", v3(t, ts, "POST", "traces/tr-decl/assessments", map[string]any{"assessment": map[string]any{}}),
+			"Missing value for required parameter 'assessment.assessment_name'." + hint},
+		{"update without mask", v3(t, ts, "PATCH", "traces/tr-decl/assessments/a-1", map[string]any{"assessment": map[string]any{}}),
+			"Missing value for required parameter 'update_mask'." + hint},
+		{"update both kinds", v3(t, ts, "PATCH", "traces/tr-decl/assessments/a-1", map[string]any{"assessment": map[string]any{}, "update_mask": "feedback,expectation"}),
+			"Cannot specify both `expectation` and `feedback` parameters."},
+		{"get trace without id", call(t, ts, "GET", "/api/3.0/mlflow/traces/get?allow_partial=true", "", nil),
+			"Missing value for required parameter 'trace_id'." + hint},
+	}
+	for _, c := range cases {
+		wantStatus(t, c.r, 400)
+		if got := c.r.message(t); got != c.msg {
+			t.Errorf("%s: message\n%q, want\n%q", c.name, got, c.msg)
+		}
+	}
+}
+
+// TestGetTraceAllowPartial: allow_partial in the query is "true" or
+// "false" in any case, as MLflow's _get_request_message reads a GET's
+// booleans; anything else is refused before the other fields are checked.
+func TestGetTraceAllowPartial(t *testing.T) {
+	ts, _ := newTestServer(t)
+	exp := mkExperiment(t, ts, "partial")
+	startV3(t, ts, exp, "tr-partial", 1700000000000, nil)
+	wantStatus(t, v3(t, ts, "GET", "traces/get?trace_id=tr-partial&allow_partial=TRUE", nil), 200)
+	wantError(t, v3(t, ts, "GET", "traces/get?trace_id=tr-partial&allow_partial=False", nil), 404, "RESOURCE_DOES_NOT_EXIST", "not fully exported")
+	for _, q := range []string{"trace_id=tr-partial&allow_partial=yes", "allow_partial=yes"} {
+		r := v3(t, ts, "GET", "traces/get?"+q, nil)
+		wantStatus(t, r, 400)
+		if got, want := r.message(t), "Invalid boolean value: yes, must be 'true' or 'false'."; got != want {
+			t.Errorf("%s: message %q, want %q", q, got, want)
 		}
 	}
 }

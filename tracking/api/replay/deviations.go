@@ -115,4 +115,28 @@ var Decisions = []Decision{
 		Reason: "MLflow clients and proxies that join a base URL ending in / get what mlflow server answers; " +
 			"authorization sees only canonical paths, so a double slash cannot reach a route unchecked",
 	},
+	{
+		Point:  "runs/outputs without models",
+		MLflow: "server/handlers.py _log_outputs: schema \"models\": [_assert_required, _assert_array]: absent is 'Missing value for required parameter 'models'.', an empty list passes",
+		Ours:   "same; we accepted a request without models before",
+		Reason: "parity; TestLoggedModelRequestMessages",
+	},
+	{
+		Point:  "max_results above 500 (traces search, v2 and v3)",
+		MLflow: "server/handlers.py _search_traces (2.22.1) and _search_traces_v3: schema lambda x: _assert_less_than_or_equal(int(x), 500) fails with a bare AssertionError, so the answer is invalid_value(...) with ' Hint: Value was of type ...' (recorded: traces.jsonl #48)",
+		Ours:   "same (atMost check); we answered 'It must be at most 500' before",
+		Reason: "parity; TestTracesV3API",
+	},
+	{
+		Point:  "model_id in the body of logged-models/{model_id} PATCH (finalize) and .../params",
+		MLflow: "server/handlers.py _finalize_logged_model and _log_logged_model_params: schema \"model_id\": [_assert_string, _assert_required] on the body (MLflow's client repeats the path's id there); finalize then acts on the body's id, params on the path's",
+		Ours:   "the body's model_id is required as MLflow's schema says (we ignored it before); both act on the path's id",
+		Reason: "parity of the check; the path's id is the one the gateway authorized (authz LoggedModel scope), so a body naming another model must not redirect the write; TestLoggedModelRequestMessages",
+	},
+	{
+		Point:  "traces/get allow_partial in the query string",
+		MLflow: "server/handlers.py _get_request_message: a bool field of a GET query must be 'true' or 'false' in any case, else 'Invalid boolean value: <v>, must be 'true' or 'false'.' (raised while reading the query, before the schema's checks)",
+		Ours:   "same; we read any other value as false before",
+		Reason: "parity; TestGetTraceAllowPartial",
+	},
 }
