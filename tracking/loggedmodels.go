@@ -166,7 +166,8 @@ type ModelOutput struct {
 // LoggedModelQuery is a parsed search-logged-models request: models of
 // the experiments that match Filter (restricted to Datasets, see
 // search.MatchLoggedModel), ordered by OrderBy (search.CompareLoggedModels),
-// from Offset, at most MaxResults.
+// after the position After (a previous page's Next) or from Offset (an
+// MLflow offset token), at most MaxResults.
 type LoggedModelQuery struct {
 	ExperimentIDs []string
 	Filter        []search.Clause
@@ -174,13 +175,16 @@ type LoggedModelQuery struct {
 	OrderBy       []search.LoggedModelOrder
 	MaxResults    int
 	Offset        int
+	After         string
 }
 
 // LoggedModelPage is one page of logged models. More reports whether
-// models follow the page.
+// models follow the page; Next is then the position of its last model,
+// for the next query's After.
 type LoggedModelPage struct {
 	Models []*LoggedModel
 	More   bool
+	Next   string
 }
 
 // LoggedModelAttr returns an attribute of the model for searches.

@@ -198,16 +198,23 @@ func (s *Store) LogLoggedModelParams(ctx context.Context, id string, params []tr
 
 // SearchLoggedModels implements tracking.LoggedModelStore.
 func (s *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQuery) (tracking.LoggedModelPage, error) {
+	var expIDs []uint64
+	for _, idStr := range q.ExperimentIDs {
+		exp, ok := parseExpID(idStr)
+		if ok && idStr != "" && !slices.Contains(expIDs, exp) {
+			expIDs = append(expIDs, exp)
+		}
+	}
+	fp := expIDsFingerprint(search.NewFingerprint("logged models"), expIDs).AddClauses(q.Filter).
+		AddDatasetRefs(q.Datasets).AddLoggedModelOrders(q.OrderBy)
+	cur, err := decodeCursor(q.After, fp)
+	if err != nil {
+		return tracking.LoggedModelPage{}, err
+	}
 	var all []*tracking.LoggedModel
-	err := s.view(ctx, "search logged models", func(tx *bolt.Tx) error {
+	err = s.view(ctx, "search logged models", func(tx *bolt.Tx) error {
 		all = all[:0]
-		seen := map[uint64]bool{}
-		for _, idStr := range q.ExperimentIDs {
-			exp, ok := parseExpID(idStr)
-			if !ok || idStr == "" || seen[exp] {
-				continue
-			}
-			seen[exp] = true
+		for _, exp := range expIDs {
 			prefix := u64(exp)
 			c := tx.Bucket(bExpLoggedModel).Cursor()
 			for k, _ := c.Seek(prefix); k != nil && len(k) > 8 && string(k[:8]) == string(prefix); k, _ = c.Next() {
@@ -215,7 +222,7 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQu
 				if err != nil {
 					return err
 				}
-				if search.MatchLoggedModel(q.Filter, q.Datasets, m) {
+				if search.MatchLoggedModel(q.Filter, q.Datasets, m) && cur.AfterLoggedModel(q.OrderBy, m) {
 					all = append(all, m)
 				}
 			}
@@ -232,6 +239,9 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQu
 		page.Models = all[offset:min(offset+q.MaxResults, len(all))]
 	}
 	page.More = offset+len(page.Models) < len(all)
+	if page.More && len(page.Models) > 0 {
+		page.Next = search.LoggedModelPageToken(fp, q.OrderBy, page.Models[len(page.Models)-1])
+	}
 	return page, nil
 }
 
