@@ -94,7 +94,9 @@ func TestKeysetRunsStableUnderInsertsAndDeletes(t *testing.T) {
 				return add(other, fmt.Sprintf("new-late-%d", n), -int64(n), nil)
 			}},
 		{"name order", nameAsc,
-			func(add adder, exp, other string, n int) string { return add(exp, fmt.Sprintf("a-early-%d", n), 1, nil) },
+			func(add adder, exp, other string, n int) string {
+				return add(exp, fmt.Sprintf("a-early-%d", n), 1, nil)
+			},
 			func(add adder, exp, other string, n int) string { return add(exp, fmt.Sprintf("z-late-%d", n), 1, nil) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
