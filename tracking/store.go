@@ -86,7 +86,7 @@ type Store interface {
 	SearchRuns(ctx context.Context, q RunQuery) (RunPage, error)
 
 	// MetricHistory streams every logged value of a metric of a run, ordered
-	// by (step, timestamp, value), calling fn with chunks of at most
+	// by (timestamp, step, value) as MLflow's SQL store answers, calling fn with chunks of at most
 	// chunkSize points. Each chunk is read in its own short transaction; no
 	// transaction is open while fn runs. An unknown run or key yields no
 	// chunks and no error. The slice passed to fn is reused after fn returns.

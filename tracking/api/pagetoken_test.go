@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -42,4 +43,38 @@ func TestPageTokenOfAnotherQueryRefused(t *testing.T) {
 	}
 	wantError(t, post(t, ts, "experiments/search", map[string]any{"max_results": 5, "page_token": tok}), 400, "INVALID_PARAMETER_VALUE", "Invalid page token")
 	wantError(t, get(t, ts, "registered-models/search?max_results=10&page_token="+url.QueryEscape(tok)), 400, "INVALID_PARAMETER_VALUE", "Invalid page token")
+}
+
+// metrics/get-history answers in (timestamp, step, value) order, as
+// MLflow's SqlAlchemyStore.get_metric_history orders its query;
+// get-history-bulk-interval answers each run's points by step, then
+// timestamp, as get_metric_history_bulk_interval_from_steps does.
+func TestMetricHistoryOrders(t *testing.T) {
+	ts, _ := newTestServer(t)
+	r := post(t, ts, "runs/create", map[string]any{"experiment_id": "0", "start_time": 1})
+	wantStatus(t, r, 200)
+	run := r.json(t)["run"].(map[string]any)["info"].(map[string]any)["run_id"].(string)
+	var ms []map[string]any
+	for _, p := range [][3]int64{{1, 30, 5}, {2, 10, 7}, {3, 20, 7}, {0, 10, 9}, {1, 10, 7}} { // step, timestamp, value
+		ms = append(ms, map[string]any{"key": "m", "step": p[0], "timestamp": p[1], "value": p[2]})
+	}
+	wantStatus(t, post(t, ts, "runs/log-batch", map[string]any{"run_id": run, "metrics": ms}), 200)
+	points := func(r response) string {
+		var out []string
+		for _, m := range r.json(t)["metrics"].([]any) {
+			m := m.(map[string]any)
+			out = append(out, fmt.Sprintf("%v/%v/%v", m["step"], m["timestamp"], m["value"]))
+		}
+		return strings.Join(out, " ")
+	}
+	r = get(t, ts, "metrics/get-history?run_id="+run+"&metric_key=m")
+	wantStatus(t, r, 200)
+	if got, want := points(r), "0/10/9.0 1/10/7.0 2/10/7.0 3/20/7.0 1/30/5.0"; got != want {
+		t.Fatalf("get-history order %s, want %s", got, want)
+	}
+	r = get(t, ts, "metrics/get-history-bulk-interval?run_ids="+run+"&metric_key=m")
+	wantStatus(t, r, 200)
+	if got, want := points(r), "0/10/9.0 1/10/7.0 1/30/5.0 2/10/7.0 3/20/7.0"; got != want {
+		t.Fatalf("get-history-bulk-interval order %s, want %s", got, want)
+	}
 }

@@ -569,10 +569,11 @@ func TestMetrics(t *testing.T) {
 	if len(h) != 3 || !math.IsNaN(h[0].Value) || h[1].Value != 3 || h[2].Value != 4 {
 		t.Fatalf("dup history %+v", h)
 	}
-	// History order: (step, timestamp, value), negative steps first.
-	logM(t, s, id, m("o", 1, 5, 2), m("o", 1, 1, -3), m("o", 2, 1, 2), m("o", 1, 1, 2), m("o", 7, 1, 1<<40))
+	// History order: (timestamp, step, value), as MLflow's SQL store
+	// orders get_metric_history; negative steps before positive ones.
+	logM(t, s, id, m("o", 1, 5, 2), m("o", 1, 1, -3), m("o", 2, 1, 2), m("o", 1, 1, 2), m("o", 7, 1, 1<<40), m("o", 9, -4, 7))
 	h = history(t, s, id, "o")
-	want := [][2]int64{{-3, 1}, {2, 1}, {2, 1}, {2, 5}, {1 << 40, 1}}
+	want := [][2]int64{{7, -4}, {-3, 1}, {2, 1}, {2, 1}, {1 << 40, 1}, {2, 5}}
 	if len(h) != len(want) {
 		t.Fatal(h)
 	}
@@ -581,7 +582,7 @@ func TestMetrics(t *testing.T) {
 			t.Fatalf("order %+v", h)
 		}
 	}
-	if h[1].Value != 1 || h[2].Value != 2 {
+	if h[2].Value != 1 || h[3].Value != 2 {
 		t.Fatalf("value order %+v", h)
 	}
 	// The caller's slice is not modified by clamping.
