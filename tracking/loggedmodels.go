@@ -125,7 +125,9 @@ type LoggedModelStore interface {
 	// CreateLoggedModel creates a PENDING model in an active experiment,
 	// generating its id (m-<32 hex>) and its artifact URI
 	// (<experiment artifact location>/models/<model id>/artifacts). An
-	// empty name is replaced by a generated one by the handler.
+	// empty name is replaced by a generated one by the handler. The
+	// source run id is stored as given, even if no such run exists (as
+	// MLflow does).
 	CreateLoggedModel(ctx context.Context, req CreateLoggedModel) (*LoggedModel, error)
 	// GetLoggedModel returns a model; a missing one is RESOURCE_DOES_NOT_EXIST.
 	GetLoggedModel(ctx context.Context, id string) (*LoggedModel, error)

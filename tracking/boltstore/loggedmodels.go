@@ -146,11 +146,8 @@ func (s *Store) CreateLoggedModel(ctx context.Context, req tracking.CreateLogged
 		if exp.Lifecycle != tracking.LifecycleActive {
 			return errExperimentNotActive(expID, exp.Lifecycle)
 		}
-		if req.SourceRunID != "" {
-			if _, err := mustRun(tx, req.SourceRunID); err != nil {
-				return err
-			}
-		}
+		// The source run is not looked up: MLflow's create_logged_model
+		// stores source_run_id as given (the column has no foreign key).
 		m := &tracking.LoggedModel{Info: tracking.LoggedModelInfo{
 			ModelID:                id,
 			ExperimentID:           fmtExpID(expID),

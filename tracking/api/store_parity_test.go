@@ -78,3 +78,47 @@ func TestMetricHistoryOrders(t *testing.T) {
 		t.Fatalf("get-history-bulk-interval order %s, want %s", got, want)
 	}
 }
+
+// create_logged_model stores a source_run_id that names no run, as
+// MLflow's SqlAlchemyStore.create_logged_model does (no lookup, no
+// foreign key on the column); a search by it finds the model.
+func TestCreateLoggedModelUnknownSourceRun(t *testing.T) {
+	ts, _ := newTestServer(t)
+	exp := mkExperiment(t, ts, "lm-src")
+	ghost := strings.Repeat("ab", 16)
+	r := post(t, ts, "logged-models", map[string]any{"experiment_id": exp, "name": "m", "source_run_id": ghost})
+	wantStatus(t, r, 200)
+	info := r.json(t)["model"].(map[string]any)["info"].(map[string]any)
+	if info["source_run_id"] != ghost {
+		t.Fatalf("source_run_id %v", info["source_run_id"])
+	}
+	r = post(t, ts, "logged-models/search", map[string]any{"experiment_ids": []string{exp}, "filter": "source_run_id = '" + ghost + "'"})
+	if got := modelIDs(t, r); len(got) != 1 || got[0] != "m" {
+		t.Fatalf("search by source run: %s", r.body)
+	}
+}
+
+// runs/update parses status as protobuf's ParseDict with
+// ignore_unknown_fields does in MLflow's _get_request_message: an unknown
+// name (names are case-sensitive) leaves the field unset, so nothing
+// changes and the answer is 200; an unknown number of the closed enum is
+// a ParseError, which the schema check turns into a 400.
+func TestUpdateRunUnknownStatus(t *testing.T) {
+	ts, _ := newTestServer(t)
+	r := post(t, ts, "runs/create", map[string]any{"experiment_id": "0", "start_time": 1})
+	run := r.json(t)["run"].(map[string]any)["info"].(map[string]any)["run_id"].(string)
+	for _, st := range []any{"DONE", "finished", "Finished"} {
+		r := post(t, ts, "runs/update", map[string]any{"run_id": run, "status": st})
+		wantStatus(t, r, 200)
+		if got := r.json(t)["run_info"].(map[string]any)["status"]; got != "RUNNING" {
+			t.Fatalf("status %v after update to %v", got, st)
+		}
+	}
+	wantError(t, post(t, ts, "runs/update", map[string]any{"run_id": run, "status": 99}), 400, "INVALID_PARAMETER_VALUE", "status")
+	wantError(t, post(t, ts, "runs/update", map[string]any{"run_id": run, "status": "99"}), 400, "INVALID_PARAMETER_VALUE", "status")
+	r = post(t, ts, "runs/update", map[string]any{"run_id": run, "status": "3"})
+	wantStatus(t, r, 200)
+	if got := r.json(t)["run_info"].(map[string]any)["status"]; got != "FINISHED" {
+		t.Fatalf("status %v after update to \"3\"", got)
+	}
+}
