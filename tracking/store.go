@@ -82,7 +82,9 @@ type Store interface {
 	// AppendModelHistory appends modelJSON (one serialized MLmodel dict) to
 	// the JSON list in the run's mlflow.log-model.history tag.
 	AppendModelHistory(ctx context.Context, runID string, modelJSON []byte) error
-	// SearchRuns returns one page of runs of the given experiments.
+	// SearchRuns returns one page of runs of the given experiments. As in
+	// MLflow, every full page has a NextPageToken (the page after it may
+	// be empty).
 	SearchRuns(ctx context.Context, q RunQuery) (RunPage, error)
 
 	// MetricHistory streams every logged value of a metric of a run, ordered

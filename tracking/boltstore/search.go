@@ -259,11 +259,13 @@ func (h *cursorHeap) Pop() any {
 // ids contribute nothing, as in MLflow; deleted experiments contribute
 // their runs, which are deleted too unless restored one by one). The index
 // value carries the lifecycle, so the view type costs no decoding. Without
-// order_by the merged index already is MLflow's default order, so the scan
-// stops as soon as the page (plus one row, to know whether another page
-// exists) is filled. With order_by every matching run is collected and
-// sorted with search.CompareRuns; views only read what the filter and the
-// order keys ask for. Only the runs of the page are materialised.
+// order_by the merged index already is MLflow's default order: a page
+// token's position is a seek in every experiment's range, and the scan
+// stops as soon as the page is filled. With order_by every matching run
+// after the token's position is collected and the first page's worth is
+// selected with search.CompareRuns; views only read what the filter and
+// the order keys ask for. Only the runs of the page are materialised. As
+// in MLflow, every full page has a next token.
 func (s *Store) SearchRuns(ctx context.Context, q tracking.RunQuery) (tracking.RunPage, error) {
 	var page tracking.RunPage
 	limit := pageLimit(q.MaxResults)
