@@ -122,3 +122,35 @@ func TestUpdateRunUnknownStatus(t *testing.T) {
 		t.Fatalf("status %v after update to \"3\"", got)
 	}
 }
+
+// Page tokens are URL-safe: one pasted into a GET query string without
+// escaping still continues the search.
+func TestPageTokenUnescapedInQuery(t *testing.T) {
+	ts, _ := newTestServer(t)
+	for i := 0; i < 3; i++ {
+		wantStatus(t, post(t, ts, "experiments/create", map[string]any{"name": fmt.Sprintf("q%d", i)}), 200)
+	}
+	seen := map[string]bool{}
+	token := ""
+	for page := 0; page < 10; page++ {
+		q := "experiments/search?max_results=1"
+		if token != "" {
+			if strings.ContainsAny(token, "+/") {
+				t.Fatalf("token %q needs escaping", token)
+			}
+			q += "&page_token=" + token
+		}
+		r := get(t, ts, q)
+		wantStatus(t, r, 200)
+		for _, e := range r.json(t)["experiments"].([]any) {
+			seen[e.(map[string]any)["name"].(string)] = true
+		}
+		token, _ = r.json(t)["next_page_token"].(string)
+		if token == "" {
+			break
+		}
+	}
+	if len(seen) != 4 {
+		t.Fatalf("paged through %v", seen)
+	}
+}

@@ -430,7 +430,7 @@ func TestKeysetTokensRefusedForOtherQueries(t *testing.T) {
 	_, err = s.SearchRuns(bg, q)
 	ok(t, err)
 
-	raw, err := base64.StdEncoding.DecodeString(tok)
+	raw, err := base64.URLEncoding.DecodeString(tok)
 	ok(t, err)
 	wantBad := func(what string, q tracking.RunQuery) {
 		t.Helper()

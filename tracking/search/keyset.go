@@ -10,6 +10,7 @@ import (
 	"hash"
 	"math"
 	"slices"
+	"strings"
 )
 
 // Keyset page tokens.
@@ -25,7 +26,8 @@ import (
 // rows come and go, and a row whose sort values change between pages moves
 // like it would in a fresh search.
 //
-// A token is standard base64 of {"after": {...}, "check": "<hex>"}. The
+// A token is URL-safe base64 of {"after": {...}, "check": "<hex>"} (no
+// '+' or '/', so an unescaped token in a query string survives). The
 // check is a hash of the query's Fingerprint (everything that decides the
 // rows and their order, not the page size) and of the after values, so a
 // token of another query, or an altered one, is refused with MLflow's
@@ -172,8 +174,13 @@ func encodeKeyset(fp *Fingerprint, s *snapshot) string {
 		panic("search: encoding a page cursor: " + err.Error()) // plain strings and numbers only
 	}
 	tok, _ := json.Marshal(keysetToken{After: s, Check: checkOf(fp, after)})
-	return base64.StdEncoding.EncodeToString(tok)
+	return base64.URLEncoding.EncodeToString(tok)
 }
+
+// urlSafe maps the URL-safe base64 alphabet of keyset tokens to the
+// standard one. MLflow's tokens are standard base64 and never contain '-'
+// or '_'.
+var urlSafe = strings.NewReplacer("-", "+", "_", "/")
 
 // Cursor is a decoded page token: the position after which the page
 // starts, or (for MLflow's offset tokens) the number of rows to skip. The
@@ -197,6 +204,9 @@ func (c *Cursor) Keyset() bool { return c.after != nil }
 func DecodeCursor(token string, fp *Fingerprint) (*Cursor, error) {
 	if token == "" {
 		return &Cursor{}, nil
+	}
+	if strings.ContainsAny(token, "-_") {
+		token = urlSafe.Replace(token)
 	}
 	raw, obj, err := decodeTokenObject(token)
 	if err != nil {
