@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -112,6 +113,18 @@ func errNoLoggedModel(id string) error {
 }
 
 func getLoggedModel(tx *bolt.Tx, id string) (*tracking.LoggedModel, error) {
+	m, err := getLoggedModelRecord(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if m.Data.Metrics, err = loadLoggedModelMetrics(tx, id); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// getLoggedModelRecord reads a model without its metrics.
+func getLoggedModelRecord(tx *bolt.Tx, id string) (*tracking.LoggedModel, error) {
 	v := tx.Bucket(bLoggedModel).Get([]byte(id))
 	if v == nil {
 		return nil, errNoLoggedModel(id)
@@ -120,12 +133,26 @@ func getLoggedModel(tx *bolt.Tx, id string) (*tracking.LoggedModel, error) {
 	if err := json.Unmarshal(v, &m); err != nil {
 		return nil, fmt.Errorf("decode logged model %q: %w", id, err)
 	}
-	metrics, err := loadLoggedModelMetrics(tx, id)
-	if err != nil {
-		return nil, err
-	}
-	m.Data.Metrics = metrics
 	return &m, nil
+}
+
+// loggedModelQueryNeedsMetrics reports whether matching or ordering q
+// reads metric points (otherwise only the page's models load them).
+func loggedModelQueryNeedsMetrics(q *tracking.LoggedModelQuery) bool {
+	if len(q.Datasets) > 0 {
+		return true
+	}
+	for _, c := range q.Filter {
+		if c.Entity == search.EntityMetric {
+			return true
+		}
+	}
+	for _, o := range q.OrderBy {
+		if strings.HasPrefix(o.FieldName, "metrics.") {
+			return true
+		}
+	}
+	return false
 }
 
 // CreateLoggedModel implements tracking.LoggedModelStore.
@@ -298,14 +325,20 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQu
 	if err != nil {
 		return tracking.LoggedModelPage{}, err
 	}
-	var all []*tracking.LoggedModel
+	needMetrics := loggedModelQueryNeedsMetrics(&q)
+	var page tracking.LoggedModelPage
 	err = s.view(ctx, "search logged models", func(tx *bolt.Tx) error {
-		all = all[:0]
+		page = tracking.LoggedModelPage{}
+		var all []*tracking.LoggedModel
 		for _, exp := range expIDs {
 			prefix := u64(exp)
 			c := tx.Bucket(bExpLoggedModel).Cursor()
 			for k, _ := c.Seek(prefix); k != nil && len(k) > 8 && string(k[:8]) == string(prefix); k, _ = c.Next() {
-				m, err := getLoggedModel(tx, string(k[8:]))
+				get := getLoggedModelRecord
+				if needMetrics {
+					get = getLoggedModel
+				}
+				m, err := get(tx, string(k[8:]))
 				if err != nil {
 					return err
 				}
@@ -314,20 +347,27 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQu
 				}
 			}
 		}
+		sort.SliceStable(all, func(i, j int) bool { return search.CompareLoggedModels(q.OrderBy, all[i], all[j]) < 0 })
+		offset := max(q.Offset, 0)
+		if offset < len(all) {
+			page.Models = all[offset:min(offset+q.MaxResults, len(all))]
+		}
+		page.More = offset+len(page.Models) < len(all)
+		if page.More && len(page.Models) > 0 {
+			page.Next = search.LoggedModelPageToken(fp, q.OrderBy, page.Models[len(page.Models)-1])
+		}
+		if !needMetrics {
+			for _, m := range page.Models {
+				var err error
+				if m.Data.Metrics, err = loadLoggedModelMetrics(tx, m.Info.ModelID); err != nil {
+					return err
+				}
+			}
+		}
 		return nil
 	})
 	if err != nil {
 		return tracking.LoggedModelPage{}, err
-	}
-	sort.SliceStable(all, func(i, j int) bool { return search.CompareLoggedModels(q.OrderBy, all[i], all[j]) < 0 })
-	var page tracking.LoggedModelPage
-	offset := max(q.Offset, 0)
-	if offset < len(all) {
-		page.Models = all[offset:min(offset+q.MaxResults, len(all))]
-	}
-	page.More = offset+len(page.Models) < len(all)
-	if page.More && len(page.Models) > 0 {
-		page.Next = search.LoggedModelPageToken(fp, q.OrderBy, page.Models[len(page.Models)-1])
 	}
 	return page, nil
 }
