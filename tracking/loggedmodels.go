@@ -125,7 +125,9 @@ type LoggedModelStore interface {
 	// CreateLoggedModel creates a PENDING model in an active experiment,
 	// generating its id (m-<32 hex>) and its artifact URI
 	// (<experiment artifact location>/models/<model id>/artifacts). An
-	// empty name is replaced by a generated one by the handler.
+	// empty name is replaced by a generated one by the handler. The
+	// source run id is stored as given, even if no such run exists (as
+	// MLflow does).
 	CreateLoggedModel(ctx context.Context, req CreateLoggedModel) (*LoggedModel, error)
 	// GetLoggedModel returns a model; a missing one is RESOURCE_DOES_NOT_EXIST.
 	GetLoggedModel(ctx context.Context, id string) (*LoggedModel, error)
@@ -166,7 +168,8 @@ type ModelOutput struct {
 // LoggedModelQuery is a parsed search-logged-models request: models of
 // the experiments that match Filter (restricted to Datasets, see
 // search.MatchLoggedModel), ordered by OrderBy (search.CompareLoggedModels),
-// from Offset, at most MaxResults.
+// after the position After (a previous page's Next) or from Offset (an
+// MLflow offset token), at most MaxResults.
 type LoggedModelQuery struct {
 	ExperimentIDs []string
 	Filter        []search.Clause
@@ -174,13 +177,16 @@ type LoggedModelQuery struct {
 	OrderBy       []search.LoggedModelOrder
 	MaxResults    int
 	Offset        int
+	After         string
 }
 
 // LoggedModelPage is one page of logged models. More reports whether
-// models follow the page.
+// models follow the page; Next is then the position of its last model,
+// for the next query's After.
 type LoggedModelPage struct {
 	Models []*LoggedModel
 	More   bool
+	Next   string
 }
 
 // LoggedModelAttr returns an attribute of the model for searches.

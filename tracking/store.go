@@ -82,11 +82,13 @@ type Store interface {
 	// AppendModelHistory appends modelJSON (one serialized MLmodel dict) to
 	// the JSON list in the run's mlflow.log-model.history tag.
 	AppendModelHistory(ctx context.Context, runID string, modelJSON []byte) error
-	// SearchRuns returns one page of runs of the given experiments.
+	// SearchRuns returns one page of runs of the given experiments. As in
+	// MLflow, every full page has a NextPageToken (the page after it may
+	// be empty).
 	SearchRuns(ctx context.Context, q RunQuery) (RunPage, error)
 
 	// MetricHistory streams every logged value of a metric of a run, ordered
-	// by (step, timestamp, value), calling fn with chunks of at most
+	// by (timestamp, step, value) as MLflow's SQL store answers, calling fn with chunks of at most
 	// chunkSize points. Each chunk is read in its own short transaction; no
 	// transaction is open while fn runs. An unknown run or key yields no
 	// chunks and no error. The slice passed to fn is reused after fn returns.

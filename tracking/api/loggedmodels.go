@@ -259,22 +259,22 @@ func (s *Server) searchLoggedModels(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	echo := newLoggedModelToken(q.ExperimentIDs, q.Filter, orders)
-	offset := 0
+	var prev loggedModelToken
 	if q.PageToken != "" {
-		if offset, err = echo.check(q.PageToken); err != nil {
+		if prev, err = echo.check(q.PageToken); err != nil {
 			return err
 		}
 	}
 	page, err := s.store.SearchLoggedModels(r.Context(), tracking.LoggedModelQuery{
 		ExperimentIDs: q.ExperimentIDs, Filter: clauses, Datasets: datasets, OrderBy: keys,
-		MaxResults: int(q.MaxResults), Offset: offset,
+		MaxResults: int(q.MaxResults), Offset: prev.Offset, After: prev.After,
 	})
 	if err != nil {
 		return err
 	}
 	next := ""
 	if page.More {
-		echo.Offset = offset + len(page.Models)
+		echo.After = page.Next
 		next = echo.encode()
 	}
 	writeJSON(w, http.StatusOK, struct {
@@ -293,12 +293,15 @@ type loggedModelOrderJSON struct {
 }
 
 // loggedModelToken is MLflow's SearchLoggedModelsPaginationToken: the
-// request echoed with the offset of the next page, as base64 JSON.
+// request echoed, as base64 JSON, with the position of the next page
+// (After, the store's keyset cursor; MLflow's own tokens carry an Offset,
+// which is still accepted).
 type loggedModelToken struct {
 	ExperimentIDs []string               `json:"experiment_ids"`
 	FilterString  *string                `json:"filter_string"`
 	OrderBy       []loggedModelOrderJSON `json:"order_by"`
 	Offset        int                    `json:"offset"`
+	After         string                 `json:"after,omitempty"`
 }
 
 func optString(s string) *string {
@@ -324,30 +327,30 @@ func (t *loggedModelToken) encode() string {
 
 // check decodes a page token, makes sure it was issued for the same
 // request (MLflow's messages) and returns its offset.
-func (t *loggedModelToken) check(token string) (int, error) {
+func (t *loggedModelToken) check(token string) (loggedModelToken, error) {
 	raw, err := base64.StdEncoding.DecodeString(token)
 	var got loggedModelToken
 	if err == nil {
 		err = json.Unmarshal(raw, &got)
 	}
 	if err != nil || got.Offset < 0 {
-		return 0, invalidParam("Invalid page token: %s.", token)
+		return got, invalidParam("Invalid page token: %s.", token)
 	}
 	if !slices.Equal(got.ExperimentIDs, t.ExperimentIDs) {
-		return 0, invalidParam("Experiment IDs in the page token do not match the requested experiment IDs. "+
+		return got, invalidParam("Experiment IDs in the page token do not match the requested experiment IDs. "+
 			"Expected: %s. Found: %s", pyStrList(t.ExperimentIDs), pyStrList(got.ExperimentIDs))
 	}
 	if pyOpt(got.FilterString) != pyOpt(t.FilterString) {
-		return 0, invalidParam("Filter string in the page token does not match the requested filter string. "+
+		return got, invalidParam("Filter string in the page token does not match the requested filter string. "+
 			"Expected: %s. Found: %s", pyOpt(t.FilterString), pyOpt(got.FilterString))
 	}
 	a, _ := json.Marshal(got.OrderBy)
 	b, _ := json.Marshal(t.OrderBy)
 	if !bytes.Equal(a, b) {
-		return 0, invalidParam("Order by in the page token does not match the requested order by. "+
+		return got, invalidParam("Order by in the page token does not match the requested order by. "+
 			"Expected: %s. Found: %s", b, a)
 	}
-	return got.Offset, nil
+	return got, nil
 }
 
 func pyOpt(s *string) string {

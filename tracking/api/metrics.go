@@ -229,29 +229,36 @@ func (s *Server) getMetricHistoryBulkInterval(w http.ResponseWriter, r *http.Req
 
 	buf := make([]byte, 0, 4096)
 	count := 0
+	var points []tracking.Metric
 	for _, id := range runIDs {
-		n := 0
+		points = points[:0]
 		err := s.store.MetricHistory(ctx, id, key, historyChunk, func(ms []tracking.Metric) error {
 			for j := range ms {
-				if n >= maxResultsPerRunSteps {
-					return nil
+				if _, ok := sampled[ms[j].Step]; ok {
+					points = append(points, ms[j])
 				}
-				if _, ok := sampled[ms[j].Step]; !ok {
-					continue
-				}
-				if count == 0 {
-					buf = append(buf, `{"metrics":[`...)
-				} else {
-					buf = append(buf, ',')
-				}
-				buf = appendMetric(buf, &ms[j], id)
-				count++
-				n++
 			}
 			return nil
 		})
 		if err != nil {
 			return err
+		}
+		// History comes in (timestamp, step, value) order; MLflow answers
+		// each run's sampled points ordered by step, timestamp, value.
+		slices.SortStableFunc(points, func(a, b tracking.Metric) int {
+			if a.Step != b.Step {
+				return cmpInt(a.Step, b.Step)
+			}
+			return cmpInt(a.Timestamp, b.Timestamp)
+		})
+		for j := range points[:min(len(points), maxResultsPerRunSteps)] {
+			if count == 0 {
+				buf = append(buf, `{"metrics":[`...)
+			} else {
+				buf = append(buf, ',')
+			}
+			buf = appendMetric(buf, &points[j], id)
+			count++
 		}
 	}
 	if count == 0 {

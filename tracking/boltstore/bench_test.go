@@ -136,6 +136,39 @@ func BenchmarkSearchRuns10k(b *testing.B) {
 			}
 		}
 	})
+	// Paging: every page of 100 through all 10,000 runs (one op is the
+	// whole walk), so deep pages count as much as the first.
+	walk := func(b *testing.B, q tracking.RunQuery, want int) {
+		for i := 0; i < b.N; i++ {
+			n, pages := 0, 0
+			q.PageToken = ""
+			for {
+				p, err := s.SearchRuns(bg, q)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n += len(p.Runs)
+				pages++
+				if p.NextPageToken == "" {
+					break
+				}
+				q.PageToken = p.NextPageToken
+			}
+			if n != want {
+				b.Fatal(n, pages)
+			}
+		}
+	}
+	b.Run("paging_default_order", func(b *testing.B) {
+		walk(b, tracking.RunQuery{ExperimentIDs: []string{exp}, MaxResults: 100}, 10000)
+	})
+	ob2, err := search.ParseRunOrderBy([]string{"metrics.loss DESC"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("paging_order_by", func(b *testing.B) {
+		walk(b, tracking.RunQuery{ExperimentIDs: []string{exp}, OrderBy: ob2, MaxResults: 100}, 10000)
+	})
 }
 
 // BenchmarkMetricHistory100k: stream a 100,000-point history in chunks of

@@ -26,7 +26,7 @@
 //	param    rp(runID) key                      -> value
 //	tag      rp(runID) key                      -> value
 //	latest   rp(runID) key                      -> ord(step) ord(ts) ord(value) nan
-//	hist     rp(runID) str(key) ord(step) ord(ts) ord(value) nan -> ""
+//	mhist    rp(runID) str(key) ord(ts) ord(step) ord(value) nan -> ""
 //	input    rp(runID) str(name) digest         -> input tags (JSON)
 //	dataset  str(name) digest                   -> dataset (JSON; first logging wins)
 //	modelin  rp(runID) modelID                  -> ""
@@ -34,8 +34,8 @@
 //
 // A scan of one experiment's exprun range is MLflow's default run order
 // (start_time DESC, run_id ASC), and its value answers run_view_type without
-// decoding the run. A metric's history is the prefix range of hist ordered
-// by (step, timestamp, value); the point is the key, so exact duplicates
-// dedupe by themselves. NaN is stored as 0 plus a flag byte, as in MLflow's
+// decoding the run. A metric's history is the prefix range of mhist ordered
+// by (timestamp, step, value), the order of MLflow's get_metric_history;
+// the point is the key, so exact duplicates dedupe by themselves. NaN is stored as 0 plus a flag byte, as in MLflow's
 // SQL schema.
 package boltstore

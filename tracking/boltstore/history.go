@@ -15,7 +15,8 @@ import (
 const DefaultHistoryChunk = 1000
 
 // MetricHistory implements tracking.Store. Points come in key order, which
-// is (step, timestamp, value) with NaN next to 0. Each chunk is read in its
+// is (timestamp, step, value) with NaN next to 0: the ORDER BY of MLflow's
+// SqlAlchemyStore.get_metric_history. Each chunk is read in its
 // own read transaction, resuming after the last key delivered; fn runs with
 // no transaction open. Points written while streaming show up if they sort
 // after the resume point.
@@ -49,7 +50,7 @@ func (s *Store) MetricHistory(ctx context.Context, runID, key string, chunkSize 
 					more = true
 					break
 				}
-				step, ts, v, ok := readPoint(k[len(prefix):])
+				step, ts, v, ok := readHistPoint(k[len(prefix):])
 				if !ok {
 					return fmt.Errorf("corrupt history key %x", k)
 				}

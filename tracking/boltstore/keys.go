@@ -18,14 +18,16 @@ var (
 	bParam    = []byte("param")   // rp(runID) | key -> value
 	bTag      = []byte("tag")     // rp(runID) | key -> value
 	bLatest   = []byte("latest")  // rp(runID) | key -> latest point (25 bytes)
-	bHist     = []byte("hist")    // rp(runID) | uvarint(len key) | key | ord(step) | ord(ts) | ord(value) | nan -> ""
+	bHist     = []byte("mhist")   // rp(runID) | uvarint(len key) | key | ord(ts) | ord(step) | ord(value) | nan -> ""
 	bInput    = []byte("input")   // rp(runID) | str(name) | digest -> input tags (JSON)
 	bDataset  = []byte("dataset") // str(name) | digest -> tracking.Dataset (JSON), first logging wins
 	bModelIn  = []byte("modelin") // rp(runID) | modelID -> ""
 	allBucket = [][]byte{bMeta, bExp, bExpName, bExpTag, bRun, bExpRun, bParam, bTag, bLatest, bHist, bInput, bDataset, bModelIn}
 )
 
-const schemaVersion = 1
+// schemaVersion is the layout this code reads and writes; Open migrates
+// older databases (see migrate.go).
+const schemaVersion = 2
 
 // Lifecycle bytes stored as the value of exprun index entries, so that a
 // view-type filter needs no record decoding.
@@ -106,6 +108,19 @@ func appendPoint(dst []byte, step, ts int64, v float64) []byte {
 	}
 	dst = appendU64(dst, ordFloat(v))
 	return append(dst, nan)
+}
+
+// appendHistPoint appends the key suffix of a history point: like
+// appendPoint, but ordered (timestamp, step, value), the order in which
+// MLflow's get_metric_history answers.
+func appendHistPoint(dst []byte, step, ts int64, v float64) []byte {
+	return appendPoint(dst, ts, step, v)
+}
+
+// readHistPoint decodes a key suffix written by appendHistPoint.
+func readHistPoint(b []byte) (step, ts int64, v float64, ok bool) {
+	ts, step, v, ok = readPoint(b)
+	return step, ts, v, ok
 }
 
 // readPoint decodes a point written by appendPoint.

@@ -1,11 +1,15 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -14,14 +18,93 @@ import (
 )
 
 // Logged model buckets. A model's record holds its tags and params (small,
-// read and written together).
+// read and written together); each metric point has its own key, like run
+// metric history, so logging a point costs the same however many the
+// model has.
 var (
-	bLoggedModel    = []byte("loggedmodel")    // model_id -> tracking.LoggedModel (JSON)
+	bLoggedModel    = []byte("loggedmodel")    // model_id -> tracking.LoggedModel without metrics (JSON)
 	bExpLoggedModel = []byte("exploggedmodel") // u64(expID) | model_id -> empty
 	bRunOutput      = []byte("runoutput")      // str(run_id) | model_id -> u64(step)
+	// str(model_id) | str(key) | ord(ts) | ord(step) | str(run_id) |
+	// str(dataset_name) | str(dataset_digest) | ord(value) | nan -> ""
+	bLMMetric = []byte("lmmetric")
 )
 
-func init() { allBucket = append(allBucket, bLoggedModel, bExpLoggedModel, bRunOutput) }
+func init() { allBucket = append(allBucket, bLoggedModel, bExpLoggedModel, bRunOutput, bLMMetric) }
+
+// lmMetricKey is the key of one logged-model metric point. The point is
+// the key, so exact repeats dedupe by themselves; -0 is stored as 0 and
+// NaN as 0 plus a flag, as for run metrics.
+func lmMetricKey(dst []byte, m *tracking.ModelMetric) []byte {
+	dst = appendStr(dst, m.ModelID)
+	dst = appendStr(dst, m.Key)
+	dst = appendU64(dst, ordInt(m.Timestamp))
+	dst = appendU64(dst, ordInt(m.Step))
+	dst = appendStr(dst, m.RunID)
+	dst = appendStr(dst, m.DatasetName)
+	dst = appendStr(dst, m.DatasetDigest)
+	v, nan := m.Value, byte(0)
+	switch {
+	case math.IsNaN(v):
+		v, nan = 0, 1
+	case v == 0:
+		v = 0
+	}
+	dst = appendU64(dst, ordFloat(v))
+	return append(dst, nan)
+}
+
+// readLMMetric decodes a key written by lmMetricKey.
+func readLMMetric(k []byte) (tracking.ModelMetric, bool) {
+	var m tracking.ModelMetric
+	var ok bool
+	if m.ModelID, k, ok = readStr(k); !ok {
+		return m, false
+	}
+	if m.Key, k, ok = readStr(k); !ok || len(k) < 16 {
+		return m, false
+	}
+	m.Timestamp = unordInt(binary.BigEndian.Uint64(k[0:8]))
+	m.Step = unordInt(binary.BigEndian.Uint64(k[8:16]))
+	k = k[16:]
+	for _, dst := range []*string{&m.RunID, &m.DatasetName, &m.DatasetDigest} {
+		if *dst, k, ok = readStr(k); !ok {
+			return m, false
+		}
+	}
+	if len(k) != 9 {
+		return m, false
+	}
+	m.Value = unordFloat(binary.BigEndian.Uint64(k[0:8]))
+	if k[8] == 1 {
+		m.Value = math.NaN()
+	}
+	return m, true
+}
+
+// loadLoggedModelMetrics reads every metric point of a model, in key
+// order (metric key, timestamp, step, run).
+func loadLoggedModelMetrics(tx *bolt.Tx, id string) ([]tracking.ModelMetric, error) {
+	var out []tracking.ModelMetric
+	prefix := appendStr(nil, id)
+	c := tx.Bucket(bLMMetric).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		m, ok := readLMMetric(k)
+		if !ok || m.ModelID != id {
+			return nil, fmt.Errorf("corrupt logged model metric key %x", k)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// putLoggedModel writes a model's record; its metrics live in bLMMetric
+// and are left out.
+func putLoggedModel(tx *bolt.Tx, m *tracking.LoggedModel) error {
+	rec := *m
+	rec.Data.Metrics = nil
+	return putJSON(tx.Bucket(bLoggedModel), []byte(m.Info.ModelID), &rec)
+}
 
 var _ tracking.LoggedModelStore = (*Store)(nil)
 
@@ -30,6 +113,18 @@ func errNoLoggedModel(id string) error {
 }
 
 func getLoggedModel(tx *bolt.Tx, id string) (*tracking.LoggedModel, error) {
+	m, err := getLoggedModelRecord(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if m.Data.Metrics, err = loadLoggedModelMetrics(tx, id); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// getLoggedModelRecord reads a model without its metrics.
+func getLoggedModelRecord(tx *bolt.Tx, id string) (*tracking.LoggedModel, error) {
 	v := tx.Bucket(bLoggedModel).Get([]byte(id))
 	if v == nil {
 		return nil, errNoLoggedModel(id)
@@ -39,6 +134,25 @@ func getLoggedModel(tx *bolt.Tx, id string) (*tracking.LoggedModel, error) {
 		return nil, fmt.Errorf("decode logged model %q: %w", id, err)
 	}
 	return &m, nil
+}
+
+// loggedModelQueryNeedsMetrics reports whether matching or ordering q
+// reads metric points (otherwise only the page's models load them).
+func loggedModelQueryNeedsMetrics(q *tracking.LoggedModelQuery) bool {
+	if len(q.Datasets) > 0 {
+		return true
+	}
+	for _, c := range q.Filter {
+		if c.Entity == search.EntityMetric {
+			return true
+		}
+	}
+	for _, o := range q.OrderBy {
+		if strings.HasPrefix(o.FieldName, "metrics.") {
+			return true
+		}
+	}
+	return false
 }
 
 // CreateLoggedModel implements tracking.LoggedModelStore.
@@ -59,11 +173,8 @@ func (s *Store) CreateLoggedModel(ctx context.Context, req tracking.CreateLogged
 		if exp.Lifecycle != tracking.LifecycleActive {
 			return errExperimentNotActive(expID, exp.Lifecycle)
 		}
-		if req.SourceRunID != "" {
-			if _, err := mustRun(tx, req.SourceRunID); err != nil {
-				return err
-			}
-		}
+		// The source run is not looked up: MLflow's create_logged_model
+		// stores source_run_id as given (the column has no foreign key).
 		m := &tracking.LoggedModel{Info: tracking.LoggedModelInfo{
 			ModelID:                id,
 			ExperimentID:           fmtExpID(expID),
@@ -79,7 +190,7 @@ func (s *Store) CreateLoggedModel(ctx context.Context, req tracking.CreateLogged
 		if err := mergeParams(m, req.Params); err != nil {
 			return err
 		}
-		if err := putJSON(tx.Bucket(bLoggedModel), []byte(id), m); err != nil {
+		if err := putLoggedModel(tx, m); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bExpLoggedModel).Put(append(u64(expID), id...), nil); err != nil {
@@ -121,7 +232,7 @@ func (s *Store) modifyLoggedModel(ctx context.Context, op, id string, fn func(m 
 			return err
 		}
 		m.Info.LastUpdatedTimestampMs = now
-		if err := putJSON(tx.Bucket(bLoggedModel), []byte(id), m); err != nil {
+		if err := putLoggedModel(tx, m); err != nil {
 			return err
 		}
 		out = m
@@ -162,6 +273,9 @@ func (s *Store) DeleteLoggedModel(ctx context.Context, id string) error {
 				return err
 			}
 		}
+		if err := deletePrefix(tx.Bucket(bLMMetric), appendStr(nil, id)); err != nil {
+			return err
+		}
 		return tx.Bucket(bLoggedModel).Delete([]byte(id))
 	})
 }
@@ -198,25 +312,55 @@ func (s *Store) LogLoggedModelParams(ctx context.Context, id string, params []tr
 
 // SearchLoggedModels implements tracking.LoggedModelStore.
 func (s *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQuery) (tracking.LoggedModelPage, error) {
-	var all []*tracking.LoggedModel
-	err := s.view(ctx, "search logged models", func(tx *bolt.Tx) error {
-		all = all[:0]
-		seen := map[uint64]bool{}
-		for _, idStr := range q.ExperimentIDs {
-			exp, ok := parseExpID(idStr)
-			if !ok || idStr == "" || seen[exp] {
-				continue
-			}
-			seen[exp] = true
+	var expIDs []uint64
+	for _, idStr := range q.ExperimentIDs {
+		exp, ok := parseExpID(idStr)
+		if ok && idStr != "" && !slices.Contains(expIDs, exp) {
+			expIDs = append(expIDs, exp)
+		}
+	}
+	fp := expIDsFingerprint(search.NewFingerprint("logged models"), expIDs).AddClauses(q.Filter).
+		AddDatasetRefs(q.Datasets).AddLoggedModelOrders(q.OrderBy)
+	cur, err := decodeCursor(q.After, fp)
+	if err != nil {
+		return tracking.LoggedModelPage{}, err
+	}
+	needMetrics := loggedModelQueryNeedsMetrics(&q)
+	var page tracking.LoggedModelPage
+	err = s.view(ctx, "search logged models", func(tx *bolt.Tx) error {
+		page = tracking.LoggedModelPage{}
+		var all []*tracking.LoggedModel
+		for _, exp := range expIDs {
 			prefix := u64(exp)
 			c := tx.Bucket(bExpLoggedModel).Cursor()
 			for k, _ := c.Seek(prefix); k != nil && len(k) > 8 && string(k[:8]) == string(prefix); k, _ = c.Next() {
-				m, err := getLoggedModel(tx, string(k[8:]))
+				get := getLoggedModelRecord
+				if needMetrics {
+					get = getLoggedModel
+				}
+				m, err := get(tx, string(k[8:]))
 				if err != nil {
 					return err
 				}
-				if search.MatchLoggedModel(q.Filter, q.Datasets, m) {
+				if search.MatchLoggedModel(q.Filter, q.Datasets, m) && cur.AfterLoggedModel(q.OrderBy, m) {
 					all = append(all, m)
+				}
+			}
+		}
+		sort.SliceStable(all, func(i, j int) bool { return search.CompareLoggedModels(q.OrderBy, all[i], all[j]) < 0 })
+		offset := max(q.Offset, 0)
+		if offset < len(all) {
+			page.Models = all[offset:min(offset+q.MaxResults, len(all))]
+		}
+		page.More = offset+len(page.Models) < len(all)
+		if page.More && len(page.Models) > 0 {
+			page.Next = search.LoggedModelPageToken(fp, q.OrderBy, page.Models[len(page.Models)-1])
+		}
+		if !needMetrics {
+			for _, m := range page.Models {
+				var err error
+				if m.Data.Metrics, err = loadLoggedModelMetrics(tx, m.Info.ModelID); err != nil {
+					return err
 				}
 			}
 		}
@@ -225,48 +369,28 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQu
 	if err != nil {
 		return tracking.LoggedModelPage{}, err
 	}
-	sort.SliceStable(all, func(i, j int) bool { return search.CompareLoggedModels(q.OrderBy, all[i], all[j]) < 0 })
-	var page tracking.LoggedModelPage
-	offset := max(q.Offset, 0)
-	if offset < len(all) {
-		page.Models = all[offset:min(offset+q.MaxResults, len(all))]
-	}
-	page.More = offset+len(page.Models) < len(all)
 	return page, nil
 }
 
-// logModelMetrics appends metric values to logged models (exact repeats
-// are ignored). The metrics' values are already clamped.
+// logModelMetrics records metric values of logged models, one key per
+// point (exact repeats are no-ops). The values are already clamped.
 func logModelMetrics(tx *bolt.Tx, metrics []tracking.ModelMetric) error {
-	byModel := map[string][]tracking.ModelMetric{}
-	var order []string
-	for _, m := range metrics {
-		if _, ok := byModel[m.ModelID]; !ok {
-			order = append(order, m.ModelID)
+	models, b := tx.Bucket(bLoggedModel), tx.Bucket(bLMMetric)
+	k := make([]byte, 0, 128)
+	for i := range metrics {
+		m := &metrics[i]
+		if models.Get([]byte(m.ModelID)) == nil {
+			return errNoLoggedModel(m.ModelID)
 		}
-		byModel[m.ModelID] = append(byModel[m.ModelID], m)
-	}
-	for _, id := range order {
-		lm, err := getLoggedModel(tx, id)
-		if err != nil {
-			return err
+		k = lmMetricKey(k[:0], m)
+		if b.Get(k) != nil {
+			continue
 		}
-		for _, m := range byModel[id] {
-			if !slices.ContainsFunc(lm.Data.Metrics, func(x tracking.ModelMetric) bool { return sameModelMetric(x, m) }) {
-				lm.Data.Metrics = append(lm.Data.Metrics, m)
-			}
-		}
-		if err := putJSON(tx.Bucket(bLoggedModel), []byte(id), lm); err != nil {
+		if err := b.Put(bytes.Clone(k), []byte{}); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func sameModelMetric(a, b tracking.ModelMetric) bool {
-	return a.Key == b.Key && a.Timestamp == b.Timestamp && a.Step == b.Step && a.RunID == b.RunID &&
-		a.DatasetName == b.DatasetName && a.DatasetDigest == b.DatasetDigest &&
-		(a.Value == b.Value || (a.Value != a.Value && b.Value != b.Value))
 }
 
 // LogOutputs implements tracking.LoggedModelStore.

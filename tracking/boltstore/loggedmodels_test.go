@@ -85,6 +85,14 @@ func TestLoggedModelMetricsSearch(t *testing.T) {
 	if p = q("", nil, nil, 2, 5); lmNames(p) != "a" || p.More {
 		t.Fatalf("last page %s more=%v", lmNames(p), p.More)
 	}
+	// A search that reads no metrics still answers the page's models with
+	// all their metric points.
+	if len(p.Models[0].Data.Metrics) != 2 {
+		t.Fatalf("metrics of a on a metric-free search: %+v", p.Models[0].Data.Metrics)
+	}
+	if p = q("metrics.acc >= 0.7", nil, nil, 0, 10); len(p.Models) != 2 || len(p.Models[1].Data.Metrics) != 2 {
+		t.Fatalf("metrics of a on a metric search: %+v", p.Models)
+	}
 }
 
 func TestRunOutputsAndVersionModelID(t *testing.T) {

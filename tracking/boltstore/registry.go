@@ -411,25 +411,34 @@ func regTagMap(tags []tracking.Tag) map[string]string {
 	return m
 }
 
-// registryPage applies an offset page token to n sorted results.
-func registryPage(token string, max, n int) (start, end int, next string, err error) {
-	off, err := search.DecodePageToken(token)
-	if err != nil {
-		return 0, 0, "", err
-	}
-	start = min(off, n)
+// registryCursor decodes a registry search's page token (errors are the
+// search package's, which the handlers report as INVALID_PARAMETER_VALUE).
+func registryCursor(kind, token string, filter []search.Clause, keys []search.OrderKey) (*search.Cursor, *search.Fingerprint, error) {
+	fp := search.NewFingerprint(kind).AddClauses(filter).AddOrderKeys(keys)
+	cur, err := search.DecodeCursor(token, fp)
+	return cur, fp, err
+}
+
+// registryPage bounds the page of n sorted rows that follow the cursor
+// and reports whether rows follow it.
+func registryPage(cur *search.Cursor, max, n int) (start, end int, more bool) {
+	start = min(cur.Offset(), n)
 	end = n
 	if max > 0 && start+max < n {
 		end = start + max
-		next = search.EncodePageToken(end)
+		more = true
 	}
-	return start, end, next, nil
+	return start, end, more
 }
 
 // SearchRegisteredModels implements tracking.RegistryStore.
 func (s *Store) SearchRegisteredModels(ctx context.Context, q tracking.RegisteredModelQuery) (tracking.RegisteredModelPage, error) {
 	var page tracking.RegisteredModelPage
-	err := s.view(ctx, "search registered models", func(tx *bolt.Tx) error {
+	cur, fp, err := registryCursor("registered models", q.PageToken, q.Filter, q.OrderBy)
+	if err != nil {
+		return page, err
+	}
+	err = s.view(ctx, "search registered models", func(tx *bolt.Tx) error {
 		var matched []*rmView
 		c := tx.Bucket(bRM).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -441,18 +450,17 @@ func (s *Store) SearchRegisteredModels(ctx context.Context, q tracking.Registere
 				return fmt.Errorf("decode registered model %q: %w", k, err)
 			}
 			mv.tags = regTagMap(prefixTags(tx.Bucket(bRMTag), modelPrefix(mv.name)))
-			if search.MatchRegisteredModel(q.Filter, mv) {
+			if search.MatchRegisteredModel(q.Filter, mv) && cur.AfterRegisteredModel(q.OrderBy, mv) {
 				matched = append(matched, mv)
 			}
 		}
 		sort.SliceStable(matched, func(i, j int) bool {
 			return search.CompareRegisteredModels(q.OrderBy, matched[i], matched[j]) < 0
 		})
-		start, end, next, err := registryPage(q.PageToken, q.MaxResults, len(matched))
-		if err != nil {
-			return err
+		start, end, more := registryPage(cur, q.MaxResults, len(matched))
+		if more {
+			page.NextPageToken = search.RegisteredModelPageToken(fp, q.OrderBy, matched[end-1])
 		}
-		page.NextPageToken = next
 		for _, mv := range matched[start:end] {
 			m, err := modelEntity(tx, mv.name, &mv.rec)
 			if err != nil {
@@ -754,7 +762,11 @@ func (v *mvView) Tag(k string) (string, bool) {
 // SearchModelVersions implements tracking.RegistryStore.
 func (s *Store) SearchModelVersions(ctx context.Context, q tracking.ModelVersionQuery) (tracking.ModelVersionPage, error) {
 	var page tracking.ModelVersionPage
-	err := s.view(ctx, "search model versions", func(tx *bolt.Tx) error {
+	cur, fp, err := registryCursor("model versions", q.PageToken, q.Filter, q.OrderBy)
+	if err != nil {
+		return page, err
+	}
+	err = s.view(ctx, "search model versions", func(tx *bolt.Tx) error {
 		var matched []*mvView
 		tb := tx.Bucket(bMVTag)
 		c := tx.Bucket(bMV).Cursor()
@@ -771,18 +783,17 @@ func (s *Store) SearchModelVersions(ctx context.Context, q tracking.ModelVersion
 				return fmt.Errorf("decode model version %q: %w", name, err)
 			}
 			mv.tags = regTagMap(prefixTags(tb, k))
-			if search.MatchModelVersion(q.Filter, mv) {
+			if search.MatchModelVersion(q.Filter, mv) && cur.AfterModelVersion(q.OrderBy, mv) {
 				matched = append(matched, mv)
 			}
 		}
 		sort.SliceStable(matched, func(i, j int) bool {
 			return search.CompareModelVersions(q.OrderBy, matched[i], matched[j]) < 0
 		})
-		start, end, next, err := registryPage(q.PageToken, q.MaxResults, len(matched))
-		if err != nil {
-			return err
+		start, end, more := registryPage(cur, q.MaxResults, len(matched))
+		if more {
+			page.NextPageToken = search.ModelVersionPageToken(fp, q.OrderBy, matched[end-1])
 		}
-		page.NextPageToken = next
 		for _, mv := range matched[start:end] {
 			page.Versions = append(page.Versions, versionEntity(tx, mv.name, mv.version, &mv.rec, false))
 		}

@@ -433,7 +433,7 @@ func logMetrics(tx *bolt.Tx, runID string, metrics []tracking.Metric) error {
 	lk := make([]byte, 0, 64)
 	for _, m := range metrics {
 		hk = appendStr(append(hk[:0], prefix...), m.Key)
-		hk = appendPoint(hk, m.Step, m.Timestamp, m.Value)
+		hk = appendHistPoint(hk, m.Step, m.Timestamp, m.Value)
 		if hist.Get(hk) != nil {
 			continue // exact duplicate point
 		}

@@ -22,25 +22,38 @@ const (
 	maxMaxResults     = 1 << 20
 )
 
-func pageBounds(token string, maxResults int) (offset, limit int, err error) {
-	offset, err = search.DecodePageToken(token)
+// decodeCursor decodes a page token for the query fp; a bad one is
+// INVALID_PARAMETER_VALUE with MLflow's message.
+func decodeCursor(token string, fp *search.Fingerprint) (*search.Cursor, error) {
+	cur, err := search.DecodeCursor(token, fp)
 	if err != nil {
 		if se, ok := err.(*search.Error); ok {
-			return 0, 0, tracking.Errorf(tracking.InvalidParameterValue, "%s", se.Message)
+			return nil, tracking.Errorf(tracking.InvalidParameterValue, "%s", se.Message)
 		}
-		return 0, 0, tracking.Errorf(tracking.InvalidParameterValue, "%s", err.Error())
+		return nil, tracking.Errorf(tracking.InvalidParameterValue, "%s", err.Error())
 	}
-	if offset < 0 {
-		return 0, 0, tracking.Errorf(tracking.InvalidParameterValue, "Invalid page token")
-	}
-	limit = maxResults
+	return cur, nil
+}
+
+// pageLimit bounds a requested max_results.
+func pageLimit(maxResults int) int {
+	limit := maxResults
 	if limit <= 0 {
 		limit = defaultMaxResults
 	}
-	if limit > maxMaxResults {
-		limit = maxMaxResults
+	return min(limit, maxMaxResults)
+}
+
+// expIDsFingerprint adds experiment ids to fp in a canonical order (the
+// order of the request's ids does not change the rows).
+func expIDsFingerprint(fp *search.Fingerprint, ids []uint64) *search.Fingerprint {
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	fp.AddInt(int64(len(sorted)))
+	for _, id := range sorted {
+		fp.AddInt(int64(id))
 	}
-	return offset, limit, nil
+	return fp
 }
 
 // ---------------------------------------------------------------------------
@@ -246,17 +259,16 @@ func (h *cursorHeap) Pop() any {
 // ids contribute nothing, as in MLflow; deleted experiments contribute
 // their runs, which are deleted too unless restored one by one). The index
 // value carries the lifecycle, so the view type costs no decoding. Without
-// order_by the merged index already is MLflow's default order, so the scan
-// stops as soon as the page (plus one row, to know whether another page
-// exists) is filled. With order_by every matching run is collected and
-// sorted with search.CompareRuns; views only read what the filter and the
-// order keys ask for. Only the runs of the page are materialised.
+// order_by the merged index already is MLflow's default order: a page
+// token's position is a seek in every experiment's range, and the scan
+// stops as soon as the page is filled. With order_by every matching run
+// after the token's position is collected and the first page's worth is
+// selected with search.CompareRuns; views only read what the filter and
+// the order keys ask for. Only the runs of the page are materialised. As
+// in MLflow, every full page has a next token.
 func (s *Store) SearchRuns(ctx context.Context, q tracking.RunQuery) (tracking.RunPage, error) {
 	var page tracking.RunPage
-	offset, limit, err := pageBounds(q.PageToken, q.MaxResults)
-	if err != nil {
-		return page, err
-	}
+	limit := pageLimit(q.MaxResults)
 	// Distinct, parseable experiment ids.
 	var expIDs []uint64
 	for _, idStr := range q.ExperimentIDs {
@@ -268,13 +280,17 @@ func (s *Store) SearchRuns(ctx context.Context, q tracking.RunQuery) (tracking.R
 			expIDs = append(expIDs, id)
 		}
 	}
-	if len(expIDs) == 0 {
-		return page, nil
-	}
 	viewType := q.ViewType
 	if viewType != tracking.DeletedOnly && viewType != tracking.AllViews {
 		viewType = tracking.ActiveOnly
 	}
+	fp := expIDsFingerprint(search.NewFingerprint("runs"), expIDs).AddInt(int64(viewType)).
+		AddClauses(q.Filter).AddOrderKeys(q.OrderBy)
+	cur, err := decodeCursor(q.PageToken, fp)
+	if err != nil {
+		return page, err
+	}
+	offset := cur.Offset()
 	wantLC := func(b []byte) bool {
 		ls := tracking.LifecycleActive
 		if len(b) == 1 && b[0] == lcDeleted {
@@ -283,6 +299,9 @@ func (s *Store) SearchRuns(ctx context.Context, q tracking.RunQuery) (tracking.R
 		return viewType.Includes(ls)
 	}
 
+	if len(expIDs) == 0 {
+		return page, nil
+	}
 	err = s.view(ctx, "search runs", func(tx *bolt.Tx) error {
 		rs := &runSearch{
 			runs: tx.Bucket(bRun), params: tx.Bucket(bParam), tags: tx.Bucket(bTag),
@@ -290,10 +309,23 @@ func (s *Store) SearchRuns(ctx context.Context, q tracking.RunQuery) (tracking.R
 		}
 		idx := tx.Bucket(bExpRun)
 		h := make(cursorHeap, 0, len(expIDs))
+		// In the default order the index is the order: a keyset cursor
+		// seeks straight past its position in every experiment.
+		start, afterID, seek := cur.RunPosition()
+		seek = seek && len(q.OrderBy) == 0
+		var seekKey []byte
 		for _, id := range expIDs {
 			ic := &idxCursor{c: idx.Cursor()}
 			binary.BigEndian.PutUint64(ic.prefix[:], id)
-			ic.k, ic.v = ic.c.Seek(ic.prefix[:])
+			if seek {
+				seekKey = expRunKey(seekKey[:0], id, start, afterID)
+				ic.k, ic.v = ic.c.Seek(seekKey)
+				if ic.k != nil && bytes.Equal(ic.k, seekKey) {
+					ic.k, ic.v = ic.c.Next()
+				}
+			} else {
+				ic.k, ic.v = ic.c.Seek(ic.prefix[:])
+			}
 			if ic.valid() {
 				h = append(h, ic)
 			}
@@ -327,11 +359,10 @@ func (s *Store) SearchRuns(ctx context.Context, q tracking.RunQuery) (tracking.R
 		}
 
 		var selected []*runView
-		more := false
 		if len(q.OrderBy) == 0 {
 			// Streaming: the merge order is the default order.
 			seen := 0
-			for {
+			for len(selected) < limit {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
@@ -342,10 +373,6 @@ func (s *Store) SearchRuns(ctx context.Context, q tracking.RunQuery) (tracking.R
 				if seen < offset {
 					seen++
 					continue
-				}
-				if len(selected) == limit {
-					more = true
-					break
 				}
 				selected = append(selected, view)
 			}
@@ -361,14 +388,12 @@ func (s *Store) SearchRuns(ctx context.Context, q tracking.RunQuery) (tracking.R
 				if view == nil {
 					break
 				}
-				all = append(all, view)
+				if cur.AfterRun(q.OrderBy, view) {
+					all = append(all, view)
+				}
 			}
-			slices.SortFunc(all, func(a, b *runView) int { return search.CompareRuns(q.OrderBy, a, b) })
-			if offset < len(all) {
-				end := min(offset+limit, len(all))
-				selected = all[offset:end]
-				more = end < len(all)
-			}
+			selected = topRuns(all, q.OrderBy, offset+limit)
+			selected = selected[min(offset, len(selected)):]
 		}
 		if rs.err != nil {
 			return rs.err
@@ -385,8 +410,10 @@ func (s *Store) SearchRuns(ctx context.Context, q tracking.RunQuery) (tracking.R
 			}
 			page.Runs = append(page.Runs, run)
 		}
-		if more {
-			page.NextPageToken = search.EncodePageToken(offset + len(selected))
+		// Like MLflow's search_runs, a full page always has a next token
+		// (the page after it may be empty).
+		if len(selected) == limit {
+			page.NextPageToken = search.RunPageToken(fp, q.OrderBy, selected[len(selected)-1])
 		}
 		return nil
 	})
@@ -425,14 +452,17 @@ func (e *expView) Tag(key string) (string, bool) {
 // SearchExperiments implements tracking.Store.
 func (s *Store) SearchExperiments(ctx context.Context, q tracking.ExperimentQuery) (tracking.ExperimentPage, error) {
 	var page tracking.ExperimentPage
-	offset, limit, err := pageBounds(q.PageToken, q.MaxResults)
-	if err != nil {
-		return page, err
-	}
+	limit := pageLimit(q.MaxResults)
 	viewType := q.ViewType
 	if viewType != tracking.DeletedOnly && viewType != tracking.AllViews {
 		viewType = tracking.ActiveOnly
 	}
+	fp := search.NewFingerprint("experiments").AddInt(int64(viewType)).AddClauses(q.Filter).AddOrderKeys(q.OrderBy)
+	cur, err := decodeCursor(q.PageToken, fp)
+	if err != nil {
+		return page, err
+	}
+	offset := cur.Offset()
 	err = s.view(ctx, "search experiments", func(tx *bolt.Tx) error {
 		tags := tx.Bucket(bExpTag)
 		var all []*expView
@@ -452,6 +482,9 @@ func (s *Store) SearchExperiments(ctx context.Context, q tracking.ExperimentQuer
 			if len(q.Filter) > 0 && !search.MatchExperiment(q.Filter, ev) {
 				continue
 			}
+			if !cur.AfterExperiment(q.OrderBy, ev) {
+				continue
+			}
 			all = append(all, ev)
 		}
 		slices.SortFunc(all, func(a, b *expView) int { return search.CompareExperiments(q.OrderBy, a, b) })
@@ -463,7 +496,7 @@ func (s *Store) SearchExperiments(ctx context.Context, q tracking.ExperimentQuer
 			page.Experiments = append(page.Experiments, ev.rec.experiment(ev.id, expTags(tx, ev.id)))
 		}
 		if end < len(all) {
-			page.NextPageToken = search.EncodePageToken(end)
+			page.NextPageToken = search.ExperimentPageToken(fp, q.OrderBy, all[end-1])
 		}
 		return nil
 	})
@@ -471,4 +504,42 @@ func (s *Store) SearchExperiments(ctx context.Context, q tracking.ExperimentQuer
 		return tracking.ExperimentPage{}, err
 	}
 	return page, nil
+}
+
+// topRuns returns the first n runs of all under CompareRuns(keys), in
+// order. A bounded max-heap keeps it at O(len(all)·log n) when n is small.
+func topRuns(all []*runView, keys []search.OrderKey, n int) []*runView {
+	cmpRuns := func(a, b *runView) int { return search.CompareRuns(keys, a, b) }
+	if n <= 0 || n >= len(all)/2 {
+		slices.SortFunc(all, cmpRuns)
+		return all[:min(n, len(all))]
+	}
+	h := &runMaxHeap{cmp: cmpRuns, v: make([]*runView, 0, n)}
+	for _, r := range all {
+		if len(h.v) < n {
+			heap.Push(h, r)
+		} else if cmpRuns(r, h.v[0]) < 0 {
+			h.v[0] = r
+			heap.Fix(h, 0)
+		}
+	}
+	out := h.v
+	slices.SortFunc(out, cmpRuns)
+	return out
+}
+
+// runMaxHeap keeps the greatest run (under cmp) at the root.
+type runMaxHeap struct {
+	cmp func(a, b *runView) int
+	v   []*runView
+}
+
+func (h *runMaxHeap) Len() int           { return len(h.v) }
+func (h *runMaxHeap) Less(i, j int) bool { return h.cmp(h.v[i], h.v[j]) > 0 }
+func (h *runMaxHeap) Swap(i, j int)      { h.v[i], h.v[j] = h.v[j], h.v[i] }
+func (h *runMaxHeap) Push(x any)         { h.v = append(h.v, x.(*runView)) }
+func (h *runMaxHeap) Pop() any {
+	x := h.v[len(h.v)-1]
+	h.v = h.v[:len(h.v)-1]
+	return x
 }

@@ -115,6 +115,7 @@ func newStore(db *bolt.DB, owns bool) (*Store, error) {
 	if db.IsReadOnly() {
 		return nil, errors.New("boltstore: database is read-only")
 	}
+	version := schemaVersion
 	err := db.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBucket {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -123,13 +124,17 @@ func newStore(db *bolt.DB, owns bool) (*Store, error) {
 		}
 		meta := tx.Bucket(bMeta)
 		if v := meta.Get([]byte("version")); v != nil {
-			if len(v) != 8 || int(u64be(v)) != schemaVersion {
+			if len(v) != 8 || u64be(v) == 0 || u64be(v) > schemaVersion {
 				return fmt.Errorf("unsupported schema version %x", v)
 			}
+			version = int(u64be(v))
 			return nil
 		}
 		return meta.Put([]byte("version"), u64(schemaVersion))
 	})
+	if err == nil && version < schemaVersion {
+		err = migrate(db, version)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: initialise: %w", err)
 	}

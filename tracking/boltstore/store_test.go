@@ -569,10 +569,11 @@ func TestMetrics(t *testing.T) {
 	if len(h) != 3 || !math.IsNaN(h[0].Value) || h[1].Value != 3 || h[2].Value != 4 {
 		t.Fatalf("dup history %+v", h)
 	}
-	// History order: (step, timestamp, value), negative steps first.
-	logM(t, s, id, m("o", 1, 5, 2), m("o", 1, 1, -3), m("o", 2, 1, 2), m("o", 1, 1, 2), m("o", 7, 1, 1<<40))
+	// History order: (timestamp, step, value), as MLflow's SQL store
+	// orders get_metric_history; negative steps before positive ones.
+	logM(t, s, id, m("o", 1, 5, 2), m("o", 1, 1, -3), m("o", 2, 1, 2), m("o", 1, 1, 2), m("o", 7, 1, 1<<40), m("o", 9, -4, 7))
 	h = history(t, s, id, "o")
-	want := [][2]int64{{-3, 1}, {2, 1}, {2, 1}, {2, 5}, {1 << 40, 1}}
+	want := [][2]int64{{7, -4}, {-3, 1}, {2, 1}, {2, 1}, {1 << 40, 1}, {2, 5}}
 	if len(h) != len(want) {
 		t.Fatal(h)
 	}
@@ -581,7 +582,7 @@ func TestMetrics(t *testing.T) {
 			t.Fatalf("order %+v", h)
 		}
 	}
-	if h[1].Value != 1 || h[2].Value != 2 {
+	if h[2].Value != 1 || h[3].Value != 2 {
 		t.Fatalf("value order %+v", h)
 	}
 	// The caller's slice is not modified by clamping.
@@ -786,8 +787,13 @@ func TestSearchRuns(t *testing.T) {
 	if strings.Join(all, ",") != "r11,r10,r09,r08,r07,r06,r05,r04,r03,r02,r01,r00" {
 		t.Fatal(all)
 	}
-	// Exactly one full page: no token.
-	if ids, next := searchIDs(t, s, tracking.RunQuery{ExperimentIDs: []string{ea}, MaxResults: 6}); len(ids) != 6 || next != "" {
+	// Exactly one full page: a token (as MLflow's search_runs issues for
+	// every full page), and the page after it is empty, without one.
+	ids, next := searchIDs(t, s, tracking.RunQuery{ExperimentIDs: []string{ea}, MaxResults: 6})
+	if len(ids) != 6 || next == "" {
+		t.Fatal(ids, next)
+	}
+	if ids, next = searchIDs(t, s, tracking.RunQuery{ExperimentIDs: []string{ea}, MaxResults: 6, PageToken: next}); len(ids) != 0 || next != "" {
 		t.Fatal(ids, next)
 	}
 	// Filter + order_by metric DESC: NaN after numbers, missing excluded by the filter's inner join.
@@ -795,7 +801,7 @@ func TestSearchRuns(t *testing.T) {
 	ok(t, err)
 	ob, err := search.ParseRunOrderBy([]string{"metrics.score DESC"})
 	ok(t, err)
-	ids, next := searchIDs(t, s, tracking.RunQuery{ExperimentIDs: both, Filter: f, OrderBy: ob, MaxResults: 4})
+	ids, next = searchIDs(t, s, tracking.RunQuery{ExperimentIDs: both, Filter: f, OrderBy: ob, MaxResults: 4})
 	if strings.Join(ids, ",") != "r10,r08,r01,r06" || next == "" {
 		t.Fatal(ids, next)
 	}
@@ -816,7 +822,10 @@ func TestSearchRuns(t *testing.T) {
 		t.Fatal(ids, next)
 	}
 	ids, next = searchIDs(t, s, tracking.RunQuery{ExperimentIDs: both, Filter: f, MaxResults: 1, PageToken: next})
-	if strings.Join(ids, ",") != "r10" || next != "" {
+	if strings.Join(ids, ",") != "r10" || next == "" {
+		t.Fatal(ids, next)
+	}
+	if ids, next = searchIDs(t, s, tracking.RunQuery{ExperimentIDs: both, Filter: f, MaxResults: 1, PageToken: next}); len(ids) != 0 || next != "" {
 		t.Fatal(ids, next)
 	}
 	// Attribute filter and order by run_name.

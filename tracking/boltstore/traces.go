@@ -179,25 +179,28 @@ func expTraces(tx *bolt.Tx, exp uint64) ([]*tracking.TraceInfo, error) {
 // SearchTraces implements tracking.TraceStore. Unknown experiment ids
 // match nothing, as in MLflow's SQL store.
 func (s *Store) SearchTraces(ctx context.Context, q tracking.TraceQuery) (tracking.TracePage, error) {
-	offset, limit, err := pageBounds(q.PageToken, q.MaxResults)
+	limit := pageLimit(q.MaxResults)
+	var expIDs []uint64
+	for _, idStr := range q.ExperimentIDs {
+		id, ok := parseExpID(idStr)
+		if ok && idStr != "" && !slices.Contains(expIDs, id) {
+			expIDs = append(expIDs, id)
+		}
+	}
+	fp := expIDsFingerprint(search.NewFingerprint("traces"), expIDs).AddClauses(q.Filter).AddOrderKeys(q.OrderBy)
+	cur, err := decodeCursor(q.PageToken, fp)
 	if err != nil {
 		return tracking.TracePage{}, err
 	}
 	var all []*tracking.TraceInfo
 	err = s.view(ctx, "search traces", func(tx *bolt.Tx) error {
-		seen := map[uint64]bool{}
-		for _, idStr := range q.ExperimentIDs {
-			id, ok := parseExpID(idStr)
-			if !ok || idStr == "" || seen[id] {
-				continue
-			}
-			seen[id] = true
+		for _, id := range expIDs {
 			ts, err := expTraces(tx, id)
 			if err != nil {
 				return err
 			}
 			for _, t := range ts {
-				if search.MatchTrace(q.Filter, t) {
+				if search.MatchTrace(q.Filter, t) && cur.AfterTrace(q.OrderBy, t) {
 					all = append(all, t)
 				}
 			}
@@ -209,11 +212,12 @@ func (s *Store) SearchTraces(ctx context.Context, q tracking.TraceQuery) (tracki
 	}
 	sort.SliceStable(all, func(i, j int) bool { return search.CompareTraces(q.OrderBy, all[i], all[j]) < 0 })
 	var page tracking.TracePage
-	if offset < len(all) {
+	if offset := cur.Offset(); offset < len(all) {
 		page.Traces = all[offset:min(offset+limit, len(all))]
 	}
+	// Like MLflow's search_traces, a full page always has a next token.
 	if len(page.Traces) == limit {
-		page.NextPageToken = search.EncodePageToken(offset + limit)
+		page.NextPageToken = search.TracePageToken(fp, q.OrderBy, page.Traces[limit-1])
 	}
 	return page, nil
 }

@@ -1,6 +1,7 @@
 // Package search implements MLflow's search grammar for runs and
 // experiments: filter strings, order_by clauses, in-memory matching and
-// ordering, and offset page tokens.
+// ordering, and page tokens (keyset tokens, see keyset.go; MLflow's offset
+// tokens are still read).
 //
 // The behaviour follows mlflow/utils/search_utils.py together with the SQL
 // tracking store (the reference server runs on SQLite), which is what real
@@ -41,6 +42,9 @@
 //     only; PostgreSQL folds Unicode).
 //   - A negative page-token offset is refused (MLflow would slice from the
 //     end of the result list).
+//   - Page tokens issued here are keyset tokens, not offsets (see
+//     keyset.go): paging is stable under concurrent inserts and deletes,
+//     and a token of another query is refused.
 //   - Unquoted keys that happen to be SQL keywords sqlparse mis-groups
 //     (e.g. params.in) are accepted; MLflow refuses some of them.
 //   - Values inside IN lists are taken verbatim between their single quotes;

@@ -238,20 +238,29 @@ func ParseLoggedModelOrderBy(orderBy []LoggedModelOrder) ([]LoggedModelOrder, er
 // latestMetric is the value MLflow orders by: the metric's value with the
 // greatest (timestamp, step) among those on the order's dataset.
 func latestMetric(m LoggedModelView, o *LoggedModelOrder) (float64, bool) {
-	var best MetricPoint
-	found := false
-	for _, p := range m.MetricPoints(o.metric) {
+	points := m.MetricPoints(o.metric)
+	if i := latestIndex(points, o); i >= 0 {
+		return points[i].Value, true
+	}
+	return 0, false
+}
+
+// latestIndex is the index of the point latestMetric picks (the first of
+// the greatest (timestamp, step) on the order's dataset), or -1.
+func latestIndex(points []MetricPoint, o *LoggedModelOrder) int {
+	best := -1
+	for i, p := range points {
 		if o.DatasetName != "" && p.DatasetName != o.DatasetName {
 			continue
 		}
 		if o.DatasetDigest != "" && p.DatasetDigest != o.DatasetDigest {
 			continue
 		}
-		if !found || p.Timestamp > best.Timestamp || (p.Timestamp == best.Timestamp && p.Step > best.Step) {
-			best, found = p, true
+		if b := best; b < 0 || p.Timestamp > points[b].Timestamp || (p.Timestamp == points[b].Timestamp && p.Step > points[b].Step) {
+			best = i
 		}
 	}
-	return best.Value, found
+	return best
 }
 
 // CompareLoggedModels orders two models by keys (missing values last),

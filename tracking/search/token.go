@@ -26,23 +26,38 @@ func DecodePageToken(token string) (int, error) {
 	if token == "" {
 		return 0, nil
 	}
+	raw, obj, err := decodeTokenObject(token)
+	if err != nil {
+		return 0, err
+	}
+	return offsetOf(raw, obj)
+}
+
+// decodeTokenObject base64-decodes a page token and parses it as one JSON
+// object, with MLflow's messages for each failure.
+func decodeTokenObject(token string) ([]byte, map[string]any, error) {
 	raw, ok := pyB64Decode(token)
 	if !ok {
-		return 0, errorf("Invalid page token, could not base64-decode")
+		return nil, nil, errorf("Invalid page token, could not base64-decode")
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return 0, errorf("Invalid page token, decoded value=%s", pyBytesRepr(raw))
+		return nil, nil, errorf("Invalid page token, decoded value=%s", pyBytesRepr(raw))
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return 0, errorf("Invalid page token, decoded value=%s", pyBytesRepr(raw))
+		return nil, nil, errorf("Invalid page token, decoded value=%s", pyBytesRepr(raw))
 	}
 	obj, isObj := v.(map[string]any)
 	if !isObj {
-		return 0, errorf("Invalid page token, parsed value=%s", string(raw))
+		return nil, nil, errorf("Invalid page token, parsed value=%s", string(raw))
 	}
+	return raw, obj, nil
+}
+
+// offsetOf reads the offset of a decoded MLflow offset token.
+func offsetOf(raw []byte, obj map[string]any) (int, error) {
 	off, present := obj["offset"]
 	if !present || isFalsy(off) {
 		return 0, errorf("Invalid page token, parsed value=%s", string(raw))

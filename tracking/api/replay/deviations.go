@@ -139,4 +139,53 @@ var Decisions = []Decision{
 		Ours:   "same; we read any other value as false before",
 		Reason: "parity; TestGetTraceAllowPartial",
 	},
+	{
+		Point: "page tokens of every paged search (runs, experiments, registered models, model versions, logged models, traces v2/v3)",
+		MLflow: "offset tokens: base64 of {\"offset\": N} (mlflow/utils/search_utils.py SearchUtils.create_page_token / " +
+			"parse_start_offset_from_page_token, used by SqlAlchemyStore.search_runs, search_experiments, search_traces and the " +
+			"SQL registry); logged models echo the request plus the offset (SearchLoggedModelsPaginationToken)",
+		Ours: "keyset tokens: the sort values of the page's last row plus a check over the query (filter, order, experiments, " +
+			"view type) and those values; a token of another query, or altered, is 400 INVALID_PARAMETER_VALUE \"Invalid page " +
+			"token, parsed value=...\"; MLflow's offset tokens are still accepted; when a token is issued is unchanged " +
+			"(search_runs and search_traces: every full page; the others: only when rows follow)",
+		Reason: "an offset shifts when rows are inserted or deleted between page fetches, so a row is shown twice or never",
+	},
+	{
+		Point:  "metrics/get-history order",
+		MLflow: "SqlAlchemyStore.get_metric_history orders by (timestamp, step, value) (mlflow/store/tracking/sqlalchemy_store.py)",
+		Ours:   "same",
+		Reason: "aligned: the history keys are now stored in that order (they were ordered by step first; " +
+			"schema-1 databases are migrated on open)",
+	},
+	{
+		Point: "metrics/get-history max_results and page_token",
+		MLflow: "3.x pages: handlers._get_metric_history passes both to SqlAlchemyStore.get_metric_history, which limits to " +
+			"max_results, skips the token's offset and issues an offset token when more points follow",
+		Ours: "every point in one page, no next_page_token; page_token is only type-checked and max_results is ignored, " +
+			"as MLflow 2.22.1 answered (metric_history.jsonl #13 with max_results=3, #14 with page_token=abc)",
+		Reason: "the recorded 2.22.1 exchanges must keep passing; MLflow's client sends max_results=25000 and follows tokens, " +
+			"so one complete page is the same to it; the answer is streamed, never held in memory",
+	},
+	{
+		Point: "metrics/get-history-bulk-interval order",
+		MLflow: "SqlAlchemyStore.get_metric_history_bulk_interval_from_steps orders each run's sampled points by " +
+			"(step, timestamp, value); runs in request order",
+		Ours:   "same",
+		Reason: "kept: the handler now sorts each run's points, since history streams in timestamp order",
+	},
+	{
+		Point: "logged-models create with a source_run_id that names no run",
+		MLflow: "accepted and stored: SqlAlchemyStore.create_logged_model does not look the run up and " +
+			"logged_models.source_run_id has no foreign key; handlers._create_logged_model only asserts a string",
+		Ours:   "same",
+		Reason: "aligned: it was RESOURCE_DOES_NOT_EXIST before",
+	},
+	{
+		Point: "runs/update with an unknown status",
+		MLflow: "handlers._update_run reads the request with parse_dict (ParseDict, ignore_unknown_fields=True): an unknown " +
+			"enum name (names are case-sensitive) is dropped, status stays unset and update_run_info changes nothing (200); " +
+			"an unknown number of the closed RunStatus enum is a ParseError, which the _assert_string schema check makes a 400",
+		Ours:   "same",
+		Reason: "no change needed; runs_errors.jsonl #9 records \"DONE\" answering 200 unchanged",
+	},
 }
