@@ -37,14 +37,12 @@ func NewHandler(store Store, opts HandlerOptions) *Handler {
 }
 
 // ServeHTTP serves a request whose URL path is the part after the
-// ".../mlflow-artifacts" prefix, as ServeArtifacts documents; the escaped
-// form is taken from r.URL.RawPath when set.
+// ".../mlflow-artifacts" prefix, as ServeArtifacts documents. The path is
+// taken escaped (r.URL.EscapedPath), never from r.URL.Path, which net/url
+// has already decoded once: decoding that again would turn a name such as
+// "a%2e%2e" into a traversal, and refuse MLflow's "%step%" image names.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rest := r.URL.RawPath
-	if rest == "" {
-		rest = r.URL.Path
-	}
-	h.ServeArtifacts(w, r, rest)
+	h.ServeArtifacts(w, r, r.URL.EscapedPath())
 }
 
 // ServeArtifacts answers one mlflow-artifacts request. rest is the request
