@@ -398,6 +398,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeJSON(w, http.StatusBadRequest, &tracking.Error{Code: tracking.InvalidParameterValue, Message: se.Message})
 		return
 	}
+	if s.writeNoSpace(w, r, err) { // artifacts.go
+		return
+	}
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		s.log.Debug("request canceled", zap.String("path", r.URL.Path))
 		writeJSON(w, http.StatusServiceUnavailable, &tracking.Error{Code: tracking.TemporarilyUnavailable, Message: "Request canceled."})

@@ -131,7 +131,8 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, p string) {
 		}
 		body = &limitReader{r: r.Body, left: max}
 	}
-	if err := h.store.Put(r.Context(), p, body); err != nil {
+	counted := &countingReader{r: body}
+	if err := h.store.Put(r.Context(), p, counted); err != nil {
 		var tl *errTooLarge
 		var mb *http.MaxBytesError // a limit in front of the handler (Caddy's request_body)
 		switch {
@@ -140,7 +141,8 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, p string) {
 		case errors.As(err, &mb):
 			writeTooLarge(w, mb.Limit)
 		default:
-			h.fail(w, r, err)
+			h.fail(w, r, err, zap.String("artifact", p), zap.Int64("bytes_received", counted.n),
+				zap.Int64("content_length", r.ContentLength))
 		}
 		return
 	}
@@ -186,12 +188,15 @@ func notFound(p string) error {
 }
 
 // WriteError writes err as MLflow's error JSON: a *tracking.Error with its
-// own status, a missing artifact as 404, anything else as a generic 500
-// that reveals nothing about the server's file system.
+// own status, a missing artifact as 404, a full disk or quota (ENOSPC,
+// EDQUOT) as 507 RESOURCE_EXHAUSTED, anything else as a generic 500 that
+// reveals nothing about the server's file system.
 func WriteError(w http.ResponseWriter, err error) {
 	te, ok := tracking.AsError(err)
 	if !ok {
-		if IsNotFound(err) {
+		if tracking.IsNoSpace(err) {
+			te = tracking.NoSpace("the artifact")
+		} else if IsNotFound(err) {
 			te = tracking.Errorf(tracking.ResourceDoesNotExist, "No such artifact")
 		} else {
 			te = tracking.Errorf(tracking.InternalError, "Internal error while accessing artifacts")

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 )
 
@@ -227,7 +229,7 @@ func (h *Handler) serveMultipart(w http.ResponseWriter, r *http.Request, rest st
 		if IsNotFound(err) {
 			err = tracking.Errorf(tracking.ResourceDoesNotExist, "No such multipart upload for '%s'", target)
 		}
-		WriteError(w, err)
+		h.fail(w, r, err, zap.String("artifact", target), zap.String("operation", "mpu/"+op))
 	}
 }
 
@@ -355,7 +357,8 @@ func (h *Handler) putPart(w http.ResponseWriter, r *http.Request, mp Multipart, 
 		}
 		body = &limitReader{r: r.Body, left: max}
 	}
-	etag, err := mp.PutPart(r.Context(), id, part, body)
+	counted := &countingReader{r: body}
+	etag, err := mp.PutPart(r.Context(), id, part, counted)
 	if err != nil {
 		var tl *errTooLarge
 		switch {
@@ -364,7 +367,8 @@ func (h *Handler) putPart(w http.ResponseWriter, r *http.Request, mp Multipart, 
 		case IsNotFound(err):
 			WriteError(w, tracking.Errorf(tracking.ResourceDoesNotExist, "No such multipart upload"))
 		default:
-			WriteError(w, err)
+			h.fail(w, r, err, zap.String("upload", id), zap.Int("part", part),
+				zap.Int64("bytes_received", counted.n), zap.Int64("content_length", r.ContentLength))
 		}
 		return
 	}
