@@ -20,6 +20,10 @@ type HandlerOptions struct {
 	// enforced while streaming, so a client that lies about (or omits)
 	// Content-Length is stopped at the cap.
 	MaxUploadSize int64
+	// SigningKey signs multipart upload ids and part URLs. Nil means a
+	// random key per process: part URLs then stop working on a restart.
+	// See ReadSigningKey.
+	SigningKey []byte
 	// Logger, when set, receives the failures answered as 500 INTERNAL_ERROR
 	// (the client only gets a generic message). See Handler.fail.
 	Logger *zap.Logger
