@@ -55,6 +55,9 @@ type Options struct {
 	// MaxUploadSize caps artifact uploads in bytes; 0 means unlimited
 	// (the UI's upload-artifact endpoint keeps MLflow's 10 MiB cap).
 	MaxUploadSize int64
+	// MultipartSigningKey signs multipart upload ids and part URLs; nil
+	// means a random key per process (see artifact.HandlerOptions).
+	MultipartSigningKey []byte
 	// Logger receives internal errors; nil means no logging.
 	Logger *zap.Logger
 }

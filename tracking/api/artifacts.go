@@ -66,7 +66,9 @@ func artifactRule(method, rest string) (string, bool) {
 }
 
 func newArtifactHandler(opts Options) *artifact.Handler {
-	return artifact.NewHandler(opts.Artifacts, artifact.HandlerOptions{MaxUploadSize: opts.MaxUploadSize, Logger: opts.Logger})
+	return artifact.NewHandler(opts.Artifacts, artifact.HandlerOptions{
+		MaxUploadSize: opts.MaxUploadSize, Logger: opts.Logger, SigningKey: opts.MultipartSigningKey,
+	})
 }
 
 // writeNoSpace answers a write that failed because the server's storage
