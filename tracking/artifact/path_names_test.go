@@ -58,6 +58,35 @@ func TestCleanPathAttacks(t *testing.T) {
 	}
 }
 
+// TestURIPathAttacks: an artifact location a client recorded (a trace's
+// or logged model's artifact URI, a model version's source) holding an
+// attack maps to no store path, so trace and model artifact routes never
+// reach outside the store; MLflow's own names map through unchanged.
+func TestURIPathAttacks(t *testing.T) {
+	for _, esc := range artifacttest.Attacks {
+		if strings.HasSuffix(esc, "a/") {
+			continue // a trailing slash of a directory URI is dropped
+		}
+		for _, uri := range []string{"mlflow-artifacts:/1/abc/" + esc, "mlflow-artifacts://host:5000/" + esc,
+			"http://h/api/2.0/mlflow-artifacts/artifacts/" + esc} {
+			if p, ok := artifact.URIPath(uri); ok {
+				t.Errorf("URIPath(%q) = %q, want refused", uri, p)
+			}
+		}
+	}
+	for _, esc := range artifacttest.LeadingAttacks {
+		if p, ok := artifact.URIPath("mlflow-artifacts:/" + esc); ok {
+			t.Errorf("URIPath(mlflow-artifacts:/%s) = %q, want refused", esc, p)
+		}
+	}
+	for _, name := range artifacttest.LegalNames() {
+		uri := "mlflow-artifacts:/1/abc/artifacts/" + artifacttest.EscapeStrict(name)
+		if p, ok := artifact.URIPath(uri); !ok || p != "1/abc/artifacts/"+name {
+			t.Errorf("URIPath(%q) = %q, %v", uri, p, ok)
+		}
+	}
+}
+
 func isInvalidPath(err error) bool {
 	te, ok := tracking.AsError(err)
 	return ok && te.Code == tracking.InvalidParameterValue && te.Message == "Invalid path" &&
