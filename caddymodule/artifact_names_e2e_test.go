@@ -12,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsouza/fake-gcs-server/fakestorage"
+
 	"github.com/caddy-mlflow/caddy-mlflow/caddymodule/caddytest"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact/artifacttest"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact/gcs/gcstest"
 )
 
 // TestArtifactNamesThroughCaddy: every name MLflow's clients write (the
@@ -24,6 +27,54 @@ import (
 // refused on every such route, with nothing written anywhere.
 func TestArtifactNamesThroughCaddy(t *testing.T) {
 	srv := caddytest.Start(t, caddytest.Options{})
+	stored := func(rel string) ([]byte, error) {
+		return os.ReadFile(filepath.Join(srv.ArtifactsDir, filepath.FromSlash(rel)))
+	}
+	writtenBy := func(data []byte) []string {
+		var found []string
+		_ = filepath.WalkDir(filepath.Dir(srv.Dir), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				if b, _ := os.ReadFile(p); bytes.Equal(b, data) {
+					found = append(found, p)
+				}
+			}
+			return nil
+		})
+		return found
+	}
+	artifactNames(t, srv, stored, writtenBy)
+}
+
+// TestArtifactNamesThroughCaddyGCS is TestArtifactNamesThroughCaddy with
+// the artifacts in a GCS bucket (fake-gcs-server): the objects hold
+// exactly the names.
+func TestArtifactNamesThroughCaddyGCS(t *testing.T) {
+	emu := gcstest.Start(t, "names-bkt")
+	srv := caddytest.Start(t, caddytest.Options{Directives: []string{
+		"artifacts_destination gs://names-bkt/team/artifacts",
+		"gcs_endpoint " + emu.URL,
+	}})
+	stored := func(rel string) ([]byte, error) {
+		o, err := emu.Server.GetObject("names-bkt", "team/artifacts/"+rel)
+		return o.Content, err
+	}
+	writtenBy := func(data []byte) []string {
+		var found []string
+		objs, _, _ := emu.Server.ListObjectsWithOptions("names-bkt", fakestorage.ListOptions{})
+		for _, a := range objs {
+			if o, err := emu.Server.GetObject("names-bkt", a.Name); err == nil && bytes.Equal(o.Content, data) {
+				found = append(found, a.Name)
+			}
+		}
+		return found
+	}
+	artifactNames(t, srv, stored, writtenBy)
+}
+
+// artifactNames is the body of the TestArtifactNamesThroughCaddy tests:
+// stored reads the bytes the store holds at a store path, writtenBy finds
+// every stored file or object with the given content.
+func artifactNames(t *testing.T, srv *caddytest.Server, stored func(rel string) ([]byte, error), writtenBy func([]byte) []string) {
 	expID := str(t, call(t, srv, http.MethodPost, "/api/2.0/mlflow/experiments/create", obj{"name": "names"}, 200), "experiment_id")
 	run := call(t, srv, http.MethodPost, "/api/2.0/mlflow/runs/create", obj{"experiment_id": expID, "start_time": time.Now().UnixMilli()}, 200)
 	runID := str(t, run, "run", "info", "run_id")
@@ -94,12 +145,19 @@ func TestArtifactNamesThroughCaddy(t *testing.T) {
 			q = url.Values{"run_id": {runID}, "path": {"ui/" + name}}
 			st, b = get("/get-artifact?" + q.Encode())
 			want("/get-artifact of upload-artifact "+name, st, b, data)
-			// On disk under exactly that name.
-			onDisk, err := os.ReadFile(filepath.Join(srv.ArtifactsDir, filepath.FromSlash(runRoot+"/model/"+name)))
-			if err != nil || string(onDisk) != data {
-				t.Fatalf("file on disk for %q: %q, %v", name, onDisk, err)
+			// Stored under exactly that name.
+			if got, err := stored(runRoot + "/model/" + name); err != nil || string(got) != data {
+				t.Fatalf("stored file for %q: %q, %v", name, got, err)
 			}
 		}
+	}
+	// The detector used at the end finds what was written.
+	probe := "probe " + runRoot
+	if resp, b := srv.Do(t, http.MethodPut, "/api/2.0/mlflow-artifacts/artifacts/"+runRoot+"/probe.txt", probe); resp.StatusCode != 200 {
+		t.Fatalf("probe upload = %d %s", resp.StatusCode, b)
+	}
+	if w := writtenBy([]byte(probe)); len(w) != 1 {
+		t.Fatal("writtenBy finds nothing: the no-write check below would prove nothing")
 	}
 	// Multipart with MLflow's image names, as the Python client does it.
 	for _, name := range artifacttest.MLflowNames {
@@ -175,14 +233,8 @@ func TestArtifactNamesThroughCaddy(t *testing.T) {
 			t.Errorf("PUT part %s = %d %s, want a refusal", esc, st, b)
 		}
 	}
-	// Nothing an attack sent was written, in the server's directory or
-	// next to it.
-	_ = filepath.WalkDir(filepath.Dir(srv.Dir), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if b, _ := os.ReadFile(p); bytes.Equal(b, pwned) {
-				t.Errorf("an attack wrote %s", p)
-			}
-		}
-		return nil
-	})
+	// Nothing an attack sent was written, in the store or next to it.
+	if w := writtenBy(pwned); len(w) > 0 {
+		t.Errorf("attacks wrote %v", w)
+	}
 }
