@@ -47,6 +47,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		mlflow_version        <version>
 //		max_upload_size       <size, e.g. 5GiB>
 //		open_timeout          <duration, e.g. 10s>
+//		uploads { ... }       # see UploadsConfig
 //		auth { ... }          # see unmarshalAuth
 //	}
 //
@@ -145,6 +146,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			h.SignedURLDownloads = sd
 			continue // the block is consumed
+		case "uploads":
+			u, err := unmarshalUploads(d) // uploads.go
+			if err != nil {
+				return err
+			}
+			h.Uploads = u
+			continue // the block is consumed
 		case "auth":
 			a, err := unmarshalAuth(d)
 			if err != nil {
@@ -153,7 +161,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.Auth = a
 			continue // the block is consumed
 		default:
-			return d.Errf("mlflow: unknown sub-directive %q (known: backend_store_uri, artifacts_destination, default_artifact_root, serve_artifacts, artifacts_only, mlflow_version, max_upload_size, open_timeout, auth, gcs_endpoint, signed_url_downloads, ui)", name)
+			return d.Errf("mlflow: unknown sub-directive %q (known: backend_store_uri, artifacts_destination, default_artifact_root, serve_artifacts, artifacts_only, mlflow_version, max_upload_size, open_timeout, auth, gcs_endpoint, signed_url_downloads, uploads, ui)", name)
 		}
 		if d.NextBlock(d.Nesting()) {
 			return d.Errf("mlflow: %s takes no block", name)

@@ -90,6 +90,10 @@ type Handler struct {
 	// means the API's default.
 	MaxUploadSize int64 `json:"max_upload_size,omitempty"`
 
+	// Uploads tunes the clean-up of interrupted uploads and the multipart
+	// signing key (see UploadsConfig). Nil takes the defaults.
+	Uploads *UploadsConfig `json:"uploads,omitempty"`
+
 	// OpenTimeout is how long to wait for the bbolt file lock when another
 	// process holds it. Default 5s.
 	OpenTimeout caddy.Duration `json:"open_timeout,omitempty"`
@@ -114,6 +118,7 @@ type Handler struct {
 	artifacts    artifact.Store // the proxied store; closed by Cleanup
 	auth         *gateway       // nil without Auth
 	ui           *ui.Handler    // nil when the UI is off
+	stopSweep    func()         // stops the interrupted-upload sweeper (uploads.go)
 }
 
 // CaddyModule returns the Caddy module information.
@@ -144,6 +149,9 @@ func (h *Handler) checkConfig() error {
 	}
 	if h.MaxUploadSize < 0 {
 		return fmt.Errorf("max_upload_size must not be negative, got %d", h.MaxUploadSize)
+	}
+	if err := h.Uploads.check(); err != nil { // uploads.go
+		return err
 	}
 	if h.OpenTimeout < 0 {
 		return fmt.Errorf("open_timeout must not be negative, got %s", time.Duration(h.OpenTimeout))
@@ -239,6 +247,10 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 		}
 	}
 
+	mpuKey, err := h.Uploads.signingKey() // uploads.go
+	if err != nil {
+		return fmt.Errorf("mlflow: %w", err)
+	}
 	h.server, err = api.New(api.Options{
 		Store:               store,
 		Artifacts:           artifacts,
@@ -248,6 +260,7 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 		MLflowVersion:       h.MLflowVersion,
 		BuildVersion:        BuildVersion(),
 		MaxUploadSize:       h.MaxUploadSize,
+		MultipartSigningKey: mpuKey,
 		Logger:              h.logger,
 	})
 	if err != nil {
@@ -271,6 +284,8 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 			return fmt.Errorf("mlflow: %w", err)
 		}
 	}
+
+	h.startSweeper() // uploads.go
 
 	h.logger.Info("mlflow tracking server provisioned",
 		zap.String("backend_store", h.boltPath),
@@ -321,6 +336,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 // Cleanup releases the bbolt database if, and only if, Provision acquired
 // it. It is safe to call more than once.
 func (h *Handler) Cleanup() error {
+	h.stopSweeper()
 	h.closeArtifacts()
 	return h.release()
 }

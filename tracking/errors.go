@@ -42,6 +42,8 @@ func (c ErrorCode) HTTPStatus() int {
 		return http.StatusNotImplemented
 	case TemporarilyUnavailable:
 		return http.StatusServiceUnavailable
+	case ResourceExhausted:
+		return http.StatusInsufficientStorage // see ResourceExhausted
 	default:
 		return http.StatusInternalServerError
 	}

@@ -55,6 +55,9 @@ type Options struct {
 	// MaxUploadSize caps artifact uploads in bytes; 0 means unlimited
 	// (the UI's upload-artifact endpoint keeps MLflow's 10 MiB cap).
 	MaxUploadSize int64
+	// MultipartSigningKey signs multipart upload ids and part URLs; nil
+	// means a random key per process (see artifact.HandlerOptions).
+	MultipartSigningKey []byte
 	// Logger receives internal errors; nil means no logging.
 	Logger *zap.Logger
 }
@@ -399,6 +402,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var se *search.Error
 	if errors.As(err, &se) {
 		writeJSON(w, http.StatusBadRequest, &tracking.Error{Code: tracking.InvalidParameterValue, Message: se.Message})
+		return
+	}
+	if s.writeNoSpace(w, r, err) { // artifacts.go
 		return
 	}
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {

@@ -1,12 +1,14 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"path"
 	"strings"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact"
+	"go.uber.org/zap"
 )
 
 // maxUIUploadSize is MLflow's cap on the UI's upload-artifact (10 MiB).
@@ -64,8 +66,31 @@ func artifactRule(method, rest string) (string, bool) {
 }
 
 func newArtifactHandler(opts Options) *artifact.Handler {
-	return artifact.NewHandler(opts.Artifacts, artifact.HandlerOptions{MaxUploadSize: opts.MaxUploadSize})
+	return artifact.NewHandler(opts.Artifacts, artifact.HandlerOptions{
+		MaxUploadSize: opts.MaxUploadSize, Logger: opts.Logger, SigningKey: opts.MultipartSigningKey,
+	})
 }
+
+// writeNoSpace answers a write that failed because the server's storage
+// is full (a bbolt commit or an artifact write: ENOSPC, EDQUOT) with
+// RESOURCE_EXHAUSTED, 507, and logs it with its cause. It reports whether
+// err was such a failure.
+func (s *Server) writeNoSpace(w http.ResponseWriter, r *http.Request, err error) bool {
+	if !tracking.IsNoSpace(err) {
+		return false
+	}
+	s.log.Error("storage full: write refused", zap.String("method", r.Method),
+		zap.String("path", r.URL.Path), zap.Error(err))
+	what := "the tracking data"
+	if r.URL.Path == uploadArtifactPath {
+		what = "the artifact"
+	}
+	writeJSON(w, http.StatusInsufficientStorage, tracking.NoSpace(what))
+	return true
+}
+
+// uploadArtifactPath is the UI's upload route.
+const uploadArtifactPath = "/ajax-api/2.0/mlflow/upload-artifact"
 
 // runArtifactRoot resolves a run's artifact URI to its directory in the
 // proxied artifact store.
@@ -217,8 +242,12 @@ func (s *Server) uploadArtifact(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return invalidParam("Artifacts of run %s are not stored by this server (artifact URI %s).", id, run.Info.ArtifactURI)
 	}
-	if err := s.opts.Artifacts.Put(r.Context(), path.Join(root, rel), strings.NewReader(string(data))); err != nil {
-		return err
+	target := path.Join(root, rel)
+	if err := s.opts.Artifacts.Put(r.Context(), target, strings.NewReader(string(data))); err != nil {
+		if _, ok := tracking.AsError(err); ok {
+			return err
+		}
+		return fmt.Errorf("artifact write of %q (%d bytes) failed: %w", target, len(data), err)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)

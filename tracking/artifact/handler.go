@@ -20,6 +20,10 @@ type HandlerOptions struct {
 	// enforced while streaming, so a client that lies about (or omits)
 	// Content-Length is stopped at the cap.
 	MaxUploadSize int64
+	// SigningKey signs multipart upload ids and part URLs. Nil means a
+	// random key per process: part URLs then stop working on a restart.
+	// See ReadSigningKey.
+	SigningKey []byte
 	// Logger, when set, receives the failures answered as 500 INTERNAL_ERROR
 	// (the client only gets a generic message). See Handler.fail.
 	Logger *zap.Logger
@@ -37,14 +41,12 @@ func NewHandler(store Store, opts HandlerOptions) *Handler {
 }
 
 // ServeHTTP serves a request whose URL path is the part after the
-// ".../mlflow-artifacts" prefix, as ServeArtifacts documents; the escaped
-// form is taken from r.URL.RawPath when set.
+// ".../mlflow-artifacts" prefix, as ServeArtifacts documents. The path is
+// taken escaped (r.URL.EscapedPath), never from r.URL.Path, which net/url
+// has already decoded once: decoding that again would turn a name such as
+// "a%2e%2e" into a traversal, and refuse MLflow's "%step%" image names.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rest := r.URL.RawPath
-	if rest == "" {
-		rest = r.URL.Path
-	}
-	h.ServeArtifacts(w, r, rest)
+	h.ServeArtifacts(w, r, r.URL.EscapedPath())
 }
 
 // ServeArtifacts answers one mlflow-artifacts request. rest is the request
@@ -133,7 +135,8 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, p string) {
 		}
 		body = &limitReader{r: r.Body, left: max}
 	}
-	if err := h.store.Put(r.Context(), p, body); err != nil {
+	counted := &countingReader{r: body}
+	if err := h.store.Put(r.Context(), p, counted); err != nil {
 		var tl *errTooLarge
 		var mb *http.MaxBytesError // a limit in front of the handler (Caddy's request_body)
 		switch {
@@ -142,7 +145,8 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, p string) {
 		case errors.As(err, &mb):
 			writeTooLarge(w, mb.Limit)
 		default:
-			h.fail(w, r, err)
+			h.fail(w, r, err, zap.String("artifact", p), zap.Int64("bytes_received", counted.n),
+				zap.Int64("content_length", r.ContentLength))
 		}
 		return
 	}
@@ -188,12 +192,15 @@ func notFound(p string) error {
 }
 
 // WriteError writes err as MLflow's error JSON: a *tracking.Error with its
-// own status, a missing artifact as 404, anything else as a generic 500
-// that reveals nothing about the server's file system.
+// own status, a missing artifact as 404, a full disk or quota (ENOSPC,
+// EDQUOT) as 507 RESOURCE_EXHAUSTED, anything else as a generic 500 that
+// reveals nothing about the server's file system.
 func WriteError(w http.ResponseWriter, err error) {
 	te, ok := tracking.AsError(err)
 	if !ok {
-		if IsNotFound(err) {
+		if tracking.IsNoSpace(err) {
+			te = tracking.NoSpace("the artifact")
+		} else if IsNotFound(err) {
 			te = tracking.Errorf(tracking.ResourceDoesNotExist, "No such artifact")
 		} else {
 			te = tracking.Errorf(tracking.InternalError, "Internal error while accessing artifacts")

@@ -143,10 +143,13 @@ func (l *Local) Put(ctx context.Context, p string, r io.Reader) (err error) {
 		var rnd [8]byte
 		_, _ = rand.Read(rnd[:])
 		tmp = filepath.Join(dir, tempPrefix+hex.EncodeToString(rnd[:]))
+		done := track(l.tempKey(filepath.ToSlash(tmp)))
 		f, err = l.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 		if err == nil {
+			defer done() // after the rename or the removal below
 			break
 		}
+		done()
 		if errors.Is(err, fs.ErrNotExist) && attempt < 3 {
 			continue
 		}

@@ -1,6 +1,7 @@
 package artifact
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -12,11 +13,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 )
@@ -65,14 +69,45 @@ type Multipart interface {
 	AbortParts(ctx context.Context, upload string) error
 }
 
-// signingKey is the process-wide key that signs upload ids and part URLs.
-// It is random, so it outlives config reloads but not a restart: uploads
-// in flight across a restart must start again.
-var signingKey = sync.OnceValue(func() []byte {
+// processKey is the process-wide key that signs upload ids and part URLs
+// when HandlerOptions.SigningKey is not set. It is random, so it outlives
+// config reloads but not a restart: uploads in flight across a restart
+// must start again (set a key file to avoid that).
+var processKey = sync.OnceValue(func() []byte {
 	k := make([]byte, 32)
 	_, _ = rand.Read(k)
 	return k
 })
+
+// MinSigningKeyLen is the shortest accepted multipart signing key, in
+// bytes.
+const MinSigningKeyLen = 32
+
+// ReadSigningKey reads a multipart signing key from a file: its content,
+// without surrounding white space, of at least MinSigningKeyLen bytes
+// (for example `head -c 48 /dev/urandom | base64 > mpu.key`). Servers
+// sharing the key, or a server restarted with it, accept each other's
+// part URLs and upload ids.
+func ReadSigningKey(file string) ([]byte, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("multipart signing key: %w", err)
+	}
+	key := bytes.TrimSpace(data)
+	if len(key) < MinSigningKeyLen {
+		return nil, fmt.Errorf("multipart signing key %s: %d bytes, want at least %d (e.g. head -c 48 /dev/urandom | base64 > %s)",
+			file, len(key), MinSigningKeyLen, file)
+	}
+	return key, nil
+}
+
+// signingKey is the key of h: HandlerOptions.SigningKey, or processKey.
+func (h *Handler) signingKey() []byte {
+	if len(h.opts.SigningKey) > 0 {
+		return h.opts.SigningKey
+	}
+	return processKey()
+}
 
 // mac returns the hex HMAC-SHA256 of the fields under key.
 func mac(key []byte, fields ...string) string {
@@ -201,7 +236,7 @@ func (h *Handler) serveMultipart(w http.ResponseWriter, r *http.Request, rest st
 		WriteError(w, err)
 		return
 	}
-	key := signingKey()
+	key := h.signingKey()
 	switch op {
 	case "create":
 		err = h.createUpload(w, r, mp, key, target, rest, req)
@@ -227,7 +262,7 @@ func (h *Handler) serveMultipart(w http.ResponseWriter, r *http.Request, rest st
 		if IsNotFound(err) {
 			err = tracking.Errorf(tracking.ResourceDoesNotExist, "No such multipart upload for '%s'", target)
 		}
-		WriteError(w, err)
+		h.fail(w, r, err, zap.String("artifact", target), zap.String("operation", "mpu/"+op))
 	}
 }
 
@@ -322,6 +357,30 @@ func (h *Handler) completeUpload(ctx context.Context, mp Multipart, id, target s
 	return mp.CompleteParts(ctx, id, target, parts)
 }
 
+// verifyPart checks the signed query of a part URL (expires, signature)
+// for the upload id and part number of its path, and returns the upload's
+// random id (naming its staging area). A bad or missing signature, a
+// malformed upload id or an expired URL is PERMISSION_DENIED.
+func verifyPart(key []byte, uploadID string, part int, q url.Values, now time.Time) (string, error) {
+	denied := tracking.Errorf(tracking.PermissionDenied, "Invalid part upload signature")
+	expires, err := strconv.ParseInt(q.Get("expires"), 10, 64)
+	if err != nil || strconv.FormatInt(expires, 10) != q.Get("expires") || part < 1 || part > MaxParts {
+		return "", denied // only the canonical form that was signed
+	}
+	want := partSignature(key, uploadID, part, expires)
+	if !hmac.Equal([]byte(q.Get("signature")), []byte(want)) {
+		return "", denied
+	}
+	if now.Unix() > expires {
+		return "", tracking.Errorf(tracking.PermissionDenied, "The part upload URL has expired")
+	}
+	id, _, _ := strings.Cut(uploadID, ".")
+	if len(id) != 32 || !isLowerHex(id) {
+		return "", denied
+	}
+	return id, nil
+}
+
 // putPart answers the PUT of one part to a signed part URL.
 func (h *Handler) putPart(w http.ResponseWriter, r *http.Request, mp Multipart, rest string) {
 	uploadID, partStr, ok := strings.Cut(rest, "/")
@@ -330,21 +389,9 @@ func (h *Handler) putPart(w http.ResponseWriter, r *http.Request, mp Multipart, 
 		http.Error(w, "Not Found", http.StatusNotFound)
 		return
 	}
-	q := r.URL.Query()
-	expires, err := strconv.ParseInt(q.Get("expires"), 10, 64)
-	key := signingKey()
-	want := partSignature(key, uploadID, part, expires)
-	if err != nil || !hmac.Equal([]byte(q.Get("signature")), []byte(want)) {
-		WriteError(w, tracking.Errorf(tracking.PermissionDenied, "Invalid part upload signature"))
-		return
-	}
-	if time.Now().Unix() > expires {
-		WriteError(w, tracking.Errorf(tracking.PermissionDenied, "The part upload URL has expired"))
-		return
-	}
-	id, _, _ := strings.Cut(uploadID, ".")
-	if len(id) != 32 || !isLowerHex(id) {
-		WriteError(w, tracking.Errorf(tracking.PermissionDenied, "Invalid part upload signature"))
+	id, err := verifyPart(h.signingKey(), uploadID, part, r.URL.Query(), time.Now())
+	if err != nil {
+		WriteError(w, err)
 		return
 	}
 	body := io.Reader(r.Body)
@@ -355,7 +402,8 @@ func (h *Handler) putPart(w http.ResponseWriter, r *http.Request, mp Multipart, 
 		}
 		body = &limitReader{r: r.Body, left: max}
 	}
-	etag, err := mp.PutPart(r.Context(), id, part, body)
+	counted := &countingReader{r: body}
+	etag, err := mp.PutPart(r.Context(), id, part, counted)
 	if err != nil {
 		var tl *errTooLarge
 		switch {
@@ -364,7 +412,8 @@ func (h *Handler) putPart(w http.ResponseWriter, r *http.Request, mp Multipart, 
 		case IsNotFound(err):
 			WriteError(w, tracking.Errorf(tracking.ResourceDoesNotExist, "No such multipart upload"))
 		default:
-			WriteError(w, err)
+			h.fail(w, r, err, zap.String("upload", id), zap.Int("part", part),
+				zap.Int64("bytes_received", counted.n), zap.Int64("content_length", r.ContentLength))
 		}
 		return
 	}

@@ -19,7 +19,16 @@ func ResignPartURL(raw string, expires time.Time) string {
 	upload := parts[len(parts)-2]
 	q := u.Query()
 	q.Set("expires", strconv.FormatInt(expires.Unix(), 10))
-	q.Set("signature", partSignature(signingKey(), upload, n, expires.Unix()))
+	q.Set("signature", partSignature(processKey(), upload, n, expires.Unix()))
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// VerifyPart exposes verifyPart to the fuzz target.
+var VerifyPart = verifyPart
+
+// SignPart exposes partSignature to tests.
+var SignPart = partSignature
+
+// NewUploadID exposes newUploadID to tests.
+var NewUploadID = newUploadID

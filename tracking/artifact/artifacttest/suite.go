@@ -47,6 +47,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) artifact.Store) {
 		}
 		return string(b)
 	}
+	t.Run("Names", func(t *testing.T) { runNameTests(t, newStore) })
 	names := func(files []tracking.FileInfo) string {
 		var out []string
 		for _, f := range files {

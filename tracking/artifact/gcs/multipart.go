@@ -42,6 +42,7 @@ func (s *Store) CreateUpload(ctx context.Context, upload string) error {
 // PutPart implements artifact.Multipart: the part streams into its own
 // staging object; its ETag is the object's MD5.
 func (s *Store) PutPart(ctx context.Context, upload string, part int, r io.Reader) (string, error) {
+	defer artifact.Track(s.stagingKey(upload))()
 	pre := s.stagePrefix(upload)
 	if _, err := s.bucket.Object(pre + "upload").Attrs(ctx); err != nil {
 		if errors.Is(err, storage.ErrObjectNotExist) {
@@ -70,6 +71,7 @@ func (s *Store) CompleteParts(ctx context.Context, upload, p string, parts []art
 	if reserved(p) {
 		return errInvalidPath()
 	}
+	defer artifact.Track(s.stagingKey(upload))()
 	pre := s.stagePrefix(upload)
 	staged := map[string]*storage.ObjectAttrs{}
 	it := s.bucket.Objects(ctx, &storage.Query{Prefix: pre, Projection: storage.ProjectionNoACL})
