@@ -86,9 +86,12 @@ import (
 // text: experiment ids), optStr (a string whose presence matters),
 // int64Field, boolField, enumField / enumStrField, strList / idList (repeated strings:
 // repeated keys in a query), tagList ({key, value} messages), version (a
-// model version number), runIDField (run_id or run_uuid), and custom for anything else (it gets the
-// *fields and the name, and reports presence and emptiness).
-// A nested message is decoded with decodeFields on message(raw, path).
+// model version number), runIDField (run_id or run_uuid), batchRunIDField,
+// optInt64, float64Field, msg (a nested message) and msgList (repeated
+// messages, each with its own declaration; keyValue is the {key, value}
+// one), and custom for anything else (it gets the *fields and the name,
+// and reports presence and emptiness). A nested message's errors name its
+// fields by path ("metrics[3].key").
 
 // request is a request message that declares its fields.
 type request interface {
@@ -109,7 +112,9 @@ type spec struct {
 	required bool
 	// read decodes the field into its destination. present is false when
 	// the field is absent (the destination keeps its default); empty is
-	// true for a present value that _assert_required refuses ("").
+	// true for a present value that _assert_required refuses (a blank
+	// string, also where a number belongs). A required field that is
+	// absent or empty is missing even when read also failed.
 	read   func(f *fields, name string) (present, empty bool, err error)
 	checks []check
 }
@@ -145,13 +150,24 @@ func decode(r *http.Request, q request) error {
 
 // decodeFields applies q's declaration to f, then q's validate method.
 func decodeFields(f *fields, q request) error {
-	for _, s := range q.decl() {
+	if err := apply(f, q.decl()); err != nil {
+		return err
+	}
+	if v, ok := q.(validator); ok {
+		return v.validate()
+	}
+	return nil
+}
+
+// apply reads each declared field from f, in order (see decode).
+func apply(f *fields, specs []spec) error {
+	for _, s := range specs {
 		present, empty, err := s.read(f, s.name)
-		if err != nil {
-			return err
-		}
 		if s.required && (!present || empty) {
 			return missingValue(s.name)
+		}
+		if err != nil {
+			return err
 		}
 		if !present {
 			continue
@@ -165,9 +181,6 @@ func decodeFields(f *fields, q request) error {
 			}
 		}
 	}
-	if v, ok := q.(validator); ok {
-		return v.validate()
-	}
 	return nil
 }
 
@@ -177,7 +190,7 @@ func str(name string, dst *string) spec {
 	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
 		s, ok, err := f.str(name)
 		*dst = s
-		return ok, s == "", err
+		return ok, err == nil && s == "", err
 	}}
 }
 
@@ -188,7 +201,7 @@ func idStr(name string, dst *string) spec {
 	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
 		s, ok, err := f.strAt(name, name, true)
 		*dst = s
-		return ok, s == "", err
+		return ok, err == nil && s == "", err
 	}}
 }
 
@@ -200,13 +213,16 @@ func optStr(name string, dst **string) spec {
 		if ok && err == nil {
 			*dst = &s
 		}
-		return ok, s == "", err
+		return ok, err == nil && s == "", err
 	}}
 }
 
 // int64Field declares an int64 field (_assert_intlike): a JSON number or a
 // string holding an integer, as protobuf's JSON parser takes. def is its
 // value when absent.
+//
+// A blank value ("" in a body or a query) is empty: a required number given
+// as "" is missing, as for a string; an optional one fails the type check.
 func int64Field(name string, dst *int64, def int64) spec {
 	*dst = def
 	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
@@ -214,8 +230,45 @@ func int64Field(name string, dst *int64, def int64) spec {
 		if ok && err == nil {
 			*dst = n
 		}
-		return ok, false, err
+		return ok, isBlank(f, name), err
 	}}
+}
+
+// optInt64 is int64Field for a field whose presence matters (protobuf's
+// HasField): *dst is nil when absent.
+func optInt64(name string, dst **int64) spec {
+	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
+		n, ok, err := f.int64(name)
+		if ok && err == nil {
+			*dst = &n
+		}
+		return ok, isBlank(f, name), err
+	}}
+}
+
+// float64Field declares a double field (_assert_floatlike): a JSON number,
+// or a string Python's float() or protobuf's parser takes ("NaN",
+// "Infinity", " 1.5 "). A blank value is empty, as for int64Field.
+func float64Field(name string, dst *float64) spec {
+	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
+		x, ok, err := f.float(name, name)
+		if ok && err == nil {
+			*dst = x
+		}
+		return ok, isBlank(f, name), err
+	}}
+}
+
+// isBlank reports whether the field is the empty string.
+func isBlank(f *fields, name string) bool {
+	v, ok := f.lookup(name)
+	if !ok {
+		return false
+	}
+	if v.query {
+		return v.q[0] == ""
+	}
+	return string(v.raw) == `""`
 }
 
 // atMost is MLflow's `lambda x: _assert_less_than_or_equal(int(x), limit)`
@@ -225,6 +278,17 @@ func int64Field(name string, dst *int64, def int64) spec {
 func atMost(n *int64, limit int64) check {
 	return func(v value, path string) error {
 		if *n <= limit {
+			return nil
+		}
+		return invalidType(path, v)
+	}
+}
+
+// within is atMost with a lower bound too: a value outside [lo, hi] is
+// refused with the invalid-value hint.
+func within(n *int64, lo, hi int64) check {
+	return func(v value, path string) error {
+		if lo <= *n && *n <= hi {
 			return nil
 		}
 		return invalidType(path, v)
@@ -333,6 +397,101 @@ func runIDField(dst *string) spec {
 		*dst = id
 		return true, false, err
 	}}
+}
+
+// batchRunIDField is runIDField for log-batch and log-inputs: MLflow's
+// presence check takes run_uuid for run_id, but these handlers then use
+// run_id alone, so *dst is run_id (possibly "", which the store's run-id
+// check refuses) and run_uuid only has to be a non-empty string.
+func batchRunIDField(dst *string) spec {
+	return spec{name: "run_id", read: func(f *fields, name string) (bool, bool, error) {
+		id, _, err := f.str(name)
+		*dst = id
+		if err != nil || id != "" {
+			return true, false, err
+		}
+		legacy, _, err := f.strAt("run_uuid", name, false)
+		return true, err == nil && legacy == "", err
+	}}
+}
+
+// msgList declares a repeated message field (_assert_array): a JSON array
+// of objects, each read by the declaration elem returns for its element.
+// A field of an element is named in messages by its path
+// ("metrics[3].timestamp"); an element that is not an object is an invalid
+// value for "<name>[i]". A query string cannot carry messages: there the
+// field is absent. elem is called once per list, on a scratch element that
+// is reset to its declared defaults before each element is read, so a long
+// list costs no declaration per element.
+func msgList[T any](name string, dst *[]T, elem func(*T) []spec) spec {
+	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
+		raws, present, err := f.array(name)
+		if err != nil || len(raws) == 0 {
+			return present, false, err
+		}
+		var scratch T
+		specs := elem(&scratch)
+		zero := scratch
+		out := make([]T, len(raws))
+		for i, raw := range raws {
+			obj, err := parseObject(raw)
+			if err != nil {
+				return true, false, invalidType(elemPath(name, i), value{raw: raw})
+			}
+			scratch = zero
+			if err := apply(&fields{obj: obj}, specs); err != nil {
+				return true, false, qualify(err, elemPath(name, i)+".")
+			}
+			out[i] = scratch
+		}
+		*dst = out
+		return true, false, nil
+	}}
+}
+
+// msg declares a nested message field: a JSON object read by decl (null
+// is absent; anything else is an invalid value for name). Its fields are
+// named by their path ("dataset.name") in messages.
+func msg(name string, decl []spec) spec {
+	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
+		v, ok := f.lookup(name)
+		if !ok || v.query {
+			return false, false, nil
+		}
+		obj, err := parseObject(v.raw)
+		if err != nil {
+			return true, false, invalidType(name, v)
+		}
+		if err := apply(&fields{obj: obj}, decl); err != nil {
+			return true, false, qualify(err, name+".")
+		}
+		return true, false, nil
+	}}
+}
+
+func elemPath(list string, i int) string { return list + "[" + strconv.Itoa(i) + "]" }
+
+// qualify prefixes the parameter an error of a nested message names
+// ("parameter 'key'" becomes "parameter 'metrics[3].key'"). The parameter
+// is the last one quoted: a value quoted in the message comes before it.
+func qualify(err error, prefix string) error {
+	te, ok := tracking.AsError(err)
+	if !ok {
+		return err
+	}
+	const mark = "parameter '"
+	i := strings.LastIndex(te.Message, mark)
+	if i < 0 {
+		return err
+	}
+	i += len(mark)
+	return &tracking.Error{Code: te.Code, Message: te.Message[:i] + prefix + te.Message[i:]}
+}
+
+// keyValue declares the fields of a {key, value} message whose key is
+// required (params and tags of log-batch, set-tag, log-parameter).
+func keyValue(key, val *string) []spec {
+	return []spec{str("key", key).req(), str("value", val)}
 }
 
 // custom declares a field read by fn, for what the kinds above do not
