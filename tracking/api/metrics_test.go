@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-
 )
 
 func logSteps(t testing.TB, tsURL func(string) string, client *http.Client, run, key string, from, to int) {
