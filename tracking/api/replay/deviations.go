@@ -100,7 +100,19 @@ var Decisions = []Decision{
 	{
 		Point:  "enum values (view_type, run_view_type) by name, number, unknown",
 		MLflow: "parse_dict passes ignore_unknown_fields=True: an unknown name is ignored; an unknown number of a proto2 (closed) enum fails the parse, the field stays unset, and the schema's type checks then run: _assert_intlike (search-experiments view_type) or no schema (search-runs run_view_type) accepts it, so the default ACTIVE_ONLY; _assert_string (update-run status) refuses it with the invalid-value hint",
-		Ours:   "same for the value (decl: enumField vs enumStrField; runs.go still refuses unknown run_view_type numbers until it is declared); MLflow's failed parse also leaves the JSON fields after the bad enum unset, while we still read them",
-		Reason: "the fields' fate would hang on JSON key order; TestProtoJSONScalars",
+		Ours:   "same for the value (decl: enumField vs enumStrField; runs/search refused an unknown run_view_type number before it was declared); MLflow's failed parse also leaves the JSON fields after the bad enum unset, while we still read them",
+		Reason: "the fields' fate would hang on JSON key order; TestProtoJSONScalars, TestSearchRunsViewTypeNumber",
+	},
+	{
+		Point:  "log-metric schema: model_id, dataset_name, dataset_digest, and check order",
+		MLflow: "server/handlers.py _log_metric schema gives the three [_assert_string]; _get_request_message runs the whole schema before store.log_metric's _validate_metric (name, timestamp, ...)",
+		Ours:   "same; before, dataset_name and dataset_digest were read only with a model_id, and after the store's metric checks",
+		Reason: "parity; TestLogMetricSchemaBeforeStore",
+	},
+	{
+		Point:  "nested message fields of the wrong type (log-batch metrics/params/tags, log-inputs datasets/models)",
+		MLflow: "parse_dict raises ParseError and _get_request_message goes on with the message as far as it was parsed; the schemas check only the elements' required keys (_assert_metrics_fields_present, ...), so the request is logged partly",
+		Ours:   "refused with the invalid-value hint naming the field's path ('metrics[1].dataset_digest', 'datasets[0].dataset.name'), element by element, each field's type then its presence (decl msgList); a log-batch metric's dataset_name/dataset_digest are now checked without a model_id too",
+		Reason: "what is logged must not hang on where the parser stopped; TestNestedMessagePaths",
 	},
 }

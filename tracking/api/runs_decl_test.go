@@ -1,0 +1,109 @@
+package api
+
+import (
+	"testing"
+)
+
+// TestLogMetricSchemaBeforeStore: MLflow's _log_metric schema checks
+// model_id, dataset_name and dataset_digest as strings ([_assert_string])
+// whether or not a model_id is given, and the schema runs before the
+// store's metric checks (Decisions: "log-metric schema").
+func TestLogMetricSchemaBeforeStore(t *testing.T) {
+	ts, _ := newTestServer(t)
+	run := mkRun(t, ts, mkExperiment(t, ts, "e"))
+	intHint := func(v, p string) string {
+		return "Invalid value " + v + " for parameter '" + p + "' supplied:  Hint: Value was of type 'int'." + docsHint
+	}
+	// A negative timestamp is the store's; the bad dataset_name is the schema's.
+	wantExact(t, post(t, ts, "runs/log-metric", map[string]any{"run_id": run, "key": "m", "value": 1,
+		"timestamp": -1, "dataset_name": 5}), intHint("5", "dataset_name"))
+	wantExact(t, post(t, ts, "runs/log-metric", map[string]any{"run_id": run, "key": "m", "value": 1,
+		"timestamp": 1, "dataset_digest": 7}), intHint("7", "dataset_digest"))
+	wantExact(t, post(t, ts, "runs/log-metric", map[string]any{"run_id": run, "key": "m", "value": 1,
+		"timestamp": 1, "model_id": 3}), intHint("3", "model_id"))
+	// A blank required number is missing; a blank optional one is refused.
+	wantExact(t, post(t, ts, "runs/log-metric", map[string]any{"run_id": run, "key": "m", "value": 1,
+		"timestamp": ""}), "Missing value for required parameter 'timestamp'."+docsHint)
+	wantExact(t, post(t, ts, "runs/log-metric", map[string]any{"run_id": run, "key": "m", "value": "",
+		"timestamp": 1}), "Missing value for required parameter 'value'."+docsHint)
+	wantExact(t, post(t, ts, "runs/log-metric", map[string]any{"run_id": run, "key": "m", "value": 1,
+		"timestamp": 1, "step": ""}), "Invalid value \"\" for parameter 'step' supplied:  Hint: Value was of type 'str'."+docsHint)
+	wantExact(t, post(t, ts, "runs/log-metric", map[string]any{"run_id": run, "key": "m", "value": "1.5",
+		"timestamp": "2", "step": "3", "dataset_name": "d"}), "")
+}
+
+// TestNestedMessagePaths: a field of a nested message (log-batch's
+// metrics, params, tags; log-inputs' datasets, their tags and dataset,
+// models) is named by its path, element by element (Decisions: "nested
+// message fields").
+func TestNestedMessagePaths(t *testing.T) {
+	ts, _ := newTestServer(t)
+	run := mkRun(t, ts, mkExperiment(t, ts, "e"))
+	m := func(k string, extra map[string]any) map[string]any {
+		o := map[string]any{"key": k, "value": 1, "timestamp": 1}
+		for n, v := range extra {
+			o[n] = v
+		}
+		return o
+	}
+	cases := []struct {
+		route string
+		body  map[string]any
+		want  string
+	}{
+		{"runs/log-batch", map[string]any{"run_id": run, "metrics": []any{m("a", nil), m("b", map[string]any{"dataset_digest": 5})}},
+			"Invalid value 5 for parameter 'metrics[1].dataset_digest' supplied:  Hint: Value was of type 'int'." + docsHint},
+		{"runs/log-batch", map[string]any{"run_id": run, "metrics": []any{m("a", map[string]any{"value": "parameter 'x'"})}},
+			"Invalid value \"parameter 'x'\" for parameter 'metrics[0].value' supplied:  Hint: Value was of type 'str'." + docsHint},
+		{"runs/log-batch", map[string]any{"run_id": run, "metrics": []any{m("a", map[string]any{"timestamp": ""})}},
+			"Missing value for required parameter 'metrics[0].timestamp'." + docsHint},
+		{"runs/log-batch", map[string]any{"run_id": run, "params": []any{map[string]any{"key": "p", "value": "v"}, 3}},
+			"Invalid value 3 for parameter 'params[1]' supplied:  Hint: Value was of type 'int'." + docsHint},
+		{"runs/log-batch", map[string]any{"run_id": run, "tags": []any{map[string]any{"value": "v"}}},
+			"Missing value for required parameter 'tags[0].key'." + docsHint},
+		{"runs/log-inputs", map[string]any{"run_id": run, "datasets": []any{map[string]any{
+			"tags": []any{map[string]any{"key": "k", "value": "v"}, map[string]any{"key": ""}},
+			"dataset": map[string]any{"name": "n", "digest": "d", "source_type": "s", "source": "x"}}}},
+			"Missing value for required parameter 'datasets[0].tags[1].key'." + docsHint},
+		{"runs/log-inputs", map[string]any{"run_id": run, "datasets": []any{map[string]any{
+			"dataset": map[string]any{"name": 5}}}},
+			"Invalid value 5 for parameter 'datasets[0].dataset.name' supplied:  Hint: Value was of type 'int'." + docsHint},
+		{"runs/log-inputs", map[string]any{"run_id": run, "models": []any{map[string]any{}}},
+			"Missing value for required parameter 'models[0].model_id'." + docsHint},
+	}
+	for _, c := range cases {
+		wantExact(t, post(t, ts, c.route, c.body), c.want)
+	}
+	// The same batch without the bad field is logged.
+	wantExact(t, post(t, ts, "runs/log-batch", map[string]any{"run_id": run,
+		"metrics": []any{m("a", nil), m("b", map[string]any{"dataset_digest": "d"})}}), "")
+}
+
+// TestSearchRunsViewTypeNumber: run_view_type has no schema in MLflow, so
+// an unknown number fails only the parse and the default ACTIVE_ONLY holds;
+// a known number or name is taken; max_results is 1..50000.
+func TestSearchRunsViewTypeNumber(t *testing.T) {
+	ts, _ := newTestServer(t)
+	exp := mkExperiment(t, ts, "e")
+	run := mkRun(t, ts, exp)
+	wantStatus(t, post(t, ts, "runs/delete", map[string]any{"run_id": run}), 200)
+	count := func(view any) int {
+		r := post(t, ts, "runs/search", map[string]any{"experiment_ids": []any{exp}, "run_view_type": view})
+		wantStatus(t, r, 200)
+		runs, _ := r.json(t)["runs"].([]any)
+		return len(runs)
+	}
+	if n := count(7); n != 0 {
+		t.Errorf("run_view_type 7: %d runs, want 0 (ACTIVE_ONLY)", n)
+	}
+	if n := count(2); n != 1 {
+		t.Errorf("run_view_type 2: %d runs, want 1", n)
+	}
+	if n := count("ALL"); n != 1 {
+		t.Errorf("run_view_type ALL: %d runs, want 1", n)
+	}
+	for _, bad := range []any{0, 50001, -1} {
+		r := post(t, ts, "runs/search", map[string]any{"experiment_ids": []any{exp}, "max_results": bad})
+		wantError(t, r, 400, "INVALID_PARAMETER_VALUE", "for parameter 'max_results' supplied:  Hint")
+	}
+}
