@@ -62,7 +62,7 @@ func TestNestedMessagePaths(t *testing.T) {
 		{"runs/log-batch", map[string]any{"run_id": run, "tags": []any{map[string]any{"value": "v"}}},
 			"Missing value for required parameter 'tags[0].key'." + docsHint},
 		{"runs/log-inputs", map[string]any{"run_id": run, "datasets": []any{map[string]any{
-			"tags": []any{map[string]any{"key": "k", "value": "v"}, map[string]any{"key": ""}},
+			"tags":    []any{map[string]any{"key": "k", "value": "v"}, map[string]any{"key": ""}},
 			"dataset": map[string]any{"name": "n", "digest": "d", "source_type": "s", "source": "x"}}}},
 			"Missing value for required parameter 'datasets[0].tags[1].key'." + docsHint},
 		{"runs/log-inputs", map[string]any{"run_id": run, "datasets": []any{map[string]any{
@@ -105,5 +105,18 @@ func TestSearchRunsViewTypeNumber(t *testing.T) {
 	for _, bad := range []any{0, 50001, -1} {
 		r := post(t, ts, "runs/search", map[string]any{"experiment_ids": []any{exp}, "max_results": bad})
 		wantError(t, r, 400, "INVALID_PARAMETER_VALUE", "for parameter 'max_results' supplied:  Hint")
+	}
+}
+
+// TestQueryInvalidUTF8: a query string is decoded as werkzeug decodes
+// request.args, invalid UTF-8 bytes replaced by U+FFFD (Decisions: "query
+// strings with invalid UTF-8"); found by FuzzDecode.
+func TestQueryInvalidUTF8(t *testing.T) {
+	ts, _ := newTestServer(t)
+	id := mkExperiment(t, ts, "a\uFFFD\uFFFDb")
+	r := get(t, ts, "experiments/get-by-name?experiment_name=a%FF%FEb")
+	wantStatus(t, r, 200)
+	if got := r.json(t)["experiment"].(map[string]any)["experiment_id"]; got != id {
+		t.Fatalf("experiment %v, want %s", got, id)
 	}
 }

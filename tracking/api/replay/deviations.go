@@ -115,4 +115,10 @@ var Decisions = []Decision{
 		Ours:   "refused with the invalid-value hint naming the field's path ('metrics[1].dataset_digest', 'datasets[0].dataset.name'), element by element, each field's type then its presence (decl msgList); a log-batch metric's dataset_name/dataset_digest are now checked without a model_id too",
 		Reason: "what is logged must not hang on where the parser stopped; TestNestedMessagePaths",
 	},
+	{
+		Point:  "query strings with invalid UTF-8 (GET requests)",
+		MLflow: "werkzeug decodes request.args as UTF-8 with errors='replace': invalid bytes become U+FFFD before _get_request_message sees them",
+		Ours:   "same, one U+FFFD per invalid byte (Python's decoder gives one per maximal invalid subsequence, e.g. one for a truncated 3-byte sequence); before, handlers saw the raw bytes, so a lookup by such a name missed what MLflow finds",
+		Reason: "parity; found by FuzzDecode; TestQueryInvalidUTF8",
+	},
 }
