@@ -32,10 +32,17 @@ import (
 //     `lambda x: _assert_less_than_or_equal(int(x), 1000)` is atMost(1000)).
 //
 // MLflow lists _assert_required before or after the type check depending
-// on the handler; no JSON value is both of the wrong type and empty, so
-// the one order here answers the same. The first failure is the answer. After every field, decode calls the
-// request's validate method if it has one (the checks MLflow's store makes:
-// name rules, length limits, alias rules, version numbers).
+// on the handler; the only value both of the wrong type and empty is a
+// blank string where a number or a list belongs: req makes it missing
+// ([_assert_required, <type>]), reqAfterType the invalid-value hint
+// ([<type>, _assert_required]). The first failure is the answer. After every field,
+// decode calls the request's validate method if it has one (the checks
+// MLflow's store makes: name rules, length limits, alias rules, version
+// numbers).
+//
+// A nested message (msg, msgList) is declared the same way and read with
+// the same steps; its errors name the field by its path
+// ("metrics[3].timestamp", "datasets[0].dataset.name").
 //
 // Declaring a request:
 //
@@ -108,8 +115,9 @@ type validator interface {
 
 // spec is one declared field of a request message.
 type spec struct {
-	name     string
-	required bool
+	name      string
+	required  bool
+	typeFirst bool // required is checked after the type (reqAfterType)
 	// read decodes the field into its destination. present is false when
 	// the field is absent (the destination keeps its default); empty is
 	// true for a present value that _assert_required refuses (a blank
@@ -128,6 +136,15 @@ type check func(v value, path string) error
 // [_assert_string, _assert_required]).
 func (s spec) req() spec {
 	s.required = true
+	return s
+}
+
+// reqAfterType is req for a field MLflow checks with the type first
+// ([_assert_intlike, _assert_required], log-metric's timestamp): a blank
+// string where a number belongs is then the invalid-value hint, not
+// missing.
+func (s spec) reqAfterType() spec {
+	s.required, s.typeFirst = true, true
 	return s
 }
 
@@ -163,6 +180,9 @@ func decodeFields(f *fields, q request) error {
 func apply(f *fields, specs []spec) error {
 	for _, s := range specs {
 		present, empty, err := s.read(f, s.name)
+		if err != nil && s.typeFirst {
+			return err
+		}
 		if s.required && (!present || empty) {
 			return missingValue(s.name)
 		}
@@ -359,11 +379,14 @@ func isIntText(f *fields, name string) bool {
 // strList declares a repeated string field (_assert_array,
 // _assert_item_type_string): a JSON array of strings, or the key repeated
 // in a query string.
+//
+// A blank string in a body is empty: a required list given as "" is
+// missing (MLflow's [_assert_required, _assert_array]).
 func strList(name string, dst *[]string) spec {
 	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
 		l, ok, err := f.strList(name, false)
 		*dst = l
-		return ok, false, err
+		return ok, f.query == nil && isBlank(f, name), err
 	}}
 }
 

@@ -268,12 +268,18 @@ func (s *Server) searchRuns(w http.ResponseWriter, r *http.Request) error {
 
 // metric declares a Metric message (log-metric's fields after run_id,
 // and each of log-batch's metrics): key, value and timestamp required, then
-// MLflow 3's model_id, dataset_name and dataset_digest.
-func metric(m *tracking.ModelMetric) []spec {
+// MLflow 3's model_id, dataset_name and dataset_digest. log-metric's schema
+// checks the timestamp's type before its presence (timestampTypeFirst), while
+// log-batch's _assert_metrics_fields_present checks presence alone.
+func metric(m *tracking.ModelMetric, timestampTypeFirst bool) []spec {
+	ts := int64Field("timestamp", &m.Timestamp, 0).req()
+	if timestampTypeFirst {
+		ts = ts.reqAfterType()
+	}
 	return []spec{
 		str("key", &m.Key).req(),
 		float64Field("value", &m.Value).req(),
-		int64Field("timestamp", &m.Timestamp, 0).req(),
+		ts,
 		int64Field("step", &m.Step, 0),
 		str("model_id", &m.ModelID),
 		str("dataset_name", &m.DatasetName),
@@ -316,7 +322,7 @@ type logMetricRequest struct {
 }
 
 func (q *logMetricRequest) decl() []spec {
-	return append([]spec{runIDField(&q.ID)}, metric(&q.Metric)...)
+	return append([]spec{runIDField(&q.ID)}, metric(&q.Metric, true)...)
 }
 
 func (q *logMetricRequest) validate() error {
@@ -406,7 +412,7 @@ type logBatchRequest struct {
 func (q *logBatchRequest) decl() []spec {
 	return []spec{
 		batchRunIDField(&q.ID),
-		msgList("metrics", &q.Metrics, metric),
+		msgList("metrics", &q.Metrics, func(m *tracking.ModelMetric) []spec { return metric(m, false) }),
 		msgList("params", &q.Params, func(p *tracking.Param) []spec { return keyValue(&p.Key, &p.Value) }),
 		msgList("tags", &q.Tags, func(t *tracking.Tag) []spec { return keyValue(&t.Key, &t.Value) }),
 	}

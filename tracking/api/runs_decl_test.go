@@ -21,9 +21,13 @@ func TestLogMetricSchemaBeforeStore(t *testing.T) {
 		"timestamp": 1, "dataset_digest": 7}), intHint("7", "dataset_digest"))
 	wantExact(t, post(t, ts, "runs/log-metric", map[string]any{"run_id": run, "key": "m", "value": 1,
 		"timestamp": 1, "model_id": 3}), intHint("3", "model_id"))
-	// A blank required number is missing; a blank optional one is refused.
+	// A blank optional number is refused.
+	// log-metric's timestamp is [_assert_intlike, _assert_required]: a
+	// blank one fails the type first; value is [_assert_required, ...].
 	wantExact(t, post(t, ts, "runs/log-metric", map[string]any{"run_id": run, "key": "m", "value": 1,
-		"timestamp": ""}), "Missing value for required parameter 'timestamp'."+docsHint)
+		"timestamp": ""}), "Invalid value \"\" for parameter 'timestamp' supplied:  Hint: Value was of type 'str'."+docsHint)
+	wantExact(t, post(t, ts, "runs/log-metric", map[string]any{"run_id": run, "key": "m", "value": 1}),
+		"Missing value for required parameter 'timestamp'."+docsHint)
 	wantExact(t, post(t, ts, "runs/log-metric", map[string]any{"run_id": run, "key": "m", "value": "",
 		"timestamp": 1}), "Missing value for required parameter 'value'."+docsHint)
 	wantExact(t, post(t, ts, "runs/log-metric", map[string]any{"run_id": run, "key": "m", "value": 1,
@@ -74,6 +78,14 @@ func TestNestedMessagePaths(t *testing.T) {
 	for _, c := range cases {
 		wantExact(t, post(t, ts, c.route, c.body), c.want)
 	}
+	// A GET with a JSON body (no query): run_ids is [_assert_required,
+	// _assert_array], so a blank one is missing, another string the hint.
+	bulk := func(ids any) response {
+		return call(t, ts, "GET", "/api/2.0/mlflow/metrics/get-history-bulk-interval", "application/json",
+			map[string]any{"run_ids": ids, "metric_key": "m"})
+	}
+	wantExact(t, bulk(""), "Missing value for required parameter 'run_ids'."+docsHint)
+	wantExact(t, bulk("x"), "Invalid value \"x\" for parameter 'run_ids' supplied:  Hint: Value was of type 'str'."+docsHint)
 	// The same batch without the bad field is logged.
 	wantExact(t, post(t, ts, "runs/log-batch", map[string]any{"run_id": run,
 		"metrics": []any{m("a", nil), m("b", map[string]any{"dataset_digest": "d"})}}), "")

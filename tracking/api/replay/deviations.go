@@ -116,6 +116,12 @@ var Decisions = []Decision{
 		Reason: "what is logged must not hang on where the parser stopped; TestNestedMessagePaths",
 	},
 	{
+		Point:  "a blank string for a required number or list (log-metric timestamp and value, get-history-bulk-interval run_ids)",
+		MLflow: "the blank string fails the proto parse, so _validate_param_against_schema runs the type checks in the schema's order: log-metric timestamp [_assert_intlike, _assert_required] answers the invalid-value hint, value [_assert_required, _assert_floatlike] and run_ids [_assert_required, _assert_array, ...] answer 'Missing value'; log-batch's _assert_metrics_fields_present answers 'Missing value' for metrics[i].timestamp",
+		Ours:   "same (decl req / reqAfterType); before, log-metric's blank timestamp was 'Missing value' and a blank run_ids the invalid-value hint",
+		Reason: "parity; TestLogMetricSchemaBeforeStore, TestNestedMessagePaths",
+	},
+	{
 		Point:  "query strings with invalid UTF-8 (GET requests)",
 		MLflow: "werkzeug decodes request.args as UTF-8 with errors='replace': invalid bytes become U+FFFD before _get_request_message sees them",
 		Ours:   "same, one U+FFFD per invalid byte (Python's decoder gives one per maximal invalid subsequence, e.g. one for a truncated 3-byte sequence); before, handlers saw the raw bytes, so a lookup by such a name missed what MLflow finds",
