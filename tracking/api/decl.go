@@ -304,17 +304,6 @@ func atMost(n *int64, limit int64) check {
 	}
 }
 
-// within is atMost with a lower bound too: a value outside [lo, hi] is
-// refused with the invalid-value hint.
-func within(n *int64, lo, hi int64) check {
-	return func(v value, path string) error {
-		if lo <= *n && *n <= hi {
-			return nil
-		}
-		return invalidType(path, v)
-	}
-}
-
 // boolField declares a bool field (_assert_bool): a JSON bool, or
 // true/false (1/0) in a query.
 func boolField(name string, dst *bool) spec {

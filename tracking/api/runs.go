@@ -214,15 +214,19 @@ func (q *searchRunsRequest) decl() []spec {
 	return []spec{
 		idList("experiment_ids", &q.ExperimentIDs),
 		str("filter", &q.Filter),
-		int64Field("max_results", &q.MaxResults, DefaultSearchRunsMaxResults).check(within(&q.MaxResults, 1, MaxSearchResults)),
+		int64Field("max_results", &q.MaxResults, DefaultSearchRunsMaxResults).check(atMost(&q.MaxResults, MaxSearchResults)),
 		strList("order_by", &q.OrderBy),
 		enumField("run_view_type", &q.ViewType, viewTypes, int(tracking.ActiveOnly)),
 		str("page_token", &q.PageToken),
 	}
 }
 
-// validate parses the filter, then order_by, as MLflow's store does.
+// validate makes the store's checks: max_results positive
+// (_validate_max_results_param), then the filter and order_by parse.
 func (q *searchRunsRequest) validate() (err error) {
+	if q.MaxResults < 1 {
+		return invalidParam("Invalid value %d for parameter 'max_results' supplied. It must be a positive integer", q.MaxResults)
+	}
 	if q.filter, err = search.ParseRunFilter(q.Filter); err != nil {
 		return err
 	}

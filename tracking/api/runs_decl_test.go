@@ -1,6 +1,7 @@
 package api
 
 import (
+	"strconv"
 	"testing"
 )
 
@@ -114,10 +115,16 @@ func TestSearchRunsViewTypeNumber(t *testing.T) {
 	if n := count("ALL"); n != 1 {
 		t.Errorf("run_view_type ALL: %d runs, want 1", n)
 	}
-	for _, bad := range []any{0, 50001, -1} {
-		r := post(t, ts, "runs/search", map[string]any{"experiment_ids": []any{exp}, "max_results": bad})
-		wantError(t, r, 400, "INVALID_PARAMETER_VALUE", "for parameter 'max_results' supplied:  Hint")
+	// Above 50000 is the schema's (the hint); below 1 the store's
+	// _validate_max_results_param, checked before the filter is parsed.
+	search := func(n int, filter string) response {
+		return post(t, ts, "runs/search", map[string]any{"experiment_ids": []any{exp}, "max_results": n, "filter": filter})
 	}
+	wantExact(t, search(50001, ""), "Invalid value 50001 for parameter 'max_results' supplied:  Hint: Value was of type 'int'."+docsHint)
+	for _, n := range []int{0, -1} {
+		wantExact(t, search(n, "bogus"), "Invalid value "+strconv.Itoa(n)+" for parameter 'max_results' supplied. It must be a positive integer")
+	}
+	wantStatus(t, search(50000, ""), 200)
 }
 
 // TestQueryInvalidUTF8: a query string is decoded as werkzeug decodes

@@ -122,6 +122,12 @@ var Decisions = []Decision{
 		Reason: "parity; TestLogMetricSchemaBeforeStore, TestNestedMessagePaths",
 	},
 	{
+		Point:  "runs/search max_results below 1",
+		MLflow: "handlers.py _search_runs schema checks only <= 50000 (the invalid-value hint); SqlAlchemyStore._search_runs then calls _validate_max_results_param(allow_null=True) before parsing the filter: 'Invalid value N for parameter 'max_results' supplied. It must be a positive integer'",
+		Ours:   "same; before, below 1 answered the schema's hint",
+		Reason: "parity; TestSearchRunsViewTypeNumber",
+	},
+	{
 		Point:  "query strings with invalid UTF-8 (GET requests)",
 		MLflow: "werkzeug decodes request.args as UTF-8 with errors='replace': invalid bytes become U+FFFD before _get_request_message sees them",
 		Ours:   "same, one U+FFFD per invalid byte (Python's decoder gives one per maximal invalid subsequence, e.g. one for a truncated 3-byte sequence); before, handlers saw the raw bytes, so a lookup by such a name missed what MLflow finds",
