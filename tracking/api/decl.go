@@ -390,14 +390,11 @@ func idList(name string, dst *[]string) spec {
 }
 
 // tagList declares a repeated {key, value} message field (_assert_array;
-// each element's key and value must be strings).
+// each element's key and value must be strings, neither required).
 func tagList(name string, dst *[]tracking.Tag) spec {
-	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
-		present := f.has(name)
-		tags, err := readTags(f, name)
-		*dst = tags
-		return present, false, err
-	}}
+	return msgList(name, dst, func(t *tracking.Tag) []spec {
+		return []spec{str("key", &t.Key), str("value", &t.Value)}
+	})
 }
 
 // runIDField declares the required run_id of the run requests, read as
