@@ -442,13 +442,14 @@ func msgList[T any](name string, dst *[]T, elem func(*T) []spec) spec {
 		specs := elem(&scratch)
 		zero := scratch
 		out := make([]T, len(raws))
+		elem := &fields{}
 		for i, raw := range raws {
 			obj, err := parseObject(raw)
 			if err != nil {
 				return true, false, invalidType(elemPath(name, i), value{raw: raw})
 			}
-			scratch = zero
-			if err := apply(&fields{obj: obj}, specs); err != nil {
+			scratch, elem.obj = zero, obj
+			if err := apply(elem, specs); err != nil {
 				return true, false, qualify(err, elemPath(name, i)+".")
 			}
 			out[i] = scratch
