@@ -413,7 +413,7 @@ func runIDField(dst *string) spec {
 // run_id alone, so *dst is run_id (possibly "", which the store's run-id
 // check refuses) and run_uuid only has to be a non-empty string.
 func batchRunIDField(dst *string) spec {
-	return spec{name: "run_id", read: func(f *fields, name string) (bool, bool, error) {
+	return spec{name: "run_id", required: true, read: func(f *fields, name string) (bool, bool, error) {
 		id, _, err := f.str(name)
 		*dst = id
 		if err != nil || id != "" {

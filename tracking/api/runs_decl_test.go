@@ -87,6 +87,16 @@ func TestNestedMessagePaths(t *testing.T) {
 	}
 	wantExact(t, bulk(""), "Missing value for required parameter 'run_ids'."+docsHint)
 	wantExact(t, bulk("x"), "Invalid value \"x\" for parameter 'run_ids' supplied:  Hint: Value was of type 'str'."+docsHint)
+	// log-batch and log-inputs: run_uuid satisfies the presence check, but
+	// run_id alone is used (an empty one fails the run-id rule).
+	for _, route := range []string{"runs/log-batch", "runs/log-inputs"} {
+		wantExact(t, post(t, ts, route, map[string]any{}), "Missing value for required parameter 'run_id'."+docsHint)
+		wantExact(t, post(t, ts, route, map[string]any{"run_uuid": ""}), "Missing value for required parameter 'run_id'."+docsHint)
+		wantExact(t, post(t, ts, route, map[string]any{"run_uuid": 5}),
+			"Invalid value 5 for parameter 'run_id' supplied:  Hint: Value was of type 'int'."+docsHint)
+		r := post(t, ts, route, map[string]any{"run_uuid": run})
+		wantError(t, r, 400, "INVALID_PARAMETER_VALUE", "")
+	}
 	// The same batch without the bad field is logged.
 	wantExact(t, post(t, ts, "runs/log-batch", map[string]any{"run_id": run,
 		"metrics": []any{m("a", nil), m("b", map[string]any{"dataset_digest": "d"})}}), "")
