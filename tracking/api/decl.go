@@ -32,10 +32,17 @@ import (
 //     `lambda x: _assert_less_than_or_equal(int(x), 1000)` is atMost(1000)).
 //
 // MLflow lists _assert_required before or after the type check depending
-// on the handler; no JSON value is both of the wrong type and empty, so
-// the one order here answers the same. The first failure is the answer. After every field, decode calls the
-// request's validate method if it has one (the checks MLflow's store makes:
-// name rules, length limits, alias rules, version numbers).
+// on the handler; the only value both of the wrong type and empty is a
+// blank string where a number or a list belongs: req makes it missing
+// ([_assert_required, <type>]), reqAfterType the invalid-value hint
+// ([<type>, _assert_required]). The first failure is the answer. After every field,
+// decode calls the request's validate method if it has one (the checks
+// MLflow's store makes: name rules, length limits, alias rules, version
+// numbers).
+//
+// A nested message (msg, msgList) is declared the same way and read with
+// the same steps; its errors name the field by its path
+// ("metrics[3].timestamp", "datasets[0].dataset.name").
 //
 // Declaring a request:
 //
@@ -86,9 +93,12 @@ import (
 // text: experiment ids), optStr (a string whose presence matters),
 // int64Field, boolField, enumField / enumStrField, strList / idList (repeated strings:
 // repeated keys in a query), tagList ({key, value} messages), version (a
-// model version number), runIDField (run_id or run_uuid), and custom for anything else (it gets the
-// *fields and the name, and reports presence and emptiness).
-// A nested message is decoded with decodeFields on message(raw, path).
+// model version number), runIDField (run_id or run_uuid), batchRunIDField,
+// optInt64, float64Field, msg (a nested message) and msgList (repeated
+// messages, each with its own declaration; keyValue is the {key, value}
+// one), and custom for anything else (it gets the *fields and the name,
+// and reports presence and emptiness). A nested message's errors name its
+// fields by path ("metrics[3].key").
 
 // request is a request message that declares its fields.
 type request interface {
@@ -105,11 +115,14 @@ type validator interface {
 
 // spec is one declared field of a request message.
 type spec struct {
-	name     string
-	required bool
+	name      string
+	required  bool
+	typeFirst bool // required is checked after the type (reqAfterType)
 	// read decodes the field into its destination. present is false when
 	// the field is absent (the destination keeps its default); empty is
-	// true for a present value that _assert_required refuses ("").
+	// true for a present value that _assert_required refuses (a blank
+	// string, also where a number belongs). A required field that is
+	// absent or empty is missing even when read also failed.
 	read   func(f *fields, name string) (present, empty bool, err error)
 	checks []check
 }
@@ -123,6 +136,15 @@ type check func(v value, path string) error
 // [_assert_string, _assert_required]).
 func (s spec) req() spec {
 	s.required = true
+	return s
+}
+
+// reqAfterType is req for a field MLflow checks with the type first
+// ([_assert_intlike, _assert_required], log-metric's timestamp): a blank
+// string where a number belongs is then the invalid-value hint, not
+// missing.
+func (s spec) reqAfterType() spec {
+	s.required, s.typeFirst = true, true
 	return s
 }
 
@@ -145,13 +167,27 @@ func decode(r *http.Request, q request) error {
 
 // decodeFields applies q's declaration to f, then q's validate method.
 func decodeFields(f *fields, q request) error {
-	for _, s := range q.decl() {
+	if err := apply(f, q.decl()); err != nil {
+		return err
+	}
+	if v, ok := q.(validator); ok {
+		return v.validate()
+	}
+	return nil
+}
+
+// apply reads each declared field from f, in order (see decode).
+func apply(f *fields, specs []spec) error {
+	for _, s := range specs {
 		present, empty, err := s.read(f, s.name)
-		if err != nil {
+		if err != nil && s.typeFirst {
 			return err
 		}
 		if s.required && (!present || empty) {
 			return missingValue(s.name)
+		}
+		if err != nil {
+			return err
 		}
 		if !present {
 			continue
@@ -165,9 +201,6 @@ func decodeFields(f *fields, q request) error {
 			}
 		}
 	}
-	if v, ok := q.(validator); ok {
-		return v.validate()
-	}
 	return nil
 }
 
@@ -177,7 +210,7 @@ func str(name string, dst *string) spec {
 	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
 		s, ok, err := f.str(name)
 		*dst = s
-		return ok, s == "", err
+		return ok, err == nil && s == "", err
 	}}
 }
 
@@ -188,7 +221,7 @@ func idStr(name string, dst *string) spec {
 	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
 		s, ok, err := f.strAt(name, name, true)
 		*dst = s
-		return ok, s == "", err
+		return ok, err == nil && s == "", err
 	}}
 }
 
@@ -200,13 +233,16 @@ func optStr(name string, dst **string) spec {
 		if ok && err == nil {
 			*dst = &s
 		}
-		return ok, s == "", err
+		return ok, err == nil && s == "", err
 	}}
 }
 
 // int64Field declares an int64 field (_assert_intlike): a JSON number or a
 // string holding an integer, as protobuf's JSON parser takes. def is its
 // value when absent.
+//
+// A blank value ("" in a body or a query) is empty: a required number given
+// as "" is missing, as for a string; an optional one fails the type check.
 func int64Field(name string, dst *int64, def int64) spec {
 	*dst = def
 	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
@@ -214,8 +250,45 @@ func int64Field(name string, dst *int64, def int64) spec {
 		if ok && err == nil {
 			*dst = n
 		}
-		return ok, false, err
+		return ok, isBlank(f, name), err
 	}}
+}
+
+// optInt64 is int64Field for a field whose presence matters (protobuf's
+// HasField): *dst is nil when absent.
+func optInt64(name string, dst **int64) spec {
+	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
+		n, ok, err := f.int64(name)
+		if ok && err == nil {
+			*dst = &n
+		}
+		return ok, isBlank(f, name), err
+	}}
+}
+
+// float64Field declares a double field (_assert_floatlike): a JSON number,
+// or a string Python's float() or protobuf's parser takes ("NaN",
+// "Infinity", " 1.5 "). A blank value is empty, as for int64Field.
+func float64Field(name string, dst *float64) spec {
+	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
+		x, ok, err := f.float(name, name)
+		if ok && err == nil {
+			*dst = x
+		}
+		return ok, isBlank(f, name), err
+	}}
+}
+
+// isBlank reports whether the field is the empty string.
+func isBlank(f *fields, name string) bool {
+	v, ok := f.lookup(name)
+	if !ok {
+		return false
+	}
+	if v.query {
+		return v.q[0] == ""
+	}
+	return string(v.raw) == `""`
 }
 
 // atMost is MLflow's `lambda x: _assert_less_than_or_equal(int(x), limit)`
@@ -295,11 +368,14 @@ func isIntText(f *fields, name string) bool {
 // strList declares a repeated string field (_assert_array,
 // _assert_item_type_string): a JSON array of strings, or the key repeated
 // in a query string.
+//
+// A blank string in a body is empty: a required list given as "" is
+// missing (MLflow's [_assert_required, _assert_array]).
 func strList(name string, dst *[]string) spec {
 	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
 		l, ok, err := f.strList(name, false)
 		*dst = l
-		return ok, false, err
+		return ok, f.query == nil && isBlank(f, name), err
 	}}
 }
 
@@ -314,14 +390,11 @@ func idList(name string, dst *[]string) spec {
 }
 
 // tagList declares a repeated {key, value} message field (_assert_array;
-// each element's key and value must be strings).
+// each element's key and value must be strings, neither required).
 func tagList(name string, dst *[]tracking.Tag) spec {
-	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
-		present := f.has(name)
-		tags, err := readTags(f, name)
-		*dst = tags
-		return present, false, err
-	}}
+	return msgList(name, dst, func(t *tracking.Tag) []spec {
+		return []spec{str("key", &t.Key), str("value", &t.Value)}
+	})
 }
 
 // runIDField declares the required run_id of the run requests, read as
@@ -333,6 +406,102 @@ func runIDField(dst *string) spec {
 		*dst = id
 		return true, false, err
 	}}
+}
+
+// batchRunIDField is runIDField for log-batch and log-inputs: MLflow's
+// presence check takes run_uuid for run_id, but these handlers then use
+// run_id alone, so *dst is run_id (possibly "", which the store's run-id
+// check refuses) and run_uuid only has to be a non-empty string.
+func batchRunIDField(dst *string) spec {
+	return spec{name: "run_id", required: true, read: func(f *fields, name string) (bool, bool, error) {
+		id, _, err := f.str(name)
+		*dst = id
+		if err != nil || id != "" {
+			return true, false, err
+		}
+		legacy, _, err := f.strAt("run_uuid", name, false)
+		return true, err == nil && legacy == "", err
+	}}
+}
+
+// msgList declares a repeated message field (_assert_array): a JSON array
+// of objects, each read by the declaration elem returns for its element.
+// A field of an element is named in messages by its path
+// ("metrics[3].timestamp"); an element that is not an object is an invalid
+// value for "<name>[i]". A query string cannot carry messages: there the
+// field is absent. elem is called once per list, on a scratch element that
+// is reset to its declared defaults before each element is read, so a long
+// list costs no declaration per element.
+func msgList[T any](name string, dst *[]T, elem func(*T) []spec) spec {
+	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
+		raws, present, err := f.array(name)
+		if err != nil || len(raws) == 0 {
+			return present, false, err
+		}
+		var scratch T
+		specs := elem(&scratch)
+		zero := scratch
+		out := make([]T, len(raws))
+		elem := &fields{}
+		for i, raw := range raws {
+			obj, err := parseObject(raw)
+			if err != nil {
+				return true, false, invalidType(elemPath(name, i), value{raw: raw})
+			}
+			scratch, elem.obj = zero, obj
+			if err := apply(elem, specs); err != nil {
+				return true, false, qualify(err, elemPath(name, i)+".")
+			}
+			out[i] = scratch
+		}
+		*dst = out
+		return true, false, nil
+	}}
+}
+
+// msg declares a nested message field: a JSON object read by decl (null
+// is absent; anything else is an invalid value for name). Its fields are
+// named by their path ("dataset.name") in messages.
+func msg(name string, decl []spec) spec {
+	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
+		v, ok := f.lookup(name)
+		if !ok || v.query {
+			return false, false, nil
+		}
+		obj, err := parseObject(v.raw)
+		if err != nil {
+			return true, false, invalidType(name, v)
+		}
+		if err := apply(&fields{obj: obj}, decl); err != nil {
+			return true, false, qualify(err, name+".")
+		}
+		return true, false, nil
+	}}
+}
+
+func elemPath(list string, i int) string { return list + "[" + strconv.Itoa(i) + "]" }
+
+// qualify prefixes the parameter an error of a nested message names
+// ("parameter 'key'" becomes "parameter 'metrics[3].key'"). The parameter
+// is the last one quoted: a value quoted in the message comes before it.
+func qualify(err error, prefix string) error {
+	te, ok := tracking.AsError(err)
+	if !ok {
+		return err
+	}
+	const mark = "parameter '"
+	i := strings.LastIndex(te.Message, mark)
+	if i < 0 {
+		return err
+	}
+	i += len(mark)
+	return &tracking.Error{Code: te.Code, Message: te.Message[:i] + prefix + te.Message[i:]}
+}
+
+// keyValue declares the fields of a {key, value} message whose key is
+// required (params and tags of log-batch, set-tag, log-parameter).
+func keyValue(key, val *string) []spec {
+	return []spec{str("key", key).req(), str("value", val)}
 }
 
 // custom declares a field read by fn, for what the kinds above do not

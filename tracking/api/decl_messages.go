@@ -98,18 +98,6 @@ func optMessage[T any, P interface {
 	}}
 }
 
-// optInt64 declares an int64 field whose presence matters (protobuf's
-// HasField): *dst is nil when absent.
-func optInt64(name string, dst **int64) spec {
-	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
-		n, ok, err := f.int64(name)
-		if ok && err == nil {
-			*dst = &n
-		}
-		return ok, false, err
-	}}
-}
-
 // looseBool declares a bool field that also takes "true"/"false" (any
 // case) as a string; def is its value when absent. Anything else is an
 // invalid value.

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"maps"
 	"math"
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 )
@@ -381,10 +384,7 @@ func (v value) toFloat(path string) (float64, error) {
 func requestFields(r *http.Request) (*fields, error) {
 	if r.Method == http.MethodGet && r.URL.RawQuery != "" {
 		q, _ := url.ParseQuery(r.URL.RawQuery) // keeps what parses, as werkzeug does
-		if q == nil {
-			q = url.Values{}
-		}
-		return &fields{query: q}, nil
+		return &fields{query: validQuery(q)}, nil
 	}
 	if err := checkJSONContentType(r); err != nil {
 		return nil, err
@@ -394,6 +394,36 @@ func requestFields(r *http.Request) (*fields, error) {
 		return nil, err
 	}
 	return &fields{obj: bodyObject(body)}, nil
+}
+
+// validQuery decodes a parsed query string's keys and values as UTF-8 with
+// each invalid byte replaced by U+FFFD, as werkzeug decodes request.args
+// (errors="replace"), so no handler sees invalid UTF-8.
+func validQuery(q url.Values) url.Values {
+	out := make(url.Values, len(q))
+	keys := slices.Sorted(maps.Keys(q)) // keys that meet once valid merge in a fixed order
+	for _, k := range keys {
+		vs := q[k]
+		for i, v := range vs {
+			vs[i] = validUTF8(v)
+		}
+		k = validUTF8(k)
+		out[k] = append(out[k], vs...)
+	}
+	return out
+}
+
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	b := make([]byte, 0, len(s)+8)
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		b = utf8.AppendRune(b, r) // an invalid byte decodes as RuneError, width 1
+		i += n
+	}
+	return string(b)
 }
 
 // checkJSONContentType is MLflow's _validate_content_type for POST and PUT.

@@ -13,28 +13,36 @@ import (
 // run's mlflow.log-model.history tag, serialized as Python's json.dumps
 // writes it, because clients read that tag back verbatim.
 func (s *Server) logModel(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q logModelRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	id, err := f.runID()
-	if err != nil {
-		return err
-	}
-	modelJSON, err := f.requiredStr("model_json")
-	if err != nil {
-		return err
-	}
-	raw, perr := parseJSONValue([]byte(modelJSON))
+	return answerEmpty(w, s.store.AppendModelHistory(r.Context(), q.ID, q.tagsDict))
+}
+
+// logModelRequest is LogModel.
+type logModelRequest struct {
+	ID, ModelJSON string
+	tagsDict      []byte
+}
+
+func (q *logModelRequest) decl() []spec {
+	return []spec{runIDField(&q.ID), str("model_json", &q.ModelJSON).req()}
+}
+
+// validate parses model_json as MLflow's handler does (a JSON object with
+// the mandatory fields) and builds its tag form.
+func (q *logModelRequest) validate() error {
+	raw, perr := parseJSONValue([]byte(q.ModelJSON))
 	if perr != nil {
-		return invalidParam("Malformed model info. \n %s \n is not a valid JSON.", modelJSON)
+		return invalidParam("Malformed model info. \n %s \n is not a valid JSON.", q.ModelJSON)
 	}
 	if kindOf(raw) != kindObject {
-		return invalidParam("Malformed model info. \n %s \n is not a JSON object.", modelJSON)
+		return invalidParam("Malformed model info. \n %s \n is not a JSON object.", q.ModelJSON)
 	}
 	model, err := parseObject(raw)
 	if err != nil {
-		return invalidParam("Malformed model info. \n %s \n is not a valid JSON.", modelJSON)
+		return invalidParam("Malformed model info. \n %s \n is not a valid JSON.", q.ModelJSON)
 	}
 	var missing []string
 	for _, k := range []string{"artifact_path", "flavors", "run_id", "utc_time_created"} {
@@ -45,14 +53,8 @@ func (s *Server) logModel(w http.ResponseWriter, r *http.Request) error {
 	if len(missing) > 0 {
 		return invalidParam("Model json is missing mandatory fields: {%s}", strings.Join(missing, ", "))
 	}
-	tagsDict, err := modelTagsDict(model)
-	if err != nil {
-		return err
-	}
-	if err := s.store.AppendModelHistory(r.Context(), id, tagsDict); err != nil {
-		return err
-	}
-	return writeEmpty(w)
+	q.tagsDict, err = modelTagsDict(model)
+	return err
 }
 
 // modelTagsDict builds Model.from_dict(model).get_tags_dict() in Python's

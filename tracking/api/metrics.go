@@ -46,26 +46,23 @@ func appendMetric(b []byte, m *tracking.Metric, runID string) []byte {
 // written chunk by chunk as the store reads it, never held in memory whole.
 // MLflow's max_results and page_token are accepted and ignored (the OSS
 // server returns everything in one page).
+// metricHistoryRequest is GetMetricHistory.
+type metricHistoryRequest struct{ ID, Key, PageToken string }
+
+func (q *metricHistoryRequest) decl() []spec {
+	return []spec{runIDField(&q.ID), str("metric_key", &q.Key).req(), str("page_token", &q.PageToken)}
+}
+
 func (s *Server) getMetricHistory(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q metricHistoryRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	id, err := f.runID()
-	if err != nil {
-		return err
-	}
-	key, err := f.requiredStr("metric_key")
-	if err != nil {
-		return err
-	}
-	if _, _, err := f.str("page_token"); err != nil {
-		return err
-	}
+	id, key := q.ID, q.Key
 	started := false
 	buf := make([]byte, 0, historyFlushBytes+4096)
 	flusher, _ := w.(http.Flusher)
-	err = s.store.MetricHistory(r.Context(), id, key, historyChunk, func(ms []tracking.Metric) error {
+	err := s.store.MetricHistory(r.Context(), id, key, historyChunk, func(ms []tracking.Metric) error {
 		for i := range ms {
 			if !started {
 				started = true
@@ -109,6 +106,45 @@ type runSteps struct {
 	any      bool
 }
 
+// bulkIntervalRequest is GetMetricHistoryBulkInterval.
+type bulkIntervalRequest struct {
+	RunIDs             []string
+	Key                string
+	StartStep, EndStep *int64
+	MaxResults         int64
+}
+
+func (q *bulkIntervalRequest) decl() []spec {
+	return []spec{
+		strList("run_ids", &q.RunIDs).req().check(func(value, string) error {
+			if len(q.RunIDs) > maxBulkRunIDs {
+				return invalidParam("GetMetricHistoryBulkInterval request must specify at most %d run_ids. Received %d run_ids."+apiDocsHint,
+					maxBulkRunIDs, len(q.RunIDs))
+			}
+			return nil
+		}),
+		str("metric_key", &q.Key).req(),
+		optInt64("start_step", &q.StartStep),
+		optInt64("end_step", &q.EndStep),
+		int64Field("max_results", &q.MaxResults, maxBulkIntervalResults).check(func(value, string) error {
+			if q.MaxResults < 1 || q.MaxResults > maxBulkIntervalResults {
+				return invalidParam("max_results must be between 1 and %d."+apiDocsHint, maxBulkIntervalResults)
+			}
+			return nil
+		}),
+	}
+}
+
+func (q *bulkIntervalRequest) validate() error {
+	if (q.StartStep == nil) != (q.EndStep == nil) {
+		return invalidParam("If either start step or end step are specified, both must be specified.")
+	}
+	if q.StartStep != nil && *q.StartStep > *q.EndStep {
+		return invalidParam("end_step must be greater than start_step. Found start_step=%d and end_step=%d.", *q.StartStep, *q.EndStep)
+	}
+	return nil
+}
+
 // getMetricHistoryBulkInterval samples a metric's history across runs as
 // MLflow does: gather the distinct steps of all runs, keep those within
 // [start_step, end_step] (default [0, max step]), thin them to max_results
@@ -116,48 +152,15 @@ type runSteps struct {
 // within the range, and return each run's values at those steps, ordered
 // by step then timestamp.
 func (s *Server) getMetricHistoryBulkInterval(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q bulkIntervalRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	runIDs, ok, err := f.strList("run_ids", false)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return missingValue("run_ids")
-	}
-	if len(runIDs) > maxBulkRunIDs {
-		return invalidParam("GetMetricHistoryBulkInterval request must specify at most %d run_ids. Received %d run_ids."+apiDocsHint,
-			maxBulkRunIDs, len(runIDs))
-	}
-	key, err := f.requiredStr("metric_key")
-	if err != nil {
-		return err
-	}
-	start, hasStart, err := f.int64("start_step")
-	if err != nil {
-		return err
-	}
-	end, hasEnd, err := f.int64("end_step")
-	if err != nil {
-		return err
-	}
-	maxResults, hasMax, err := f.int64("max_results")
-	if err != nil {
-		return err
-	}
-	if !hasMax {
-		maxResults = maxBulkIntervalResults
-	}
-	if maxResults < 1 || maxResults > maxBulkIntervalResults {
-		return invalidParam("max_results must be between 1 and %d."+apiDocsHint, maxBulkIntervalResults)
-	}
-	if hasStart != hasEnd {
-		return invalidParam("If either start step or end step are specified, both must be specified.")
-	}
-	if hasStart && start > end {
-		return invalidParam("end_step must be greater than start_step. Found start_step=%d and end_step=%d.", start, end)
+	runIDs, key, maxResults := q.RunIDs, q.Key, q.MaxResults
+	hasStart := q.StartStep != nil
+	var start, end int64
+	if hasStart {
+		start, end = *q.StartStep, *q.EndStep
 	}
 
 	ctx := r.Context()
@@ -269,33 +272,51 @@ func (s *Server) getMetricHistoryBulkInterval(w http.ResponseWriter, r *http.Req
 	return nil
 }
 
+// historyBulkRequest is the UI's get-history-bulk, which MLflow reads from
+// the query string alone (request.args, no message) with its own messages.
+type historyBulkRequest struct {
+	RunIDs          []string
+	Key, MaxResults *string
+	max             int64
+}
+
+func (q *historyBulkRequest) decl() []spec {
+	return []spec{strList("run_id", &q.RunIDs), optStr("metric_key", &q.Key), optStr("max_results", &q.MaxResults)}
+}
+
+func (q *historyBulkRequest) validate() error {
+	if len(q.RunIDs) == 0 {
+		return invalidParam("GetMetricHistoryBulk request must specify at least one run_id.")
+	}
+	if len(q.RunIDs) > maxBulkRunIDs {
+		return invalidParam("GetMetricHistoryBulk request cannot specify more than %d run_ids. Received %d run_ids.",
+			maxBulkRunIDs, len(q.RunIDs))
+	}
+	if q.Key == nil {
+		return invalidParam("GetMetricHistoryBulk request must specify a metric_key.")
+	}
+	q.max = maxHistoryBulkResults
+	if q.MaxResults != nil {
+		n, err := strconv.ParseInt(*q.MaxResults, 10, 64)
+		if err != nil || n < 0 {
+			return invalidParam("Invalid value %q for parameter 'max_results' supplied: it must be a non-negative integer.", *q.MaxResults)
+		}
+		q.max = min(n, maxHistoryBulkResults)
+	}
+	return nil
+}
+
 // getMetricHistoryBulk is the UI's ajax-only get-history-bulk: the full
 // history of a metric for up to 100 runs, ordered by run id, then
 // timestamp, step and value, at most max_results (≤ 25000) points in all.
 // MLflow writes NaN there as a bare NaN token (Flask's jsonify); we write
 // the string "NaN", which every JSON parser accepts.
 func (s *Server) getMetricHistoryBulk(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	runIDs := q["run_id"]
-	if len(runIDs) == 0 {
-		return invalidParam("GetMetricHistoryBulk request must specify at least one run_id.")
+	var q historyBulkRequest
+	if err := decodeFields(&fields{query: r.URL.Query()}, &q); err != nil {
+		return err
 	}
-	if len(runIDs) > maxBulkRunIDs {
-		return invalidParam("GetMetricHistoryBulk request cannot specify more than %d run_ids. Received %d run_ids.",
-			maxBulkRunIDs, len(runIDs))
-	}
-	if !q.Has("metric_key") {
-		return invalidParam("GetMetricHistoryBulk request must specify a metric_key.")
-	}
-	key := q.Get("metric_key")
-	maxResults := int64(maxHistoryBulkResults)
-	if q.Has("max_results") {
-		n, err := strconv.ParseInt(q.Get("max_results"), 10, 64)
-		if err != nil || n < 0 {
-			return invalidParam("Invalid value %q for parameter 'max_results' supplied: it must be a non-negative integer.", q.Get("max_results"))
-		}
-		maxResults = min(n, maxHistoryBulkResults)
-	}
+	runIDs, key, maxResults := q.RunIDs, *q.Key, q.max
 	ids := slices.Clone(runIDs)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)

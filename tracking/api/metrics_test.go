@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 )
 
 func logSteps(t testing.TB, tsURL func(string) string, client *http.Client, run, key string, from, to int) {
@@ -242,16 +240,9 @@ func BenchmarkLogBatchDecode(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		f := &fields{obj: bodyObject(body)}
-		elems, _, _ := f.array("metrics")
-		ms := make([]tracking.Metric, len(elems))
-		for j, raw := range elems {
-			obj, _ := parseObject(raw)
-			m := &fields{obj: obj}
-			ms[j].Key, _, _ = m.strAt("key", "\x00", false)
-			ms[j].Value, _ = requiredFloat(m, "value", "\x00")
-			ms[j].Timestamp, _ = requiredInt64(m, "timestamp", "\x00")
-			ms[j].Step, _, _ = m.int64At("step", "\x00")
+		var q logBatchRequest
+		if err := decodeFields(&fields{obj: bodyObject(body)}, &q); err != nil {
+			b.Fatal(err)
 		}
 	}
 	_ = bytes.MinRead

@@ -2,8 +2,8 @@ package api
 
 import (
 	"net/http"
+	"slices"
 	"sort"
-	"strconv"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/search"
@@ -22,90 +22,94 @@ type runResponse struct {
 	Run *tracking.Run `json:"run"`
 }
 
-func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
+// createRunRequest is CreateRun.
+type createRunRequest struct {
+	ExperimentID, RunName, UserID string
+	StartTime                     int64
+	Tags                          []tracking.Tag
+}
+
+func (q *createRunRequest) decl() []spec {
+	return []spec{
+		idStr("experiment_id", &q.ExperimentID),
+		int64Field("start_time", &q.StartTime, 0),
+		str("run_name", &q.RunName),
+		str("user_id", &q.UserID),
+		tagList("tags", &q.Tags),
 	}
-	expID, _, err := f.strAt("experiment_id", "experiment_id", true)
-	if err != nil {
-		return err
-	}
-	startTime, _, err := f.int64("start_time")
-	if err != nil {
-		return err
-	}
-	runName, _, err := f.str("run_name")
-	if err != nil {
-		return err
-	}
-	userID, _, err := f.str("user_id")
-	if err != nil {
-		return err
-	}
-	tags, err := readTags(f, "tags")
-	if err != nil {
-		return err
-	}
-	// MLflow 2.22.1 lets a missing experiment id through to the database,
-	// which fails with an SQL error surfaced as BAD_REQUEST. We refuse it
-	// up front instead (no database text, same status class).
-	if expID == "" {
+}
+
+// validate refuses a missing experiment id up front: MLflow 2.22.1 lets it
+// through to the database, which fails with an SQL error surfaced as
+// BAD_REQUEST (no database text here, same status class). Then each tag.
+func (q *createRunRequest) validate() error {
+	if q.ExperimentID == "" {
 		return missingValue("experiment_id")
 	}
-	for i := range tags {
-		if err := validate.Tag(&tags[i], ""); err != nil {
+	for i := range q.Tags {
+		if err := validate.Tag(&q.Tags[i], ""); err != nil {
 			return err
 		}
 	}
-	exp, err := s.store.GetExperiment(r.Context(), expID)
+	return nil
+}
+
+func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
+	var q createRunRequest
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	exp, err := s.store.GetExperiment(r.Context(), q.ExperimentID)
 	if err != nil {
 		return err
 	}
 	if exp == nil {
-		return tracking.Errorf(tracking.ResourceDoesNotExist, "No Experiment with id=%s exists", expID)
+		return tracking.Errorf(tracking.ResourceDoesNotExist, "No Experiment with id=%s exists", q.ExperimentID)
 	}
-	// Reconcile run_name with the mlflow.runName tag, as MLflow's store
-	// does (after its experiment checks, which the store repeats).
-	tagIdx := -1
-	for i, t := range tags {
-		if t.Key == tracking.TagRunName {
-			tagIdx = i
-			break
-		}
-	}
-	tagName := ""
-	if tagIdx >= 0 {
-		tagName = tags[tagIdx].Value
-	}
-	if exp.LifecycleStage == tracking.LifecycleActive && runName != "" && tagName != "" && runName != tagName {
-		return invalidParam("Both 'run_name' argument and 'mlflow.runName' tag are specified, but with "+
-			"different values (run_name='%s', mlflow.runName='%s').", runName, tagName)
-	}
-	if runName == "" {
-		runName = tagName
-	}
-	if runName == "" {
-		runName = generateRunName()
-	}
-	if tagName == "" {
-		if tagIdx >= 0 {
-			tags[tagIdx].Value = runName
-		} else {
-			tags = append(tags, tracking.Tag{Key: tracking.TagRunName, Value: runName})
-		}
+	if err := q.reconcileRunName(exp.LifecycleStage == tracking.LifecycleActive); err != nil {
+		return err
 	}
 	run, err := s.store.CreateRun(r.Context(), tracking.CreateRun{
-		ExperimentID: expID,
-		UserID:       userID,
-		RunName:      runName,
-		StartTime:    startTime,
-		Tags:         tags,
+		ExperimentID: q.ExperimentID,
+		UserID:       q.UserID,
+		RunName:      q.RunName,
+		StartTime:    q.StartTime,
+		Tags:         q.Tags,
 	})
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, runResponse{run})
+	return nil
+}
+
+// reconcileRunName settles run_name and the mlflow.runName tag as MLflow's
+// store does after its experiment checks: both given must agree (for an
+// active experiment), either one fills the other, and neither gets a
+// generated name.
+func (q *createRunRequest) reconcileRunName(active bool) error {
+	tagIdx := slices.IndexFunc(q.Tags, func(t tracking.Tag) bool { return t.Key == tracking.TagRunName })
+	tagName := ""
+	if tagIdx >= 0 {
+		tagName = q.Tags[tagIdx].Value
+	}
+	if active && q.RunName != "" && tagName != "" && q.RunName != tagName {
+		return invalidParam("Both 'run_name' argument and 'mlflow.runName' tag are specified, but with "+
+			"different values (run_name='%s', mlflow.runName='%s').", q.RunName, tagName)
+	}
+	if q.RunName == "" {
+		q.RunName = tagName
+	}
+	if q.RunName == "" {
+		q.RunName = generateRunName()
+	}
+	switch {
+	case tagName != "":
+	case tagIdx >= 0:
+		q.Tags[tagIdx].Value = q.RunName
+	default:
+		q.Tags = append(q.Tags, tracking.Tag{Key: tracking.TagRunName, Value: q.RunName})
+	}
 	return nil
 }
 
@@ -137,39 +141,37 @@ func runNotFound(id string) *tracking.Error {
 	return tracking.Errorf(tracking.ResourceDoesNotExist, "Run with id=%s not found", id)
 }
 
+// updateRunRequest is UpdateRun: only the fields present are applied.
+type updateRunRequest struct {
+	ID      string
+	EndTime *int64
+	Status  int
+	RunName string
+}
+
+func (q *updateRunRequest) decl() []spec {
+	return []spec{
+		runIDField(&q.ID),
+		optInt64("end_time", &q.EndTime),
+		enumStrField("status", &q.Status, runStatuses, 0),
+		str("run_name", &q.RunName),
+	}
+}
+
 func (s *Server) updateRun(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q updateRunRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	id, err := f.runID()
-	if err != nil {
-		return err
-	}
-	var req tracking.UpdateRun
-	endTime, ok, err := f.int64("end_time")
-	if err != nil {
-		return err
-	}
-	if ok {
-		req.EndTime = &endTime
-	}
-	status, ok, err := f.enum("status", runStatuses)
-	if err != nil {
-		return err
-	}
-	if ok {
-		name := runStatusNames[status]
+	req := tracking.UpdateRun{EndTime: q.EndTime}
+	if q.Status != 0 {
+		name := runStatusNames[q.Status]
 		req.Status = &name
 	}
-	runName, _, err := f.str("run_name")
-	if err != nil {
-		return err
+	if q.RunName != "" {
+		req.RunName = &q.RunName
 	}
-	if runName != "" {
-		req.RunName = &runName
-	}
-	info, err := s.store.UpdateRun(r.Context(), id, req)
+	info, err := s.store.UpdateRun(r.Context(), q.ID, req)
 	if err != nil {
 		return err
 	}
@@ -195,55 +197,54 @@ func (s *Server) restoreRun(w http.ResponseWriter, r *http.Request) error {
 	return answerEmpty(w, s.store.RestoreRun(r.Context(), q.ID))
 }
 
+// searchRunsRequest is SearchRuns. run_view_type has no schema in
+// MLflow, so an unknown number is ignored (enumField).
+type searchRunsRequest struct {
+	ExperimentIDs     []string
+	Filter, PageToken string
+	MaxResults        int64
+	OrderBy           []string
+	ViewType          int
+
+	filter  search.RunFilter
+	orderBy []search.OrderKey
+}
+
+func (q *searchRunsRequest) decl() []spec {
+	return []spec{
+		idList("experiment_ids", &q.ExperimentIDs),
+		str("filter", &q.Filter),
+		int64Field("max_results", &q.MaxResults, DefaultSearchRunsMaxResults).check(atMost(&q.MaxResults, MaxSearchResults)),
+		strList("order_by", &q.OrderBy),
+		enumField("run_view_type", &q.ViewType, viewTypes, int(tracking.ActiveOnly)),
+		str("page_token", &q.PageToken),
+	}
+}
+
+// validate makes the store's checks: max_results positive
+// (_validate_max_results_param), then the filter and order_by parse.
+func (q *searchRunsRequest) validate() (err error) {
+	if q.MaxResults < 1 {
+		return invalidParam("Invalid value %d for parameter 'max_results' supplied. It must be a positive integer", q.MaxResults)
+	}
+	if q.filter, err = search.ParseRunFilter(q.Filter); err != nil {
+		return err
+	}
+	q.orderBy, err = search.ParseRunOrderBy(q.OrderBy)
+	return err
+}
+
 func (s *Server) searchRuns(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q searchRunsRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	ids, _, err := f.strList("experiment_ids", true)
-	if err != nil {
-		return err
-	}
-	filter, _, err := f.str("filter")
-	if err != nil {
-		return err
-	}
-	mv, present := f.lookup("max_results")
-	maxResults, _, err := f.maxResults(DefaultSearchRunsMaxResults)
-	if err != nil {
-		return err
-	}
-	if present && (maxResults > MaxSearchResults || maxResults < 1) {
-		return invalidType("max_results", mv)
-	}
-	orderBy, _, err := f.strList("order_by", false)
-	if err != nil {
-		return err
-	}
-	view, ok, err := f.enum("run_view_type", viewTypes)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		view = int(tracking.ActiveOnly)
-	}
-	pageToken, _, err := f.str("page_token")
-	if err != nil {
-		return err
-	}
-	filt, err := search.ParseRunFilter(filter)
-	if err != nil {
-		return err
-	}
-	keys, err := search.ParseRunOrderBy(orderBy)
-	if err != nil {
-		return err
-	}
+	maxResults, pageToken := q.MaxResults, q.PageToken
 	page, err := s.store.SearchRuns(r.Context(), tracking.RunQuery{
-		ExperimentIDs: ids,
-		Filter:        filt,
-		OrderBy:       keys,
-		ViewType:      tracking.ViewType(view),
+		ExperimentIDs: q.ExperimentIDs,
+		Filter:        q.filter,
+		OrderBy:       q.orderBy,
+		ViewType:      tracking.ViewType(q.ViewType),
 		MaxResults:    int(maxResults),
 		PageToken:     pageToken,
 	})
@@ -261,393 +262,217 @@ func (s *Server) searchRuns(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// requiredFloat reads a required double: absent, null or "" is missing.
-func requiredFloat(f *fields, name, path string) (float64, error) {
-	v, ok := f.lookup(name)
-	if !ok || (!v.query && string(v.raw) == `""`) || (v.query && v.q[0] == "") {
-		return 0, missingValue(path)
+// metric declares a Metric message (log-metric's fields after run_id,
+// and each of log-batch's metrics): key, value and timestamp required, then
+// MLflow 3's model_id, dataset_name and dataset_digest. log-metric's schema
+// checks the timestamp's type before its presence (timestampTypeFirst), while
+// log-batch's _assert_metrics_fields_present checks presence alone.
+func metric(m *tracking.ModelMetric, timestampTypeFirst bool) []spec {
+	ts := int64Field("timestamp", &m.Timestamp, 0).req()
+	if timestampTypeFirst {
+		ts = ts.reqAfterType()
 	}
-	return v.toFloat(path)
+	return []spec{
+		str("key", &m.Key).req(),
+		float64Field("value", &m.Value).req(),
+		ts,
+		int64Field("step", &m.Step, 0),
+		str("model_id", &m.ModelID),
+		str("dataset_name", &m.DatasetName),
+		str("dataset_digest", &m.DatasetDigest),
+	}
 }
 
-// requiredInt64 reads a required int64: absent, null or "" is missing.
-func requiredInt64(f *fields, name, path string) (int64, error) {
-	v, ok := f.lookup(name)
-	if !ok || (!v.query && string(v.raw) == `""`) || (v.query && v.q[0] == "") {
-		return 0, missingValue(path)
+// batch splits decoded metrics into the run's metrics and, for those with
+// a model_id, the metrics of logged models.
+func batch(ms []tracking.ModelMetric, params []tracking.Param, tags []tracking.Tag) tracking.Batch {
+	b := tracking.Batch{Params: params, Tags: tags}
+	if len(ms) > 0 {
+		b.Metrics = make([]tracking.Metric, len(ms))
 	}
-	return v.toInt64(path)
+	for i, m := range ms {
+		b.Metrics[i] = tracking.Metric{Key: m.Key, Value: m.Value, Timestamp: m.Timestamp, Step: m.Step}
+		if m.ModelID != "" {
+			b.ModelMetrics = append(b.ModelMetrics, m)
+		}
+	}
+	return b
 }
 
-func (s *Server) logMetric(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	id, err := f.runID()
-	if err != nil {
-		return err
-	}
-	key, err := f.requiredStr("key")
-	if err != nil {
-		return err
-	}
-	val, err := requiredFloat(f, "value", "value")
-	if err != nil {
-		return err
-	}
-	ts, err := requiredInt64(f, "timestamp", "timestamp")
-	if err != nil {
-		return err
-	}
-	step, _, err := f.int64("step")
-	if err != nil {
-		return err
-	}
-	m := tracking.Metric{Key: key, Value: val, Timestamp: ts, Step: step}
-	if err := validate.Metric(m, ""); err != nil {
-		return err
-	}
-	m.Value = tracking.ClampMetricValue(m.Value)
-	b := tracking.Batch{Metrics: []tracking.Metric{m}}
-	mm, err := modelMetric(f, m, "")
-	if err != nil {
-		return err
-	}
-	if mm != nil {
-		b.ModelMetrics = []tracking.ModelMetric{*mm}
-	}
-	if err := s.store.LogBatch(r.Context(), id, b); err != nil {
-		return err
-	}
-	return writeEmpty(w)
-}
-
-func (s *Server) logParam(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	id, err := f.runID()
-	if err != nil {
-		return err
-	}
-	key, err := f.requiredStr("key")
-	if err != nil {
-		return err
-	}
-	value, _, err := f.str("value")
-	if err != nil {
-		return err
-	}
-	p := tracking.Param{Key: key, Value: value}
-	if err := validate.Param(&p, ""); err != nil {
-		return err
-	}
-	if err := s.store.LogParam(r.Context(), id, p); err != nil {
-		return err
-	}
-	return writeEmpty(w)
-}
-
-func (s *Server) setTag(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	id, err := f.runID()
-	if err != nil {
-		return err
-	}
-	key, err := f.requiredStr("key")
-	if err != nil {
-		return err
-	}
-	value, _, err := f.str("value")
-	if err != nil {
-		return err
-	}
-	t := tracking.Tag{Key: key, Value: value}
-	if err := validate.Tag(&t, ""); err != nil {
-		return err
-	}
-	if err := s.store.LogBatch(r.Context(), id, tracking.Batch{Tags: []tracking.Tag{t}}); err != nil {
-		return err
-	}
-	return writeEmpty(w)
-}
-
-func (s *Server) deleteTag(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	id, err := f.runID()
-	if err != nil {
-		return err
-	}
-	key, err := f.requiredStr("key")
-	if err != nil {
-		return err
-	}
-	if err := s.store.DeleteTag(r.Context(), id, key); err != nil {
-		return err
-	}
-	return writeEmpty(w)
-}
-
-// batchRunID reads the run id of log-batch and log-inputs: MLflow's
-// presence check accepts run_uuid, but these endpoints then use run_id
-// alone (an empty run_id fails the run-id pattern).
-func batchRunID(f *fields) (string, error) {
-	id, _, err := f.str("run_id")
-	if err != nil {
-		return "", err
-	}
-	if id == "" {
-		legacy, _, err := f.strAt("run_uuid", "run_id", false)
-		if err != nil {
-			return "", err
-		}
-		if legacy == "" {
-			return "", missingValue("run_id")
-		}
-	}
-	return id, nil
-}
-
-func (s *Server) logBatch(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	id, err := batchRunID(f)
-	if err != nil {
-		return err
-	}
-	var b tracking.Batch
-	metrics, _, err := f.array("metrics")
-	if err != nil {
-		return err
-	}
-	if len(metrics) > 0 {
-		b.Metrics = make([]tracking.Metric, len(metrics))
-	}
-	var pathBuf []byte
-	elemPath := func(list string, i int, name string) string {
-		pathBuf = append(pathBuf[:0], list...)
-		pathBuf = append(pathBuf, '[')
-		pathBuf = strconv.AppendInt(pathBuf, int64(i), 10)
-		pathBuf = append(pathBuf, "]."...)
-		pathBuf = append(pathBuf, name...)
-		return string(pathBuf)
-	}
-	for i, raw := range metrics {
-		obj, perr := parseObject(raw)
-		if perr != nil {
-			return invalidType("metrics["+strconv.Itoa(i)+"]", value{raw: raw})
-		}
-		m := &fields{obj: obj}
-		mt := &b.Metrics[i]
-		if mt.Key, _, err = m.strAt("key", "\x00", false); err != nil {
-			return fixPath(err, elemPath("metrics", i, "key"))
-		}
-		if mt.Key == "" {
-			return missingValue(elemPath("metrics", i, "key"))
-		}
-		if mt.Value, err = requiredFloat(m, "value", "\x00"); err != nil {
-			return fixPath(err, elemPath("metrics", i, "value"))
-		}
-		if mt.Timestamp, err = requiredInt64(m, "timestamp", "\x00"); err != nil {
-			return fixPath(err, elemPath("metrics", i, "timestamp"))
-		}
-		if mt.Step, _, err = m.int64At("step", "\x00"); err != nil {
-			return fixPath(err, elemPath("metrics", i, "step"))
-		}
-		if m.has("model_id") {
-			mm, err := modelMetric(m, *mt, "metrics["+strconv.Itoa(i)+"].")
-			if err != nil {
-				return err
-			}
-			if mm != nil {
-				b.ModelMetrics = append(b.ModelMetrics, *mm)
-			}
-		}
-	}
-	params, _, err := f.array("params")
-	if err != nil {
-		return err
-	}
-	if len(params) > 0 {
-		b.Params = make([]tracking.Param, len(params))
-	}
-	for i, raw := range params {
-		m, err := message(raw, "params["+strconv.Itoa(i)+"]")
-		if err != nil {
-			return err
-		}
-		if b.Params[i].Key, _, err = m.strAt("key", "\x00", false); err != nil {
-			return fixPath(err, elemPath("params", i, "key"))
-		}
-		if b.Params[i].Key == "" {
-			return missingValue(elemPath("params", i, "key"))
-		}
-		if b.Params[i].Value, _, err = m.strAt("value", "\x00", false); err != nil {
-			return fixPath(err, elemPath("params", i, "value"))
-		}
-	}
-	tags, _, err := f.array("tags")
-	if err != nil {
-		return err
-	}
-	if len(tags) > 0 {
-		b.Tags = make([]tracking.Tag, len(tags))
-	}
-	for i, raw := range tags {
-		m, err := message(raw, "tags["+strconv.Itoa(i)+"]")
-		if err != nil {
-			return err
-		}
-		if b.Tags[i].Key, _, err = m.strAt("key", "\x00", false); err != nil {
-			return fixPath(err, elemPath("tags", i, "key"))
-		}
-		if b.Tags[i].Key == "" {
-			return missingValue(elemPath("tags", i, "key"))
-		}
-		if b.Tags[i].Value, _, err = m.strAt("value", "\x00", false); err != nil {
-			return fixPath(err, elemPath("tags", i, "value"))
-		}
-	}
-	if err := validate.Batch(id, &b); err != nil {
-		return err
-	}
+// clamp clamps the batch's metric values once validated, as MLflow's SQL
+// store does.
+func clamp(b *tracking.Batch) {
 	for i := range b.Metrics {
 		b.Metrics[i].Value = tracking.ClampMetricValue(b.Metrics[i].Value)
 	}
-	if err := s.store.LogBatch(r.Context(), id, b); err != nil {
+	for i := range b.ModelMetrics {
+		b.ModelMetrics[i].Value = tracking.ClampMetricValue(b.ModelMetrics[i].Value)
+	}
+}
+
+// logMetricRequest is LogMetric.
+type logMetricRequest struct {
+	ID     string
+	Metric tracking.ModelMetric
+	batch  tracking.Batch
+}
+
+func (q *logMetricRequest) decl() []spec {
+	return append([]spec{runIDField(&q.ID)}, metric(&q.Metric, true)...)
+}
+
+func (q *logMetricRequest) validate() error {
+	q.batch = batch([]tracking.ModelMetric{q.Metric}, nil, nil)
+	if err := validate.Metric(q.batch.Metrics[0], ""); err != nil {
 		return err
 	}
-	return writeEmpty(w)
+	clamp(&q.batch)
+	return nil
 }
 
-// modelMetric reads the MLflow 3 fields of a metric (model_id,
-// dataset_name, dataset_digest); nil when it has no model_id.
-func modelMetric(f *fields, m tracking.Metric, prefix string) (*tracking.ModelMetric, error) {
-	modelID, _, err := f.strAt("model_id", prefix+"model_id", false)
-	if err != nil || modelID == "" {
-		return nil, err
+func (s *Server) logMetric(w http.ResponseWriter, r *http.Request) error {
+	var q logMetricRequest
+	if err := decode(r, &q); err != nil {
+		return err
 	}
-	name, _, err := f.strAt("dataset_name", prefix+"dataset_name", false)
-	if err != nil {
-		return nil, err
-	}
-	digest, _, err := f.strAt("dataset_digest", prefix+"dataset_digest", false)
-	if err != nil {
-		return nil, err
-	}
-	return &tracking.ModelMetric{Key: m.Key, Value: tracking.ClampMetricValue(m.Value), Timestamp: m.Timestamp,
-		Step: m.Step, ModelID: modelID, DatasetName: name, DatasetDigest: digest}, nil
+	return answerEmpty(w, s.store.LogBatch(r.Context(), q.ID, q.batch))
 }
 
-// fixPath replaces the placeholder path "\x00" in an error message built
-// by a getter with the element's real path; building the path only on
-// failure keeps the log-batch loop allocation-light.
-func fixPath(err error, path string) error {
-	if te, ok := tracking.AsError(err); ok {
-		msg := []byte(te.Message)
-		out := make([]byte, 0, len(msg)+len(path))
-		for _, c := range msg {
-			if c == 0 {
-				out = append(out, path...)
-			} else {
-				out = append(out, c)
+// logParamRequest is LogParam.
+type logParamRequest struct {
+	ID    string
+	Param tracking.Param
+}
+
+func (q *logParamRequest) decl() []spec {
+	return append([]spec{runIDField(&q.ID)}, keyValue(&q.Param.Key, &q.Param.Value)...)
+}
+
+func (q *logParamRequest) validate() error { return validate.Param(&q.Param, "") }
+
+func (s *Server) logParam(w http.ResponseWriter, r *http.Request) error {
+	var q logParamRequest
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	return answerEmpty(w, s.store.LogParam(r.Context(), q.ID, q.Param))
+}
+
+// runTagRequest is SetTag and DeleteTag (which has no value).
+type runTagRequest struct {
+	ID  string
+	Tag tracking.Tag
+	set bool
+}
+
+func (q *runTagRequest) decl() []spec {
+	d := append([]spec{runIDField(&q.ID)}, keyValue(&q.Tag.Key, &q.Tag.Value)...)
+	if !q.set {
+		d = d[:2]
+	}
+	return d
+}
+
+func (q *runTagRequest) validate() error {
+	if !q.set {
+		return nil
+	}
+	return validate.Tag(&q.Tag, "")
+}
+
+func (s *Server) setTag(w http.ResponseWriter, r *http.Request) error {
+	q := runTagRequest{set: true}
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	return answerEmpty(w, s.store.LogBatch(r.Context(), q.ID, tracking.Batch{Tags: []tracking.Tag{q.Tag}}))
+}
+
+func (s *Server) deleteTag(w http.ResponseWriter, r *http.Request) error {
+	var q runTagRequest
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	return answerEmpty(w, s.store.DeleteTag(r.Context(), q.ID, q.Tag.Key))
+}
+
+// logBatchRequest is LogBatch.
+type logBatchRequest struct {
+	ID      string
+	Metrics []tracking.ModelMetric
+	Params  []tracking.Param
+	Tags    []tracking.Tag
+	batch   tracking.Batch
+}
+
+func (q *logBatchRequest) decl() []spec {
+	return []spec{
+		batchRunIDField(&q.ID),
+		msgList("metrics", &q.Metrics, func(m *tracking.ModelMetric) []spec { return metric(m, false) }),
+		msgList("params", &q.Params, func(p *tracking.Param) []spec { return keyValue(&p.Key, &p.Value) }),
+		msgList("tags", &q.Tags, func(t *tracking.Tag) []spec { return keyValue(&t.Key, &t.Value) }),
+	}
+}
+
+// validate makes MLflow's _validate_batch_log_data checks, then clamps the
+// metric values.
+func (q *logBatchRequest) validate() error {
+	q.batch = batch(q.Metrics, q.Params, q.Tags)
+	if err := validate.Batch(q.ID, &q.batch); err != nil {
+		return err
+	}
+	clamp(&q.batch)
+	return nil
+}
+
+func (s *Server) logBatch(w http.ResponseWriter, r *http.Request) error {
+	var q logBatchRequest
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	return answerEmpty(w, s.store.LogBatch(r.Context(), q.ID, q.batch))
+}
+
+// logInputsRequest is LogInputs. MLflow 3 made datasets optional (2.x
+// required it): mlflow.log_metric with a model_id sends models only.
+type logInputsRequest struct {
+	ID       string
+	Datasets []tracking.DatasetInput
+	Models   []tracking.ModelInput
+}
+
+func (q *logInputsRequest) decl() []spec {
+	return []spec{
+		batchRunIDField(&q.ID),
+		msgList("datasets", &q.Datasets, func(in *tracking.DatasetInput) []spec {
+			d := &in.Dataset
+			return []spec{
+				msgList("tags", &in.Tags, func(t *tracking.Tag) []spec { return keyValue(&t.Key, &t.Value) }),
+				msg("dataset", []spec{
+					str("name", &d.Name), str("digest", &d.Digest), str("source_type", &d.SourceType),
+					str("source", &d.Source), str("schema", &d.Schema), str("profile", &d.Profile),
+				}),
 			}
-		}
-		return &tracking.Error{Code: te.Code, Message: string(out)}
+		}),
+		msgList("models", &q.Models, func(m *tracking.ModelInput) []spec {
+			return []spec{str("model_id", &m.ModelID).req()}
+		}),
 	}
-	return err
+}
+
+func (q *logInputsRequest) validate() error {
+	if err := validate.RunID(q.ID, "run_id"); err != nil {
+		return err
+	}
+	return validate.DatasetInputs(q.Datasets)
 }
 
 func (s *Server) logInputs(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q logInputsRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	id, err := batchRunID(f)
-	if err != nil {
-		return err
-	}
-	// MLflow 3 made datasets optional (2.x required it): mlflow.log_metric
-	// with a model_id sends log-inputs with models only.
-	elems, _, err := f.array("datasets")
-	if err != nil {
-		return err
-	}
-	var datasets []tracking.DatasetInput
-	for i, raw := range elems {
-		path := "datasets[" + strconv.Itoa(i) + "]"
-		m, err := message(raw, path)
-		if err != nil {
-			return err
-		}
-		var in tracking.DatasetInput
-		if in.Tags, err = readTags(m, "tags"); err != nil {
-			return err
-		}
-		for j := range in.Tags {
-			if in.Tags[j].Key == "" {
-				return missingValue(path + ".tags[" + strconv.Itoa(j) + "].key")
-			}
-		}
-		if draw, ok := m.obj.get("dataset"); ok && kindOf(draw) != kindNull {
-			d, err := message(draw, path+".dataset")
-			if err != nil {
-				return err
-			}
-			for _, fl := range []struct {
-				name string
-				dst  *string
-			}{
-				{"name", &in.Dataset.Name}, {"digest", &in.Dataset.Digest}, {"source_type", &in.Dataset.SourceType},
-				{"source", &in.Dataset.Source}, {"schema", &in.Dataset.Schema}, {"profile", &in.Dataset.Profile},
-			} {
-				if *fl.dst, _, err = d.strAt(fl.name, path+".dataset."+fl.name, false); err != nil {
-					return err
-				}
-			}
-		}
-		datasets = append(datasets, in)
-	}
-	var models []tracking.ModelInput
-	melems, _, err := f.array("models")
-	if err != nil {
-		return err
-	}
-	for i, raw := range melems {
-		path := "models[" + strconv.Itoa(i) + "]"
-		m, err := message(raw, path)
-		if err != nil {
-			return err
-		}
-		mid, _, err := m.strAt("model_id", path+".model_id", false)
-		if err != nil {
-			return err
-		}
-		if mid == "" {
-			return missingValue(path + ".model_id")
-		}
-		models = append(models, tracking.ModelInput{ModelID: mid})
-	}
-	if err := validate.RunID(id, "run_id"); err != nil {
-		return err
-	}
-	if err := validate.DatasetInputs(datasets); err != nil {
-		return err
-	}
-	if err := s.store.LogInputs(r.Context(), id, datasets, models); err != nil {
-		return err
-	}
-	return writeEmpty(w)
+	return answerEmpty(w, s.store.LogInputs(r.Context(), q.ID, q.Datasets, q.Models))
 }
 
 // normalizeRun orders each dataset input's tags by key, as MLflow's SQL

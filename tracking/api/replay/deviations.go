@@ -100,8 +100,38 @@ var Decisions = []Decision{
 	{
 		Point:  "enum values (view_type, run_view_type) by name, number, unknown",
 		MLflow: "parse_dict passes ignore_unknown_fields=True: an unknown name is ignored; an unknown number of a proto2 (closed) enum fails the parse, the field stays unset, and the schema's type checks then run: _assert_intlike (search-experiments view_type) or no schema (search-runs run_view_type) accepts it, so the default ACTIVE_ONLY; _assert_string (update-run status) refuses it with the invalid-value hint",
-		Ours:   "same for the value (decl: enumField vs enumStrField; runs.go still refuses unknown run_view_type numbers until it is declared); MLflow's failed parse also leaves the JSON fields after the bad enum unset, while we still read them",
-		Reason: "the fields' fate would hang on JSON key order; TestProtoJSONScalars",
+		Ours:   "same for the value (decl: enumField vs enumStrField; runs/search refused an unknown run_view_type number before it was declared); MLflow's failed parse also leaves the JSON fields after the bad enum unset, while we still read them",
+		Reason: "the fields' fate would hang on JSON key order; TestProtoJSONScalars, TestSearchRunsViewTypeNumber",
+	},
+	{
+		Point:  "log-metric schema: model_id, dataset_name, dataset_digest, and check order",
+		MLflow: "server/handlers.py _log_metric schema gives the three [_assert_string]; _get_request_message runs the whole schema before store.log_metric's _validate_metric (name, timestamp, ...)",
+		Ours:   "same; before, dataset_name and dataset_digest were read only with a model_id, and after the store's metric checks",
+		Reason: "parity; TestLogMetricSchemaBeforeStore",
+	},
+	{
+		Point:  "nested message fields of the wrong type (log-batch metrics/params/tags, log-inputs datasets/models)",
+		MLflow: "parse_dict raises ParseError and _get_request_message goes on with the message as far as it was parsed; the schemas check only the elements' required keys (_assert_metrics_fields_present, ...), so the request is logged partly",
+		Ours:   "refused with the invalid-value hint naming the field's path ('metrics[1].dataset_digest', 'datasets[0].dataset.name'), element by element, each field's type then its presence (decl msgList); a log-batch metric's dataset_name/dataset_digest are now checked without a model_id too",
+		Reason: "what is logged must not hang on where the parser stopped; TestNestedMessagePaths",
+	},
+	{
+		Point:  "a blank string for a required number or list (log-metric timestamp and value, get-history-bulk-interval run_ids)",
+		MLflow: "the blank string fails the proto parse, so _validate_param_against_schema runs the type checks in the schema's order: log-metric timestamp [_assert_intlike, _assert_required] answers the invalid-value hint, value [_assert_required, _assert_floatlike] and run_ids [_assert_required, _assert_array, ...] answer 'Missing value'; log-batch's _assert_metrics_fields_present answers 'Missing value' for metrics[i].timestamp",
+		Ours:   "same (decl req / reqAfterType); before, log-metric's blank timestamp was 'Missing value' and a blank run_ids the invalid-value hint",
+		Reason: "parity; TestLogMetricSchemaBeforeStore, TestNestedMessagePaths",
+	},
+	{
+		Point:  "runs/search max_results below 1",
+		MLflow: "handlers.py _search_runs schema checks only <= 50000 (the invalid-value hint); SqlAlchemyStore._search_runs then calls _validate_max_results_param(allow_null=True) before parsing the filter: 'Invalid value N for parameter 'max_results' supplied. It must be a positive integer'",
+		Ours:   "same; before, below 1 answered the schema's hint",
+		Reason: "parity; TestSearchRunsViewTypeNumber",
+	},
+	{
+		Point:  "query strings with invalid UTF-8 (GET requests)",
+		MLflow: "werkzeug decodes request.args as UTF-8 with errors='replace': invalid bytes become U+FFFD before _get_request_message sees them",
+		Ours:   "same, one U+FFFD per invalid byte (Python's decoder gives one per maximal invalid subsequence, e.g. one for a truncated 3-byte sequence); before, handlers saw the raw bytes, so a lookup by such a name missed what MLflow finds",
+		Reason: "parity; found by FuzzDecode; TestQueryInvalidUTF8",
 	},
 	{
 		Point: "repeated slashes in a request path (//api/2.0/mlflow/..., /api/2.0//mlflow/...)",
