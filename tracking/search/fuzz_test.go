@@ -420,7 +420,7 @@ var hostileOrderBy = []string{
 	"creation_timestamp" + datasetSep + "ds" + datasetSep + "d1", "-metrics.m" + datasetSep + "ds",
 	"metrics.m" + datasetSep + datasetSep + "d2", "-model_id", "status", "datasets.name", "dataset.digest",
 	"request_metadata.x", "trace.timestamp_ms ASC", "tags.`ünï` DESC", "metrics.\xff\xfe",
-	strings.Repeat("a", 10000), strings.Repeat("metrics.m" + orderSep, 200) + "x",
+	strings.Repeat("a", 10000), strings.Repeat("metrics.m"+orderSep, 200) + "x",
 	strings.Repeat("(", 1000), "name " + strings.Repeat("DESC ", 100),
 }
 
