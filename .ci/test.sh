@@ -30,3 +30,10 @@ echo "==> go test -race ./..."
 # A generous per-package timeout: the authorization matrix and the browser
 # tests take minutes under -race on a 2-core machine.
 go test -race -timeout 20m "$@" ./...
+
+# Then every fuzz target (discovered, not listed) for a short bounded time;
+# FUZZTIME sets the time per target (default 15s), FUZZ=0 skips this step.
+if [ "${FUZZ:-1}" != 0 ]; then
+	echo "==> fuzz (bash .ci/fuzz.sh)"
+	bash .ci/fuzz.sh
+fi

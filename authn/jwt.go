@@ -2,8 +2,10 @@ package authn
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -136,6 +138,9 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, err
 	if err != nil {
 		return nil, invalidErr("jwt", err)
 	}
+	if err := checkNumericDates(claims); err != nil {
+		return nil, err
+	}
 	name := ""
 	for _, c := range v.names {
 		if s, ok := claims[c].(string); ok && s != "" {
@@ -165,6 +170,40 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, err
 		}
 	}
 	return p, nil
+}
+
+// maxNumericDate bounds the exp, nbf and iat claims (seconds since the
+// epoch): the end of the year 9999. golang-jwt converts a claim's float to
+// int64 without a range check, so a larger value wraps: an nbf or iat of
+// 1e300 reads as long past and passed its check, and an exp of 1e300 would
+// read as long past or far future depending on the CPU.
+const maxNumericDate = 253402300799
+
+// checkNumericDates refuses exp, nbf and iat claims outside
+// ±maxNumericDate, which golang-jwt would have misread.
+func checkNumericDates(claims jwt.MapClaims) error {
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		v, ok := claims[name]
+		if !ok {
+			continue
+		}
+		var f float64
+		switch n := v.(type) {
+		case float64:
+			f = n
+		case json.Number:
+			var err error
+			if f, err = n.Float64(); err != nil {
+				return invalid("jwt: " + name + " claim is not a number")
+			}
+		default:
+			return invalid("jwt: " + name + " claim is not a number")
+		}
+		if math.IsNaN(f) || math.Abs(f) > maxNumericDate {
+			return invalid("jwt: " + name + " claim out of range")
+		}
+	}
+	return nil
 }
 
 // keyFor selects the keys pinned to the token's algorithm with a matching
