@@ -12,6 +12,7 @@ import (
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/search"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/validate"
 )
 
 // Logged model search limits.
@@ -189,9 +190,9 @@ func (q *searchLoggedModelsRequest) decl() []spec {
 	return []spec{
 		idList("experiment_ids", &q.ExperimentIDs).req().check(nonEmptyList(&q.ExperimentIDs)),
 		str("filter", &q.Filter),
-		messageList("datasets", &q.Datasets),
+		msgList("datasets", &q.Datasets, (*datasetRefMessage).decl),
 		int64Field("max_results", &q.MaxResults, DefaultSearchLoggedModels),
-		messageList("order_by", &q.OrderBy),
+		msgList("order_by", &q.OrderBy, (*loggedModelOrderMessage).decl),
 		str("page_token", &q.PageToken),
 	}
 }
@@ -468,7 +469,7 @@ type logOutputsRequest struct {
 }
 
 func (q *logOutputsRequest) decl() []spec {
-	return []spec{str("run_id", &q.RunID).req(), messageList("models", &q.Models).req()}
+	return []spec{str("run_id", &q.RunID).req(), msgList("models", &q.Models, (*modelOutputMessage).decl).req()}
 }
 
 // modelOutputMessage is LoggedModelOutput.
@@ -556,4 +557,17 @@ func (s *Server) resolveRunsURI(r *http.Request, uri string) (string, error) {
 		return run.Info.ArtifactURI, nil
 	}
 	return strings.TrimSuffix(run.Info.ArtifactURI, "/") + "/" + rel, nil
+}
+
+// entityTags checks tags of a trace or logged model in place: keys follow
+// MLflow's name rules and are at most 250 code points; values are
+// truncated to 8000 code points, as MLflow does.
+func entityTags(tags []tracking.Tag) error {
+	for i := range tags {
+		if err := checkTraceTagKey(tags[i].Key); err != nil {
+			return err
+		}
+		tags[i].Value = validate.TruncateTagValue(tags[i].Value)
+	}
+	return nil
 }

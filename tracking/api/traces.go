@@ -248,7 +248,7 @@ type traceSearchRequest struct {
 func (q *traceSearchRequest) decl() []spec {
 	first := idList("experiment_ids", &q.ExperimentIDs).req().check(nonEmptyList(&q.ExperimentIDs))
 	if q.v3 {
-		first = messageList("locations", &q.Locations).req()
+		first = msgList("locations", &q.Locations, (*traceLocationMessage).decl).req()
 	}
 	return []spec{
 		first,

@@ -381,22 +381,24 @@ func jsonProblem(err error) string {
 // --- handlers ---
 
 // startTraceV3Request is StartTraceV3: a Trace whose trace_info is
-// required.
-type startTraceV3Request struct{ Trace *traceMessage }
+// required (decodeTraceInfo names its fields by their full path).
+type startTraceV3Request struct{ Info *tracking.TraceInfo }
 
-func (q *startTraceV3Request) decl() []spec { return []spec{optMessage("trace", &q.Trace).req()} }
-
-// traceMessage is a client's Trace: its TraceInfoV3 only.
-type traceMessage struct{ Info *tracking.TraceInfo }
-
-func (m *traceMessage) decl() []spec {
-	return []spec{custom("trace_info", func(f *fields, name string) (bool, bool, error) {
+func (q *startTraceV3Request) decl() []spec {
+	return []spec{custom("trace", func(f *fields, name string) (bool, bool, error) {
 		v, ok := f.lookup(name)
-		if !ok || kindOf(v.raw) != kindObject {
+		if !ok || v.query {
 			return false, false, nil
 		}
-		var err error
-		m.Info, err = decodeTraceInfo(v.raw)
+		m, err := message(v.raw, name)
+		if err != nil {
+			return true, false, err
+		}
+		info, ok := m.lookup("trace_info")
+		if !ok || kindOf(info.raw) != kindObject {
+			return true, false, missingValue("trace.trace_info")
+		}
+		q.Info, err = decodeTraceInfo(info.raw)
 		return true, false, err
 	}).req()}
 }
@@ -406,7 +408,7 @@ func (s *Server) startTraceV3(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &q); err != nil {
 		return err
 	}
-	t, err := s.store.StartTraceV3(r.Context(), q.Trace.Info)
+	t, err := s.store.StartTraceV3(r.Context(), q.Info)
 	return answerTraceV3(w, t, nil, err)
 }
 
@@ -443,7 +445,7 @@ type getTraceRequest struct {
 }
 
 func (q *getTraceRequest) decl() []spec {
-	return []spec{queryBool("allow_partial", &q.Partial), str("trace_id", &q.ID).req()}
+	return []spec{boolField("allow_partial", &q.Partial), str("trace_id", &q.ID).req()}
 }
 
 // getTraceV3 answers GetTrace: the info with the spans of the stored
@@ -592,7 +594,7 @@ func (s *Server) checkTracesReadable(r *http.Request, ids []string) error {
 type traceLocationMessage struct{ Experiment *experimentLocationMessage }
 
 func (l *traceLocationMessage) decl() []spec {
-	return []spec{optMessage("mlflow_experiment", &l.Experiment)}
+	return []spec{optMsg("mlflow_experiment", &l.Experiment, (*experimentLocationMessage).decl)}
 }
 
 // experimentLocationMessage is MlflowExperimentLocation.
