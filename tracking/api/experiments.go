@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
-	"strconv"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/search"
@@ -16,35 +15,6 @@ import (
 const MaxSearchResults = 50000
 
 var viewTypes = map[string]int{"ACTIVE_ONLY": 1, "DELETED_ONLY": 2, "ALL": 3}
-
-// readTags reads a list of {key, value} messages (experiment or run tags).
-func readTags(f *fields, name string) ([]tracking.Tag, error) {
-	elems, _, err := f.array(name)
-	if err != nil {
-		return nil, err
-	}
-	if len(elems) == 0 {
-		return nil, nil
-	}
-	tags := make([]tracking.Tag, 0, len(elems))
-	for i, raw := range elems {
-		path := name + "[" + strconv.Itoa(i) + "]"
-		m, err := message(raw, path)
-		if err != nil {
-			return nil, err
-		}
-		k, _, err := m.strAt("key", path+".key", false)
-		if err != nil {
-			return nil, err
-		}
-		v, _, err := m.strAt("value", path+".value", false)
-		if err != nil {
-			return nil, err
-		}
-		tags = append(tags, tracking.Tag{Key: k, Value: v})
-	}
-	return tags, nil
-}
 
 // createExperimentRequest is CreateExperiment.
 type createExperimentRequest struct {
@@ -169,15 +139,6 @@ func (s *Server) getExperimentByName(w http.ResponseWriter, r *http.Request) err
 	}
 	writeJSON(w, http.StatusOK, experimentResponse{exp})
 	return nil
-}
-
-// maxResults reads max_results for the searches.
-func (f *fields) maxResults(def int64) (int64, bool, error) {
-	n, ok, err := f.int64("max_results")
-	if err != nil || !ok {
-		return def, ok, err
-	}
-	return n, true, nil
 }
 
 // searchExperimentsRequest is SearchExperiments.
