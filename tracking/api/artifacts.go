@@ -101,29 +101,33 @@ func (s *Server) runArtifactRoot(uri string) (string, bool) {
 	return artifact.URIPath(uri)
 }
 
+// listArtifactsRequest is ListArtifacts.
+type listArtifactsRequest struct {
+	RunID     string
+	Path      *string
+	PageToken string
+	rel       string // Path, cleaned
+}
+
+func (q *listArtifactsRequest) decl() []spec {
+	return []spec{runIDField(&q.RunID), optStr("path", &q.Path), str("page_token", &q.PageToken)}
+}
+
+func (q *listArtifactsRequest) validate() (err error) {
+	if q.Path != nil {
+		q.rel, err = artifact.CleanPath(*q.Path)
+	}
+	return err
+}
+
 // listArtifacts lists one level of a run's artifacts, with paths relative
 // to the run's artifact root.
 func (s *Server) listArtifacts(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
+	var q listArtifactsRequest
+	if err := decode(r, &q); err != nil {
 		return err
 	}
-	id, err := f.runID()
-	if err != nil {
-		return err
-	}
-	rel, hasPath, err := f.str("path")
-	if err != nil {
-		return err
-	}
-	if _, _, err := f.str("page_token"); err != nil {
-		return err
-	}
-	if hasPath {
-		if rel, err = artifact.CleanPath(rel); err != nil {
-			return err
-		}
-	}
+	id, rel := q.RunID, q.rel
 	run, err := s.store.GetRun(r.Context(), id)
 	if err != nil {
 		return err

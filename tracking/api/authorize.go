@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
@@ -32,11 +31,7 @@ type Params struct {
 // empty Params; the handler reports the error itself.
 func ParseParams(r *http.Request, body []byte) *Params {
 	if r.Method == http.MethodGet && r.URL.RawQuery != "" {
-		q, _ := url.ParseQuery(r.URL.RawQuery)
-		if q == nil {
-			q = url.Values{}
-		}
-		return &Params{f: &fields{query: q}}
+		return QueryParams(r)
 	}
 	return &Params{f: &fields{obj: bodyObject(body)}}
 }
@@ -44,13 +39,7 @@ func ParseParams(r *http.Request, body []byte) *Params {
 // QueryParams reads fields from the query string only, for routes whose
 // handlers always read the query (GetArtifact, the UI's upload-artifact,
 // get-history-bulk, the mlflow-artifacts list).
-func QueryParams(r *http.Request) *Params {
-	q, _ := url.ParseQuery(r.URL.RawQuery)
-	if q == nil {
-		q = url.Values{}
-	}
-	return &Params{f: &fields{query: q}}
-}
+func QueryParams(r *http.Request) *Params { return &Params{f: queryFields(r)} }
 
 // String returns the field name as a string (numbers accepted, as for
 // experiment ids); "" when absent or of another type.

@@ -350,8 +350,7 @@ func (v value) toFloat(path string) (float64, error) {
 // an object counts as {}; a JSON string holding JSON is decoded again.
 func requestFields(r *http.Request) (*fields, error) {
 	if r.Method == http.MethodGet && r.URL.RawQuery != "" {
-		q, _ := url.ParseQuery(r.URL.RawQuery) // keeps what parses, as werkzeug does
-		return &fields{query: validQuery(q)}, nil
+		return queryFields(r), nil
 	}
 	if err := checkJSONContentType(r); err != nil {
 		return nil, err
@@ -361,6 +360,13 @@ func requestFields(r *http.Request) (*fields, error) {
 		return nil, err
 	}
 	return &fields{obj: bodyObject(body)}, nil
+}
+
+// queryFields reads r's query string as werkzeug's request.args: what
+// parses, with invalid UTF-8 replaced (validQuery).
+func queryFields(r *http.Request) *fields {
+	q, _ := url.ParseQuery(r.URL.RawQuery)
+	return &fields{query: validQuery(q)}
 }
 
 // validQuery decodes a parsed query string's keys and values as UTF-8 with
