@@ -128,12 +128,9 @@ func (s *Server) listArtifacts(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id, rel := q.RunID, q.rel
-	run, err := s.store.GetRun(r.Context(), id)
+	run, err := s.findRun(r.Context(), id)
 	if err != nil {
 		return err
-	}
-	if run == nil {
-		return runNotFound(id)
 	}
 	var files []tracking.FileInfo
 	if root, ok := s.runArtifactRoot(run.Info.ArtifactURI); ok {
@@ -183,12 +180,9 @@ func (s *Server) getArtifact(w http.ResponseWriter, r *http.Request) error {
 	if id == "" {
 		return runNotFound("None")
 	}
-	run, err := s.store.GetRun(r.Context(), id)
+	run, err := s.findRun(r.Context(), id)
 	if err != nil {
 		return err
-	}
-	if run == nil {
-		return runNotFound(id)
 	}
 	root, ok := s.runArtifactRoot(run.Info.ArtifactURI)
 	if !ok {
@@ -235,12 +229,9 @@ func (s *Server) uploadArtifact(w http.ResponseWriter, r *http.Request) error {
 	if len(data) == 0 {
 		return invalidParam("Request must specify data.")
 	}
-	run, err := s.store.GetRun(r.Context(), id)
+	run, err := s.findRun(r.Context(), id)
 	if err != nil {
 		return err
-	}
-	if run == nil {
-		return runNotFound(id)
 	}
 	root, ok := s.runArtifactRoot(run.Info.ArtifactURI)
 	if !ok {

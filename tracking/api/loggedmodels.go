@@ -546,12 +546,9 @@ func (s *Server) resolveRunsURI(r *http.Request, uri string) (string, error) {
 		return uri, nil
 	}
 	runID, rel, _ := strings.Cut(strings.TrimLeft(rest, "/"), "/")
-	run, err := s.store.GetRun(r.Context(), runID)
+	run, err := s.findRun(r.Context(), runID)
 	if err != nil {
 		return "", err
-	}
-	if run == nil {
-		return "", runNotFound(runID)
 	}
 	if rel == "" {
 		return run.Info.ArtifactURI, nil

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"sort"
@@ -125,16 +126,22 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := q.ID
-	run, err := s.store.GetRun(r.Context(), id)
+	run, err := s.findRun(r.Context(), id)
 	if err != nil {
 		return err
-	}
-	if run == nil {
-		return runNotFound(id)
 	}
 	normalizeRun(run)
 	writeJSON(w, http.StatusOK, runResponse{run})
 	return nil
+}
+
+// findRun is the store's run id, or MLflow's "Run with id=<id> not found".
+func (s *Server) findRun(ctx context.Context, id string) (*tracking.Run, error) {
+	run, err := s.store.GetRun(ctx, id)
+	if err == nil && run == nil {
+		err = runNotFound(id)
+	}
+	return run, err
 }
 
 func runNotFound(id string) *tracking.Error {
