@@ -123,38 +123,36 @@ func (q *listArtifactsRequest) validate() (err error) {
 // listArtifacts lists one level of a run's artifacts, with paths relative
 // to the run's artifact root.
 func (s *Server) listArtifacts(w http.ResponseWriter, r *http.Request) error {
-	var q listArtifactsRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	id, rel := q.RunID, q.rel
-	run, err := s.findRun(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	var files []tracking.FileInfo
-	if root, ok := s.runArtifactRoot(run.Info.ArtifactURI); ok {
-		dir := root
-		if rel != "" {
-			dir = path.Join(root, rel)
-		}
-		entries, err := s.opts.Artifacts.List(r.Context(), dir)
+	return with(r, func(q *listArtifactsRequest) error {
+		id, rel := q.RunID, q.rel
+		run, err := s.findRun(r.Context(), id)
 		if err != nil {
 			return err
 		}
-		for _, e := range entries {
-			name := path.Base(e.Path)
+		var files []tracking.FileInfo
+		if root, ok := s.runArtifactRoot(run.Info.ArtifactURI); ok {
+			dir := root
 			if rel != "" {
-				name = path.Join(rel, name)
+				dir = path.Join(root, rel)
 			}
-			files = append(files, tracking.FileInfo{Path: name, IsDir: e.IsDir, FileSize: e.FileSize})
+			entries, err := s.opts.Artifacts.List(r.Context(), dir)
+			if err != nil {
+				return err
+			}
+			for _, e := range entries {
+				name := path.Base(e.Path)
+				if rel != "" {
+					name = path.Join(rel, name)
+				}
+				files = append(files, tracking.FileInfo{Path: name, IsDir: e.IsDir, FileSize: e.FileSize})
+			}
 		}
-	}
-	writeJSON(w, http.StatusOK, struct {
-		RootURI string              `json:"root_uri"`
-		Files   []tracking.FileInfo `json:"files,omitempty"`
-	}{run.Info.ArtifactURI, files})
-	return nil
+		writeJSON(w, http.StatusOK, struct {
+			RootURI string              `json:"root_uri"`
+			Files   []tracking.FileInfo `json:"files,omitempty"`
+		}{run.Info.ArtifactURI, files})
+		return nil
+	})
 }
 
 // getArtifact is the UI's /get-artifact: one file of a run's artifacts as

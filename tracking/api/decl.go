@@ -71,19 +71,18 @@ import (
 //		return validate.ModelVersionTag(q.Key, q.Value)
 //	}
 //
-// and the handler reads "decode, call the store, answer":
+// and the handler reads "decode, call the store, answer" (with decodes
+// into a new request value and hands it over):
 //
 //	func (s *Server) setModelVersionTag(w http.ResponseWriter, r *http.Request) error {
-//		var q setModelVersionTagRequest
-//		if err := decode(r, &q); err != nil {
-//			return err
-//		}
-//		err := s.store.SetModelVersionTag(r.Context(), q.Name, q.Version.n, tracking.Tag{Key: q.Key, Value: q.Value})
-//		if err != nil {
-//			return err
-//		}
-//		return writeEmpty(w)
+//		return with(r, func(q *setModelVersionTagRequest) error {
+//			tag := tracking.Tag{Key: q.Key, Value: q.Value}
+//			return answerEmpty(w, s.store.SetModelVersionTag(r.Context(), q.Name, q.Version.n, tag))
+//		})
 //	}
+//
+// A handler that sets knobs on the request first (below) calls decode
+// itself.
 //
 // decl is called once per decode, on a fresh request value: constructors
 // that take a default (int64Field, enumField) store it right away, and a
@@ -608,4 +607,17 @@ func (v *versionNumber) parse() error {
 	}
 	v.n = n
 	return nil
+}
+
+// with decodes r's request message into a new Q (see decode) and calls fn
+// with it: a handler is "return with(r, func(q *xRequest) error { ... })".
+func with[Q any, P interface {
+	*Q
+	request
+}](r *http.Request, fn func(P) error) error {
+	q := P(new(Q))
+	if err := decode(r, q); err != nil {
+		return err
+	}
+	return fn(q)
 }

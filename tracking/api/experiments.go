@@ -54,23 +54,21 @@ func (q *createExperimentRequest) validate() error {
 }
 
 func (s *Server) createExperiment(w http.ResponseWriter, r *http.Request) error {
-	var q createExperimentRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	id, err := s.store.CreateExperiment(r.Context(), tracking.CreateExperiment{
-		Name:                q.Name,
-		ArtifactLocation:    q.ArtifactLocation,
-		DefaultArtifactRoot: s.opts.DefaultArtifactRoot,
-		Tags:                q.Tags,
+	return with(r, func(q *createExperimentRequest) error {
+		id, err := s.store.CreateExperiment(r.Context(), tracking.CreateExperiment{
+			Name:                q.Name,
+			ArtifactLocation:    q.ArtifactLocation,
+			DefaultArtifactRoot: s.opts.DefaultArtifactRoot,
+			Tags:                q.Tags,
+		})
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, struct {
+			ExperimentID string `json:"experiment_id"`
+		}{id})
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, struct {
-		ExperimentID string `json:"experiment_id"`
-	}{id})
-	return nil
 }
 
 // absLocalLocation makes a relative local artifact location absolute, as
@@ -101,20 +99,18 @@ type experimentRequest struct{ ID string }
 func (q *experimentRequest) decl() []spec { return []spec{idStr("experiment_id", &q.ID).req()} }
 
 func (s *Server) getExperiment(w http.ResponseWriter, r *http.Request) error {
-	var q experimentRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	id := q.ID
-	exp, err := s.store.GetExperiment(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	if exp == nil {
-		return tracking.Errorf(tracking.ResourceDoesNotExist, "No Experiment with id=%s exists", id)
-	}
-	writeJSON(w, http.StatusOK, experimentResponse{exp})
-	return nil
+	return with(r, func(q *experimentRequest) error {
+		id := q.ID
+		exp, err := s.store.GetExperiment(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		if exp == nil {
+			return tracking.Errorf(tracking.ResourceDoesNotExist, "No Experiment with id=%s exists", id)
+		}
+		writeJSON(w, http.StatusOK, experimentResponse{exp})
+		return nil
+	})
 }
 
 // experimentByNameRequest is GetExperimentByName.
@@ -125,20 +121,18 @@ func (q *experimentByNameRequest) decl() []spec {
 }
 
 func (s *Server) getExperimentByName(w http.ResponseWriter, r *http.Request) error {
-	var q experimentByNameRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	name := q.Name
-	exp, err := s.store.GetExperimentByName(r.Context(), name)
-	if err != nil && !tracking.IsCode(err, tracking.ResourceDoesNotExist) {
-		return err
-	}
-	if exp == nil {
-		return tracking.Errorf(tracking.ResourceDoesNotExist, "Could not find experiment with name '%s'", name)
-	}
-	writeJSON(w, http.StatusOK, experimentResponse{exp})
-	return nil
+	return with(r, func(q *experimentByNameRequest) error {
+		name := q.Name
+		exp, err := s.store.GetExperimentByName(r.Context(), name)
+		if err != nil && !tracking.IsCode(err, tracking.ResourceDoesNotExist) {
+			return err
+		}
+		if exp == nil {
+			return tracking.Errorf(tracking.ResourceDoesNotExist, "Could not find experiment with name '%s'", name)
+		}
+		writeJSON(w, http.StatusOK, experimentResponse{exp})
+		return nil
+	})
 }
 
 // searchExperimentsRequest is SearchExperiments.
@@ -172,33 +166,31 @@ func (q *searchExperimentsRequest) validate() error {
 }
 
 func (s *Server) searchExperiments(w http.ResponseWriter, r *http.Request) error {
-	var q searchExperimentsRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	clauses, err := search.ParseExperimentFilter(q.Filter)
-	if err != nil {
-		return err
-	}
-	keys, err := search.ParseExperimentOrderBy(q.OrderBy)
-	if err != nil {
-		return err
-	}
-	page, err := s.store.SearchExperiments(r.Context(), tracking.ExperimentQuery{
-		Filter:     clauses,
-		OrderBy:    keys,
-		ViewType:   tracking.ViewType(q.ViewType),
-		MaxResults: int(q.MaxResults),
-		PageToken:  q.PageToken,
+	return with(r, func(q *searchExperimentsRequest) error {
+		clauses, err := search.ParseExperimentFilter(q.Filter)
+		if err != nil {
+			return err
+		}
+		keys, err := search.ParseExperimentOrderBy(q.OrderBy)
+		if err != nil {
+			return err
+		}
+		page, err := s.store.SearchExperiments(r.Context(), tracking.ExperimentQuery{
+			Filter:     clauses,
+			OrderBy:    keys,
+			ViewType:   tracking.ViewType(q.ViewType),
+			MaxResults: int(q.MaxResults),
+			PageToken:  q.PageToken,
+		})
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, struct {
+			Experiments   []*tracking.Experiment `json:"experiments,omitempty"`
+			NextPageToken string                 `json:"next_page_token,omitempty"`
+		}{page.Experiments, page.NextPageToken})
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Experiments   []*tracking.Experiment `json:"experiments,omitempty"`
-		NextPageToken string                 `json:"next_page_token,omitempty"`
-	}{page.Experiments, page.NextPageToken})
-	return nil
 }
 
 // renameExperimentRequest is UpdateExperiment.
@@ -211,27 +203,21 @@ func (q *renameExperimentRequest) decl() []spec {
 func (q *renameExperimentRequest) validate() error { return validate.ExperimentName(q.NewName) }
 
 func (s *Server) updateExperiment(w http.ResponseWriter, r *http.Request) error {
-	var q renameExperimentRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.RenameExperiment(r.Context(), q.ID, q.NewName))
+	return with(r, func(q *renameExperimentRequest) error {
+		return answerEmpty(w, s.store.RenameExperiment(r.Context(), q.ID, q.NewName))
+	})
 }
 
 func (s *Server) deleteExperiment(w http.ResponseWriter, r *http.Request) error {
-	var q experimentRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.DeleteExperiment(r.Context(), q.ID))
+	return with(r, func(q *experimentRequest) error {
+		return answerEmpty(w, s.store.DeleteExperiment(r.Context(), q.ID))
+	})
 }
 
 func (s *Server) restoreExperiment(w http.ResponseWriter, r *http.Request) error {
-	var q experimentRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.RestoreExperiment(r.Context(), q.ID))
+	return with(r, func(q *experimentRequest) error {
+		return answerEmpty(w, s.store.RestoreExperiment(r.Context(), q.ID))
+	})
 }
 
 // experimentTagRequest is SetExperimentTag and DeleteExperimentTag (which
@@ -265,11 +251,9 @@ func (s *Server) setExperimentTag(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) deleteExperimentTag(w http.ResponseWriter, r *http.Request) error {
-	var q experimentTagRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.DeleteExperimentTag(r.Context(), q.ID, q.Key))
+	return with(r, func(q *experimentTagRequest) error {
+		return answerEmpty(w, s.store.DeleteExperimentTag(r.Context(), q.ID, q.Key))
+	})
 }
 
 // searchDatasetsRequest is SearchDatasets. MLflow declares no schema for
@@ -315,55 +299,53 @@ func (q *searchDatasetsRequest) validate() error {
 // (experiment, dataset name, digest, context) of the datasets logged to
 // runs of the given experiments (deleted runs included), at most 1000.
 func (s *Server) searchDatasets(w http.ResponseWriter, r *http.Request) error {
-	var q searchDatasetsRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	ids := q.IDs
-	type summary struct {
-		ExperimentID string `json:"experiment_id"`
-		Name         string `json:"name"`
-		Digest       string `json:"digest"`
-		Context      string `json:"context,omitempty"`
-	}
-	type seenKey struct{ exp, name, digest, ctx string }
-	seen := make(map[seenKey]bool)
-	var out []summary
-	token := ""
-	for len(out) < 1000 {
-		page, err := s.store.SearchRuns(r.Context(), tracking.RunQuery{
-			ExperimentIDs: ids,
-			ViewType:      tracking.AllViews,
-			MaxResults:    MaxSearchResults,
-			PageToken:     token,
-		})
-		if err != nil {
-			return err
+	return with(r, func(q *searchDatasetsRequest) error {
+		ids := q.IDs
+		type summary struct {
+			ExperimentID string `json:"experiment_id"`
+			Name         string `json:"name"`
+			Digest       string `json:"digest"`
+			Context      string `json:"context,omitempty"`
 		}
-		for _, run := range page.Runs {
-			for _, in := range run.Inputs.DatasetInputs {
-				ctx := ""
-				for _, t := range in.Tags {
-					if t.Key == tracking.InputTagContext {
-						ctx = t.Value
-						break
-					}
-				}
-				k := seenKey{run.Info.ExperimentID, in.Dataset.Name, in.Dataset.Digest, ctx}
-				if seen[k] || len(out) >= 1000 {
-					continue
-				}
-				seen[k] = true
-				out = append(out, summary{k.exp, k.name, k.digest, k.ctx})
+		type seenKey struct{ exp, name, digest, ctx string }
+		seen := make(map[seenKey]bool)
+		var out []summary
+		token := ""
+		for len(out) < 1000 {
+			page, err := s.store.SearchRuns(r.Context(), tracking.RunQuery{
+				ExperimentIDs: ids,
+				ViewType:      tracking.AllViews,
+				MaxResults:    MaxSearchResults,
+				PageToken:     token,
+			})
+			if err != nil {
+				return err
 			}
+			for _, run := range page.Runs {
+				for _, in := range run.Inputs.DatasetInputs {
+					ctx := ""
+					for _, t := range in.Tags {
+						if t.Key == tracking.InputTagContext {
+							ctx = t.Value
+							break
+						}
+					}
+					k := seenKey{run.Info.ExperimentID, in.Dataset.Name, in.Dataset.Digest, ctx}
+					if seen[k] || len(out) >= 1000 {
+						continue
+					}
+					seen[k] = true
+					out = append(out, summary{k.exp, k.name, k.digest, k.ctx})
+				}
+			}
+			if page.NextPageToken == "" || page.NextPageToken == token {
+				break
+			}
+			token = page.NextPageToken
 		}
-		if page.NextPageToken == "" || page.NextPageToken == token {
-			break
-		}
-		token = page.NextPageToken
-	}
-	writeJSON(w, http.StatusOK, struct {
-		DatasetSummaries []summary `json:"dataset_summaries,omitempty"`
-	}{out})
-	return nil
+		writeJSON(w, http.StatusOK, struct {
+			DatasetSummaries []summary `json:"dataset_summaries,omitempty"`
+		}{out})
+		return nil
+	})
 }

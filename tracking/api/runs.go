@@ -56,32 +56,30 @@ func (q *createRunRequest) validate() error {
 }
 
 func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
-	var q createRunRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	exp, err := s.store.GetExperiment(r.Context(), q.ExperimentID)
-	if err != nil {
-		return err
-	}
-	if exp == nil {
-		return tracking.Errorf(tracking.ResourceDoesNotExist, "No Experiment with id=%s exists", q.ExperimentID)
-	}
-	if err := q.reconcileRunName(exp.LifecycleStage == tracking.LifecycleActive); err != nil {
-		return err
-	}
-	run, err := s.store.CreateRun(r.Context(), tracking.CreateRun{
-		ExperimentID: q.ExperimentID,
-		UserID:       q.UserID,
-		RunName:      q.RunName,
-		StartTime:    q.StartTime,
-		Tags:         q.Tags,
+	return with(r, func(q *createRunRequest) error {
+		exp, err := s.store.GetExperiment(r.Context(), q.ExperimentID)
+		if err != nil {
+			return err
+		}
+		if exp == nil {
+			return tracking.Errorf(tracking.ResourceDoesNotExist, "No Experiment with id=%s exists", q.ExperimentID)
+		}
+		if err := q.reconcileRunName(exp.LifecycleStage == tracking.LifecycleActive); err != nil {
+			return err
+		}
+		run, err := s.store.CreateRun(r.Context(), tracking.CreateRun{
+			ExperimentID: q.ExperimentID,
+			UserID:       q.UserID,
+			RunName:      q.RunName,
+			StartTime:    q.StartTime,
+			Tags:         q.Tags,
+		})
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, runResponse{run})
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, runResponse{run})
-	return nil
 }
 
 // reconcileRunName settles run_name and the mlflow.runName tag as MLflow's
@@ -121,18 +119,16 @@ type runRequest struct{ ID string }
 func (q *runRequest) decl() []spec { return []spec{runIDField(&q.ID)} }
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
-	var q runRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	id := q.ID
-	run, err := s.findRun(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	normalizeRun(run)
-	writeJSON(w, http.StatusOK, runResponse{run})
-	return nil
+	return with(r, func(q *runRequest) error {
+		id := q.ID
+		run, err := s.findRun(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		normalizeRun(run)
+		writeJSON(w, http.StatusOK, runResponse{run})
+		return nil
+	})
 }
 
 // findRun is the store's run id, or MLflow's "Run with id=<id> not found".
@@ -189,19 +185,15 @@ func (s *Server) updateRun(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteRun(w http.ResponseWriter, r *http.Request) error {
-	var q runRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.DeleteRun(r.Context(), q.ID))
+	return with(r, func(q *runRequest) error {
+		return answerEmpty(w, s.store.DeleteRun(r.Context(), q.ID))
+	})
 }
 
 func (s *Server) restoreRun(w http.ResponseWriter, r *http.Request) error {
-	var q runRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.RestoreRun(r.Context(), q.ID))
+	return with(r, func(q *runRequest) error {
+		return answerEmpty(w, s.store.RestoreRun(r.Context(), q.ID))
+	})
 }
 
 // searchRunsRequest is SearchRuns. run_view_type has no schema in
@@ -242,31 +234,29 @@ func (q *searchRunsRequest) validate() (err error) {
 }
 
 func (s *Server) searchRuns(w http.ResponseWriter, r *http.Request) error {
-	var q searchRunsRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	maxResults, pageToken := q.MaxResults, q.PageToken
-	page, err := s.store.SearchRuns(r.Context(), tracking.RunQuery{
-		ExperimentIDs: q.ExperimentIDs,
-		Filter:        q.filter,
-		OrderBy:       q.orderBy,
-		ViewType:      tracking.ViewType(q.ViewType),
-		MaxResults:    int(maxResults),
-		PageToken:     pageToken,
+	return with(r, func(q *searchRunsRequest) error {
+		maxResults, pageToken := q.MaxResults, q.PageToken
+		page, err := s.store.SearchRuns(r.Context(), tracking.RunQuery{
+			ExperimentIDs: q.ExperimentIDs,
+			Filter:        q.filter,
+			OrderBy:       q.orderBy,
+			ViewType:      tracking.ViewType(q.ViewType),
+			MaxResults:    int(maxResults),
+			PageToken:     pageToken,
+		})
+		if err != nil {
+			return err
+		}
+		next := page.NextPageToken // the store issues one for every full page, as MLflow does
+		for _, run := range page.Runs {
+			normalizeRun(run)
+		}
+		writeJSON(w, http.StatusOK, struct {
+			Runs          []*tracking.Run `json:"runs,omitempty"`
+			NextPageToken string          `json:"next_page_token,omitempty"`
+		}{page.Runs, next})
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	next := page.NextPageToken // the store issues one for every full page, as MLflow does
-	for _, run := range page.Runs {
-		normalizeRun(run)
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Runs          []*tracking.Run `json:"runs,omitempty"`
-		NextPageToken string          `json:"next_page_token,omitempty"`
-	}{page.Runs, next})
-	return nil
 }
 
 // metric declares a Metric message (log-metric's fields after run_id,
@@ -338,11 +328,9 @@ func (q *logMetricRequest) validate() error {
 }
 
 func (s *Server) logMetric(w http.ResponseWriter, r *http.Request) error {
-	var q logMetricRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.LogBatch(r.Context(), q.ID, q.batch))
+	return with(r, func(q *logMetricRequest) error {
+		return answerEmpty(w, s.store.LogBatch(r.Context(), q.ID, q.batch))
+	})
 }
 
 // logParamRequest is LogParam.
@@ -358,11 +346,9 @@ func (q *logParamRequest) decl() []spec {
 func (q *logParamRequest) validate() error { return validate.Param(&q.Param, "") }
 
 func (s *Server) logParam(w http.ResponseWriter, r *http.Request) error {
-	var q logParamRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.LogParam(r.Context(), q.ID, q.Param))
+	return with(r, func(q *logParamRequest) error {
+		return answerEmpty(w, s.store.LogParam(r.Context(), q.ID, q.Param))
+	})
 }
 
 // runTagRequest is SetTag and DeleteTag (which has no value).
@@ -396,11 +382,9 @@ func (s *Server) setTag(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteTag(w http.ResponseWriter, r *http.Request) error {
-	var q runTagRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.DeleteTag(r.Context(), q.ID, q.Tag.Key))
+	return with(r, func(q *runTagRequest) error {
+		return answerEmpty(w, s.store.DeleteTag(r.Context(), q.ID, q.Tag.Key))
+	})
 }
 
 // logBatchRequest is LogBatch.
@@ -433,11 +417,9 @@ func (q *logBatchRequest) validate() error {
 }
 
 func (s *Server) logBatch(w http.ResponseWriter, r *http.Request) error {
-	var q logBatchRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.LogBatch(r.Context(), q.ID, q.batch))
+	return with(r, func(q *logBatchRequest) error {
+		return answerEmpty(w, s.store.LogBatch(r.Context(), q.ID, q.batch))
+	})
 }
 
 // logInputsRequest is LogInputs. MLflow 3 made datasets optional (2.x
@@ -475,11 +457,9 @@ func (q *logInputsRequest) validate() error {
 }
 
 func (s *Server) logInputs(w http.ResponseWriter, r *http.Request) error {
-	var q logInputsRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.LogInputs(r.Context(), q.ID, q.Datasets, q.Models))
+	return with(r, func(q *logInputsRequest) error {
+		return answerEmpty(w, s.store.LogInputs(r.Context(), q.ID, q.Datasets, q.Models))
+	})
 }
 
 // normalizeRun orders each dataset input's tags by key, as MLflow's SQL

@@ -159,14 +159,12 @@ func (q *traceV2Request) validate() error {
 }
 
 func (s *Server) startTrace(w http.ResponseWriter, r *http.Request) error {
-	var q traceV2Request
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	t, err := s.store.StartTrace(r.Context(), tracking.StartTrace{
-		ExperimentID: q.ExperimentID, TimestampMs: q.TimestampMs, RequestMetadata: q.Meta, Tags: q.Tags,
+	return with(r, func(q *traceV2Request) error {
+		t, err := s.store.StartTrace(r.Context(), tracking.StartTrace{
+			ExperimentID: q.ExperimentID, TimestampMs: q.TimestampMs, RequestMetadata: q.Meta, Tags: q.Tags,
+		})
+		return answerTraceV2(w, t, err)
 	})
-	return answerTraceV2(w, t, err)
 }
 
 func (s *Server) endTrace(w http.ResponseWriter, r *http.Request) error {
@@ -226,11 +224,9 @@ func (s *Server) setTraceTag(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteTraceTag(w http.ResponseWriter, r *http.Request) error {
-	var q traceTagRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.DeleteTraceTag(r.Context(), traceIDParam(r), q.Key))
+	return with(r, func(q *traceTagRequest) error {
+		return answerEmpty(w, s.store.DeleteTraceTag(r.Context(), traceIDParam(r), q.Key))
+	})
 }
 
 // traceSearchRequest is SearchTraces (experiment_ids) and SearchTracesV3
@@ -345,22 +341,20 @@ func (q *deleteTracesRequest) validate() error {
 }
 
 func (s *Server) deleteTraces(w http.ResponseWriter, r *http.Request) error {
-	var q deleteTracesRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	req := tracking.DeleteTraces{ExperimentID: q.ExperimentID, MaxTraces: int(q.MaxTraces), RequestIDs: q.IDs}
-	if q.MaxTS != nil {
-		req.MaxTimestampMillis = *q.MaxTS
-	}
-	n, err := s.store.DeleteTraces(r.Context(), req)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, struct {
-		TracesDeleted int `json:"traces_deleted"`
-	}{n})
-	return nil
+	return with(r, func(q *deleteTracesRequest) error {
+		req := tracking.DeleteTraces{ExperimentID: q.ExperimentID, MaxTraces: int(q.MaxTraces), RequestIDs: q.IDs}
+		if q.MaxTS != nil {
+			req.MaxTimestampMillis = *q.MaxTS
+		}
+		n, err := s.store.DeleteTraces(r.Context(), req)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, struct {
+			TracesDeleted int `json:"traces_deleted"`
+		}{n})
+		return nil
+	})
 }
 
 // traceArtifactRequest is the UI's get-trace-artifact.

@@ -404,12 +404,10 @@ func (q *startTraceV3Request) decl() []spec {
 }
 
 func (s *Server) startTraceV3(w http.ResponseWriter, r *http.Request) error {
-	var q startTraceV3Request
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	t, err := s.store.StartTraceV3(r.Context(), q.Info)
-	return answerTraceV3(w, t, nil, err)
+	return with(r, func(q *startTraceV3Request) error {
+		t, err := s.store.StartTraceV3(r.Context(), q.Info)
+		return answerTraceV3(w, t, nil, err)
+	})
 }
 
 // answerTraceV3 answers {"trace": {"trace_info": t, "spans": spans}}, or
@@ -452,20 +450,18 @@ func (q *getTraceRequest) decl() []spec {
 // trace data. Without data, allow_partial answers the info alone; without
 // it the trace is "not fully exported yet", as MLflow says.
 func (s *Server) getTraceV3(w http.ResponseWriter, r *http.Request) error {
-	var q getTraceRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	t, err := s.traceInfoV3Of(r, q.ID)
-	if err != nil {
-		return err
-	}
-	spans, found, err := s.traceSpans(r, t)
-	if err == nil && !found && !q.Partial {
-		err = tracking.Errorf(tracking.ResourceDoesNotExist,
-			"Trace with ID %s is not fully exported yet, please try again later.", q.ID)
-	}
-	return answerTraceV3(w, t, spans, err)
+	return with(r, func(q *getTraceRequest) error {
+		t, err := s.traceInfoV3Of(r, q.ID)
+		if err != nil {
+			return err
+		}
+		spans, found, err := s.traceSpans(r, t)
+		if err == nil && !found && !q.Partial {
+			err = tracking.Errorf(tracking.ResourceDoesNotExist,
+				"Trace with ID %s is not fully exported yet, please try again later.", q.ID)
+		}
+		return answerTraceV3(w, t, spans, err)
+	})
 }
 
 // traceIDsRequest is BatchGetTraces and BatchGetTraceInfos.
@@ -624,17 +620,15 @@ func (q *linkTracesRequest) validate() error {
 }
 
 func (s *Server) linkTracesToRun(w http.ResponseWriter, r *http.Request) error {
-	var q linkTracesRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	if len(q.IDs) == 0 {
-		return writeEmpty(w)
-	}
-	if err := s.checkTracesReadable(r, q.IDs); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.LinkTracesToRun(r.Context(), q.IDs, q.RunID))
+	return with(r, func(q *linkTracesRequest) error {
+		if len(q.IDs) == 0 {
+			return writeEmpty(w)
+		}
+		if err := s.checkTracesReadable(r, q.IDs); err != nil {
+			return err
+		}
+		return answerEmpty(w, s.store.LinkTracesToRun(r.Context(), q.IDs, q.RunID))
+	})
 }
 
 // --- span data ---
@@ -709,13 +703,11 @@ func (q *createAssessmentRequest) validate() (err error) {
 }
 
 func (s *Server) createAssessment(w http.ResponseWriter, r *http.Request) error {
-	var q createAssessmentRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	q.A.TraceID = r.PathValue("trace_id")
-	a, err := s.store.CreateAssessment(r.Context(), q.A)
-	return answerAssessment(w, a, err)
+	return with(r, func(q *createAssessmentRequest) error {
+		q.A.TraceID = r.PathValue("trace_id")
+		a, err := s.store.CreateAssessment(r.Context(), q.A)
+		return answerAssessment(w, a, err)
+	})
 }
 
 func (s *Server) getAssessment(w http.ResponseWriter, r *http.Request) error {
@@ -844,12 +836,10 @@ func (q *updateAssessmentRequest) apply(a *tracking.Assessment) error {
 }
 
 func (s *Server) updateAssessment(w http.ResponseWriter, r *http.Request) error {
-	var q updateAssessmentRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	a, err := s.store.UpdateAssessment(r.Context(), r.PathValue("trace_id"), r.PathValue("assessment_id"), q.apply)
-	return answerAssessment(w, a, err)
+	return with(r, func(q *updateAssessmentRequest) error {
+		a, err := s.store.UpdateAssessment(r.Context(), r.PathValue("trace_id"), r.PathValue("assessment_id"), q.apply)
+		return answerAssessment(w, a, err)
+	})
 }
 
 func (s *Server) deleteAssessment(w http.ResponseWriter, r *http.Request) error {
