@@ -147,11 +147,10 @@ func (s *Server) listArtifacts(w http.ResponseWriter, r *http.Request) error {
 				files = append(files, tracking.FileInfo{Path: name, IsDir: e.IsDir, FileSize: e.FileSize})
 			}
 		}
-		writeJSON(w, http.StatusOK, struct {
+		return answer(w, struct {
 			RootURI string              `json:"root_uri"`
 			Files   []tracking.FileInfo `json:"files,omitempty"`
-		}{run.Info.ArtifactURI, files})
-		return nil
+		}{run.Info.ArtifactURI, files}, nil)
 	})
 }
 

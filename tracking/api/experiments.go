@@ -61,13 +61,9 @@ func (s *Server) createExperiment(w http.ResponseWriter, r *http.Request) error 
 			DefaultArtifactRoot: s.opts.DefaultArtifactRoot,
 			Tags:                q.Tags,
 		})
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, struct {
+		return answer(w, struct {
 			ExperimentID string `json:"experiment_id"`
-		}{id})
-		return nil
+		}{id}, err)
 	})
 }
 
@@ -108,8 +104,7 @@ func (s *Server) getExperiment(w http.ResponseWriter, r *http.Request) error {
 		if exp == nil {
 			return tracking.Errorf(tracking.ResourceDoesNotExist, "No Experiment with id=%s exists", id)
 		}
-		writeJSON(w, http.StatusOK, experimentResponse{exp})
-		return nil
+		return answer(w, experimentResponse{exp}, nil)
 	})
 }
 
@@ -130,8 +125,7 @@ func (s *Server) getExperimentByName(w http.ResponseWriter, r *http.Request) err
 		if exp == nil {
 			return tracking.Errorf(tracking.ResourceDoesNotExist, "Could not find experiment with name '%s'", name)
 		}
-		writeJSON(w, http.StatusOK, experimentResponse{exp})
-		return nil
+		return answer(w, experimentResponse{exp}, nil)
 	})
 }
 
@@ -182,14 +176,10 @@ func (s *Server) searchExperiments(w http.ResponseWriter, r *http.Request) error
 			MaxResults: int(q.MaxResults),
 			PageToken:  q.PageToken,
 		})
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, struct {
+		return answer(w, struct {
 			Experiments   []*tracking.Experiment `json:"experiments,omitempty"`
 			NextPageToken string                 `json:"next_page_token,omitempty"`
-		}{page.Experiments, page.NextPageToken})
-		return nil
+		}{page.Experiments, page.NextPageToken}, err)
 	})
 }
 
@@ -343,9 +333,8 @@ func (s *Server) searchDatasets(w http.ResponseWriter, r *http.Request) error {
 			}
 			token = page.NextPageToken
 		}
-		writeJSON(w, http.StatusOK, struct {
+		return answer(w, struct {
 			DatasetSummaries []summary `json:"dataset_summaries,omitempty"`
-		}{out})
-		return nil
+		}{out}, nil)
 	})
 }

@@ -141,11 +141,7 @@ func (s *Server) finalizeLoggedModel(w http.ResponseWriter, r *http.Request) err
 
 // answerLoggedModel answers {"model": m}, or err.
 func answerLoggedModel(w http.ResponseWriter, m *tracking.LoggedModel, err error) error {
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, loggedModelResponse{m})
-	return nil
+	return answer(w, loggedModelResponse{m}, err)
 }
 
 func (s *Server) deleteLoggedModel(w http.ResponseWriter, r *http.Request) error {
@@ -267,11 +263,10 @@ func (s *Server) searchLoggedModels(w http.ResponseWriter, r *http.Request) erro
 			echo.After = page.Next
 			next = echo.encode()
 		}
-		writeJSON(w, http.StatusOK, struct {
+		return answer(w, struct {
 			Models        []*tracking.LoggedModel `json:"models,omitempty"`
 			NextPageToken string                  `json:"next_page_token,omitempty"`
-		}{page.Models, next})
-		return nil
+		}{page.Models, next}, nil)
 	})
 }
 
@@ -413,11 +408,10 @@ func (s *Server) listLoggedModelArtifacts(w http.ResponseWriter, r *http.Request
 		for _, e := range entries {
 			files = append(files, tracking.FileInfo{Path: path.Join(rel, path.Base(e.Path)), IsDir: e.IsDir, FileSize: e.FileSize})
 		}
-		writeJSON(w, http.StatusOK, struct {
+		return answer(w, struct {
 			RootURI string              `json:"root_uri"`
 			Files   []tracking.FileInfo `json:"files,omitempty"`
-		}{m.Info.ArtifactURI, files})
-		return nil
+		}{m.Info.ArtifactURI, files}, nil)
 	})
 }
 

@@ -373,24 +373,16 @@ func (s *Server) searchRegisteredModels(w http.ResponseWriter, r *http.Request) 
 	page, err := s.store.SearchRegisteredModels(r.Context(), tracking.RegisteredModelQuery{
 		Filter: clauses, OrderBy: keys, MaxResults: int(q.MaxResults), PageToken: q.PageToken,
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, struct {
+	return answer(w, struct {
 		RegisteredModels []*tracking.RegisteredModel `json:"registered_models,omitempty"`
 		NextPageToken    string                      `json:"next_page_token,omitempty"`
-	}{page.Models, page.NextPageToken})
-	return nil
+	}{page.Models, page.NextPageToken}, err)
 }
 
 func (s *Server) getLatestVersions(w http.ResponseWriter, r *http.Request) error {
 	return with(r, func(q *getLatestVersionsRequest) error {
 		mvs, err := s.store.GetLatestVersions(r.Context(), q.Name, q.Stages)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, modelVersionsResponse{ModelVersions: mvs})
-		return nil
+		return answer(w, modelVersionsResponse{ModelVersions: mvs}, err)
 	})
 }
 
@@ -490,11 +482,7 @@ func (s *Server) searchModelVersions(w http.ResponseWriter, r *http.Request) err
 	page, err := s.store.SearchModelVersions(r.Context(), tracking.ModelVersionQuery{
 		Filter: clauses, OrderBy: keys, MaxResults: int(q.MaxResults), PageToken: q.PageToken,
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, modelVersionsResponse{page.Versions, page.NextPageToken})
-	return nil
+	return answer(w, modelVersionsResponse{page.Versions, page.NextPageToken}, err)
 }
 
 func (s *Server) getModelVersionDownloadURI(w http.ResponseWriter, r *http.Request) error {
@@ -503,10 +491,9 @@ func (s *Server) getModelVersionDownloadURI(w http.ResponseWriter, r *http.Reque
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, struct {
+		return answer(w, struct {
 			ArtifactURI string `json:"artifact_uri"`
-		}{mv.StorageLocation})
-		return nil
+		}{mv.StorageLocation}, nil)
 	})
 }
 
@@ -533,19 +520,21 @@ func (s *Server) deleteModelVersionTag(w http.ResponseWriter, r *http.Request) e
 
 // answerModel answers {"registered_model": m}, or err.
 func answerModel(w http.ResponseWriter, m *tracking.RegisteredModel, err error) error {
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, registeredModelResponse{m})
-	return nil
+	return answer(w, registeredModelResponse{m}, err)
 }
 
 // answerVersion answers {"model_version": mv}, or err.
 func answerVersion(w http.ResponseWriter, mv *tracking.ModelVersion, err error) error {
+	return answer(w, modelVersionResponse{mv}, err)
+}
+
+// answer answers v as JSON with status 200, or err when the store call
+// failed (v must then be safe to build from the call's zero results).
+func answer(w http.ResponseWriter, v any, err error) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, modelVersionResponse{mv})
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 

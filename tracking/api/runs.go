@@ -74,11 +74,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 			StartTime:    q.StartTime,
 			Tags:         q.Tags,
 		})
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, runResponse{run})
-		return nil
+		return answer(w, runResponse{run}, err)
 	})
 }
 
@@ -126,8 +122,7 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		normalizeRun(run)
-		writeJSON(w, http.StatusOK, runResponse{run})
-		return nil
+		return answer(w, runResponse{run}, nil)
 	})
 }
 
@@ -175,13 +170,9 @@ func (s *Server) updateRun(w http.ResponseWriter, r *http.Request) error {
 		req.RunName = &q.RunName
 	}
 	info, err := s.store.UpdateRun(r.Context(), q.ID, req)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, struct {
+	return answer(w, struct {
 		RunInfo *tracking.RunInfo `json:"run_info"`
-	}{info})
-	return nil
+	}{info}, err)
 }
 
 func (s *Server) deleteRun(w http.ResponseWriter, r *http.Request) error {
@@ -251,11 +242,10 @@ func (s *Server) searchRuns(w http.ResponseWriter, r *http.Request) error {
 		for _, run := range page.Runs {
 			normalizeRun(run)
 		}
-		writeJSON(w, http.StatusOK, struct {
+		return answer(w, struct {
 			Runs          []*tracking.Run `json:"runs,omitempty"`
 			NextPageToken string          `json:"next_page_token,omitempty"`
-		}{page.Runs, next})
-		return nil
+		}{page.Runs, next}, nil)
 	})
 }
 

@@ -188,8 +188,7 @@ func answerTraceV2(w http.ResponseWriter, t *tracking.TraceInfo, err error) erro
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, traceInfoResponse{toV2(t)})
-	return nil
+	return answer(w, traceInfoResponse{toV2(t)}, nil)
 }
 
 // traceTagRequest is SetTraceTag and DeleteTraceTag (which has no value),
@@ -303,11 +302,10 @@ func searchTracesAs[T any](s *Server, w http.ResponseWriter, r *http.Request, v3
 	for i, t := range page.Traces {
 		out[i] = view(t)
 	}
-	writeJSON(w, http.StatusOK, struct {
+	return answer(w, struct {
 		Traces        []T    `json:"traces,omitempty"`
 		NextPageToken string `json:"next_page_token,omitempty"`
-	}{out, page.NextPageToken})
-	return nil
+	}{out, page.NextPageToken}, nil)
 }
 
 // deleteTracesRequest is DeleteTraces (v2 and v3).
@@ -347,13 +345,9 @@ func (s *Server) deleteTraces(w http.ResponseWriter, r *http.Request) error {
 			req.MaxTimestampMillis = *q.MaxTS
 		}
 		n, err := s.store.DeleteTraces(r.Context(), req)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, struct {
+		return answer(w, struct {
 			TracesDeleted int `json:"traces_deleted"`
-		}{n})
-		return nil
+		}{n}, err)
 	})
 }
 

@@ -416,8 +416,7 @@ func answerTraceV3(w http.ResponseWriter, t *tracking.TraceInfo, spans []json.Ra
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, traceV3Response{traceV3{TraceInfo: toV3(t), Spans: spans}})
-	return nil
+	return answer(w, traceV3Response{traceV3{TraceInfo: toV3(t), Spans: spans}}, nil)
 }
 
 // traceInfoV3Of loads a trace for a 3.x route, with MLflow 3's message
@@ -497,10 +496,9 @@ func (s *Server) batchGetTraces(w http.ResponseWriter, r *http.Request) error {
 			out = append(out, traceV3{TraceInfo: toV3(t), Spans: spans})
 		}
 	}
-	writeJSON(w, http.StatusOK, struct {
+	return answer(w, struct {
 		Traces []traceV3 `json:"traces,omitempty"`
-	}{out})
-	return nil
+	}{out}, nil)
 }
 
 // batchGetTraceInfos answers BatchGetTraceInfos: the infos of trace_ids
@@ -514,10 +512,9 @@ func (s *Server) batchGetTraceInfos(w http.ResponseWriter, r *http.Request) erro
 	for i, t := range infos {
 		out[i] = toV3(t)
 	}
-	writeJSON(w, http.StatusOK, struct {
+	return answer(w, struct {
 		TraceInfos []*traceInfoV3 `json:"trace_infos,omitempty"`
-	}{out})
-	return nil
+	}{out}, nil)
 }
 
 // readableTraces loads the listed traces, skipping unknown ids, repeats
@@ -720,8 +717,7 @@ func answerAssessment(w http.ResponseWriter, a *tracking.Assessment, err error) 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, assessmentResponse{toAssessmentJSON(a)})
-	return nil
+	return answer(w, assessmentResponse{toAssessmentJSON(a)}, nil)
 }
 
 // updateMaskPaths reads a FieldMask: proto JSON writes it as one string of
