@@ -162,17 +162,7 @@ func (s *authorizedStore) SearchExperiments(ctx context.Context, q tracking.Expe
 }
 
 func (s *authorizedStore) SearchRuns(ctx context.Context, q tracking.RunQuery) (tracking.RunPage, error) {
-	a := authorizerFrom(ctx)
-	if a == nil {
-		return s.Store.SearchRuns(ctx, q)
-	}
-	// Unreadable experiments are dropped silently, as MLflow does.
-	ids, err := readableExperiments(ctx, a, q.ExperimentIDs)
-	if err != nil || len(ids) == 0 {
-		return tracking.RunPage{}, err
-	}
-	q.ExperimentIDs = ids
-	return s.Store.SearchRuns(ctx, q)
+	return readableSearch(ctx, &q.ExperimentIDs, func() (tracking.RunPage, error) { return s.Store.SearchRuns(ctx, q) })
 }
 
 func (s *authorizedStore) SearchRegisteredModels(ctx context.Context, q tracking.RegisteredModelQuery) (out tracking.RegisteredModelPage, err error) {
@@ -285,6 +275,21 @@ func (p *Params) Bool(name string) (v, ok bool) {
 	return false, false
 }
 
+// readableSearch runs search on the readable ones of the experiments *ids
+// names when the context carries an Authorizer: unreadable experiments
+// are dropped silently, as MLflow does, and none readable is an empty page.
+func readableSearch[P any](ctx context.Context, ids *[]string, search func() (P, error)) (P, error) {
+	if a := authorizerFrom(ctx); a != nil {
+		readable, err := readableExperiments(ctx, a, *ids)
+		if err != nil || len(readable) == 0 {
+			var none P
+			return none, err
+		}
+		*ids = readable
+	}
+	return search()
+}
+
 // readableExperiments keeps the ids the caller may read, silently dropping
 // the others as MLflow does for SearchRuns.
 func readableExperiments(ctx context.Context, a Authorizer, ids []string) ([]string, error) {
@@ -302,27 +307,9 @@ func readableExperiments(ctx context.Context, a Authorizer, ids []string) ([]str
 }
 
 func (s *authorizedStore) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQuery) (tracking.LoggedModelPage, error) {
-	a := authorizerFrom(ctx)
-	if a == nil {
-		return s.Store.SearchLoggedModels(ctx, q)
-	}
-	ids, err := readableExperiments(ctx, a, q.ExperimentIDs)
-	if err != nil || len(ids) == 0 {
-		return tracking.LoggedModelPage{}, err
-	}
-	q.ExperimentIDs = ids
-	return s.Store.SearchLoggedModels(ctx, q)
+	return readableSearch(ctx, &q.ExperimentIDs, func() (tracking.LoggedModelPage, error) { return s.Store.SearchLoggedModels(ctx, q) })
 }
 
 func (s *authorizedStore) SearchTraces(ctx context.Context, q tracking.TraceQuery) (tracking.TracePage, error) {
-	a := authorizerFrom(ctx)
-	if a == nil {
-		return s.Store.SearchTraces(ctx, q)
-	}
-	ids, err := readableExperiments(ctx, a, q.ExperimentIDs)
-	if err != nil || len(ids) == 0 {
-		return tracking.TracePage{}, err
-	}
-	q.ExperimentIDs = ids
-	return s.Store.SearchTraces(ctx, q)
+	return readableSearch(ctx, &q.ExperimentIDs, func() (tracking.TracePage, error) { return s.Store.SearchTraces(ctx, q) })
 }
