@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"strings"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 )
@@ -253,26 +252,8 @@ func (p *Params) TraceLocationExperiment() string {
 // Bool returns a boolean field (JSON true/false, or "true"/"false" in any
 // case as a string or query value); ok is false when absent or malformed.
 func (p *Params) Bool(name string) (v, ok bool) {
-	val, found := p.f.lookup(name)
-	if !found {
-		return false, false
-	}
-	var s string
-	switch {
-	case val.query:
-		s = val.q[0]
-	case kindOf(val.raw) == kindString:
-		s, _ = decodeString(val.raw)
-	default:
-		s = string(val.raw)
-	}
-	switch strings.ToLower(s) {
-	case "true":
-		return true, true
-	case "false":
-		return false, true
-	}
-	return false, false
+	present, _, err := looseBool(name, &v, false).read(p.f, name)
+	return v, present && err == nil
 }
 
 // readableSearch runs search on the readable ones of the experiments *ids

@@ -29,3 +29,22 @@ func TestParamsReadQueryAsHandlers(t *testing.T) {
 		t.Errorf("POST RunID = %q, want the body's run_uuid", got)
 	}
 }
+
+// TestParamsBool: a JSON bool, or "true"/"false" in any case as a JSON
+// string or a query value; anything else, or absent, is not ok.
+func TestParamsBool(t *testing.T) {
+	post := httptest.NewRequest("POST", "/x", nil)
+	for body, want := range map[string][2]bool{
+		`{"b":true}`: {true, true}, `{"b":"False"}`: {false, true}, `{"b":"TRUE"}`: {true, true},
+		`{"b":1}`: {false, false}, `{"b":"yes"}`: {false, false}, `{}`: {false, false}, `{"b":null}`: {false, false},
+	} {
+		if v, ok := ParseParams(post, []byte(body)).Bool("b"); v != want[0] || ok != want[1] {
+			t.Errorf("%s: Bool = %v, %v; want %v, %v", body, v, ok, want[0], want[1])
+		}
+	}
+	for query, want := range map[string][2]bool{"b=True": {true, true}, "b=false": {false, true}, "b=1": {false, false}} {
+		if v, ok := QueryParams(httptest.NewRequest("GET", "/x?"+query, nil)).Bool("b"); v != want[0] || ok != want[1] {
+			t.Errorf("%s: Bool = %v, %v; want %v, %v", query, v, ok, want[0], want[1])
+		}
+	}
+}
