@@ -81,8 +81,8 @@ import (
 //		})
 //	}
 //
-// A handler that sets knobs on the request first (below) calls decode
-// itself.
+// A handler that sets knobs on the request first (below) passes it to
+// decodeThen.
 //
 // decl is called once per decode, on a fresh request value: constructors
 // that take a default (int64Field, enumField) store it right away, and a
@@ -615,7 +615,12 @@ func with[Q any, P interface {
 	*Q
 	request
 }](r *http.Request, fn func(P) error) error {
-	q := P(new(Q))
+	return decodeThen(r, P(new(Q)), fn)
+}
+
+// decodeThen is with for a request value the handler has set knobs on
+// (&experimentTagRequest{set: true}).
+func decodeThen[P request](r *http.Request, q P, fn func(P) error) error {
 	if err := decode(r, q); err != nil {
 		return err
 	}

@@ -233,11 +233,9 @@ func (q *experimentTagRequest) validate() error {
 }
 
 func (s *Server) setExperimentTag(w http.ResponseWriter, r *http.Request) error {
-	q := experimentTagRequest{set: true}
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.SetExperimentTag(r.Context(), q.ID, tracking.Tag{Key: q.Key, Value: q.Value}))
+	return decodeThen(r, &experimentTagRequest{set: true}, func(q *experimentTagRequest) error {
+		return answerEmpty(w, s.store.SetExperimentTag(r.Context(), q.ID, tracking.Tag{Key: q.Key, Value: q.Value}))
+	})
 }
 
 func (s *Server) deleteExperimentTag(w http.ResponseWriter, r *http.Request) error {

@@ -358,25 +358,23 @@ func (s *Server) getRegisteredModel(w http.ResponseWriter, r *http.Request) erro
 }
 
 func (s *Server) searchRegisteredModels(w http.ResponseWriter, r *http.Request) error {
-	q := registrySearchRequest{def: DefaultSearchRegisteredModels, limit: MaxSearchRegisteredModels}
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	clauses, err := search.ParseRegisteredModelFilter(q.Filter)
-	if err != nil {
-		return err
-	}
-	keys, err := search.ParseRegisteredModelOrderBy(q.OrderBy)
-	if err != nil {
-		return err
-	}
-	page, err := s.store.SearchRegisteredModels(r.Context(), tracking.RegisteredModelQuery{
-		Filter: clauses, OrderBy: keys, MaxResults: int(q.MaxResults), PageToken: q.PageToken,
+	return decodeThen(r, &registrySearchRequest{def: DefaultSearchRegisteredModels, limit: MaxSearchRegisteredModels}, func(q *registrySearchRequest) error {
+		clauses, err := search.ParseRegisteredModelFilter(q.Filter)
+		if err != nil {
+			return err
+		}
+		keys, err := search.ParseRegisteredModelOrderBy(q.OrderBy)
+		if err != nil {
+			return err
+		}
+		page, err := s.store.SearchRegisteredModels(r.Context(), tracking.RegisteredModelQuery{
+			Filter: clauses, OrderBy: keys, MaxResults: int(q.MaxResults), PageToken: q.PageToken,
+		})
+		return answer(w, struct {
+			RegisteredModels []*tracking.RegisteredModel `json:"registered_models,omitempty"`
+			NextPageToken    string                      `json:"next_page_token,omitempty"`
+		}{page.Models, page.NextPageToken}, err)
 	})
-	return answer(w, struct {
-		RegisteredModels []*tracking.RegisteredModel `json:"registered_models,omitempty"`
-		NextPageToken    string                      `json:"next_page_token,omitempty"`
-	}{page.Models, page.NextPageToken}, err)
 }
 
 func (s *Server) getLatestVersions(w http.ResponseWriter, r *http.Request) error {
@@ -387,11 +385,9 @@ func (s *Server) getLatestVersions(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) setRegisteredModelTag(w http.ResponseWriter, r *http.Request) error {
-	q := modelTagRequest{set: true}
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.SetRegisteredModelTag(r.Context(), q.Name, tracking.Tag{Key: q.Key, Value: q.Value}))
+	return decodeThen(r, &modelTagRequest{set: true}, func(q *modelTagRequest) error {
+		return answerEmpty(w, s.store.SetRegisteredModelTag(r.Context(), q.Name, tracking.Tag{Key: q.Key, Value: q.Value}))
+	})
 }
 
 func (s *Server) deleteRegisteredModelTag(w http.ResponseWriter, r *http.Request) error {
@@ -401,11 +397,9 @@ func (s *Server) deleteRegisteredModelTag(w http.ResponseWriter, r *http.Request
 }
 
 func (s *Server) setRegisteredModelAlias(w http.ResponseWriter, r *http.Request) error {
-	q := aliasRequest{set: true}
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.SetRegisteredModelAlias(r.Context(), q.Name, q.Alias, q.Version.n))
+	return decodeThen(r, &aliasRequest{set: true}, func(q *aliasRequest) error {
+		return answerEmpty(w, s.store.SetRegisteredModelAlias(r.Context(), q.Name, q.Alias, q.Version.n))
+	})
 }
 
 func (s *Server) deleteRegisteredModelAlias(w http.ResponseWriter, r *http.Request) error {
@@ -467,22 +461,20 @@ func (s *Server) getModelVersion(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) searchModelVersions(w http.ResponseWriter, r *http.Request) error {
-	q := registrySearchRequest{def: MaxSearchModelVersions, limit: MaxSearchModelVersions, versions: true}
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	clauses, err := search.ParseModelVersionFilter(q.Filter)
-	if err != nil {
-		return err
-	}
-	keys, err := search.ParseModelVersionOrderBy(q.OrderBy)
-	if err != nil {
-		return err
-	}
-	page, err := s.store.SearchModelVersions(r.Context(), tracking.ModelVersionQuery{
-		Filter: clauses, OrderBy: keys, MaxResults: int(q.MaxResults), PageToken: q.PageToken,
+	return decodeThen(r, &registrySearchRequest{def: MaxSearchModelVersions, limit: MaxSearchModelVersions, versions: true}, func(q *registrySearchRequest) error {
+		clauses, err := search.ParseModelVersionFilter(q.Filter)
+		if err != nil {
+			return err
+		}
+		keys, err := search.ParseModelVersionOrderBy(q.OrderBy)
+		if err != nil {
+			return err
+		}
+		page, err := s.store.SearchModelVersions(r.Context(), tracking.ModelVersionQuery{
+			Filter: clauses, OrderBy: keys, MaxResults: int(q.MaxResults), PageToken: q.PageToken,
+		})
+		return answer(w, modelVersionsResponse{page.Versions, page.NextPageToken}, err)
 	})
-	return answer(w, modelVersionsResponse{page.Versions, page.NextPageToken}, err)
 }
 
 func (s *Server) getModelVersionDownloadURI(w http.ResponseWriter, r *http.Request) error {
@@ -505,11 +497,9 @@ func (s *Server) transitionModelVersionStage(w http.ResponseWriter, r *http.Requ
 }
 
 func (s *Server) setModelVersionTag(w http.ResponseWriter, r *http.Request) error {
-	q := versionTagRequest{set: true}
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.SetModelVersionTag(r.Context(), q.Name, q.Version.n, tracking.Tag{Key: q.Key, Value: q.Value}))
+	return decodeThen(r, &versionTagRequest{set: true}, func(q *versionTagRequest) error {
+		return answerEmpty(w, s.store.SetModelVersionTag(r.Context(), q.Name, q.Version.n, tracking.Tag{Key: q.Key, Value: q.Value}))
+	})
 }
 
 func (s *Server) deleteModelVersionTag(w http.ResponseWriter, r *http.Request) error {

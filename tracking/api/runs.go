@@ -364,11 +364,9 @@ func (q *runTagRequest) validate() error {
 }
 
 func (s *Server) setTag(w http.ResponseWriter, r *http.Request) error {
-	q := runTagRequest{set: true}
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.LogBatch(r.Context(), q.ID, tracking.Batch{Tags: []tracking.Tag{q.Tag}}))
+	return decodeThen(r, &runTagRequest{set: true}, func(q *runTagRequest) error {
+		return answerEmpty(w, s.store.LogBatch(r.Context(), q.ID, tracking.Batch{Tags: []tracking.Tag{q.Tag}}))
+	})
 }
 
 func (s *Server) deleteTag(w http.ResponseWriter, r *http.Request) error {

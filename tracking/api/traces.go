@@ -168,14 +168,12 @@ func (s *Server) startTrace(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) endTrace(w http.ResponseWriter, r *http.Request) error {
-	q := traceV2Request{end: true}
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	t, err := s.store.EndTrace(r.Context(), tracking.EndTrace{
-		RequestID: traceIDParam(r), TimestampMs: q.TimestampMs, Status: traceStatusNames[q.Status], RequestMetadata: q.Meta, Tags: q.Tags,
+	return decodeThen(r, &traceV2Request{end: true}, func(q *traceV2Request) error {
+		t, err := s.store.EndTrace(r.Context(), tracking.EndTrace{
+			RequestID: traceIDParam(r), TimestampMs: q.TimestampMs, Status: traceStatusNames[q.Status], RequestMetadata: q.Meta, Tags: q.Tags,
+		})
+		return answerTraceV2(w, t, err)
 	})
-	return answerTraceV2(w, t, err)
 }
 
 func (s *Server) getTraceInfo(w http.ResponseWriter, r *http.Request) error {
@@ -215,11 +213,9 @@ func (q *traceTagRequest) validate() error {
 }
 
 func (s *Server) setTraceTag(w http.ResponseWriter, r *http.Request) error {
-	q := traceTagRequest{set: true}
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.SetTraceTag(r.Context(), traceIDParam(r), tracking.Tag{Key: q.Key, Value: q.Value}))
+	return decodeThen(r, &traceTagRequest{set: true}, func(q *traceTagRequest) error {
+		return answerEmpty(w, s.store.SetTraceTag(r.Context(), traceIDParam(r), tracking.Tag{Key: q.Key, Value: q.Value}))
+	})
 }
 
 func (s *Server) deleteTraceTag(w http.ResponseWriter, r *http.Request) error {
