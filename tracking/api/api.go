@@ -456,12 +456,11 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) serverInfo(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, struct {
+	return answer(w, struct {
 		StoreType         string `json:"store_type"`
 		WorkspacesEnabled bool   `json:"workspaces_enabled"`
 		Server            string `json:"server"`
 		ServerVersion     string `json:"server_version,omitempty"`
 		MLflowVersion     string `json:"mlflow_version"`
-	}{"SqlStore", false, "caddy-mlflow", s.opts.BuildVersion, s.opts.MLflowVersion})
-	return nil
+	}{"SqlStore", false, "caddy-mlflow", s.opts.BuildVersion, s.opts.MLflowVersion}, nil)
 }

@@ -101,59 +101,57 @@ func (s *Server) runArtifactRoot(uri string) (string, bool) {
 	return artifact.URIPath(uri)
 }
 
+// listArtifactsRequest is ListArtifacts.
+type listArtifactsRequest struct {
+	RunID     string
+	Path      *string
+	PageToken string
+	rel       string // Path, cleaned
+}
+
+func (q *listArtifactsRequest) decl() []spec {
+	return []spec{runIDField(&q.RunID), optStr("path", &q.Path), str("page_token", &q.PageToken)}
+}
+
+func (q *listArtifactsRequest) validate() (err error) {
+	if q.Path != nil {
+		q.rel, err = artifact.CleanPath(*q.Path)
+	}
+	return err
+}
+
 // listArtifacts lists one level of a run's artifacts, with paths relative
 // to the run's artifact root.
 func (s *Server) listArtifacts(w http.ResponseWriter, r *http.Request) error {
-	f, err := requestFields(r)
-	if err != nil {
-		return err
-	}
-	id, err := f.runID()
-	if err != nil {
-		return err
-	}
-	rel, hasPath, err := f.str("path")
-	if err != nil {
-		return err
-	}
-	if _, _, err := f.str("page_token"); err != nil {
-		return err
-	}
-	if hasPath {
-		if rel, err = artifact.CleanPath(rel); err != nil {
-			return err
-		}
-	}
-	run, err := s.store.GetRun(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	if run == nil {
-		return runNotFound(id)
-	}
-	var files []tracking.FileInfo
-	if root, ok := s.runArtifactRoot(run.Info.ArtifactURI); ok {
-		dir := root
-		if rel != "" {
-			dir = path.Join(root, rel)
-		}
-		entries, err := s.opts.Artifacts.List(r.Context(), dir)
+	return with(r, func(q *listArtifactsRequest) error {
+		id, rel := q.RunID, q.rel
+		run, err := s.findRun(r.Context(), id)
 		if err != nil {
 			return err
 		}
-		for _, e := range entries {
-			name := path.Base(e.Path)
+		var files []tracking.FileInfo
+		if root, ok := s.runArtifactRoot(run.Info.ArtifactURI); ok {
+			dir := root
 			if rel != "" {
-				name = path.Join(rel, name)
+				dir = path.Join(root, rel)
 			}
-			files = append(files, tracking.FileInfo{Path: name, IsDir: e.IsDir, FileSize: e.FileSize})
+			entries, err := s.opts.Artifacts.List(r.Context(), dir)
+			if err != nil {
+				return err
+			}
+			for _, e := range entries {
+				name := path.Base(e.Path)
+				if rel != "" {
+					name = path.Join(rel, name)
+				}
+				files = append(files, tracking.FileInfo{Path: name, IsDir: e.IsDir, FileSize: e.FileSize})
+			}
 		}
-	}
-	writeJSON(w, http.StatusOK, struct {
-		RootURI string              `json:"root_uri"`
-		Files   []tracking.FileInfo `json:"files,omitempty"`
-	}{run.Info.ArtifactURI, files})
-	return nil
+		return answer(w, struct {
+			RootURI string              `json:"root_uri"`
+			Files   []tracking.FileInfo `json:"files,omitempty"`
+		}{run.Info.ArtifactURI, files}, nil)
+	})
 }
 
 // getArtifact is the UI's /get-artifact: one file of a run's artifacts as
@@ -179,12 +177,9 @@ func (s *Server) getArtifact(w http.ResponseWriter, r *http.Request) error {
 	if id == "" {
 		return runNotFound("None")
 	}
-	run, err := s.store.GetRun(r.Context(), id)
+	run, err := s.findRun(r.Context(), id)
 	if err != nil {
 		return err
-	}
-	if run == nil {
-		return runNotFound(id)
 	}
 	root, ok := s.runArtifactRoot(run.Info.ArtifactURI)
 	if !ok {
@@ -231,12 +226,9 @@ func (s *Server) uploadArtifact(w http.ResponseWriter, r *http.Request) error {
 	if len(data) == 0 {
 		return invalidParam("Request must specify data.")
 	}
-	run, err := s.store.GetRun(r.Context(), id)
+	run, err := s.findRun(r.Context(), id)
 	if err != nil {
 		return err
-	}
-	if run == nil {
-		return runNotFound(id)
 	}
 	root, ok := s.runArtifactRoot(run.Info.ArtifactURI)
 	if !ok {

@@ -3,8 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"net/url"
-	"strings"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 )
@@ -32,11 +30,7 @@ type Params struct {
 // empty Params; the handler reports the error itself.
 func ParseParams(r *http.Request, body []byte) *Params {
 	if r.Method == http.MethodGet && r.URL.RawQuery != "" {
-		q, _ := url.ParseQuery(r.URL.RawQuery)
-		if q == nil {
-			q = url.Values{}
-		}
-		return &Params{f: &fields{query: q}}
+		return QueryParams(r)
 	}
 	return &Params{f: &fields{obj: bodyObject(body)}}
 }
@@ -44,13 +38,7 @@ func ParseParams(r *http.Request, body []byte) *Params {
 // QueryParams reads fields from the query string only, for routes whose
 // handlers always read the query (GetArtifact, the UI's upload-artifact,
 // get-history-bulk, the mlflow-artifacts list).
-func QueryParams(r *http.Request) *Params {
-	q, _ := url.ParseQuery(r.URL.RawQuery)
-	if q == nil {
-		q = url.Values{}
-	}
-	return &Params{f: &fields{query: q}}
-}
+func QueryParams(r *http.Request) *Params { return &Params{f: queryFields(r)} }
 
 // String returns the field name as a string (numbers accepted, as for
 // experiment ids); "" when absent or of another type.
@@ -126,126 +114,78 @@ type authorizedStore struct {
 // maxFilterRounds bounds the store queries one filtered search may make.
 const maxFilterRounds = 1000
 
-func (s *authorizedStore) SearchExperiments(ctx context.Context, q tracking.ExperimentQuery) (tracking.ExperimentPage, error) {
+// filterPages reads store pages through search (which reads *max and
+// *token) and keeps the items keep allows, topping the page up to the
+// requested *max (0: every page) in at most maxFilterRounds store queries.
+// It returns the kept items and the last store page's next token.
+func filterPages[T any](max *int, token *string, search func() ([]T, string, error), keep func(T) (bool, error)) ([]T, string, error) {
+	want := *max
+	var out []T
+	next := ""
+	for round := 0; round < maxFilterRounds; round++ {
+		if want > 0 {
+			*max = want - len(out)
+		}
+		items, pageNext, err := search()
+		if err != nil {
+			return nil, "", err
+		}
+		for _, it := range items {
+			ok, err := keep(it)
+			if err != nil {
+				return nil, "", err
+			}
+			if ok {
+				out = append(out, it)
+			}
+		}
+		next = pageNext
+		if next == "" || len(items) == 0 || (want > 0 && len(out) >= want) {
+			break
+		}
+		*token = next
+	}
+	return out, next, nil
+}
+
+func (s *authorizedStore) SearchExperiments(ctx context.Context, q tracking.ExperimentQuery) (out tracking.ExperimentPage, err error) {
 	a := authorizerFrom(ctx)
 	if a == nil {
 		return s.Store.SearchExperiments(ctx, q)
 	}
-	want := q.MaxResults
-	var out tracking.ExperimentPage
-	for round := 0; round < maxFilterRounds; round++ {
-		if want > 0 {
-			q.MaxResults = want - len(out.Experiments)
-		}
-		page, err := s.Store.SearchExperiments(ctx, q)
-		if err != nil {
-			return tracking.ExperimentPage{}, err
-		}
-		for _, e := range page.Experiments {
-			ok, err := a.CanReadExperiment(ctx, e.ExperimentID)
-			if err != nil {
-				return tracking.ExperimentPage{}, err
-			}
-			if ok {
-				out.Experiments = append(out.Experiments, e)
-			}
-		}
-		out.NextPageToken = page.NextPageToken
-		if page.NextPageToken == "" || len(page.Experiments) == 0 || (want > 0 && len(out.Experiments) >= want) {
-			break
-		}
-		q.PageToken = page.NextPageToken
-	}
-	return out, nil
+	out.Experiments, out.NextPageToken, err = filterPages(&q.MaxResults, &q.PageToken, func() ([]*tracking.Experiment, string, error) {
+		p, err := s.Store.SearchExperiments(ctx, q)
+		return p.Experiments, p.NextPageToken, err
+	}, func(e *tracking.Experiment) (bool, error) { return a.CanReadExperiment(ctx, e.ExperimentID) })
+	return out, err
 }
 
 func (s *authorizedStore) SearchRuns(ctx context.Context, q tracking.RunQuery) (tracking.RunPage, error) {
-	a := authorizerFrom(ctx)
-	if a == nil {
-		return s.Store.SearchRuns(ctx, q)
-	}
-	// Unreadable experiments are dropped silently, as MLflow does.
-	ids := make([]string, 0, len(q.ExperimentIDs))
-	for _, id := range q.ExperimentIDs {
-		ok, err := a.CanReadExperiment(ctx, id)
-		if err != nil {
-			return tracking.RunPage{}, err
-		}
-		if ok {
-			ids = append(ids, id)
-		}
-	}
-	if len(ids) == 0 {
-		return tracking.RunPage{}, nil
-	}
-	q.ExperimentIDs = ids
-	return s.Store.SearchRuns(ctx, q)
+	return readableSearch(ctx, &q.ExperimentIDs, func() (tracking.RunPage, error) { return s.Store.SearchRuns(ctx, q) })
 }
 
-func (s *authorizedStore) SearchRegisteredModels(ctx context.Context, q tracking.RegisteredModelQuery) (tracking.RegisteredModelPage, error) {
+func (s *authorizedStore) SearchRegisteredModels(ctx context.Context, q tracking.RegisteredModelQuery) (out tracking.RegisteredModelPage, err error) {
 	a := authorizerFrom(ctx)
 	if a == nil {
 		return s.Store.SearchRegisteredModels(ctx, q)
 	}
-	want := q.MaxResults
-	var out tracking.RegisteredModelPage
-	for round := 0; round < maxFilterRounds; round++ {
-		if want > 0 {
-			q.MaxResults = want - len(out.Models)
-		}
-		page, err := s.Store.SearchRegisteredModels(ctx, q)
-		if err != nil {
-			return tracking.RegisteredModelPage{}, err
-		}
-		for _, m := range page.Models {
-			ok, err := a.CanReadRegisteredModel(ctx, m.Name)
-			if err != nil {
-				return tracking.RegisteredModelPage{}, err
-			}
-			if ok {
-				out.Models = append(out.Models, m)
-			}
-		}
-		out.NextPageToken = page.NextPageToken
-		if page.NextPageToken == "" || len(page.Models) == 0 || (want > 0 && len(out.Models) >= want) {
-			break
-		}
-		q.PageToken = page.NextPageToken
-	}
-	return out, nil
+	out.Models, out.NextPageToken, err = filterPages(&q.MaxResults, &q.PageToken, func() ([]*tracking.RegisteredModel, string, error) {
+		p, err := s.Store.SearchRegisteredModels(ctx, q)
+		return p.Models, p.NextPageToken, err
+	}, func(m *tracking.RegisteredModel) (bool, error) { return a.CanReadRegisteredModel(ctx, m.Name) })
+	return out, err
 }
 
-func (s *authorizedStore) SearchModelVersions(ctx context.Context, q tracking.ModelVersionQuery) (tracking.ModelVersionPage, error) {
+func (s *authorizedStore) SearchModelVersions(ctx context.Context, q tracking.ModelVersionQuery) (out tracking.ModelVersionPage, err error) {
 	a := authorizerFrom(ctx)
 	if a == nil {
 		return s.Store.SearchModelVersions(ctx, q)
 	}
-	want := q.MaxResults
-	var out tracking.ModelVersionPage
-	for round := 0; round < maxFilterRounds; round++ {
-		if want > 0 {
-			q.MaxResults = want - len(out.Versions)
-		}
-		page, err := s.Store.SearchModelVersions(ctx, q)
-		if err != nil {
-			return tracking.ModelVersionPage{}, err
-		}
-		for _, v := range page.Versions {
-			ok, err := a.CanReadRegisteredModel(ctx, v.Name)
-			if err != nil {
-				return tracking.ModelVersionPage{}, err
-			}
-			if ok {
-				out.Versions = append(out.Versions, v)
-			}
-		}
-		out.NextPageToken = page.NextPageToken
-		if page.NextPageToken == "" || len(page.Versions) == 0 || (want > 0 && len(out.Versions) >= want) {
-			break
-		}
-		q.PageToken = page.NextPageToken
-	}
-	return out, nil
+	out.Versions, out.NextPageToken, err = filterPages(&q.MaxResults, &q.PageToken, func() ([]*tracking.ModelVersion, string, error) {
+		p, err := s.Store.SearchModelVersions(ctx, q)
+		return p.Versions, p.NextPageToken, err
+	}, func(v *tracking.ModelVersion) (bool, error) { return a.CanReadRegisteredModel(ctx, v.Name) })
+	return out, err
 }
 
 func (s *authorizedStore) CreateExperiment(ctx context.Context, req tracking.CreateExperiment) (string, error) {
@@ -312,26 +252,23 @@ func (p *Params) TraceLocationExperiment() string {
 // Bool returns a boolean field (JSON true/false, or "true"/"false" in any
 // case as a string or query value); ok is false when absent or malformed.
 func (p *Params) Bool(name string) (v, ok bool) {
-	val, found := p.f.lookup(name)
-	if !found {
-		return false, false
+	present, _, err := looseBool(name, &v, false).read(p.f, name)
+	return v, present && err == nil
+}
+
+// readableSearch runs search on the readable ones of the experiments *ids
+// names when the context carries an Authorizer: unreadable experiments
+// are dropped silently, as MLflow does, and none readable is an empty page.
+func readableSearch[P any](ctx context.Context, ids *[]string, search func() (P, error)) (P, error) {
+	if a := authorizerFrom(ctx); a != nil {
+		readable, err := readableExperiments(ctx, a, *ids)
+		if err != nil || len(readable) == 0 {
+			var none P
+			return none, err
+		}
+		*ids = readable
 	}
-	var s string
-	switch {
-	case val.query:
-		s = val.q[0]
-	case kindOf(val.raw) == kindString:
-		s, _ = decodeString(val.raw)
-	default:
-		s = string(val.raw)
-	}
-	switch strings.ToLower(s) {
-	case "true":
-		return true, true
-	case "false":
-		return false, true
-	}
-	return false, false
+	return search()
 }
 
 // readableExperiments keeps the ids the caller may read, silently dropping
@@ -351,27 +288,9 @@ func readableExperiments(ctx context.Context, a Authorizer, ids []string) ([]str
 }
 
 func (s *authorizedStore) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQuery) (tracking.LoggedModelPage, error) {
-	a := authorizerFrom(ctx)
-	if a == nil {
-		return s.Store.SearchLoggedModels(ctx, q)
-	}
-	ids, err := readableExperiments(ctx, a, q.ExperimentIDs)
-	if err != nil || len(ids) == 0 {
-		return tracking.LoggedModelPage{}, err
-	}
-	q.ExperimentIDs = ids
-	return s.Store.SearchLoggedModels(ctx, q)
+	return readableSearch(ctx, &q.ExperimentIDs, func() (tracking.LoggedModelPage, error) { return s.Store.SearchLoggedModels(ctx, q) })
 }
 
 func (s *authorizedStore) SearchTraces(ctx context.Context, q tracking.TraceQuery) (tracking.TracePage, error) {
-	a := authorizerFrom(ctx)
-	if a == nil {
-		return s.Store.SearchTraces(ctx, q)
-	}
-	ids, err := readableExperiments(ctx, a, q.ExperimentIDs)
-	if err != nil || len(ids) == 0 {
-		return tracking.TracePage{}, err
-	}
-	q.ExperimentIDs = ids
-	return s.Store.SearchTraces(ctx, q)
+	return readableSearch(ctx, &q.ExperimentIDs, func() (tracking.TracePage, error) { return s.Store.SearchTraces(ctx, q) })
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/validate"
 )
 
 // Declared request decoding.
@@ -70,19 +71,18 @@ import (
 //		return validate.ModelVersionTag(q.Key, q.Value)
 //	}
 //
-// and the handler reads "decode, call the store, answer":
+// and the handler reads "decode, call the store, answer" (with decodes
+// into a new request value and hands it over):
 //
 //	func (s *Server) setModelVersionTag(w http.ResponseWriter, r *http.Request) error {
-//		var q setModelVersionTagRequest
-//		if err := decode(r, &q); err != nil {
-//			return err
-//		}
-//		err := s.store.SetModelVersionTag(r.Context(), q.Name, q.Version.n, tracking.Tag{Key: q.Key, Value: q.Value})
-//		if err != nil {
-//			return err
-//		}
-//		return writeEmpty(w)
+//		return with(r, func(q *setModelVersionTagRequest) error {
+//			tag := tracking.Tag{Key: q.Key, Value: q.Value}
+//			return answerEmpty(w, s.store.SetModelVersionTag(r.Context(), q.Name, q.Version.n, tag))
+//		})
 //	}
+//
+// A handler that sets knobs on the request first (below) passes it to
+// decodeThen.
 //
 // decl is called once per decode, on a fresh request value: constructors
 // that take a default (int64Field, enumField) store it right away, and a
@@ -95,8 +95,9 @@ import (
 // repeated keys in a query), tagList ({key, value} messages), version (a
 // model version number), runIDField (run_id or run_uuid), batchRunIDField,
 // optInt64, float64Field, msg (a nested message) and msgList (repeated
-// messages, each with its own declaration; keyValue is the {key, value}
-// one), and custom for anything else (it gets the *fields and the name,
+// messages, each with its own declaration, and the element's validate
+// method when it has one; keyValue is the {key, value} one), optMsg (a
+// nested message whose presence matters), and custom for anything else (it gets the *fields and the name,
 // and reports presence and emptiness). A nested message's errors name its
 // fields by path ("metrics[3].key").
 
@@ -304,14 +305,43 @@ func atMost(n *int64, limit int64) check {
 	}
 }
 
-// boolField declares a bool field (_assert_bool): a JSON bool, or
-// true/false (1/0) in a query.
-func boolField(name string, dst *bool) spec {
+// boolField declares a bool field: a JSON bool in a body (_assert_bool);
+// in a GET query "true" or "false" in any case, anything else being
+// "Invalid boolean value: <v>, must be 'true' or 'false'." as MLflow's
+// _get_request_message answers.
+func boolField(name string, dst *bool) spec { return boolSpec(name, dst, false) }
+
+// looseBool is boolField for a nested field that also takes "true" or
+// "false" (any case) as a JSON string; def is its value when absent.
+func looseBool(name string, dst *bool, def bool) spec {
+	*dst = def
+	return boolSpec(name, dst, true)
+}
+
+func boolSpec(name string, dst *bool, stringsOK bool) spec {
 	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
-		present := f.has(name)
-		b, err := f.boolean(name)
-		*dst = b
-		return present, false, err
+		v, ok := f.lookup(name)
+		if !ok {
+			return false, false, nil
+		}
+		text := string(v.raw)
+		switch {
+		case v.query:
+			text = v.q[0]
+		case stringsOK && kindOf(v.raw) == kindString:
+			text, _ = decodeString(v.raw)
+		case kindOf(v.raw) != kindBool:
+			return true, false, invalidType(name, v)
+		}
+		switch strings.ToLower(text) {
+		case "true", "false":
+			*dst = strings.EqualFold(text, "true")
+			return true, false, nil
+		}
+		if v.query {
+			return true, false, invalidParam("Invalid boolean value: %s, must be 'true' or 'false'.", text)
+		}
+		return true, false, invalidType(name, v)
 	}}
 }
 
@@ -431,7 +461,8 @@ func batchRunIDField(dst *string) spec {
 // value for "<name>[i]". A query string cannot carry messages: there the
 // field is absent. elem is called once per list, on a scratch element that
 // is reset to its declared defaults before each element is read, so a long
-// list costs no declaration per element.
+// list costs no declaration per element. An element whose type has a
+// validate method is validated once read (its errors are not qualified).
 func msgList[T any](name string, dst *[]T, elem func(*T) []spec) spec {
 	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
 		raws, present, err := f.array(name)
@@ -451,6 +482,11 @@ func msgList[T any](name string, dst *[]T, elem func(*T) []spec) spec {
 			scratch, elem.obj = zero, obj
 			if err := apply(elem, specs); err != nil {
 				return true, false, qualify(err, elemPath(name, i)+".")
+			}
+			if v, ok := any(&scratch).(validator); ok {
+				if err := v.validate(); err != nil {
+					return true, false, err
+				}
 			}
 			out[i] = scratch
 		}
@@ -479,6 +515,18 @@ func msg(name string, decl []spec) spec {
 	}}
 }
 
+// optMsg is msg for a field whose presence matters (protobuf's HasField):
+// *dst is a new message read by decl, nil when absent.
+func optMsg[T any](name string, dst **T, decl func(*T) []spec) spec {
+	return spec{name: name, read: func(f *fields, name string) (bool, bool, error) {
+		if v, ok := f.lookup(name); !ok || v.query {
+			return false, false, nil
+		}
+		*dst = new(T)
+		return msg(name, decl(*dst)).read(f, name)
+	}}
+}
+
 func elemPath(list string, i int) string { return list + "[" + strconv.Itoa(i) + "]" }
 
 // qualify prefixes the parameter an error of a nested message names
@@ -496,6 +544,33 @@ func qualify(err error, prefix string) error {
 	}
 	i += len(mark)
 	return &tracking.Error{Code: te.Code, Message: te.Message[:i] + prefix + te.Message[i:]}
+}
+
+// nonEmptyList is a check refusing an empty list as a missing value
+// (where we read a required list as "at least one").
+func nonEmptyList(l *[]string) check {
+	return func(_ value, path string) error {
+		if len(*l) == 0 {
+			return missingValue(path)
+		}
+		return nil
+	}
+}
+
+// paramList declares a repeated {key, value} param field (logged model
+// params), checked as run params are (values longer than 6000 code points
+// are truncated) once read.
+func paramList(name string, dst *[]tracking.Param) spec {
+	return msgList(name, dst, func(p *tracking.Param) []spec {
+		return []spec{str("key", &p.Key), str("value", &p.Value)}
+	}).check(func(_ value, path string) error {
+		for i := range *dst {
+			if err := validate.Param(&(*dst)[i], elemPath(path, i)+"."); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // keyValue declares the fields of a {key, value} message whose key is
@@ -534,25 +609,20 @@ func (v *versionNumber) parse() error {
 	return nil
 }
 
-// boolean reads a bool field. A JSON bool is taken as is; the strings
-// "true"/"false" (and "1"/"0") of a query are accepted as protobuf's JSON
-// parser does; anything else is an invalid value.
-func (f *fields) boolean(name string) (bool, error) {
-	v, ok := f.lookup(name)
-	if !ok {
-		return false, nil
+// with decodes r's request message into a new Q (see decode) and calls fn
+// with it: a handler is "return with(r, func(q *xRequest) error { ... })".
+func with[Q any, P interface {
+	*Q
+	request
+}](r *http.Request, fn func(P) error) error {
+	return decodeThen(r, P(new(Q)), fn)
+}
+
+// decodeThen is with for a request value the handler has set knobs on
+// (&experimentTagRequest{set: true}).
+func decodeThen[P request](r *http.Request, q P, fn func(P) error) error {
+	if err := decode(r, q); err != nil {
+		return err
 	}
-	if v.query {
-		switch strings.ToLower(v.q[0]) {
-		case "true", "1":
-			return true, nil
-		case "false", "0":
-			return false, nil
-		}
-		return false, invalidType(name, v)
-	}
-	if kindOf(v.raw) == kindBool {
-		return string(v.raw) == "true", nil
-	}
-	return false, invalidType(name, v)
+	return fn(q)
 }

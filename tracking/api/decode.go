@@ -85,12 +85,6 @@ func (f *fields) lookup(name string) (value, bool) {
 	return value{raw: raw}, true
 }
 
-// has reports whether the field is present (null counts as absent).
-func (f *fields) has(name string) bool {
-	_, ok := f.lookup(name)
-	return ok
-}
-
 // str reads a string field. Numbers are accepted (converted to their text)
 // only when numbersOK is set, as MLflow does for experiment ids.
 func (f *fields) str(name string) (string, bool, error) {
@@ -107,19 +101,6 @@ func (f *fields) strAt(name, path string, numbersOK bool) (string, bool, error) 
 		return "", true, err
 	}
 	return s, true, nil
-}
-
-// requiredStr reads a required string field: absent or empty is
-// "Missing value for required parameter".
-func (f *fields) requiredStr(name string) (string, error) {
-	s, _, err := f.str(name)
-	if err != nil {
-		return "", err
-	}
-	if s == "" {
-		return "", missingValue(name)
-	}
-	return s, nil
 }
 
 // runID reads run_id, falling back to the legacy run_uuid, as MLflow's
@@ -141,26 +122,12 @@ func (f *fields) runID() (string, error) {
 	return id, nil
 }
 
-// experimentID reads a required experiment id (numbers accepted).
-func (f *fields) experimentID(name string) (string, error) {
-	s, _, err := f.strAt(name, name, true)
-	if err != nil {
-		return "", err
-	}
-	if s == "" {
-		return "", missingValue(name)
-	}
-	return s, nil
-}
-
-func (f *fields) int64(name string) (int64, bool, error) { return f.int64At(name, name) }
-
-func (f *fields) int64At(name, path string) (int64, bool, error) {
+func (f *fields) int64(name string) (int64, bool, error) {
 	v, ok := f.lookup(name)
 	if !ok {
 		return 0, false, nil
 	}
-	n, err := v.toInt64(path)
+	n, err := v.toInt64(name)
 	return n, true, err
 }
 
@@ -383,8 +350,7 @@ func (v value) toFloat(path string) (float64, error) {
 // an object counts as {}; a JSON string holding JSON is decoded again.
 func requestFields(r *http.Request) (*fields, error) {
 	if r.Method == http.MethodGet && r.URL.RawQuery != "" {
-		q, _ := url.ParseQuery(r.URL.RawQuery) // keeps what parses, as werkzeug does
-		return &fields{query: validQuery(q)}, nil
+		return queryFields(r), nil
 	}
 	if err := checkJSONContentType(r); err != nil {
 		return nil, err
@@ -394,6 +360,13 @@ func requestFields(r *http.Request) (*fields, error) {
 		return nil, err
 	}
 	return &fields{obj: bodyObject(body)}, nil
+}
+
+// queryFields reads r's query string as werkzeug's request.args: what
+// parses, with invalid UTF-8 replaced (validQuery).
+func queryFields(r *http.Request) *fields {
+	q, _ := url.ParseQuery(r.URL.RawQuery)
+	return &fields{query: validQuery(q)}
 }
 
 // validQuery decodes a parsed query string's keys and values as UTF-8 with

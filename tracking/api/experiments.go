@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
-	"strconv"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/search"
@@ -16,35 +15,6 @@ import (
 const MaxSearchResults = 50000
 
 var viewTypes = map[string]int{"ACTIVE_ONLY": 1, "DELETED_ONLY": 2, "ALL": 3}
-
-// readTags reads a list of {key, value} messages (experiment or run tags).
-func readTags(f *fields, name string) ([]tracking.Tag, error) {
-	elems, _, err := f.array(name)
-	if err != nil {
-		return nil, err
-	}
-	if len(elems) == 0 {
-		return nil, nil
-	}
-	tags := make([]tracking.Tag, 0, len(elems))
-	for i, raw := range elems {
-		path := name + "[" + strconv.Itoa(i) + "]"
-		m, err := message(raw, path)
-		if err != nil {
-			return nil, err
-		}
-		k, _, err := m.strAt("key", path+".key", false)
-		if err != nil {
-			return nil, err
-		}
-		v, _, err := m.strAt("value", path+".value", false)
-		if err != nil {
-			return nil, err
-		}
-		tags = append(tags, tracking.Tag{Key: k, Value: v})
-	}
-	return tags, nil
-}
 
 // createExperimentRequest is CreateExperiment.
 type createExperimentRequest struct {
@@ -84,23 +54,17 @@ func (q *createExperimentRequest) validate() error {
 }
 
 func (s *Server) createExperiment(w http.ResponseWriter, r *http.Request) error {
-	var q createExperimentRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	id, err := s.store.CreateExperiment(r.Context(), tracking.CreateExperiment{
-		Name:                q.Name,
-		ArtifactLocation:    q.ArtifactLocation,
-		DefaultArtifactRoot: s.opts.DefaultArtifactRoot,
-		Tags:                q.Tags,
+	return with(r, func(q *createExperimentRequest) error {
+		id, err := s.store.CreateExperiment(r.Context(), tracking.CreateExperiment{
+			Name:                q.Name,
+			ArtifactLocation:    q.ArtifactLocation,
+			DefaultArtifactRoot: s.opts.DefaultArtifactRoot,
+			Tags:                q.Tags,
+		})
+		return answer(w, struct {
+			ExperimentID string `json:"experiment_id"`
+		}{id}, err)
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, struct {
-		ExperimentID string `json:"experiment_id"`
-	}{id})
-	return nil
 }
 
 // absLocalLocation makes a relative local artifact location absolute, as
@@ -131,20 +95,17 @@ type experimentRequest struct{ ID string }
 func (q *experimentRequest) decl() []spec { return []spec{idStr("experiment_id", &q.ID).req()} }
 
 func (s *Server) getExperiment(w http.ResponseWriter, r *http.Request) error {
-	var q experimentRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	id := q.ID
-	exp, err := s.store.GetExperiment(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	if exp == nil {
-		return tracking.Errorf(tracking.ResourceDoesNotExist, "No Experiment with id=%s exists", id)
-	}
-	writeJSON(w, http.StatusOK, experimentResponse{exp})
-	return nil
+	return with(r, func(q *experimentRequest) error {
+		id := q.ID
+		exp, err := s.store.GetExperiment(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		if exp == nil {
+			return tracking.Errorf(tracking.ResourceDoesNotExist, "No Experiment with id=%s exists", id)
+		}
+		return answer(w, experimentResponse{exp}, nil)
+	})
 }
 
 // experimentByNameRequest is GetExperimentByName.
@@ -155,29 +116,17 @@ func (q *experimentByNameRequest) decl() []spec {
 }
 
 func (s *Server) getExperimentByName(w http.ResponseWriter, r *http.Request) error {
-	var q experimentByNameRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	name := q.Name
-	exp, err := s.store.GetExperimentByName(r.Context(), name)
-	if err != nil && !tracking.IsCode(err, tracking.ResourceDoesNotExist) {
-		return err
-	}
-	if exp == nil {
-		return tracking.Errorf(tracking.ResourceDoesNotExist, "Could not find experiment with name '%s'", name)
-	}
-	writeJSON(w, http.StatusOK, experimentResponse{exp})
-	return nil
-}
-
-// maxResults reads max_results for the searches.
-func (f *fields) maxResults(def int64) (int64, bool, error) {
-	n, ok, err := f.int64("max_results")
-	if err != nil || !ok {
-		return def, ok, err
-	}
-	return n, true, nil
+	return with(r, func(q *experimentByNameRequest) error {
+		name := q.Name
+		exp, err := s.store.GetExperimentByName(r.Context(), name)
+		if err != nil && !tracking.IsCode(err, tracking.ResourceDoesNotExist) {
+			return err
+		}
+		if exp == nil {
+			return tracking.Errorf(tracking.ResourceDoesNotExist, "Could not find experiment with name '%s'", name)
+		}
+		return answer(w, experimentResponse{exp}, nil)
+	})
 }
 
 // searchExperimentsRequest is SearchExperiments.
@@ -211,33 +160,27 @@ func (q *searchExperimentsRequest) validate() error {
 }
 
 func (s *Server) searchExperiments(w http.ResponseWriter, r *http.Request) error {
-	var q searchExperimentsRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	clauses, err := search.ParseExperimentFilter(q.Filter)
-	if err != nil {
-		return err
-	}
-	keys, err := search.ParseExperimentOrderBy(q.OrderBy)
-	if err != nil {
-		return err
-	}
-	page, err := s.store.SearchExperiments(r.Context(), tracking.ExperimentQuery{
-		Filter:     clauses,
-		OrderBy:    keys,
-		ViewType:   tracking.ViewType(q.ViewType),
-		MaxResults: int(q.MaxResults),
-		PageToken:  q.PageToken,
+	return with(r, func(q *searchExperimentsRequest) error {
+		clauses, err := search.ParseExperimentFilter(q.Filter)
+		if err != nil {
+			return err
+		}
+		keys, err := search.ParseExperimentOrderBy(q.OrderBy)
+		if err != nil {
+			return err
+		}
+		page, err := s.store.SearchExperiments(r.Context(), tracking.ExperimentQuery{
+			Filter:     clauses,
+			OrderBy:    keys,
+			ViewType:   tracking.ViewType(q.ViewType),
+			MaxResults: int(q.MaxResults),
+			PageToken:  q.PageToken,
+		})
+		return answer(w, struct {
+			Experiments   []*tracking.Experiment `json:"experiments,omitempty"`
+			NextPageToken string                 `json:"next_page_token,omitempty"`
+		}{page.Experiments, page.NextPageToken}, err)
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Experiments   []*tracking.Experiment `json:"experiments,omitempty"`
-		NextPageToken string                 `json:"next_page_token,omitempty"`
-	}{page.Experiments, page.NextPageToken})
-	return nil
 }
 
 // renameExperimentRequest is UpdateExperiment.
@@ -250,27 +193,21 @@ func (q *renameExperimentRequest) decl() []spec {
 func (q *renameExperimentRequest) validate() error { return validate.ExperimentName(q.NewName) }
 
 func (s *Server) updateExperiment(w http.ResponseWriter, r *http.Request) error {
-	var q renameExperimentRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.RenameExperiment(r.Context(), q.ID, q.NewName))
+	return with(r, func(q *renameExperimentRequest) error {
+		return answerEmpty(w, s.store.RenameExperiment(r.Context(), q.ID, q.NewName))
+	})
 }
 
 func (s *Server) deleteExperiment(w http.ResponseWriter, r *http.Request) error {
-	var q experimentRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.DeleteExperiment(r.Context(), q.ID))
+	return with(r, func(q *experimentRequest) error {
+		return answerEmpty(w, s.store.DeleteExperiment(r.Context(), q.ID))
+	})
 }
 
 func (s *Server) restoreExperiment(w http.ResponseWriter, r *http.Request) error {
-	var q experimentRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.RestoreExperiment(r.Context(), q.ID))
+	return with(r, func(q *experimentRequest) error {
+		return answerEmpty(w, s.store.RestoreExperiment(r.Context(), q.ID))
+	})
 }
 
 // experimentTagRequest is SetExperimentTag and DeleteExperimentTag (which
@@ -296,19 +233,15 @@ func (q *experimentTagRequest) validate() error {
 }
 
 func (s *Server) setExperimentTag(w http.ResponseWriter, r *http.Request) error {
-	q := experimentTagRequest{set: true}
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.SetExperimentTag(r.Context(), q.ID, tracking.Tag{Key: q.Key, Value: q.Value}))
+	return decodeThen(r, &experimentTagRequest{set: true}, func(q *experimentTagRequest) error {
+		return answerEmpty(w, s.store.SetExperimentTag(r.Context(), q.ID, tracking.Tag{Key: q.Key, Value: q.Value}))
+	})
 }
 
 func (s *Server) deleteExperimentTag(w http.ResponseWriter, r *http.Request) error {
-	var q experimentTagRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.DeleteExperimentTag(r.Context(), q.ID, q.Key))
+	return with(r, func(q *experimentTagRequest) error {
+		return answerEmpty(w, s.store.DeleteExperimentTag(r.Context(), q.ID, q.Key))
+	})
 }
 
 // searchDatasetsRequest is SearchDatasets. MLflow declares no schema for
@@ -354,55 +287,52 @@ func (q *searchDatasetsRequest) validate() error {
 // (experiment, dataset name, digest, context) of the datasets logged to
 // runs of the given experiments (deleted runs included), at most 1000.
 func (s *Server) searchDatasets(w http.ResponseWriter, r *http.Request) error {
-	var q searchDatasetsRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	ids := q.IDs
-	type summary struct {
-		ExperimentID string `json:"experiment_id"`
-		Name         string `json:"name"`
-		Digest       string `json:"digest"`
-		Context      string `json:"context,omitempty"`
-	}
-	type seenKey struct{ exp, name, digest, ctx string }
-	seen := make(map[seenKey]bool)
-	var out []summary
-	token := ""
-	for len(out) < 1000 {
-		page, err := s.store.SearchRuns(r.Context(), tracking.RunQuery{
-			ExperimentIDs: ids,
-			ViewType:      tracking.AllViews,
-			MaxResults:    MaxSearchResults,
-			PageToken:     token,
-		})
-		if err != nil {
-			return err
+	return with(r, func(q *searchDatasetsRequest) error {
+		ids := q.IDs
+		type summary struct {
+			ExperimentID string `json:"experiment_id"`
+			Name         string `json:"name"`
+			Digest       string `json:"digest"`
+			Context      string `json:"context,omitempty"`
 		}
-		for _, run := range page.Runs {
-			for _, in := range run.Inputs.DatasetInputs {
-				ctx := ""
-				for _, t := range in.Tags {
-					if t.Key == tracking.InputTagContext {
-						ctx = t.Value
-						break
-					}
-				}
-				k := seenKey{run.Info.ExperimentID, in.Dataset.Name, in.Dataset.Digest, ctx}
-				if seen[k] || len(out) >= 1000 {
-					continue
-				}
-				seen[k] = true
-				out = append(out, summary{k.exp, k.name, k.digest, k.ctx})
+		type seenKey struct{ exp, name, digest, ctx string }
+		seen := make(map[seenKey]bool)
+		var out []summary
+		token := ""
+		for len(out) < 1000 {
+			page, err := s.store.SearchRuns(r.Context(), tracking.RunQuery{
+				ExperimentIDs: ids,
+				ViewType:      tracking.AllViews,
+				MaxResults:    MaxSearchResults,
+				PageToken:     token,
+			})
+			if err != nil {
+				return err
 			}
+			for _, run := range page.Runs {
+				for _, in := range run.Inputs.DatasetInputs {
+					ctx := ""
+					for _, t := range in.Tags {
+						if t.Key == tracking.InputTagContext {
+							ctx = t.Value
+							break
+						}
+					}
+					k := seenKey{run.Info.ExperimentID, in.Dataset.Name, in.Dataset.Digest, ctx}
+					if seen[k] || len(out) >= 1000 {
+						continue
+					}
+					seen[k] = true
+					out = append(out, summary{k.exp, k.name, k.digest, k.ctx})
+				}
+			}
+			if page.NextPageToken == "" || page.NextPageToken == token {
+				break
+			}
+			token = page.NextPageToken
 		}
-		if page.NextPageToken == "" || page.NextPageToken == token {
-			break
-		}
-		token = page.NextPageToken
-	}
-	writeJSON(w, http.StatusOK, struct {
-		DatasetSummaries []summary `json:"dataset_summaries,omitempty"`
-	}{out})
-	return nil
+		return answer(w, struct {
+			DatasetSummaries []summary `json:"dataset_summaries,omitempty"`
+		}{out}, nil)
+	})
 }

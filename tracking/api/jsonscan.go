@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -390,25 +391,12 @@ func decodeString(raw []byte) (string, error) {
 		if i+1 >= len(s) {
 			return "", errSyntax
 		}
+		if k := strings.IndexByte(`"\/bfnrt`, s[i+1]); k >= 0 {
+			out = append(out, "\"\\/\b\f\n\r\t"[k])
+			i += 2
+			continue
+		}
 		switch s[i+1] {
-		case '"', '\\', '/':
-			out = append(out, s[i+1])
-			i += 2
-		case 'b':
-			out = append(out, '\b')
-			i += 2
-		case 'f':
-			out = append(out, '\f')
-			i += 2
-		case 'n':
-			out = append(out, '\n')
-			i += 2
-		case 'r':
-			out = append(out, '\r')
-			i += 2
-		case 't':
-			out = append(out, '\t')
-			i += 2
 		case 'u':
 			r, ok := hex4(s, i+2)
 			if !ok {

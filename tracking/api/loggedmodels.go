@@ -12,6 +12,7 @@ import (
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/search"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/validate"
 )
 
 // Logged model search limits.
@@ -118,14 +119,12 @@ func (q *finalizeLoggedModelRequest) decl() []spec {
 }
 
 func (s *Server) createLoggedModel(w http.ResponseWriter, r *http.Request) error {
-	var q createLoggedModelRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	m, err := s.store.CreateLoggedModel(r.Context(), tracking.CreateLoggedModel{
-		ExperimentID: q.ExperimentID, Name: q.Name, ModelType: q.ModelType, SourceRunID: q.SourceRunID, Params: q.Params, Tags: q.Tags,
+	return with(r, func(q *createLoggedModelRequest) error {
+		m, err := s.store.CreateLoggedModel(r.Context(), tracking.CreateLoggedModel{
+			ExperimentID: q.ExperimentID, Name: q.Name, ModelType: q.ModelType, SourceRunID: q.SourceRunID, Params: q.Params, Tags: q.Tags,
+		})
+		return answerLoggedModel(w, m, err)
 	})
-	return answerLoggedModel(w, m, err)
 }
 
 func (s *Server) getLoggedModel(w http.ResponseWriter, r *http.Request) error {
@@ -134,21 +133,15 @@ func (s *Server) getLoggedModel(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) finalizeLoggedModel(w http.ResponseWriter, r *http.Request) error {
-	var q finalizeLoggedModelRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	m, err := s.store.FinalizeLoggedModel(r.Context(), r.PathValue("model_id"), tracking.LoggedModelStatuses[q.Status])
-	return answerLoggedModel(w, m, err)
+	return with(r, func(q *finalizeLoggedModelRequest) error {
+		m, err := s.store.FinalizeLoggedModel(r.Context(), r.PathValue("model_id"), tracking.LoggedModelStatuses[q.Status])
+		return answerLoggedModel(w, m, err)
+	})
 }
 
 // answerLoggedModel answers {"model": m}, or err.
 func answerLoggedModel(w http.ResponseWriter, m *tracking.LoggedModel, err error) error {
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, loggedModelResponse{m})
-	return nil
+	return answer(w, loggedModelResponse{m}, err)
 }
 
 func (s *Server) deleteLoggedModel(w http.ResponseWriter, r *http.Request) error {
@@ -156,11 +149,9 @@ func (s *Server) deleteLoggedModel(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) setLoggedModelTags(w http.ResponseWriter, r *http.Request) error {
-	var q loggedModelTagsRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.SetLoggedModelTags(r.Context(), r.PathValue("model_id"), q.Tags))
+	return with(r, func(q *loggedModelTagsRequest) error {
+		return answerEmpty(w, s.store.SetLoggedModelTags(r.Context(), r.PathValue("model_id"), q.Tags))
+	})
 }
 
 func (s *Server) deleteLoggedModelTag(w http.ResponseWriter, r *http.Request) error {
@@ -168,11 +159,9 @@ func (s *Server) deleteLoggedModelTag(w http.ResponseWriter, r *http.Request) er
 }
 
 func (s *Server) logLoggedModelParams(w http.ResponseWriter, r *http.Request) error {
-	var q loggedModelParamsRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.LogLoggedModelParams(r.Context(), r.PathValue("model_id"), q.Params))
+	return with(r, func(q *loggedModelParamsRequest) error {
+		return answerEmpty(w, s.store.LogLoggedModelParams(r.Context(), r.PathValue("model_id"), q.Params))
+	})
 }
 
 // searchLoggedModelsRequest is SearchLoggedModels.
@@ -189,9 +178,9 @@ func (q *searchLoggedModelsRequest) decl() []spec {
 	return []spec{
 		idList("experiment_ids", &q.ExperimentIDs).req().check(nonEmptyList(&q.ExperimentIDs)),
 		str("filter", &q.Filter),
-		messageList("datasets", &q.Datasets),
+		msgList("datasets", &q.Datasets, (*datasetRefMessage).decl),
 		int64Field("max_results", &q.MaxResults, DefaultSearchLoggedModels),
-		messageList("order_by", &q.OrderBy),
+		msgList("order_by", &q.OrderBy, (*loggedModelOrderMessage).decl),
 		str("page_token", &q.PageToken),
 	}
 }
@@ -238,50 +227,47 @@ func (o *loggedModelOrderMessage) decl() []spec {
 // datasets, order_by and page token semantics (the token echoes the
 // request, which must not change between pages).
 func (s *Server) searchLoggedModels(w http.ResponseWriter, r *http.Request) error {
-	var q searchLoggedModelsRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	var datasets []search.DatasetRef
-	for _, d := range q.Datasets {
-		datasets = append(datasets, d.DatasetRef)
-	}
-	var orders []search.LoggedModelOrder
-	for _, o := range q.OrderBy {
-		orders = append(orders, o.LoggedModelOrder)
-	}
-	clauses, err := search.ParseLoggedModelFilter(q.Filter)
-	if err != nil {
-		return err
-	}
-	keys, err := search.ParseLoggedModelOrderBy(orders)
-	if err != nil {
-		return err
-	}
-	echo := newLoggedModelToken(q.ExperimentIDs, q.Filter, orders)
-	var prev loggedModelToken
-	if q.PageToken != "" {
-		if prev, err = echo.check(q.PageToken); err != nil {
+	return with(r, func(q *searchLoggedModelsRequest) error {
+		var datasets []search.DatasetRef
+		for _, d := range q.Datasets {
+			datasets = append(datasets, d.DatasetRef)
+		}
+		var orders []search.LoggedModelOrder
+		for _, o := range q.OrderBy {
+			orders = append(orders, o.LoggedModelOrder)
+		}
+		clauses, err := search.ParseLoggedModelFilter(q.Filter)
+		if err != nil {
 			return err
 		}
-	}
-	page, err := s.store.SearchLoggedModels(r.Context(), tracking.LoggedModelQuery{
-		ExperimentIDs: q.ExperimentIDs, Filter: clauses, Datasets: datasets, OrderBy: keys,
-		MaxResults: int(q.MaxResults), Offset: prev.Offset, After: prev.After,
+		keys, err := search.ParseLoggedModelOrderBy(orders)
+		if err != nil {
+			return err
+		}
+		echo := newLoggedModelToken(q.ExperimentIDs, q.Filter, orders)
+		var prev loggedModelToken
+		if q.PageToken != "" {
+			if prev, err = echo.check(q.PageToken); err != nil {
+				return err
+			}
+		}
+		page, err := s.store.SearchLoggedModels(r.Context(), tracking.LoggedModelQuery{
+			ExperimentIDs: q.ExperimentIDs, Filter: clauses, Datasets: datasets, OrderBy: keys,
+			MaxResults: int(q.MaxResults), Offset: prev.Offset, After: prev.After,
+		})
+		if err != nil {
+			return err
+		}
+		next := ""
+		if page.More {
+			echo.After = page.Next
+			next = echo.encode()
+		}
+		return answer(w, struct {
+			Models        []*tracking.LoggedModel `json:"models,omitempty"`
+			NextPageToken string                  `json:"next_page_token,omitempty"`
+		}{page.Models, next}, nil)
 	})
-	if err != nil {
-		return err
-	}
-	next := ""
-	if page.More {
-		echo.After = page.Next
-		next = echo.encode()
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Models        []*tracking.LoggedModel `json:"models,omitempty"`
-		NextPageToken string                  `json:"next_page_token,omitempty"`
-	}{page.Models, next})
-	return nil
 }
 
 // loggedModelOrderJSON is an order_by entry as the page token echoes it.
@@ -408,28 +394,25 @@ func (q *loggedModelArtifactsRequest) validate() (err error) {
 }
 
 func (s *Server) listLoggedModelArtifacts(w http.ResponseWriter, r *http.Request) error {
-	var q loggedModelArtifactsRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	rel := q.Dir
-	m, root, err := s.loggedModelRoot(r, r.PathValue("model_id"))
-	if err != nil {
-		return err
-	}
-	entries, err := s.opts.Artifacts.List(r.Context(), path.Join(root, rel))
-	if err != nil {
-		return err
-	}
-	files := make([]tracking.FileInfo, 0, len(entries))
-	for _, e := range entries {
-		files = append(files, tracking.FileInfo{Path: path.Join(rel, path.Base(e.Path)), IsDir: e.IsDir, FileSize: e.FileSize})
-	}
-	writeJSON(w, http.StatusOK, struct {
-		RootURI string              `json:"root_uri"`
-		Files   []tracking.FileInfo `json:"files,omitempty"`
-	}{m.Info.ArtifactURI, files})
-	return nil
+	return with(r, func(q *loggedModelArtifactsRequest) error {
+		rel := q.Dir
+		m, root, err := s.loggedModelRoot(r, r.PathValue("model_id"))
+		if err != nil {
+			return err
+		}
+		entries, err := s.opts.Artifacts.List(r.Context(), path.Join(root, rel))
+		if err != nil {
+			return err
+		}
+		files := make([]tracking.FileInfo, 0, len(entries))
+		for _, e := range entries {
+			files = append(files, tracking.FileInfo{Path: path.Join(rel, path.Base(e.Path)), IsDir: e.IsDir, FileSize: e.FileSize})
+		}
+		return answer(w, struct {
+			RootURI string              `json:"root_uri"`
+			Files   []tracking.FileInfo `json:"files,omitempty"`
+		}{m.Info.ArtifactURI, files}, nil)
+	})
 }
 
 // artifactFileRequest is the UI's get-artifact of a logged model: the file
@@ -450,15 +433,13 @@ func (q *artifactFileRequest) validate() error {
 }
 
 func (s *Server) getLoggedModelArtifact(w http.ResponseWriter, r *http.Request) error {
-	var q artifactFileRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	_, root, err := s.loggedModelRoot(r, r.PathValue("model_id"))
-	if err != nil {
-		return err
-	}
-	return artifact.ServeFile(w, r, s.opts.Artifacts, path.Join(root, *q.Path))
+	return with(r, func(q *artifactFileRequest) error {
+		_, root, err := s.loggedModelRoot(r, r.PathValue("model_id"))
+		if err != nil {
+			return err
+		}
+		return artifact.ServeFile(w, r, s.opts.Artifacts, path.Join(root, *q.Path))
+	})
 }
 
 // logOutputsRequest is LogOutputs.
@@ -468,7 +449,7 @@ type logOutputsRequest struct {
 }
 
 func (q *logOutputsRequest) decl() []spec {
-	return []spec{str("run_id", &q.RunID).req(), messageList("models", &q.Models).req()}
+	return []spec{str("run_id", &q.RunID).req(), msgList("models", &q.Models, (*modelOutputMessage).decl).req()}
 }
 
 // modelOutputMessage is LoggedModelOutput.
@@ -479,15 +460,13 @@ func (m *modelOutputMessage) decl() []spec {
 }
 
 func (s *Server) logOutputs(w http.ResponseWriter, r *http.Request) error {
-	var q logOutputsRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	outputs := make([]tracking.ModelOutput, len(q.Models))
-	for i, m := range q.Models {
-		outputs[i] = m.ModelOutput
-	}
-	return answerEmpty(w, s.store.LogOutputs(r.Context(), q.RunID, outputs))
+	return with(r, func(q *logOutputsRequest) error {
+		outputs := make([]tracking.ModelOutput, len(q.Models))
+		for i, m := range q.Models {
+			outputs[i] = m.ModelOutput
+		}
+		return answerEmpty(w, s.store.LogOutputs(r.Context(), q.RunID, outputs))
+	})
 }
 
 // modelVersionArtifactRequest is the UI's /model-versions/get-artifact.
@@ -517,24 +496,22 @@ func (q *modelVersionArtifactRequest) validate() error {
 // location is inside this server's artifact store (never from a path a
 // client chose outside it).
 func (s *Server) getModelVersionArtifact(w http.ResponseWriter, r *http.Request) error {
-	var q modelVersionArtifactRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	mv, err := s.store.GetModelVersion(r.Context(), q.Name, q.Version.n)
-	if err != nil {
-		return err
-	}
-	loc, err := s.resolveRunsURI(r, mv.StorageLocation)
-	if err != nil {
-		return err
-	}
-	root, ok := s.runArtifactRoot(loc)
-	if !ok {
-		return tracking.Errorf(tracking.ResourceDoesNotExist,
-			"Files of model version %s/%d are not stored by this server (location %s).", q.Name, q.Version.n, mv.StorageLocation)
-	}
-	return artifact.ServeFile(w, r, s.opts.Artifacts, path.Join(root, *q.Path))
+	return with(r, func(q *modelVersionArtifactRequest) error {
+		mv, err := s.store.GetModelVersion(r.Context(), q.Name, q.Version.n)
+		if err != nil {
+			return err
+		}
+		loc, err := s.resolveRunsURI(r, mv.StorageLocation)
+		if err != nil {
+			return err
+		}
+		root, ok := s.runArtifactRoot(loc)
+		if !ok {
+			return tracking.Errorf(tracking.ResourceDoesNotExist,
+				"Files of model version %s/%d are not stored by this server (location %s).", q.Name, q.Version.n, mv.StorageLocation)
+		}
+		return artifact.ServeFile(w, r, s.opts.Artifacts, path.Join(root, *q.Path))
+	})
 }
 
 // resolveRunsURI turns runs:/<run_id>/<path> into the run's artifact URI
@@ -545,15 +522,25 @@ func (s *Server) resolveRunsURI(r *http.Request, uri string) (string, error) {
 		return uri, nil
 	}
 	runID, rel, _ := strings.Cut(strings.TrimLeft(rest, "/"), "/")
-	run, err := s.store.GetRun(r.Context(), runID)
+	run, err := s.findRun(r.Context(), runID)
 	if err != nil {
 		return "", err
-	}
-	if run == nil {
-		return "", runNotFound(runID)
 	}
 	if rel == "" {
 		return run.Info.ArtifactURI, nil
 	}
 	return strings.TrimSuffix(run.Info.ArtifactURI, "/") + "/" + rel, nil
+}
+
+// entityTags checks tags of a trace or logged model in place: keys follow
+// MLflow's name rules and are at most 250 code points; values are
+// truncated to 8000 code points, as MLflow does.
+func entityTags(tags []tracking.Tag) error {
+	for i := range tags {
+		if err := checkTraceTagKey(tags[i].Key); err != nil {
+			return err
+		}
+		tags[i].Value = validate.TruncateTagValue(tags[i].Value)
+	}
+	return nil
 }

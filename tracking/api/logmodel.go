@@ -13,11 +13,9 @@ import (
 // run's mlflow.log-model.history tag, serialized as Python's json.dumps
 // writes it, because clients read that tag back verbatim.
 func (s *Server) logModel(w http.ResponseWriter, r *http.Request) error {
-	var q logModelRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.AppendModelHistory(r.Context(), q.ID, q.tagsDict))
+	return with(r, func(q *logModelRequest) error {
+		return answerEmpty(w, s.store.AppendModelHistory(r.Context(), q.ID, q.tagsDict))
+	})
 }
 
 // logModelRequest is LogModel.

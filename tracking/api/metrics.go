@@ -54,50 +54,48 @@ func (q *metricHistoryRequest) decl() []spec {
 }
 
 func (s *Server) getMetricHistory(w http.ResponseWriter, r *http.Request) error {
-	var q metricHistoryRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	id, key := q.ID, q.Key
-	started := false
-	buf := make([]byte, 0, historyFlushBytes+4096)
-	flusher, _ := w.(http.Flusher)
-	err := s.store.MetricHistory(r.Context(), id, key, historyChunk, func(ms []tracking.Metric) error {
-		for i := range ms {
-			if !started {
-				started = true
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusOK)
-				buf = append(buf, `{"metrics":[`...)
-			} else {
-				buf = append(buf, ',')
+	return with(r, func(q *metricHistoryRequest) error {
+		id, key := q.ID, q.Key
+		started := false
+		buf := make([]byte, 0, historyFlushBytes+4096)
+		flusher, _ := w.(http.Flusher)
+		err := s.store.MetricHistory(r.Context(), id, key, historyChunk, func(ms []tracking.Metric) error {
+			for i := range ms {
+				if !started {
+					started = true
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusOK)
+					buf = append(buf, `{"metrics":[`...)
+				} else {
+					buf = append(buf, ',')
+				}
+				buf = appendMetric(buf, &ms[i], "")
 			}
-			buf = appendMetric(buf, &ms[i], "")
-		}
-		if len(buf) >= historyFlushBytes {
-			if _, err := w.Write(buf); err != nil {
+			if len(buf) >= historyFlushBytes {
+				if _, err := w.Write(buf); err != nil {
+					return err
+				}
+				buf = buf[:0]
+				if flusher != nil {
+					flusher.Flush()
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			if !started {
 				return err
 			}
-			buf = buf[:0]
-			if flusher != nil {
-				flusher.Flush()
-			}
+			s.log.Warn("metric history stream aborted", zap.String("run_id", id), zap.String("metric_key", key), zap.Error(err))
+			panic(http.ErrAbortHandler)
 		}
+		if !started {
+			return writeEmpty(w)
+		}
+		buf = append(buf, "]}"...)
+		_, _ = w.Write(buf)
 		return nil
 	})
-	if err != nil {
-		if !started {
-			return err
-		}
-		s.log.Warn("metric history stream aborted", zap.String("run_id", id), zap.String("metric_key", key), zap.Error(err))
-		panic(http.ErrAbortHandler)
-	}
-	if !started {
-		return writeEmpty(w)
-	}
-	buf = append(buf, "]}"...)
-	_, _ = w.Write(buf)
-	return nil
 }
 
 // runSteps are the min and max step a run has for the metric.
@@ -152,124 +150,122 @@ func (q *bulkIntervalRequest) validate() error {
 // within the range, and return each run's values at those steps, ordered
 // by step then timestamp.
 func (s *Server) getMetricHistoryBulkInterval(w http.ResponseWriter, r *http.Request) error {
-	var q bulkIntervalRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	runIDs, key, maxResults := q.RunIDs, q.Key, q.MaxResults
-	hasStart := q.StartStep != nil
-	var start, end int64
-	if hasStart {
-		start, end = *q.StartStep, *q.EndStep
-	}
+	return with(r, func(q *bulkIntervalRequest) error {
+		runIDs, key, maxResults := q.RunIDs, q.Key, q.MaxResults
+		hasStart := q.StartStep != nil
+		var start, end int64
+		if hasStart {
+			start, end = *q.StartStep, *q.EndStep
+		}
 
-	ctx := r.Context()
-	stepSet := make(map[int64]struct{})
-	perRun := make([]runSteps, len(runIDs))
-	for i, id := range runIDs {
-		rs := &perRun[i]
-		err := s.store.MetricHistory(ctx, id, key, historyChunk, func(ms []tracking.Metric) error {
-			for j := range ms {
-				st := ms[j].Step
-				stepSet[st] = struct{}{}
-				if !rs.any || st < rs.min {
-					rs.min = st
+		ctx := r.Context()
+		stepSet := make(map[int64]struct{})
+		perRun := make([]runSteps, len(runIDs))
+		for i, id := range runIDs {
+			rs := &perRun[i]
+			err := s.store.MetricHistory(ctx, id, key, historyChunk, func(ms []tracking.Metric) error {
+				for j := range ms {
+					st := ms[j].Step
+					stepSet[st] = struct{}{}
+					if !rs.any || st < rs.min {
+						rs.min = st
+					}
+					if !rs.any || st > rs.max {
+						rs.max = st
+					}
+					rs.any = true
 				}
-				if !rs.any || st > rs.max {
-					rs.max = st
-				}
-				rs.any = true
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	allSteps := make([]int64, 0, len(stepSet))
-	for st := range stepSet {
-		allSteps = append(allSteps, st)
-	}
-	slices.Sort(allSteps)
-	if !hasStart {
-		start = 0
-		end = 0
-		if len(allSteps) > 0 {
-			end = allSteps[len(allSteps)-1]
-		}
-	}
-	sampled := make(map[int64]struct{})
-	lo := sort.Search(len(allSteps), func(i int) bool { return allSteps[i] >= start })
-	hi := sort.Search(len(allSteps), func(i int) bool { return allSteps[i] > end })
-	if n := hi - lo; n <= int(maxResults) {
-		for _, st := range allSteps[lo:hi] {
-			sampled[st] = struct{}{}
-		}
-	} else {
-		// MLflow 2.22.1 compares the absolute index with the number of
-		// steps in the range (not with its end), which drops samples
-		// when the range does not start at the first step; the
-		// transcripts record that, so it is kept.
-		interval := float64(n) / float64(maxResults)
-		for i := 0; i < int(maxResults); i++ {
-			idx := lo + int(float64(i)*interval)
-			if idx < n {
-				sampled[allSteps[idx]] = struct{}{}
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 		}
-		sampled[allSteps[hi-1]] = struct{}{}
-	}
-	for _, rs := range perRun {
-		if !rs.any {
-			continue
+		allSteps := make([]int64, 0, len(stepSet))
+		for st := range stepSet {
+			allSteps = append(allSteps, st)
 		}
-		for _, st := range []int64{rs.min, rs.max} {
-			if start <= st && st <= end {
+		slices.Sort(allSteps)
+		if !hasStart {
+			start = 0
+			end = 0
+			if len(allSteps) > 0 {
+				end = allSteps[len(allSteps)-1]
+			}
+		}
+		sampled := make(map[int64]struct{})
+		lo := sort.Search(len(allSteps), func(i int) bool { return allSteps[i] >= start })
+		hi := sort.Search(len(allSteps), func(i int) bool { return allSteps[i] > end })
+		if n := hi - lo; n <= int(maxResults) {
+			for _, st := range allSteps[lo:hi] {
 				sampled[st] = struct{}{}
 			}
-		}
-	}
-
-	buf := make([]byte, 0, 4096)
-	count := 0
-	var points []tracking.Metric
-	for _, id := range runIDs {
-		points = points[:0]
-		err := s.store.MetricHistory(ctx, id, key, historyChunk, func(ms []tracking.Metric) error {
-			for j := range ms {
-				if _, ok := sampled[ms[j].Step]; ok {
-					points = append(points, ms[j])
+		} else {
+			// MLflow 2.22.1 compares the absolute index with the number of
+			// steps in the range (not with its end), which drops samples
+			// when the range does not start at the first step; the
+			// transcripts record that, so it is kept.
+			interval := float64(n) / float64(maxResults)
+			for i := 0; i < int(maxResults); i++ {
+				idx := lo + int(float64(i)*interval)
+				if idx < n {
+					sampled[allSteps[idx]] = struct{}{}
 				}
 			}
-			return nil
-		})
-		if err != nil {
-			return err
+			sampled[allSteps[hi-1]] = struct{}{}
 		}
-		// History comes in (timestamp, step, value) order; MLflow answers
-		// each run's sampled points ordered by step, timestamp, value.
-		slices.SortStableFunc(points, func(a, b tracking.Metric) int {
-			if a.Step != b.Step {
-				return cmpInt(a.Step, b.Step)
+		for _, rs := range perRun {
+			if !rs.any {
+				continue
 			}
-			return cmpInt(a.Timestamp, b.Timestamp)
-		})
-		for j := range points[:min(len(points), maxResultsPerRunSteps)] {
-			if count == 0 {
-				buf = append(buf, `{"metrics":[`...)
-			} else {
-				buf = append(buf, ',')
+			for _, st := range []int64{rs.min, rs.max} {
+				if start <= st && st <= end {
+					sampled[st] = struct{}{}
+				}
 			}
-			buf = appendMetric(buf, &points[j], id)
-			count++
 		}
-	}
-	if count == 0 {
-		return writeEmpty(w)
-	}
-	buf = append(buf, "]}"...)
-	writeRawJSON(w, http.StatusOK, buf)
-	return nil
+
+		buf := make([]byte, 0, 4096)
+		count := 0
+		var points []tracking.Metric
+		for _, id := range runIDs {
+			points = points[:0]
+			err := s.store.MetricHistory(ctx, id, key, historyChunk, func(ms []tracking.Metric) error {
+				for j := range ms {
+					if _, ok := sampled[ms[j].Step]; ok {
+						points = append(points, ms[j])
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			// History comes in (timestamp, step, value) order; MLflow answers
+			// each run's sampled points ordered by step, timestamp, value.
+			slices.SortStableFunc(points, func(a, b tracking.Metric) int {
+				if a.Step != b.Step {
+					return cmpInt(a.Step, b.Step)
+				}
+				return cmpInt(a.Timestamp, b.Timestamp)
+			})
+			for j := range points[:min(len(points), maxResultsPerRunSteps)] {
+				if count == 0 {
+					buf = append(buf, `{"metrics":[`...)
+				} else {
+					buf = append(buf, ',')
+				}
+				buf = appendMetric(buf, &points[j], id)
+				count++
+			}
+		}
+		if count == 0 {
+			return writeEmpty(w)
+		}
+		buf = append(buf, "]}"...)
+		writeRawJSON(w, http.StatusOK, buf)
+		return nil
+	})
 }
 
 // historyBulkRequest is the UI's get-history-bulk, which MLflow reads from

@@ -324,260 +324,207 @@ func (q *versionTagRequest) validate() error {
 // --- registered models ---
 
 func (s *Server) createRegisteredModel(w http.ResponseWriter, r *http.Request) error {
-	var q createRegisteredModelRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	m, err := s.store.CreateRegisteredModel(r.Context(), tracking.CreateRegisteredModel{Name: q.Name, Description: q.Description, Tags: q.Tags})
-	return answerModel(w, m, err)
+	return with(r, func(q *createRegisteredModelRequest) error {
+		m, err := s.store.CreateRegisteredModel(r.Context(), tracking.CreateRegisteredModel{Name: q.Name, Description: q.Description, Tags: q.Tags})
+		return answerModel(w, m, err)
+	})
 }
 
 func (s *Server) renameRegisteredModel(w http.ResponseWriter, r *http.Request) error {
-	var q renameRegisteredModelRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	m, err := s.store.RenameRegisteredModel(r.Context(), q.Name, q.NewName)
-	return answerModel(w, m, err)
+	return with(r, func(q *renameRegisteredModelRequest) error {
+		m, err := s.store.RenameRegisteredModel(r.Context(), q.Name, q.NewName)
+		return answerModel(w, m, err)
+	})
 }
 
 func (s *Server) updateRegisteredModel(w http.ResponseWriter, r *http.Request) error {
-	var q updateRegisteredModelRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	m, err := s.store.UpdateRegisteredModel(r.Context(), q.Name, q.Description)
-	return answerModel(w, m, err)
+	return with(r, func(q *updateRegisteredModelRequest) error {
+		m, err := s.store.UpdateRegisteredModel(r.Context(), q.Name, q.Description)
+		return answerModel(w, m, err)
+	})
 }
 
 func (s *Server) deleteRegisteredModel(w http.ResponseWriter, r *http.Request) error {
-	var q nameRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.DeleteRegisteredModel(r.Context(), q.Name))
+	return with(r, func(q *nameRequest) error {
+		return answerEmpty(w, s.store.DeleteRegisteredModel(r.Context(), q.Name))
+	})
 }
 
 func (s *Server) getRegisteredModel(w http.ResponseWriter, r *http.Request) error {
-	var q nameRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	m, err := s.store.GetRegisteredModel(r.Context(), q.Name)
-	return answerModel(w, m, err)
+	return with(r, func(q *nameRequest) error {
+		m, err := s.store.GetRegisteredModel(r.Context(), q.Name)
+		return answerModel(w, m, err)
+	})
 }
 
 func (s *Server) searchRegisteredModels(w http.ResponseWriter, r *http.Request) error {
-	q := registrySearchRequest{def: DefaultSearchRegisteredModels, limit: MaxSearchRegisteredModels}
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	clauses, err := search.ParseRegisteredModelFilter(q.Filter)
-	if err != nil {
-		return err
-	}
-	keys, err := search.ParseRegisteredModelOrderBy(q.OrderBy)
-	if err != nil {
-		return err
-	}
-	page, err := s.store.SearchRegisteredModels(r.Context(), tracking.RegisteredModelQuery{
-		Filter: clauses, OrderBy: keys, MaxResults: int(q.MaxResults), PageToken: q.PageToken,
+	return decodeThen(r, &registrySearchRequest{def: DefaultSearchRegisteredModels, limit: MaxSearchRegisteredModels}, func(q *registrySearchRequest) error {
+		clauses, err := search.ParseRegisteredModelFilter(q.Filter)
+		if err != nil {
+			return err
+		}
+		keys, err := search.ParseRegisteredModelOrderBy(q.OrderBy)
+		if err != nil {
+			return err
+		}
+		page, err := s.store.SearchRegisteredModels(r.Context(), tracking.RegisteredModelQuery{
+			Filter: clauses, OrderBy: keys, MaxResults: int(q.MaxResults), PageToken: q.PageToken,
+		})
+		return answer(w, struct {
+			RegisteredModels []*tracking.RegisteredModel `json:"registered_models,omitempty"`
+			NextPageToken    string                      `json:"next_page_token,omitempty"`
+		}{page.Models, page.NextPageToken}, err)
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, struct {
-		RegisteredModels []*tracking.RegisteredModel `json:"registered_models,omitempty"`
-		NextPageToken    string                      `json:"next_page_token,omitempty"`
-	}{page.Models, page.NextPageToken})
-	return nil
 }
 
 func (s *Server) getLatestVersions(w http.ResponseWriter, r *http.Request) error {
-	var q getLatestVersionsRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	mvs, err := s.store.GetLatestVersions(r.Context(), q.Name, q.Stages)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, modelVersionsResponse{ModelVersions: mvs})
-	return nil
+	return with(r, func(q *getLatestVersionsRequest) error {
+		mvs, err := s.store.GetLatestVersions(r.Context(), q.Name, q.Stages)
+		return answer(w, modelVersionsResponse{ModelVersions: mvs}, err)
+	})
 }
 
 func (s *Server) setRegisteredModelTag(w http.ResponseWriter, r *http.Request) error {
-	q := modelTagRequest{set: true}
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.SetRegisteredModelTag(r.Context(), q.Name, tracking.Tag{Key: q.Key, Value: q.Value}))
+	return decodeThen(r, &modelTagRequest{set: true}, func(q *modelTagRequest) error {
+		return answerEmpty(w, s.store.SetRegisteredModelTag(r.Context(), q.Name, tracking.Tag{Key: q.Key, Value: q.Value}))
+	})
 }
 
 func (s *Server) deleteRegisteredModelTag(w http.ResponseWriter, r *http.Request) error {
-	var q modelTagRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.DeleteRegisteredModelTag(r.Context(), q.Name, q.Key))
+	return with(r, func(q *modelTagRequest) error {
+		return answerEmpty(w, s.store.DeleteRegisteredModelTag(r.Context(), q.Name, q.Key))
+	})
 }
 
 func (s *Server) setRegisteredModelAlias(w http.ResponseWriter, r *http.Request) error {
-	q := aliasRequest{set: true}
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.SetRegisteredModelAlias(r.Context(), q.Name, q.Alias, q.Version.n))
+	return decodeThen(r, &aliasRequest{set: true}, func(q *aliasRequest) error {
+		return answerEmpty(w, s.store.SetRegisteredModelAlias(r.Context(), q.Name, q.Alias, q.Version.n))
+	})
 }
 
 func (s *Server) deleteRegisteredModelAlias(w http.ResponseWriter, r *http.Request) error {
-	var q aliasRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.DeleteRegisteredModelAlias(r.Context(), q.Name, q.Alias))
+	return with(r, func(q *aliasRequest) error {
+		return answerEmpty(w, s.store.DeleteRegisteredModelAlias(r.Context(), q.Name, q.Alias))
+	})
 }
 
 func (s *Server) getModelVersionByAlias(w http.ResponseWriter, r *http.Request) error {
-	var q aliasRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	mv, err := s.store.GetModelVersionByAlias(r.Context(), q.Name, q.Alias)
-	return answerVersion(w, mv, err)
+	return with(r, func(q *aliasRequest) error {
+		mv, err := s.store.GetModelVersionByAlias(r.Context(), q.Name, q.Alias)
+		return answerVersion(w, mv, err)
+	})
 }
 
 // --- model versions ---
 
 func (s *Server) createModelVersion(w http.ResponseWriter, r *http.Request) error {
-	var q createModelVersionRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	src, err := s.checkModelSource(r, q.Source, q.RunID, q.Model)
-	if err != nil {
-		return err
-	}
-	if q.RunID == "" {
-		q.RunID = src.runID
-	}
-	mv, err := s.store.CreateModelVersion(r.Context(), tracking.CreateModelVersion{
-		Name: q.Name, Source: q.Source, RunID: q.RunID, RunLink: q.RunLink, Description: q.Description,
-		Tags: q.Tags, StorageLocation: src.storage, ModelID: q.Model,
+	return with(r, func(q *createModelVersionRequest) error {
+		src, err := s.checkModelSource(r, q.Source, q.RunID, q.Model)
+		if err != nil {
+			return err
+		}
+		if q.RunID == "" {
+			q.RunID = src.runID
+		}
+		mv, err := s.store.CreateModelVersion(r.Context(), tracking.CreateModelVersion{
+			Name: q.Name, Source: q.Source, RunID: q.RunID, RunLink: q.RunLink, Description: q.Description,
+			Tags: q.Tags, StorageLocation: src.storage, ModelID: q.Model,
+		})
+		return answerVersion(w, mv, err)
 	})
-	return answerVersion(w, mv, err)
 }
 
 func (s *Server) updateModelVersion(w http.ResponseWriter, r *http.Request) error {
-	var q updateModelVersionRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	var mv *tracking.ModelVersion
-	var err error
-	if q.Description != nil {
-		mv, err = s.store.UpdateModelVersion(r.Context(), q.Name, q.Version.n, *q.Description)
-	} else {
-		mv, err = s.store.GetModelVersion(r.Context(), q.Name, q.Version.n)
-	}
-	return answerVersion(w, mv, err)
+	return with(r, func(q *updateModelVersionRequest) error {
+		var mv *tracking.ModelVersion
+		var err error
+		if q.Description != nil {
+			mv, err = s.store.UpdateModelVersion(r.Context(), q.Name, q.Version.n, *q.Description)
+		} else {
+			mv, err = s.store.GetModelVersion(r.Context(), q.Name, q.Version.n)
+		}
+		return answerVersion(w, mv, err)
+	})
 }
 
 func (s *Server) deleteModelVersion(w http.ResponseWriter, r *http.Request) error {
-	var q versionRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.DeleteModelVersion(r.Context(), q.Name, q.Version.n))
+	return with(r, func(q *versionRequest) error {
+		return answerEmpty(w, s.store.DeleteModelVersion(r.Context(), q.Name, q.Version.n))
+	})
 }
 
 func (s *Server) getModelVersion(w http.ResponseWriter, r *http.Request) error {
-	var q versionRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	mv, err := s.store.GetModelVersion(r.Context(), q.Name, q.Version.n)
-	return answerVersion(w, mv, err)
+	return with(r, func(q *versionRequest) error {
+		mv, err := s.store.GetModelVersion(r.Context(), q.Name, q.Version.n)
+		return answerVersion(w, mv, err)
+	})
 }
 
 func (s *Server) searchModelVersions(w http.ResponseWriter, r *http.Request) error {
-	q := registrySearchRequest{def: MaxSearchModelVersions, limit: MaxSearchModelVersions, versions: true}
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	clauses, err := search.ParseModelVersionFilter(q.Filter)
-	if err != nil {
-		return err
-	}
-	keys, err := search.ParseModelVersionOrderBy(q.OrderBy)
-	if err != nil {
-		return err
-	}
-	page, err := s.store.SearchModelVersions(r.Context(), tracking.ModelVersionQuery{
-		Filter: clauses, OrderBy: keys, MaxResults: int(q.MaxResults), PageToken: q.PageToken,
+	return decodeThen(r, &registrySearchRequest{def: MaxSearchModelVersions, limit: MaxSearchModelVersions, versions: true}, func(q *registrySearchRequest) error {
+		clauses, err := search.ParseModelVersionFilter(q.Filter)
+		if err != nil {
+			return err
+		}
+		keys, err := search.ParseModelVersionOrderBy(q.OrderBy)
+		if err != nil {
+			return err
+		}
+		page, err := s.store.SearchModelVersions(r.Context(), tracking.ModelVersionQuery{
+			Filter: clauses, OrderBy: keys, MaxResults: int(q.MaxResults), PageToken: q.PageToken,
+		})
+		return answer(w, modelVersionsResponse{page.Versions, page.NextPageToken}, err)
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, modelVersionsResponse{page.Versions, page.NextPageToken})
-	return nil
 }
 
 func (s *Server) getModelVersionDownloadURI(w http.ResponseWriter, r *http.Request) error {
-	var q versionRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	mv, err := s.store.GetModelVersion(r.Context(), q.Name, q.Version.n)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, struct {
-		ArtifactURI string `json:"artifact_uri"`
-	}{mv.StorageLocation})
-	return nil
+	return with(r, func(q *versionRequest) error {
+		mv, err := s.store.GetModelVersion(r.Context(), q.Name, q.Version.n)
+		if err != nil {
+			return err
+		}
+		return answer(w, struct {
+			ArtifactURI string `json:"artifact_uri"`
+		}{mv.StorageLocation}, nil)
+	})
 }
 
 func (s *Server) transitionModelVersionStage(w http.ResponseWriter, r *http.Request) error {
-	var q transitionStageRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	mv, err := s.store.TransitionModelVersionStage(r.Context(), q.Name, q.Version.n, q.Stage, q.Archive)
-	return answerVersion(w, mv, err)
+	return with(r, func(q *transitionStageRequest) error {
+		mv, err := s.store.TransitionModelVersionStage(r.Context(), q.Name, q.Version.n, q.Stage, q.Archive)
+		return answerVersion(w, mv, err)
+	})
 }
 
 func (s *Server) setModelVersionTag(w http.ResponseWriter, r *http.Request) error {
-	q := versionTagRequest{set: true}
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.SetModelVersionTag(r.Context(), q.Name, q.Version.n, tracking.Tag{Key: q.Key, Value: q.Value}))
+	return decodeThen(r, &versionTagRequest{set: true}, func(q *versionTagRequest) error {
+		return answerEmpty(w, s.store.SetModelVersionTag(r.Context(), q.Name, q.Version.n, tracking.Tag{Key: q.Key, Value: q.Value}))
+	})
 }
 
 func (s *Server) deleteModelVersionTag(w http.ResponseWriter, r *http.Request) error {
-	var q versionTagRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.DeleteModelVersionTag(r.Context(), q.Name, q.Version.n, q.Key))
+	return with(r, func(q *versionTagRequest) error {
+		return answerEmpty(w, s.store.DeleteModelVersionTag(r.Context(), q.Name, q.Version.n, q.Key))
+	})
 }
 
 // answerModel answers {"registered_model": m}, or err.
 func answerModel(w http.ResponseWriter, m *tracking.RegisteredModel, err error) error {
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, registeredModelResponse{m})
-	return nil
+	return answer(w, registeredModelResponse{m}, err)
 }
 
 // answerVersion answers {"model_version": mv}, or err.
 func answerVersion(w http.ResponseWriter, mv *tracking.ModelVersion, err error) error {
+	return answer(w, modelVersionResponse{mv}, err)
+}
+
+// answer answers v as JSON with status 200, or err when the store call
+// failed (v must then be safe to build from the call's zero results).
+func answer(w http.ResponseWriter, v any, err error) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, modelVersionResponse{mv})
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 

@@ -172,12 +172,9 @@ func (s *Server) checkLocalSource(r *http.Request, source, runID string) error {
 	if runID == "" {
 		return localSourceError(source)
 	}
-	run, err := s.store.GetRun(r.Context(), runID)
+	run, err := s.findRun(r.Context(), runID)
 	if err != nil {
 		return err
-	}
-	if run == nil {
-		return runNotFound(runID)
 	}
 	root := localPath(run.Info.ArtifactURI)
 	src := localPath(source)
@@ -270,7 +267,7 @@ func (s *Server) checkSourceReadable(ctx context.Context, source, runID, modelID
 	}
 	exps := map[string]bool{}
 	addRun := func(id string) error {
-		run, err := s.store.GetRun(ctx, id)
+		run, err := s.findRun(ctx, id)
 		if err != nil {
 			return err
 		}

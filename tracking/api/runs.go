@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"sort"
@@ -55,32 +56,26 @@ func (q *createRunRequest) validate() error {
 }
 
 func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
-	var q createRunRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	exp, err := s.store.GetExperiment(r.Context(), q.ExperimentID)
-	if err != nil {
-		return err
-	}
-	if exp == nil {
-		return tracking.Errorf(tracking.ResourceDoesNotExist, "No Experiment with id=%s exists", q.ExperimentID)
-	}
-	if err := q.reconcileRunName(exp.LifecycleStage == tracking.LifecycleActive); err != nil {
-		return err
-	}
-	run, err := s.store.CreateRun(r.Context(), tracking.CreateRun{
-		ExperimentID: q.ExperimentID,
-		UserID:       q.UserID,
-		RunName:      q.RunName,
-		StartTime:    q.StartTime,
-		Tags:         q.Tags,
+	return with(r, func(q *createRunRequest) error {
+		exp, err := s.store.GetExperiment(r.Context(), q.ExperimentID)
+		if err != nil {
+			return err
+		}
+		if exp == nil {
+			return tracking.Errorf(tracking.ResourceDoesNotExist, "No Experiment with id=%s exists", q.ExperimentID)
+		}
+		if err := q.reconcileRunName(exp.LifecycleStage == tracking.LifecycleActive); err != nil {
+			return err
+		}
+		run, err := s.store.CreateRun(r.Context(), tracking.CreateRun{
+			ExperimentID: q.ExperimentID,
+			UserID:       q.UserID,
+			RunName:      q.RunName,
+			StartTime:    q.StartTime,
+			Tags:         q.Tags,
+		})
+		return answer(w, runResponse{run}, err)
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, runResponse{run})
-	return nil
 }
 
 // reconcileRunName settles run_name and the mlflow.runName tag as MLflow's
@@ -120,21 +115,24 @@ type runRequest struct{ ID string }
 func (q *runRequest) decl() []spec { return []spec{runIDField(&q.ID)} }
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
-	var q runRequest
-	if err := decode(r, &q); err != nil {
-		return err
+	return with(r, func(q *runRequest) error {
+		id := q.ID
+		run, err := s.findRun(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		normalizeRun(run)
+		return answer(w, runResponse{run}, nil)
+	})
+}
+
+// findRun is the store's run id, or MLflow's "Run with id=<id> not found".
+func (s *Server) findRun(ctx context.Context, id string) (*tracking.Run, error) {
+	run, err := s.store.GetRun(ctx, id)
+	if err == nil && run == nil {
+		err = runNotFound(id)
 	}
-	id := q.ID
-	run, err := s.store.GetRun(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	if run == nil {
-		return runNotFound(id)
-	}
-	normalizeRun(run)
-	writeJSON(w, http.StatusOK, runResponse{run})
-	return nil
+	return run, err
 }
 
 func runNotFound(id string) *tracking.Error {
@@ -172,29 +170,21 @@ func (s *Server) updateRun(w http.ResponseWriter, r *http.Request) error {
 		req.RunName = &q.RunName
 	}
 	info, err := s.store.UpdateRun(r.Context(), q.ID, req)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, struct {
+	return answer(w, struct {
 		RunInfo *tracking.RunInfo `json:"run_info"`
-	}{info})
-	return nil
+	}{info}, err)
 }
 
 func (s *Server) deleteRun(w http.ResponseWriter, r *http.Request) error {
-	var q runRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.DeleteRun(r.Context(), q.ID))
+	return with(r, func(q *runRequest) error {
+		return answerEmpty(w, s.store.DeleteRun(r.Context(), q.ID))
+	})
 }
 
 func (s *Server) restoreRun(w http.ResponseWriter, r *http.Request) error {
-	var q runRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.RestoreRun(r.Context(), q.ID))
+	return with(r, func(q *runRequest) error {
+		return answerEmpty(w, s.store.RestoreRun(r.Context(), q.ID))
+	})
 }
 
 // searchRunsRequest is SearchRuns. run_view_type has no schema in
@@ -235,31 +225,28 @@ func (q *searchRunsRequest) validate() (err error) {
 }
 
 func (s *Server) searchRuns(w http.ResponseWriter, r *http.Request) error {
-	var q searchRunsRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	maxResults, pageToken := q.MaxResults, q.PageToken
-	page, err := s.store.SearchRuns(r.Context(), tracking.RunQuery{
-		ExperimentIDs: q.ExperimentIDs,
-		Filter:        q.filter,
-		OrderBy:       q.orderBy,
-		ViewType:      tracking.ViewType(q.ViewType),
-		MaxResults:    int(maxResults),
-		PageToken:     pageToken,
+	return with(r, func(q *searchRunsRequest) error {
+		maxResults, pageToken := q.MaxResults, q.PageToken
+		page, err := s.store.SearchRuns(r.Context(), tracking.RunQuery{
+			ExperimentIDs: q.ExperimentIDs,
+			Filter:        q.filter,
+			OrderBy:       q.orderBy,
+			ViewType:      tracking.ViewType(q.ViewType),
+			MaxResults:    int(maxResults),
+			PageToken:     pageToken,
+		})
+		if err != nil {
+			return err
+		}
+		next := page.NextPageToken // the store issues one for every full page, as MLflow does
+		for _, run := range page.Runs {
+			normalizeRun(run)
+		}
+		return answer(w, struct {
+			Runs          []*tracking.Run `json:"runs,omitempty"`
+			NextPageToken string          `json:"next_page_token,omitempty"`
+		}{page.Runs, next}, nil)
 	})
-	if err != nil {
-		return err
-	}
-	next := page.NextPageToken // the store issues one for every full page, as MLflow does
-	for _, run := range page.Runs {
-		normalizeRun(run)
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Runs          []*tracking.Run `json:"runs,omitempty"`
-		NextPageToken string          `json:"next_page_token,omitempty"`
-	}{page.Runs, next})
-	return nil
 }
 
 // metric declares a Metric message (log-metric's fields after run_id,
@@ -331,11 +318,9 @@ func (q *logMetricRequest) validate() error {
 }
 
 func (s *Server) logMetric(w http.ResponseWriter, r *http.Request) error {
-	var q logMetricRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.LogBatch(r.Context(), q.ID, q.batch))
+	return with(r, func(q *logMetricRequest) error {
+		return answerEmpty(w, s.store.LogBatch(r.Context(), q.ID, q.batch))
+	})
 }
 
 // logParamRequest is LogParam.
@@ -351,11 +336,9 @@ func (q *logParamRequest) decl() []spec {
 func (q *logParamRequest) validate() error { return validate.Param(&q.Param, "") }
 
 func (s *Server) logParam(w http.ResponseWriter, r *http.Request) error {
-	var q logParamRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.LogParam(r.Context(), q.ID, q.Param))
+	return with(r, func(q *logParamRequest) error {
+		return answerEmpty(w, s.store.LogParam(r.Context(), q.ID, q.Param))
+	})
 }
 
 // runTagRequest is SetTag and DeleteTag (which has no value).
@@ -381,19 +364,15 @@ func (q *runTagRequest) validate() error {
 }
 
 func (s *Server) setTag(w http.ResponseWriter, r *http.Request) error {
-	q := runTagRequest{set: true}
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.LogBatch(r.Context(), q.ID, tracking.Batch{Tags: []tracking.Tag{q.Tag}}))
+	return decodeThen(r, &runTagRequest{set: true}, func(q *runTagRequest) error {
+		return answerEmpty(w, s.store.LogBatch(r.Context(), q.ID, tracking.Batch{Tags: []tracking.Tag{q.Tag}}))
+	})
 }
 
 func (s *Server) deleteTag(w http.ResponseWriter, r *http.Request) error {
-	var q runTagRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.DeleteTag(r.Context(), q.ID, q.Tag.Key))
+	return with(r, func(q *runTagRequest) error {
+		return answerEmpty(w, s.store.DeleteTag(r.Context(), q.ID, q.Tag.Key))
+	})
 }
 
 // logBatchRequest is LogBatch.
@@ -426,11 +405,9 @@ func (q *logBatchRequest) validate() error {
 }
 
 func (s *Server) logBatch(w http.ResponseWriter, r *http.Request) error {
-	var q logBatchRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.LogBatch(r.Context(), q.ID, q.batch))
+	return with(r, func(q *logBatchRequest) error {
+		return answerEmpty(w, s.store.LogBatch(r.Context(), q.ID, q.batch))
+	})
 }
 
 // logInputsRequest is LogInputs. MLflow 3 made datasets optional (2.x
@@ -468,11 +445,9 @@ func (q *logInputsRequest) validate() error {
 }
 
 func (s *Server) logInputs(w http.ResponseWriter, r *http.Request) error {
-	var q logInputsRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.LogInputs(r.Context(), q.ID, q.Datasets, q.Models))
+	return with(r, func(q *logInputsRequest) error {
+		return answerEmpty(w, s.store.LogInputs(r.Context(), q.ID, q.Datasets, q.Models))
+	})
 }
 
 // normalizeRun orders each dataset input's tags by key, as MLflow's SQL

@@ -159,25 +159,21 @@ func (q *traceV2Request) validate() error {
 }
 
 func (s *Server) startTrace(w http.ResponseWriter, r *http.Request) error {
-	var q traceV2Request
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	t, err := s.store.StartTrace(r.Context(), tracking.StartTrace{
-		ExperimentID: q.ExperimentID, TimestampMs: q.TimestampMs, RequestMetadata: q.Meta, Tags: q.Tags,
+	return with(r, func(q *traceV2Request) error {
+		t, err := s.store.StartTrace(r.Context(), tracking.StartTrace{
+			ExperimentID: q.ExperimentID, TimestampMs: q.TimestampMs, RequestMetadata: q.Meta, Tags: q.Tags,
+		})
+		return answerTraceV2(w, t, err)
 	})
-	return answerTraceV2(w, t, err)
 }
 
 func (s *Server) endTrace(w http.ResponseWriter, r *http.Request) error {
-	q := traceV2Request{end: true}
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	t, err := s.store.EndTrace(r.Context(), tracking.EndTrace{
-		RequestID: traceIDParam(r), TimestampMs: q.TimestampMs, Status: traceStatusNames[q.Status], RequestMetadata: q.Meta, Tags: q.Tags,
+	return decodeThen(r, &traceV2Request{end: true}, func(q *traceV2Request) error {
+		t, err := s.store.EndTrace(r.Context(), tracking.EndTrace{
+			RequestID: traceIDParam(r), TimestampMs: q.TimestampMs, Status: traceStatusNames[q.Status], RequestMetadata: q.Meta, Tags: q.Tags,
+		})
+		return answerTraceV2(w, t, err)
 	})
-	return answerTraceV2(w, t, err)
 }
 
 func (s *Server) getTraceInfo(w http.ResponseWriter, r *http.Request) error {
@@ -190,8 +186,7 @@ func answerTraceV2(w http.ResponseWriter, t *tracking.TraceInfo, err error) erro
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, traceInfoResponse{toV2(t)})
-	return nil
+	return answer(w, traceInfoResponse{toV2(t)}, nil)
 }
 
 // traceTagRequest is SetTraceTag and DeleteTraceTag (which has no value),
@@ -218,19 +213,15 @@ func (q *traceTagRequest) validate() error {
 }
 
 func (s *Server) setTraceTag(w http.ResponseWriter, r *http.Request) error {
-	q := traceTagRequest{set: true}
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.SetTraceTag(r.Context(), traceIDParam(r), tracking.Tag{Key: q.Key, Value: q.Value}))
+	return decodeThen(r, &traceTagRequest{set: true}, func(q *traceTagRequest) error {
+		return answerEmpty(w, s.store.SetTraceTag(r.Context(), traceIDParam(r), tracking.Tag{Key: q.Key, Value: q.Value}))
+	})
 }
 
 func (s *Server) deleteTraceTag(w http.ResponseWriter, r *http.Request) error {
-	var q traceTagRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.DeleteTraceTag(r.Context(), traceIDParam(r), q.Key))
+	return with(r, func(q *traceTagRequest) error {
+		return answerEmpty(w, s.store.DeleteTraceTag(r.Context(), traceIDParam(r), q.Key))
+	})
 }
 
 // traceSearchRequest is SearchTraces (experiment_ids) and SearchTracesV3
@@ -248,7 +239,7 @@ type traceSearchRequest struct {
 func (q *traceSearchRequest) decl() []spec {
 	first := idList("experiment_ids", &q.ExperimentIDs).req().check(nonEmptyList(&q.ExperimentIDs))
 	if q.v3 {
-		first = messageList("locations", &q.Locations).req()
+		first = msgList("locations", &q.Locations, (*traceLocationMessage).decl).req()
 	}
 	return []spec{
 		first,
@@ -307,11 +298,10 @@ func searchTracesAs[T any](s *Server, w http.ResponseWriter, r *http.Request, v3
 	for i, t := range page.Traces {
 		out[i] = view(t)
 	}
-	writeJSON(w, http.StatusOK, struct {
+	return answer(w, struct {
 		Traces        []T    `json:"traces,omitempty"`
 		NextPageToken string `json:"next_page_token,omitempty"`
-	}{out, page.NextPageToken})
-	return nil
+	}{out, page.NextPageToken}, nil)
 }
 
 // deleteTracesRequest is DeleteTraces (v2 and v3).
@@ -345,22 +335,16 @@ func (q *deleteTracesRequest) validate() error {
 }
 
 func (s *Server) deleteTraces(w http.ResponseWriter, r *http.Request) error {
-	var q deleteTracesRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	req := tracking.DeleteTraces{ExperimentID: q.ExperimentID, MaxTraces: int(q.MaxTraces), RequestIDs: q.IDs}
-	if q.MaxTS != nil {
-		req.MaxTimestampMillis = *q.MaxTS
-	}
-	n, err := s.store.DeleteTraces(r.Context(), req)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, struct {
-		TracesDeleted int `json:"traces_deleted"`
-	}{n})
-	return nil
+	return with(r, func(q *deleteTracesRequest) error {
+		req := tracking.DeleteTraces{ExperimentID: q.ExperimentID, MaxTraces: int(q.MaxTraces), RequestIDs: q.IDs}
+		if q.MaxTS != nil {
+			req.MaxTimestampMillis = *q.MaxTS
+		}
+		n, err := s.store.DeleteTraces(r.Context(), req)
+		return answer(w, struct {
+			TracesDeleted int `json:"traces_deleted"`
+		}{n}, err)
+	})
 }
 
 // traceArtifactRequest is the UI's get-trace-artifact.

@@ -381,33 +381,33 @@ func jsonProblem(err error) string {
 // --- handlers ---
 
 // startTraceV3Request is StartTraceV3: a Trace whose trace_info is
-// required.
-type startTraceV3Request struct{ Trace *traceMessage }
+// required (decodeTraceInfo names its fields by their full path).
+type startTraceV3Request struct{ Info *tracking.TraceInfo }
 
-func (q *startTraceV3Request) decl() []spec { return []spec{optMessage("trace", &q.Trace).req()} }
-
-// traceMessage is a client's Trace: its TraceInfoV3 only.
-type traceMessage struct{ Info *tracking.TraceInfo }
-
-func (m *traceMessage) decl() []spec {
-	return []spec{custom("trace_info", func(f *fields, name string) (bool, bool, error) {
+func (q *startTraceV3Request) decl() []spec {
+	return []spec{custom("trace", func(f *fields, name string) (bool, bool, error) {
 		v, ok := f.lookup(name)
-		if !ok || kindOf(v.raw) != kindObject {
+		if !ok || v.query {
 			return false, false, nil
 		}
-		var err error
-		m.Info, err = decodeTraceInfo(v.raw)
+		m, err := message(v.raw, name)
+		if err != nil {
+			return true, false, err
+		}
+		info, ok := m.lookup("trace_info")
+		if !ok || kindOf(info.raw) != kindObject {
+			return true, false, missingValue("trace.trace_info")
+		}
+		q.Info, err = decodeTraceInfo(info.raw)
 		return true, false, err
 	}).req()}
 }
 
 func (s *Server) startTraceV3(w http.ResponseWriter, r *http.Request) error {
-	var q startTraceV3Request
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	t, err := s.store.StartTraceV3(r.Context(), q.Trace.Info)
-	return answerTraceV3(w, t, nil, err)
+	return with(r, func(q *startTraceV3Request) error {
+		t, err := s.store.StartTraceV3(r.Context(), q.Info)
+		return answerTraceV3(w, t, nil, err)
+	})
 }
 
 // answerTraceV3 answers {"trace": {"trace_info": t, "spans": spans}}, or
@@ -416,8 +416,7 @@ func answerTraceV3(w http.ResponseWriter, t *tracking.TraceInfo, spans []json.Ra
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, traceV3Response{traceV3{TraceInfo: toV3(t), Spans: spans}})
-	return nil
+	return answer(w, traceV3Response{traceV3{TraceInfo: toV3(t), Spans: spans}}, nil)
 }
 
 // traceInfoV3Of loads a trace for a 3.x route, with MLflow 3's message
@@ -443,27 +442,25 @@ type getTraceRequest struct {
 }
 
 func (q *getTraceRequest) decl() []spec {
-	return []spec{queryBool("allow_partial", &q.Partial), str("trace_id", &q.ID).req()}
+	return []spec{boolField("allow_partial", &q.Partial), str("trace_id", &q.ID).req()}
 }
 
 // getTraceV3 answers GetTrace: the info with the spans of the stored
 // trace data. Without data, allow_partial answers the info alone; without
 // it the trace is "not fully exported yet", as MLflow says.
 func (s *Server) getTraceV3(w http.ResponseWriter, r *http.Request) error {
-	var q getTraceRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	t, err := s.traceInfoV3Of(r, q.ID)
-	if err != nil {
-		return err
-	}
-	spans, found, err := s.traceSpans(r, t)
-	if err == nil && !found && !q.Partial {
-		err = tracking.Errorf(tracking.ResourceDoesNotExist,
-			"Trace with ID %s is not fully exported yet, please try again later.", q.ID)
-	}
-	return answerTraceV3(w, t, spans, err)
+	return with(r, func(q *getTraceRequest) error {
+		t, err := s.traceInfoV3Of(r, q.ID)
+		if err != nil {
+			return err
+		}
+		spans, found, err := s.traceSpans(r, t)
+		if err == nil && !found && !q.Partial {
+			err = tracking.Errorf(tracking.ResourceDoesNotExist,
+				"Trace with ID %s is not fully exported yet, please try again later.", q.ID)
+		}
+		return answerTraceV3(w, t, spans, err)
+	})
 }
 
 // traceIDsRequest is BatchGetTraces and BatchGetTraceInfos.
@@ -499,10 +496,9 @@ func (s *Server) batchGetTraces(w http.ResponseWriter, r *http.Request) error {
 			out = append(out, traceV3{TraceInfo: toV3(t), Spans: spans})
 		}
 	}
-	writeJSON(w, http.StatusOK, struct {
+	return answer(w, struct {
 		Traces []traceV3 `json:"traces,omitempty"`
-	}{out})
-	return nil
+	}{out}, nil)
 }
 
 // batchGetTraceInfos answers BatchGetTraceInfos: the infos of trace_ids
@@ -516,10 +512,9 @@ func (s *Server) batchGetTraceInfos(w http.ResponseWriter, r *http.Request) erro
 	for i, t := range infos {
 		out[i] = toV3(t)
 	}
-	writeJSON(w, http.StatusOK, struct {
+	return answer(w, struct {
 		TraceInfos []*traceInfoV3 `json:"trace_infos,omitempty"`
-	}{out})
-	return nil
+	}{out}, nil)
 }
 
 // readableTraces loads the listed traces, skipping unknown ids, repeats
@@ -592,7 +587,7 @@ func (s *Server) checkTracesReadable(r *http.Request, ids []string) error {
 type traceLocationMessage struct{ Experiment *experimentLocationMessage }
 
 func (l *traceLocationMessage) decl() []spec {
-	return []spec{optMessage("mlflow_experiment", &l.Experiment)}
+	return []spec{optMsg("mlflow_experiment", &l.Experiment, (*experimentLocationMessage).decl)}
 }
 
 // experimentLocationMessage is MlflowExperimentLocation.
@@ -622,17 +617,15 @@ func (q *linkTracesRequest) validate() error {
 }
 
 func (s *Server) linkTracesToRun(w http.ResponseWriter, r *http.Request) error {
-	var q linkTracesRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	if len(q.IDs) == 0 {
-		return writeEmpty(w)
-	}
-	if err := s.checkTracesReadable(r, q.IDs); err != nil {
-		return err
-	}
-	return answerEmpty(w, s.store.LinkTracesToRun(r.Context(), q.IDs, q.RunID))
+	return with(r, func(q *linkTracesRequest) error {
+		if len(q.IDs) == 0 {
+			return writeEmpty(w)
+		}
+		if err := s.checkTracesReadable(r, q.IDs); err != nil {
+			return err
+		}
+		return answerEmpty(w, s.store.LinkTracesToRun(r.Context(), q.IDs, q.RunID))
+	})
 }
 
 // --- span data ---
@@ -707,13 +700,11 @@ func (q *createAssessmentRequest) validate() (err error) {
 }
 
 func (s *Server) createAssessment(w http.ResponseWriter, r *http.Request) error {
-	var q createAssessmentRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	q.A.TraceID = r.PathValue("trace_id")
-	a, err := s.store.CreateAssessment(r.Context(), q.A)
-	return answerAssessment(w, a, err)
+	return with(r, func(q *createAssessmentRequest) error {
+		q.A.TraceID = r.PathValue("trace_id")
+		a, err := s.store.CreateAssessment(r.Context(), q.A)
+		return answerAssessment(w, a, err)
+	})
 }
 
 func (s *Server) getAssessment(w http.ResponseWriter, r *http.Request) error {
@@ -726,8 +717,7 @@ func answerAssessment(w http.ResponseWriter, a *tracking.Assessment, err error) 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, assessmentResponse{toAssessmentJSON(a)})
-	return nil
+	return answer(w, assessmentResponse{toAssessmentJSON(a)}, nil)
 }
 
 // updateMaskPaths reads a FieldMask: proto JSON writes it as one string of
@@ -842,12 +832,10 @@ func (q *updateAssessmentRequest) apply(a *tracking.Assessment) error {
 }
 
 func (s *Server) updateAssessment(w http.ResponseWriter, r *http.Request) error {
-	var q updateAssessmentRequest
-	if err := decode(r, &q); err != nil {
-		return err
-	}
-	a, err := s.store.UpdateAssessment(r.Context(), r.PathValue("trace_id"), r.PathValue("assessment_id"), q.apply)
-	return answerAssessment(w, a, err)
+	return with(r, func(q *updateAssessmentRequest) error {
+		a, err := s.store.UpdateAssessment(r.Context(), r.PathValue("trace_id"), r.PathValue("assessment_id"), q.apply)
+		return answerAssessment(w, a, err)
+	})
 }
 
 func (s *Server) deleteAssessment(w http.ResponseWriter, r *http.Request) error {
