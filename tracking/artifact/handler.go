@@ -144,6 +144,15 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, p string) {
 			writeTooLarge(w, h.opts.MaxUploadSize)
 		case errors.As(err, &mb):
 			writeTooLarge(w, mb.Limit)
+		case counted.err != nil:
+			// The client's body failed (it stalled past Caddy's
+			// read_body_idle, or the connection broke): the client's
+			// fault, not a storage failure.
+			if h.opts.Logger != nil {
+				h.opts.Logger.Debug("artifact upload: reading the request body failed",
+					zap.String("artifact", p), zap.Int64("bytes_received", counted.n), zap.Error(counted.err))
+			}
+			WriteError(w, tracking.Errorf(tracking.BadRequest, "Failed to read the request body: upload of '%s' incomplete.", p))
 		default:
 			h.fail(w, r, err, zap.String("artifact", p), zap.Int64("bytes_received", counted.n),
 				zap.Int64("content_length", r.ContentLength))
