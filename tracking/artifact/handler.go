@@ -53,9 +53,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // path after "/api/2.0/mlflow-artifacts" (or the /ajax-api form), still
 // percent-encoded exactly as received: the remainder of r.URL.EscapedPath(),
 // never of r.URL.Path, e.g. "/artifacts/1/abc/artifacts/x.txt". It is
-// decoded exactly once, by CleanEscapedPath. The listing's "path" query
-// parameter is taken from r.URL.Query() (decoded once by net/url) and
-// checked by CleanPath.
+// decoded once and canonicalized by CleanEscapedPath. The listing's "path"
+// query parameter is taken from r.URL.Query() (decoded once by net/url)
+// and canonicalized by CleanPath.
 //
 //	GET    /artifacts?path=<dir>   list one level
 //	GET    /artifacts/<p>          download (Range supported; large ones may

@@ -218,4 +218,10 @@ var Decisions = []Decision{
 		Ours:   "same",
 		Reason: "no change needed; runs_errors.jsonl #9 records \"DONE\" answering 200 unchanged",
 	},
+	{
+		Point:  "artifact path canonical form (every route that takes an artifact path: mlflow-artifacts upload/download/list/delete/mpu, get-artifact, artifacts/list, model-versions/get-artifact, logged-model files/directories, upload-artifact)",
+		MLflow: "utils/uri.py validate_path_is_safe, applied by handlers.py to every such path, and its return value used: _decode (urllib.parse.unquote, invalid UTF-8 as U+FFFD, then urlparse/urlunparse, which drops leading C0/space, tab/CR/LF, an empty ;params ?query #fragment and lowercases a scheme; repeated until stable, ValueError (500) after 10 rounds), then _escape_control_characters (C0 and DEL as lowercase %xx); the Python client applies the same function to every listed name before requesting it (store/artifact/http_artifact_repo.py list_artifacts)",
+		Ours:   "same canonical form, stored and looked up (artifact.CleanPath): a log_image name's %72 uuid is stored as 'r', %c8 as U+FFFD, %10 stays the text %10; then refused: '..' and dot-and-space segments, empty segments, backslash, drive letter or bare scheme first, C1 controls, invisible characters and Unicode look-alikes; a path that never settles or that urlunparse makes absolute (a //netloc, http:x) is a 400 'Invalid path', not a 500. Deviations kept: '#' is accepted; backslash refused on every OS (MLflow on Linux accepts it, so a log_image uuid starting 5c is refused)",
+		Reason: "names MLflow clients upload round-trip through list and the client's own transform (TestPythonClientRoundTrip, TestArtifactNamesThroughCaddy); the canonical form is a fixed point whose only escapes left are control escapes, so a further decoding by another layer cannot form a traversal (FuzzCleanEscapedPath)",
+	},
 }
