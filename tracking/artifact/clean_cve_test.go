@@ -57,6 +57,8 @@ var cveVectors = []struct{ cve, escaped string }{
 	{"C1 control", "a%C2%85b"},
 	{"never settles (MLflow: server error)", "%" + strings.Repeat("25", 10) + "41"},
 	{"empty netloc after a scheme", "ttp://x"},
+	{"# from a further decoding", "a%2523b"},
+	{"log_image step 23 (MLflow refuses it too)", "images/dog%25step%2523%25timestamp%251796501552107%2500aa11bb.png"},
 	{"file URI, double-encoded", "file%253a%252f%252f%252fetc"},
 	{"bad escape", "a%zz"},
 	{"truncated escape", "a%2"},
@@ -157,6 +159,7 @@ func TestCleanPathDecodedValues(t *testing.T) {
 		{"a%10", "a%10", true},
 		{"a\x10", "a%10", true},
 		{"a#b?c;d", "a#b?c;d", true},
+		{"a%23b", "", false}, // '#' only after a further decoding
 		{"a#", "a", true}, // urlunparse drops an empty fragment,
 		{"a?", "a", true}, // query
 		{"a;", "a", true}, // and path parameter

@@ -70,8 +70,12 @@ func CleanEscapedPath(escaped string) (string, error) {
 //   - more than MaxPathLength bytes, or a segment over MaxSegmentLength.
 //
 // A path that does not settle within MLflow's ten decoding rounds, or that
-// the URL round trip makes absolute, is refused too. Unlike MLflow, '#'
-// is accepted (MLflow's own log_histogram and log_image write it).
+// the URL round trip makes absolute, is refused too. Unlike MLflow, a '#'
+// that the client sent as such is accepted (MLflow's own log_histogram
+// and log_image write it); one that only further decoding produces
+// ("%23" left after HTTP's decoding, as in a log_image name for step 23)
+// is refused as MLflow refuses it, because MLflow's Python client refuses
+// to list a directory holding such a name.
 //
 // Decoding the canonical form once more can only turn its "%xx" control
 // escapes back into control characters (every other escape was decoded),
@@ -85,7 +89,7 @@ func CleanPath(p string) (string, error) {
 		return "", errInvalidPath()
 	}
 	c, ok := canonical(p)
-	if !ok || c == "" || len(c) > MaxPathLength {
+	if !ok || c == "" || len(c) > MaxPathLength || strings.Count(c, "#") > strings.Count(p, "#") {
 		return "", errInvalidPath()
 	}
 	for _, r := range c {

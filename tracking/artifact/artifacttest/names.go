@@ -151,6 +151,7 @@ var Attacks = []string{
 	"C:%5cWindows", "file:%2F%2F%2Fetc%2Fpasswd",
 	"..;/x", "a/..;x/b", "x%23/../../etc", "x%3F/../../etc", "%23..%2F..%2Fetc",
 	"a%C2%85b", "images/dog%step%27%timestamp%1733400000000%5c00aa11-aaaa-4bbb-8ccc-123456789012.png",
+	"images/dog%25step%2523%25timestamp%251733400000000%2500aa11bb.png", // '#' once decoded again (step 23)
 	"%250a", "%20", "x/%252e%252e", "%" + strings.Repeat("25", 10) + "41", "ttp:%2F%2Fx",
 	"%E2%80%A4%E2%80%A4/x", "%EF%BC%8E%EF%BC%8E/x", "a%E2%88%95..%E2%88%95b", "a%EF%BC%8F..",
 	"%E2%80%A5/x", "a%E2%80%8Bb", "a%E2%80%AEgnp.exe", "%EF%BB%BFa",
