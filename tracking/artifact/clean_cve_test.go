@@ -152,7 +152,10 @@ func TestCleanPathDecodedValues(t *testing.T) {
 		{"a%2f..", "", false},      // "a/.." once decoded again
 		{"%5c%5cs%5cx", "", false}, // `\\s\x` once decoded again
 		{"a%2fb", "a/b", true},
-		{"a%5cb", "", false},
+		{"a%5cb", "a\\b", true}, // a name character (not on Windows)
+		{"a%5c", "", false},     // but never leading, trailing, doubled
+		{"a\\\\b", "", false},
+		{"a\\..\\b", "", false},
 		{"a%41", "aA", true},
 		{"a%2541", "aA", true},
 		{"a%step%10", "a%step%10", true},
@@ -160,9 +163,9 @@ func TestCleanPathDecodedValues(t *testing.T) {
 		{"a\x10", "a%10", true},
 		{"a#b?c;d", "a#b?c;d", true},
 		{"a%23b", "", false}, // '#' only after a further decoding
-		{"a#", "a", true}, // urlunparse drops an empty fragment,
-		{"a?", "a", true}, // query
-		{"a;", "a", true}, // and path parameter
+		{"a#", "a", true},    // urlunparse drops an empty fragment,
+		{"a?", "a", true},    // query
+		{"a;", "a", true},    // and path parameter
 		{"a;/b", "a;/b", true},
 		{"a\tb\nc", "abc", true},
 		{"Ab-1:x", "ab-1:x", true},     // a scheme is lowercased

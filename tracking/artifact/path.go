@@ -61,8 +61,10 @@ func CleanEscapedPath(escaped string) (string, error) {
 //     drops trailing ones), and ".." with a path parameter ("..;x");
 //   - empty segments (a leading, doubled or trailing slash), so nothing is
 //     absolute;
-//   - backslashes, C1 controls, invisible format characters (zero-width,
-//     bidi overrides, BOM);
+//   - a backslash that leads, ends, doubles or delimits a dot-only part
+//     ("..\\x", "\\\\server", "a\\"), and on Windows any backslash; C1
+//     controls, invisible format characters (zero-width, bidi overrides,
+//     BOM);
 //   - a drive letter or a bare URI scheme as the first segment ("C:",
 //     "c:x", "file:"), and on Windows any colon (NTFS streams);
 //   - Unicode look-alikes of '.', '/' and '\' that would make one of the
@@ -94,7 +96,7 @@ func CleanPath(p string) (string, error) {
 	}
 	for _, r := range c {
 		switch {
-		case r == '\\':
+		case r == '\\' && runtime.GOOS == "windows":
 			return "", errInvalidPath()
 		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
 			return "", errInvalidPath()
@@ -110,6 +112,21 @@ func CleanPath(p string) (string, error) {
 	for seg := range strings.SplitSeq(c, "/") {
 		if seg == "" || len(seg) > MaxSegmentLength || dotSegment(seg) {
 			return "", errInvalidPath()
+		}
+		// A backslash is a name character here (MLflow on Linux stores
+		// it; a log_image uuid starting "5c" makes one), but it must not
+		// make anything that a Windows reader would take as a traversal,
+		// a root or an empty segment.
+		if !strings.Contains(seg, "\\") {
+			continue
+		}
+		if len(seg) >= 2 && seg[1] == ':' && isASCIILetter(seg[0]) { // C:\x
+			return "", errInvalidPath()
+		}
+		for part := range strings.SplitSeq(seg, "\\") {
+			if part == "" || dotSegment(part) {
+				return "", errInvalidPath()
+			}
 		}
 	}
 	if !survivesRedecoding(c) {

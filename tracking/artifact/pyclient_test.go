@@ -79,7 +79,7 @@ func TestPythonClientRoundTrip(t *testing.T) {
 	t.Cleanup(srv.Close)
 	const root = "1/r/artifacts"
 	uploaded := map[string]string{} // content -> name
-	for _, uuid := range []string{"72", "c8", "0a", "00", "2e", "2f", "25"} {
+	for _, uuid := range []string{"72", "c8", "0a", "00", "2e", "2f", "25", "5c"} {
 		for _, step := range []string{"10", "26"} {
 			name := "images/dog%step%" + step + "%timestamp%1796501552107%" + uuid + "03c8d2-aaaa-4bbb-8ccc-123456789012.png"
 			data := "image " + name
