@@ -21,9 +21,10 @@ import (
 
 // TestArtifactNamesThroughCaddy: every name MLflow's clients write (the
 // log_image "%step%"/"+step+" names, '#' for '/', histograms) and every
-// nasty-but-legal name goes up and comes back under exactly that name
-// through a real Caddy, on every route that takes a path, escaped as the
-// Python client and as a strict client escape it; and every attack is
+// nasty-but-legal name goes up through a real Caddy, escaped as the Python
+// client and as a strict client escape it, is stored and listed under
+// MLflow's canonical form of it, and comes back under both forms on every
+// route that takes a path; and every attack is
 // refused on every such route, with nothing written anywhere.
 func TestArtifactNamesThroughCaddy(t *testing.T) {
 	srv := caddytest.Start(t, caddytest.Options{})
@@ -74,7 +75,7 @@ func TestArtifactNamesThroughCaddyGCS(t *testing.T) {
 // artifactNames is the body of the TestArtifactNamesThroughCaddy tests:
 // stored reads the bytes the store holds at a store path, writtenBy finds
 // every stored file or object with the given content.
-func artifactNames(t *testing.T, srv *caddytest.Server, stored func(rel string) ([]byte, error), writtenBy func([]byte) []string) {
+func artifactNames(t *testing.T, srv *caddytest.Server, storedAt func(rel string) ([]byte, error), writtenBy func([]byte) []string) {
 	expID := str(t, call(t, srv, http.MethodPost, "/api/2.0/mlflow/experiments/create", obj{"name": "names"}, 200), "experiment_id")
 	run := call(t, srv, http.MethodPost, "/api/2.0/mlflow/runs/create", obj{"experiment_id": expID, "start_time": time.Now().UnixMilli()}, 200)
 	runID := str(t, run, "run", "info", "run_id")
@@ -93,7 +94,8 @@ func artifactNames(t *testing.T, srv *caddytest.Server, stored func(rel string) 
 			t.Fatalf("%s = %d %q, want 200 %q", what, st, b, data)
 		}
 	}
-	for i, name := range artifacttest.LegalNames() {
+	for i, n := range artifacttest.LegalNames() {
+		name, stored := n.Upload, n.Stored
 		for enc, esc := range map[string]string{"strict": artifacttest.EscapeStrict(name), "requests": artifacttest.EscapeLikeRequests(name)} {
 			prefix := []string{"/api", "/ajax-api"}[i%2]
 			data := enc + " " + name
@@ -105,14 +107,23 @@ func artifactNames(t *testing.T, srv *caddytest.Server, stored func(rel string) 
 			for _, p := range []string{"/api", "/ajax-api"} {
 				st, b := get(p + "/2.0/mlflow-artifacts/artifacts/" + runRoot + "/model/" + esc)
 				want("download "+p+" "+name, st, b, data)
+				// Under the stored name too, as the Python client asks for
+				// a listed name.
+				st, b = get(p + "/2.0/mlflow-artifacts/artifacts/" + runRoot + "/model/" + artifacttest.EscapeLikeRequests(stored))
+				want("download "+p+" stored "+stored, st, b, data)
 			}
 			q := url.Values{"run_id": {runID}, "path": {"model/" + name}}
 			st, b := get("/get-artifact?" + q.Encode())
 			want("/get-artifact "+name, st, b, data)
+			// Where the name is the whole path, its leading spaces are
+			// dropped (as MLflow does): " x" there is "x".
+			whole := !strings.HasPrefix(name, " ")
 			q = url.Values{"name": {"clf"}, "version": {version}, "path": {name}}
-			st, b = get("/model-versions/get-artifact?" + q.Encode())
-			want("/model-versions/get-artifact "+name, st, b, data)
-			dir, file := path.Split("model/" + name)
+			if whole {
+				st, b = get("/model-versions/get-artifact?" + q.Encode())
+				want("/model-versions/get-artifact "+name, st, b, data)
+			}
+			dir, file := path.Split("model/" + stored)
 			q = url.Values{"run_id": {runID}, "path": {strings.TrimSuffix(dir, "/")}}
 			var list struct {
 				Files []struct {
@@ -135,8 +146,10 @@ func artifactNames(t *testing.T, srv *caddytest.Server, stored func(rel string) 
 				t.Fatalf("PUT %s = %d %s", up, st, b)
 			}
 			q = url.Values{"artifact_file_path": {name}}
-			st, b = get("/ajax-api/2.0/mlflow/logged-models/" + modelID + "/artifacts/files?" + q.Encode())
-			want("logged model file "+name, st, b, data)
+			if whole {
+				st, b = get("/ajax-api/2.0/mlflow/logged-models/" + modelID + "/artifacts/files?" + q.Encode())
+				want("logged model file "+name, st, b, data)
+			}
 			// The UI's upload-artifact, read back through get-artifact.
 			q = url.Values{"run_uuid": {runID}, "path": {"ui/" + name}}
 			if st, b := artifacttest.RawDo(t, srv.URL, http.MethodPost, "/ajax-api/2.0/mlflow/upload-artifact?"+q.Encode(), []byte(data)); st != 200 {
@@ -146,7 +159,7 @@ func artifactNames(t *testing.T, srv *caddytest.Server, stored func(rel string) 
 			st, b = get("/get-artifact?" + q.Encode())
 			want("/get-artifact of upload-artifact "+name, st, b, data)
 			// Stored under exactly that name.
-			if got, err := stored(runRoot + "/model/" + name); err != nil || string(got) != data {
+			if got, err := storedAt(runRoot + "/model/" + stored); err != nil || string(got) != data {
 				t.Fatalf("stored file for %q: %q, %v", name, got, err)
 			}
 		}
@@ -160,7 +173,8 @@ func artifactNames(t *testing.T, srv *caddytest.Server, stored func(rel string) 
 		t.Fatal("writtenBy finds nothing: the no-write check below would prove nothing")
 	}
 	// Multipart with MLflow's image names, as the Python client does it.
-	for _, name := range artifacttest.MLflowNames {
+	for _, n := range artifacttest.MLflowNames {
+		name := n.Upload
 		dir, file := path.Split(runRoot + "/mpu/" + name)
 		data := bytes.Repeat([]byte(name), 3)
 		if err := artifacttest.Upload(srv.Client(), srv.URL, strings.TrimSuffix(dir, "/"), "/tmp/x/"+file, data, 16); err != nil {
@@ -168,6 +182,9 @@ func artifactNames(t *testing.T, srv *caddytest.Server, stored func(rel string) 
 		}
 		st, b := get("/api/2.0/mlflow-artifacts/artifacts/" + artifacttest.EscapeStrict(dir+file))
 		want("multipart "+name, st, b, string(data))
+		if got, err := storedAt(runRoot + "/mpu/" + n.Stored); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("multipart %q: stored under %q: %v", name, n.Stored, err)
+		}
 	}
 
 	// Attacks, on every route that takes a path.
@@ -176,6 +193,9 @@ func artifactNames(t *testing.T, srv *caddytest.Server, stored func(rel string) 
 		st, b := artifacttest.RawDo(t, srv.URL, method, target, body)
 		if method == http.MethodHead && st == 400 {
 			return
+		}
+		if st == http.StatusPermanentRedirect && (strings.Contains(target, "//") || strings.Contains(strings.ToLower(target), "/%2f")) {
+			return // an inner "//" once decoded: Werkzeug's 308 (slashes.go), before any handler
 		}
 		if !artifacttest.IsInvalidPath(st, b) {
 			t.Errorf("%s %s = %d %s, want 400 Invalid path", method, target, st, b)

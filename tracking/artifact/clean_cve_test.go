@@ -40,9 +40,6 @@ var cveVectors = []struct{ cve, escaped string }{
 	{"CVE-2024-3573", "file:/etc/passwd"},
 	{"CVE-2024-3848 (fragment bypass)", "%23..%2F..%2Fetc"},
 	{"path params", "..;/..;/etc/passwd"},
-	{"NUL truncation", "x.txt%00.png"},
-	{"overlong UTF-8 dot", "%c0%ae%c0%ae/etc"},
-	{"overlong UTF-8 slash", "..%c0%afetc"},
 	{"one-dot-leader", "%E2%80%A4%E2%80%A4/etc"},
 	{"fullwidth full stop", "%EF%BC%8E%EF%BC%8E/etc"},
 	{"division slash", "..%E2%88%95etc"},
@@ -57,12 +54,14 @@ var cveVectors = []struct{ cve, escaped string }{
 	{"empty segment", "a//b"},
 	{"trailing slash", "a/b/"},
 	{"dot segment", "a/./b"},
-	{"CR/LF", "a%0d%0aSet-Cookie:x"},
-	{"DEL", "a%7f"},
 	{"C1 control", "a%C2%85b"},
+	{"never settles (MLflow: server error)", "%" + strings.Repeat("25", 10) + "41"},
+	{"empty netloc after a scheme", "ttp://x"},
+	{"# from a further decoding", "a%2523b"},
+	{"log_image step 23 (MLflow refuses it too)", "images/dog%25step%2523%25timestamp%251796501552107%2500aa11bb.png"},
+	{"file URI, double-encoded", "file%253a%252f%252f%252fetc"},
 	{"bad escape", "a%zz"},
 	{"truncated escape", "a%2"},
-	{"invalid UTF-8", "a%ff%fe"},
 	{"too long", strings.Repeat("abcdefgh/", 120)},
 	{"segment too long", strings.Repeat("a", 256)},
 }
@@ -78,6 +77,38 @@ func TestCleanEscapedPathCVEs(t *testing.T) {
 		if !ok || te.Code != tracking.InvalidParameterValue || te.Message != "Invalid path" ||
 			te.Code.HTTPStatus() != 400 {
 			t.Errorf("%s: CleanEscapedPath(%q): %v, want 400 INVALID_PARAMETER_VALUE Invalid path", c.cve, c.escaped, err)
+		}
+	}
+}
+
+// defusedVectors are attack shapes that MLflow's canonical form turns into
+// harmless names, as MLflow's server stores them: a NUL or other control
+// character is the text "%xx", tab/CR/LF disappear, invalid or overlong
+// UTF-8 is U+FFFD (one per maximal invalid subsequence, as Python decodes).
+var defusedVectors = []struct{ name, escaped, canonical string }{
+	{"NUL truncation", "x.txt%00.png", "x.txt%00.png"},
+	{"NUL, double-encoded", "x.txt%2500.png", "x.txt%00.png"},
+	{"overlong UTF-8 dot", "%c0%ae%c0%ae/etc", "\uFFFD\uFFFD\uFFFD\uFFFD/etc"},
+	{"overlong UTF-8 slash", "..%c0%afetc", "..\uFFFD\uFFFDetc"},
+	{"3-byte overlong", "%e0%80%ae", "\uFFFD\uFFFD\uFFFD"},
+	{"truncated 3-byte sequence", "a%e2%82b", "a\uFFFDb"},
+	{"CR/LF", "a%0d%0aSet-Cookie:x", "aset-cookie:x"}, // and the scheme lowercased
+	{"CR/LF inside", "x/a%0d%0aSet-Cookie:x", "x/aSet-Cookie:x"},
+	{"DEL", "a%7f", "a%7f"},
+	{"ESC", "a%1Bb", "a%1bb"},
+	{"invalid UTF-8", "a%ff%fe", "a\uFFFD\uFFFD"},
+	{"leading space and controls", "%20%01x/y", "x/y"},
+	{"escaped dot-dot inside a name", "a%252e%252eb", "a..b"},
+	{"settles in MLflow's last round", "%" + strings.Repeat("25", 9) + "41", "A"},
+}
+
+func TestCleanEscapedPathDefused(t *testing.T) {
+	for _, c := range defusedVectors {
+		if got, err := CleanEscapedPath(c.escaped); err != nil || got != c.canonical {
+			t.Errorf("%s: CleanEscapedPath(%q) = %q, %v; want %q", c.name, c.escaped, got, err, c.canonical)
+		}
+		if got, err := CleanPath(c.canonical); err != nil || got != c.canonical {
+			t.Errorf("%s: CleanPath(%q) = %q, %v; want it unchanged", c.name, c.canonical, got, err)
 		}
 	}
 }
@@ -103,9 +134,9 @@ func TestCleanPathColons(t *testing.T) {
 }
 
 // TestCleanPathDecodedValues: CleanPath takes values that were already
-// decoded once (query parameters), so it never decodes again: what is left
-// of a percent sign is part of the name, unless decoding it once more
-// would make a traversal.
+// decoded once (query parameters) and canonicalizes them as MLflow does:
+// the escapes left are decoded until nothing changes, and the result is
+// checked.
 func TestCleanPathDecodedValues(t *testing.T) {
 	cases := []struct {
 		in   string
@@ -120,10 +151,27 @@ func TestCleanPathDecodedValues(t *testing.T) {
 		{"%2e%2e/x", "", false},    // ".." once decoded again
 		{"a%2f..", "", false},      // "a/.." once decoded again
 		{"%5c%5cs%5cx", "", false}, // `\\s\x` once decoded again
-		{"a%2fb", "a%2fb", true},   // a name; decoded again it is no traversal
-		{"a%5cb", "a%5cb", true},
-		{"a%41", "a%41", true},
+		{"a%2fb", "a/b", true},
+		{"a%5cb", "a\\b", true}, // a name character (not on Windows)
+		{"a%5c", "", false},     // but never leading, trailing, doubled
+		{"a\\\\b", "", false},
+		{"a\\..\\b", "", false},
+		{"a%41", "aA", true},
+		{"a%2541", "aA", true},
+		{"a%step%10", "a%step%10", true},
+		{"a%10", "a%10", true},
+		{"a\x10", "a%10", true},
 		{"a#b?c;d", "a#b?c;d", true},
+		{"a%23b", "", false}, // '#' only after a further decoding
+		{"a#", "a", true},    // urlunparse drops an empty fragment,
+		{"a?", "a", true},    // query
+		{"a;", "a", true},    // and path parameter
+		{"a;/b", "a;/b", true},
+		{"a\tb\nc", "abc", true},
+		{"Ab-1:x", "ab-1:x", true},     // a scheme is lowercased
+		{"a/Ab-1:x", "a/Ab-1:x", true}, // not after a slash
+		{"a\uFFFDb", "a\uFFFDb", true},
+		{"%00", "", false}, // nothing left
 		{"../x", "", false},
 		{"/x", "", false},
 	}

@@ -53,9 +53,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // path after "/api/2.0/mlflow-artifacts" (or the /ajax-api form), still
 // percent-encoded exactly as received: the remainder of r.URL.EscapedPath(),
 // never of r.URL.Path, e.g. "/artifacts/1/abc/artifacts/x.txt". It is
-// decoded exactly once, by CleanEscapedPath. The listing's "path" query
-// parameter is taken from r.URL.Query() (decoded once by net/url) and
-// checked by CleanPath.
+// decoded once and canonicalized by CleanEscapedPath. The listing's "path"
+// query parameter is taken from r.URL.Query() (decoded once by net/url)
+// and canonicalized by CleanPath.
 //
 //	GET    /artifacts?path=<dir>   list one level
 //	GET    /artifacts/<p>          download (Range supported; large ones may
@@ -144,6 +144,15 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, p string) {
 			writeTooLarge(w, h.opts.MaxUploadSize)
 		case errors.As(err, &mb):
 			writeTooLarge(w, mb.Limit)
+		case counted.err != nil:
+			// The client's body failed (it stalled past Caddy's
+			// read_body_idle, or the connection broke): the client's
+			// fault, not a storage failure.
+			if h.opts.Logger != nil {
+				h.opts.Logger.Debug("artifact upload: reading the request body failed",
+					zap.String("artifact", p), zap.Int64("bytes_received", counted.n), zap.Error(counted.err))
+			}
+			WriteError(w, tracking.Errorf(tracking.BadRequest, "Failed to read the request body: upload of '%s' incomplete.", p))
 		default:
 			h.fail(w, r, err, zap.String("artifact", p), zap.Int64("bytes_received", counted.n),
 				zap.Int64("content_length", r.ContentLength))

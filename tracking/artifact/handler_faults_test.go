@@ -3,6 +3,7 @@ package artifact_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"io/fs"
 	"net/http"
@@ -103,5 +104,48 @@ func TestHandlerStorageFaults(t *testing.T) {
 				t.Fatalf("logged: put %v, part %v", put, part)
 			}
 		})
+	}
+}
+
+// brokenBody yields some bytes, then fails as a body cut by Caddy's
+// read_body_idle timeout or a dropped connection does.
+type brokenBody struct{ sent bool }
+
+func (b *brokenBody) Read(p []byte) (int, error) {
+	if !b.sent {
+		b.sent = true
+		return copy(p, "partial upload "), nil
+	}
+	return 0, errors.New("read tcp: i/o timeout")
+}
+
+func (b *brokenBody) Close() error { return nil }
+
+// TestHandlerBrokenRequestBody: when reading the client's upload body
+// fails, the answer is 400 BAD_REQUEST, nothing is stored, and no storage
+// failure is logged.
+func TestHandlerBrokenRequestBody(t *testing.T) {
+	l, err := artifact.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zap.InfoLevel)
+	h := artifact.NewHandler(l, artifact.HandlerOptions{Logger: zap.New(core)})
+	r := httptest.NewRequest(http.MethodPut, "/api/2.0/mlflow-artifacts/artifacts/1/r/artifacts/big.bin", nil)
+	r.Body = &brokenBody{}
+	r.ContentLength = 1 << 20
+	w := httptest.NewRecorder()
+	h.ServeArtifacts(w, r, "/artifacts/1/r/artifacts/big.bin")
+	var e struct {
+		Code string `json:"error_code"`
+	}
+	if w.Code != http.StatusBadRequest || json.Unmarshal(w.Body.Bytes(), &e) != nil || e.Code != "BAD_REQUEST" {
+		t.Fatalf("PUT with a broken body = %d %s, want 400 BAD_REQUEST", w.Code, w.Body)
+	}
+	if logs.Len() != 0 {
+		t.Fatalf("logged %v, want no storage failure", logs.All())
+	}
+	if _, err := l.Open(context.Background(), "1/r/artifacts/big.bin"); err == nil {
+		t.Fatal("a partial upload was stored")
 	}
 }

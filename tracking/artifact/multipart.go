@@ -411,6 +411,12 @@ func (h *Handler) putPart(w http.ResponseWriter, r *http.Request, mp Multipart, 
 			writeTooLarge(w, h.opts.MaxUploadSize)
 		case IsNotFound(err):
 			WriteError(w, tracking.Errorf(tracking.ResourceDoesNotExist, "No such multipart upload"))
+		case counted.err != nil: // the client's body failed, not the store
+			if h.opts.Logger != nil {
+				h.opts.Logger.Debug("multipart part: reading the request body failed", zap.String("upload", id),
+					zap.Int("part", part), zap.Int64("bytes_received", counted.n), zap.Error(counted.err))
+			}
+			WriteError(w, tracking.Errorf(tracking.BadRequest, "Failed to read the request body: part %d incomplete.", part))
 		default:
 			h.fail(w, r, err, zap.String("upload", id), zap.Int("part", part),
 				zap.Int64("bytes_received", counted.n), zap.Int64("content_length", r.ContentLength))

@@ -24,9 +24,9 @@ func errInvalidPath() error {
 	return &tracking.Error{Code: tracking.InvalidParameterValue, Message: "Invalid path"}
 }
 
-// CleanEscapedPath decodes a percent-encoded artifact path exactly once, as
-// it appears in a request URL after the route prefix, and validates the
-// result with CleanPath.
+// CleanEscapedPath decodes a percent-encoded artifact path once, as it
+// appears in a request URL after the route prefix (the decoding net/http
+// does for MLflow's server), and passes the result to CleanPath.
 func CleanEscapedPath(escaped string) (string, error) {
 	decoded, err := url.PathUnescape(escaped)
 	if err != nil {
@@ -35,53 +35,70 @@ func CleanEscapedPath(escaped string) (string, error) {
 	return CleanPath(decoded)
 }
 
-// CleanPath validates an already-decoded artifact path and returns it as a
-// relative slash-separated path ("" for the root). It never decodes: what
-// is left of a percent sign after the caller's one decoding is part of the
-// name. MLflow's clients produce such names: log_image writes
-// "images/<key>%step%<n>%timestamp%<ms>%<uuid>.png" (MLflow up to 3.10;
-// later "+" instead of "%"), with any "/" of the key turned into "#", and
-// log_histogram writes "histograms/<name with # for />.json". So '%', '#',
-// '?', ';', '+', '&', '=', quotes, spaces, colons and Unicode letters are
-// ordinary name characters.
+// CleanPath canonicalizes an artifact path that HTTP has decoded once (a
+// request path after CleanEscapedPath, a query value, a path from a JSON
+// body) the way MLflow does, validates the canonical form, and returns it
+// as a relative slash-separated path ("" for the root). Stores only ever
+// see canonical paths, so every route stores, lists and finds a name
+// under the same form as MLflow's server does.
 //
-// Refused, with MLflow's 400 INVALID_PARAMETER_VALUE "Invalid path":
+// The canonical form is what mlflow/utils/uri.py validate_path_is_safe
+// returns, and both MLflow's server (for every artifact path it takes)
+// and its clients (for every name a listing returns, before requesting
+// it) use it: the path is decoded until it stops changing (up to ten
+// rounds; see canonical), and C0 controls and DEL are then escaped as
+// lowercase "%xx". So "%2e" is ".", "%41" is "A", "%c8" is U+FFFD, a tab,
+// CR or LF disappears, and "%10" or "%00" is that text. MLflow's log_image
+// names ("images/<key>%step%<n>%timestamp%<ms>%<uuid>.png", '#' for '/'
+// in the key; "+" instead of "%" from MLflow 3.11) come out as MLflow's
+// server stores them: "%step%10" stays, a uuid starting "72" becomes "r".
+// '%' before non-hex, '#', '?', ';', '+', '&', '=', quotes, spaces,
+// colons and Unicode letters are ordinary name characters.
+//
+// The canonical form is refused, with MLflow's 400 INVALID_PARAMETER_VALUE
+// "Invalid path", when it has:
 //   - "." and ".." segments, segments made only of dots and spaces (Windows
 //     drops trailing ones), and ".." with a path parameter ("..;x");
 //   - empty segments (a leading, doubled or trailing slash), so nothing is
 //     absolute;
-//   - backslashes, NUL and every other control character, invisible format
-//     characters (zero-width, bidi overrides, BOM) and U+FFFD;
+//   - a backslash that leads, ends, doubles or delimits a dot-only part
+//     ("..\\x", "\\\\server", "a\\"), and on Windows any backslash; C1
+//     controls, invisible format characters (zero-width, bidi overrides,
+//     BOM);
 //   - a drive letter or a bare URI scheme as the first segment ("C:",
 //     "c:x", "file:"), and on Windows any colon (NTFS streams);
-//   - invalid UTF-8, and paths or segments longer than MaxPathLength or
-//     MaxSegmentLength;
-//   - a path that would become one of the above if some other layer (a
-//     proxy, a browser, a Windows best-fit code page) decoded it once more
-//     or folded Unicode look-alikes of '.', '/' and '\' to ASCII: the
-//     leftover escapes are decoded again (a few rounds, as far as they
-//     go), overlong UTF-8 forms and look-alikes are folded, and the result
-//     must still have no dot-only segment, no leading separator and no
-//     drive letter. This refuses "%2e%2e", "%252e%252e", "..%2f" and
-//     "\u2024\u2024" while an image name such as
-//     "dog%step%10%timestamp%1733400000000%0a1b.png" (whose "%10", "%17"
-//     and "%0a" are not escapes) stays a plain name.
+//   - Unicode look-alikes of '.', '/' and '\' that would make one of the
+//     above once folded to ASCII (NFKC, best-fit code pages);
+//   - more than MaxPathLength bytes, or a segment over MaxSegmentLength.
 //
-// Callers: the HTTP handler passes the escaped request path through
-// CleanEscapedPath; query values (already decoded once by net/url) and
-// artifact URIs from the store go straight to CleanPath.
+// A path that does not settle within MLflow's ten decoding rounds, or that
+// the URL round trip makes absolute, is refused too. Unlike MLflow, a '#'
+// that the client sent as such is accepted (MLflow's own log_histogram
+// and log_image write it); one that only further decoding produces
+// ("%23" left after HTTP's decoding, as in a log_image name for step 23)
+// is refused as MLflow refuses it, because MLflow's Python client refuses
+// to list a directory holding such a name.
+//
+// Decoding the canonical form once more can only turn its "%xx" control
+// escapes back into control characters (every other escape was decoded),
+// which are neither dots nor separators; so a further decoding by another
+// layer cannot make it a traversal. survivesRedecoding checks that.
 func CleanPath(p string) (string, error) {
 	if p == "" {
 		return "", nil
 	}
-	if len(p) > MaxPathLength || !utf8.ValidString(p) {
+	if len(p) > 4*MaxPathLength {
 		return "", errInvalidPath()
 	}
-	for _, r := range p {
+	c, ok := canonical(p)
+	if !ok || c == "" || len(c) > MaxPathLength || strings.Count(c, "#") > strings.Count(p, "#") {
+		return "", errInvalidPath()
+	}
+	for _, r := range c {
 		switch {
-		case r == '\\':
+		case r == '\\' && runtime.GOOS == "windows":
 			return "", errInvalidPath()
-		case r < 0x20 || r == 0x7f || unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
 			return "", errInvalidPath()
 		case r == ':' && runtime.GOOS == "windows":
 			return "", errInvalidPath()
@@ -89,18 +106,33 @@ func CleanPath(p string) (string, error) {
 			return "", errInvalidPath()
 		}
 	}
-	if first, _, _ := strings.Cut(p, "/"); driveOrScheme(first) {
+	if first, _, _ := strings.Cut(c, "/"); driveOrScheme(first) {
 		return "", errInvalidPath()
 	}
-	for seg := range strings.SplitSeq(p, "/") {
+	for seg := range strings.SplitSeq(c, "/") {
 		if seg == "" || len(seg) > MaxSegmentLength || dotSegment(seg) {
 			return "", errInvalidPath()
 		}
+		// A backslash is a name character here (MLflow on Linux stores
+		// it; a log_image uuid starting "5c" makes one), but it must not
+		// make anything that a Windows reader would take as a traversal,
+		// a root or an empty segment.
+		if !strings.Contains(seg, "\\") {
+			continue
+		}
+		if len(seg) >= 2 && seg[1] == ':' && isASCIILetter(seg[0]) { // C:\x
+			return "", errInvalidPath()
+		}
+		for part := range strings.SplitSeq(seg, "\\") {
+			if part == "" || dotSegment(part) {
+				return "", errInvalidPath()
+			}
+		}
 	}
-	if !survivesRedecoding(p) {
+	if !survivesRedecoding(c) {
 		return "", errInvalidPath()
 	}
-	return p, nil
+	return c, nil
 }
 
 // dotSegment reports a segment that some layer may resolve as "." or
@@ -113,8 +145,8 @@ func dotSegment(seg string) bool {
 }
 
 // maxRedecode bounds the extra decoding rounds of survivesRedecoding;
-// every round removes at least one escape, and four already cover the
-// quadruple encodings seen in the wild.
+// every round removes at least one escape. On a canonical path the first
+// round already finds nothing but control escapes.
 const maxRedecode = 4
 
 // survivesRedecoding checks p, folded, and each further decoding of what
@@ -285,11 +317,11 @@ func lookAlike(r rune) (string, bool) {
 }
 
 // invisible reports characters that make two different names look the
-// same (zero-width joiners and spaces, word joiner, BOM) or stand for a
-// decoding error (U+FFFD).
+// same (zero-width joiners and spaces, word joiner, BOM). U+FFFD is a
+// plain character: MLflow's decoding writes it for an invalid escape.
 func invisible(r rune) bool {
 	switch r {
-	case '\u200B', '\u200C', '\u200D', '\u2060', '\uFEFF', '\uFFFD':
+	case '\u200B', '\u200C', '\u200D', '\u2060', '\uFEFF':
 		return true
 	}
 	return false

@@ -2,6 +2,7 @@ package artifact_test
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -12,21 +13,27 @@ import (
 )
 
 // TestCleanPathLegalNames: every name MLflow's clients write, and the
-// nasty-but-legal ones, come out of one decoding unchanged, however the
-// client escaped them, and as query values.
+// nasty-but-legal ones, come out as their canonical (stored) form however
+// the client escaped them, and as query values; the canonical form is a
+// fixed point.
 func TestCleanPathLegalNames(t *testing.T) {
+	const root = "1/abc/artifacts/"
 	for _, name := range artifacttest.LegalNames() {
-		if got, err := artifact.CleanPath(name); err != nil || got != name {
-			t.Errorf("CleanPath(%q) = %q, %v; want it unchanged", name, got, err)
-		}
-		for _, esc := range []string{artifacttest.EscapeStrict(name), artifacttest.EscapeLikeRequests(name)} {
-			if got, err := artifact.CleanEscapedPath(esc); err != nil || got != name {
-				t.Errorf("CleanEscapedPath(%q) = %q, %v; want %q", esc, got, err, name)
+		want := root + name.Stored
+		for _, in := range []string{name.Upload, name.Stored} {
+			if got, err := artifact.CleanPath(root + in); err != nil || got != want {
+				t.Errorf("CleanPath(%q) = %q, %v; want %q", root+in, got, err, want)
 			}
 		}
-		if got, err := artifact.CleanEscapedPath("1/abc/artifacts/" + artifacttest.EscapeStrict(name)); err != nil ||
-			got != "1/abc/artifacts/"+name {
-			t.Errorf("under a run root: %q, %v", got, err)
+		for _, esc := range []string{artifacttest.EscapeStrict(name.Upload), artifacttest.EscapeLikeRequests(name.Upload),
+			artifacttest.EscapeStrict(name.Stored), artifacttest.EscapeLikeRequests(name.Stored)} {
+			if got, err := artifact.CleanEscapedPath(root + esc); err != nil || got != want {
+				t.Errorf("CleanEscapedPath(%q) = %q, %v; want %q", root+esc, got, err, want)
+			}
+		}
+		if got, err := artifact.CleanEscapedPath(artifacttest.EscapeStrict(name.Upload)); err != nil ||
+			got != strings.TrimLeft(name.Stored, " ") {
+			t.Errorf("CleanEscapedPath(%q) = %q, %v; want %q", artifacttest.EscapeStrict(name.Upload), got, err, name.Stored)
 		}
 	}
 }
@@ -80,8 +87,8 @@ func TestURIPathAttacks(t *testing.T) {
 		}
 	}
 	for _, name := range artifacttest.LegalNames() {
-		uri := "mlflow-artifacts:/1/abc/artifacts/" + artifacttest.EscapeStrict(name)
-		if p, ok := artifact.URIPath(uri); !ok || p != "1/abc/artifacts/"+name {
+		uri := "mlflow-artifacts:/1/abc/artifacts/" + artifacttest.EscapeStrict(name.Stored)
+		if p, ok := artifact.URIPath(uri); !ok || p != "1/abc/artifacts/"+name.Stored {
 			t.Errorf("URIPath(%q) = %q, %v", uri, p, ok)
 		}
 	}
@@ -96,16 +103,17 @@ func isInvalidPath(err error) bool {
 // FuzzCleanEscapedPath checks the canonicaliser's promises on any input:
 // an accepted path is relative, has no empty, "." or ".." segment (nor one
 // of dots and spaces), no backslash or control character, is valid UTF-8
-// within the length limits, is accepted again by CleanPath unchanged
-// (idempotent), and stays free of dot segments when its leftover escapes
-// are decoded once more.
+// within the length limits, is accepted again by CleanPath unchanged and,
+// escaped, by CleanEscapedPath unchanged (idempotent), its only escapes
+// left are lowercase control escapes, and it stays free of dot segments
+// when those are decoded once more.
 func FuzzCleanEscapedPath(f *testing.F) {
 	for _, v := range append(artifacttest.Attacks, artifacttest.LeadingAttacks...) {
 		f.Add(v)
 	}
 	for _, n := range artifacttest.LegalNames() {
-		f.Add(artifacttest.EscapeStrict(n))
-		f.Add(artifacttest.EscapeLikeRequests(n))
+		f.Add(artifacttest.EscapeStrict(n.Upload))
+		f.Add(artifacttest.EscapeLikeRequests(n.Upload))
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		p, err := artifact.CleanEscapedPath(in)
@@ -122,17 +130,34 @@ func FuzzCleanEscapedPath(f *testing.F) {
 			t.Fatalf("CleanEscapedPath(%q) = %q", in, p)
 		}
 		for _, r := range p {
-			if r == '\\' || r < 0x20 || r == 0x7f {
+			if r < 0x20 || r == 0x7f {
 				t.Fatalf("CleanEscapedPath(%q) = %q holds %U", in, p, r)
 			}
 		}
 		for seg := range strings.SplitSeq(p, "/") {
-			if seg == "" || strings.Trim(seg, ". ") == "" || len(seg) > artifact.MaxSegmentLength {
+			if len(seg) > artifact.MaxSegmentLength {
+				t.Fatalf("CleanEscapedPath(%q) = %q has segment %q", in, p, seg)
+			}
+		}
+		for seg := range strings.SplitSeq(strings.ReplaceAll(p, "\\", "/"), "/") {
+			if seg == "" || strings.Trim(seg, ". ") == "" {
 				t.Fatalf("CleanEscapedPath(%q) = %q has segment %q", in, p, seg)
 			}
 		}
 		if again, err := artifact.CleanPath(p); err != nil || again != p {
 			t.Fatalf("CleanPath(%q) = %q, %v; not idempotent", p, again, err)
+		}
+		if esc := artifacttest.EscapeStrict(p); true {
+			if again, err := artifact.CleanEscapedPath(esc); err != nil || again != p {
+				t.Fatalf("CleanEscapedPath(%q) = %q, %v; want %q back", esc, again, err, p)
+			}
+		}
+		for i := 0; i+2 < len(p); i++ {
+			if p[i] == '%' && isHexDigit(p[i+1]) && isHexDigit(p[i+2]) {
+				if b, _ := strconv.ParseUint(p[i+1:i+3], 16, 8); (b >= 0x20 && b != 0x7f) || p[i+1:i+3] != strings.ToLower(p[i+1:i+3]) {
+					t.Fatalf("CleanEscapedPath(%q) = %q keeps the escape %q", in, p, p[i:i+3])
+				}
+			}
 		}
 		if dec, err := url.PathUnescape(p); err == nil {
 			for _, seg := range strings.FieldsFunc(dec, func(r rune) bool { return r == '/' || r == '\\' }) {
@@ -145,4 +170,8 @@ func FuzzCleanEscapedPath(f *testing.F) {
 			}
 		}
 	})
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }

@@ -78,8 +78,9 @@ func IsInvalidPath(status int, body []byte) bool {
 	return e.Code == "INVALID_PARAMETER_VALUE" && e.Message == "Invalid path"
 }
 
-// runNameTests stores and serves every legal name through the handler, as
-// the Python client and a strict client escape it, and refuses every
+// runNameTests stores every legal name through the handler under its
+// canonical form, as the Python client and a strict client escape it,
+// serves it under both forms, lists the canonical one, and refuses every
 // attack on every route of the handler. The server is a bare handler (no
 // ServeMux, which would clean or redirect paths itself), as behind Caddy.
 func runNameTests(t *testing.T, newStore func(t *testing.T) artifact.Store) {
@@ -103,14 +104,14 @@ func runNameTests(t *testing.T, newStore func(t *testing.T) artifact.Store) {
 		s := newStore(t)
 		base := newServer(t, s)
 		for _, name := range LegalNames() {
-			for enc, esc := range map[string]string{"strict": EscapeStrict(name), "requests": EscapeLikeRequests(name)} {
-				full := "1/r/artifacts/" + name
+			for enc, esc := range map[string]string{"strict": EscapeStrict(name.Upload), "requests": EscapeLikeRequests(name.Upload)} {
+				full := "1/r/artifacts/" + name.Stored
 				target := pfx + "/artifacts/1/r/artifacts/" + esc
-				data := []byte(enc + ":" + name)
+				data := []byte(enc + ":" + name.Upload)
 				if st, b := RawDo(t, base, http.MethodPut, target, data); st != 200 {
-					t.Fatalf("PUT %s (%s) = %d %s", target, name, st, b)
+					t.Fatalf("PUT %s (%q) = %d %s", target, name.Upload, st, b)
 				}
-				// Stored under exactly that name.
+				// Stored under its canonical name.
 				o, err := s.Open(ctx, full)
 				if err != nil {
 					t.Fatalf("Open(%q) after PUT %s: %v", full, target, err)
@@ -120,8 +121,12 @@ func runNameTests(t *testing.T, newStore func(t *testing.T) artifact.Store) {
 				if string(got) != string(data) {
 					t.Fatalf("Open(%q) = %q, want %q", full, got, data)
 				}
-				if st, b := RawDo(t, base, http.MethodGet, target, nil); st != 200 || string(b) != string(data) {
-					t.Fatalf("GET %s = %d %q, want %q", target, st, b, data)
+				// Found under the name it was uploaded as, and under the
+				// stored name, as the Python client requests it.
+				for _, t2 := range []string{target, pfx + "/artifacts/1/r/artifacts/" + EscapeLikeRequests(name.Stored)} {
+					if st, b := RawDo(t, base, http.MethodGet, t2, nil); st != 200 || string(b) != string(data) {
+						t.Fatalf("GET %s = %d %q, want %q", t2, st, b, data)
+					}
 				}
 				dir, file := path.Split(full)
 				q := url.Values{"path": {strings.TrimSuffix(dir, "/")}}
@@ -151,19 +156,19 @@ func runNameTests(t *testing.T, newStore func(t *testing.T) artifact.Store) {
 			return
 		}
 		for _, name := range MLflowNames {
-			dir, file := path.Split("1/r/artifacts/" + name)
-			data := []byte("multipart " + name)
+			dir, file := path.Split("1/r/artifacts/" + name.Upload)
+			data := []byte("multipart " + name.Upload)
 			if err := Upload(http.DefaultClient, base, strings.TrimSuffix(dir, "/"), "/tmp/x/"+file, data, 8); err != nil {
 				t.Fatalf("multipart %s: %v", name, err)
 			}
-			o, err := s.Open(ctx, "1/r/artifacts/"+name)
+			o, err := s.Open(ctx, "1/r/artifacts/"+name.Stored)
 			if err != nil {
-				t.Fatalf("Open after multipart %s: %v", name, err)
+				t.Fatalf("Open after multipart %q: %v", name.Upload, err)
 			}
 			got, _ := io.ReadAll(o)
 			o.Close()
 			if string(got) != string(data) {
-				t.Fatalf("multipart %s: got %q", name, got)
+				t.Fatalf("multipart %q: got %q", name.Upload, got)
 			}
 		}
 	})
