@@ -154,6 +154,12 @@ func newSnapshot() *snapshot { return &snapshot{Vals: map[string]cval{}} }
 
 func (s *snapshot) put(k string, v cval) { s.Vals[k] = v }
 
+// str records a string sort value under k and returns it.
+func (s *snapshot) str(k, x string) string { s.put(k, cval{S: x}); return x }
+
+// int records an integer sort value under k and returns it.
+func (s *snapshot) int(k string, x int64) int64 { s.put(k, cval{N: x}); return x }
+
 func (s *snapshot) get(k string) cval { return s.Vals[k] }
 
 type keysetToken struct {
@@ -251,41 +257,17 @@ type runRecorder struct {
 	s *snapshot
 }
 
-func (r runRecorder) RunID() string {
-	x := r.v.RunID()
-	r.s.put("run_id", cval{S: x})
-	return x
-}
+func (r runRecorder) RunID() string { return r.s.str("run_id", r.v.RunID()) }
 
-func (r runRecorder) RunName() string {
-	x := r.v.RunName()
-	r.s.put("run_name", cval{S: x})
-	return x
-}
+func (r runRecorder) RunName() string { return r.s.str("run_name", r.v.RunName()) }
 
-func (r runRecorder) UserID() string {
-	x := r.v.UserID()
-	r.s.put("user_id", cval{S: x})
-	return x
-}
+func (r runRecorder) UserID() string { return r.s.str("user_id", r.v.UserID()) }
 
-func (r runRecorder) Status() string {
-	x := r.v.Status()
-	r.s.put("status", cval{S: x})
-	return x
-}
+func (r runRecorder) Status() string { return r.s.str("status", r.v.Status()) }
 
-func (r runRecorder) ArtifactURI() string {
-	x := r.v.ArtifactURI()
-	r.s.put("artifact_uri", cval{S: x})
-	return x
-}
+func (r runRecorder) ArtifactURI() string { return r.s.str("artifact_uri", r.v.ArtifactURI()) }
 
-func (r runRecorder) StartTime() int64 {
-	x := r.v.StartTime()
-	r.s.put("start_time", cval{N: x})
-	return x
-}
+func (r runRecorder) StartTime() int64 { return r.s.int("start_time", r.v.StartTime()) }
 
 func (r runRecorder) EndTime() (int64, bool) {
 	x, ok := r.v.EndTime()
@@ -375,29 +357,13 @@ type expRecorder struct {
 	s *snapshot
 }
 
-func (r expRecorder) ExperimentID() string {
-	x := r.v.ExperimentID()
-	r.s.put("experiment_id", cval{S: x})
-	return x
-}
+func (r expRecorder) ExperimentID() string { return r.s.str("experiment_id", r.v.ExperimentID()) }
 
-func (r expRecorder) Name() string {
-	x := r.v.Name()
-	r.s.put("name", cval{S: x})
-	return x
-}
+func (r expRecorder) Name() string { return r.s.str("name", r.v.Name()) }
 
-func (r expRecorder) CreationTime() int64 {
-	x := r.v.CreationTime()
-	r.s.put("creation_time", cval{N: x})
-	return x
-}
+func (r expRecorder) CreationTime() int64 { return r.s.int("creation_time", r.v.CreationTime()) }
 
-func (r expRecorder) LastUpdateTime() int64 {
-	x := r.v.LastUpdateTime()
-	r.s.put("last_update_time", cval{N: x})
-	return x
-}
+func (r expRecorder) LastUpdateTime() int64 { return r.s.int("last_update_time", r.v.LastUpdateTime()) }
 
 func (r expRecorder) Tag(key string) (string, bool) {
 	x, ok := r.v.Tag(key)
@@ -438,16 +404,10 @@ type rmRecorder struct {
 	s *snapshot
 }
 
-func (r rmRecorder) Name() string {
-	x := r.v.Name()
-	r.s.put("name", cval{S: x})
-	return x
-}
+func (r rmRecorder) Name() string { return r.s.str("name", r.v.Name()) }
 
 func (r rmRecorder) LastUpdatedTimestamp() int64 {
-	x := r.v.LastUpdatedTimestamp()
-	r.s.put("last_updated_timestamp", cval{N: x})
-	return x
+	return r.s.int("last_updated_timestamp", r.v.LastUpdatedTimestamp())
 }
 
 func (r rmRecorder) Tag(key string) (string, bool) {
@@ -484,40 +444,20 @@ type mvRecorder struct {
 	s *snapshot
 }
 
-func (r mvRecorder) Name() string {
-	x := r.v.Name()
-	r.s.put("name", cval{S: x})
-	return x
-}
+func (r mvRecorder) Name() string { return r.s.str("name", r.v.Name()) }
 
-func (r mvRecorder) Version() int64 {
-	x := r.v.Version()
-	r.s.put("version", cval{N: x})
-	return x
-}
+func (r mvRecorder) Version() int64 { return r.s.int("version", r.v.Version()) }
 
-func (r mvRecorder) RunID() string {
-	x := r.v.RunID()
-	r.s.put("run_id", cval{S: x})
-	return x
-}
+func (r mvRecorder) RunID() string { return r.s.str("run_id", r.v.RunID()) }
 
-func (r mvRecorder) Source() string {
-	x := r.v.Source()
-	r.s.put("source", cval{S: x})
-	return x
-}
+func (r mvRecorder) Source() string { return r.s.str("source", r.v.Source()) }
 
 func (r mvRecorder) CreationTimestamp() int64 {
-	x := r.v.CreationTimestamp()
-	r.s.put("creation_timestamp", cval{N: x})
-	return x
+	return r.s.int("creation_timestamp", r.v.CreationTimestamp())
 }
 
 func (r mvRecorder) LastUpdatedTimestamp() int64 {
-	x := r.v.LastUpdatedTimestamp()
-	r.s.put("last_updated_timestamp", cval{N: x})
-	return x
+	return r.s.int("last_updated_timestamp", r.v.LastUpdatedTimestamp())
 }
 
 func (r mvRecorder) Tag(key string) (string, bool) {
