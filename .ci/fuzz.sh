@@ -83,15 +83,26 @@ for entry in "${targets[@]}"; do
 		fi
 		dir=$(go list -f '{{.Dir}}' "$pkg")
 		# Show the new crasher inputs (files not in git).
+		crashers=0
 		if [ -d "$dir/testdata/fuzz/$name" ]; then
 			while IFS= read -r f; do
 				[ -n "$f" ] || continue
+				crashers=$((crashers + 1))
 				echo "---- crasher $f"
 				head -c 4096 "$f"
 				echo
 			done < <(git ls-files --others --exclude-standard -- "$dir/testdata/fuzz/$name")
 		fi
-		failed+=("$pkg $name")
+		# go test -fuzz sometimes fails with a bare "context deadline
+		# exceeded" when -fuzztime ends while a worker is between inputs; it
+		# writes no crasher then. A real hang is caught by the targets' own
+		# one-minute guard (which writes a crasher) or by FUZZ_TARGET_TIMEOUT.
+		if [ "$rc" != 124 ] && [ "$crashers" = 0 ] && grep -q '^    context deadline exceeded$' "$log" &&
+			! grep -q -e '^panic:' -e 'Failing input written' -e '^    --- FAIL' "$log"; then
+			echo "    ok: the fuzz engine's end-of-fuzztime 'context deadline exceeded', no crasher written"
+		else
+			failed+=("$pkg $name")
+		fi
 	fi
 	rm -f "$log"
 done
