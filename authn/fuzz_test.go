@@ -20,28 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-mlflow/caddy-mlflow/internal/fuzzguard"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
 )
-
-// fuzzHangLimit is how long one fuzz input may run before the target calls
-// it a hang (the fuzzing engine has no per-input timeout; the timer's panic
-// kills the worker, and the engine records the input as a crasher).
-const fuzzHangLimit = time.Minute
-
-func hangGuard(what string, input ...string) func() {
-	t := time.AfterFunc(fuzzHangLimit, func() {
-		var b strings.Builder
-		for _, s := range input {
-			if len(s) > 200 {
-				s = s[:200] + fmt.Sprintf("...(%d bytes)", len(s))
-			}
-			fmt.Fprintf(&b, " %q", s)
-		}
-		panic(fmt.Sprintf("%s: input still running after %s (hang):%s", what, fuzzHangLimit, b.String()))
-	})
-	return func() { t.Stop() }
-}
 
 // The fuzz fixture: an Authenticator with Basic (bcrypt at the minimum cost
 // so that a wrong password costs about a millisecond), JWT (an HS256 secret,
@@ -229,7 +211,7 @@ func FuzzAuthorizationHeader(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, header string) {
-		defer hangGuard("authorization", header)()
+		defer fuzzguard.Start("authorization", header)()
 		r, err := http.NewRequest(http.MethodGet, "http://mlflow.test/api/2.0/mlflow/experiments/search", nil)
 		if err != nil {
 			t.Fatal(err)
@@ -325,7 +307,7 @@ func FuzzJWTClaims(f *testing.F) {
 		f.Add(`{"alg":"none"}`, p)
 	}
 	f.Fuzz(func(t *testing.T, header, payload string) {
-		defer hangGuard("jwt claims", header, payload)()
+		defer fuzzguard.Start("jwt claims", header, payload)()
 		enc := base64.RawURLEncoding.EncodeToString
 		input := enc([]byte(header)) + "." + enc([]byte(payload))
 		mac := hmac.New(sha256.New, fx.hmac)
@@ -443,7 +425,7 @@ func FuzzParseKeys(f *testing.F) {
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\n"+strings.Repeat("QUFB", 1000)+"\n-----END CERTIFICATE-----\n"), "ES256")
 	f.Add([]byte("-----BEGIN PUBLIC KEY-----\n\n-----END PUBLIC KEY-----"), "")
 	f.Fuzz(func(t *testing.T, data []byte, alg string) {
-		defer hangGuard("keys", string(data), alg)()
+		defer fuzzguard.Start("keys", string(data), alg)()
 		if keys, err := ParseJWKS(data); err == nil {
 			if len(keys) == 0 {
 				t.Fatal("ParseJWKS returned no key and no error")

@@ -3,30 +3,14 @@ package caddymodule
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/caddy-mlflow/caddy-mlflow/internal/fuzzguard"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
-
-// fuzzHangLimit is how long one fuzz input may run before the target calls
-// it a hang (the fuzzing engine has no per-input timeout; the timer's panic
-// kills the worker, and the engine records the input as a crasher).
-const fuzzHangLimit = time.Minute
-
-func hangGuard(what, input string) func() {
-	t := time.AfterFunc(fuzzHangLimit, func() {
-		if len(input) > 300 {
-			input = input[:300] + fmt.Sprintf("...(%d bytes)", len(input))
-		}
-		panic(fmt.Sprintf("%s: input still running after %s (hang): %q", what, fuzzHangLimit, input))
-	})
-	return func() { t.Stop() }
-}
 
 // mlflowBlocks returns the text of every mlflow directive (with its block)
 // in a Caddyfile: from the word mlflow to its closing brace.
@@ -116,7 +100,7 @@ func FuzzCaddyfileMlflow(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
-		defer hangGuard("caddyfile", text)()
+		defer fuzzguard.Start("caddyfile", text)()
 		tokens, err := caddyfile.Tokenize([]byte(text), "Caddyfile")
 		if err != nil {
 			return // the lexer refused it; that is a clean error

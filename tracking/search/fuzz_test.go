@@ -4,16 +4,16 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/caddy-mlflow/caddy-mlflow/internal/fuzzguard"
 )
 
 // Fuzz targets for every search grammar (runs, experiments, registered
@@ -29,31 +29,9 @@ import (
 //   - a parsed order_by gives comparators that are antisymmetric and
 //     reflexive (sort.Slice relies on that);
 //   - the LIKE fast paths agree with a plain reference matcher;
-//   - no single input runs longer than fuzzHangLimit (a hang, not a
+//   - no single input runs longer than fuzzguard.Limit (a hang, not a
 //     performance bound: inputs are at most about a megabyte and take
 //     milliseconds; the limit is wide enough for -race on a loaded machine).
-
-// fuzzHangLimit is how long one fuzz input may run before the target calls
-// it a hang. The fuzzing engine has no per-input timeout of its own, so a
-// hang would otherwise stall a worker silently; the panic from the timer
-// goroutine kills the worker and the engine records the input as a crasher.
-const fuzzHangLimit = time.Minute
-
-// hangGuard arms the hang timer for one input; call the returned function
-// when the input is done.
-func hangGuard(what string, input ...string) func() {
-	t := time.AfterFunc(fuzzHangLimit, func() {
-		var b strings.Builder
-		for _, s := range input {
-			if len(s) > 200 {
-				s = s[:200] + fmt.Sprintf("...(%d bytes)", len(s))
-			}
-			fmt.Fprintf(&b, " %q", s)
-		}
-		panic(fmt.Sprintf("%s: input still running after %s (hang):%s", what, fuzzHangLimit, b.String()))
-	})
-	return func() { t.Stop() }
-}
 
 // grammar selects the parser a fuzz input goes to.
 type grammar uint8
@@ -320,7 +298,7 @@ func FuzzSearchFilter(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, g uint8, filter string) {
-		defer hangGuard("filter", grammar(g).String(), filter)()
+		defer fuzzguard.Start("filter", grammar(g).String(), filter)()
 		_ = parseFilter(t, grammar(g), filter)
 	})
 }
@@ -442,7 +420,7 @@ func FuzzSearchOrderBy(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, g uint8, orderBy string) {
-		defer hangGuard("order_by", grammar(g).String(), orderBy)()
+		defer fuzzguard.Start("order_by", grammar(g).String(), orderBy)()
 		_ = parseOrderBy(t, grammar(g), orderBy)
 	})
 }
@@ -461,7 +439,7 @@ func FuzzLikeMatch(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, pattern, s string, fold bool) {
-		defer hangGuard("like", pattern, s)()
+		defer fuzzguard.Start("like", pattern, s)()
 		got := compileLike(pattern, fold).match(s)
 		// The reference is quadratic; compare on valid UTF-8 (what the
 		// store holds: JSON decoding replaces invalid bytes) of modest
@@ -512,7 +490,7 @@ func referenceLike(pattern, s string, fold bool) bool {
 func TestPathologicalSearchInputs(t *testing.T) {
 	for _, in := range pathologicalFilters() {
 		for g := range numGrammars {
-			done := hangGuard("pathological filter", g.String(), in)
+			done := fuzzguard.Start("pathological filter", g.String(), in)
 			_ = parseFilter(t, g, in)
 			if g == gRuns || g == gLoggedModels {
 				// The other order_by grammars share the runs' clause
