@@ -20,6 +20,18 @@ if ! command -v chromium >/dev/null 2>&1 && [ -z "${CHROMIUM_PATH:-}" ]; then
 fi
 export MLFLOW_REQUIRE_BROWSER=1
 
+# The PostgreSQL tests (store suite, replicas) need a server: start a
+# throw-away cluster unless MLFLOW_TEST_POSTGRES_URI already names one, and
+# stop it at the end. CI=true makes a missing server a failure, not a skip.
+if [ -z "${MLFLOW_TEST_POSTGRES_URI:-}" ]; then
+	pgdir=$(mktemp -d /tmp/caddy-mlflow-pg.XXXXXX)
+	echo "==> start PostgreSQL in $pgdir (bash .ci/postgres.sh)"
+	eval "$(bash .ci/postgres.sh start "$pgdir")"
+	trap 'bash .ci/postgres.sh stop "$pgdir"' EXIT
+fi
+export MLFLOW_TEST_POSTGRES_URI
+export CI=true
+
 while IFS= read -r lock; do
 	dir=$(dirname "$lock")
 	echo "==> npm ci in $dir"

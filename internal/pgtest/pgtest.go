@@ -1,0 +1,87 @@
+// Package pgtest gives tests a fresh, empty PostgreSQL database of their
+// own on the server named by MLFLOW_TEST_POSTGRES_URI (which `.ci/postgres.sh
+// start` prints). Without that variable the tests that need PostgreSQL are
+// skipped, except under CI=true, where its absence fails them.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// EnvURI is the environment variable naming the server: a libpq URI of a
+// role that may create databases, e.g.
+// postgres://postgres@/postgres?host=/tmp/caddy-mlflow-pg&sslmode=disable.
+const EnvURI = "MLFLOW_TEST_POSTGRES_URI"
+
+// ServerURI returns the admin URI of the test server, skipping t (or, under
+// CI=true, failing it) when none is configured.
+func ServerURI(t testing.TB) string {
+	t.Helper()
+	uri := os.Getenv(EnvURI)
+	if uri == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not set under CI=true: start PostgreSQL with `eval \"$(bash .ci/postgres.sh start)\"`", EnvURI)
+		}
+		t.Skipf("PostgreSQL tests skipped: %s is not set (eval \"$(bash .ci/postgres.sh start)\" sets it)", EnvURI)
+	}
+	return uri
+}
+
+// Available reports whether a test server is configured.
+func Available() bool { return os.Getenv(EnvURI) != "" }
+
+// NewDatabase creates an empty database for t, drops it when t ends, and
+// returns a URI of it (the server URI with the database name replaced).
+func NewDatabase(t testing.TB) string {
+	t.Helper()
+	admin := ServerURI(t)
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	name := "t_" + hex.EncodeToString(b[:])
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatalf("pgtest: connecting to %s: %v", EnvURI, err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("pgtest: creating database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			t.Logf("pgtest: dropping %s: %v", name, err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Logf("pgtest: dropping %s: %v", name, err)
+		}
+	})
+	return WithDatabase(t, admin, name)
+}
+
+// WithDatabase returns uri with its database (path) replaced by name.
+func WithDatabase(t testing.TB, uri, name string) string {
+	t.Helper()
+	u, err := url.Parse(uri)
+	if err != nil {
+		t.Fatalf("pgtest: %s is not a URI: %v", EnvURI, err)
+	}
+	u.Path = "/" + strings.TrimPrefix(name, "/")
+	return u.String()
+}
