@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pgtest"
 )
 
 // TestCrashDurability checks the Store contract "a nil error from a write
@@ -22,11 +24,27 @@ import (
 // at kill time may or may not be present, but a log-batch must be all or
 // nothing (the Store writes a batch in one transaction).
 func TestCrashDurability(t *testing.T) {
+	crashDurability(t, "", 6)
+}
+
+// TestCrashDurabilityPostgres is TestCrashDurability with the tracking
+// data in PostgreSQL (a fresh database of the test server): an
+// acknowledged write is a committed transaction, whatever happens to the
+// Caddy process afterwards.
+func TestCrashDurabilityPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test starts and kills the server several times; skipped with -short")
+	}
+	crashDurability(t, pgtest.NewDatabase(t), 4)
+}
+
+// crashDurability runs the kill -9 cycles against a server on backend (the
+// bolt file in the test directory when empty).
+func crashDurability(t *testing.T, backend string, cycles int) {
 	if testing.Short() {
 		t.Skip("crash test starts and kills the server several times; skipped with -short")
 	}
 	const (
-		cycles       = 6
 		workers      = 6
 		batchMetrics = 5
 	)
@@ -35,6 +53,7 @@ func TestCrashDurability(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed>>1))
 
 	srv := newServer(t, t.TempDir(), freePort(t))
+	srv.backend = backend
 	srv.start()
 	c := newAPIClient(srv.URL)
 	var exp struct {
@@ -94,6 +113,7 @@ type runRecord struct {
 	batches []int // acknowledged log-batch sequence numbers
 	pending []int // log-batch sequence numbers sent but not acknowledged
 	setTags []int // acknowledged set-tag sequence numbers
+	logged  []int // acknowledged log-metric sequence numbers (metric "lm")
 }
 
 type ackCounts struct{ runs, batches, tags int }
@@ -226,6 +246,7 @@ func verifyLedger(t *testing.T, c *apiClient, l *ledger, batchMetrics int) {
 		cp.batches = append([]int(nil), r.batches...)
 		cp.pending = append([]int(nil), r.pending...)
 		cp.setTags = append([]int(nil), r.setTags...)
+		cp.logged = append([]int(nil), r.logged...)
 		runs = append(runs, cp)
 	}
 	l.mu.Unlock()
@@ -325,6 +346,22 @@ func verifyRun(c *apiClient, r runRecord, batchMetrics int, fail func(string, ..
 		}
 		return nParts, detail
 	}
+	if len(r.logged) > 0 {
+		lm, code, body := c.history(r.id, "lm")
+		if code != 200 {
+			fail("run %s: get-history lm %d %s", r.id, code, tail(body, 300))
+			return
+		}
+		got := map[int64]bool{}
+		for _, p := range lm {
+			got[p.Step] = p.Timestamp == 1700000000000+p.Step && numEqual(p.Value, strconv.FormatFloat(float64(p.Step)+0.25, 'g', -1, 64))
+		}
+		for _, s := range r.logged {
+			if !got[int64(s)] {
+				fail("run %s: acknowledged log-metric lm step %d missing or wrong", r.id, s)
+			}
+		}
+	}
 	all := 2 + batchMetrics
 	for _, s := range r.batches {
 		if n, detail := present(s); n != all {
@@ -350,6 +387,8 @@ func numEqual(raw json.RawMessage, want string) bool {
 type apiClient struct {
 	base string
 	hc   *http.Client
+	// auth, when set, is sent as the Authorization header.
+	auth string
 }
 
 func newAPIClient(base string) *apiClient {
@@ -371,12 +410,27 @@ func (c *apiClient) post(path string, in any, out any) (int, string) {
 	if err != nil {
 		return 0, err.Error()
 	}
-	resp, err := c.hc.Post(c.base+path, "application/json", bytes.NewReader(b))
-	return decode(resp, err, out)
+	req, err := http.NewRequest(http.MethodPost, c.base+path, bytes.NewReader(b))
+	if err != nil {
+		return 0, err.Error()
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return c.do(req, out)
 }
 
 func (c *apiClient) get(path string, q url.Values, out any) (int, string) {
-	resp, err := c.hc.Get(c.base + path + "?" + q.Encode())
+	req, err := http.NewRequest(http.MethodGet, c.base+path+"?"+q.Encode(), nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	return c.do(req, out)
+}
+
+func (c *apiClient) do(req *http.Request, out any) (int, string) {
+	if c.auth != "" {
+		req.Header.Set("Authorization", c.auth)
+	}
+	resp, err := c.hc.Do(req)
 	return decode(resp, err, out)
 }
 

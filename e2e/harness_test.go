@@ -133,6 +133,12 @@ type server struct {
 	// healthClient, when set, is the client start polls /health with
 	// (for a TLS site with its own CA).
 	healthClient *http.Client
+	// backend, when set, is the backend_store_uri of the default config
+	// (e.g. a PostgreSQL URI) instead of the bolt file in dir.
+	backend string
+	// env is added to the process environment (e.g. the {$VAR}s a
+	// Caddyfile reads).
+	env []string
 
 	cmd  *exec.Cmd
 	logs *syncBuffer
@@ -167,6 +173,10 @@ func (s *server) caddyfile() string {
 	if s.config != "" {
 		return s.config
 	}
+	backend := s.dbPath()
+	if s.backend != "" {
+		backend = s.backend
+	}
 	return fmt.Sprintf(`{
 	admin off
 	persist_config off
@@ -179,11 +189,18 @@ http://127.0.0.1:%d {
 		serve_artifacts on
 	}
 }
-`, s.port, s.dbPath(), filepath.Join(s.dir, "artifacts"))
+`, s.port, backend, filepath.Join(s.dir, "artifacts"))
 }
 
 // start launches caddy and waits until /health answers 200.
 func (s *server) start() {
+	s.t.Helper()
+	s.launch()
+	s.waitHealthy(30 * time.Second)
+}
+
+// launch starts the caddy process without waiting for it to be healthy.
+func (s *server) launch() {
 	t := s.t
 	t.Helper()
 	if s.running() {
@@ -205,6 +222,7 @@ func (s *server) start() {
 		"XDG_DATA_HOME="+filepath.Join(home, "data"),
 		"XDG_CONFIG_HOME="+filepath.Join(home, "config"),
 	)
+	cmd.Env = append(cmd.Env, s.env...)
 	if s.logs == nil {
 		s.logs = &syncBuffer{}
 	}
@@ -220,7 +238,6 @@ func (s *server) start() {
 		cmd.Wait()
 		close(done)
 	}(s.done)
-	s.waitHealthy(30 * time.Second)
 }
 
 func (s *server) running() bool {
