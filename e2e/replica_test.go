@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -141,7 +142,8 @@ type loadStats struct {
 	inWindow atomic.Int64 // of those, failed between the kill and the restart plus the grace period
 	wrong    atomic.Int64 // 200 answers with wrong content
 	mu       sync.Mutex
-	statuses map[int]int // failed requests by status (0: transport error)
+	statuses map[int]int    // failed requests by status (0: transport error)
+	codes    map[string]int // failed requests by "status error_code" ("503 -" without a JSON body)
 	samples  []string
 }
 
@@ -153,9 +155,16 @@ func (ls *loadStats) fail(code int, what, body string, inWindow bool) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	if ls.statuses == nil {
-		ls.statuses = map[int]int{}
+		ls.statuses, ls.codes = map[int]int{}, map[string]int{}
 	}
 	ls.statuses[code]++
+	var e struct {
+		ErrorCode string `json:"error_code"`
+	}
+	if json.Unmarshal([]byte(body), &e) != nil || e.ErrorCode == "" {
+		e.ErrorCode = "-"
+	}
+	ls.codes[fmt.Sprintf("%d %s", code, e.ErrorCode)]++
 	if len(ls.samples) < 10 {
 		ls.samples = append(ls.samples, fmt.Sprintf("%s: %d %s", what, code, tail(body, 200)))
 	}
@@ -173,7 +182,12 @@ func (ls *loadStats) summary() string {
 	for _, c := range codes {
 		parts = append(parts, fmt.Sprintf("%d×%d", ls.statuses[c], c))
 	}
-	return strings.Join(parts, " ")
+	var ecs []string
+	for k, n := range ls.codes {
+		ecs = append(ecs, fmt.Sprintf("%d×%s", n, k))
+	}
+	sort.Strings(ecs)
+	return strings.Join(parts, " ") + " [" + strings.Join(ecs, ", ") + "]"
 }
 
 // window reports whether now is inside [from, to) (to zero: still open).
