@@ -13,6 +13,13 @@
 //	             over 10,000 runs seeded with a metric (-seed-runs)
 //	get-history  metrics/get-history of a 100,000-point metric seeded via log-batch
 //	             (-history-points); one request = the full history
+//	get-run      runs/get, round robin over 100 runs (-get-runs) with 10
+//	             params, 10 tags and 10 metrics each
+//
+// Credentials come from the environment variables MLflow's clients read:
+// MLFLOW_TRACKING_TOKEN (sent as Bearer), or MLFLOW_TRACKING_USERNAME and
+// MLFLOW_TRACKING_PASSWORD (Basic, which wins when both are set, as in
+// MLflow's client). Without them requests carry no credentials.
 //
 // Seeding runs before each measured phase and is reported separately. The
 // table gives, per operation: requests, successful req/s, p50, p99, errors.
@@ -22,6 +29,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"os"
@@ -44,8 +52,11 @@ func main() {
 	flag.IntVar(&cfg.SeedRuns, "seed-runs", 10000, "runs seeded for search-runs")
 	flag.IntVar(&cfg.HistoryPoints, "history-points", 100000, "metric points seeded for get-history")
 	flag.IntVar(&cfg.MetricsPerBatch, "batch-metrics", 10, "metrics per log-batch request")
+	flag.IntVar(&cfg.GetRunSeed, "get-runs", 100, "runs seeded for get-run")
 	flag.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow non-loopback targets")
 	flag.Parse()
+
+	cfg.Authorization = authorization()
 
 	var list []string
 	for _, op := range strings.Split(ops, ",") {
@@ -106,6 +117,19 @@ func main() {
 	if failed {
 		os.Exit(1)
 	}
+}
+
+// authorization builds the Authorization header from MLflow's client
+// variables (Basic wins over a token, as in mlflow.utils.rest_utils).
+func authorization() string {
+	user, pass := os.Getenv("MLFLOW_TRACKING_USERNAME"), os.Getenv("MLFLOW_TRACKING_PASSWORD")
+	if user != "" && pass != "" {
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+	}
+	if tok := os.Getenv("MLFLOW_TRACKING_TOKEN"); tok != "" {
+		return "Bearer " + tok
+	}
+	return ""
 }
 
 func rawTarget(cfg loadtest.Config) string {

@@ -33,10 +33,11 @@ const (
 	OpCreateRun  = "create-run"  // runs/create in one experiment
 	OpSearchRuns = "search-runs" // metric filter + order_by, max_results 100, over SeedRuns runs
 	OpGetHistory = "get-history" // the full history of a HistoryPoints-point metric
+	OpGetRun     = "get-run"     // runs/get of GetRunSeed runs with 10 params, tags and metrics each
 )
 
 // Ops lists the operations in the order "all" runs them.
-var Ops = []string{OpLogBatch, OpCreateRun, OpSearchRuns, OpGetHistory}
+var Ops = []string{OpLogBatch, OpCreateRun, OpSearchRuns, OpGetHistory, OpGetRun}
 
 // Config describes one measured operation.
 type Config struct {
@@ -58,6 +59,11 @@ type Config struct {
 	HistoryPoints int
 	// MetricsPerBatch is the number of metrics per log-batch request (default 10).
 	MetricsPerBatch int
+	// GetRunSeed is the number of runs get-run reads, round robin (default 100).
+	GetRunSeed int
+	// Authorization, when set, is sent as the Authorization header of every
+	// MLflow request (not of OpRaw), e.g. "Bearer mlft_..." or "Basic ...".
+	Authorization string
 	// AllowRemote lifts the loopback-only restriction.
 	AllowRemote bool
 }
@@ -90,6 +96,9 @@ func (c *Config) defaults() error {
 	}
 	if c.MetricsPerBatch <= 0 {
 		c.MetricsPerBatch = 10
+	}
+	if c.GetRunSeed <= 0 {
+		c.GetRunSeed = 100
 	}
 	c.URL = strings.TrimRight(c.URL, "/")
 	if c.RawURL == "" {
@@ -207,6 +216,8 @@ func (r *Runner) prepare(ctx context.Context, op string) (request, string, error
 		return r.searchRunsOp(ctx)
 	case OpGetHistory:
 		return r.getHistoryOp(ctx)
+	case OpGetRun:
+		return r.getRunOp(ctx)
 	}
 	return nil, "", fmt.Errorf("unknown op %q (want raw, %s)", op, strings.Join(Ops, ", "))
 }
@@ -417,6 +428,49 @@ func (r *Runner) getHistoryOp(ctx context.Context) (request, string, error) {
 	}, fmt.Sprintf("1 run, %d-point metric in %d log-batch requests", total, batches), nil
 }
 
+func (r *Runner) getRunOp(ctx context.Context) (request, string, error) {
+	expID, err := r.createExperiment(ctx, "get-run")
+	if err != nil {
+		return nil, "", err
+	}
+	runs := make([]string, r.cfg.GetRunSeed)
+	err = r.parallel(ctx, len(runs), func(ctx context.Context, i int) error {
+		id, err := r.createRun(ctx, expID, int64(i))
+		if err != nil {
+			return err
+		}
+		runs[i] = id
+		var params, tags []map[string]string
+		var metrics []metric
+		for k := range 10 {
+			params = append(params, map[string]string{"key": "p" + strconv.Itoa(k), "value": strconv.Itoa(i * k)})
+			tags = append(tags, map[string]string{"key": "t" + strconv.Itoa(k), "value": "v" + strconv.Itoa(k)})
+			metrics = append(metrics, metric{Key: "m" + strconv.Itoa(k), Value: float64(k), Timestamp: 1700000000000, Step: 0})
+		}
+		return r.post(ctx, "runs/log-batch", map[string]any{"run_id": id, "metrics": metrics, "params": params, "tags": tags}, nil)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return func(ctx context.Context, w, i int) error {
+		id := runs[(w*7919+i)%len(runs)]
+		var out struct {
+			Run struct {
+				Info struct {
+					RunID string `json:"run_id"`
+				} `json:"info"`
+			} `json:"run"`
+		}
+		if err := r.do(ctx, http.MethodGet, "runs/get?run_id="+url.QueryEscape(id), nil, &out); err != nil {
+			return err
+		}
+		if out.Run.Info.RunID != id {
+			return fmt.Errorf("runs/get %s answered run %q", id, out.Run.Info.RunID)
+		}
+		return nil
+	}, fmt.Sprintf("%d runs with 10 params, tags and metrics each", len(runs)), nil
+}
+
 // ---- HTTP helpers ----
 
 type metric struct {
@@ -506,6 +560,9 @@ func (r *Runner) do(ctx context.Context, method, path string, body []byte, out a
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if r.cfg.Authorization != "" {
+		req.Header.Set("Authorization", r.cfg.Authorization)
 	}
 	resp, err := r.hc.Do(req)
 	if err != nil {

@@ -69,6 +69,13 @@ func fakeServer(t *testing.T, historyPoints int) (*httptest.Server, *atomic.Int6
 		batches.Add(1)
 		w.Write([]byte(`{}`))
 	})
+	mux.HandleFunc("GET /api/2.0/mlflow/runs/get", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer t0ken" {
+			http.Error(w, "no auth", 401)
+			return
+		}
+		fmt.Fprintf(w, `{"run":{"info":{"run_id":%q}}}`, r.URL.Query().Get("run_id"))
+	})
 	mux.HandleFunc("POST /api/2.0/mlflow/runs/search", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte(`{"runs":[{}` + strings.Repeat(`,{}`, 99) + `]}`))
 	})
@@ -97,7 +104,7 @@ func fakeServer(t *testing.T, historyPoints int) (*httptest.Server, *atomic.Int6
 
 func TestRunOps(t *testing.T) {
 	srv, batches := fakeServer(t, 3000)
-	r, err := NewRunner(Config{URL: srv.URL, Concurrency: 4, Requests: 50, SeedRuns: 20, HistoryPoints: 3000})
+	r, err := NewRunner(Config{URL: srv.URL, Concurrency: 4, Requests: 50, SeedRuns: 20, HistoryPoints: 3000, GetRunSeed: 7, Authorization: "Bearer t0ken"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,13 +123,14 @@ func TestRunOps(t *testing.T) {
 		}
 		results = append(results, res)
 	}
-	// 50 measured log-batch + 20 seeded for search-runs + 3 seeded for get-history.
-	if got := batches.Load(); got != 73 {
-		t.Errorf("log-batch requests = %d, want 73", got)
+	// 50 measured log-batch + 20 seeded for search-runs + 3 seeded for
+	// get-history + 7 seeded for get-run.
+	if got := batches.Load(); got != 80 {
+		t.Errorf("log-batch requests = %d, want 80", got)
 	}
 	var out bytes.Buffer
 	PrintTable(&out, results)
-	for _, want := range []string{"op", "req/s", "p99", "log-batch", "get-history", "seed search-runs: 20 runs"} {
+	for _, want := range []string{"op", "req/s", "p99", "log-batch", "get-history", "get-run", "seed search-runs: 20 runs", "seed get-run: 7 runs"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
