@@ -317,6 +317,7 @@ func (h *Handler) Validate() error {
 // called.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	stripLeadingSlashes(r.URL) // before any routing or authorization (slashes.go)
+	r.URL.Scheme = clientScheme(r)
 	if h.ui != nil && ui.Owns(r.URL.Path) {
 		if h.auth != nil {
 			h.auth.serveUI(w, r, h.ui)

@@ -102,11 +102,7 @@ func (s *slashRedirect) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ok, known := s.routed(r.Method, merged)
 	switch {
 	case ok:
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		loc := url.URL{Scheme: scheme, Host: r.Host, Path: merged, RawQuery: r.URL.RawQuery}
+		loc := url.URL{Scheme: clientScheme(r), Host: r.Host, Path: merged, RawQuery: r.URL.RawQuery}
 		w.Header().Set("Location", loc.String())
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(http.StatusPermanentRedirect)

@@ -324,10 +324,16 @@ func (h *Handler) createUpload(w http.ResponseWriter, r *http.Request, mp Multip
 
 // partBaseURL is the absolute URL of this service's prefix as the client
 // reached it (scheme and Host of the request, and the path before rest).
+// The scheme is r.URL.Scheme when the server set it (the Caddy module
+// does, from a trusted balancer's X-Forwarded-Proto), else that of the
+// connection.
 func partBaseURL(r *http.Request, rest string) string {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
+	}
+	if r.URL.Scheme == "http" || r.URL.Scheme == "https" {
+		scheme = r.URL.Scheme
 	}
 	prefix := strings.TrimSuffix(r.URL.EscapedPath(), rest)
 	if !strings.HasSuffix(r.URL.EscapedPath(), rest) {
