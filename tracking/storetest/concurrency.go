@@ -58,6 +58,47 @@ func oneWinner(t *testing.T, what string, errs []error, code tracking.ErrorCode,
 }
 
 func testConcurrency(t *testing.T, f Factory) {
+	// A write that returned nil is visible to the next read on every
+	// handle: no replica answers from a stale copy.
+	t.Run("ReplicaVisibility", func(t *testing.T) {
+		s := open(t, f)
+		hs := handles(t, f, s)
+		a, b := hs[0], hs[len(hs)-1]
+		exp := mkExp(t, a, "vis")
+		if e, err := b.GetExperimentByName(bg, "vis"); err != nil || e.ExperimentID != exp {
+			t.Fatalf("experiment created on one handle: %+v %v", e, err)
+		}
+		ok(t, b.RenameExperiment(bg, exp, "vis2"))
+		if e, err := a.GetExperiment(bg, exp); err != nil || e.Name != "vis2" {
+			t.Fatalf("rename on the other handle: %+v %v", e, err)
+		}
+		run := mkRun(t, a, exp, "r", 1)
+		ok(t, a.LogBatch(bg, run, tracking.Batch{Params: []tracking.Param{{Key: "p", Value: "1"}},
+			Metrics: []tracking.Metric{{Key: "m", Value: 1, Timestamp: 1, Step: 1}}}))
+		wantErr(t, b.LogParam(bg, run, tracking.Param{Key: "p", Value: "2"}), tracking.InvalidParameterValue, "")
+		ok(t, b.LogBatch(bg, run, tracking.Batch{Metrics: []tracking.Metric{{Key: "m", Value: 2, Timestamp: 1, Step: 2}}}))
+		if l := latest(t, a, run, "m"); l.Value != 2 {
+			t.Fatalf("latest metric logged on the other handle: %+v", l)
+		}
+		ok(t, b.DeleteExperiment(bg, exp))
+		if lifecycle(t, a, run) != tracking.LifecycleDeleted {
+			t.Fatal("cascade not visible on the other handle")
+		}
+		_, err := a.CreateRun(bg, tracking.CreateRun{ExperimentID: exp})
+		wantErr(t, err, tracking.InvalidParameterValue, "")
+		mkModel(t, a, "m")
+		mv, err := b.CreateModelVersion(bg, tracking.CreateModelVersion{Name: "m", Source: "s"})
+		ok(t, err)
+		ok(t, a.SetRegisteredModelAlias(bg, "m", "champ", 1))
+		if got, err := b.GetModelVersionByAlias(bg, "m", "champ"); err != nil || got.Version != mv.Version {
+			t.Fatalf("alias set on the other handle: %+v %v", got, err)
+		}
+		ok(t, b.DeleteRegisteredModel(bg, "m"))
+		if _, err := a.GetRegisteredModel(bg, "m"); !tracking.IsCode(err, tracking.ResourceDoesNotExist) {
+			t.Fatalf("model deleted on the other handle: %v", err)
+		}
+	})
+
 	t.Run("ExperimentName", func(t *testing.T) {
 		s := open(t, f)
 		hs := handles(t, f, s)
