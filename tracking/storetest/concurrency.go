@@ -124,6 +124,18 @@ func testConcurrency(t *testing.T, f Factory) {
 		}
 		// The losers left no trace: the next experiment is usable.
 		mkExp(t, s, "next")
+		// Renames racing onto one name: one wins.
+		var srcs []string
+		for i := 0; i < goroutines; i++ {
+			srcs = append(srcs, mkExp(t, s, fmt.Sprintf("src%02d", i)))
+		}
+		errs = race(hs, goroutines, func(i int, s tracking.Store) error {
+			return s.RenameExperiment(bg, srcs[i], "target")
+		})
+		w = oneWinner(t, "rename experiment", errs, tracking.BadRequest, "")
+		if e, err := s.GetExperimentByName(bg, "target"); err != nil || e.ExperimentID != srcs[w] {
+			t.Fatalf("target is %+v %v, winner %s", e, err, srcs[w])
+		}
 	})
 
 	t.Run("ModelName", func(t *testing.T) {
@@ -437,6 +449,98 @@ func testConcurrency(t *testing.T, f Factory) {
 			if l := latest(t, h, run, "loss"); l.Step != 1000 || l.Value != goroutines-1 {
 				t.Fatalf("latest %+v", l)
 			}
+		}
+	})
+
+	// Read-modify-write updates of one record from many callers lose
+	// nothing: the run's model history tag, a logged model's
+	// mlflow.modelVersions tag.
+	t.Run("NoLostUpdates", func(t *testing.T) {
+		s := open(t, f)
+		hs := handles(t, f, s)
+		exp := mkExp(t, s, "u")
+		run := mkRun(t, s, exp, "r", 0)
+		for _, err := range race(hs, goroutines, func(i int, s tracking.Store) error {
+			return s.AppendModelHistory(bg, run, []byte(fmt.Sprintf(`{"i": %d}`, i)))
+		}) {
+			ok(t, err)
+		}
+		r, err := s.GetRun(bg, run)
+		ok(t, err)
+		hist := tagMap(r.Data.Tags)[tracking.TagLogModelHistory]
+		for i := 0; i < goroutines; i++ {
+			if !strings.Contains(hist, fmt.Sprintf(`{"i": %d}`, i)) {
+				t.Fatalf("model history lost entry %d: %s", i, hist)
+			}
+		}
+		m, err := s.CreateLoggedModel(bg, tracking.CreateLoggedModel{ExperimentID: exp, Name: "lm"})
+		ok(t, err)
+		mkModel(t, s, "reg")
+		for _, err := range race(hs, goroutines, func(i int, s tracking.Store) error {
+			_, err := s.CreateModelVersion(bg, tracking.CreateModelVersion{Name: "reg", Source: "models:/" + m.Info.ModelID, ModelID: m.Info.ModelID})
+			return err
+		}) {
+			ok(t, err)
+		}
+		lm, err := s.GetLoggedModel(bg, m.Info.ModelID)
+		ok(t, err)
+		tag, _ := lm.Tag(tracking.TagModelVersions)
+		for v := 1; v <= goroutines; v++ {
+			if !strings.Contains(tag, fmt.Sprintf(`{"name": "reg", "version": %d}`, v)) {
+				t.Fatalf("mlflow.modelVersions lost version %d: %s", v, tag)
+			}
+		}
+		// One dataset logged by many runs at once is one dataset, and
+		// every run has it as an input.
+		var runs []string
+		for i := 0; i < goroutines; i++ {
+			runs = append(runs, mkRun(t, s, exp, "in"+itoa(i), int64(i)))
+		}
+		ds := tracking.Dataset{Name: "train", Digest: "d1", SourceType: "code", Source: "{}"}
+		for _, err := range race(hs, goroutines, func(i int, s tracking.Store) error {
+			return s.LogInputs(bg, runs[i], []tracking.DatasetInput{{Dataset: ds}}, nil)
+		}) {
+			ok(t, err)
+		}
+		for _, id := range runs {
+			r, err := s.GetRun(bg, id)
+			ok(t, err)
+			if len(r.Inputs.DatasetInputs) != 1 || r.Inputs.DatasetInputs[0].Dataset != ds {
+				t.Fatalf("inputs %+v", r.Inputs)
+			}
+		}
+	})
+
+	// Transitions to one stage with archive_existing_versions from many
+	// callers leave exactly one version in that stage.
+	t.Run("StageArchiveExisting", func(t *testing.T) {
+		s := open(t, f)
+		hs := handles(t, f, s)
+		mkModel(t, s, "m")
+		for i := 0; i < goroutines; i++ {
+			_, err := s.CreateModelVersion(bg, tracking.CreateModelVersion{Name: "m", Source: "s"})
+			ok(t, err)
+		}
+		for _, err := range race(hs, goroutines, func(i int, s tracking.Store) error {
+			_, err := s.TransitionModelVersionStage(bg, "m", int64(i+1), tracking.StageProduction, true)
+			return err
+		}) {
+			ok(t, err)
+		}
+		p, err := s.SearchModelVersions(bg, tracking.ModelVersionQuery{MaxResults: 1000})
+		ok(t, err)
+		prod := 0
+		for _, mv := range p.Versions {
+			switch mv.CurrentStage {
+			case tracking.StageProduction:
+				prod++
+			case tracking.StageArchived:
+			default:
+				t.Fatalf("version %s in %s", mv.Version, mv.CurrentStage)
+			}
+		}
+		if prod != 1 {
+			t.Fatalf("%d versions in Production: %v", prod, versionsOf(p.Versions))
 		}
 	})
 }
