@@ -31,6 +31,8 @@ import (
 type Factory struct {
 	// Open returns a fresh, empty store (no experiments, no default
 	// experiment yet) and arranges for it to be closed with t.Cleanup.
+	// It is called once per leaf subtest (about 70 times); the suite
+	// then calls EnsureDefaultExperiment(ctx, ArtifactRoot) on it.
 	Open func(t *testing.T) tracking.Store
 	// Replica returns a second handle on the data of s, as a second
 	// replica of the server would have (its own connections, no memory
