@@ -7,10 +7,15 @@
 -- parameterized SQL over these tables; the indexes below serve them.
 
 -- ==== core: experiments, runs, params, metrics, tags, inputs (pgcore) ====
+--
+-- Text that is compared or ordered by searches uses COLLATE "C": byte
+-- order, which for UTF-8 is code-point order, as the bbolt store and
+-- Go's strings.Compare order (MLflow's reference server runs on SQLite,
+-- whose default collation is the same binary order).
 
 CREATE TABLE experiments (
 	experiment_id     bigint PRIMARY KEY,
-	name              text NOT NULL,
+	name              text COLLATE "C" NOT NULL,
 	artifact_location text NOT NULL,
 	lifecycle_stage   text NOT NULL DEFAULT 'active',
 	creation_time     bigint NOT NULL,
@@ -18,23 +23,25 @@ CREATE TABLE experiments (
 	CONSTRAINT experiments_name_key UNIQUE (name)
 );
 CREATE SEQUENCE experiments_id_seq START 1 OWNED BY experiments.experiment_id;
+-- search_experiments' default order.
+CREATE INDEX experiments_creation ON experiments (creation_time DESC, experiment_id);
 
 CREATE TABLE experiment_tags (
 	experiment_id bigint NOT NULL REFERENCES experiments ON DELETE CASCADE,
-	key           text NOT NULL,
-	value         text NOT NULL,
+	key           text COLLATE "C" NOT NULL,
+	value         text COLLATE "C" NOT NULL,
 	PRIMARY KEY (experiment_id, key)
 );
 
 CREATE TABLE runs (
-	run_uuid        text PRIMARY KEY,
+	run_uuid        text COLLATE "C" PRIMARY KEY,
 	experiment_id   bigint NOT NULL REFERENCES experiments,
-	name            text NOT NULL DEFAULT '',
-	user_id         text NOT NULL DEFAULT '',
-	status          text NOT NULL,
+	name            text COLLATE "C" NOT NULL DEFAULT '',
+	user_id         text COLLATE "C" NOT NULL DEFAULT '',
+	status          text COLLATE "C" NOT NULL,
 	start_time      bigint NOT NULL,
 	end_time        bigint,
-	artifact_uri    text NOT NULL,
+	artifact_uri    text COLLATE "C" NOT NULL,
 	lifecycle_stage text NOT NULL DEFAULT 'active',
 	deleted_time    bigint
 );
@@ -42,26 +49,29 @@ CREATE TABLE runs (
 CREATE INDEX runs_experiment_start ON runs (experiment_id, start_time DESC, run_uuid);
 
 CREATE TABLE params (
-	run_uuid text NOT NULL REFERENCES runs ON DELETE CASCADE,
-	key      text NOT NULL,
-	value    text NOT NULL,
+	run_uuid text COLLATE "C" NOT NULL REFERENCES runs ON DELETE CASCADE,
+	key      text COLLATE "C" NOT NULL,
+	value    text COLLATE "C" NOT NULL,
 	PRIMARY KEY (run_uuid, key)
 );
 CREATE INDEX params_key_value ON params (key, value);
 
 CREATE TABLE tags (
-	run_uuid text NOT NULL REFERENCES runs ON DELETE CASCADE,
-	key      text NOT NULL,
-	value    text NOT NULL,
+	run_uuid text COLLATE "C" NOT NULL REFERENCES runs ON DELETE CASCADE,
+	key      text COLLATE "C" NOT NULL,
+	value    text COLLATE "C" NOT NULL,
 	PRIMARY KEY (run_uuid, key)
 );
 CREATE INDEX tags_key_value ON tags (key, value);
 
--- Full metric history; one row per distinct point. is_nan keeps NaN apart
--- from the value column (stored as 0 then), as MLflow's SQL schema does.
+-- Full metric history; one row per distinct point. NaN is stored as value
+-- 0 with is_nan set, as MLflow's SQL schema does, so NaN points dedupe
+-- with each other and sort next to 0. The primary key is the point, in
+-- get_metric_history's order (timestamp, step, value): exact duplicates
+-- are ignored and history pages are keyset ranges of this index.
 CREATE TABLE metrics (
-	run_uuid  text NOT NULL REFERENCES runs ON DELETE CASCADE,
-	key       text NOT NULL,
+	run_uuid  text COLLATE "C" NOT NULL REFERENCES runs ON DELETE CASCADE,
+	key       text COLLATE "C" NOT NULL,
 	timestamp bigint NOT NULL,
 	step      bigint NOT NULL,
 	value     double precision NOT NULL,
@@ -70,10 +80,10 @@ CREATE TABLE metrics (
 );
 
 -- The latest value of each metric of a run (max step, then timestamp, then
--- value), as MLflow's latest_metrics table.
+-- value with NaN as 0), as MLflow's latest_metrics table.
 CREATE TABLE latest_metrics (
-	run_uuid  text NOT NULL REFERENCES runs ON DELETE CASCADE,
-	key       text NOT NULL,
+	run_uuid  text COLLATE "C" NOT NULL REFERENCES runs ON DELETE CASCADE,
+	key       text COLLATE "C" NOT NULL,
 	timestamp bigint NOT NULL,
 	step      bigint NOT NULL,
 	value     double precision NOT NULL,
@@ -82,9 +92,11 @@ CREATE TABLE latest_metrics (
 );
 CREATE INDEX latest_metrics_key_value ON latest_metrics (key, value);
 
+-- Datasets are shared by (name, digest); the first logging defines source,
+-- schema and profile.
 CREATE TABLE datasets (
-	name         text NOT NULL,
-	digest       text NOT NULL,
+	name         text COLLATE "C" NOT NULL,
+	digest       text COLLATE "C" NOT NULL,
 	source_type  text NOT NULL,
 	source       text NOT NULL,
 	schema       text NOT NULL DEFAULT '',
@@ -92,19 +104,22 @@ CREATE TABLE datasets (
 	PRIMARY KEY (name, digest)
 );
 
+-- A dataset input of a run, with its input tags (JSON list of {key,
+-- value}); context is the mlflow.data.context input tag (NULL without
+-- one), kept apart for datasets.context filters.
 CREATE TABLE run_dataset_inputs (
-	run_uuid text NOT NULL REFERENCES runs ON DELETE CASCADE,
-	name     text NOT NULL,
-	digest   text NOT NULL,
+	run_uuid text COLLATE "C" NOT NULL REFERENCES runs ON DELETE CASCADE,
+	name     text COLLATE "C" NOT NULL,
+	digest   text COLLATE "C" NOT NULL,
 	tags     jsonb NOT NULL DEFAULT '[]',
-	seq      bigserial,
+	context  text COLLATE "C",
 	PRIMARY KEY (run_uuid, name, digest)
 );
+CREATE INDEX run_dataset_inputs_name ON run_dataset_inputs (name, digest);
 
 CREATE TABLE run_model_inputs (
-	run_uuid text NOT NULL REFERENCES runs ON DELETE CASCADE,
-	model_id text NOT NULL,
-	seq      bigserial,
+	run_uuid text COLLATE "C" NOT NULL REFERENCES runs ON DELETE CASCADE,
+	model_id text COLLATE "C" NOT NULL,
 	PRIMARY KEY (run_uuid, model_id)
 );
 
