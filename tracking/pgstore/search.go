@@ -250,7 +250,11 @@ func (b *sqlb) plainTerm(col string, asc bool, cur any, keyset bool) sortTerm {
 
 // runOrder compiles order keys into joins and sort terms; cv is the
 // cursor's position (nil for none).
-func (b *sqlb) runOrder(keys []search.OrderKey, cv search.RunView) (joins []string, terms []sortTerm) {
+//
+// A metric in inner (filtered by a clause that needs the metric to be
+// present) is joined with an inner join: no missing values, and the filter
+// applies to the same row the order reads.
+func (b *sqlb) runOrder(keys []search.OrderKey, cv search.RunView, inner map[string]bool) (joins []string, terms []sortTerm) {
 	keyset := cv != nil
 	startExplicit := false
 	for i := range keys {
@@ -258,7 +262,11 @@ func (b *sqlb) runOrder(keys []search.OrderKey, cv search.RunView) (joins []stri
 		alias := "o" + strconv.Itoa(i)
 		switch k.Entity {
 		case search.EntityMetric:
-			joins = append(joins, "LEFT JOIN latest_metrics "+alias+" ON "+alias+".run_uuid = r.run_uuid AND "+
+			join := "LEFT JOIN"
+			if inner[k.Key] {
+				join = "JOIN"
+			}
+			joins = append(joins, join+" latest_metrics "+alias+" ON "+alias+".run_uuid = r.run_uuid AND "+
 				alias+".key = "+b.arg(k.Key))
 			o, gt := dir(k.Asc)
 			// Rank: a number (is_nan false), NaN (true), missing (NULL).
@@ -375,6 +383,40 @@ func normViewType(v tracking.ViewType) tracking.ViewType {
 	return v
 }
 
+// runSearchSQL compiles a run search into one SELECT of runColumns (on
+// alias r) and its parameters.
+func (s *Store) runSearchSQL(expIDs []int64, viewType tracking.ViewType, filter []search.Clause,
+	keys []search.OrderKey, cur *search.Cursor, limit int) (string, []any) {
+	b := &sqlb{fold: s.foldCollation}
+	where := []string{"r.experiment_id = ANY(" + b.arg(expIDs) + "::bigint[])", lifecycleCond("r.lifecycle_stage", viewType)}
+	// Filters on a metric that is also an order key test the joined row.
+	metricAlias := map[string]string{}
+	for i, k := range keys {
+		if k.Entity == search.EntityMetric {
+			metricAlias[k.Key] = "o" + strconv.Itoa(i)
+		}
+	}
+	inner := map[string]bool{}
+	for i := range filter {
+		c := &filter[i]
+		if _, numeric := sqlOps[c.Op]; c.Entity == search.EntityMetric && numeric && metricAlias[c.Key] != "" {
+			inner[c.Key] = true
+			where = append(where, b.numCmp(metricAlias[c.Key]+".value", c))
+			continue
+		}
+		where = append(where, b.runClause(c))
+	}
+	cv, _ := cur.AfterRunView()
+	joins, terms := b.runOrder(keys, cv, inner)
+	if cv != nil {
+		where = append(where, after(terms))
+	}
+	sql := "SELECT " + prefixed("r.", runColumns) + " FROM runs r " + strings.Join(joins, " ") +
+		" WHERE " + strings.Join(where, " AND ") + " ORDER BY " + orderBy(terms) +
+		" LIMIT " + b.arg(limit) + " OFFSET " + b.arg(cur.Offset())
+	return sql, b.args
+}
+
 // SearchRuns implements tracking.Store. Unknown experiment ids contribute
 // nothing, as in MLflow; deleted experiments contribute their runs. As in
 // MLflow, every full page has a next token.
@@ -401,20 +443,8 @@ func (s *Store) SearchRuns(ctx context.Context, q tracking.RunQuery) (tracking.R
 	if len(expIDs) == 0 {
 		return page, nil
 	}
-	b := &sqlb{fold: s.foldCollation}
-	where := []string{"r.experiment_id = ANY(" + b.arg(expIDs) + "::bigint[])", lifecycleCond("r.lifecycle_stage", viewType)}
-	for i := range q.Filter {
-		where = append(where, b.runClause(&q.Filter[i]))
-	}
-	cv, _ := cur.AfterRunView()
-	joins, terms := b.runOrder(q.OrderBy, cv)
-	if cv != nil {
-		where = append(where, after(terms))
-	}
-	sql := "SELECT " + prefixed("r.", runColumns) + " FROM runs r " + strings.Join(joins, " ") +
-		" WHERE " + strings.Join(where, " AND ") + " ORDER BY " + orderBy(terms) +
-		" LIMIT " + b.arg(limit) + " OFFSET " + b.arg(cur.Offset())
-	rows, err := s.pool.Query(ctx, sql, b.args...)
+	sql, args := s.runSearchSQL(expIDs, viewType, q.Filter, q.OrderBy, cur, limit)
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return page, wrapErr("search runs", err)
 	}
