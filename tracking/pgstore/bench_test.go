@@ -134,22 +134,8 @@ func BenchmarkSearchRuns10k(b *testing.B) {
 		b.Fatal(err)
 	}
 	if testing.Verbose() {
-		id, _ := parseExpID(exp)
-		sql, args := s.runSearchSQL([]int64{id}, tracking.ActiveOnly, f, ob, &search.Cursor{}, 100)
-		rows, err := s.pool.Query(bg, "EXPLAIN (ANALYZE, BUFFERS) "+sql, args...)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var line string
-			if err := rows.Scan(&line); err != nil {
-				b.Fatal(err)
-			}
-			plan = append(plan, line)
-		}
-		rows.Close()
-		b.Logf("%s\n%s", sql, strings.Join(plan, "\n"))
+		explain(b, s, exp, f, ob)
+		explain(b, s, exp, nil, nil)
 	}
 	b.Run("filter+order_by", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
@@ -223,4 +209,24 @@ func BenchmarkMetricHistory100k(b *testing.B) {
 			b.Fatal(err, n)
 		}
 	}
+}
+
+// explain logs the plan of a first-page search.
+func explain(b *testing.B, s *Store, exp string, f []search.Clause, ob []search.OrderKey) {
+	id, _ := parseExpID(exp)
+	sql, args := s.runSearchSQL([]int64{id}, tracking.ActiveOnly, f, ob, &search.Cursor{}, 100)
+	rows, err := s.pool.Query(bg, "EXPLAIN (ANALYZE, BUFFERS) "+sql, args...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var plan []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			b.Fatal(err)
+		}
+		plan = append(plan, line)
+	}
+	rows.Close()
+	b.Logf("%s\n%s", sql, strings.Join(plan, "\n"))
 }

@@ -194,6 +194,10 @@ func (b *sqlb) runClause(c *search.Clause) string {
 type sortTerm struct {
 	order  string // ORDER BY item(s)
 	gt, eq string // the row sorts after / level with the cursor on this term
+	// bound is implied by "after the cursor" when this is the first
+	// term ("col >= cursor" in its direction); spelled out, it lets an
+	// index scan start at the cursor.
+	bound string
 }
 
 // after compiles "the row sorts after the cursor" for terms compared
@@ -243,7 +247,7 @@ func (b *sqlb) plainTerm(col string, asc bool, cur any, keyset bool) sortTerm {
 	t := sortTerm{order: col + " " + o}
 	if keyset {
 		p := b.arg(cur)
-		t.gt, t.eq = col+" "+gt+" "+p, col+" = "+p
+		t.gt, t.eq, t.bound = col+" "+gt+" "+p, col+" = "+p, col+" "+gt+"= "+p
 	}
 	return t
 }
@@ -388,7 +392,15 @@ func normViewType(v tracking.ViewType) tracking.ViewType {
 func (s *Store) runSearchSQL(expIDs []int64, viewType tracking.ViewType, filter []search.Clause,
 	keys []search.OrderKey, cur *search.Cursor, limit int) (string, []any) {
 	b := &sqlb{fold: s.foldCollation}
-	where := []string{"r.experiment_id = ANY(" + b.arg(expIDs) + "::bigint[])", lifecycleCond("r.lifecycle_stage", viewType)}
+	// One experiment is an equality, so that the default order can be
+	// read from the runs_experiment_start index.
+	var expCond string
+	if len(expIDs) == 1 {
+		expCond = "r.experiment_id = " + b.arg(expIDs[0])
+	} else {
+		expCond = "r.experiment_id = ANY(" + b.arg(expIDs) + "::bigint[])"
+	}
+	where := []string{expCond, lifecycleCond("r.lifecycle_stage", viewType)}
 	// Filters on a metric that is also an order key test the joined row.
 	metricAlias := map[string]string{}
 	for i, k := range keys {
@@ -410,6 +422,9 @@ func (s *Store) runSearchSQL(expIDs []int64, viewType tracking.ViewType, filter 
 	joins, terms := b.runOrder(keys, cv, inner)
 	if cv != nil {
 		where = append(where, after(terms))
+		if terms[0].bound != "" {
+			where = append(where, terms[0].bound)
+		}
 	}
 	sql := "SELECT " + prefixed("r.", runColumns) + " FROM runs r " + strings.Join(joins, " ") +
 		" WHERE " + strings.Join(where, " AND ") + " ORDER BY " + orderBy(terms) +
@@ -639,6 +654,9 @@ func (s *Store) SearchExperiments(ctx context.Context, q tracking.ExperimentQuer
 	}
 	if cv != nil {
 		where = append(where, after(terms))
+		if terms[0].bound != "" {
+			where = append(where, terms[0].bound)
+		}
 	}
 	sql := "SELECT " + prefixed("e.", expColumns) + " FROM experiments e WHERE " + strings.Join(where, " AND ") +
 		" ORDER BY " + orderBy(terms) + " LIMIT " + b.arg(limit+1) + " OFFSET " + b.arg(cur.Offset())
