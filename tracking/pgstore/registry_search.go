@@ -89,7 +89,7 @@ var rmOrderColumns = map[string]string{"name": "m.name", "last_updated_timestamp
 func (s *Store) SearchRegisteredModels(ctx context.Context, q tracking.RegisteredModelQuery) (tracking.RegisteredModelPage, error) {
 	var page tracking.RegisteredModelPage
 	fp := search.NewFingerprint("registered models").AddClauses(q.Filter).AddOrderKeys(q.OrderBy)
-	cur, err := searchCursor(q.PageToken, fp)
+	cur, err := search.DecodeCursor(q.PageToken, fp) // a *search.Error, as the bbolt store returns it
 	if err != nil {
 		return page, err
 	}
@@ -207,7 +207,7 @@ var (
 func (s *Store) SearchModelVersions(ctx context.Context, q tracking.ModelVersionQuery) (tracking.ModelVersionPage, error) {
 	var page tracking.ModelVersionPage
 	fp := search.NewFingerprint("model versions").AddClauses(q.Filter).AddOrderKeys(q.OrderBy)
-	cur, err := searchCursor(q.PageToken, fp)
+	cur, err := search.DecodeCursor(q.PageToken, fp) // a *search.Error, as the bbolt store returns it
 	if err != nil {
 		return page, err
 	}
