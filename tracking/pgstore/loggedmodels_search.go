@@ -53,7 +53,7 @@ func datasetCond(a *sqlArgs, ds []search.DatasetRef) string {
 // metricValueMatch compares point p's value as compareNum does, NaN
 // (stored as 0 plus is_nan) matching only "!=".
 func metricValueMatch(a *sqlArgs, c *search.Clause) (string, error) {
-	op, ok := sqlOps[c.Op]
+	op, ok := cmpSQL[c.Op]
 	if !ok {
 		return "", tracking.Errorf(tracking.InvalidParameterValue, "Invalid comparator '%s'", c.Op)
 	}
@@ -123,7 +123,7 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQu
 
 	// Sort terms, with the cursor's values when paging by keyset.
 	var joins []string
-	var terms []sortTerm
+	var terms []seekTerm
 	hasCreation := false
 	for i := range q.OrderBy {
 		o := &q.OrderBy[i]
@@ -140,9 +140,9 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQu
 				WHERE p.model_id = lm.model_id AND %s
 				ORDER BY p.timestamp DESC, p.step DESC, p.run_id, p.dataset_name, p.dataset_digest, p.value, p.is_nan
 				LIMIT 1) %s ON true`, cond, alias))
-			absent := sortTerm{expr: fmt.Sprintf("(%s.value IS NULL)", alias), asc: true}
-			rank := sortTerm{expr: fmt.Sprintf("(CASE WHEN %s.is_nan THEN 0 ELSE 1 END)", alias), asc: o.Ascending}
-			val := sortTerm{expr: fmt.Sprintf("coalesce(%s.value, 0)", alias), asc: o.Ascending}
+			absent := seekTerm{expr: fmt.Sprintf("(%s.value IS NULL)", alias), asc: true}
+			rank := seekTerm{expr: fmt.Sprintf("(CASE WHEN %s.is_nan THEN 0 ELSE 1 END)", alias), asc: o.Ascending}
+			val := seekTerm{expr: fmt.Sprintf("coalesce(%s.value, 0)", alias), asc: o.Ascending}
 			if v, present, ok := cur.LatestLoggedModelMetric(o); ok {
 				absent.val, rank.val, val.val = !present, 1, 0.0
 				switch {
@@ -165,28 +165,28 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQu
 		hasCreation = hasCreation || attr == "creation_timestamp"
 		cv, ok := cur.Value("a." + attr)
 		if lmNumericOrder[attr] {
-			t := sortTerm{expr: col, asc: o.Ascending}
+			t := seekTerm{expr: col, asc: o.Ascending}
 			if ok {
 				t.val = cv.Int
 			}
 			terms = append(terms, t)
 			continue
 		}
-		empty := sortTerm{expr: fmt.Sprintf("(%s = '')", col), asc: true}
-		t := sortTerm{expr: col, asc: o.Ascending}
+		empty := seekTerm{expr: fmt.Sprintf("(%s = '')", col), asc: true}
+		t := seekTerm{expr: col, asc: o.Ascending}
 		if ok {
 			empty.val, t.val = cv.Str == "", cv.Str
 		}
 		terms = append(terms, empty, t)
 	}
 	if !hasCreation {
-		t := sortTerm{expr: "lm.creation_timestamp", asc: false}
+		t := seekTerm{expr: "lm.creation_timestamp", asc: false}
 		if cv, ok := cur.Value("a.creation_timestamp"); ok {
 			t.val = cv.Int
 		}
 		terms = append(terms, t)
 	}
-	idTerm := sortTerm{expr: "lm.model_id", asc: true}
+	idTerm := seekTerm{expr: "lm.model_id", asc: true}
 	if cv, ok := cur.Value("a.model_id"); ok {
 		idTerm.val = cv.Str
 	}

@@ -113,15 +113,15 @@ func (s *Store) SearchRegisteredModels(ctx context.Context, q tracking.Registere
 		}
 		where = append(where, cond)
 	}
-	var terms []sortTerm
+	var terms []seekTerm
 	for _, k := range q.OrderBy {
 		col, ok := rmOrderColumns[k.Key]
 		if !ok {
 			return page, tracking.Errorf(tracking.InvalidParameterValue, "Invalid order by key '%s' specified.", k.Key)
 		}
-		terms = append(terms, sortTerm{expr: col, asc: k.Asc})
+		terms = append(terms, seekTerm{expr: col, asc: k.Asc})
 	}
-	terms = append(terms, sortTerm{expr: "m.name", asc: true})
+	terms = append(terms, seekTerm{expr: "m.name", asc: true})
 	if cur.Keyset() {
 		for i := range terms {
 			switch terms[i].expr {
@@ -242,15 +242,15 @@ func (s *Store) SearchModelVersions(ctx context.Context, q tracking.ModelVersion
 	if len(keys) == 0 {
 		keys = []search.OrderKey{{Entity: search.EntityAttribute, Key: "last_updated_timestamp"}}
 	}
-	var terms []sortTerm
+	var terms []seekTerm
 	for _, k := range keys {
 		col, ok := mvOrderColumns[k.Key]
 		if !ok {
 			return page, tracking.Errorf(tracking.InvalidParameterValue, "Invalid order by key '%s' specified.", k.Key)
 		}
-		terms = append(terms, sortTerm{expr: col, asc: k.Asc})
+		terms = append(terms, seekTerm{expr: col, asc: k.Asc})
 	}
-	terms = append(terms, sortTerm{expr: "v.name", asc: true}, sortTerm{expr: "v.version", asc: false})
+	terms = append(terms, seekTerm{expr: "v.name", asc: true}, seekTerm{expr: "v.version", asc: false})
 	if cur.Keyset() {
 		for i := range terms {
 			v, _ := cur.Value(mvOrderCursor[terms[i].expr])

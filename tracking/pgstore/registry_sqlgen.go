@@ -15,7 +15,7 @@ import (
 //
 // Every user-supplied value travels as a placeholder ($n); the SQL text is
 // built only from this file's own fragments, column expressions chosen
-// from fixed whitelists by the callers, and operators from sqlOps. Text
+// from fixed whitelists by the callers, and operators from cmpSQL. Text
 // columns use the "C" collation, so comparisons and ORDER BY are bytewise
 // like the bbolt store's strings.Compare.
 
@@ -28,9 +28,9 @@ func (a *sqlArgs) add(v any) string {
 	return "$" + strconv.Itoa(len(a.args))
 }
 
-// sqlOps maps the parsed comparators to SQL operators (the only operators
+// cmpSQL maps the parsed comparators to SQL operators (the only operators
 // that reach the SQL text).
-var sqlOps = map[string]string{
+var cmpSQL = map[string]string{
 	search.OpEq: "=", search.OpNe: "<>", search.OpGt: ">", search.OpGe: ">=", search.OpLt: "<", search.OpLe: "<=",
 }
 
@@ -43,7 +43,7 @@ var sqlOps = map[string]string{
 func stringMatch(a *sqlArgs, expr string, c *search.Clause) (string, error) {
 	switch c.Op {
 	case search.OpEq, search.OpNe:
-		return fmt.Sprintf("%s %s %s", expr, sqlOps[c.Op], a.add(c.Str)), nil
+		return fmt.Sprintf("%s %s %s", expr, cmpSQL[c.Op], a.add(c.Str)), nil
 	case search.OpLike:
 		return fmt.Sprintf("%s LIKE %s ESCAPE ''", expr, a.add(c.Str)), nil
 	case search.OpILike:
@@ -68,23 +68,23 @@ func listOf(l []string) []string {
 // numMatch compiles a numeric comparison of expr (an integer column)
 // against the clause's number, compared as float64 like compareNum.
 func numMatch(a *sqlArgs, expr string, c *search.Clause) (string, error) {
-	op, ok := sqlOps[c.Op]
+	op, ok := cmpSQL[c.Op]
 	if !ok {
 		return "", tracking.Errorf(tracking.InvalidParameterValue, "Invalid comparator '%s'", c.Op)
 	}
 	return fmt.Sprintf("%s::float8 %s %s::float8", expr, op, a.add(c.Num)), nil
 }
 
-// sortTerm is one column of a keyset order: a trusted non-NULL SQL
+// seekTerm is one column of a keyset order: a trusted non-NULL SQL
 // expression, its direction and the cursor's value of it.
-type sortTerm struct {
+type seekTerm struct {
 	expr string
 	asc  bool
 	val  any
 }
 
 // orderSQL renders the ORDER BY list of terms.
-func orderSQL(terms []sortTerm) string {
+func orderSQL(terms []seekTerm) string {
 	parts := make([]string, len(terms))
 	for i, t := range terms {
 		dir := "DESC"
@@ -100,7 +100,7 @@ func orderSQL(terms []sortTerm) string {
 // lexicographic comparison (t1 > v1) OR (t1 = v1 AND t2 > v2) ..., with
 // < for descending terms. The last term must be unique, so equality on
 // every term is the cursor's own row, which is excluded.
-func afterSQL(a *sqlArgs, terms []sortTerm) string {
+func afterSQL(a *sqlArgs, terms []seekTerm) string {
 	var ors []string
 	eqs := make([]string, 0, len(terms))
 	for _, t := range terms {

@@ -103,12 +103,12 @@ func (s *Store) SearchTraces(ctx context.Context, q tracking.TraceQuery) (tracki
 		where = append(where, cond)
 	}
 	var joins []string
-	var terms []sortTerm
+	var terms []seekTerm
 	hasTS, hasID := false, false
-	attrTerm := func(key string, asc bool) (sortTerm, error) {
+	attrTerm := func(key string, asc bool) (seekTerm, error) {
 		cv, ok := cur.Value("a." + key)
 		if col := traceNumeric[key]; col != "" {
-			t := sortTerm{expr: col, asc: asc}
+			t := seekTerm{expr: col, asc: asc}
 			if ok {
 				t.val = cv.Int
 			}
@@ -116,9 +116,9 @@ func (s *Store) SearchTraces(ctx context.Context, q tracking.TraceQuery) (tracki
 		}
 		col := traceStrings[key]
 		if col == "" {
-			return sortTerm{}, tracking.Errorf(tracking.InvalidParameterValue, "Invalid order by key '%s' specified.", key)
+			return seekTerm{}, tracking.Errorf(tracking.InvalidParameterValue, "Invalid order by key '%s' specified.", key)
 		}
-		t := sortTerm{expr: col, asc: asc}
+		t := seekTerm{expr: col, asc: asc}
 		if ok {
 			t.val = cv.Str
 		}
@@ -129,8 +129,8 @@ func (s *Store) SearchTraces(ctx context.Context, q tracking.TraceQuery) (tracki
 			alias := fmt.Sprintf("o%d", i)
 			joins = append(joins, fmt.Sprintf("LEFT JOIN %s %s ON %s.request_id = ti.request_id AND %s.key = %s",
 				traceKVTable(k.Entity), alias, alias, alias, a.add(k.Key)))
-			absent := sortTerm{expr: fmt.Sprintf("(%s.value IS NULL)", alias), asc: true}
-			val := sortTerm{expr: fmt.Sprintf("coalesce(%s.value, '')", alias), asc: k.Asc}
+			absent := seekTerm{expr: fmt.Sprintf("(%s.value IS NULL)", alias), asc: true}
+			val := seekTerm{expr: fmt.Sprintf("coalesce(%s.value, '')", alias), asc: k.Asc}
 			prefix := "t."
 			if k.Entity == search.EntityRequestMetadata {
 				prefix = "md."
