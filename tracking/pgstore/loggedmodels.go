@@ -416,3 +416,30 @@ func outputRunActive(ctx context.Context, tx dbtx, runID string) error {
 	}
 	return nil
 }
+
+// runOutputs returns the logged-model outputs (LogOutputs) of the given
+// runs, by run id, each list ordered by model id (as the bbolt store lists
+// them), for GetRun and SearchRuns.
+func (s *Store) runOutputs(ctx context.Context, q interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}, runIDs []string) (map[string][]tracking.ModelOutput, error) {
+	if len(runIDs) == 0 {
+		return nil, nil
+	}
+	rows, err := q.Query(ctx, `SELECT run_uuid, model_id, step FROM run_model_outputs
+		WHERE run_uuid = ANY($1::text[]) ORDER BY run_uuid, model_id`, runIDs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[string][]tracking.ModelOutput)
+	for rows.Next() {
+		var run string
+		var o tracking.ModelOutput
+		if err := rows.Scan(&run, &o.ModelID, &o.Step); err != nil {
+			return nil, err
+		}
+		out[run] = append(out[run], o)
+	}
+	return out, rows.Err()
+}

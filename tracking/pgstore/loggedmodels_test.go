@@ -65,6 +65,18 @@ func TestLoggedModelsCRUDPG(t *testing.T) {
 	if step != 7 {
 		t.Fatalf("output step %d", step)
 	}
+	m0, err := s.CreateLoggedModel(regCtx, tracking.CreateLoggedModel{ExperimentID: exp, Name: "zero"})
+	regOK(t, err)
+	regOK(t, s.LogOutputs(regCtx, run, []tracking.ModelOutput{{ModelID: m0.Info.ModelID, Step: 1}, {ModelID: id, Step: 8}}))
+	outs, err := s.runOutputs(regCtx, s.Pool(), []string{run, "other"})
+	regOK(t, err)
+	wantOuts := []tracking.ModelOutput{{ModelID: id, Step: 8}, {ModelID: m0.Info.ModelID, Step: 1}}
+	if wantOuts[0].ModelID > wantOuts[1].ModelID {
+		wantOuts[0], wantOuts[1] = wantOuts[1], wantOuts[0]
+	}
+	if len(outs) != 1 || fmt.Sprint(outs[run]) != fmt.Sprint(wantOuts) {
+		t.Fatalf("run outputs %v, want %v", outs, wantOuts)
+	}
 	regWantErr(t, s.LogOutputs(regCtx, run, []tracking.ModelOutput{{ModelID: "m-nope"}}), tracking.ResourceDoesNotExist,
 		"Logged model with ID 'm-nope' not found.")
 	regWantErr(t, s.LogOutputs(regCtx, "nope", nil), tracking.ResourceDoesNotExist, "Run with id=nope not found")
