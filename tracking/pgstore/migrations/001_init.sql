@@ -230,7 +230,7 @@ CREATE TABLE logged_model_metrics (
 -- Logged models recorded as outputs of a run (LogOutputs; GetRun lists
 -- them in model id order).
 CREATE TABLE run_model_outputs (
-	run_uuid text NOT NULL REFERENCES runs ON DELETE CASCADE,
+	run_uuid text COLLATE "C" NOT NULL REFERENCES runs ON DELETE CASCADE,
 	model_id text COLLATE "C" NOT NULL,
 	step     bigint NOT NULL,
 	PRIMARY KEY (run_uuid, model_id)
