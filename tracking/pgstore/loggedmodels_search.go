@@ -74,7 +74,7 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQu
 		return page, err
 	}
 	a := &sqlArgs{}
-	where := []string{"lm.experiment_id = ANY(" + a.add(expIDs) + "::bigint[])"}
+	where := []string{experimentCond(a, "lm.experiment_id", expIDs)}
 	hasMetricClause := false
 	for i := range q.Filter {
 		c := &q.Filter[i]

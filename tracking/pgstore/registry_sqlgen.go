@@ -202,3 +202,13 @@ func expIDsForSearch(fp *search.Fingerprint, ids []string) []int64 {
 	}
 	return out
 }
+
+// experimentCond restricts col to the experiments ids. One id is an
+// equality, so that the (experiment_id, sort columns) indexes deliver rows
+// in order and a LIMIT stops early.
+func experimentCond(a *sqlArgs, col string, ids []int64) string {
+	if len(ids) == 1 {
+		return col + " = " + a.add(ids[0])
+	}
+	return col + " = ANY(" + a.add(ids) + "::bigint[])"
+}

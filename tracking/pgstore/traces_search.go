@@ -94,7 +94,7 @@ func (s *Store) SearchTraces(ctx context.Context, q tracking.TraceQuery) (tracki
 		return tracking.TracePage{}, err
 	}
 	a := &sqlArgs{}
-	where := []string{"ti.experiment_id = ANY(" + a.add(expIDs) + "::bigint[])"}
+	where := []string{experimentCond(a, "ti.experiment_id", expIDs)}
 	for i := range q.Filter {
 		cond, err := traceClause(a, &q.Filter[i])
 		if err != nil {
