@@ -223,9 +223,13 @@ CREATE TABLE logged_model_metrics (
 	dataset_name   text COLLATE "C" NOT NULL DEFAULT '',
 	dataset_digest text COLLATE "C" NOT NULL DEFAULT '',
 	value          double precision NOT NULL,
-	is_nan         boolean NOT NULL DEFAULT false,
-	PRIMARY KEY (model_id, key, timestamp, step, run_id, dataset_name, dataset_digest, value, is_nan)
+	is_nan         boolean NOT NULL DEFAULT false
 );
+-- The point is the key (exact repeats are no-ops); the column order is the
+-- order searches pick a metric's latest point in (greatest timestamp and
+-- step, then the first in point order), so that is one index probe.
+CREATE UNIQUE INDEX logged_model_metrics_point ON logged_model_metrics
+	(model_id, key, timestamp DESC, step DESC, run_id, dataset_name, dataset_digest, value, is_nan);
 
 -- Logged models recorded as outputs of a run (LogOutputs; GetRun lists
 -- them in model id order).
