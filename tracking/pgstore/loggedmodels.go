@@ -20,7 +20,7 @@ func errNoLoggedModel(id string) error {
 }
 
 // childExperiment looks up the experiment a logged model or trace is
-// created in, locking it against deletion for the transaction, and
+// created in, locking it for the transaction, and
 // returns its id and artifact location; with active, an experiment that
 // is not active is INVALID_PARAMETER_VALUE.
 func childExperiment(ctx context.Context, tx dbtx, idStr string, active bool) (int64, string, error) {
@@ -33,8 +33,15 @@ func childExperiment(ctx context.Context, tx dbtx, idStr string, active bool) (i
 	if !ok {
 		return 0, "", notFound
 	}
+	// FOR SHARE holds off a concurrent delete (a lifecycle update) until
+	// the child is committed; without the active check, KEY SHARE only
+	// keeps the row.
+	lock := "FOR KEY SHARE"
+	if active {
+		lock = "FOR SHARE"
+	}
 	var loc, stage string
-	err := tx.QueryRow(ctx, "SELECT artifact_location, lifecycle_stage FROM experiments WHERE experiment_id = $1 FOR KEY SHARE", id).
+	err := tx.QueryRow(ctx, "SELECT artifact_location, lifecycle_stage FROM experiments WHERE experiment_id = $1 "+lock, id).
 		Scan(&loc, &stage)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, "", notFound
