@@ -407,10 +407,10 @@ func (s *Store) LogOutputs(ctx context.Context, runID string, outputs []tracking
 }
 
 // outputRunActive checks that a run exists and is active, with the bbolt
-// store's messages, and locks it against deletion for the transaction.
+// store's messages, and holds it FOR SHARE (a concurrent delete waits).
 func outputRunActive(ctx context.Context, tx dbtx, runID string) error {
 	var stage string
-	err := tx.QueryRow(ctx, "SELECT lifecycle_stage FROM runs WHERE run_uuid = $1 FOR KEY SHARE", runID).Scan(&stage)
+	err := tx.QueryRow(ctx, "SELECT lifecycle_stage FROM runs WHERE run_uuid = $1 FOR SHARE", runID).Scan(&stage)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return tracking.Errorf(tracking.ResourceDoesNotExist, "Run with id=%s not found", runID)
 	}
