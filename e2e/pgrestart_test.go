@@ -83,6 +83,15 @@ func (pg *pgCluster) newDatabase(name string) string {
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		t.Fatal(err)
 	}
+	// .ci/postgres.sh starts the server with synchronous_commit=off (its
+	// tests kill Caddy, not PostgreSQL): a commit is then acknowledged
+	// before its WAL leaves PostgreSQL's memory, and stop -m immediate
+	// loses the last ones. This test kills PostgreSQL, so it needs
+	// PostgreSQL's default back; a database setting overrides the
+	// server's command line for every session.
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+name+" SET synchronous_commit = on"); err != nil {
+		t.Fatal(err)
+	}
 	u, _ := url.Parse(pg.uri)
 	u.Path = "/" + name
 	return u.String()

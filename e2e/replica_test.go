@@ -219,7 +219,6 @@ func replicaWorker(ctx context.Context, c *apiClient, l *ledger, ls *loadStats, 
 				} `json:"info"`
 			} `json:"run"`
 		}
-		t0 := time.Now()
 		code, body := c.post("runs/create", map[string]any{
 			"experiment_id": expID,
 			"run_name":      name,
@@ -228,7 +227,7 @@ func replicaWorker(ctx context.Context, c *apiClient, l *ledger, ls *loadStats, 
 		}, &created)
 		seq++
 		if code != 200 || created.Run.Info.RunID == "" {
-			ls.fail(code, "runs/create", body, win.contains(t0))
+			ls.fail(code, "runs/create", body, win.contains(time.Now()))
 			time.Sleep(20 * time.Millisecond)
 			continue
 		}
@@ -240,14 +239,13 @@ func replicaWorker(ctx context.Context, c *apiClient, l *ledger, ls *loadStats, 
 			}
 			s := seq
 			seq++
-			t0 := time.Now()
 			switch s % 3 {
 			case 0:
 				code, body := c.post("runs/log-metric", map[string]any{
 					"run_id": run.id, "key": "lm", "value": float64(s) + 0.25, "timestamp": 1700000000000 + s, "step": s,
 				}, nil)
 				if code != 200 {
-					ls.fail(code, "runs/log-metric", body, win.contains(t0))
+					ls.fail(code, "runs/log-metric", body, win.contains(time.Now()))
 					continue
 				}
 				ls.acked.Add(1)
@@ -258,7 +256,7 @@ func replicaWorker(ctx context.Context, c *apiClient, l *ledger, ls *loadStats, 
 				if code != 200 {
 					// Left pending: it may or may not have been applied,
 					// but never in part.
-					ls.fail(code, "runs/log-batch", body, win.contains(t0))
+					ls.fail(code, "runs/log-batch", body, win.contains(time.Now()))
 					continue
 				}
 				ls.acked.Add(1)
@@ -277,12 +275,12 @@ func replicaWorker(ctx context.Context, c *apiClient, l *ledger, ls *loadStats, 
 				}
 				code, body := c.get("runs/get", url.Values{"run_id": {run.id}}, &got)
 				if code != 200 {
-					ls.fail(code, "runs/get", body, win.contains(t0))
+					ls.fail(code, "runs/get", body, win.contains(time.Now()))
 					continue
 				}
 				if got.Run.Info.RunID != run.id || got.Run.Info.RunName != name {
 					ls.wrong.Add(1)
-					ls.fail(code, "runs/get (wrong run)", body, win.contains(t0))
+					ls.fail(code, "runs/get (wrong run)", body, win.contains(time.Now()))
 					continue
 				}
 				ls.reads.Add(1)
