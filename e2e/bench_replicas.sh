@@ -151,13 +151,13 @@ http://127.0.0.1:$1 {
 EOF
 }
 
-new_db() { # new_db NAME: creates the database, enables pg_stat_statements, prints its URI
+new_db() { # new_db NAME: creates the database, enables pg_stat_statements, sets $uri
 	local name="bench_${1}_$suffix"
 	psql_admin -c "CREATE DATABASE $name" >/dev/null
-	dbs+=("$name")
-	psql "$(db_uri "$name")" -qAtX -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
-	psql "$(db_uri "$name")" -qAtX -c "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)" >/dev/null
-	db_uri "$name"
+	dbs+=("$name") # not in a $(...) subshell, so cleanup sees it
+	uri=$(db_uri "$name")
+	psql "$uri" -qAtX -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+	psql "$uri" -qAtX -c "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)" >/dev/null
 }
 
 top_statements() { # top_statements URI
@@ -196,7 +196,7 @@ for dep in "${deps[@]}"; do
 		stop_all
 		;;
 	pg1)
-		uri=$(new_db one)
+		new_db one
 		p=$(pick_port)
 		mkdir -p "$work/pg1"
 		replica_conf "$p" "$uri" "$work/pg1" >"$work/pg1/Caddyfile"
@@ -208,7 +208,7 @@ for dep in "${deps[@]}"; do
 		stop_all
 		;;
 	pg2)
-		uri=$(new_db two)
+		new_db two
 		p1=$(pick_port)
 		p2=$(pick_port)
 		while [[ "$p2" == "$p1" ]]; do p2=$(pick_port); done
