@@ -179,16 +179,16 @@ func (h *Handler) observeRequest(w http.ResponseWriter, r *http.Request) (http.R
 // of the matched route, or one of the route* constants.
 func (h *Handler) routeLabel(r *http.Request) string {
 	p := r.URL.Path
-	if h.ui != nil && ui.Owns(p) {
-		return routeUI
-	}
-	if h.auth != nil {
+	if h.auth != nil { // as gateway.sessionRoute, which runs before the UI
 		switch {
 		case p == "/login" && r.Method != http.MethodGet && r.Method != http.MethodHead:
 			return routeLogin
 		case p == "/logout":
 			return routeLogout
 		}
+	}
+	if h.ui != nil && ui.Owns(p) {
+		return routeUI
 	}
 	if h.routes != nil {
 		if m, ok, _ := h.routes.Match(r.Method, p); ok && m.Route.Name != "" {

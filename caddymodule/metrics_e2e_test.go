@@ -13,6 +13,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -376,5 +377,36 @@ func TestMetricsAcrossReload(t *testing.T) {
 	site := scrapeURL(t, e.srv.Client(), e.srv.URL+"/site-metrics")
 	if got := site.value("caddy_mlflow_requests_total", "route", "CreateExperiment", "code", "200"); got != created1+1 {
 		t.Errorf("site /metrics: CreateExperiment count %v, want %v", got, created1+1)
+	}
+}
+
+// TestMetricsCountUISignIn checks the tracking UI's sign-in form: a wrong
+// password counts as an auth failure, and the Login route is labelled.
+func TestMetricsCountUISignIn(t *testing.T) {
+	e := startSessions(t) // auth_session_test.go
+	opts := e.opts
+	opts.Admin = true
+	e.srv.Reload(t, opts)
+	admin := e.srv.AdminURL + "/metrics"
+	before := scrapeURL(t, e.srv.Client(), admin)
+
+	tok, lc := e.loginForm(t)
+	if _, sc, _ := e.postLogin(t, url.Values{"username": {"root"}, "password": {"wrong-password-123"}, "csrf_token": {tok}}, nil, lc); sc != nil {
+		t.Fatal("a wrong password got a session")
+	}
+	e.login(t, "root", adminPassword)
+
+	after := scrapeURL(t, e.srv.Client(), admin)
+	delta := func(name string, labels ...string) float64 {
+		return after.value(name, labels...) - before.value(name, labels...)
+	}
+	if d := delta("caddy_mlflow_auth_failures_total", "reason", "bad_password"); d != 1 {
+		t.Errorf("auth_failures_total{bad_password} moved by %v, want 1", d)
+	}
+	if d := delta("caddy_mlflow_requests_total", "route", "Login", "code", "303"); d != 2 {
+		t.Errorf("requests_total{Login,303} moved by %v, want 2", d)
+	}
+	if d := delta("caddy_mlflow_requests_total", "route", "UI"); d < 2 {
+		t.Errorf("requests_total{UI} moved by %v, want >= 2 (whoami)", d)
 	}
 }
