@@ -62,7 +62,30 @@ type promMetrics struct {
 // metrics are this process's collectors.
 var metrics = newPromMetrics()
 
+// authFailureReasons are every reason label of auth_failures_total.
+var authFailureReasons = []string{
+	authn.ReasonMissingCredentials, authn.ReasonBadCredentials, authn.ReasonUnknownUser,
+	authn.ReasonBadPassword, authn.ReasonUserDisabled, authn.ReasonTokenExpired,
+	authn.ReasonTokenRevoked, authn.ReasonBadToken, authn.ReasonJWTExpired, authn.ReasonBadJWT,
+	authn.ReasonSessionExpired, authn.ReasonBadSession, authn.ReasonBadCertificate,
+	reasonUntrustedClient, reasonForbidden,
+}
+
+// newPromMetrics makes the collectors, with the series of the fixed label
+// values (artifact directions, auth failure reasons) at zero, so that
+// they are exposed, and rate() works, before the first event.
 func newPromMetrics() *promMetrics {
+	m := newCollectors()
+	for _, dir := range []string{"in", "out"} {
+		m.artifactBytes.WithLabelValues(dir)
+	}
+	for _, r := range authFailureReasons {
+		m.authFailures.WithLabelValues(r)
+	}
+	return m
+}
+
+func newCollectors() *promMetrics {
 	return &promMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace,
@@ -298,7 +321,7 @@ func newBoltCollector() *boltCollector {
 		size:      d("file_size_bytes", "Size of the bbolt file on disk."),
 		free:      d("free_pages", "Pages on the bbolt freelist, reusable by later writes."),
 		pending:   d("pending_pages", "Freed bbolt pages still held by open read transactions."),
-		freeBytes: d("free_bytes", "Bytes in free bbolt pages."),
+		freeBytes: d("free_bytes", "Bytes in free and pending bbolt pages."),
 		readTx:    d("open_read_transactions", "Read transactions open on the bbolt database."),
 	}
 }
