@@ -1,10 +1,17 @@
 package caddymodule
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/caddy-mlflow/caddy-mlflow/caddymodule/authz"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/api"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/boltstore"
 )
 
 // TestMetricsRegisterTwice checks that a second mlflow handler of one
@@ -33,5 +40,27 @@ func TestMetricsRegisterConflict(t *testing.T) {
 	err := metrics.register(reg)
 	if err == nil || !strings.Contains(err.Error(), "registering metrics") {
 		t.Fatalf("register over a foreign collector: %v, want an error", err)
+	}
+}
+
+// BenchmarkObserveRequest is the per-request cost of the metrics: naming
+// the route, the counter, the histogram and the writer wrapper.
+func BenchmarkObserveRequest(b *testing.B) {
+	store, err := boltstore.Open(filepath.Join(b.TempDir(), "mlflow.bolt"), boltstore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	srv, err := api.New(api.Options{Store: store})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := &Handler{routes: authz.NewMatcher(srv.Routes())}
+	req := httptest.NewRequest("POST", "/api/2.0/mlflow/runs/log-batch", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		w, _, done := h.observeRequest(httptest.NewRecorder(), req)
+		w.WriteHeader(http.StatusOK)
+		done()
 	}
 }
