@@ -218,6 +218,12 @@ var Table = map[string]Rule{
 	"CreateMultipartUpload":        rule(ArtifactPath, ActUpdate),
 	"CompleteMultipartUpload":      rule(ArtifactPath, ActUpdate),
 	"AbortMultipartUpload":         rule(ArtifactPath, ActUpdate),
+	// A part URL is a capability: MLflow's client PUTs to it without
+	// credentials (as to a presigned cloud URL), and the artifact handler
+	// accepts only a valid, unexpired HMAC signature of this upload id and
+	// part number, which mpu/create hands out only after the UPDATE check
+	// above.
+	"UploadMultipartPart": {Scope: Open},
 
 	// Model registry.
 	"CreateRegisteredModel":       {Scope: Authenticated}, // creators get MANAGE

@@ -246,6 +246,10 @@ var artifactRoutes = []struct {
 	{"POST", "/mpu/create/{path...}", "/mpu/create/<path:path>", "CreateMultipartUpload"},
 	{"POST", "/mpu/complete/{path...}", "/mpu/complete/<path:path>", "CompleteMultipartUpload"},
 	{"POST", "/mpu/abort/{path...}", "/mpu/abort/<path:path>", "AbortMultipartUpload"},
+	// The part URLs mpu/create hands out (not an MLflow route: MLflow's
+	// stores answer with presigned cloud URLs); the client PUTs to them
+	// without credentials, the URL's signature authorizes.
+	{"PUT", "/mpu/part/{path...}", "/mpu/part/<path:path>", "UploadMultipartPart"},
 }
 
 // ServeHTTP answers one request.
