@@ -40,10 +40,10 @@ func checkSame(t *testing.T, a, b tracking.Store, f *storecopytest.Fixture) {
 
 // checkSequences checks that new ids and version numbers continue after
 // the copied ones.
-func checkSequences(t *testing.T, src, dst tracking.Store) {
+func checkSequences(t *testing.T, stores ...tracking.Store) {
 	t.Helper()
 	ctx := context.Background()
-	for _, s := range []tracking.Store{src, dst} {
+	for _, s := range stores {
 		id, err := s.CreateExperiment(ctx, tracking.CreateExperiment{Name: "after copy"})
 		if err != nil {
 			t.Fatal(err)
