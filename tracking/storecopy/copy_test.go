@@ -65,6 +65,7 @@ func TestCopyBoltToBolt(t *testing.T) {
 	ctx := context.Background()
 	src, dst := openBolt(t, "src.bolt"), openBolt(t, "dst.bolt")
 	f := storecopytest.Fill(t, src, 1050)
+	dst.BulkImport()
 	var phases []string
 	rep, err := storecopy.Copy(ctx, src, dst, storecopy.Options{ReadOptions: testRead, Progress: func(phase string, _ storecopy.Counts) {
 		if len(phases) == 0 || phases[len(phases)-1] != phase {
@@ -75,6 +76,9 @@ func TestCopyBoltToBolt(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSame(t, src, dst, f)
+	if dst.DB().NoSync {
+		t.Error("FinishImport left fsync off")
+	}
 	want := []string{"experiments", "logged models", "runs", "registry", "traces", "verify"}
 	if strings.Join(phases, ",") != strings.Join(want, ",") {
 		t.Errorf("phases %v, want %v", phases, want)
