@@ -5,6 +5,8 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
@@ -67,7 +69,10 @@ func TestCopyBoltToBolt(t *testing.T) {
 	f := storecopytest.Fill(t, src, 1050)
 	dst.BulkImport()
 	var phases []string
+	var mu sync.Mutex
 	rep, err := storecopy.Copy(ctx, src, dst, storecopy.Options{ReadOptions: testRead, Progress: func(phase string, _ storecopy.Counts) {
+		mu.Lock()
+		defer mu.Unlock()
 		if len(phases) == 0 || phases[len(phases)-1] != phase {
 			phases = append(phases, phase)
 		}
@@ -149,12 +154,11 @@ func TestCopyRefusesNonEmptyDestination(t *testing.T) {
 // lossy drops every other metric history chunk: Copy must notice.
 type lossy struct {
 	storecopy.Destination
-	n int
+	n atomic.Int64
 }
 
 func (l *lossy) ImportMetricHistory(ctx context.Context, runID string, points []tracking.Metric) error {
-	l.n++
-	if l.n%2 == 0 {
+	if l.n.Add(1)%2 == 0 {
 		return nil
 	}
 	return l.Destination.ImportMetricHistory(ctx, runID, points)

@@ -14,6 +14,7 @@ package storecopy
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/search"
@@ -23,6 +24,7 @@ import (
 const (
 	DefaultPageSize     = 200
 	DefaultHistoryChunk = 5000
+	DefaultWorkers      = 4
 	// expBatch is how many experiments one logged-model or trace search
 	// names.
 	expBatch = 100
@@ -46,6 +48,11 @@ type ReadOptions struct {
 	// HistoryChunk is how many metric points one MetricHistory chunk
 	// (and one ImportMetricHistory call) holds (DefaultHistoryChunk).
 	HistoryChunk int
+	// Workers is how many runs (each with its metric histories) are
+	// copied at once (DefaultWorkers): concurrent writes share group
+	// commits in bbolt and connections in PostgreSQL. The importer and
+	// OnRecord must be safe for concurrent use.
+	Workers int
 	// OnRecord, when set, is called after each record is written, with
 	// the phase the read is in.
 	OnRecord func(phase string)
@@ -57,6 +64,9 @@ func (o ReadOptions) withDefaults() ReadOptions {
 	}
 	if o.HistoryChunk <= 0 {
 		o.HistoryChunk = DefaultHistoryChunk
+	}
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
 	}
 	if o.OnRecord == nil {
 		o.OnRecord = func(string) {}
@@ -169,16 +179,43 @@ func (r *reader) runs(ctx context.Context, expID string) error {
 		if err != nil {
 			return fmt.Errorf("reading runs of experiment %s: %w", expID, err)
 		}
-		for _, run := range page.Runs {
-			if err := r.run(ctx, run); err != nil {
-				return err
-			}
+		if err := r.runPage(ctx, page.Runs); err != nil {
+			return err
 		}
 		if page.NextPageToken == "" || len(page.Runs) == 0 {
 			return nil
 		}
 		q.PageToken = page.NextPageToken
 	}
+}
+
+// runPage copies one page of runs with up to Workers at once, and
+// returns the first error once every started run is done.
+func (r *reader) runPage(ctx context.Context, runs []*tracking.Run) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, r.o.Workers)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for _, run := range runs {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := r.run(ctx, run); err != nil {
+				once.Do(func() { first = err; cancel() })
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
 }
 
 func (r *reader) run(ctx context.Context, run *tracking.Run) error {
