@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/caddy-mlflow/caddy-mlflow/internal/pgdb"
@@ -125,7 +126,7 @@ func Run(ctx context.Context, cfg Config) (*storecopy.Report, error) {
 	if opts.Auth == nil {
 		fmt.Fprintf(cfg.Stderr, "copy-store: the gateway's users, tokens and grants were not copied (not supported between %s and %s)\n", src.name, dst.name)
 	}
-	fmt.Fprintf(cfg.Stderr, "copy-store: done in %s: %d records copied and verified\n", p.elapsed(), rep.Source.Total())
+	fmt.Fprintf(cfg.Stderr, "copy-store: done in %s: %s records copied and verified\n", p.elapsed(), humanize.Comma(rep.Source.Total()))
 	return rep, nil
 }
 
