@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -79,7 +80,7 @@ func Run(ctx context.Context, cfg Config) (*storecopy.Report, error) {
 		cfg.Stderr = io.Discard
 	}
 	if cfg.ResolveBolt == nil {
-		cfg.ResolveBolt = filepath.Abs
+		cfg.ResolveBolt = resolveBolt
 	}
 	fromKey, err := identity(cfg.From, cfg.ResolveBolt)
 	if err != nil {
@@ -128,6 +129,21 @@ func Run(ctx context.Context, cfg Config) (*storecopy.Report, error) {
 	}
 	fmt.Fprintf(cfg.Stderr, "copy-store: done in %s: %s records copied and verified\n", p.elapsed(), humanize.Comma(rep.Source.Total()))
 	return rep, nil
+}
+
+// resolveBolt is the default Config.ResolveBolt: a path, bbolt:///abs or
+// bbolt://rel, made absolute.
+func resolveBolt(uri string) (string, error) {
+	p := uri
+	if rest, ok := strings.CutPrefix(uri, "bbolt://"); ok {
+		p = rest
+	} else if strings.Contains(uri, "://") {
+		return "", fmt.Errorf("%q is neither a bbolt path nor a PostgreSQL URI", uri)
+	}
+	if p == "" {
+		return "", fmt.Errorf("%q names no file", uri)
+	}
+	return filepath.Abs(p)
 }
 
 // identity names the store a URI points at, to refuse copying a store
