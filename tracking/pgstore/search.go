@@ -331,6 +331,10 @@ func (b *sqlb) runOrder(keys []search.OrderKey, cv search.RunView, inner map[str
 					cur = get(cv)
 				}
 				terms = append(terms, b.plainTerm(col, k.Asc, cur, keyset))
+				if k.Key == "run_id" {
+					// Unique: nothing after it ever decides.
+					return joins, terms
+				}
 			}
 		}
 	}
@@ -624,6 +628,12 @@ func (b *sqlb) expOrder(keys []search.OrderKey, cv search.ExperimentView) ([]sor
 			continue
 		}
 		terms = append(terms, b.plainTerm(col, k.Asc, cur, keyset))
+		if k.Key == "name" || k.Key == "experiment_id" {
+			// Unique: later keys and the tie-breaker never decide, and
+			// leaving them out lets the unique index give the order.
+			hasID = true
+			break
+		}
 	}
 	if !hasID {
 		terms = append(terms, b.plainTerm("e.experiment_id", false, curID, keyset))

@@ -58,6 +58,9 @@ type Store struct {
 	foldCollation string
 }
 
+// Store is a complete tracking.Store.
+var _ tracking.Store = (*Store)(nil)
+
 // Open connects to the database at uri (postgresql://, postgres://, or
 // postgresql+driver://), migrates its schema and returns the store, which
 // owns the pool.

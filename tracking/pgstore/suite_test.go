@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"testing"
 
@@ -11,31 +10,6 @@ import (
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/storetest"
 )
-
-// partialStore, when set (by a build that lacks part of the store),
-// turns a *Store into a tracking.Store; partialSkips then names the suite
-// tests that need the missing part.
-var (
-	partialStore func(*Store) tracking.Store
-	partialSkips []string
-)
-
-// asStore returns s as a tracking.Store, skipping t when s lacks what t
-// needs.
-func asStore(t *testing.T, s *Store) tracking.Store {
-	if full, ok := any(s).(tracking.Store); ok {
-		return full
-	}
-	if partialStore == nil {
-		t.Fatal("*Store does not implement tracking.Store")
-	}
-	for _, name := range partialSkips {
-		if strings.Contains(t.Name(), name) {
-			t.Skipf("%s: not in this build of the store", name)
-		}
-	}
-	return partialStore(s)
-}
 
 // TestStoreSuite runs the backend-independent tracking.Store suite on a
 // fresh database per test; Replica opens a second store with a pool of
@@ -49,7 +23,7 @@ func TestStoreSuite(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		st := asStore(t, s)
+		var st tracking.Store = s
 		mu.Lock()
 		uris[st] = uri
 		mu.Unlock()
