@@ -5,9 +5,14 @@ import (
 	"fmt"
 
 	"github.com/caddy-mlflow/caddy-mlflow/internal/pgdb"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/pgstore"
 )
 
-// openPostgres opens a PostgreSQL store.
+// openPostgres opens (and migrates) a PostgreSQL store.
 func openPostgres(ctx context.Context, uri, role string) (*endpoint, error) {
-	return nil, fmt.Errorf("the %s %s: PostgreSQL stores are not supported by this build yet", role, pgdb.Redact(uri))
+	s, err := pgstore.Open(ctx, uri, pgdb.Options{ApplicationName: "caddy-mlflow copy-store", MaxConns: 8})
+	if err != nil {
+		return nil, fmt.Errorf("opening the %s store %s: %w", role, pgdb.Redact(uri), err)
+	}
+	return &endpoint{name: pgdb.Redact(uri), store: s, close: s.Close}, nil
 }
