@@ -226,15 +226,28 @@ func (s *Store) ImportRun(ctx context.Context, r *tracking.Run) error {
 	return importErr("import run "+runID, err, "experiment "+r.Info.ExperimentID)
 }
 
-// ImportMetricHistory implements tracking.Importer.
+// ImportMetricHistory implements tracking.Importer. The points go in
+// with COPY (a history is copied into a run ImportRun just emptied, so
+// points are new); a chunk holding a point twice (or one the run has)
+// falls back to an INSERT that skips exact duplicates.
 func (s *Store) ImportMetricHistory(ctx context.Context, runID string, points []tracking.Metric) error {
+	rows := make([][]any, len(points))
+	for i, m := range points {
+		v, nan := splitNaN(m.Value)
+		rows[i] = []any{runID, m.Key, m.Timestamp, m.Step, v, nan}
+	}
+	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"metrics"},
+		[]string{"run_uuid", "key", "timestamp", "step", "value", "is_nan"}, pgx.CopyFromRows(rows))
+	if !isUniqueViolation(err, "") {
+		return importErr("import metric history", err, "run "+runID)
+	}
 	n := len(points)
 	keys, ts, steps, vals, nans := make([]string, n), make([]int64, n), make([]int64, n), make([]float64, n), make([]bool, n)
 	for i, m := range points {
 		keys[i], ts[i], steps[i] = m.Key, m.Timestamp, m.Step
 		vals[i], nans[i] = splitNaN(m.Value)
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO metrics (run_uuid, key, timestamp, step, value, is_nan)
+	_, err = s.pool.Exec(ctx, `INSERT INTO metrics (run_uuid, key, timestamp, step, value, is_nan)
 		SELECT $1, k, t, s, v, n FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::float8[], $6::bool[]) AS m(k, t, s, v, n)
 		ON CONFLICT DO NOTHING`, runID, keys, ts, steps, vals, nans)
 	return importErr("import metric history", err, "run "+runID)

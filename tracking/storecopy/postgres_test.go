@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/caddy-mlflow/caddy-mlflow/internal/pgdb"
@@ -103,6 +104,53 @@ func BenchmarkCopyBoltToPostgres(b *testing.B) {
 			secs := b.Elapsed().Seconds() / float64(b.N)
 			b.ReportMetric(runs/secs, "runs/s")
 			b.ReportMetric(runs*metrics*points/secs, "points/s")
+		})
+	}
+}
+
+// TestImportDuplicatePoints: a history chunk holding a point twice (NaN
+// twice too) stores it once, on both backends (PostgreSQL's COPY path
+// falls back to an insert that skips duplicates).
+func TestImportDuplicatePoints(t *testing.T) {
+	ctx := context.Background()
+	stores := map[string]storecopy.Destination{"bbolt": openBolt(t, "dup.bolt")}
+	if pgtest.Available() {
+		stores["postgres"] = openPostgres(t)
+	}
+	for name, s := range stores {
+		t.Run(name, func(t *testing.T) {
+			if err := s.ImportExperiment(ctx, &tracking.Experiment{ExperimentID: "7", Name: "e", LifecycleStage: tracking.LifecycleActive}); err != nil {
+				t.Fatal(err)
+			}
+			const run = "0123456789abcdef0123456789abcdef"
+			if err := s.ImportRun(ctx, &tracking.Run{Info: tracking.RunInfo{RunID: run, ExperimentID: "7", Status: tracking.StatusRunning,
+				LifecycleStage: tracking.LifecycleActive}, Data: tracking.RunData{Metrics: []tracking.Metric{{Key: "m", Value: 1, Timestamp: 2, Step: 3}}}}); err != nil {
+				t.Fatal(err)
+			}
+			p := tracking.Metric{Key: "m", Value: 1, Timestamp: 2, Step: 3}
+			nan := tracking.Metric{Key: "m", Value: math.NaN(), Timestamp: 2, Step: 3}
+			for range 2 { // the second call: every point already there
+				if err := s.ImportMetricHistory(ctx, run, []tracking.Metric{p, nan, p, nan}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got []string
+			if err := s.MetricHistory(ctx, run, "m", 10, func(ms []tracking.Metric) error {
+				for _, m := range ms {
+					b, _ := m.MarshalJSON()
+					got = append(got, string(b))
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 2 {
+				t.Fatalf("history %v, want the two distinct points", got)
+			}
+			// A history for a run that was not imported is refused.
+			if err := s.ImportMetricHistory(ctx, "ffffffffffffffffffffffffffffffff", []tracking.Metric{p}); !tracking.IsCode(err, tracking.ResourceDoesNotExist) {
+				t.Fatalf("history of a missing run: %v", err)
+			}
 		})
 	}
 }
