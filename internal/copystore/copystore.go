@@ -122,6 +122,9 @@ func Run(ctx context.Context, cfg Config) (*storecopy.Report, error) {
 		if errors.Is(err, storecopy.ErrMismatch) {
 			return rep, err
 		}
+		if ctx.Err() != nil {
+			return rep, fmt.Errorf("interrupted: %s holds part of %s; run the same command with --force to complete the copy", dst.name, src.name)
+		}
 		return rep, fmt.Errorf("copying %s into %s: %w", src.name, dst.name, err)
 	}
 	if opts.Auth == nil {

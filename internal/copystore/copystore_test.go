@@ -65,3 +65,15 @@ func TestRunRefusals(t *testing.T) {
 		t.Fatalf("missing source: %v", err)
 	}
 }
+
+func TestRunInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src.bolt"), filepath.Join(dir, "dst.bolt")
+	newBolt(t, src)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Run(ctx, Config{From: src, To: dst})
+	if err == nil || !strings.Contains(err.Error(), "interrupted") || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("interrupted copy: %v", err)
+	}
+}
