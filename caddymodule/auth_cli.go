@@ -37,9 +37,10 @@ func init() {
 	fs.String("expires", "", "token lifetime, e.g. 720h (default: none)")
 	fs.String("name", "", "a label for the token")
 	fs.Bool("admin", false, "user add: make the user an admin")
+	addMaintFlags(fs) // maint_cli.go
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "mlflow",
-		Usage: "user add <name> | token create --user <name> [--expires 720h] | token list [--user <name>] | token revoke <id> [--user <name>]  [--config <Caddyfile>]",
+		Usage: "user add <name> | token create --user <name> [--expires 720h] | token list [--user <name>] | token revoke <id> [--user <name>]" + maintUsage + "  [--config <Caddyfile>]",
 		Short: "Manages users and API tokens of the MLflow tracking server",
 		Long: `
 Manages the users and API tokens in the bbolt store of the mlflow handler
@@ -54,7 +55,7 @@ for more than a moment.
   caddy mlflow token revoke --config Caddyfile <id>
 
 Relative store paths resolve against the current directory, as they do
-for the server: run the command where the server was started.`,
+for the server: run the command where the server was started.` + maintLong,
 		Flags: fs,
 		Func:  cmdMLflow,
 	})
@@ -69,6 +70,9 @@ type cliTarget struct {
 
 func cmdMLflow(fl caddycmd.Flags) (int, error) {
 	args := fl.Args()
+	if len(args) > 0 && maintCommands[args[0]] != nil {
+		return maintCommands[args[0]](fl) // maint_cli.go
+	}
 	if len(args) < 2 {
 		return caddy.ExitCodeFailedStartup, errors.New("usage: caddy mlflow user add <name> | token create|list|revoke ...")
 	}
