@@ -73,6 +73,10 @@ func Snapshot(ctx context.Context, db *bolt.DB, w io.Writer, start func(Snapshot
 		return nil
 	})
 	if err != nil {
+		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+			// bbolt does not wrap the writer's error.
+			err = fmt.Errorf("%w (%v)", cerr, err)
+		}
 		return info, fmt.Errorf("boltstore: snapshot: %w", err)
 	}
 	return info, nil
