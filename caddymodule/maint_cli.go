@@ -243,7 +243,7 @@ func cmdGC(fl caddycmd.Flags) (int, error) {
 		return caddy.ExitCodeFailedStartup, err
 	}
 
-	res, err := maint.CollectGarbage(ctx, gc, maint.StoreDeleter(arts, nil), opts, os.Stdout)
+	res, err := maint.CollectGarbage(ctx, gc, maint.StoreDeleter(arts, maint.DirectDeleter(h.GCSEndpoint)), opts, os.Stdout)
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, err
 	}
