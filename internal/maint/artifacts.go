@@ -18,16 +18,18 @@ import (
 // MLflow's artifact repositories do for `mlflow gc`: gs://bucket/path
 // (through the GCS artifact store; gcsEndpoint as for gcs.Options) and
 // local file:///path or /path locations (through the local artifact
-// store). Anything else is ErrUnresolvable. Only locations at least two
-// segments deep are deleted (a run's are <root>/<run id>/artifacts), so a
-// damaged record cannot name a bucket or a top-level directory.
+// store). Anything else is ErrUnresolvable, and so is a location that
+// does not end in <run id>/artifacts or has a query or fragment.
 func DirectDeleter(gcsEndpoint string) ArtifactDeleter {
-	return func(ctx context.Context, uri string) error {
+	return func(ctx context.Context, uri, runID string) error {
 		switch {
 		case strings.HasPrefix(uri, "gs://"):
 			bucket, p, err := gcs.ParseURI(strings.TrimSuffix(uri, "/"))
 			if err != nil {
 				return fmt.Errorf("%w: %v", ErrUnresolvable, err)
+			}
+			if err := runLocation(p, runID); err != nil {
+				return fmt.Errorf("%w: %q: %v", ErrUnresolvable, uri, err)
 			}
 			dir, base := path.Split(p)
 			if dir == "" || base == "" {
@@ -43,10 +45,13 @@ func DirectDeleter(gcsEndpoint string) ArtifactDeleter {
 			p := uri
 			if strings.HasPrefix(uri, "file:") {
 				u, err := url.Parse(uri)
-				if err != nil || (u.Host != "" && u.Host != "localhost") || u.Path == "" {
+				if err != nil || (u.Host != "" && u.Host != "localhost") || u.Path == "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
 					return fmt.Errorf("%w: %q", ErrUnresolvable, uri)
 				}
 				p = u.Path
+			}
+			if err := runLocation(filepath.ToSlash(filepath.Clean(p)), runID); err != nil {
+				return fmt.Errorf("%w: %q: %v", ErrUnresolvable, uri, err)
 			}
 			p = filepath.Clean(p)
 			parent, base := filepath.Split(p)

@@ -58,11 +58,14 @@ type GCOptions struct {
 	Now func() time.Time
 }
 
-// ArtifactDeleter deletes the artifacts under an artifact URI (a run's
-// artifact_uri). It returns ErrUnresolvable for URIs it cannot map to a
-// store: gc then warns and carries on, as MLflow does for an
-// InvalidUrlException.
-type ArtifactDeleter func(ctx context.Context, uri string) error
+// ArtifactDeleter deletes the artifacts of run runID under its artifact
+// URI. It returns ErrUnresolvable for URIs it cannot map to a store, and
+// for locations that do not end in <run id>/artifacts (as every run
+// location MLflow and this server make does): gc then warns and carries
+// on, as MLflow does for an InvalidUrlException. The second rule keeps a
+// crafted experiment location (a query string, "..") from pointing a
+// deleted run at another run's or anybody's files.
+type ArtifactDeleter func(ctx context.Context, uri, runID string) error
 
 // ErrUnresolvable means an artifact URI names no store this process can
 // reach.
@@ -203,7 +206,7 @@ func CollectGarbage(ctx context.Context, store tracking.GarbageCollector, del Ar
 
 	for _, r := range runs {
 		if del != nil && r.ArtifactURI != "" {
-			if err := del(ctx, r.ArtifactURI); errors.Is(err, ErrUnresolvable) {
+			if err := del(ctx, r.ArtifactURI, r.RunID); errors.Is(err, ErrUnresolvable) {
 				w := fmt.Sprintf("Unable to resolve the artifact URI %q of run %s: its artifacts were left in place; delete them by hand.", r.ArtifactURI, r.RunID)
 				res.Warnings = append(res.Warnings, w)
 				fmt.Fprintln(out, w)
@@ -241,16 +244,25 @@ func pyList(ids []string) string {
 // /api/2.0/mlflow-artifacts/artifacts/… URL), with other schemes handed to
 // other (nil: unresolvable).
 func StoreDeleter(proxied artifact.Store, other ArtifactDeleter) ArtifactDeleter {
-	return func(ctx context.Context, uri string) error {
+	return func(ctx context.Context, uri, runID string) error {
 		if p, ok := artifact.URIPath(uri); ok && proxied != nil {
-			if p == "" {
-				return fmt.Errorf("%w: %q is the artifact store's root", ErrUnresolvable, uri)
+			if err := runLocation(p, runID); err != nil {
+				return fmt.Errorf("%w: %q: %v", ErrUnresolvable, uri, err)
 			}
 			return proxied.Delete(ctx, p)
 		}
 		if other != nil {
-			return other(ctx, uri)
+			return other(ctx, uri, runID)
 		}
 		return fmt.Errorf("%w: %q", ErrUnresolvable, uri)
 	}
+}
+
+// runLocation checks that the slash-separated path p ends in
+// <runID>/artifacts.
+func runLocation(p, runID string) error {
+	if runID == "" || !strings.HasSuffix(p, "/"+runID+"/artifacts") && p != runID+"/artifacts" {
+		return fmt.Errorf("the location does not end in %s/artifacts", runID)
+	}
+	return nil
 }
