@@ -51,9 +51,14 @@ Store maintenance:
       Offline only (server stopped): rewrites the file without free pages.`
 
 // addMaintFlags adds the maintenance commands' flags to the mlflow
-// command's flag set.
+// command's flag set. --to is shared with copy-store.
 func addMaintFlags(fs *flag.FlagSet) {
-	fs.String("to", "", "backup: the file or gs://bucket/object to write")
+	const toUsage = "backup: the file or gs://bucket/object to write"
+	if f := fs.Lookup("to"); f != nil {
+		f.Usage += "; " + toUsage
+	} else {
+		fs.String("to", "", toUsage)
+	}
 	fs.String("older-than", "", "gc: only runs and experiments deleted at least this long ago (MLflow's format: 30d, 2d8h5m20s)")
 	fs.String("run-ids", "", "gc: comma-separated ids of deleted runs to delete")
 	fs.String("experiment-ids", "", "gc: comma-separated ids of deleted experiments to delete")

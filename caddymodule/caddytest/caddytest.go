@@ -72,6 +72,11 @@ type Options struct {
 	// Global are extra lines in the global options block, such as a named
 	// log (log audit { ... }).
 	Global []string
+
+	// Admin turns Caddy's admin endpoint on, on a free 127.0.0.1 port
+	// (Server.AdminURL), for tests of its /metrics or /config. Default
+	// off.
+	Admin bool
 }
 
 // Server is a running in-process Caddy serving the mlflow handler.
@@ -91,6 +96,10 @@ type Server struct {
 	Caddyfile string
 	// Config is the Caddy JSON config last loaded (the adapted Caddyfile).
 	Config []byte
+	// AdminURL is the admin endpoint's base URL (http://127.0.0.1:PORT)
+	// when Options.Admin is set, chosen at the first load that needs it
+	// and kept across reloads; "" otherwise.
+	AdminURL string
 
 	opts      Options
 	client    *http.Client
@@ -213,6 +222,13 @@ func (s *Server) load(opts Options) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.opts = opts
+	if opts.Admin && s.AdminURL == "" {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		s.AdminURL = fmt.Sprintf("http://127.0.0.1:%d", port)
+	}
 	s.Caddyfile = s.render(opts)
 	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(s.Caddyfile), map[string]any{"filename": filepath.Join(s.Dir, "Caddyfile")})
 	if err != nil {
@@ -255,7 +271,11 @@ func (s *Server) render(opts Options) string {
 		return false
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "{\n\tadmin off\n\tpersist_config off\n\tgrace_period 2s\n")
+	admin := "off"
+	if opts.Admin {
+		admin = strings.TrimPrefix(s.AdminURL, "http://")
+	}
+	fmt.Fprintf(&b, "{\n\tadmin %s\n\tpersist_config off\n\tgrace_period 2s\n", admin)
 	fmt.Fprintf(&b, "\tstorage file_system %s\n", quote(s.storage))
 	if opts.TLS != nil {
 		b.WriteString("\tauto_https disable_redirects\n")
