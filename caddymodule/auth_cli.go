@@ -20,7 +20,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/caddy-mlflow/caddy-mlflow/authn"
-	"github.com/caddy-mlflow/caddy-mlflow/caddymodule/authstore"
+	"github.com/caddy-mlflow/caddy-mlflow/authstore/boltauth"
 )
 
 // cliLockWait is how long the CLI waits for the bbolt lock before deciding
@@ -237,7 +237,7 @@ func (t *cliTarget) do(route string, req adminRequest) (map[string]any, error) {
 // direct performs route's operation on an opened store.
 func (t *cliTarget) direct(db *bolt.DB, route string, req adminRequest) (map[string]any, error) {
 	ctx := context.Background()
-	s, err := authstore.New(db)
+	s, err := boltauth.New(db)
 	if err != nil {
 		return nil, err
 	}
