@@ -435,12 +435,15 @@ func testThrottle(t *testing.T, s, _ authstore.Store) {
 	th := s.Throttle()
 	now := time.Unix(1_700_000_000, 0)
 	u := userLimit("root")
+	warmUp(t, th, now)
 	var admitted atomic.Int32
 	var wg sync.WaitGroup
-	for range 20 {
+	start := make(chan struct{})
+	for range 40 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			<-start
 			ok, err := th.Take(ctx, now, u, ipLimit)
 			if err != nil {
 				t.Error(err)
@@ -450,6 +453,7 @@ func testThrottle(t *testing.T, s, _ authstore.Store) {
 			}
 		}()
 	}
+	close(start)
 	wg.Wait()
 	if n := admitted.Load(); n != 5 {
 		t.Fatalf("%d concurrent attempts admitted, want 5", n)
@@ -500,6 +504,23 @@ func testThrottle(t *testing.T, s, _ authstore.Store) {
 	if n != 5 {
 		t.Fatalf("bucket holds %d after Give on a full one, want 5", n)
 	}
+}
+
+// warmUp runs concurrent calls on unrelated buckets first, so that a
+// store with a connection pool has its connections open and the calls
+// that follow really overlap.
+func warmUp(t *testing.T, th authstore.Throttle, now time.Time) {
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := th.Take(context.Background(), now, authstore.Limit{Key: fmt.Sprint("warm-up ", i), Burst: 1, Refill: time.Second}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // testConcurrentCreateUser: two stores (replicas) creating one name at
@@ -616,6 +637,33 @@ func testSharedThrottle(t *testing.T, a, b authstore.Store) {
 	ctx := context.Background()
 	now := time.Unix(1_700_000_000, 0)
 	u := userLimit("shared")
+	warmUp(t, a.Throttle(), now)
+	warmUp(t, b.Throttle(), now)
+	var admitted atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 30 {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if ok, err := s.Throttle().Take(ctx, now, u); err != nil {
+				t.Error(err)
+			} else if ok {
+				admitted.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if n := admitted.Load(); n != 5 {
+		t.Fatalf("%d attempts admitted through two stores at once, want 5", n)
+	}
+	must(t, a.Throttle().Forget(ctx, u.Key))
 	for i := range 5 {
 		s := a
 		if i%2 == 1 {

@@ -1,8 +1,13 @@
 package pgauth_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -40,4 +45,102 @@ func open(t *testing.T) (authstore.Store, authstore.Store) {
 
 func TestSuite(t *testing.T) {
 	authstoretest.Run(t, open, authstoretest.Options{})
+}
+
+// TestSharedKeyGetOrCreate: replicas asking for the multipart signing key
+// at once all get the one stored key.
+func TestSharedKeyGetOrCreate(t *testing.T) {
+	uri := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	var stores []*pgauth.Store
+	for range 3 {
+		s, err := pgauth.New(ctx, pool(t, uri))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores = append(stores, s)
+	}
+	keys := make([][]byte, 12)
+	var wg sync.WaitGroup
+	for i := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k, err := stores[i%len(stores)].MultipartSigningKey(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			keys[i] = k
+		}()
+	}
+	wg.Wait()
+	if len(keys[0]) != 48 {
+		t.Fatalf("key of %d bytes", len(keys[0]))
+	}
+	for i, k := range keys {
+		if !bytes.Equal(k, keys[0]) {
+			t.Fatalf("replica call %d got another key", i)
+		}
+	}
+	other, err := stores[0].Key(ctx, "other", 32)
+	if err != nil || bytes.Equal(other, keys[0][:32]) {
+		t.Fatalf("a second key name shares the first key: %v", err)
+	}
+}
+
+// TestMigrationsRecordVersion: the gateway schema has its own version
+// table, and a second New on a migrated database changes nothing.
+func TestMigrationsRecordVersion(t *testing.T) {
+	uri := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	p := pool(t, uri)
+	for range 2 {
+		if _, err := pgauth.New(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := pgdb.SchemaVersion(ctx, p, pgauth.Component)
+	if err != nil || v != 1 {
+		t.Fatalf("gateway schema version %d (%v), want 1", v, err)
+	}
+	if _, err := p.Exec(ctx, "UPDATE gateway_schema_version SET version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pgauth.New(ctx, p); !errors.Is(err, pgdb.ErrNewerSchema) {
+		t.Fatalf("newer schema: %v", err)
+	}
+}
+
+// TestThrottleSweepsFullBuckets: refused attempts add no rows, and
+// buckets that have refilled are deleted.
+func TestThrottleSweepsFullBuckets(t *testing.T) {
+	a, _ := open(t)
+	ctx := context.Background()
+	th := a.Throttle()
+	now := time.Unix(1_700_000_000, 0)
+	ip := authstore.Limit{Key: "ip", Burst: 2, Refill: time.Second}
+	for i := 0; ; i++ {
+		ok, err := th.Take(ctx, now, authstore.Limit{Key: fmt.Sprint("u", i), Burst: 5, Refill: time.Minute}, ip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+	}
+	n := pgauth.CountThrottle(t, a)
+	for i := range 10 {
+		_, _ = th.Take(ctx, now, authstore.Limit{Key: fmt.Sprint("x", i), Burst: 5, Refill: time.Minute}, ip)
+	}
+	if m := pgauth.CountThrottle(t, a); m != n {
+		t.Fatalf("refused attempts added %d rows", m-n)
+	}
+	// Much later everything has refilled; the next call sweeps.
+	later := now.Add(time.Hour)
+	if ok, err := th.Take(ctx, later, authstore.Limit{Key: "late", Burst: 5, Refill: time.Minute}); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if m := pgauth.CountThrottle(t, a); m != 1 {
+		t.Fatalf("%d rows after the sweep, want 1 (the bucket just used)", m)
+	}
 }
