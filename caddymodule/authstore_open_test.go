@@ -121,4 +121,3 @@ func TestPGAuthStoreGlue(t *testing.T) {
 		t.Fatalf("duplicate user: %v", err)
 	}
 }
-
