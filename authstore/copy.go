@@ -3,6 +3,8 @@ package authstore
 import (
 	"context"
 	"fmt"
+
+	"github.com/caddy-mlflow/caddy-mlflow/authn"
 )
 
 // Counts are the records of each kind in a store (or copied by Copy).
@@ -43,57 +45,116 @@ func Count(ctx context.Context, s Store) (Counts, error) {
 // `caddy mlflow copy-store` does between a bbolt and a PostgreSQL store.
 // A user or token dst already has fails with an error wrapping ErrExists;
 // callers that refuse a non-empty destination check Count(dst) first.
-// progress, when not nil, is called after each user with the running
-// counts.
+// progress, when not nil, is called with the running counts once a user
+// and its grants are copied (when the next record starts) and at the end.
 func Copy(ctx context.Context, dst, src Store, progress func(Counts)) (Counts, error) {
 	var c Counts
-	users, err := src.ListUsers(ctx)
-	if err != nil {
-		return c, fmt.Errorf("authstore: copying users: %w", err)
-	}
-	for _, u := range users {
-		if err := dst.ImportUser(ctx, u); err != nil {
-			return c, fmt.Errorf("authstore: copying user %q: %w", u.Username, err)
+	err := Each(ctx, src, func(rec any) error {
+		if err := Put(ctx, dst, rec); err != nil {
+			return fmt.Errorf("authstore: copying %s: %w", describe(rec), err)
 		}
-		c.Users++
-		for _, k := range []Kind{Experiment, RegisteredModel} {
-			gs, err := src.UserGrants(ctx, k, u.Username)
-			if err != nil {
-				return c, fmt.Errorf("authstore: copying grants of %q: %w", u.Username, err)
+		switch rec.(type) {
+		case *User:
+			if c.Users > 0 && progress != nil {
+				progress(c)
 			}
-			for _, g := range gs {
-				if err := dst.SetGrant(ctx, k, g.Resource, g.Username, g.Permission); err != nil {
-					return c, fmt.Errorf("authstore: copying %s grant of %q on %q: %w", k, g.Username, g.Resource, err)
-				}
-				c.Grants++
-			}
+			c.Users++
+		case GrantRecord:
+			c.Grants++
+		case *Token:
+			c.Tokens++
+		case authn.SessionRecord:
+			c.Sessions++
 		}
-		if progress != nil {
-			progress(c)
-		}
-	}
-	tokens, err := src.ListTokens(ctx, "")
+		return nil
+	})
 	if err != nil {
-		return c, fmt.Errorf("authstore: copying tokens: %w", err)
-	}
-	for _, t := range tokens {
-		if err := dst.ImportToken(ctx, t); err != nil {
-			return c, fmt.Errorf("authstore: copying token %s: %w", t.ID, err)
-		}
-		c.Tokens++
-	}
-	sessions, err := src.ListSessions(ctx)
-	if err != nil {
-		return c, fmt.Errorf("authstore: copying sessions: %w", err)
-	}
-	for _, se := range sessions {
-		if err := dst.CreateSession(ctx, se); err != nil {
-			return c, fmt.Errorf("authstore: copying session %s: %w", se.ID, err)
-		}
-		c.Sessions++
+		return c, err
 	}
 	if progress != nil {
 		progress(c)
 	}
 	return c, nil
+}
+
+// describe names a record for messages (never a hash).
+func describe(rec any) string {
+	switch r := rec.(type) {
+	case *User:
+		return fmt.Sprintf("user %q", r.Username)
+	case GrantRecord:
+		return fmt.Sprintf("%s grant of %q on %q", r.Kind, r.Username, r.Resource)
+	case *Token:
+		return fmt.Sprintf("token %s", r.ID)
+	case authn.SessionRecord:
+		return fmt.Sprintf("session %s", r.ID)
+	}
+	return fmt.Sprintf("%T", rec)
+}
+
+// GrantRecord is a grant with its kind, as Each gives it.
+type GrantRecord struct {
+	Kind Kind
+	Grant
+}
+
+// Each calls fn for every record of s in an order Put can replay into
+// another store: each user (*User) followed by its grants (GrantRecord),
+// then every token (*Token), then every session (authn.SessionRecord).
+func Each(ctx context.Context, s Store, fn func(rec any) error) error {
+	users, err := s.ListUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("authstore: reading users: %w", err)
+	}
+	for _, u := range users {
+		if err := fn(u); err != nil {
+			return err
+		}
+		for _, k := range []Kind{Experiment, RegisteredModel} {
+			gs, err := s.UserGrants(ctx, k, u.Username)
+			if err != nil {
+				return fmt.Errorf("authstore: reading grants of %q: %w", u.Username, err)
+			}
+			for _, g := range gs {
+				if err := fn(GrantRecord{Kind: k, Grant: g}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	tokens, err := s.ListTokens(ctx, "")
+	if err != nil {
+		return fmt.Errorf("authstore: reading tokens: %w", err)
+	}
+	for _, t := range tokens {
+		if err := fn(t); err != nil {
+			return err
+		}
+	}
+	sessions, err := s.ListSessions(ctx)
+	if err != nil {
+		return fmt.Errorf("authstore: reading sessions: %w", err)
+	}
+	for _, se := range sessions {
+		if err := fn(se); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Put writes one record Each gave into s, as it is: a user or token that
+// s already has fails with ErrExists; a grant or session is replaced.
+func Put(ctx context.Context, s Store, rec any) error {
+	switch r := rec.(type) {
+	case *User:
+		return s.ImportUser(ctx, r)
+	case GrantRecord:
+		return s.SetGrant(ctx, r.Kind, r.Resource, r.Username, r.Permission)
+	case *Token:
+		return s.ImportToken(ctx, r)
+	case authn.SessionRecord:
+		return s.CreateSession(ctx, r)
+	}
+	return fmt.Errorf("authstore: cannot store a %T", rec)
 }

@@ -256,6 +256,9 @@ func (h *Handler) provisionAuth(ctx caddy.Context) (*gateway, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
+	if h.store == nil {
+		return nil, errors.New("auth: needs the backend store for users and permissions (auth cannot be used with artifacts_only yet)")
+	}
 	def := authz.Read
 	if cfg.DefaultPermission != "" {
 		var err error

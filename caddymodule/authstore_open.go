@@ -25,7 +25,7 @@ import (
 func (h *Handler) openAuthStore(ctx context.Context) (authstore.Store, error) {
 	_ = ctx
 	if h.store == nil {
-		return nil, errors.New("needs the backend store for users and permissions (auth cannot be used with artifacts_only yet)")
+		return nil, errors.New("no backend store")
 	}
 	return boltauth.New(h.store.DB())
 }
