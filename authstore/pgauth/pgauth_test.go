@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/caddy-mlflow/caddy-mlflow/authn"
 	"github.com/caddy-mlflow/caddy-mlflow/authstore"
 	"github.com/caddy-mlflow/caddy-mlflow/authstore/authstoretest"
 	"github.com/caddy-mlflow/caddy-mlflow/authstore/pgauth"
@@ -143,4 +144,37 @@ func TestThrottleSweepsFullBuckets(t *testing.T) {
 	if m := pgauth.CountThrottle(t, a); m != 1 {
 		t.Fatalf("%d rows after the sweep, want 1 (the bucket just used)", m)
 	}
+}
+
+// BenchmarkVerifyToken is the store's share of one API request
+// authenticated by a token on PostgreSQL: the token and its user.
+func BenchmarkVerifyToken(b *testing.B) {
+	uri := pgtest.NewDatabase(b)
+	ctx := context.Background()
+	p, err := pgdb.Open(ctx, uri, pgdb.Options{MaxConns: 8})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	s, err := pgauth.New(ctx, p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, "bench", nil, false); err != nil {
+		b.Fatal(err)
+	}
+	tok, _, err := s.CreateToken(ctx, "bench", "", 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tv, _ := authn.NewTokenVerifier(s, s, nil)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := tv.Verify(ctx, tok); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
