@@ -36,6 +36,10 @@ var (
 	ErrNotFound = fmt.Errorf("authstore: %w", authn.ErrNotFound)
 	// ErrExists means the user, token or grant already exists.
 	ErrExists = errors.New("authstore: already exists")
+	// ErrUnavailable is wrapped by errors that mean the database cannot be
+	// reached right now (connection refused or lost, server shutting down
+	// or starting): the request may be retried.
+	ErrUnavailable = errors.New("authstore: the database is unavailable")
 )
 
 // MaxUsernameLength bounds usernames (bytes).

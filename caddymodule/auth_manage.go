@@ -77,7 +77,7 @@ func (g *gateway) manage(w http.ResponseWriter, r *http.Request, name string, p 
 			writeMLflowError(w, http.StatusNotFound, "RESOURCE_DOES_NOT_EXIST", err.Error())
 		default:
 			g.log.Error("auth management API", zap.String("route", name), zap.Error(err))
-			writeMLflowError(w, http.StatusInternalServerError, "INTERNAL_ERROR", "Internal server error; see the server log.")
+			writeLookupFailure(w, err, "Internal server error; see the server log.") // authstore_open.go
 		}
 		return
 	}

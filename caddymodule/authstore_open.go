@@ -9,12 +9,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/caddy-mlflow/caddy-mlflow/authstore"
 	"github.com/caddy-mlflow/caddy-mlflow/authstore/boltauth"
 	"github.com/caddy-mlflow/caddy-mlflow/authstore/pgauth"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 )
 
 // openAuthStore returns the gateway's state store on the backend store's
@@ -62,4 +64,30 @@ func pgMultipartKey(ctx context.Context, pool *pgxpool.Pool) ([]byte, error) {
 		return nil, fmt.Errorf("uploads: shared multipart signing key: %w", err)
 	}
 	return key, nil
+}
+
+// unavailableMessage answers a request the gateway could not decide
+// because its database is unreachable.
+const unavailableMessage = "The gateway's database is unavailable; retry later."
+
+// writeLookupFailure answers a request whose authentication, authorization
+// or management lookup failed: 503 TEMPORARILY_UNAVAILABLE (which MLflow's
+// clients retry) when the database cannot be reached, else 500
+// INTERNAL_ERROR with msg.
+func writeLookupFailure(w http.ResponseWriter, err error, msg string) {
+	if lookupUnavailable(err) {
+		writeMLflowError(w, http.StatusServiceUnavailable, string(tracking.TemporarilyUnavailable), unavailableMessage)
+		return
+	}
+	writeMLflowError(w, http.StatusInternalServerError, "INTERNAL_ERROR", msg)
+}
+
+// lookupUnavailable reports whether err means the gateway's or the
+// tracking store's database is unreachable right now.
+func lookupUnavailable(err error) bool {
+	if errors.Is(err, authstore.ErrUnavailable) {
+		return true
+	}
+	te, ok := tracking.AsError(err)
+	return ok && te.Code == tracking.TemporarilyUnavailable
 }

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -11,9 +12,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/caddy-mlflow/caddy-mlflow/authstore"
 	"github.com/caddy-mlflow/caddy-mlflow/internal/pgdb"
 	"github.com/caddy-mlflow/caddy-mlflow/internal/pgtest"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact/artifacttest"
 )
@@ -119,5 +123,40 @@ func TestPGAuthStoreGlue(t *testing.T) {
 	}
 	if _, err := s.CreateUser(ctx, "alice", nil, false); !errors.Is(err, authstore.ErrExists) {
 		t.Fatalf("duplicate user: %v", err)
+	}
+}
+
+// TestLookupFailureStatus: a gateway lookup that failed because the
+// database is unreachable answers MLflow's retryable 503
+// TEMPORARILY_UNAVAILABLE; any other failure stays a 500.
+func TestLookupFailureStatus(t *testing.T) {
+	ctx := context.Background()
+	dead, err := pgxpool.New(ctx, "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	_, unreachable := pgAuthStore(ctx, dead)
+	if unreachable == nil {
+		t.Fatal("opened a store on an unreachable database")
+	}
+	for _, tc := range []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{unreachable, http.StatusServiceUnavailable, "TEMPORARILY_UNAVAILABLE"},
+		{tracking.Errorf(tracking.TemporarilyUnavailable, "tracking database down"), http.StatusServiceUnavailable, "TEMPORARILY_UNAVAILABLE"},
+		{errors.New("stored permission: bad level"), http.StatusInternalServerError, "INTERNAL_ERROR"},
+	} {
+		rec := httptest.NewRecorder()
+		writeLookupFailure(rec, tc.err, "Internal server error; see the server log.")
+		var body struct {
+			ErrorCode string `json:"error_code"`
+		}
+		_ = json.Unmarshal(rec.Body.Bytes(), &body)
+		if rec.Code != tc.status || body.ErrorCode != tc.code {
+			t.Errorf("%v: %d %s, want %d %s", tc.err, rec.Code, rec.Body, tc.status, tc.code)
+		}
 	}
 }

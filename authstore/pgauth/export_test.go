@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/caddy-mlflow/caddy-mlflow/authstore"
 )
 
@@ -15,4 +17,12 @@ func CountThrottle(t *testing.T, s authstore.Store) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// WithPool returns a copy of s that queries through p.
+func WithPool(s authstore.Store, p *pgxpool.Pool) authstore.Store {
+	c := *s.(*Store)
+	c.pool = p
+	c.throttle = &throttle{pool: p}
+	return &c
 }

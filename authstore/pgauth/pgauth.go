@@ -28,6 +28,7 @@ import (
 	"github.com/caddy-mlflow/caddy-mlflow/authn"
 	"github.com/caddy-mlflow/caddy-mlflow/authstore"
 	"github.com/caddy-mlflow/caddy-mlflow/internal/pgdb"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/pgstore"
 )
 
 // Component is the schema component name given to pgdb.Migrate; its
@@ -61,7 +62,7 @@ func New(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
 		return nil, errors.New("pgauth: nil pool")
 	}
 	if err := pgdb.Migrate(ctx, pool, Component, Migrations()); err != nil {
-		return nil, fmt.Errorf("pgauth: %w", err)
+		return nil, wrap("gateway schema", err)
 	}
 	s := &Store{pool: pool, now: time.Now}
 	s.throttle = &throttle{pool: pool}
@@ -96,8 +97,11 @@ func wrap(what string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) {
 		return err
+	}
+	if pgstore.Unavailable(err) {
+		return fmt.Errorf("pgauth: %s: %w: %w", what, authstore.ErrUnavailable, err)
 	}
 	return fmt.Errorf("pgauth: %s: %w", what, err)
 }

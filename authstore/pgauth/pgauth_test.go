@@ -178,3 +178,42 @@ func BenchmarkVerifyToken(b *testing.B) {
 		}
 	})
 }
+
+// TestUnreachableDatabaseIsUnavailable: when the database cannot be
+// reached, lookups fail with an error wrapping authstore.ErrUnavailable
+// (the gateway answers a retryable 503), which authn reports as a lookup
+// failure, never as bad credentials.
+func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
+	a, _ := open(t)
+	ctx := context.Background()
+	if _, err := a.CreateUser(ctx, "bob", nil, false); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := a.CreateToken(ctx, "bob", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead, err := pgxpool.New(ctx, "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	s := pgauth.WithPool(a, dead)
+	if _, err := s.LookupToken(ctx, authn.HashToken(tok)); !errors.Is(err, authstore.ErrUnavailable) {
+		t.Fatalf("LookupToken on an unreachable database: %v", err)
+	}
+	tv, _ := authn.NewTokenVerifier(s, s, nil)
+	if _, err := tv.Verify(ctx, tok); err == nil || errors.Is(err, authn.ErrInvalidCredentials) || !errors.Is(err, authstore.ErrUnavailable) {
+		t.Fatalf("Verify on an unreachable database: %v", err)
+	}
+	if _, err := s.Throttle().Take(ctx, time.Now(), authstore.Limit{Key: "k", Burst: 1, Refill: time.Second}); !errors.Is(err, authstore.ErrUnavailable) {
+		t.Fatalf("throttle on an unreachable database: %v", err)
+	}
+	if _, err := pgauth.New(ctx, dead); !errors.Is(err, authstore.ErrUnavailable) {
+		t.Fatalf("New on an unreachable database: %v", err)
+	}
+	// A real query error is not "unavailable".
+	if _, err := a.(*pgauth.Store).Key(ctx, "k", 0); err == nil || errors.Is(err, authstore.ErrUnavailable) {
+		t.Fatalf("bad key size: %v", err)
+	}
+}
