@@ -119,20 +119,21 @@ type Handler struct {
 	UI *bool `json:"ui,omitempty"`
 
 	logger       *zap.Logger
-	backend      BackendStore     // the resolved backend_store_uri; zero when no store is used
-	boltPath     string           // absolute path of the bbolt file; "" when no bbolt store is used
-	pg           *sharedPG        // the pooled PostgreSQL store; nil unless the backend is PostgreSQL
-	artifactsDir string           // absolute path of the artifacts directory; "" when not served
-	artifactRoot string           // resolved default artifact root
-	acquired     bool             // Provision holds a dbPool reference to boltPath, or a pgPool reference to pg
-	unlockListen func()           // gives back the listen locks (listenguard.go); nil when none are held
-	store        *boltstore.Store // the bbolt store; nil with PostgreSQL
+	boltPath     string // absolute path of the bbolt file; "" when no store is used
+	artifactsDir string // absolute path of the artifacts directory; "" when not served
+	artifactRoot string // resolved default artifact root
+	acquired     bool   // Provision holds a dbPool reference to boltPath
+	unlockListen func() // gives back the listen locks (listenguard.go); nil when none are held
+	store        *boltstore.Store
 	server       *api.Server
 	api          http.Handler   // server behind the merged-slash redirect (slashes.go)
 	artifacts    artifact.Store // the proxied store; closed by Cleanup
 	auth         *gateway       // nil without Auth
 	ui           *ui.Handler    // nil when the UI is off
 	stopSweep    func()         // stops the interrupted-upload sweeper (uploads.go)
+
+	backend BackendStore // the resolved backend_store_uri; zero when no store is used
+	pg      *sharedPG    // the pooled PostgreSQL store (postgres.go), held while acquired; nil unless the backend is PostgreSQL
 }
 
 // CaddyModule returns the Caddy module information.
