@@ -256,6 +256,9 @@ func (h *Handler) provisionAuth(ctx caddy.Context) (*gateway, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
+	if h.store == nil && h.pg != nil {
+		return nil, errors.New("auth: not available with a PostgreSQL backend_store_uri in this build")
+	}
 	if h.store == nil {
 		return nil, errors.New("auth: needs the backend store for users and permissions (auth cannot be used with artifacts_only yet)")
 	}
@@ -341,7 +344,7 @@ func (h *Handler) provisionAuth(ctx caddy.Context) (*gateway, error) {
 		cfg:       cfg,
 		authn:     an,
 		users:     users,
-		tracking:  h.store,
+		tracking:  h.tracking,
 		trustPool: pool,
 		log:       h.logger,
 		audit:     h.logger.Named("audit"),

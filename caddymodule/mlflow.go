@@ -134,6 +134,9 @@ type Handler struct {
 
 	backend BackendStore // the resolved backend_store_uri; zero when no store is used
 	pg      *sharedPG    // the pooled PostgreSQL store (postgres.go), held while acquired; nil unless the backend is PostgreSQL
+	// tracking is the backend's store (bbolt or PostgreSQL), before any
+	// authorization wrapper; nil when no store is used.
+	tracking tracking.Store
 }
 
 // CaddyModule returns the Caddy module information.
@@ -330,6 +333,7 @@ func (h *Handler) openStore(ctx caddy.Context) (tracking.Store, error) {
 			return nil, err
 		}
 		h.pg, h.acquired = shared, true
+		h.tracking = shared.store
 		return shared.store, nil
 	}
 	h.boltPath = h.backend.BoltPath
@@ -342,7 +346,7 @@ func (h *Handler) openStore(ctx caddy.Context) (tracking.Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backend store %s: %w", h.boltPath, err)
 	}
-	h.store = bs
+	h.store, h.tracking = bs, bs
 	return bs, nil
 }
 
@@ -421,7 +425,7 @@ func (h *Handler) release() error {
 	h.acquired = false
 	if h.pg != nil {
 		key := h.pg.key
-		h.pg = nil
+		h.pg, h.tracking = nil, nil
 		if err := releasePG(key); err != nil {
 			if h.logger != nil {
 				h.logger.Error("releasing backend store", zap.Error(err))
@@ -434,7 +438,7 @@ func (h *Handler) release() error {
 		// The store does not own the pooled database; Close only marks it
 		// released.
 		_ = h.store.Close()
-		h.store = nil
+		h.store, h.tracking = nil, nil
 	}
 	if err := releaseDB(h.boltPath); err != nil {
 		if h.logger != nil {
