@@ -181,7 +181,7 @@ func (h *Handler) checkConfig() error {
 	if err != nil {
 		return err
 	}
-	if h.Postgres != nil && !backend.IsPostgres() && !h.ArtifactsOnly {
+	if h.Postgres != nil && !backend.IsPostgres() {
 		return errors.New("postgres settings need a PostgreSQL backend_store_uri (postgresql://user:password@host:5432/db)")
 	}
 	if _, err := ResolveArtifactsDestination(h.ArtifactsDestination); err != nil {
