@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -91,9 +92,10 @@ func (c *pgCluster) pgCtl(args ...string) {
 	}
 }
 
-// stop shuts the server down (fast mode: sessions are cut), keeping the
-// data.
-func (c *pgCluster) stop() { c.pgCtl("-m", "fast", "-w", "stop") }
+// stop shuts the server down in mode (fast: sessions are cut and the
+// server shuts down cleanly; immediate: as a crash, recovered at the next
+// start), keeping the data.
+func (c *pgCluster) stop(mode string) { c.pgCtl("-m", mode, "-w", "stop") }
 
 // start starts the stopped server again, listening where it did before.
 func (c *pgCluster) start() {
@@ -319,8 +321,74 @@ func TestPostgresBackendThroughCaddy(t *testing.T) {
 	runID := str(t, run, "run", "info", "run_id")
 	call(t, srv, http.MethodPost, "/api/2.0/mlflow/runs/log-metric", obj{"run_id": runID, "key": "loss", "value": 1.5, "timestamp": 10, "step": 1}, 200)
 
-	// The database goes away under a running Caddy.
-	c.stop()
+	// The database goes away under a running Caddy, shut down cleanly
+	// (sessions cut) and then crashed, while a writer keeps logging.
+	for i, mode := range []string{"fast", "immediate"} {
+		outage(t, srv, c, mode, expID, runID, i)
+	}
+	found := call(t, srv, http.MethodPost, "/api/2.0/mlflow/runs/search", obj{"experiment_ids": []string{expID}}, 200)
+	if rs, _ := found["runs"].([]any); len(rs) != 1 {
+		t.Fatalf("runs after the outages = %v, want the one run", found)
+	}
+	// Nothing answered 503 was written: one loss point, the run still
+	// running, no experiment named while-down.
+	hist := call(t, srv, http.MethodGet, "/api/2.0/mlflow/metrics/get-history?run_id="+runID+"&metric_key=loss", nil, 200)
+	if ms, _ := hist["metrics"].([]any); len(ms) != 1 {
+		t.Fatalf("loss history after the outages = %v, want the one point logged before", hist)
+	}
+	got := call(t, srv, http.MethodGet, "/api/2.0/mlflow/runs/get?run_id="+runID, nil, 200)
+	if st := str(t, got, "run", "info", "status"); st != "RUNNING" {
+		t.Fatalf("run status after the outages = %q, want RUNNING", st)
+	}
+	call(t, srv, http.MethodGet, "/api/2.0/mlflow/experiments/get-by-name?experiment_name=while-down", nil, 404)
+	if strings.Contains(logText(t, logFile), password) {
+		t.Fatal("log shows the password")
+	}
+	srv.Stop()
+	if n := caddymodule.PGReferences(uri, pgConf); n != 0 {
+		t.Fatalf("references after stop = %d, want 0", n)
+	}
+}
+
+// outage stops the cluster in mode under a running Caddy while a writer
+// logs metric points to runID: every request needing the database answers
+// 503 TEMPORARILY_UNAVAILABLE, never a 500 or a wrong answer; once the
+// database is back the same Caddy serves again, and every point the writer
+// got a 200 for is in the history. round distinguishes the metric keys of
+// successive calls.
+func outage(t *testing.T, srv *caddytest.Server, c *pgCluster, mode, expID, runID string, round int) {
+	t.Helper()
+	key := fmt.Sprintf("load_%d", round)
+	stopWriter := make(chan struct{})
+	writerDone := make(chan struct{})
+	var acked []int           // steps the writer got 200 for
+	statuses := map[int]int{} // status → count
+	go func() {
+		defer close(writerDone)
+		for step := 0; ; step++ {
+			select {
+			case <-stopWriter:
+				return
+			default:
+			}
+			body := fmt.Sprintf(`{"run_id":%q,"key":%q,"value":%d,"timestamp":%d,"step":%d}`, runID, key, step, 1000+step, step)
+			resp, err := srv.Client().Post(srv.URL+"/api/2.0/mlflow/runs/log-metric", "application/json", strings.NewReader(body))
+			if err != nil {
+				t.Errorf("writer: step %d: %v", step, err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			statuses[resp.StatusCode]++
+			if resp.StatusCode == 200 {
+				acked = append(acked, step)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	time.Sleep(200 * time.Millisecond) // some points before the outage
+
+	c.stop(mode)
 	type req struct {
 		method, path string
 		body         any
@@ -334,19 +402,23 @@ func TestPostgresBackendThroughCaddy(t *testing.T) {
 		{http.MethodGet, "/api/2.0/mlflow/runs/get?run_id=" + runID, nil},
 		{http.MethodPost, "/api/2.0/mlflow/runs/log-metric", obj{"run_id": runID, "key": "loss", "value": 2.5, "timestamp": 20, "step": 2}},
 		{http.MethodPost, "/api/2.0/mlflow/runs/log-batch", obj{"run_id": runID, "params": []obj{{"key": "p", "value": "1"}}}},
+		{http.MethodPost, "/api/2.0/mlflow/runs/set-tag", obj{"run_id": runID, "key": "t", "value": "v"}},
 		{http.MethodPost, "/api/2.0/mlflow/runs/search", obj{"experiment_ids": []string{expID}}},
 		{http.MethodGet, "/api/2.0/mlflow/metrics/get-history?run_id=" + runID + "&metric_key=loss", nil},
 		{http.MethodPost, "/api/2.0/mlflow/runs/update", obj{"run_id": runID, "status": "FINISHED"}},
 		{http.MethodGet, "/api/2.0/mlflow/artifacts/list?run_id=" + runID, nil},
 		{http.MethodPost, "/api/2.0/mlflow/registered-models/create", obj{"name": "while-down"}},
 		{http.MethodGet, "/api/2.0/mlflow/registered-models/search", nil},
+		{http.MethodGet, "/api/2.0/mlflow/registered-models/get?name=nothing", nil},
+		{http.MethodPost, "/api/2.0/mlflow/logged-models/search", obj{"experiment_ids": []string{expID}}},
+		{http.MethodGet, "/api/2.0/mlflow/traces?experiment_ids=" + expID, nil},
 	}
-	for round := 0; round < 2; round++ { // the second round finds no dead connections in the pool
+	for pass := 0; pass < 2; pass++ { // the second pass finds no dead connections left in the pool
 		for _, r := range down {
 			var out obj
 			status := srv.JSON(t, r.method, r.path, r.body, &out)
 			if status != http.StatusServiceUnavailable || out["error_code"] != "TEMPORARILY_UNAVAILABLE" {
-				t.Errorf("database down, round %d: %s %s = %d %v, want 503 TEMPORARILY_UNAVAILABLE", round, r.method, r.path, status, out)
+				t.Errorf("database down (%s), pass %d: %s %s = %d %v, want 503 TEMPORARILY_UNAVAILABLE", mode, pass, r.method, r.path, status, out)
 			}
 		}
 	}
@@ -354,7 +426,7 @@ func TestPostgresBackendThroughCaddy(t *testing.T) {
 		t.Errorf("/health with the database down = %d, want 200 (MLflow's /health does not check the store)", resp.StatusCode)
 	}
 
-	// Back up: the same Caddy recovers, with every acknowledged write.
+	// Back up: the same Caddy recovers.
 	c.start()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -364,28 +436,38 @@ func TestPostgresBackendThroughCaddy(t *testing.T) {
 			break
 		}
 		if status != http.StatusServiceUnavailable {
-			t.Fatalf("database restarting: runs/get = %d %v, want 200 or 503", status, out)
+			t.Fatalf("database restarting (%s): runs/get = %d %v, want 200 or 503", mode, status, out)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no recovery 30s after the database came back: %d %v", status, out)
+			t.Fatalf("no recovery 30s after the database came back (%s): %d %v", mode, status, out)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	hist := call(t, srv, http.MethodGet, "/api/2.0/mlflow/metrics/get-history?run_id="+runID+"&metric_key=loss", nil, 200)
-	if ms, _ := hist["metrics"].([]any); len(ms) != 1 {
-		t.Fatalf("history after the outage = %v, want the one point logged before", hist)
+	time.Sleep(200 * time.Millisecond) // some points after
+	close(stopWriter)
+	<-writerDone
+	for status, n := range statuses {
+		if status != 200 && status != http.StatusServiceUnavailable {
+			t.Errorf("writer (%s): %d requests answered %d, want only 200 and 503", mode, n, status)
+		}
 	}
-	call(t, srv, http.MethodPost, "/api/2.0/mlflow/runs/log-metric", obj{"run_id": runID, "key": "loss", "value": 2.5, "timestamp": 20, "step": 2}, 200)
-	call(t, srv, http.MethodPost, "/api/2.0/mlflow/experiments/create", obj{"name": "after-outage"}, 200)
-	found := call(t, srv, http.MethodPost, "/api/2.0/mlflow/runs/search", obj{"experiment_ids": []string{expID}}, 200)
-	if rs, _ := found["runs"].([]any); len(rs) != 1 {
-		t.Fatalf("runs after the outage = %v, want the one run", found)
+	if statuses[http.StatusServiceUnavailable] == 0 || len(acked) == 0 {
+		t.Errorf("writer (%s): statuses %v: the load did not span the outage", mode, statuses)
 	}
-	if strings.Contains(logText(t, logFile), password) {
-		t.Fatal("log shows the password")
+	hist := call(t, srv, http.MethodGet, "/api/2.0/mlflow/metrics/get-history?run_id="+runID+"&metric_key="+key, nil, 200)
+	stored := map[int]bool{}
+	ms, _ := hist["metrics"].([]any)
+	for _, m := range ms {
+		if step, ok := m.(map[string]any)["step"]; ok {
+			n, _ := strconv.Atoi(fmt.Sprint(step))
+			stored[n] = true
+		}
 	}
-	srv.Stop()
-	if n := caddymodule.PGReferences(uri, pgConf); n != 0 {
-		t.Fatalf("references after stop = %d, want 0", n)
+	for _, step := range acked {
+		if !stored[step] {
+			t.Errorf("writer (%s): step %d was acknowledged but is not in the history", mode, step)
+		}
 	}
+	t.Logf("outage (%s): writer statuses %v, %d acknowledged, %d stored", mode, statuses, len(acked), len(stored))
+	call(t, srv, http.MethodPost, "/api/2.0/mlflow/experiments/create", obj{"name": "after-outage-" + mode}, 200)
 }
