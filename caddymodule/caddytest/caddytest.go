@@ -52,6 +52,12 @@ const (
 	// BackendPostgres stores tracking data in a fresh PostgreSQL database
 	// made by pgtest.NewDatabase (and dropped when the test ends).
 	BackendPostgres = "postgres"
+
+	// EnvBackend names the environment variable that sets the backend of
+	// servers whose Options leave Backend empty: MLFLOW_TEST_BACKEND=postgres
+	// runs a package's caddytest servers on PostgreSQL (tests that look at
+	// the bbolt file itself then fail).
+	EnvBackend = "MLFLOW_TEST_BACKEND"
 )
 
 // Options configures a test server.
@@ -87,9 +93,9 @@ type Options struct {
 	Global []string
 
 	// Backend is the tracking store Start sets backend_store_uri to
-	// (unless a directive sets it): BackendBolt ("" too) or
-	// BackendPostgres. It is chosen once, by Start; Reload and Restart
-	// keep the same store.
+	// (unless a directive sets it): BackendBolt or BackendPostgres; ""
+	// takes $MLFLOW_TEST_BACKEND, else BackendBolt. It is chosen once, by
+	// Start; Reload and Restart keep the same store.
 	Backend string
 
 	// LogFile, when set, is the file Caddy's default log is written to
@@ -157,13 +163,17 @@ func TryStart(t testing.TB, opts Options) (*Server, error) {
 		storage:      filepath.Join(dir, "caddy-storage"),
 		opts:         opts,
 	}
-	switch opts.Backend {
+	backend := opts.Backend
+	if backend == "" {
+		backend = os.Getenv(EnvBackend)
+	}
+	switch backend {
 	case "", BackendBolt:
 		s.BackendURI = "bbolt://" + filepath.ToSlash(s.BoltPath)
 	case BackendPostgres:
 		s.BackendURI = pgtest.NewDatabase(t)
 	default:
-		t.Fatalf("caddytest: unknown Backend %q (want %q or %q)", opts.Backend, BackendBolt, BackendPostgres)
+		t.Fatalf("caddytest: unknown Backend %q (want %q or %q)", backend, BackendBolt, BackendPostgres)
 	}
 	s.transport = http.DefaultTransport.(*http.Transport).Clone()
 	s.transport.TLSClientConfig = opts.TLS
