@@ -39,17 +39,62 @@ func ServerURI(t testing.TB) string {
 // Available reports whether a test server is configured.
 func Available() bool { return os.Getenv(EnvURI) != "" }
 
-// NewDatabase creates an empty database for t, drops it when t ends, and
-// returns a URI of it (the server URI with the database name replaced).
+// NewDatabase gives t a fresh, empty place of its own on the test server
+// and returns a URI of it; it is removed when t ends. The place is a schema
+// (t_<random>) of the server's database, named first in the URI's
+// search_path, which is much faster than a database per test (CREATE
+// DATABASE takes seconds on a loaded machine) and isolates the same way for
+// everything the stores do: their tables, sequences and version tables are
+// created unqualified. Use NewRealDatabase for a test that needs a database
+// of its own.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
 	admin := ServerURI(t)
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	name := "t_" + hex.EncodeToString(b[:])
+	name := randomName(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatalf("pgtest: connecting to %s: %v", EnvURI, err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
+		t.Fatalf("pgtest: creating schema %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			t.Logf("pgtest: dropping %s: %v", name, err)
+			return
+		}
+		defer conn.Close(context.Background())
+		// Stores a test opened are closed by then (their cleanups were
+		// registered later and run first); lock_timeout bounds the wait
+		// for one that was not.
+		if _, err := conn.Exec(ctx, "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS "+name+" CASCADE"); err != nil {
+			t.Logf("pgtest: dropping %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("pgtest: %s is not a URI: %v", EnvURI, err)
+	}
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// NewRealDatabase creates an empty database for t, drops it when t ends,
+// and returns a URI of it (the server URI with the database name
+// replaced). It takes seconds; prefer NewDatabase.
+func NewRealDatabase(t testing.TB) string {
+	t.Helper()
+	admin := ServerURI(t)
+	name := randomName(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
@@ -60,7 +105,7 @@ func NewDatabase(t testing.TB) string {
 		t.Fatalf("pgtest: creating database %s: %v", name, err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		conn, err := pgx.Connect(ctx, admin)
 		if err != nil {
@@ -73,6 +118,14 @@ func NewDatabase(t testing.TB) string {
 		}
 	})
 	return WithDatabase(t, admin, name)
+}
+
+func randomName(t testing.TB) string {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	return "t_" + hex.EncodeToString(b[:])
 }
 
 // WithDatabase returns uri with its database (path) replaced by name.

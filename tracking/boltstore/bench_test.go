@@ -70,6 +70,17 @@ func BenchmarkGroupCommit(b *testing.B) {
 	}
 }
 
+// BenchmarkCreateRun: one durable create-run with a run name tag (the
+// same benchmark as tracking/pgstore's).
+func BenchmarkCreateRun(b *testing.B) {
+	s, _ := openTest(b)
+	exp := mkExp(b, s, "runs")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		mkRun(b, s, exp, "r", int64(i))
+	}
+}
+
 // seed writes runs straight through the store's internals in one
 // transaction (setup only; the public API commits one fsync per call).
 func seed(b *testing.B, s *Store, fn func(tx *bolt.Tx) error) {

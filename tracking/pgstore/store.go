@@ -21,6 +21,7 @@ import (
 	"io/fs"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -51,7 +52,14 @@ type Store struct {
 	pool     *pgxpool.Pool
 	ownsPool bool
 	now      func() int64 // current time in ms; replaceable in tests
+	// foldCollation is the collation ILIKE folds case with: ICU's root
+	// locale when the server has it (Unicode case folding, as the
+	// in-memory matcher), else the database default.
+	foldCollation string
 }
+
+// Store is a complete tracking.Store.
+var _ tracking.Store = (*Store)(nil)
 
 // Open connects to the database at uri (postgresql://, postgres://, or
 // postgresql+driver://), migrates its schema and returns the store, which
@@ -76,7 +84,15 @@ func New(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
 	if err := pgdb.Migrate(ctx, pool, Component, Migrations()); err != nil {
 		return nil, err
 	}
-	return &Store{pool: pool, now: func() int64 { return time.Now().UnixMilli() }}, nil
+	s := &Store{pool: pool, now: func() int64 { return time.Now().UnixMilli() }, foldCollation: `"default"`}
+	var icu bool
+	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu')`).Scan(&icu); err != nil {
+		return nil, wrapErr("probe collations", err)
+	}
+	if icu {
+		s.foldCollation = `"und-x-icu"`
+	}
+	return s, nil
 }
 
 // Pool returns the store's connection pool.
@@ -133,11 +149,24 @@ func wrapErr(what string, err error) error {
 	if errors.As(err, &te) {
 		return te
 	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.Code == "22021" || pe.Code == "22P05") {
+		// character_not_in_repertoire / untranslatable_character: text
+		// PostgreSQL cannot hold (NUL, invalid UTF-8).
+		return tracking.Errorf(tracking.InvalidParameterValue,
+			"Invalid value: text must be valid UTF-8 without NUL characters.")
+	}
 	if Unavailable(err) {
 		return tracking.Errorf(tracking.TemporarilyUnavailable,
 			"The tracking database is unavailable (%s); retry later.", what)
 	}
 	return fmt.Errorf("pgstore: %s: %w", what, err)
+}
+
+// storable reports whether PostgreSQL's text can hold s (valid UTF-8, no
+// NUL). A key or id that is not storable cannot name a stored record.
+func storable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
 // Unavailable reports errors that mean the database cannot be reached or
@@ -175,4 +204,3 @@ func Unavailable(err error) bool {
 	}
 	return false
 }
-

@@ -340,6 +340,17 @@ func (c *Cursor) AfterRun(keys []OrderKey, v RunView) bool {
 	return c.after == nil || CompareRuns(keys, runCursor{c.after}, v) < 0
 }
 
+// AfterRunView returns the cursor's keyset position as a RunView that
+// answers with the values recorded from the last row of the previous page
+// (for stores that compile "sorts after the cursor" into a query); ok is
+// false when the cursor has no keyset position.
+func (c *Cursor) AfterRunView() (v RunView, ok bool) {
+	if c.after == nil {
+		return nil, false
+	}
+	return runCursor{c.after}, true
+}
+
 // RunPosition returns the start time and run id of a keyset cursor of a
 // search in the default order (no order keys), for seeking in an index.
 func (c *Cursor) RunPosition() (start int64, runID string, ok bool) {
@@ -380,6 +391,14 @@ func (c expCursor) LastUpdateTime() int64 { return c.s.get("last_update_time").N
 func (c expCursor) Tag(key string) (string, bool) {
 	v := c.s.get("t." + key)
 	return v.S, v.OK
+}
+
+// AfterExperimentView is AfterRunView for experiments.
+func (c *Cursor) AfterExperimentView() (v ExperimentView, ok bool) {
+	if c.after == nil {
+		return nil, false
+	}
+	return expCursor{c.after}, true
 }
 
 // ExperimentPageToken returns the token of the page that follows last

@@ -1,4 +1,4 @@
-package boltstore
+package pgstore
 
 import (
 	"encoding/base64"
@@ -100,7 +100,7 @@ func TestKeysetRunsStableUnderInsertsAndDeletes(t *testing.T) {
 			func(add adder, exp, other string, n int) string { return add(exp, fmt.Sprintf("z-late-%d", n), 1, nil) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, _ := openTest(t)
+			s := openCore(t)
 			exp := mkExp(t, s, "e")
 			other := mkExp(t, s, "other")
 			nameOf := map[string]string{}
@@ -188,8 +188,8 @@ func names(nameOf map[string]string, ids []string) []string {
 	return out
 }
 
-func TestKeysetExperimentsRegistryTracesLoggedModels(t *testing.T) {
-	s, _ := openTest(t)
+func TestKeysetExperiments(t *testing.T) {
+	s := openCore(t)
 	clock := int64(1000)
 	s.now = func() int64 { clock++; return clock }
 
@@ -232,188 +232,10 @@ func TestKeysetExperimentsRegistryTracesLoggedModels(t *testing.T) {
 		checkWalk(t, "experiments", got, append(stable, late...), delUnseen, early)
 	})
 
-	t.Run("registered models and versions", func(t *testing.T) {
-		var before []string
-		for i := 0; i < 10; i++ {
-			n := fmt.Sprintf("m%02d", i)
-			_, err := s.CreateRegisteredModel(bg, tracking.CreateRegisteredModel{Name: n})
-			ok(t, err)
-			before = append(before, n)
-		}
-		var delSeen, delUnseen, early, late []string
-		got := walkPages(t, func(token string) ([]string, string) {
-			p, err := s.SearchRegisteredModels(bg, tracking.RegisteredModelQuery{MaxResults: 3, PageToken: token})
-			ok(t, err)
-			var ids []string
-			for _, m := range p.Models {
-				ids = append(ids, m.Name)
-			}
-			return ids, p.NextPageToken
-		}, func(page int, seen []string) {
-			for _, n := range []string{fmt.Sprintf("a-early-%d", page), fmt.Sprintf("z-late-%d", page)} {
-				_, err := s.CreateRegisteredModel(bg, tracking.CreateRegisteredModel{Name: n})
-				ok(t, err)
-			}
-			early, late = append(early, fmt.Sprintf("a-early-%d", page)), append(late, fmt.Sprintf("z-late-%d", page))
-			ok(t, s.DeleteRegisteredModel(bg, seen[len(delSeen)]))
-			delSeen = append(delSeen, seen[len(delSeen)])
-			for _, n := range before {
-				if !slices.Contains(seen, n) && !slices.Contains(delUnseen, n) {
-					ok(t, s.DeleteRegisteredModel(bg, n))
-					delUnseen = append(delUnseen, n)
-					break
-				}
-			}
-		})
-		var stable []string
-		for _, n := range before {
-			if !slices.Contains(delUnseen, n) {
-				stable = append(stable, n)
-			}
-		}
-		checkWalk(t, "registered models", got, append(stable, late...), delUnseen, early)
-
-		// Versions in the default order (last update newest first): a new
-		// version sorts before the cursor and must not appear.
-		_, err := s.CreateRegisteredModel(bg, tracking.CreateRegisteredModel{Name: "v"})
-		ok(t, err)
-		for i := 0; i < 9; i++ {
-			_, err := s.CreateModelVersion(bg, tracking.CreateModelVersion{Name: "v", Source: "s"})
-			ok(t, err)
-		}
-		var beforeV, deleted []string
-		for i := 1; i <= 9; i++ {
-			beforeV = append(beforeV, fmt.Sprintf("v/%d", i))
-		}
-		delVersion := func(id string) {
-			var n int64
-			_, err := fmt.Sscanf(id, "v/%d", &n)
-			ok(t, err)
-			ok(t, s.DeleteModelVersion(bg, "v", n))
-		}
-		got = walkPages(t, func(token string) ([]string, string) {
-			p, err := s.SearchModelVersions(bg, tracking.ModelVersionQuery{MaxResults: 2, PageToken: token})
-			ok(t, err)
-			var ids []string
-			for _, mv := range p.Versions {
-				ids = append(ids, mv.Name+"/"+mv.Version)
-			}
-			return ids, p.NextPageToken
-		}, func(page int, seen []string) {
-			mv, err := s.CreateModelVersion(bg, tracking.CreateModelVersion{Name: "v", Source: "s"})
-			ok(t, err)
-			early = append(early, "v/"+mv.Version)
-			// Delete the cursor's own row, and one not shown yet.
-			if last := seen[len(seen)-1]; !slices.Contains(deleted, last) {
-				delVersion(last)
-			}
-			for _, id := range beforeV {
-				if !slices.Contains(seen, id) && !slices.Contains(deleted, id) {
-					delVersion(id)
-					deleted = append(deleted, id)
-					break
-				}
-			}
-		})
-		var stableV []string
-		for _, id := range beforeV {
-			if !slices.Contains(deleted, id) {
-				stableV = append(stableV, id)
-			}
-		}
-		checkWalk(t, "model versions", got, stableV, deleted, early)
-	})
-
-	t.Run("traces", func(t *testing.T) {
-		exp := mkExp(t, s, "traces")
-		var before []string
-		for i := 0; i < 10; i++ {
-			id := fmt.Sprintf("tr-%02d", i)
-			_, err := s.StartTraceV3(bg, &tracking.TraceInfo{RequestID: id, ExperimentID: exp, TimestampMs: int64(100 + i/2),
-				Status: tracking.TraceStatusOK})
-			ok(t, err)
-			before = append(before, id)
-		}
-		var delUnseen, early, late []string
-		got := walkPages(t, func(token string) ([]string, string) {
-			p, err := s.SearchTraces(bg, tracking.TraceQuery{ExperimentIDs: []string{exp}, MaxResults: 3, PageToken: token})
-			ok(t, err)
-			var ids []string
-			for _, tr := range p.Traces {
-				ids = append(ids, tr.RequestID)
-			}
-			return ids, p.NextPageToken
-		}, func(page int, seen []string) {
-			for _, tr := range []struct {
-				id string
-				ts int64
-			}{{fmt.Sprintf("tr-early-%d", page), 1000}, {fmt.Sprintf("tr-late-%d", page), 1}} {
-				_, err := s.StartTraceV3(bg, &tracking.TraceInfo{RequestID: tr.id, ExperimentID: exp, TimestampMs: tr.ts, Status: tracking.TraceStatusOK})
-				ok(t, err)
-			}
-			early, late = append(early, fmt.Sprintf("tr-early-%d", page)), append(late, fmt.Sprintf("tr-late-%d", page))
-			victims := []string{seen[0]}
-			for _, id := range before {
-				if !slices.Contains(seen, id) && !slices.Contains(delUnseen, id) {
-					victims = append(victims, id)
-					delUnseen = append(delUnseen, id)
-					break
-				}
-			}
-			_, err := s.DeleteTraces(bg, tracking.DeleteTraces{ExperimentID: exp, RequestIDs: victims})
-			ok(t, err)
-		})
-		var stable []string
-		for _, id := range before {
-			if !slices.Contains(delUnseen, id) {
-				stable = append(stable, id)
-			}
-		}
-		checkWalk(t, "traces", got, append(stable, late...), delUnseen, early)
-	})
-
-	t.Run("logged models", func(t *testing.T) {
-		exp := mkExp(t, s, "models")
-		var before []string
-		for i := 0; i < 10; i++ {
-			m, err := s.CreateLoggedModel(bg, tracking.CreateLoggedModel{ExperimentID: exp, Name: fmt.Sprintf("lm%02d", i)})
-			ok(t, err)
-			before = append(before, m.Info.ModelID)
-		}
-		var delUnseen, early []string
-		got := walkPages(t, func(token string) ([]string, string) {
-			p, err := s.SearchLoggedModels(bg, tracking.LoggedModelQuery{ExperimentIDs: []string{exp}, MaxResults: 3, After: token})
-			ok(t, err)
-			var ids []string
-			for _, m := range p.Models {
-				ids = append(ids, m.Info.ModelID)
-			}
-			return ids, p.Next
-		}, func(page int, seen []string) {
-			m, err := s.CreateLoggedModel(bg, tracking.CreateLoggedModel{ExperimentID: exp, Name: "newest"})
-			ok(t, err)
-			early = append(early, m.Info.ModelID)
-			ok(t, s.DeleteLoggedModel(bg, seen[len(seen)-1])) // the cursor's own row
-			for _, id := range before {
-				if !slices.Contains(seen, id) && !slices.Contains(delUnseen, id) {
-					ok(t, s.DeleteLoggedModel(bg, id))
-					delUnseen = append(delUnseen, id)
-					break
-				}
-			}
-		})
-		var stable []string
-		for _, id := range before {
-			if !slices.Contains(delUnseen, id) {
-				stable = append(stable, id)
-			}
-		}
-		checkWalk(t, "logged models", got, stable, delUnseen, early)
-	})
 }
 
 func TestKeysetTokensRefusedForOtherQueries(t *testing.T) {
-	s, _ := openTest(t)
+	s := openCore(t)
 	exp := mkExp(t, s, "e")
 	for i := 0; i < 6; i++ {
 		mkRun(t, s, exp, fmt.Sprintf("r%d", i), int64(i))
@@ -459,10 +281,6 @@ func TestKeysetTokensRefusedForOtherQueries(t *testing.T) {
 	ep, err := s.SearchExperiments(bg, tracking.ExperimentQuery{MaxResults: 1})
 	ok(t, err)
 	wantBad("experiments token", tracking.RunQuery{ExperimentIDs: []string{exp}, PageToken: ep.NextPageToken})
-	_, err = s.SearchRegisteredModels(bg, tracking.RegisteredModelQuery{PageToken: tok})
-	if err == nil || !strings.HasPrefix(err.Error(), "Invalid page token") {
-		t.Fatalf("runs token in a registry search: %v", err)
-	}
 	// MLflow's offset tokens still work (never issued).
 	q = tracking.RunQuery{ExperimentIDs: []string{exp}, MaxResults: 2, PageToken: search.EncodePageToken(4)}
 	ids, _ := searchIDs(t, s, q)
