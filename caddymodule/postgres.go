@@ -166,12 +166,7 @@ func acquirePG(ctx context.Context, uri string, o pgdb.Options) (*sharedPG, erro
 		if err != nil {
 			return nil, fmt.Errorf("opening backend store: %w", err)
 		}
-		ps, err := pgstore.New(ctx, pool)
-		if err != nil {
-			pool.Close()
-			return nil, fmt.Errorf("opening backend store %s: %w", name, err)
-		}
-		store, err := asTrackingStore(ps)
+		store, err := pgstore.New(ctx, pool)
 		if err != nil {
 			pool.Close()
 			return nil, fmt.Errorf("opening backend store %s: %w", name, err)
@@ -182,14 +177,6 @@ func acquirePG(ctx context.Context, uri string, o pgdb.Options) (*sharedPG, erro
 		return nil, err
 	}
 	return v.(*sharedPG), nil
-}
-
-// asTrackingStore returns the PostgreSQL store as a tracking.Store.
-func asTrackingStore(ps *pgstore.Store) (tracking.Store, error) {
-	if s, ok := any(ps).(tracking.Store); ok {
-		return s, nil
-	}
-	return nil, fmt.Errorf("this build's PostgreSQL store does not implement the tracking API yet")
 }
 
 // releasePG drops one reference to the pooled store with key, closing its

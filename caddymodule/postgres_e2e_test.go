@@ -175,7 +175,7 @@ func logText(t *testing.T, path string) string {
 func pgDirectives(uri string, pg ...string) []string {
 	d := []string{"backend_store_uri " + strconv.Quote(uri)}
 	if len(pg) > 0 {
-		d = append(d, "postgres {\n"+strings.Join(pg, "\n")+"\n}")
+		d = append(d, "postgres {\n\t\t\t"+strings.Join(pg, "\n\t\t\t")+"\n\t\t}")
 	}
 	return d
 }
