@@ -33,6 +33,7 @@ type auditRecord struct {
 	resources []authz.Resource
 	allowed   bool
 	reason    string
+	authErr   error // the authentication failure, for metrics (metrics.go)
 }
 
 // serve runs the auth pipeline in front of next: strip identity headers,
@@ -68,7 +69,7 @@ func (g *gateway) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 
 	p, err := g.authn.Authenticate(r.Context(), r)
 	if err != nil {
-		rec.reason = err.Error()
+		rec.reason, rec.authErr = err.Error(), err
 		if !errors.Is(err, authn.ErrNoCredentials) && !errors.Is(err, authn.ErrInvalidCredentials) {
 			g.log.Error("authentication lookup failed", zap.Error(err))
 			writeMLflowError(sw, http.StatusInternalServerError, "INTERNAL_ERROR", "Internal server error; see the server log.")
@@ -220,6 +221,7 @@ func writeMLflowError(w http.ResponseWriter, status int, code, msg string) {
 // writeAudit logs the request's audit record: who, from where, what, the
 // decision and the status. No header, query string or body is logged.
 func (g *gateway) writeAudit(r *http.Request, rec *auditRecord, status int) {
+	observeAuth(rec, status) // metrics.go
 	if status == 0 {
 		status = http.StatusOK
 	}

@@ -170,6 +170,7 @@ func (g *gateway) login(w http.ResponseWriter, r *http.Request) {
 			fail("server", "user lookup failed")
 			return
 		}
+		rec.authErr = err // metrics.go
 		fail("invalid", err.Error())
 		return
 	}

@@ -131,6 +131,7 @@ type Handler struct {
 	auth         *gateway       // nil without Auth
 	ui           *ui.Handler    // nil when the UI is off
 	stopSweep    func()         // stops the interrupted-upload sweeper (uploads.go)
+	routes       *authz.Matcher // names requests' routes for metrics (metrics.go)
 
 	backend BackendStore // the resolved backend_store_uri; zero when no store is used
 	pg      *sharedPG    // the pooled PostgreSQL store (postgres.go), held while acquired; nil unless the backend is PostgreSQL
@@ -299,6 +300,10 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 		}
 	}
 
+	if err := h.provisionMetrics(ctx); err != nil { // metrics.go
+		return fmt.Errorf("mlflow: %w", err)
+	}
+
 	h.startSweeper() // uploads.go
 
 	h.logger.Info("mlflow tracking server provisioned",
@@ -368,6 +373,8 @@ func (h *Handler) Validate() error {
 // called.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	stripLeadingSlashes(r.URL) // before any routing or authorization (slashes.go)
+	w, r, done := h.observeRequest(w, r)
+	defer done()
 	if h.ui != nil && ui.Owns(r.URL.Path) {
 		if h.auth != nil {
 			h.auth.serveUI(w, r, h.ui)

@@ -92,6 +92,10 @@ type Options struct {
 	// log (log audit { ... }).
 	Global []string
 
+	// Admin turns Caddy's admin endpoint on, on a free 127.0.0.1 port
+	// (Server.AdminURL), for tests of its /metrics or /config. Default
+	// off.
+	Admin bool
 	// Backend is the tracking store Start sets backend_store_uri to
 	// (unless a directive sets it): BackendBolt or BackendPostgres; ""
 	// takes $MLFLOW_TEST_BACKEND, else BackendBolt. It is chosen once, by
@@ -124,6 +128,10 @@ type Server struct {
 	Caddyfile string
 	// Config is the Caddy JSON config last loaded (the adapted Caddyfile).
 	Config []byte
+	// AdminURL is the admin endpoint's base URL (http://127.0.0.1:PORT)
+	// when Options.Admin is set, chosen at the first load that needs it
+	// and kept across reloads; "" otherwise.
+	AdminURL string
 
 	opts      Options
 	client    *http.Client
@@ -267,6 +275,13 @@ func (s *Server) load(opts Options) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.opts = opts
+	if opts.Admin && s.AdminURL == "" {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		s.AdminURL = fmt.Sprintf("http://127.0.0.1:%d", port)
+	}
 	s.Caddyfile = s.render(opts)
 	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(s.Caddyfile), map[string]any{"filename": filepath.Join(s.Dir, "Caddyfile")})
 	if err != nil {
@@ -309,7 +324,11 @@ func (s *Server) render(opts Options) string {
 		return false
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "{\n\tadmin off\n\tpersist_config off\n\tgrace_period 2s\n")
+	admin := "off"
+	if opts.Admin {
+		admin = strings.TrimPrefix(s.AdminURL, "http://")
+	}
+	fmt.Fprintf(&b, "{\n\tadmin %s\n\tpersist_config off\n\tgrace_period 2s\n", admin)
 	fmt.Fprintf(&b, "\tstorage file_system %s\n", quote(s.storage))
 	if opts.TLS != nil {
 		b.WriteString("\tauto_https disable_redirects\n")

@@ -3,6 +3,8 @@ package boltstore
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -27,6 +29,8 @@ type committer struct {
 	mu      sync.Mutex
 	pending []*commitCall
 	busy    bool // a leader is committing
+
+	observer atomic.Pointer[CommitObserver] // nil: nobody is told (observe.go)
 }
 
 type commitCall struct {
@@ -89,6 +93,7 @@ func (c *committer) lead() {
 func (c *committer) commit(group []*commitCall) {
 	for len(group) > 0 {
 		failed := -1
+		start := time.Now()
 		err := c.db.Update(func(tx *bolt.Tx) error {
 			for i, call := range group {
 				if err := safe(call.fn)(tx); err != nil {
@@ -99,6 +104,7 @@ func (c *committer) commit(group []*commitCall) {
 			return nil
 		})
 		if failed < 0 {
+			c.observe(len(group), start, err)
 			for _, call := range group {
 				call.err = err
 				close(call.done)
@@ -106,7 +112,9 @@ func (c *committer) commit(group []*commitCall) {
 			return
 		}
 		bad := group[failed]
+		start = time.Now()
 		bad.err = c.db.Update(safe(bad.fn))
+		c.observe(1, start, bad.err)
 		close(bad.done)
 		group = append(group[:failed:failed], group[failed+1:]...)
 	}

@@ -24,12 +24,8 @@ func errNoLoggedModel(id string) error {
 // returns its id and artifact location; with active, an experiment that
 // is not active is INVALID_PARAMETER_VALUE.
 func childExperiment(ctx context.Context, tx dbtx, idStr string, active bool) (int64, string, error) {
-	shown := idStr
-	if shown == "" {
-		shown = tracking.DefaultExperimentID
-	}
-	notFound := tracking.Errorf(tracking.ResourceDoesNotExist, "No Experiment with id=%s exists", shown)
-	id, ok := expIDNumber(idStr)
+	notFound := errNoExperiment(idStr)
+	id, ok := parseExpID(idStr)
 	if !ok {
 		return 0, "", notFound
 	}
@@ -50,8 +46,7 @@ func childExperiment(ctx context.Context, tx dbtx, idStr string, active bool) (i
 		return 0, "", err
 	}
 	if active && stage != tracking.LifecycleActive {
-		return 0, "", tracking.Errorf(tracking.InvalidParameterValue,
-			"The experiment %d must be in the 'active' state. Current state is %s.", id, stage)
+		return 0, "", errExperimentNotActive(id, stage)
 	}
 	return id, loc, nil
 }
@@ -59,6 +54,9 @@ func childExperiment(ctx context.Context, tx dbtx, idStr string, active bool) (i
 // lockLoggedModel locks a logged model row (mode "" for none); a missing
 // model is RESOURCE_DOES_NOT_EXIST.
 func lockLoggedModel(ctx context.Context, tx dbtx, id, mode string) error {
+	if !storable(id) {
+		return errNoLoggedModel(id)
+	}
 	var one int
 	err := tx.QueryRow(ctx, "SELECT 1 FROM logged_models WHERE model_id = $1 "+mode, id).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -180,6 +178,9 @@ func fillLoggedModels(ctx context.Context, tx dbtx, models []*tracking.LoggedMod
 
 // readLoggedModel returns a model with its tags, params and metrics.
 func readLoggedModel(ctx context.Context, tx dbtx, id string) (*tracking.LoggedModel, error) {
+	if !storable(id) {
+		return nil, errNoLoggedModel(id)
+	}
 	m, err := scanLoggedModel(tx.QueryRow(ctx, "SELECT "+lmColumns+" FROM logged_models lm WHERE lm.model_id = $1", id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, errNoLoggedModel(id)
@@ -195,7 +196,7 @@ func readLoggedModel(ctx context.Context, tx dbtx, id string) (*tracking.LoggedM
 
 // CreateLoggedModel implements tracking.LoggedModelStore.
 func (s *Store) CreateLoggedModel(ctx context.Context, req tracking.CreateLoggedModel) (*tracking.LoggedModel, error) {
-	hex, err := newHexID()
+	hex, err := newRunID()
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +213,7 @@ func (s *Store) CreateLoggedModel(ctx context.Context, req tracking.CreateLogged
 		if _, err := tx.Exec(ctx, `INSERT INTO logged_models (model_id, experiment_id, name, artifact_location,
 				creation_timestamp, last_updated_timestamp, status, status_number, model_type, source_run_id)
 			VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9)`,
-			id, expID, req.Name, appendURIPath(loc, "models", id, "artifacts"), now,
+			id, expID, req.Name, joinURI(loc, "models", id, "artifacts"), now,
 			tracking.LoggedModelStatusPending, statusNumber(tracking.LoggedModelStatusPending), req.ModelType, req.SourceRunID); err != nil {
 			return err
 		}
@@ -284,6 +285,9 @@ func (s *Store) FinalizeLoggedModel(ctx context.Context, id, status string) (*tr
 // and metric points go with it (ON DELETE CASCADE).
 func (s *Store) DeleteLoggedModel(ctx context.Context, id string) error {
 	return s.inTx(ctx, "delete logged model", func(tx pgx.Tx) error {
+		if !storable(id) {
+			return errNoLoggedModel(id)
+		}
 		tag, err := tx.Exec(ctx, "DELETE FROM logged_models WHERE model_id = $1", id)
 		if err != nil {
 			return err
@@ -311,11 +315,15 @@ func (s *Store) SetLoggedModelTags(ctx context.Context, id string, tags []tracki
 // DeleteLoggedModelTag implements tracking.LoggedModelStore.
 func (s *Store) DeleteLoggedModelTag(ctx context.Context, id, key string) error {
 	_, err := s.modifyLoggedModel(ctx, "delete logged model tag", id, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, "DELETE FROM logged_model_tags WHERE model_id = $1 AND key = $2", id, key)
-		if err != nil {
-			return err
+		n := int64(0)
+		if storable(key) {
+			tag, err := tx.Exec(ctx, "DELETE FROM logged_model_tags WHERE model_id = $1 AND key = $2", id, key)
+			if err != nil {
+				return err
+			}
+			n = tag.RowsAffected()
 		}
-		if tag.RowsAffected() == 0 {
+		if n == 0 {
 			return tracking.Errorf(tracking.ResourceDoesNotExist, "No tag with key %q found for model with ID %q.", key, id)
 		}
 		return nil
@@ -342,6 +350,9 @@ func (s *Store) logModelMetricsTx(ctx context.Context, tx pgx.Tx, runID string, 
 	}
 	ids := make([]string, 0, len(mm))
 	for _, m := range mm {
+		if !storable(m.ModelID) {
+			return errNoLoggedModel(m.ModelID)
+		}
 		ids = append(ids, m.ModelID)
 	}
 	rows, err := tx.Query(ctx, "SELECT model_id FROM logged_models WHERE model_id = ANY($1::text[]) FOR KEY SHARE", ids)
@@ -390,7 +401,7 @@ func (s *Store) logModelMetricsTx(ctx context.Context, tx pgx.Tx, runID string, 
 // LogOutputs implements tracking.LoggedModelStore.
 func (s *Store) LogOutputs(ctx context.Context, runID string, outputs []tracking.ModelOutput) error {
 	return s.inTx(ctx, "log outputs", func(tx pgx.Tx) error {
-		if err := outputRunActive(ctx, tx, runID); err != nil {
+		if err := activeRun(ctx, tx, runID, "FOR SHARE"); err != nil {
 			return err
 		}
 		for _, o := range outputs {
@@ -404,24 +415,6 @@ func (s *Store) LogOutputs(ctx context.Context, runID string, outputs []tracking
 		}
 		return nil
 	})
-}
-
-// outputRunActive checks that a run exists and is active, with the bbolt
-// store's messages, and holds it FOR SHARE (a concurrent delete waits).
-func outputRunActive(ctx context.Context, tx dbtx, runID string) error {
-	var stage string
-	err := tx.QueryRow(ctx, "SELECT lifecycle_stage FROM runs WHERE run_uuid = $1 FOR SHARE", runID).Scan(&stage)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return tracking.Errorf(tracking.ResourceDoesNotExist, "Run with id=%s not found", runID)
-	}
-	if err != nil {
-		return err
-	}
-	if stage != tracking.LifecycleActive {
-		return tracking.Errorf(tracking.InvalidParameterValue,
-			"The run %s must be in the 'active' state. Current state is %s.", runID, stage)
-	}
-	return nil
 }
 
 // runOutputs returns the logged-model outputs (LogOutputs) of the given

@@ -73,7 +73,7 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQu
 	if err != nil {
 		return page, err
 	}
-	a := &sqlArgs{}
+	a := &sqlArgs{fold: s.foldCollation}
 	where := []string{experimentCond(a, "lm.experiment_id", expIDs)}
 	hasMetricClause := false
 	for i := range q.Filter {
@@ -88,7 +88,7 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQu
 			}
 			var m string
 			if m, err = stringMatch(a, "t.value", c); err == nil {
-				cond = fmt.Sprintf("EXISTS (SELECT 1 FROM %s t WHERE t.model_id = lm.model_id AND t.key = %s AND %s)", tbl, a.add(c.Key), m)
+				cond = fmt.Sprintf("EXISTS (SELECT 1 FROM %s t WHERE t.model_id = lm.model_id AND t.key = %s AND %s)", tbl, a.key(c.Key), m)
 			}
 		case search.EntityMetric:
 			hasMetricClause = true
@@ -99,7 +99,7 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQu
 					ds = " AND " + datasetCond(a, q.Datasets)
 				}
 				cond = fmt.Sprintf("EXISTS (SELECT 1 FROM logged_model_metrics p WHERE p.model_id = lm.model_id AND p.key = %s%s AND %s)",
-					a.add(c.Key), ds, m)
+					a.key(c.Key), ds, m)
 			}
 		default:
 			col, ok := lmFilterColumns[c.Key]
@@ -129,7 +129,7 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQu
 		o := &q.OrderBy[i]
 		if key := o.Metric(); key != "" {
 			alias := fmt.Sprintf("o%d", i)
-			cond := "p.key = " + a.add(key)
+			cond := "p.key = " + a.key(key)
 			if o.DatasetName != "" {
 				cond += " AND p.dataset_name = " + a.add(o.DatasetName)
 			}

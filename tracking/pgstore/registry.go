@@ -64,6 +64,9 @@ func isFKViolation(err error) bool {
 // "FOR KEY SHARE") and returns its max_version; a missing model is
 // RESOURCE_DOES_NOT_EXIST.
 func lockModel(ctx context.Context, tx dbtx, name, mode string) (int64, error) {
+	if !storable(name) {
+		return 0, errNoModel(name)
+	}
 	var mx int64
 	err := tx.QueryRow(ctx, "SELECT max_version FROM registered_models WHERE name = $1 "+mode, name).Scan(&mx)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -75,6 +78,9 @@ func lockModel(ctx context.Context, tx dbtx, name, mode string) (int64, error) {
 // versionExists checks a live version; a missing one is
 // RESOURCE_DOES_NOT_EXIST.
 func versionExists(ctx context.Context, tx dbtx, name string, version int64, lock string) error {
+	if !storable(name) {
+		return errNoVersion(name, version)
+	}
 	var one int
 	err := tx.QueryRow(ctx, "SELECT 1 FROM model_versions WHERE name = $1 AND version = $2 "+lock, name, version).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -179,6 +185,9 @@ func fillVersionTags(ctx context.Context, tx dbtx, mvs []*tracking.ModelVersion,
 
 // readVersion returns a live version with its tags and aliases.
 func readVersion(ctx context.Context, tx dbtx, name string, version int64) (*tracking.ModelVersion, error) {
+	if !storable(name) {
+		return nil, errNoVersion(name, version)
+	}
 	mvs, err := queryVersions(ctx, tx, "SELECT "+mvColumns+" FROM model_versions v WHERE v.name = $1 AND v.version = $2", name, version)
 	if err != nil {
 		return nil, err
@@ -272,6 +281,9 @@ func fillModels(ctx context.Context, tx dbtx, models []*tracking.RegisteredModel
 
 // readModel returns a model with its tags, aliases and latest versions.
 func readModel(ctx context.Context, tx dbtx, name string) (*tracking.RegisteredModel, error) {
+	if !storable(name) {
+		return nil, errNoModel(name)
+	}
 	m := &tracking.RegisteredModel{Name: name}
 	err := tx.QueryRow(ctx, "SELECT creation_time, last_updated_time, description FROM registered_models WHERE name = $1", name).
 		Scan(&m.CreationTimestamp, &m.LastUpdatedTimestamp, &m.Description)
@@ -363,6 +375,9 @@ func (s *Store) UpdateRegisteredModel(ctx context.Context, name, description str
 	now := s.now()
 	var out *tracking.RegisteredModel
 	err := s.inTx(ctx, "update registered model", func(tx pgx.Tx) error {
+		if !storable(name) {
+			return errNoModel(name)
+		}
 		tag, err := tx.Exec(ctx, "UPDATE registered_models SET description = $2, last_updated_time = $3 WHERE name = $1", name, description, now)
 		if err != nil {
 			return err
@@ -383,6 +398,9 @@ func (s *Store) UpdateRegisteredModel(ctx context.Context, name, description str
 // and aliases go with the model (ON DELETE CASCADE).
 func (s *Store) DeleteRegisteredModel(ctx context.Context, name string) error {
 	return s.inTx(ctx, "delete registered model", func(tx pgx.Tx) error {
+		if !storable(name) {
+			return errNoModel(name)
+		}
 		tag, err := tx.Exec(ctx, "DELETE FROM registered_models WHERE name = $1", name)
 		if err != nil {
 			return err
@@ -446,6 +464,9 @@ func (s *Store) DeleteRegisteredModelTag(ctx context.Context, name, key string) 
 		if _, err := lockModel(ctx, tx, name, "FOR KEY SHARE"); err != nil {
 			return err
 		}
+		if !storable(key) {
+			return nil
+		}
 		_, err := tx.Exec(ctx, "DELETE FROM registered_model_tags WHERE name = $1 AND key = $2", name, key)
 		return err
 	})
@@ -472,6 +493,9 @@ func (s *Store) DeleteRegisteredModelAlias(ctx context.Context, name, alias stri
 		if _, err := lockModel(ctx, tx, name, "FOR KEY SHARE"); err != nil {
 			return err
 		}
+		if !storable(alias) {
+			return nil
+		}
 		_, err := tx.Exec(ctx, "DELETE FROM registered_model_aliases WHERE name = $1 AND alias = $2", name, alias)
 		return err
 	})
@@ -488,6 +512,9 @@ func (s *Store) GetModelVersionByAlias(ctx context.Context, name, alias string) 
 		notFound := tracking.Errorf(tracking.InvalidParameterValue, "Registered model alias %s not found.", alias)
 		var version int64
 		var err error
+		if !storable(alias) {
+			return notFound
+		}
 		if strings.EqualFold(alias, "latest") {
 			err = tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM model_versions WHERE name = $1", name).Scan(&version)
 		} else {
@@ -581,6 +608,9 @@ func (s *Store) UpdateModelVersion(ctx context.Context, name string, version int
 	now := s.now()
 	var out *tracking.ModelVersion
 	err := s.inTx(ctx, "update model version", func(tx pgx.Tx) error {
+		if !storable(name) {
+			return errNoVersion(name, version)
+		}
 		tag, err := tx.Exec(ctx, "UPDATE model_versions SET description = $3, last_updated_time = $4 WHERE name = $1 AND version = $2",
 			name, version, description, now)
 		if err != nil {
@@ -678,6 +708,9 @@ func (s *Store) DeleteModelVersionTag(ctx context.Context, name string, version 
 	return s.inTx(ctx, "delete model version tag", func(tx pgx.Tx) error {
 		if err := versionExists(ctx, tx, name, version, "FOR KEY SHARE"); err != nil {
 			return err
+		}
+		if !storable(key) {
+			return nil
 		}
 		_, err := tx.Exec(ctx, "DELETE FROM model_version_tags WHERE name = $1 AND version = $2 AND key = $3", name, version, key)
 		return err

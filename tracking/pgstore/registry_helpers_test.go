@@ -81,7 +81,7 @@ func regSetExpStage(t testing.TB, s *Store, exp, stage string) {
 // regRun inserts an active run and returns its id.
 func regRun(t testing.TB, s *Store, exp string) string {
 	t.Helper()
-	id, err := newHexID()
+	id, err := newRunID()
 	regOK(t, err)
 	_, err = s.Pool().Exec(regCtx, `INSERT INTO runs (run_uuid, experiment_id, status, start_time, artifact_uri)
 		VALUES ($1, $2::bigint, 'RUNNING', 1, 'mlflow-artifacts:/r')`, id, exp)

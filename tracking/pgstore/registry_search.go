@@ -36,7 +36,7 @@ func mentionsPrompt(clauses []search.Clause) bool {
 // belong to the searched row when join holds): the tag exists and its
 // value matches; "!=" on the prompt tag also matches an absent tag.
 func registryTagClause(a *sqlArgs, tbl, join string, c *search.Clause) (string, error) {
-	k := a.add(c.Key)
+	k := a.key(c.Key)
 	m, err := stringMatch(a, "t.value", c)
 	if err != nil {
 		return "", err
@@ -50,8 +50,8 @@ func registryTagClause(a *sqlArgs, tbl, join string, c *search.Clause) (string, 
 
 // notPrompt is the condition that leaves prompts out.
 func notPrompt(a *sqlArgs, tbl, join string) string {
-	return fmt.Sprintf(`NOT EXISTS (SELECT 1 FROM %s t WHERE %s AND t.key = %s AND lower(t.value COLLATE "default") = 'true')`,
-		tbl, join, a.add(promptTag))
+	return fmt.Sprintf(`NOT EXISTS (SELECT 1 FROM %s t WHERE %s AND t.key = %s AND lower(t.value COLLATE %s) = 'true')`,
+		tbl, join, a.add(promptTag), a.fold)
 }
 
 // pageBounds turns a registry query's max results and cursor into LIMIT
@@ -93,7 +93,7 @@ func (s *Store) SearchRegisteredModels(ctx context.Context, q tracking.Registere
 	if err != nil {
 		return page, err
 	}
-	a := &sqlArgs{}
+	a := &sqlArgs{fold: s.foldCollation}
 	const join = "t.name = m.name"
 	var where []string
 	if !mentionsPrompt(q.Filter) {
@@ -211,7 +211,7 @@ func (s *Store) SearchModelVersions(ctx context.Context, q tracking.ModelVersion
 	if err != nil {
 		return page, err
 	}
-	a := &sqlArgs{}
+	a := &sqlArgs{fold: s.foldCollation}
 	const join = "t.name = v.name AND t.version = v.version"
 	var where []string
 	if !mentionsPrompt(q.Filter) {

@@ -1,8 +1,6 @@
 package pgstore
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -19,8 +17,12 @@ import (
 // columns use the "C" collation, so comparisons and ORDER BY are bytewise
 // like the bbolt store's strings.Compare.
 
-// sqlArgs collects the arguments of one statement.
-type sqlArgs struct{ args []any }
+// sqlArgs collects the arguments of one statement; fold is the collation
+// ILIKE folds case under (Store.foldCollation).
+type sqlArgs struct {
+	args []any
+	fold string
+}
 
 // add appends v and returns its placeholder.
 func (a *sqlArgs) add(v any) string {
@@ -37,17 +39,27 @@ var cmpSQL = map[string]string{
 // stringMatch compiles the string comparison of clause c on expr (a
 // trusted SQL expression of a non-NULL text value) as MLflow's SQL store
 // does it: LIKE is case-sensitive with no escape character, ILIKE folds
-// case under the database's default collation (Unicode on a UTF-8
-// database), RLIKE is PostgreSQL's regular expression match, as MLflow's
+// case under a.fold (ICU's root locale where the server has it, as
+// pgcore's searches), RLIKE is PostgreSQL's regular expression match, as MLflow's
 // SQL store runs it on PostgreSQL.
 func stringMatch(a *sqlArgs, expr string, c *search.Clause) (string, error) {
+	if !storable(c.Str) {
+		// No stored text holds NUL or invalid UTF-8: nothing equals or
+		// matches such an operand.
+		switch c.Op {
+		case search.OpNe:
+			return "TRUE", nil
+		case search.OpEq, search.OpLike, search.OpILike, search.OpRLike:
+			return "FALSE", nil
+		}
+	}
 	switch c.Op {
 	case search.OpEq, search.OpNe:
 		return fmt.Sprintf("%s %s %s", expr, cmpSQL[c.Op], a.add(c.Str)), nil
 	case search.OpLike:
 		return fmt.Sprintf("%s LIKE %s ESCAPE ''", expr, a.add(c.Str)), nil
 	case search.OpILike:
-		return fmt.Sprintf(`(%s COLLATE "default") ILIKE %s ESCAPE ''`, expr, a.add(c.Str)), nil
+		return fmt.Sprintf(`(%s COLLATE %s) ILIKE %s ESCAPE ''`, expr, a.fold, a.add(c.Str)), nil
 	case search.OpRLike:
 		return fmt.Sprintf("%s ~ %s", expr, a.add(c.Str)), nil
 	case search.OpIn:
@@ -58,11 +70,25 @@ func stringMatch(a *sqlArgs, expr string, c *search.Clause) (string, error) {
 	return "", tracking.Errorf(tracking.InvalidParameterValue, "Invalid comparator '%s'", c.Op)
 }
 
+// listOf returns l without the strings no stored text can equal, never
+// nil.
 func listOf(l []string) []string {
-	if l == nil {
-		return []string{}
+	out := make([]string, 0, len(l))
+	for _, s := range l {
+		if storable(s) {
+			out = append(out, s)
+		}
 	}
-	return l
+	return out
+}
+
+// key returns the placeholder of a tag, param, metric or metadata key;
+// a key no stored text can equal becomes NULL, which equals nothing.
+func (a *sqlArgs) key(k string) string {
+	if !storable(k) {
+		return "NULL::text"
+	}
+	return a.add(k)
 }
 
 // numMatch compiles a numeric comparison of expr (an integer column)
@@ -129,56 +155,13 @@ func searchCursor(token string, fp *search.Fingerprint) (*search.Cursor, error) 
 	return cur, nil
 }
 
-// newHexID returns 32 random lower-hex characters (a version 4 UUID
-// without dashes, as MLflow's uuid4().hex).
-func newHexID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("generate id: %w", err)
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return hex.EncodeToString(b[:]), nil
-}
-
-// expIDNumber parses an experiment id as the bbolt store does ("" is the
-// default experiment 0); ok is false for anything that cannot be one.
-func expIDNumber(id string) (int64, bool) {
-	if id == "" {
-		return 0, true
-	}
-	if len(id) > 20 || id[0] == '+' || id[0] == '-' {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(id, 10, 63)
-	return int64(n), err == nil
-}
-
-// appendURIPath appends path segments to an artifact URI as MLflow's
-// append_to_uri_path does for the common cases.
-func appendURIPath(root string, parts ...string) string {
-	out := root
-	for _, p := range parts {
-		p = strings.TrimLeft(p, "/")
-		switch {
-		case out == "":
-			out = p
-		case strings.HasSuffix(out, "/"):
-			out += p
-		default:
-			out += "/" + p
-		}
-	}
-	return out
-}
-
 // expIDsForSearch parses and dedupes a search's experiment ids (ids that
 // cannot exist are dropped: they match nothing) and adds them to fp in
 // sorted order.
 func expIDsForSearch(fp *search.Fingerprint, ids []string) []int64 {
 	var out []int64
 	for _, s := range ids {
-		n, ok := expIDNumber(s)
+		n, ok := parseExpID(s)
 		if !ok || s == "" {
 			continue
 		}

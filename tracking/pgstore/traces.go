@@ -31,6 +31,9 @@ func errNoAssessment(traceID, id string) error {
 // lockTrace locks a trace row (mode "" for none) and returns its
 // experiment id and start time; a missing trace is RESOURCE_DOES_NOT_EXIST.
 func lockTrace(ctx context.Context, tx dbtx, id, mode string) (exp, start int64, err error) {
+	if !storable(id) {
+		return 0, 0, errNoTrace(id)
+	}
 	err = tx.QueryRow(ctx, "SELECT experiment_id, timestamp_ms FROM trace_info WHERE request_id = $1 "+mode, id).Scan(&exp, &start)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, 0, errNoTrace(id)
@@ -146,6 +149,9 @@ func fillTraces(ctx context.Context, tx dbtx, ts []*tracking.TraceInfo) error {
 
 // readTrace returns one trace with everything it has.
 func readTrace(ctx context.Context, tx dbtx, id string) (*tracking.TraceInfo, error) {
+	if !storable(id) {
+		return nil, errNoTrace(id)
+	}
 	ts, err := queryTraces(ctx, tx, "SELECT "+traceColumns+" FROM trace_info ti WHERE ti.request_id = $1", id)
 	if err != nil {
 		return nil, err
@@ -158,7 +164,7 @@ func readTrace(ctx context.Context, tx dbtx, id string) (*tracking.TraceInfo, er
 
 // StartTrace implements tracking.TraceStore.
 func (s *Store) StartTrace(ctx context.Context, req tracking.StartTrace) (*tracking.TraceInfo, error) {
-	id, err := newHexID()
+	id, err := newRunID()
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +184,7 @@ func (s *Store) StartTrace(ctx context.Context, req tracking.StartTrace) (*track
 			}
 		}
 		tags := append(append([]tracking.Tag(nil), req.Tags...), tracking.Tag{
-			Key: tracking.TraceTagArtifactLocation, Value: appendURIPath(loc, "traces", id, "artifacts")})
+			Key: tracking.TraceTagArtifactLocation, Value: joinURI(loc, "traces", id, "artifacts")})
 		for _, t := range tags {
 			if err := upsertTraceKV(ctx, tx, "trace_tags", id, t); err != nil {
 				return err
@@ -264,11 +270,15 @@ func (s *Store) DeleteTraceTag(ctx context.Context, id, key string) error {
 		if _, _, err := lockTrace(ctx, tx, id, "FOR UPDATE"); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, "DELETE FROM trace_tags WHERE request_id = $1 AND key = $2", id, key)
-		if err != nil {
-			return err
+		n := int64(0)
+		if storable(key) {
+			tag, err := tx.Exec(ctx, "DELETE FROM trace_tags WHERE request_id = $1 AND key = $2", id, key)
+			if err != nil {
+				return err
+			}
+			n = tag.RowsAffected()
 		}
-		if tag.RowsAffected() == 0 {
+		if n == 0 {
 			return tracking.Errorf(tracking.ResourceDoesNotExist,
 				"No trace tag with key '%s' for trace with request_id '%s'", key, id)
 		}
@@ -281,14 +291,20 @@ func (s *Store) DeleteTraces(ctx context.Context, req tracking.DeleteTraces) (in
 	var n int
 	err := s.inTx(ctx, "delete traces", func(tx pgx.Tx) error {
 		n = 0
-		exp, ok := expIDNumber(req.ExperimentID)
+		exp, ok := parseExpID(req.ExperimentID)
 		if !ok {
 			return nil
 		}
 		var err error
 		var tag interface{ RowsAffected() int64 }
 		if len(req.RequestIDs) > 0 {
-			tag, err = tx.Exec(ctx, "DELETE FROM trace_info WHERE experiment_id = $1 AND request_id = ANY($2::text[])", exp, req.RequestIDs)
+			var ids []string
+			for _, id := range req.RequestIDs {
+				if storable(id) {
+					ids = append(ids, id)
+				}
+			}
+			tag, err = tx.Exec(ctx, "DELETE FROM trace_info WHERE experiment_id = $1 AND request_id = ANY($2::text[])", exp, listOf(ids))
 		} else {
 			limit := any(nil)
 			if req.MaxTraces > 0 {
@@ -371,7 +387,7 @@ func (s *Store) StartTraceV3(ctx context.Context, in *tracking.TraceInfo) (*trac
 			t.RequestID, expID, t.TimestampMs, t.ExecutionTimeMs, t.Status, t.ClientRequestID, t.RequestPreview, t.ResponsePreview); err != nil {
 			return err
 		}
-		t.Tags = append(t.Tags, tracking.Tag{Key: tracking.TraceTagArtifactLocation, Value: appendURIPath(loc, "traces", t.RequestID, "artifacts")})
+		t.Tags = append(t.Tags, tracking.Tag{Key: tracking.TraceTagArtifactLocation, Value: joinURI(loc, "traces", t.RequestID, "artifacts")})
 		for _, m := range t.RequestMetadata {
 			if err := upsertTraceKV(ctx, tx, "trace_request_metadata", t.RequestID, m); err != nil {
 				return err
@@ -433,15 +449,13 @@ func lockedTrace(ctx context.Context, tx dbtx, id string) (*tracking.TraceInfo, 
 // LinkTracesToRun implements tracking.TraceStore.
 func (s *Store) LinkTracesToRun(ctx context.Context, traceIDs []string, runID string) error {
 	return s.inTx(ctx, "link traces to run", func(tx pgx.Tx) error {
-		var one int
-		err := tx.QueryRow(ctx, "SELECT 1 FROM runs WHERE run_uuid = $1 FOR KEY SHARE", runID).Scan(&one)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return tracking.Errorf(tracking.ResourceDoesNotExist, "Run with id=%s not found", runID)
-		}
-		if err != nil {
+		if _, _, err := runLocked(ctx, tx, runID, "FOR KEY SHARE"); err != nil {
 			return err
 		}
 		for _, id := range traceIDs {
+			if !storable(id) {
+				continue
+			}
 			if _, err := tx.Exec(ctx, `INSERT INTO trace_run_links (request_id, run_id)
 				SELECT request_id, $2 FROM trace_info WHERE request_id = $1 ON CONFLICT DO NOTHING`, id, runID); err != nil {
 				return err
@@ -464,6 +478,9 @@ func putAssessment(ctx context.Context, tx dbtx, traceID string, a *tracking.Ass
 
 // getAssessment reads one assessment of a trace; ok is false when missing.
 func getAssessment(ctx context.Context, tx dbtx, traceID, id string) (*tracking.Assessment, bool, error) {
+	if !storable(id) {
+		return nil, false, nil
+	}
 	var body string
 	err := tx.QueryRow(ctx, "SELECT body::text FROM assessments WHERE request_id = $1 AND assessment_id = $2", traceID, id).Scan(&body)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -492,7 +509,7 @@ func setAssessmentValid(ctx context.Context, tx dbtx, traceID, id string, valid 
 // CreateAssessment implements tracking.TraceStore.
 func (s *Store) CreateAssessment(ctx context.Context, a tracking.Assessment) (*tracking.Assessment, error) {
 	if a.AssessmentID == "" {
-		hex, err := newHexID()
+		hex, err := newRunID()
 		if err != nil {
 			return nil, err
 		}

@@ -50,7 +50,7 @@ func traceClause(a *sqlArgs, c *search.Clause) (string, error) {
 	switch {
 	case c.Entity == search.EntityTag || c.Entity == search.EntityRequestMetadata:
 		tbl := traceKVTable(c.Entity)
-		k := a.add(c.Key)
+		k := a.key(c.Key)
 		exists := fmt.Sprintf("EXISTS (SELECT 1 FROM %s t WHERE t.request_id = ti.request_id AND t.key = %s", tbl, k)
 		var cond string
 		switch c.Op {
@@ -65,7 +65,7 @@ func traceClause(a *sqlArgs, c *search.Clause) (string, error) {
 			}
 			cond = exists + " AND " + m + ")"
 		}
-		if c.Entity == search.EntityRequestMetadata && c.Key == tracking.TraceMetadataSourceRun && c.Op == search.OpEq {
+		if c.Entity == search.EntityRequestMetadata && c.Key == tracking.TraceMetadataSourceRun && c.Op == search.OpEq && storable(c.Str) {
 			cond = fmt.Sprintf("(%s OR EXISTS (SELECT 1 FROM trace_run_links l WHERE l.request_id = ti.request_id AND l.run_id = %s))",
 				cond, a.add(c.Str))
 		}
@@ -93,7 +93,7 @@ func (s *Store) SearchTraces(ctx context.Context, q tracking.TraceQuery) (tracki
 	if err != nil {
 		return tracking.TracePage{}, err
 	}
-	a := &sqlArgs{}
+	a := &sqlArgs{fold: s.foldCollation}
 	where := []string{experimentCond(a, "ti.experiment_id", expIDs)}
 	for i := range q.Filter {
 		cond, err := traceClause(a, &q.Filter[i])
@@ -128,7 +128,7 @@ func (s *Store) SearchTraces(ctx context.Context, q tracking.TraceQuery) (tracki
 		if k.Entity == search.EntityTag || k.Entity == search.EntityRequestMetadata {
 			alias := fmt.Sprintf("o%d", i)
 			joins = append(joins, fmt.Sprintf("LEFT JOIN %s %s ON %s.request_id = ti.request_id AND %s.key = %s",
-				traceKVTable(k.Entity), alias, alias, alias, a.add(k.Key)))
+				traceKVTable(k.Entity), alias, alias, alias, a.key(k.Key)))
 			absent := seekTerm{expr: fmt.Sprintf("(%s.value IS NULL)", alias), asc: true}
 			val := seekTerm{expr: fmt.Sprintf("coalesce(%s.value, '')", alias), asc: k.Asc}
 			prefix := "t."
