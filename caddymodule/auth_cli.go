@@ -37,9 +37,10 @@ func init() {
 	fs.String("expires", "", "token lifetime, e.g. 720h (default: none)")
 	fs.String("name", "", "a label for the token")
 	fs.Bool("admin", false, "user add: make the user an admin")
+	addCopyStoreFlags(fs)
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "mlflow",
-		Usage: "user add <name> | token create --user <name> [--expires 720h] | token list [--user <name>] | token revoke <id> [--user <name>]  [--config <Caddyfile>]",
+		Usage: "user add <name> | token create --user <name> [--expires 720h] | token list [--user <name>] | token revoke <id> [--user <name>]  [--config <Caddyfile>] | " + copyStoreUsage,
 		Short: "Manages users and API tokens of the MLflow tracking server",
 		Long: `
 Manages the users and API tokens in the bbolt store of the mlflow handler
@@ -54,7 +55,16 @@ for more than a moment.
   caddy mlflow token revoke --config Caddyfile <id>
 
 Relative store paths resolve against the current directory, as they do
-for the server: run the command where the server was started.`,
+for the server: run the command where the server was started.
+
+  caddy mlflow copy-store --from ./mlflow.bolt --to postgresql://user@host/db
+
+copies every record of one store into another (bbolt files and
+PostgreSQL databases, either way), ids, timestamps, full metric
+histories, the registry and the gateway's users, tokens and grants
+included, then reads the destination back and compares the counts of
+every kind of record (non-zero exit on a mismatch). The destination must
+be empty unless --force; a bbolt store must not be in use by a server.`,
 		Flags: fs,
 		Func:  cmdMLflow,
 	})
@@ -69,6 +79,9 @@ type cliTarget struct {
 
 func cmdMLflow(fl caddycmd.Flags) (int, error) {
 	args := fl.Args()
+	if len(args) > 0 && args[0] == "copy-store" {
+		return cmdCopyStore(fl)
+	}
 	if len(args) < 2 {
 		return caddy.ExitCodeFailedStartup, errors.New("usage: caddy mlflow user add <name> | token create|list|revoke ...")
 	}

@@ -668,38 +668,40 @@ func (s *Store) SearchExperiments(ctx context.Context, q tracking.ExperimentQuer
 			where = append(where, terms[0].bound)
 		}
 	}
-	sql := "SELECT " + prefixed("e.", expColumns) + " FROM experiments e WHERE " + strings.Join(where, " AND ") +
-		" ORDER BY " + orderBy(terms) + " LIMIT " + b.arg(limit+1) + " OFFSET " + b.arg(cur.Offset())
+	// One round trip: the page, then each of its experiments' tags (the
+	// page is materialized first, so tags are read for its rows only, and
+	// ordered again by the same terms, which name only its columns).
+	sql := "WITH page AS MATERIALIZED (SELECT " + prefixed("e.", expColumns) + " FROM experiments e WHERE " +
+		strings.Join(where, " AND ") + " ORDER BY " + orderBy(terms) + " LIMIT " + b.arg(limit+1) +
+		" OFFSET " + b.arg(cur.Offset()) + ") SELECT " + prefixed("e.", expColumns) + ", tg.keys, tg.vals FROM page e" +
+		" LEFT JOIN LATERAL (SELECT array_agg(t.key ORDER BY t.key) AS keys, array_agg(t.value ORDER BY t.key) AS vals" +
+		" FROM experiment_tags t WHERE t.experiment_id = e.experiment_id) tg ON true ORDER BY " + orderBy(terms)
 	rows, err := s.pool.Query(ctx, sql, b.args...)
 	if err != nil {
 		return page, wrapErr("search experiments", err)
 	}
-	var ids []int64
 	for rows.Next() {
-		e, id, err := scanExp(rows)
-		if err != nil {
+		var e tracking.Experiment
+		var id int64
+		var keys, vals []string
+		if err := rows.Scan(&id, &e.Name, &e.ArtifactLocation, &e.LifecycleStage, &e.CreationTime, &e.LastUpdateTime,
+			&keys, &vals); err != nil {
 			rows.Close()
 			return page, wrapErr("search experiments", err)
 		}
-		page.Experiments = append(page.Experiments, e)
-		ids = append(ids, id)
+		e.ExperimentID = fmtExpID(id)
+		for i := range keys {
+			e.Tags = append(e.Tags, tracking.Tag{Key: keys[i], Value: vals[i]})
+		}
+		page.Experiments = append(page.Experiments, &e)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return page, wrapErr("search experiments", err)
 	}
 	if len(page.Experiments) > limit {
-		page.Experiments, ids = page.Experiments[:limit], ids[:limit]
+		page.Experiments = page.Experiments[:limit]
 		page.NextPageToken = search.ExperimentPageToken(fp, q.OrderBy, expView{page.Experiments[limit-1]})
-	}
-	if len(ids) > 0 {
-		tags, err := expTags(ctx, s.pool, ids)
-		if err != nil {
-			return tracking.ExperimentPage{}, wrapErr("search experiments", err)
-		}
-		for i, e := range page.Experiments {
-			e.Tags = tags[ids[i]]
-		}
 	}
 	return page, nil
 }

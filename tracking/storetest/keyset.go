@@ -636,7 +636,11 @@ func keysetConcurrent(t *testing.T, f Factory) {
 			writer, reader := hs[0], hs[len(hs)-1]
 			before := k.setup(t, s)
 			// The first page, then a writer inserting without pause
-			// while the rest is paged (on the other replica if any).
+			// while the rest is paged (on the other replica if any). The
+			// writer stops after concurrentInserts rows: unbounded, a
+			// writer faster than the reader would add pages behind the
+			// cursor forever on a busy machine, which says nothing about
+			// the tokens.
 			ids, token := k.fetch(t, reader, "")
 			got := slices.Clone(ids)
 			var (
@@ -649,7 +653,7 @@ func keysetConcurrent(t *testing.T, f Factory) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for n := 0; ; n++ {
+				for n := 0; n < concurrentInserts; n++ {
 					select {
 					case <-stop:
 						return
@@ -710,6 +714,10 @@ func keysetConcurrent(t *testing.T, f Factory) {
 		})
 	}
 }
+
+// concurrentInserts bounds the rows the writer of ConcurrentInserts adds
+// while the reader pages.
+const concurrentInserts = 60
 
 func experimentPage(t *testing.T, s tracking.Store, token string, max int) ([]string, string) {
 	t.Helper()

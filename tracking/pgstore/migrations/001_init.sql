@@ -90,7 +90,12 @@ CREATE TABLE latest_metrics (
 	is_nan    boolean NOT NULL DEFAULT false,
 	PRIMARY KEY (run_uuid, key)
 );
-CREATE INDEX latest_metrics_key_value ON latest_metrics (key, value);
+-- Metric filters and orders: a search ordered by a metric it also filters
+-- on reads (is_nan, value) in order from one of these (numbers first, then
+-- NaN, in either direction) and stops at the page's LIMIT; filters on
+-- key and value are checked inside either index.
+CREATE INDEX latest_metrics_key_asc ON latest_metrics (key, is_nan, value);
+CREATE INDEX latest_metrics_key_desc ON latest_metrics (key, is_nan, value DESC);
 
 -- Datasets are shared by (name, digest); the first logging defines source,
 -- schema and profile.

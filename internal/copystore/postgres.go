@@ -1,0 +1,18 @@
+package copystore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pgdb"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/pgstore"
+)
+
+// openPostgres opens (and migrates) a PostgreSQL store.
+func openPostgres(ctx context.Context, uri, role string) (*endpoint, error) {
+	s, err := pgstore.Open(ctx, uri, pgdb.Options{ApplicationName: "caddy-mlflow copy-store", MaxConns: 8})
+	if err != nil {
+		return nil, fmt.Errorf("opening the %s store %s: %w", role, pgdb.Redact(uri), err)
+	}
+	return &endpoint{name: pgdb.Redact(uri), store: s, close: s.Close}, nil
+}
