@@ -38,9 +38,10 @@ func init() {
 	fs.String("name", "", "a label for the token")
 	fs.Bool("admin", false, "user add: make the user an admin")
 	addCopyStoreFlags(fs)
+	addMaintFlags(fs) // maint_cli.go
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "mlflow",
-		Usage: "user add <name> | token create --user <name> [--expires 720h] | token list [--user <name>] | token revoke <id> [--user <name>]  [--config <Caddyfile>] | " + copyStoreUsage,
+		Usage: "user add <name> | token create --user <name> [--expires 720h] | token list [--user <name>] | token revoke <id> [--user <name>]" + maintUsage + "  [--config <Caddyfile>] | " + copyStoreUsage,
 		Short: "Manages users and API tokens of the MLflow tracking server",
 		Long: `
 Manages the users and API tokens in the bbolt store of the mlflow handler
@@ -64,7 +65,7 @@ PostgreSQL databases, either way), ids, timestamps, full metric
 histories, the registry and the gateway's users, tokens and grants
 included, then reads the destination back and compares the counts of
 every kind of record (non-zero exit on a mismatch). The destination must
-be empty unless --force; a bbolt store must not be in use by a server.`,
+be empty unless --force; a bbolt store must not be in use by a server.` + maintLong,
 		Flags: fs,
 		Func:  cmdMLflow,
 	})
@@ -79,6 +80,9 @@ type cliTarget struct {
 
 func cmdMLflow(fl caddycmd.Flags) (int, error) {
 	args := fl.Args()
+	if len(args) > 0 && maintCommands[args[0]] != nil {
+		return maintCommands[args[0]](fl) // maint_cli.go
+	}
 	if len(args) > 0 && args[0] == "copy-store" {
 		return cmdCopyStore(fl)
 	}
