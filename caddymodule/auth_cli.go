@@ -20,7 +20,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/caddy-mlflow/caddy-mlflow/authn"
-	"github.com/caddy-mlflow/caddy-mlflow/caddymodule/authstore"
+	"github.com/caddy-mlflow/caddy-mlflow/authstore"
+	"github.com/caddy-mlflow/caddy-mlflow/authstore/boltauth"
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pgdb"
 )
 
 // cliLockWait is how long the CLI waits for the bbolt lock before deciding
@@ -55,6 +57,10 @@ for more than a moment.
   caddy mlflow token list --config Caddyfile [--user alice]
   caddy mlflow token revoke --config Caddyfile <id>
 
+With a PostgreSQL backend_store_uri the command works on the database
+directly, whether servers run or not; every replica sees the change on
+its next request.
+
 Relative store paths resolve against the current directory, as they do
 for the server: run the command where the server was started.
 
@@ -73,6 +79,7 @@ be empty unless --force; a bbolt store must not be in use by a server.` + maintL
 
 // cliTarget is where the CLI's operations go.
 type cliTarget struct {
+	pgURI     string // a PostgreSQL backend: the CLI works on the database directly
 	storePath string
 	adminAddr string // "" when the admin API is off
 	cfgFile   string
@@ -205,6 +212,11 @@ func resolveCLITarget(fl caddycmd.Flags) (*cliTarget, error) {
 		}
 		uri = stores[0]
 	}
+	if pg := caddy.NewReplacer().ReplaceKnown(uri, ""); pgdb.IsURI(pg) {
+		// Every replica reads the database on each request, so a change
+		// made here takes effect at once; no admin API is needed.
+		return &cliTarget{pgURI: pg, cfgFile: loaded}, nil
+	}
 	path, err := ResolveBackendStoreURI(uri)
 	if err != nil {
 		return nil, err
@@ -227,11 +239,14 @@ func resolveCLITarget(fl caddycmd.Flags) (*cliTarget, error) {
 // do runs one operation: on the store directly when no process holds it,
 // else through the admin API.
 func (t *cliTarget) do(route string, req adminRequest) (map[string]any, error) {
+	if t.pgURI != "" {
+		return t.doPG(route, req)
+	}
 	db, err := bolt.Open(t.storePath, 0o600, &bolt.Options{Timeout: cliLockWait})
 	switch {
 	case err == nil:
 		defer db.Close()
-		return t.direct(db, route, req)
+		return t.directBolt(db, route, req)
 	case !errors.Is(err, bolt.ErrTimeout):
 		return nil, fmt.Errorf("opening the store %s: %w", t.storePath, err)
 	}
@@ -251,13 +266,34 @@ func (t *cliTarget) do(route string, req adminRequest) (map[string]any, error) {
 	return out, nil
 }
 
-// direct performs route's operation on an opened store.
-func (t *cliTarget) direct(db *bolt.DB, route string, req adminRequest) (map[string]any, error) {
-	ctx := context.Background()
-	s, err := authstore.New(db)
+// doPG runs one operation on the gateway tables of a PostgreSQL backend.
+func (t *cliTarget) doPG(route string, req adminRequest) (map[string]any, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool, err := pgdb.Open(ctx, t.pgURI, pgdb.Options{MaxConns: 2, ApplicationName: "caddy-mlflow-cli"})
 	if err != nil {
 		return nil, err
 	}
+	defer pool.Close()
+	s, err := pgAuthStore(ctx, pool) // authstore_open.go
+	if err != nil {
+		return nil, err
+	}
+	return t.direct(ctx, s, route, req)
+}
+
+// directBolt performs route's operation on an opened bbolt store.
+func (t *cliTarget) directBolt(db *bolt.DB, route string, req adminRequest) (map[string]any, error) {
+	s, err := boltauth.New(db)
+	if err != nil {
+		return nil, err
+	}
+	return t.direct(context.Background(), s, route, req)
+}
+
+// direct performs route's operation on the gateway's store.
+func (t *cliTarget) direct(ctx context.Context, s authstore.Store, route string, req adminRequest) (map[string]any, error) {
+	var err error
 	switch route {
 	case "/mlflow/users/add":
 		_, err := s.CreateUser(ctx, req.Username, []byte(req.PasswordHash), req.Admin)
