@@ -1,0 +1,239 @@
+package filestore_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pgdb"
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pgtest"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/boltstore"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/mlflowimport"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/mlflowimport/filestore"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/mlflowimport/importtest"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/pgstore"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/storecopy"
+)
+
+// copyFixture copies the committed mlruns/ tree somewhere else, so the
+// absolute file: locations in its meta.yaml files do not point at it
+// (as after moving a tree between machines).
+func copyFixture(t *testing.T) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "mlruns")
+	out, err := exec.Command("cp", "-a", filepath.Join(importtest.Dir(t), "mlruns"), dst).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	return dst
+}
+
+func openBolt(t *testing.T) *boltstore.Store {
+	t.Helper()
+	s, err := boltstore.Open(filepath.Join(t.TempDir(), "mlflow.bolt"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.EnsureDefaultExperiment(context.Background(), "mlflow-artifacts:/"); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func importInto(t *testing.T, ctx context.Context, root string, dst mlflowimport.Destination, opts mlflowimport.Options) (*mlflowimport.Report, error) {
+	t.Helper()
+	src, err := filestore.Open(root, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	return mlflowimport.Import(ctx, src, dst, opts)
+}
+
+func TestImportFileStore(t *testing.T) {
+	ctx := context.Background()
+	man := importtest.Load(t, "manifest-file.json")
+	root := copyFixture(t)
+	dst := openBolt(t)
+	arts := t.TempDir()
+	rep, err := importInto(t, ctx, root, dst, mlflowimport.Options{ArtifactsTo: arts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) != 0 {
+		t.Fatalf("problems: %v", rep.Problems)
+	}
+	if rep.Imported.Runs != int64(len(man.Runs)) || rep.ArtifactFiles != 4 {
+		t.Fatalf("imported %+v, %d artifact files", rep.Imported, rep.ArtifactFiles)
+	}
+	importtest.Check(t, dst, man, arts)
+
+	// Twice: nothing new, nothing changed.
+	before, err := storecopy.Count(ctx, dst, storecopy.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err = importInto(t, ctx, root, dst, mlflowimport.Options{ArtifactsTo: arts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Imported.Runs != 0 || rep.Imported.MetricPoints != 0 || rep.SkippedRuns != int64(len(man.Runs)) ||
+		rep.SkippedModels != int64(len(man.Models)) || rep.ArtifactFiles != 0 {
+		t.Fatalf("second import: %+v", rep)
+	}
+	after, err := storecopy.Count(ctx, dst, storecopy.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before != after {
+		t.Fatalf("second import changed the store: %+v -> %+v", before, after)
+	}
+	importtest.Check(t, dst, man, arts)
+}
+
+func TestImportFileStoreDryRun(t *testing.T) {
+	ctx := context.Background()
+	man := importtest.Load(t, "manifest-file.json")
+	dst := openBolt(t)
+	before, _ := storecopy.Count(ctx, dst, storecopy.ReadOptions{})
+	rep, err := importInto(t, ctx, copyFixture(t), dst, mlflowimport.Options{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := storecopy.Count(ctx, dst, storecopy.ReadOptions{})
+	if before != after {
+		t.Fatalf("dry run wrote: %+v -> %+v", before, after)
+	}
+	if rep.Imported.Runs != int64(len(man.Runs)) || rep.Imported.RegisteredModels != int64(len(man.Models)) {
+		t.Fatalf("dry run report: %+v", rep.Imported)
+	}
+}
+
+func TestImportFileStoreResume(t *testing.T) {
+	man := importtest.Load(t, "manifest-file.json")
+	root := copyFixture(t)
+	// The reference: one uninterrupted import.
+	ref := openBolt(t)
+	if _, err := importInto(t, context.Background(), root, ref, mlflowimport.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := storecopy.Count(context.Background(), ref, storecopy.ReadOptions{})
+
+	for _, stopAfter := range []int{1, 3} {
+		dst := openBolt(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		n := 0
+		_, err := importInto(t, ctx, root, dst, mlflowimport.Options{Progress: func(phase string, _ storecopy.Counts) {
+			if phase == "runs" {
+				if n++; n == stopAfter {
+					cancel()
+				}
+			}
+		}})
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("interrupted import: %v", err)
+		}
+		part, _ := storecopy.Count(context.Background(), dst, storecopy.ReadOptions{})
+		if part.Runs >= want.Runs {
+			t.Fatalf("the interrupted import was complete: %+v", part)
+		}
+		rep, err := importInto(t, context.Background(), root, dst, mlflowimport.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.SkippedRuns != int64(stopAfter) {
+			t.Errorf("resume skipped %d runs, want %d", rep.SkippedRuns, stopAfter)
+		}
+		got, _ := storecopy.Count(context.Background(), dst, storecopy.ReadOptions{})
+		if got != want {
+			t.Fatalf("resumed import: %+v, want %+v", got, want)
+		}
+		importtest.Check(t, dst, man, "")
+	}
+}
+
+func TestImportFileStoreCorrupt(t *testing.T) {
+	man := importtest.Load(t, "manifest-file.json")
+	root := copyFixture(t)
+	bad := man.Runs[1]
+	if err := os.WriteFile(filepath.Join(root, bad.ExperimentID, bad.ID, "meta.yaml"), []byte("run_id: [unclosed\n\t:"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// An experiment with a broken meta.yaml is skipped too.
+	if err := os.MkdirAll(filepath.Join(root, "999"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "999", "meta.yaml"), []byte("name: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dst := openBolt(t)
+	rep, err := importInto(t, context.Background(), root, dst, mlflowimport.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runProblem, expProblem bool
+	for _, p := range rep.Problems {
+		runProblem = runProblem || (p.Kind == "run" && p.ID == bad.ID && strings.Contains(p.Err.Error(), "meta.yaml"))
+		expProblem = expProblem || (p.Kind == "experiment" && p.ID == "999")
+	}
+	if !runProblem || !expProblem || len(rep.Problems) != 2 {
+		t.Fatalf("problems: %v", rep.Problems)
+	}
+	if rep.Imported.Runs != int64(len(man.Runs)-1) {
+		t.Fatalf("imported %d runs", rep.Imported.Runs)
+	}
+	importtest.Check(t, dst, man, "", bad.ID)
+}
+
+func TestImportFileStoreExperimentFilter(t *testing.T) {
+	man := importtest.Load(t, "manifest-file.json")
+	dst := openBolt(t)
+	e := man.Experiments[1]
+	rep, err := importInto(t, context.Background(), copyFixture(t), dst, mlflowimport.Options{Experiments: []string{e.Name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	for _, r := range man.Runs {
+		if r.ExperimentID == e.ID {
+			want++
+		}
+	}
+	if rep.Imported.Experiments != 1 || rep.Imported.Runs != int64(want) || rep.Imported.RegisteredModels != 0 {
+		t.Fatalf("filtered import: %+v", rep.Imported)
+	}
+}
+
+func TestImportFileStorePostgres(t *testing.T) {
+	uri := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	s, err := pgstore.Open(ctx, uri, pgdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.EnsureDefaultExperiment(ctx, "mlflow-artifacts:/"); err != nil {
+		t.Fatal(err)
+	}
+	man := importtest.Load(t, "manifest-file.json")
+	root := copyFixture(t)
+	arts := t.TempDir()
+	rep, err := importInto(t, ctx, root, s, mlflowimport.Options{ArtifactsTo: arts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) != 0 {
+		t.Fatalf("problems: %v", rep.Problems)
+	}
+	importtest.Check(t, s, man, arts)
+	rep, err = importInto(t, ctx, root, s, mlflowimport.Options{ArtifactsTo: arts})
+	if err != nil || rep.Imported.Runs != 0 || rep.SkippedRuns != int64(len(man.Runs)) {
+		t.Fatalf("second import: %v %+v", err, rep)
+	}
+}
