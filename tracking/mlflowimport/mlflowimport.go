@@ -43,8 +43,12 @@ type Run struct {
 	Run     *tracking.Run
 	History []tracking.Metric
 	// ArtifactDir is a local directory holding the run's artifacts, or
-	// "" when they cannot be read from here (reported by the source).
+	// "" when there are none to copy.
 	ArtifactDir string
+	// ArtifactsUnreadable is set when the run's artifact location cannot
+	// be read from here (the source reports it; the run is imported
+	// without its artifacts).
+	ArtifactsUnreadable bool
 }
 
 // Model is one registered model with all its versions.

@@ -247,7 +247,7 @@ func (s *Source) Runs(ctx context.Context, exp *tracking.Experiment, report func
 			report(mlflowimport.Problem{Kind: "run", ID: e.Name(), Err: err})
 			continue
 		}
-		if r.ArtifactDir == "" && r.Run.Info.ArtifactURI != "" {
+		if r.ArtifactsUnreadable {
 			report(mlflowimport.Problem{Kind: "artifact", ID: r.Run.Info.RunID,
 				Err: fmt.Errorf("artifacts at %s cannot be read from here; the run is imported without them", r.Run.Info.ArtifactURI)})
 		}
@@ -321,7 +321,8 @@ func (s *Source) readRun(expDir, name string) (*mlflowimport.Run, error) {
 	}
 	sort.Slice(run.Data.Params, func(i, j int) bool { return run.Data.Params[i].Key < run.Data.Params[j].Key })
 	run.Data.Metrics = Latest(hist)
-	return &mlflowimport.Run{Run: run, History: hist, ArtifactDir: s.artifactDir(info.ArtifactURI, runDir)}, nil
+	dir, ok := s.artifactDir(info.ArtifactURI, runDir)
+	return &mlflowimport.Run{Run: run, History: hist, ArtifactDir: dir, ArtifactsUnreadable: !ok}, nil
 }
 
 // Latest returns the latest point of each metric key, by MLflow's
@@ -449,25 +450,30 @@ func readInputs(expDir, dir string) ([]tracking.DatasetInput, error) {
 		}
 		out = append(out, ds)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Dataset.Name+out[i].Dataset.Digest < out[j].Dataset.Name+out[j].Dataset.Digest })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Dataset.Name+out[i].Dataset.Digest < out[j].Dataset.Name+out[j].Dataset.Digest
+	})
 	return out, nil
 }
 
-// artifactDir resolves a run's artifact URI to a local directory: file:
-// paths where they point (or, for a moved mlruns/ tree, the run's own
-// artifacts/ folder), mlflow-artifacts:/ below artifactsFrom. "" when
-// the artifacts cannot be read from here.
-func (s *Source) artifactDir(uri, runDir string) string {
+// artifactDir resolves a run's artifact URI (see ResolveArtifacts), with
+// the run's own artifacts/ folder as the fallback for a moved tree.
+func (s *Source) artifactDir(uri, runDir string) (string, bool) {
 	return ResolveArtifacts(uri, s.artifactsFrom, filepath.Join(runDir, artifactDir))
 }
 
 // ResolveArtifacts turns an artifact URI into a local directory: file:
 // URIs and plain paths as they are, mlflow-artifacts:/ locations below
 // artifactsFrom; when that directory does not exist, fallback (if it
-// exists). It returns "" when neither is readable.
-func ResolveArtifacts(uri, artifactsFrom, fallback string) string {
+// exists). readable is false when the URI cannot be read from here (an
+// unsupported scheme, or mlflow-artifacts:/ without artifactsFrom); dir
+// is "" when there is nothing to copy (a run that logged no artifacts
+// has no directory).
+func ResolveArtifacts(uri, artifactsFrom, fallback string) (dir string, readable bool) {
 	var p string
 	switch {
+	case uri == "":
+		return "", true
 	case strings.HasPrefix(uri, "file:"):
 		p, _ = uriPath(uri)
 	case strings.HasPrefix(uri, "mlflow-artifacts:"):
@@ -478,20 +484,20 @@ func ResolveArtifacts(uri, artifactsFrom, fallback string) string {
 			}
 			p = filepath.Join(artifactsFrom, filepath.FromSlash(strings.TrimLeft(rest, "/")))
 		}
-	case !strings.Contains(uri, "://") && uri != "":
+	case !strings.Contains(uri, "://"):
 		p = uri
 	}
 	if p != "" {
 		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
+			return p, true
 		}
 	}
 	if fallback != "" {
 		if st, err := os.Stat(fallback); err == nil && st.IsDir() {
-			return fallback
+			return fallback, true
 		}
 	}
-	return ""
+	return "", p != ""
 }
 
 func uriPath(uri string) (string, error) {
