@@ -38,9 +38,10 @@ func init() {
 	fs.String("name", "", "a label for the token")
 	fs.Bool("admin", false, "user add: make the user an admin")
 	addCopyStoreFlags(fs)
+	addImportFlags(fs)
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "mlflow",
-		Usage: "user add <name> | token create --user <name> [--expires 720h] | token list [--user <name>] | token revoke <id> [--user <name>]  [--config <Caddyfile>] | " + copyStoreUsage,
+		Usage: "user add <name> | token create --user <name> [--expires 720h] | token list [--user <name>] | token revoke <id> [--user <name>]  [--config <Caddyfile>] | " + copyStoreUsage + " | " + importUsage,
 		Short: "Manages users and API tokens of the MLflow tracking server",
 		Long: `
 Manages the users and API tokens in the bbolt store of the mlflow handler
@@ -81,6 +82,9 @@ func cmdMLflow(fl caddycmd.Flags) (int, error) {
 	args := fl.Args()
 	if len(args) > 0 && args[0] == "copy-store" {
 		return cmdCopyStore(fl)
+	}
+	if len(args) > 0 && args[0] == "import" {
+		return cmdImport(fl)
 	}
 	if len(args) < 2 {
 		return caddy.ExitCodeFailedStartup, errors.New("usage: caddy mlflow user add <name> | token create|list|revoke ...")
