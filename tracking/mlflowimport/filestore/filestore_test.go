@@ -11,6 +11,7 @@ import (
 
 	"github.com/caddy-mlflow/caddy-mlflow/internal/pgdb"
 	"github.com/caddy-mlflow/caddy-mlflow/internal/pgtest"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/boltstore"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/mlflowimport"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/mlflowimport/filestore"
@@ -235,5 +236,46 @@ func TestImportFileStorePostgres(t *testing.T) {
 	rep, err = importInto(t, ctx, root, s, mlflowimport.Options{ArtifactsTo: arts})
 	if err != nil || rep.Imported.Runs != 0 || rep.SkippedRuns != int64(len(man.Runs)) {
 		t.Fatalf("second import: %v %+v", err, rep)
+	}
+}
+
+// TestImportFileStoreRemap: an experiment id already held by another
+// experiment in the destination gets a new id, reported, and its runs
+// follow it; a rerun maps it by name again.
+func TestImportFileStoreRemap(t *testing.T) {
+	ctx := context.Background()
+	man := importtest.Load(t, "manifest-file.json")
+	root := copyFixture(t)
+	dst := openBolt(t)
+	taken := man.Experiments[1]
+	if err := dst.ImportExperiment(ctx, &tracking.Experiment{ExperimentID: taken.ID, Name: "already here",
+		LifecycleStage: tracking.LifecycleActive, ArtifactLocation: "mlflow-artifacts:/x"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		rep, err := importInto(t, ctx, root, dst, mlflowimport.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		newID := rep.Remapped[taken.ID]
+		if newID == "" || newID == taken.ID || len(rep.Problems) != 0 {
+			t.Fatalf("report: %+v", rep)
+		}
+		e, err := dst.GetExperimentByName(ctx, taken.Name)
+		if err != nil || e.ExperimentID != newID {
+			t.Fatalf("experiment %q: %+v %v", taken.Name, e, err)
+		}
+		if held, err := dst.GetExperiment(ctx, taken.ID); err != nil || held.Name != "already here" {
+			t.Fatalf("the holder of id %s: %+v %v", taken.ID, held, err)
+		}
+		for _, r := range man.Runs {
+			if r.ExperimentID != taken.ID {
+				continue
+			}
+			got, err := dst.GetRun(ctx, r.ID)
+			if err != nil || got.Info.ExperimentID != newID {
+				t.Fatalf("run %s: %+v %v", r.ID, got, err)
+			}
+		}
 	}
 }
