@@ -279,3 +279,84 @@ func TestImportFileStoreRemap(t *testing.T) {
 		}
 	}
 }
+
+// halfHistory is a destination that dies half-way through one run's
+// metric history: it writes half the points, then cancels the import.
+type halfHistory struct {
+	*boltstore.Store
+	runID  string
+	cancel context.CancelFunc
+}
+
+func (h *halfHistory) ImportMetricHistory(ctx context.Context, runID string, points []tracking.Metric) error {
+	if runID != h.runID {
+		return h.Store.ImportMetricHistory(ctx, runID, points)
+	}
+	if err := h.Store.ImportMetricHistory(ctx, runID, points[:len(points)/2]); err != nil {
+		return err
+	}
+	h.cancel()
+	return context.Canceled
+}
+
+// TestImportFileStoreResumeMidRun: an import killed between a run's info
+// and the end of its history leaves a run with part of its history; the
+// rerun sees that and writes the run again whole.
+func TestImportFileStoreResumeMidRun(t *testing.T) {
+	man := importtest.Load(t, "manifest-file.json")
+	root := copyFixture(t)
+	ref := openBolt(t)
+	if _, err := importInto(t, context.Background(), root, ref, mlflowimport.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := storecopy.Count(context.Background(), ref, storecopy.ReadOptions{})
+
+	parent := man.Runs[0] // the run with the longest history
+	dst := openBolt(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err := importInto(t, ctx, root, &halfHistory{Store: dst, runID: parent.ID, cancel: cancel}, mlflowimport.Options{})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted import: %v", err)
+	}
+	if _, err := dst.GetRun(context.Background(), parent.ID); err != nil {
+		t.Fatalf("the cut-off run is not there: %v", err)
+	}
+	rep, err := importInto(t, context.Background(), root, dst, mlflowimport.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Imported.Runs+rep.SkippedRuns != int64(len(man.Runs)) || rep.Imported.Runs == 0 {
+		t.Fatalf("resumed import: %d runs written, %d skipped", rep.Imported.Runs, rep.SkippedRuns)
+	}
+	got, _ := storecopy.Count(context.Background(), dst, storecopy.ReadOptions{})
+	if got != want {
+		t.Fatalf("resumed import: %+v, want %+v", got, want)
+	}
+	importtest.Check(t, dst, man, "")
+}
+
+// TestImportFileStoreBadMetrics: a malformed metrics file makes its run a
+// problem, skipped whole.
+func TestImportFileStoreBadMetrics(t *testing.T) {
+	man := importtest.Load(t, "manifest-file.json")
+	root := copyFixture(t)
+	bad := man.Runs[3]
+	f, err := os.OpenFile(filepath.Join(root, bad.ExperimentID, bad.ID, "metrics", "m"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("1700000000099 not-a-number 7\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	dst := openBolt(t)
+	rep, err := importInto(t, context.Background(), root, dst, mlflowimport.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) != 1 || rep.Problems[0].ID != bad.ID || !strings.Contains(rep.Problems[0].Err.Error(), `metric "m"`) {
+		t.Fatalf("problems: %v", rep.Problems)
+	}
+	importtest.Check(t, dst, man, "", bad.ID)
+}
