@@ -14,7 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/caddy-mlflow/caddy-mlflow/authn"
-	"github.com/caddy-mlflow/caddy-mlflow/caddymodule/authstore"
+	"github.com/caddy-mlflow/caddy-mlflow/authstore"
 	"github.com/caddy-mlflow/caddy-mlflow/caddymodule/authz"
 	"github.com/caddy-mlflow/caddy-mlflow/tlsutil"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
@@ -218,7 +218,7 @@ type gateway struct {
 	cfg       AuthConfig
 	authn     *authn.Authenticator
 	authz     *authz.Authorizer
-	users     *authstore.Store
+	users     authstore.Store
 	tracking  tracking.Store
 	matcher   *authz.Matcher
 	trustPool *x509.CertPool
@@ -266,7 +266,7 @@ func (h *Handler) provisionAuth(ctx caddy.Context) (*gateway, error) {
 			return nil, fmt.Errorf("auth: default_permission: %w", err)
 		}
 	}
-	users, err := authstore.New(h.store.DB())
+	users, err := h.openAuthStore(ctx) // authstore_open.go
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/caddy-mlflow/caddy-mlflow/caddymodule/authstore"
+	"github.com/caddy-mlflow/caddy-mlflow/authstore"
 )
 
 func init() {
@@ -25,16 +25,16 @@ func init() {
 // answers errors, never stale data.
 var (
 	runningMu     sync.Mutex
-	runningStores = map[string]*authstore.Store{}
+	runningStores = map[string]authstore.Store{}
 )
 
-func registerRunningStore(path string, s *authstore.Store) {
+func registerRunningStore(path string, s authstore.Store) {
 	runningMu.Lock()
 	defer runningMu.Unlock()
 	runningStores[path] = s
 }
 
-func runningStore(path string) *authstore.Store {
+func runningStore(path string) authstore.Store {
 	runningMu.Lock()
 	defer runningMu.Unlock()
 	return runningStores[path]
@@ -73,7 +73,7 @@ type adminRequest struct {
 
 // Routes returns the admin routes.
 func (adminAPI) Routes() []caddy.AdminRoute {
-	route := func(path string, fn func(*authstore.Store, *http.Request, adminRequest) (any, error)) caddy.AdminRoute {
+	route := func(path string, fn func(authstore.Store, *http.Request, adminRequest) (any, error)) caddy.AdminRoute {
 		return caddy.AdminRoute{Pattern: path, Handler: caddy.AdminHandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 			if r.Method != http.MethodPost {
 				return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: errors.New("method not allowed")}
@@ -102,11 +102,11 @@ func (adminAPI) Routes() []caddy.AdminRoute {
 		})}
 	}
 	return []caddy.AdminRoute{
-		route("/mlflow/users/add", func(s *authstore.Store, r *http.Request, req adminRequest) (any, error) {
+		route("/mlflow/users/add", func(s authstore.Store, r *http.Request, req adminRequest) (any, error) {
 			_, err := s.CreateUser(r.Context(), req.Username, []byte(req.PasswordHash), req.Admin)
 			return struct{}{}, err
 		}),
-		route("/mlflow/tokens/create", func(s *authstore.Store, r *http.Request, req adminRequest) (any, error) {
+		route("/mlflow/tokens/create", func(s authstore.Store, r *http.Request, req adminRequest) (any, error) {
 			var ttl time.Duration
 			if req.Expires != "" {
 				d, err := caddy.ParseDuration(req.Expires)
@@ -121,7 +121,7 @@ func (adminAPI) Routes() []caddy.AdminRoute {
 			}
 			return map[string]any{"token": tok, "token_info": tokenInfo(t)}, nil
 		}),
-		route("/mlflow/tokens/list", func(s *authstore.Store, r *http.Request, req adminRequest) (any, error) {
+		route("/mlflow/tokens/list", func(s authstore.Store, r *http.Request, req adminRequest) (any, error) {
 			ts, err := s.ListTokens(r.Context(), req.Username)
 			if err != nil {
 				return nil, err
@@ -132,7 +132,7 @@ func (adminAPI) Routes() []caddy.AdminRoute {
 			}
 			return map[string]any{"tokens": list}, nil
 		}),
-		route("/mlflow/tokens/revoke", func(s *authstore.Store, r *http.Request, req adminRequest) (any, error) {
+		route("/mlflow/tokens/revoke", func(s authstore.Store, r *http.Request, req adminRequest) (any, error) {
 			return struct{}{}, s.RevokeToken(r.Context(), req.Username, req.ID)
 		}),
 	}

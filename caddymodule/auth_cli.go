@@ -20,7 +20,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/caddy-mlflow/caddy-mlflow/authn"
-	"github.com/caddy-mlflow/caddy-mlflow/caddymodule/authstore"
+	"github.com/caddy-mlflow/caddy-mlflow/authstore"
+	"github.com/caddy-mlflow/caddy-mlflow/authstore/boltauth"
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pgdb"
 )
 
 // cliLockWait is how long the CLI waits for the bbolt lock before deciding
@@ -38,10 +40,11 @@ func init() {
 	fs.String("name", "", "a label for the token")
 	fs.Bool("admin", false, "user add: make the user an admin")
 	addCopyStoreFlags(fs)
-	addImportFlags(fs)
+	addMaintFlags(fs)  // maint_cli.go
+	addImportFlags(fs) // import_cli.go
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "mlflow",
-		Usage: "user add <name> | token create --user <name> [--expires 720h] | token list [--user <name>] | token revoke <id> [--user <name>]  [--config <Caddyfile>] | " + copyStoreUsage + " | " + importUsage,
+		Usage: "user add <name> | token create --user <name> [--expires 720h] | token list [--user <name>] | token revoke <id> [--user <name>]" + maintUsage + "  [--config <Caddyfile>] | " + copyStoreUsage + " | " + importUsage,
 		Short: "Manages users and API tokens of the MLflow tracking server",
 		Long: `
 Manages the users and API tokens in the bbolt store of the mlflow handler
@@ -55,6 +58,10 @@ for more than a moment.
   caddy mlflow token list --config Caddyfile [--user alice]
   caddy mlflow token revoke --config Caddyfile <id>
 
+With a PostgreSQL backend_store_uri the command works on the database
+directly, whether servers run or not; every replica sees the change on
+its next request.
+
 Relative store paths resolve against the current directory, as they do
 for the server: run the command where the server was started.
 
@@ -65,7 +72,7 @@ PostgreSQL databases, either way), ids, timestamps, full metric
 histories, the registry and the gateway's users, tokens and grants
 included, then reads the destination back and compares the counts of
 every kind of record (non-zero exit on a mismatch). The destination must
-be empty unless --force; a bbolt store must not be in use by a server.`,
+be empty unless --force; a bbolt store must not be in use by a server.` + maintLong,
 		Flags: fs,
 		Func:  cmdMLflow,
 	})
@@ -73,6 +80,7 @@ be empty unless --force; a bbolt store must not be in use by a server.`,
 
 // cliTarget is where the CLI's operations go.
 type cliTarget struct {
+	pgURI     string // a PostgreSQL backend: the CLI works on the database directly
 	storePath string
 	adminAddr string // "" when the admin API is off
 	cfgFile   string
@@ -80,6 +88,9 @@ type cliTarget struct {
 
 func cmdMLflow(fl caddycmd.Flags) (int, error) {
 	args := fl.Args()
+	if len(args) > 0 && maintCommands[args[0]] != nil {
+		return maintCommands[args[0]](fl) // maint_cli.go
+	}
 	if len(args) > 0 && args[0] == "copy-store" {
 		return cmdCopyStore(fl)
 	}
@@ -205,6 +216,11 @@ func resolveCLITarget(fl caddycmd.Flags) (*cliTarget, error) {
 		}
 		uri = stores[0]
 	}
+	if pg := caddy.NewReplacer().ReplaceKnown(uri, ""); pgdb.IsURI(pg) {
+		// Every replica reads the database on each request, so a change
+		// made here takes effect at once; no admin API is needed.
+		return &cliTarget{pgURI: pg, cfgFile: loaded}, nil
+	}
 	path, err := ResolveBackendStoreURI(uri)
 	if err != nil {
 		return nil, err
@@ -227,11 +243,14 @@ func resolveCLITarget(fl caddycmd.Flags) (*cliTarget, error) {
 // do runs one operation: on the store directly when no process holds it,
 // else through the admin API.
 func (t *cliTarget) do(route string, req adminRequest) (map[string]any, error) {
+	if t.pgURI != "" {
+		return t.doPG(route, req)
+	}
 	db, err := bolt.Open(t.storePath, 0o600, &bolt.Options{Timeout: cliLockWait})
 	switch {
 	case err == nil:
 		defer db.Close()
-		return t.direct(db, route, req)
+		return t.directBolt(db, route, req)
 	case !errors.Is(err, bolt.ErrTimeout):
 		return nil, fmt.Errorf("opening the store %s: %w", t.storePath, err)
 	}
@@ -251,13 +270,34 @@ func (t *cliTarget) do(route string, req adminRequest) (map[string]any, error) {
 	return out, nil
 }
 
-// direct performs route's operation on an opened store.
-func (t *cliTarget) direct(db *bolt.DB, route string, req adminRequest) (map[string]any, error) {
-	ctx := context.Background()
-	s, err := authstore.New(db)
+// doPG runs one operation on the gateway tables of a PostgreSQL backend.
+func (t *cliTarget) doPG(route string, req adminRequest) (map[string]any, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool, err := pgdb.Open(ctx, t.pgURI, pgdb.Options{MaxConns: 2, ApplicationName: "caddy-mlflow-cli"})
 	if err != nil {
 		return nil, err
 	}
+	defer pool.Close()
+	s, err := pgAuthStore(ctx, pool) // authstore_open.go
+	if err != nil {
+		return nil, err
+	}
+	return t.direct(ctx, s, route, req)
+}
+
+// directBolt performs route's operation on an opened bbolt store.
+func (t *cliTarget) directBolt(db *bolt.DB, route string, req adminRequest) (map[string]any, error) {
+	s, err := boltauth.New(db)
+	if err != nil {
+		return nil, err
+	}
+	return t.direct(context.Background(), s, route, req)
+}
+
+// direct performs route's operation on the gateway's store.
+func (t *cliTarget) direct(ctx context.Context, s authstore.Store, route string, req adminRequest) (map[string]any, error) {
+	var err error
 	switch route {
 	case "/mlflow/users/add":
 		_, err := s.CreateUser(ctx, req.Username, []byte(req.PasswordHash), req.Admin)

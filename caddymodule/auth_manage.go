@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"strconv"
@@ -14,7 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-mlflow/caddy-mlflow/authn"
-	"github.com/caddy-mlflow/caddy-mlflow/caddymodule/authstore"
+	"github.com/caddy-mlflow/caddy-mlflow/authstore"
 	"github.com/caddy-mlflow/caddy-mlflow/caddymodule/authz"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/api"
 )
@@ -76,7 +77,7 @@ func (g *gateway) manage(w http.ResponseWriter, r *http.Request, name string, p 
 			writeMLflowError(w, http.StatusNotFound, "RESOURCE_DOES_NOT_EXIST", err.Error())
 		default:
 			g.log.Error("auth management API", zap.String("route", name), zap.Error(err))
-			writeMLflowError(w, http.StatusInternalServerError, "INTERNAL_ERROR", "Internal server error; see the server log.")
+			writeLookupFailure(w, err, "Internal server error; see the server log.") // authstore_open.go
 		}
 		return
 	}
@@ -120,17 +121,25 @@ func (g *gateway) checkCurrentPassword(r *http.Request, name string, p *authn.Pr
 		return missingParam("current_password")
 	}
 	userKey, ipKey := loginKeys(clientIP(r), p.Username)
-	if !g.sess.limiter.allow(userKey, ipKey) {
+	ok, err := g.sess.limiter.allow(r.Context(), userKey, ipKey)
+	if err != nil {
+		return fmt.Errorf("sign-in throttle: %w", err)
+	}
+	if !ok {
 		return &manageError{http.StatusTooManyRequests, "REQUEST_LIMIT_EXCEEDED", "Too many wrong passwords; try again later."}
 	}
 	if _, err := g.sess.basic.Authenticate(r.Context(), p.Username, cur); err != nil {
 		if errors.Is(err, authn.ErrInvalidCredentials) || errors.Is(err, authn.ErrNoCredentials) {
 			return &manageError{http.StatusForbidden, "PERMISSION_DENIED", "The current password is not right."}
 		}
-		g.sess.limiter.refund(userKey, ipKey)
+		if rerr := g.sess.limiter.refund(r.Context(), userKey, ipKey); rerr != nil {
+			g.log.Warn("giving back a throttle token", zap.Error(rerr))
+		}
 		return err
 	}
-	g.sess.limiter.succeeded(userKey, ipKey)
+	if err := g.sess.limiter.succeeded(r.Context(), userKey, ipKey); err != nil {
+		g.log.Warn("resetting the sign-in throttle", zap.Error(err))
+	}
 	return nil
 }
 

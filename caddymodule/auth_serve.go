@@ -72,7 +72,7 @@ func (g *gateway) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		rec.reason, rec.authErr = err.Error(), err
 		if !errors.Is(err, authn.ErrNoCredentials) && !errors.Is(err, authn.ErrInvalidCredentials) {
 			g.log.Error("authentication lookup failed", zap.Error(err))
-			writeMLflowError(sw, http.StatusInternalServerError, "INTERNAL_ERROR", "Internal server error; see the server log.")
+			writeLookupFailure(sw, err, "Internal server error; see the server log.") // authstore_open.go
 			return
 		}
 		g.unauthorized(sw, r)
@@ -123,7 +123,7 @@ func (g *gateway) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 			writeMLflowError(sw, http.StatusNotFound, "RESOURCE_DOES_NOT_EXIST", d.Message)
 		default:
 			g.log.Error("authorization lookup failed", zap.String("route", route.Name), zap.Error(d.Err))
-			writeMLflowError(sw, http.StatusInternalServerError, "INTERNAL_ERROR", d.Message)
+			writeLookupFailure(sw, d.Err, d.Message) // authstore_open.go
 		}
 		return
 	}

@@ -37,7 +37,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-mlflow/caddy-mlflow/authn"
-	"github.com/caddy-mlflow/caddy-mlflow/caddymodule/authstore"
+	"github.com/caddy-mlflow/caddy-mlflow/authstore"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/api"
 )
 
@@ -69,7 +69,7 @@ const (
 type sessionState struct {
 	basic    *authn.Basic
 	sessions *authn.Sessions
-	store    *authstore.Store
+	store    authstore.Store
 	limiter  *loginLimiter
 	idle     time.Duration
 	lifetime time.Duration
@@ -79,20 +79,20 @@ type sessionState struct {
 
 // newSessions builds the session verifier for the authenticator: only
 // with Basic, as a login is a password check.
-func newSessions(users *authstore.Store, basic *authn.Basic) (*authn.Sessions, error) {
+func newSessions(users authstore.Store, basic *authn.Basic) (*authn.Sessions, error) {
 	if basic == nil {
 		return nil, nil
 	}
 	return authn.NewSessions(users, users, authn.SessionOptions{})
 }
 
-func newSessionState(basic *authn.Basic, sessions *authn.Sessions, users *authstore.Store) *sessionState {
+func newSessionState(basic *authn.Basic, sessions *authn.Sessions, users authstore.Store) *sessionState {
 	if basic == nil || sessions == nil {
 		return nil
 	}
 	return &sessionState{
 		basic: basic, sessions: sessions, store: users,
-		limiter:  newLoginLimiter(),
+		limiter:  newLoginLimiter(users.Throttle()),
 		idle:     authn.DefaultSessionIdle,
 		lifetime: sessions.Lifetime(),
 	}
@@ -158,14 +158,21 @@ func (g *gateway) login(w http.ResponseWriter, r *http.Request) {
 	userKey, ipKey := loginKeys(clientIP(r), user)
 	// The attempt takes its tokens now, before the slow password check,
 	// so attempts sent at once cannot all pass before one has failed.
-	if !s.limiter.allow(userKey, ipKey) {
+	switch ok, err := s.limiter.allow(r.Context(), userKey, ipKey); {
+	case err != nil:
+		g.log.Error("sign-in: the throttle failed", zap.Error(err))
+		fail("server", "sign-in throttle unavailable")
+		return
+	case !ok:
 		fail("throttled", "too many failed sign-ins from this address")
 		return
 	}
 	p, err := s.basic.Authenticate(r.Context(), user, pass)
 	if err != nil {
 		if !errors.Is(err, authn.ErrInvalidCredentials) && !errors.Is(err, authn.ErrNoCredentials) {
-			s.limiter.refund(userKey, ipKey)
+			if err := s.limiter.refund(r.Context(), userKey, ipKey); err != nil {
+				g.log.Warn("sign-in: giving back a throttle token", zap.Error(err))
+			}
 			g.log.Error("sign-in: looking up the user failed", zap.Error(err))
 			fail("server", "user lookup failed")
 			return
@@ -174,7 +181,9 @@ func (g *gateway) login(w http.ResponseWriter, r *http.Request) {
 		fail("invalid", err.Error())
 		return
 	}
-	s.limiter.succeeded(userKey, ipKey)
+	if err := s.limiter.succeeded(r.Context(), userKey, ipKey); err != nil {
+		g.log.Warn("sign-in: resetting the throttle", zap.Error(err))
+	}
 	// A cookie the browser already had (perhaps planted) is never reused.
 	if old := authn.SessionToken(r); old != "" {
 		_ = s.sessions.End(r.Context(), old)
@@ -490,24 +499,19 @@ func clientIP(r *http.Request) string {
 // IP (ipBurst, then one per ipRefill), so neither guessing one account's
 // password nor spraying many accounts from one address is fast. Every
 // attempt takes a token before its password check; a success gives it
-// back.
+// back. The buckets live in the auth store's Throttle: in memory for a
+// bbolt store, in the database for a PostgreSQL one, so that a username
+// locked out on one replica is locked out on all.
 type loginLimiter struct {
-	mu  sync.Mutex
-	m   map[string]*bucket
+	th  authstore.Throttle
 	now func() time.Time
 }
 
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
 const (
-	loginBurst       = 5
-	loginRefill      = 30 * time.Second
-	ipBurst          = 30
-	ipRefill         = 2 * time.Second
-	maxLimiterBucket = 50_000
+	loginBurst  = 5
+	loginRefill = 30 * time.Second
+	ipBurst     = 30
+	ipRefill    = 2 * time.Second
 )
 
 // loginKeys are the throttle's keys for a sign-in of user from ip: per
@@ -518,86 +522,40 @@ func loginKeys(ip, user string) (userKey, ipKey string) {
 	return "u\x00" + ip + "\x00" + string(sum[:]), "i\x00" + ip
 }
 
-func newLoginLimiter() *loginLimiter {
-	return &loginLimiter{m: make(map[string]*bucket), now: time.Now}
+func newLoginLimiter(th authstore.Throttle) *loginLimiter {
+	return &loginLimiter{th: th, now: time.Now}
 }
 
-func limits(key string) (float64, time.Duration) {
-	if strings.HasPrefix(key, "i\x00") {
-		return ipBurst, ipRefill
-	}
-	return loginBurst, loginRefill
-}
-
-// level refills and returns key's bucket; the caller holds mu.
-func (l *loginLimiter) level(key string, now time.Time) *bucket {
-	burst, every := limits(key)
-	b, ok := l.m[key]
-	if !ok {
-		if len(l.m) >= maxLimiterBucket {
-			l.sweep(now)
-		}
-		b = &bucket{tokens: burst, last: now}
-		l.m[key] = b
-		return b
-	}
-	b.tokens = min(burst, b.tokens+float64(now.Sub(b.last))/float64(every))
-	b.last = now
-	return b
-}
-
-// sweep drops full buckets (they hold no state); if that is not enough,
-// it drops everything rather than grow without bound.
-func (l *loginLimiter) sweep(now time.Time) {
-	for k, b := range l.m {
-		burst, every := limits(k)
-		if b.tokens+float64(now.Sub(b.last))/float64(every) >= burst {
-			delete(l.m, k)
+// limitsOf gives each key its bucket shape.
+func limitsOf(keys []string) []authstore.Limit {
+	out := make([]authstore.Limit, len(keys))
+	for i, k := range keys {
+		out[i] = authstore.Limit{Key: k, Burst: loginBurst, Refill: loginRefill}
+		if strings.HasPrefix(k, "i\x00") {
+			out[i] = authstore.Limit{Key: k, Burst: ipBurst, Refill: ipRefill}
 		}
 	}
-	if len(l.m) >= maxLimiterBucket {
-		clear(l.m)
-	}
+	return out
 }
 
 // allow reports whether every key has a token left and, if so, takes one
 // of each: an attempt pays up front, so that attempts in flight count.
 // A failed attempt leaves its tokens spent; succeeded and refund give
-// them back.
-func (l *loginLimiter) allow(keys ...string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	// A key without a bucket is full: nothing is created for a refused
-	// attempt.
-	for _, k := range keys {
-		if _, ok := l.m[k]; ok && l.level(k, now).tokens < 1 {
-			return false
-		}
-	}
-	for _, k := range keys {
-		l.level(k, now).tokens--
-	}
-	return true
+// them back. An error (the shared store is unreachable) refuses.
+func (l *loginLimiter) allow(ctx context.Context, keys ...string) (bool, error) {
+	return l.th.Take(ctx, l.now(), limitsOf(keys)...)
 }
 
 // refund gives back the tokens an attempt took (it was not checked).
-func (l *loginLimiter) refund(keys ...string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	for _, k := range keys {
-		burst, _ := limits(k)
-		b := l.level(k, now)
-		b.tokens = min(burst, b.tokens+1)
-	}
+func (l *loginLimiter) refund(ctx context.Context, keys ...string) error {
+	return l.th.Give(ctx, l.now(), limitsOf(keys)...)
 }
 
 // succeeded forgets the failures of userKey and gives ipKey the token
 // the attempt took (only failures count against an address).
-func (l *loginLimiter) succeeded(userKey, ipKey string) {
-	l.mu.Lock()
-	delete(l.m, userKey)
-	l.mu.Unlock()
-	l.refund(ipKey)
+func (l *loginLimiter) succeeded(ctx context.Context, userKey, ipKey string) error {
+	if err := l.th.Forget(ctx, userKey); err != nil {
+		return err
+	}
+	return l.refund(ctx, ipKey)
 }

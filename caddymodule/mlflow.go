@@ -248,7 +248,7 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 		}
 	}
 
-	mpuKey, err := h.Uploads.signingKey() // uploads.go
+	mpuKey, err := h.multipartSigningKey(ctx) // authstore_open.go
 	if err != nil {
 		return fmt.Errorf("mlflow: %w", err)
 	}

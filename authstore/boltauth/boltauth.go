@@ -1,28 +1,26 @@
-// Package authstore keeps the gateway's users, API tokens and permission
-// grants in the same bbolt database as the tracking data, in buckets of its
-// own (auth.users, auth.tokens, auth.experiment_permissions,
-// auth.registered_model_permissions, auth.sessions). It implements
-// authn.UserSource, authn.TokenSource and authn.SessionSource.
+// Package boltauth is the authstore.Store in the bbolt database the
+// tracking data lives in, in buckets of its own (auth.users, auth.tokens,
+// auth.experiment_permissions, auth.registered_model_permissions,
+// auth.sessions). One process owns a bbolt file, so the sign-in throttle
+// is kept in that process's memory.
 //
 // Only password hashes (bcrypt) and token hashes (SHA-256, for API tokens
 // and browser sessions) are stored, never a password or a token.
-package authstore
+package boltauth
 
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/caddy-mlflow/caddy-mlflow/authn"
+	"github.com/caddy-mlflow/caddy-mlflow/authstore"
 )
 
 // Bucket names.
@@ -34,72 +32,36 @@ var (
 	bucketSessions = []byte("auth.sessions")
 )
 
+// Aliases of the shared names, so this file reads as before.
 var (
-	// ErrNotFound wraps authn.ErrNotFound: no such user, token or grant.
-	ErrNotFound = fmt.Errorf("authstore: %w", authn.ErrNotFound)
-	// ErrExists means the user or grant already exists.
-	ErrExists = errors.New("authstore: already exists")
+	errNotFound = authstore.ErrNotFound
+	errExists   = authstore.ErrExists
 )
 
-// MaxUsernameLength bounds usernames (bytes).
-const MaxUsernameLength = 256
-
-// User is a stored user.
-type User struct {
-	// ID is a number assigned at creation.
-	ID uint64 `json:"id"`
-	// Username is the unique name.
-	Username string `json:"username"`
-	// PasswordHash is the bcrypt hash; empty for users who only log in with
-	// tokens, JWTs or certificates.
-	PasswordHash []byte `json:"password_hash,omitempty"`
-	// IsAdmin users skip authorization.
-	IsAdmin bool `json:"is_admin"`
-	// Created is the creation time.
-	Created time.Time `json:"created"`
-}
-
-// Token is a stored API token (its hash, never the token).
-type Token struct {
-	// ID identifies the token in listings, revocation and audit.
-	ID string `json:"id"`
-	// Username is who the token acts as.
-	Username string `json:"username"`
-	// Name is a free label given at creation.
-	Name string `json:"name,omitempty"`
-	// Hash is authn.HashToken of the token.
-	Hash [32]byte `json:"hash"`
-	// Created is the creation time.
-	Created time.Time `json:"created"`
-	// ExpiresAt is the expiry; zero means none.
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
-	// Revoked tokens never authenticate.
-	Revoked bool `json:"revoked,omitempty"`
-}
-
-// Grant is one permission grant of a user on a resource.
-type Grant struct {
-	// Resource is the experiment id or registered model name.
-	Resource string
-	// Username is the grantee.
-	Username string
-	// Permission is the level name (READ, USE, EDIT, MANAGE,
-	// NO_PERMISSIONS).
-	Permission string
-}
+type (
+	// User is authstore.User.
+	User = authstore.User
+	// Token is authstore.Token.
+	Token = authstore.Token
+	// Grant is authstore.Grant.
+	Grant = authstore.Grant
+	// Kind is authstore.Kind.
+	Kind = authstore.Kind
+)
 
 // Store is the bbolt-backed user, token and permission store. Safe for
 // concurrent use.
 type Store struct {
-	db  *bolt.DB
-	now func() time.Time
+	db       *bolt.DB
+	now      func() time.Time
+	throttle *authstore.MemoryThrottle
 }
 
 // New returns a Store on db, creating its buckets. db stays owned by the
 // caller.
 func New(db *bolt.DB) (*Store, error) {
 	if db == nil {
-		return nil, errors.New("authstore: nil database")
+		return nil, errors.New("boltauth: nil database")
 	}
 	err := db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketUsers, bucketTokens, bucketExpPerms, bucketRMPerms, bucketSessions} {
@@ -110,36 +72,19 @@ func New(db *bolt.DB) (*Store, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("authstore: %w", err)
+		return nil, fmt.Errorf("boltauth: %w", err)
 	}
-	return &Store{db: db, now: time.Now}, nil
-}
-
-// CheckUsername validates a username: non-empty, at most
-// MaxUsernameLength bytes, no control characters or NUL.
-func CheckUsername(name string) error {
-	if name == "" {
-		return errors.New("username must not be empty")
-	}
-	if len(name) > MaxUsernameLength {
-		return fmt.Errorf("username longer than %d bytes", MaxUsernameLength)
-	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return errors.New("username contains a control character")
-		}
-	}
-	return nil
+	return &Store{db: db, now: time.Now, throttle: authstore.NewMemoryThrottle()}, nil
 }
 
 func getUser(tx *bolt.Tx, name string) (*User, error) {
 	v := tx.Bucket(bucketUsers).Get([]byte(name))
 	if v == nil {
-		return nil, fmt.Errorf("user %q: %w", name, ErrNotFound)
+		return nil, fmt.Errorf("user %q: %w", name, errNotFound)
 	}
 	var u User
 	if err := json.Unmarshal(v, &u); err != nil {
-		return nil, fmt.Errorf("authstore: decoding user %q: %w", name, err)
+		return nil, fmt.Errorf("boltauth: decoding user %q: %w", name, err)
 	}
 	return &u, nil
 }
@@ -147,7 +92,7 @@ func getUser(tx *bolt.Tx, name string) (*User, error) {
 func putUser(tx *bolt.Tx, u *User) error {
 	v, err := json.Marshal(u)
 	if err != nil {
-		return fmt.Errorf("authstore: encoding user: %w", err)
+		return fmt.Errorf("boltauth: encoding user: %w", err)
 	}
 	return tx.Bucket(bucketUsers).Put([]byte(u.Username), v)
 }
@@ -161,7 +106,7 @@ func (s *Store) LookupUser(ctx context.Context, name string) (authn.User, error)
 	return authn.User{Name: u.Username, PasswordHash: u.PasswordHash, Admin: u.IsAdmin}, nil
 }
 
-// GetUser returns the named user or an error wrapping ErrNotFound.
+// GetUser returns the named user or an error wrapping errNotFound.
 func (s *Store) GetUser(ctx context.Context, name string) (*User, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -185,7 +130,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]*User, error) {
 		return tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
 			var u User
 			if err := json.Unmarshal(v, &u); err != nil {
-				return fmt.Errorf("authstore: decoding user %q: %w", k, err)
+				return fmt.Errorf("boltauth: decoding user %q: %w", k, err)
 			}
 			out = append(out, &u)
 			return nil
@@ -194,10 +139,10 @@ func (s *Store) ListUsers(ctx context.Context) ([]*User, error) {
 	return out, err
 }
 
-// CreateUser adds a user. It fails with ErrExists when the name is taken.
+// CreateUser adds a user. It fails with errExists when the name is taken.
 func (s *Store) CreateUser(ctx context.Context, name string, hash []byte, admin bool) (*User, error) {
-	if err := CheckUsername(name); err != nil {
-		return nil, fmt.Errorf("authstore: %w", err)
+	if err := authstore.CheckUsername(name); err != nil {
+		return nil, fmt.Errorf("boltauth: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -206,11 +151,11 @@ func (s *Store) CreateUser(ctx context.Context, name string, hash []byte, admin 
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsers)
 		if b.Get([]byte(name)) != nil {
-			return fmt.Errorf("user %q: %w", name, ErrExists)
+			return fmt.Errorf("user %q: %w", name, errExists)
 		}
 		id, err := b.NextSequence()
 		if err != nil {
-			return fmt.Errorf("authstore: %w", err)
+			return fmt.Errorf("boltauth: %w", err)
 		}
 		u = &User{ID: id, Username: name, PasswordHash: hash, IsAdmin: admin, Created: s.now().UTC()}
 		return putUser(tx, u)
@@ -218,12 +163,37 @@ func (s *Store) CreateUser(ctx context.Context, name string, hash []byte, admin 
 	return u, err
 }
 
+// ImportUser adds u as it is (id, hash, creation time); errExists when
+// the name is taken. The user sequence moves past u.ID so that later
+// users get fresh ids.
+func (s *Store) ImportUser(ctx context.Context, u *User) error {
+	if err := authstore.CheckUsername(u.Username); err != nil {
+		return fmt.Errorf("boltauth: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUsers)
+		if b.Get([]byte(u.Username)) != nil {
+			return fmt.Errorf("user %q: %w", u.Username, errExists)
+		}
+		if u.ID > b.Sequence() {
+			if err := b.SetSequence(u.ID); err != nil {
+				return fmt.Errorf("boltauth: %w", err)
+			}
+		}
+		c := *u
+		return putUser(tx, &c)
+	})
+}
+
 // EnsureAdmin creates the user as an admin with hash, or, when it exists,
 // sets its hash and makes it an admin: the Caddyfile's bootstrap admins are
 // declarative.
 func (s *Store) EnsureAdmin(ctx context.Context, name string, hash []byte) error {
-	if err := CheckUsername(name); err != nil {
-		return fmt.Errorf("authstore: %w", err)
+	if err := authstore.CheckUsername(name); err != nil {
+		return fmt.Errorf("boltauth: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -231,10 +201,10 @@ func (s *Store) EnsureAdmin(ctx context.Context, name string, hash []byte) error
 	return s.db.Update(func(tx *bolt.Tx) error {
 		u, err := getUser(tx, name)
 		switch {
-		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, errNotFound):
 			id, err := tx.Bucket(bucketUsers).NextSequence()
 			if err != nil {
-				return fmt.Errorf("authstore: %w", err)
+				return fmt.Errorf("boltauth: %w", err)
 			}
 			u = &User{ID: id, Username: name, Created: s.now().UTC()}
 		case err != nil:
@@ -282,7 +252,7 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 			return err
 		}
 		if err := tx.Bucket(bucketUsers).Delete([]byte(name)); err != nil {
-			return fmt.Errorf("authstore: %w", err)
+			return fmt.Errorf("boltauth: %w", err)
 		}
 		for _, bn := range [][]byte{bucketExpPerms, bucketRMPerms} {
 			if err := deleteWhere(tx.Bucket(bn), func(k, _ []byte) bool {
@@ -313,11 +283,11 @@ func deleteWhere(b *bolt.Bucket, match func(k, v []byte) bool) error {
 		}
 		return nil
 	}); err != nil {
-		return fmt.Errorf("authstore: %w", err)
+		return fmt.Errorf("boltauth: %w", err)
 	}
 	for _, k := range keys {
 		if err := b.Delete(k); err != nil {
-			return fmt.Errorf("authstore: %w", err)
+			return fmt.Errorf("boltauth: %w", err)
 		}
 	}
 	return nil
@@ -328,42 +298,35 @@ func deleteWhere(b *bolt.Bucket, match func(k, v []byte) bool) error {
 // CreateToken issues an API token for user, returning the token (to show
 // once) and its record. ttl zero means no expiry.
 func (s *Store) CreateToken(ctx context.Context, user, name string, ttl time.Duration) (string, *Token, error) {
-	if ttl < 0 {
-		return "", nil, errors.New("authstore: negative token lifetime")
-	}
-	if len(name) > 256 {
-		return "", nil, errors.New("authstore: token name longer than 256 bytes")
-	}
-	if err := ctx.Err(); err != nil {
+	tok, t, err := authstore.NewTokenRecord(user, name, ttl, s.now())
+	if err != nil {
 		return "", nil, err
 	}
-	tok, hash, err := authn.NewToken()
-	if err != nil {
-		return "", nil, fmt.Errorf("authstore: %w", err)
-	}
-	var idb [8]byte
-	if _, err := rand.Read(idb[:]); err != nil {
-		return "", nil, fmt.Errorf("authstore: generating token id: %w", err)
-	}
-	now := s.now().UTC()
-	t := &Token{ID: hex.EncodeToString(idb[:]), Username: user, Name: name, Hash: hash, Created: now}
-	if ttl > 0 {
-		t.ExpiresAt = now.Add(ttl)
-	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		if _, err := getUser(tx, user); err != nil {
-			return err
-		}
-		v, err := json.Marshal(t)
-		if err != nil {
-			return fmt.Errorf("authstore: encoding token: %w", err)
-		}
-		return tx.Bucket(bucketTokens).Put(hash[:], v)
-	})
-	if err != nil {
+	if err := s.ImportToken(ctx, t); err != nil {
 		return "", nil, err
 	}
 	return tok, t, nil
+}
+
+// ImportToken stores t as it is; the user must exist and the hash be new.
+func (s *Store) ImportToken(ctx context.Context, t *Token) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if _, err := getUser(tx, t.Username); err != nil {
+			return err
+		}
+		b := tx.Bucket(bucketTokens)
+		if b.Get(t.Hash[:]) != nil {
+			return fmt.Errorf("token %q: %w", t.ID, errExists)
+		}
+		v, err := json.Marshal(t)
+		if err != nil {
+			return fmt.Errorf("boltauth: encoding token: %w", err)
+		}
+		return b.Put(t.Hash[:], v)
+	})
 }
 
 // LookupToken implements authn.TokenSource.
@@ -375,10 +338,10 @@ func (s *Store) LookupToken(ctx context.Context, hash [32]byte) (authn.TokenReco
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketTokens).Get(hash[:])
 		if v == nil {
-			return ErrNotFound
+			return errNotFound
 		}
 		if err := json.Unmarshal(v, &t); err != nil {
-			return fmt.Errorf("authstore: decoding token: %w", err)
+			return fmt.Errorf("boltauth: decoding token: %w", err)
 		}
 		return nil
 	})
@@ -399,7 +362,7 @@ func (s *Store) ListTokens(ctx context.Context, user string) ([]*Token, error) {
 		return tx.Bucket(bucketTokens).ForEach(func(_, v []byte) error {
 			var t Token
 			if err := json.Unmarshal(v, &t); err != nil {
-				return fmt.Errorf("authstore: decoding token: %w", err)
+				return fmt.Errorf("boltauth: decoding token: %w", err)
 			}
 			if user == "" || t.Username == user {
 				out = append(out, &t)
@@ -412,7 +375,7 @@ func (s *Store) ListTokens(ctx context.Context, user string) ([]*Token, error) {
 }
 
 // RevokeToken revokes the token with id. When user is not "", the token
-// must belong to user (ErrNotFound otherwise).
+// must belong to user (errNotFound otherwise).
 func (s *Store) RevokeToken(ctx context.Context, user, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -423,7 +386,7 @@ func (s *Store) RevokeToken(ctx context.Context, user, id string) error {
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			var t Token
 			if err := json.Unmarshal(v, &t); err != nil {
-				return fmt.Errorf("authstore: decoding token: %w", err)
+				return fmt.Errorf("boltauth: decoding token: %w", err)
 			}
 			if t.ID != id || (user != "" && t.Username != user) {
 				continue
@@ -431,29 +394,18 @@ func (s *Store) RevokeToken(ctx context.Context, user, id string) error {
 			t.Revoked = true
 			nv, err := json.Marshal(&t)
 			if err != nil {
-				return fmt.Errorf("authstore: encoding token: %w", err)
+				return fmt.Errorf("boltauth: encoding token: %w", err)
 			}
 			return b.Put(bytes.Clone(k), nv)
 		}
-		return fmt.Errorf("token %q: %w", id, ErrNotFound)
+		return fmt.Errorf("token %q: %w", id, errNotFound)
 	})
 }
 
 // --- permissions ---
 
-// Kind selects the resource type of a grant.
-type Kind int
-
-// Resource kinds.
-const (
-	// Experiment grants are keyed by experiment id.
-	Experiment Kind = iota
-	// RegisteredModel grants are keyed by registered model name.
-	RegisteredModel
-)
-
-func (k Kind) bucket() []byte {
-	if k == RegisteredModel {
+func bucketOf(k Kind) []byte {
+	if k == authstore.RegisteredModel {
 		return bucketRMPerms
 	}
 	return bucketExpPerms
@@ -481,7 +433,7 @@ func (s *Store) Permission(ctx context.Context, kind Kind, resource, user string
 		return "", false, err
 	}
 	err = s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(kind.bucket()).Get(grantKey(resource, user)); v != nil {
+		if v := tx.Bucket(bucketOf(kind)).Get(grantKey(resource, user)); v != nil {
 			level, ok = string(v), true
 		}
 		return nil
@@ -489,7 +441,7 @@ func (s *Store) Permission(ctx context.Context, kind Kind, resource, user string
 	return level, ok, err
 }
 
-// CreateGrant adds a grant; ErrExists when one exists, ErrNotFound when
+// CreateGrant adds a grant; errExists when one exists, errNotFound when
 // the user does not.
 func (s *Store) CreateGrant(ctx context.Context, kind Kind, resource, user, level string) error {
 	return s.putGrant(ctx, kind, resource, user, level, false)
@@ -500,24 +452,24 @@ func (s *Store) SetGrant(ctx context.Context, kind Kind, resource, user, level s
 	return s.putGrant(ctx, kind, resource, user, level, true)
 }
 
-// UpdateGrant changes an existing grant; ErrNotFound when there is none.
+// UpdateGrant changes an existing grant; errNotFound when there is none.
 func (s *Store) UpdateGrant(ctx context.Context, kind Kind, resource, user, level string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(kind.bucket())
+		b := tx.Bucket(bucketOf(kind))
 		k := grantKey(resource, user)
 		if b.Get(k) == nil {
-			return fmt.Errorf("permission of %q on %q: %w", user, resource, ErrNotFound)
+			return fmt.Errorf("permission of %q on %q: %w", user, resource, errNotFound)
 		}
 		return b.Put(k, []byte(level))
 	})
 }
 
 func (s *Store) putGrant(ctx context.Context, kind Kind, resource, user, level string, replace bool) error {
-	if resource == "" || strings.IndexByte(resource, 0) >= 0 {
-		return errors.New("authstore: invalid resource")
+	if err := authstore.CheckResource(resource); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -526,25 +478,25 @@ func (s *Store) putGrant(ctx context.Context, kind Kind, resource, user, level s
 		if _, err := getUser(tx, user); err != nil {
 			return err
 		}
-		b := tx.Bucket(kind.bucket())
+		b := tx.Bucket(bucketOf(kind))
 		k := grantKey(resource, user)
 		if !replace && b.Get(k) != nil {
-			return fmt.Errorf("permission of %q on %q: %w", user, resource, ErrExists)
+			return fmt.Errorf("permission of %q on %q: %w", user, resource, errExists)
 		}
 		return b.Put(k, []byte(level))
 	})
 }
 
-// DeleteGrant removes a grant; ErrNotFound when there is none.
+// DeleteGrant removes a grant; errNotFound when there is none.
 func (s *Store) DeleteGrant(ctx context.Context, kind Kind, resource, user string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(kind.bucket())
+		b := tx.Bucket(bucketOf(kind))
 		k := grantKey(resource, user)
 		if b.Get(k) == nil {
-			return fmt.Errorf("permission of %q on %q: %w", user, resource, ErrNotFound)
+			return fmt.Errorf("permission of %q on %q: %w", user, resource, errNotFound)
 		}
 		return b.Delete(k)
 	})
@@ -557,7 +509,7 @@ func (s *Store) UserGrants(ctx context.Context, kind Kind, user string) ([]Grant
 	}
 	var out []Grant
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(kind.bucket()).ForEach(func(k, v []byte) error {
+		return tx.Bucket(bucketOf(kind)).ForEach(func(k, v []byte) error {
 			res, u, ok := splitGrantKey(k)
 			if ok && u == user {
 				out = append(out, Grant{Resource: res, Username: u, Permission: string(v)})
@@ -576,7 +528,7 @@ func (s *Store) RenameResource(ctx context.Context, kind Kind, oldName, newName 
 	}
 	prefix := grantKey(oldName, "")
 	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(kind.bucket())
+		b := tx.Bucket(bucketOf(kind))
 		type kv struct{ user, level string }
 		var moved []kv
 		c := b.Cursor()
@@ -586,19 +538,18 @@ func (s *Store) RenameResource(ctx context.Context, kind Kind, oldName, newName 
 		}
 		for _, m := range moved {
 			if err := b.Delete(grantKey(oldName, m.user)); err != nil {
-				return fmt.Errorf("authstore: %w", err)
+				return fmt.Errorf("boltauth: %w", err)
 			}
 			if err := b.Put(grantKey(newName, m.user), []byte(m.level)); err != nil {
-				return fmt.Errorf("authstore: %w", err)
+				return fmt.Errorf("boltauth: %w", err)
 			}
 		}
 		return nil
 	})
 }
 
-// Interface guards.
-var (
-	_ authn.UserSource    = (*Store)(nil)
-	_ authn.TokenSource   = (*Store)(nil)
-	_ authn.SessionSource = (*Store)(nil)
-)
+// Throttle implements authstore.Store: the process owning the bbolt file
+// is the only one signing users in, so the buckets live in its memory.
+func (s *Store) Throttle() authstore.Throttle { return s.throttle }
+
+var _ authstore.Store = (*Store)(nil)

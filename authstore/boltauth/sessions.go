@@ -1,4 +1,4 @@
-package authstore
+package boltauth
 
 import (
 	"bytes"
@@ -33,7 +33,7 @@ func (se *session) record(hash []byte) authn.SessionRecord {
 func putSession(b *bolt.Bucket, hash []byte, se *session) error {
 	v, err := json.Marshal(se)
 	if err != nil {
-		return fmt.Errorf("authstore: encoding session: %w", err)
+		return fmt.Errorf("boltauth: encoding session: %w", err)
 	}
 	return b.Put(hash, v)
 }
@@ -41,11 +41,11 @@ func putSession(b *bolt.Bucket, hash []byte, se *session) error {
 func getSession(b *bolt.Bucket, hash []byte) (*session, error) {
 	v := b.Get(hash)
 	if v == nil {
-		return nil, ErrNotFound
+		return nil, errNotFound
 	}
 	var se session
 	if err := json.Unmarshal(v, &se); err != nil {
-		return nil, fmt.Errorf("authstore: decoding session: %w", err)
+		return nil, fmt.Errorf("boltauth: decoding session: %w", err)
 	}
 	return &se, nil
 }
@@ -156,4 +156,23 @@ func (s *Store) CountSessions(ctx context.Context, user string) (int, error) {
 		})
 	})
 	return n, err
+}
+
+// ListSessions implements authstore.Store.
+func (s *Store) ListSessions(ctx context.Context) ([]authn.SessionRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []authn.SessionRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSessions).ForEach(func(k, v []byte) error {
+			var se session
+			if err := json.Unmarshal(v, &se); err != nil {
+				return fmt.Errorf("boltauth: decoding session: %w", err)
+			}
+			out = append(out, se.record(k))
+			return nil
+		})
+	})
+	return out, err
 }
