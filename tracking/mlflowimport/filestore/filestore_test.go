@@ -33,7 +33,7 @@ func copyFixture(t *testing.T) string {
 	return dst
 }
 
-func openBolt(t *testing.T) *boltstore.Store {
+func openBolt(t testing.TB) *boltstore.Store {
 	t.Helper()
 	s, err := boltstore.Open(filepath.Join(t.TempDir(), "mlflow.bolt"), boltstore.Options{})
 	if err != nil {
