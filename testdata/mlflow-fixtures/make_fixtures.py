@@ -180,6 +180,7 @@ def main(out):
         con.execute("UPDATE %s SET %s = replace(%s, ?, 'mlflow-artifacts:')" % (table, col, col),
                     (prefix,))
     con.commit()
+    con.execute("PRAGMA page_size = 1024")  # a smaller file to commit
     con.execute("VACUUM")
     con.close()
     with open(os.path.join(out, "manifest-sqlite.json"), "w") as f:
