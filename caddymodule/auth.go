@@ -256,7 +256,7 @@ func (h *Handler) provisionAuth(ctx caddy.Context) (*gateway, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	if h.store == nil {
+	if h.tracking == nil {
 		return nil, errors.New("auth: needs the backend store for users and permissions (auth cannot be used with artifacts_only yet)")
 	}
 	def := authz.Read
@@ -341,7 +341,7 @@ func (h *Handler) provisionAuth(ctx caddy.Context) (*gateway, error) {
 		cfg:       cfg,
 		authn:     an,
 		users:     users,
-		tracking:  h.store,
+		tracking:  h.tracking,
 		trustPool: pool,
 		log:       h.logger,
 		audit:     h.logger.Named("audit"),
@@ -349,7 +349,11 @@ func (h *Handler) provisionAuth(ctx caddy.Context) (*gateway, error) {
 		sess:      newSessionState(ac.Basic, ac.Sessions, users),
 	}
 	g.authz = &authz.Authorizer{Perms: g, Resolver: g, Default: def}
-	registerRunningStore(h.boltPath, users) // for the admin API and the CLI
+	if h.boltPath != "" {
+		// For the admin API and the CLI; the CLI works on a PostgreSQL
+		// backend directly.
+		registerRunningStore(h.boltPath, users)
+	}
 	return g, nil
 }
 

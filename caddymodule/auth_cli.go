@@ -40,10 +40,11 @@ func init() {
 	fs.String("name", "", "a label for the token")
 	fs.Bool("admin", false, "user add: make the user an admin")
 	addCopyStoreFlags(fs)
-	addMaintFlags(fs) // maint_cli.go
+	addMaintFlags(fs)  // maint_cli.go
+	addImportFlags(fs) // import_cli.go
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "mlflow",
-		Usage: "user add <name> | token create --user <name> [--expires 720h] | token list [--user <name>] | token revoke <id> [--user <name>]" + maintUsage + "  [--config <Caddyfile>] | " + copyStoreUsage,
+		Usage: "user add <name> | token create --user <name> [--expires 720h] | token list [--user <name>] | token revoke <id> [--user <name>]" + maintUsage + "  [--config <Caddyfile>] | " + copyStoreUsage + " | " + importUsage,
 		Short: "Manages users and API tokens of the MLflow tracking server",
 		Long: `
 Manages the users and API tokens in the bbolt store of the mlflow handler
@@ -92,6 +93,9 @@ func cmdMLflow(fl caddycmd.Flags) (int, error) {
 	}
 	if len(args) > 0 && args[0] == "copy-store" {
 		return cmdCopyStore(fl)
+	}
+	if len(args) > 0 && args[0] == "import" {
+		return cmdImport(fl)
 	}
 	if len(args) < 2 {
 		return caddy.ExitCodeFailedStartup, errors.New("usage: caddy mlflow user add <name> | token create|list|revoke ...")

@@ -20,12 +20,12 @@ import (
 )
 
 // openAuthStore returns the gateway's state store on the backend store's
-// database: boltauth in the bbolt file, beside the tracking data.
-//
-// PostgreSQL backend: return pgAuthStore(ctx, pool) with the tracking
-// store's pool.
+// database: boltauth in the bbolt file, beside the tracking data, or
+// pgauth in the PostgreSQL database, on the tracking store's pool.
 func (h *Handler) openAuthStore(ctx context.Context) (authstore.Store, error) {
-	_ = ctx
+	if h.pg != nil {
+		return pgAuthStore(ctx, h.pg.pool)
+	}
 	if h.store == nil {
 		return nil, errors.New("no backend store")
 	}
@@ -43,11 +43,10 @@ func pgAuthStore(ctx context.Context, pool *pgxpool.Pool) (authstore.Store, erro
 // with a shared (PostgreSQL) backend, the key stored in the database, so
 // that a part URL signed by one replica is accepted by every other; else
 // nil, a random key per process (a bbolt file has one process).
-//
-// PostgreSQL backend: when no key file is configured, return
-// pgMultipartKey(ctx, pool) with the tracking store's pool.
 func (h *Handler) multipartSigningKey(ctx context.Context) ([]byte, error) {
-	_ = ctx
+	if h.pg != nil && (h.Uploads == nil || h.Uploads.MultipartKeyFile == "") {
+		return pgMultipartKey(ctx, h.pg.pool)
+	}
 	return h.Uploads.signingKey() // uploads.go
 }
 

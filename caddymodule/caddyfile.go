@@ -34,7 +34,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
 //
 //	mlflow {
-//		backend_store_uri     <path | bbolt:///abs/path | bbolt://rel/path>
+//		backend_store_uri     <path | bbolt:///abs/path | bbolt://rel/path | postgresql://user:pass@host:5432/db>
+//		postgres { ... }      # pool settings of a PostgreSQL backend; see PostgresConfig
 //		artifacts_destination <dir | file:///abs/dir | gs://bucket/prefix>
 //		gcs_endpoint          <http://host:port>  # GCS emulator, no auth
 //		signed_url_downloads  [on|off] {          # gs:// only; see unmarshalSignedURLDownloads
@@ -153,6 +154,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			h.Uploads = u
 			continue // the block is consumed
+		case "postgres":
+			p, err := unmarshalPostgres(d) // postgres.go
+			if err != nil {
+				return err
+			}
+			h.Postgres = p
+			continue // the block is consumed
 		case "auth":
 			a, err := unmarshalAuth(d)
 			if err != nil {
@@ -161,7 +169,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.Auth = a
 			continue // the block is consumed
 		default:
-			return d.Errf("mlflow: unknown sub-directive %q (known: backend_store_uri, artifacts_destination, default_artifact_root, serve_artifacts, artifacts_only, mlflow_version, max_upload_size, open_timeout, auth, gcs_endpoint, signed_url_downloads, uploads, ui)", name)
+			return d.Errf("mlflow: unknown sub-directive %q (known: backend_store_uri, postgres, artifacts_destination, default_artifact_root, serve_artifacts, artifacts_only, mlflow_version, max_upload_size, open_timeout, auth, gcs_endpoint, signed_url_downloads, uploads, ui)", name)
 		}
 		if d.NextBlock(d.Nesting()) {
 			return d.Errf("mlflow: %s takes no block", name)

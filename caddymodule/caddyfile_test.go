@@ -52,6 +52,28 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "size bytes", input: "mlflow {\n max_upload_size 1024\n}", want: Handler{MaxUploadSize: 1024}},
 		{name: "quoted path", input: "mlflow {\n backend_store_uri \"/tmp/a b/x.bolt\"\n}", want: Handler{BackendStoreURI: "/tmp/a b/x.bolt"}},
 
+		{name: "postgres", input: `mlflow {
+			backend_store_uri postgresql+psycopg2://mlflow:{env.PGPASS}@db:5432/mlflow?sslmode=verify-full
+			postgres {
+				max_conns 8
+				statement_timeout 1m
+				connect_timeout 3s
+			}
+		}`, want: Handler{
+			BackendStoreURI: "postgresql+psycopg2://mlflow:{env.PGPASS}@db:5432/mlflow?sslmode=verify-full",
+			Postgres:        &PostgresConfig{MaxConns: 8, StatementTimeout: caddy.Duration(time.Minute), ConnectTimeout: caddy.Duration(3 * time.Second)},
+		}},
+		{name: "postgres empty", input: "mlflow {\n postgres {\n }\n}", want: Handler{Postgres: &PostgresConfig{}}},
+		{name: "postgres statement_timeout off", input: "mlflow {\n postgres {\n statement_timeout off\n }\n}", want: Handler{Postgres: &PostgresConfig{StatementTimeout: -1}}},
+		{name: "postgres argument", input: "mlflow {\n postgres 8\n}", wantErr: "postgres takes no arguments"},
+		{name: "postgres unknown", input: "mlflow {\n postgres {\n pool 8\n }\n}", wantErr: `postgres: unknown setting "pool"`},
+		{name: "postgres max_conns zero", input: "mlflow {\n postgres {\n max_conns 0\n }\n}", wantErr: `max_conns "0": want a whole number`},
+		{name: "postgres max_conns text", input: "mlflow {\n postgres {\n max_conns 8x\n }\n}", wantErr: `max_conns "8x"`},
+		{name: "postgres bad duration", input: "mlflow {\n postgres {\n connect_timeout soon\n }\n}", wantErr: `connect_timeout "soon": want a positive duration`},
+		{name: "postgres zero duration", input: "mlflow {\n postgres {\n statement_timeout 0s\n }\n}", wantErr: `statement_timeout "0s"`},
+		{name: "postgres duplicate", input: "mlflow {\n postgres {\n max_conns 2\n max_conns 3\n }\n}", wantErr: "max_conns given more than once"},
+		{name: "postgres nested", input: "mlflow {\n postgres {\n max_conns 2 {\n x\n }\n }\n}", wantErr: "max_conns takes no block"},
+
 		{name: "argument", input: `mlflow ./x.bolt`, wantErr: "mlflow takes no arguments"},
 		{name: "unknown", input: "mlflow {\n backend_store ./x\n}", wantErr: `unknown sub-directive "backend_store"`},
 		{name: "missing value", input: "mlflow {\n backend_store_uri\n}", wantErr: "backend_store_uri takes exactly one argument, got 0"},
@@ -185,7 +207,8 @@ func TestJSONConfig(t *testing.T) {
 		"artifacts_only": false,
 		"mlflow_version": "3.7.0",
 		"max_upload_size": 1048576,
-		"open_timeout": "10s"
+		"open_timeout": "10s",
+		"postgres": {"max_conns": 16, "statement_timeout": "45s", "connect_timeout": 2000000000}
 	}`
 	var h Handler
 	if err := caddy.StrictUnmarshalJSON([]byte(in), &h); err != nil {
@@ -199,6 +222,7 @@ func TestJSONConfig(t *testing.T) {
 		MLflowVersion:        "3.7.0",
 		MaxUploadSize:        1 << 20,
 		OpenTimeout:          caddy.Duration(10 * time.Second),
+		Postgres:             &PostgresConfig{MaxConns: 16, StatementTimeout: caddy.Duration(45 * time.Second), ConnectTimeout: caddy.Duration(2 * time.Second)},
 	}
 	if !reflect.DeepEqual(h, want) {
 		t.Fatalf("got %+v, want %+v", h, want)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pgdb"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact"
 )
 
@@ -52,9 +53,58 @@ func schemeOf(s string) string {
 	return strings.ToLower(m[1])
 }
 
-// sqlSchemes are the SQLAlchemy database URI schemes `mlflow server` accepts.
-var sqlSchemes = map[string]bool{
-	"sqlite": true, "postgresql": true, "postgres": true, "mysql": true, "mssql": true,
+// sqlSchemes are the SQLAlchemy database URI schemes `mlflow server`
+// accepts that this server does not: PostgreSQL is the one SQL database it
+// stores tracking data in.
+var sqlSchemes = map[string]bool{"sqlite": true, "mysql": true, "mssql": true}
+
+// isUnsupportedSQL reports the sqlite, mysql and mssql schemes, with or
+// without a SQLAlchemy driver part (mysql+pymysql).
+func isUnsupportedSQL(scheme string) bool {
+	base, _, _ := strings.Cut(scheme, "+")
+	return sqlSchemes[base]
+}
+
+// BackendStore is a resolved backend_store_uri: exactly one of BoltPath
+// and PostgresURI is set.
+type BackendStore struct {
+	// BoltPath is the absolute path of the embedded bbolt file.
+	BoltPath string
+	// PostgresURI is the PostgreSQL URI as configured (postgresql://,
+	// postgres:// or postgresql+driver://), password included: log and
+	// print it only through pgdb.Redact.
+	PostgresURI string
+}
+
+// IsPostgres reports whether the backend is a PostgreSQL database.
+func (b BackendStore) IsPostgres() bool { return b.PostgresURI != "" }
+
+// String names the backend for logs and messages, without any password.
+func (b BackendStore) String() string {
+	if b.IsPostgres() {
+		return pgdb.Redact(b.PostgresURI)
+	}
+	return b.BoltPath
+}
+
+// ParseBackendStoreURI resolves a backend_store_uri: a PostgreSQL URI
+// (postgresql://user:password@host:5432/db?sslmode=..., postgres://, or
+// postgresql+psycopg2:// with the driver part ignored, as `mlflow server`
+// takes them) or any bbolt form ResolveBackendStoreURI accepts. The
+// PostgreSQL URI is checked by parsing it (pgdb.ParseConfig, which also
+// reads the PG* environment variables); nothing is connected to.
+func ParseBackendStoreURI(uri string) (BackendStore, error) {
+	if pgdb.IsURI(uri) {
+		if _, err := pgdb.ParseConfig(uri, pgdb.Options{}); err != nil {
+			return BackendStore{}, fmt.Errorf("backend_store_uri: %w", err)
+		}
+		return BackendStore{PostgresURI: strings.TrimSpace(uri)}, nil
+	}
+	p, err := ResolveBackendStoreURI(uri)
+	if err != nil {
+		return BackendStore{}, err
+	}
+	return BackendStore{BoltPath: p}, nil
 }
 
 // ResolveBackendStoreURI turns a backend_store_uri into the absolute path of
@@ -66,10 +116,12 @@ var sqlSchemes = map[string]bool{
 //   - bbolt://relative/path/mlflow.bolt (two slashes: relative to the
 //     working directory)
 //
-// Relative paths are resolved against Caddy's working directory. SQL
-// database URIs (sqlite, postgresql, mysql, mssql), MLflow's file store
-// (file:, ./mlruns directories are not detected) and any other scheme are
-// rejected with an error that says what is supported.
+// Relative paths are resolved against Caddy's working directory. A
+// PostgreSQL URI is an error here (it names no file; ParseBackendStoreURI
+// accepts it); other SQL database URIs (sqlite, mysql, mssql), MLflow's
+// file store (file:, ./mlruns directories are not detected) and any other
+// scheme are rejected with an error that says what is supported. Messages
+// never show a password of the URI.
 func ResolveBackendStoreURI(uri string) (string, error) {
 	p := strings.TrimSpace(uri)
 	if p == "" {
@@ -89,12 +141,14 @@ func ResolveBackendStoreURI(uri string) (string, error) {
 		if p == "" || p == "/" {
 			return "", fmt.Errorf("backend_store_uri %q: the bbolt URI names no file", uri)
 		}
-	case sqlSchemes[scheme] || strings.HasPrefix(scheme, "postgresql+") || strings.HasPrefix(scheme, "mysql+") || strings.HasPrefix(scheme, "mssql+"):
-		return "", fmt.Errorf("backend_store_uri %q: %s databases are not supported yet; this server stores tracking data in an embedded bbolt file (use a file path or bbolt:///absolute/path)", uri, scheme)
+	case pgdb.IsURI(p):
+		return "", fmt.Errorf("backend_store_uri %s is a PostgreSQL database, not a bbolt file", pgdb.Redact(uri))
+	case isUnsupportedSQL(scheme):
+		return "", fmt.Errorf("backend_store_uri %s: %s databases are not supported yet; use PostgreSQL (postgresql://user:password@host:5432/db) or an embedded bbolt file (a file path or bbolt:///absolute/path)", pgdb.Redact(uri), scheme)
 	case scheme == "file":
 		return "", fmt.Errorf("backend_store_uri %q: MLflow's file store (file:) is not supported; use a bbolt file path or bbolt:///absolute/path", uri)
 	default:
-		return "", fmt.Errorf("backend_store_uri %q: unsupported scheme %q; use a bbolt file path or bbolt:///absolute/path", uri, scheme)
+		return "", fmt.Errorf("backend_store_uri %s: unsupported scheme %q; use PostgreSQL (postgresql://user:password@host:5432/db), a bbolt file path or bbolt:///absolute/path", pgdb.Redact(uri), scheme)
 	}
 	abs, err := filepath.Abs(p)
 	if err != nil {

@@ -27,8 +27,8 @@ func TestResolveBackendStoreURI(t *testing.T) {
 		{in: "bbolt://", wantErr: "names no file"},
 		{in: "bbolt:///x.bolt?mode=ro", wantErr: "no query"},
 		{in: "sqlite:///mlflow.db", wantErr: "sqlite databases are not supported yet"},
-		{in: "postgresql://u@h/db", wantErr: "postgresql databases are not supported yet"},
-		{in: "mysql+pymysql://u@h/db", wantErr: "not supported yet"},
+		{in: "postgresql://u@h/db", wantErr: "is a PostgreSQL database, not a bbolt file"},
+		{in: "mysql+pymysql://u@h/db", wantErr: "mysql+pymysql databases are not supported yet; use PostgreSQL"},
 		{in: "file:///tmp/mlruns", wantErr: "file store (file:) is not supported"},
 		{in: "databricks://profile", wantErr: `unsupported scheme "databricks"`},
 	}
@@ -43,6 +43,61 @@ func TestResolveBackendStoreURI(t *testing.T) {
 			}
 			if err != nil || got != tt.want {
 				t.Fatalf("ResolveBackendStoreURI(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseBackendStoreURI(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const secret = "s3cr3t-pw"
+	tests := []struct {
+		in       string
+		wantPG   string // PostgresURI
+		wantBolt string // BoltPath
+		wantName string // String()
+		wantErr  string
+	}{
+		{in: "", wantBolt: filepath.Join(wd, "mlflow.bolt"), wantName: filepath.Join(wd, "mlflow.bolt")},
+		{in: "bbolt:///var/x.bolt", wantBolt: "/var/x.bolt", wantName: "/var/x.bolt"},
+		{in: "postgresql://mlflow:" + secret + "@db.internal:5432/mlflow?sslmode=disable",
+			wantPG:   "postgresql://mlflow:" + secret + "@db.internal:5432/mlflow?sslmode=disable",
+			wantName: "postgresql://mlflow:xxxxx@db.internal:5432/mlflow?sslmode=disable"},
+		{in: " postgres://mlflow@db/mlflow ", wantPG: "postgres://mlflow@db/mlflow", wantName: "postgres://mlflow@db/mlflow"},
+		{in: "postgresql+psycopg2://mlflow:" + secret + "@db/mlflow",
+			wantPG:   "postgresql+psycopg2://mlflow:" + secret + "@db/mlflow",
+			wantName: "postgresql+psycopg2://mlflow:xxxxx@db/mlflow"},
+		{in: "POSTGRESQL://u@h/db", wantPG: "POSTGRESQL://u@h/db", wantName: "postgresql://u@h/db"},
+		{in: "postgresql://u:" + secret + "@h:notaport/db", wantErr: "parsing PostgreSQL URI"},
+		{in: "postgresql://u@h/db?sslmode=bogus", wantErr: "sslmode"},
+		{in: "sqlite:///mlflow.db", wantErr: "sqlite databases are not supported yet"},
+		{in: "mysql://root:" + secret + "@h/db", wantErr: "mysql databases are not supported yet; use PostgreSQL"},
+		{in: "mssql+pyodbc://sa:" + secret + "@h/db", wantErr: "mssql+pyodbc databases are not supported yet"},
+		{in: "databricks://tok:" + secret + "@ws", wantErr: `unsupported scheme "databricks"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseBackendStoreURI(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParseBackendStoreURI(%q) = %+v, %v; want error containing %q", tt.in, got, err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), secret) {
+					t.Fatalf("error %q shows the password", err)
+				}
+				return
+			}
+			if err != nil || got.PostgresURI != tt.wantPG || got.BoltPath != tt.wantBolt {
+				t.Fatalf("ParseBackendStoreURI(%q) = %+v, %v; want PostgresURI %q BoltPath %q", tt.in, got, err, tt.wantPG, tt.wantBolt)
+			}
+			if got.IsPostgres() != (tt.wantPG != "") {
+				t.Errorf("IsPostgres() = %v", got.IsPostgres())
+			}
+			if name := got.String(); !strings.EqualFold(name, tt.wantName) || strings.Contains(name, secret) {
+				t.Errorf("String() = %q, want %q", name, tt.wantName)
 			}
 		})
 	}

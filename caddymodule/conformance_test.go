@@ -12,11 +12,22 @@ import (
 // mlflow handler: a fresh server, bbolt file and artifact directory for each
 // transcript, real HTTP over loopback, raw request paths.
 func TestConformanceThroughCaddy(t *testing.T) {
+	conformanceThroughCaddy(t, caddytest.BackendBolt)
+}
+
+// TestConformanceThroughCaddyPostgres is TestConformanceThroughCaddy with
+// the tracking data in PostgreSQL: a fresh database for each transcript
+// (skipped without MLFLOW_TEST_POSTGRES_URI, failed under CI=true).
+func TestConformanceThroughCaddyPostgres(t *testing.T) {
+	conformanceThroughCaddy(t, caddytest.BackendPostgres)
+}
+
+func conformanceThroughCaddy(t *testing.T, backend string) {
 	if testing.Short() {
 		t.Skip("conformance replay skipped in -short mode")
 	}
 	results := replay.RunDir(t, "../testdata/conformance", func(t testing.TB) string {
-		return caddytest.Start(t, caddytest.Options{}).URL
+		return caddytest.Start(t, caddytest.Options{Backend: backend}).URL
 	}, replay.OutOfScope, replay.ProjectOptions)
 	passed, failed := 0, 0
 	for _, r := range results {
@@ -24,5 +35,5 @@ func TestConformanceThroughCaddy(t *testing.T) {
 		passed += r.Passed
 		failed += r.Failed
 	}
-	t.Logf("conformance through Caddy: %d passed, %d failed", passed, failed)
+	t.Logf("conformance through Caddy (%s): %d passed, %d failed", backend, passed, failed)
 }

@@ -8,9 +8,11 @@
 // and 404 for anything else. Put other handlers in front of it (or wrap it
 // in handle/route blocks) to serve more from the same site.
 //
-// Tracking data lives in an embedded bbolt file. The open database is kept
-// in a process-wide caddy.UsagePool keyed by its absolute path, so a config
-// reload reuses it instead of deadlocking on bbolt's file lock.
+// Tracking data lives in an embedded bbolt file or in a PostgreSQL
+// database. The open bbolt database is kept in a process-wide
+// caddy.UsagePool keyed by its absolute path, so a config reload reuses it
+// instead of deadlocking on bbolt's file lock; a PostgreSQL connection pool
+// is kept the same way, keyed by its URI and pool options.
 package caddymodule
 
 import (
@@ -47,9 +49,19 @@ func init() {
 // ./mlartifacts, new experiments rooted at mlflow-artifacts:/.
 type Handler struct {
 	// BackendStoreURI is where tracking data is stored: a bbolt file path,
-	// bbolt:///absolute/path or bbolt://relative/path. Relative paths are
-	// resolved against Caddy's working directory. Default ./mlflow.bolt.
+	// bbolt:///absolute/path or bbolt://relative/path (relative paths are
+	// resolved against Caddy's working directory), or a PostgreSQL
+	// database, postgresql://user:password@host:5432/db?sslmode=...
+	// (also postgres:// and postgresql+psycopg2://, the driver part
+	// ignored; a password missing from the URI comes from PGPASSWORD or
+	// PGPASSFILE). Placeholders such as {env.MLFLOW_DB_URI} are replaced
+	// at provisioning. Default ./mlflow.bolt.
 	BackendStoreURI string `json:"backend_store_uri,omitempty"`
+
+	// Postgres tunes the connection pool of a PostgreSQL BackendStoreURI
+	// (see PostgresConfig). Nil takes the defaults; set with a bbolt
+	// backend it is an error.
+	Postgres *PostgresConfig `json:"postgres,omitempty"`
 
 	// ArtifactsDestination is the local directory (a path or
 	// file:///absolute/path) that proxied artifacts are stored in when the
@@ -120,6 +132,12 @@ type Handler struct {
 	ui           *ui.Handler    // nil when the UI is off
 	stopSweep    func()         // stops the interrupted-upload sweeper (uploads.go)
 	routes       *authz.Matcher // names requests' routes for metrics (metrics.go)
+
+	backend BackendStore // the resolved backend_store_uri; zero when no store is used
+	pg      *sharedPG    // the pooled PostgreSQL store (postgres.go), held while acquired; nil unless the backend is PostgreSQL
+	// tracking is the backend's store (bbolt or PostgreSQL), before any
+	// authorization wrapper; nil when no store is used.
+	tracking tracking.Store
 }
 
 // CaddyModule returns the Caddy module information.
@@ -157,8 +175,15 @@ func (h *Handler) checkConfig() error {
 	if h.OpenTimeout < 0 {
 		return fmt.Errorf("open_timeout must not be negative, got %s", time.Duration(h.OpenTimeout))
 	}
-	if _, err := ResolveBackendStoreURI(h.BackendStoreURI); err != nil {
+	if err := h.Postgres.check(); err != nil { // postgres.go
 		return err
+	}
+	backend, err := ParseBackendStoreURI(h.backendStoreURI())
+	if err != nil {
+		return err
+	}
+	if h.Postgres != nil && !backend.IsPostgres() {
+		return errors.New("postgres settings need a PostgreSQL backend_store_uri (postgresql://user:password@host:5432/db)")
 	}
 	if _, err := ResolveArtifactsDestination(h.ArtifactsDestination); err != nil {
 		return err
@@ -205,20 +230,9 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 
 	var store tracking.Store
 	if !h.ArtifactsOnly {
-		if h.boltPath, err = ResolveBackendStoreURI(h.BackendStoreURI); err != nil {
+		if store, err = h.openStore(ctx); err != nil {
 			return fmt.Errorf("mlflow: %w", err)
 		}
-		shared, err := acquireDB(h.boltPath, time.Duration(h.OpenTimeout))
-		if err != nil {
-			return fmt.Errorf("mlflow: %w", err)
-		}
-		h.acquired = true
-		bs, err := boltstore.OpenDB(shared.db)
-		if err != nil {
-			return fmt.Errorf("mlflow: backend store %s: %w", h.boltPath, err)
-		}
-		h.store = bs
-		store = bs
 	}
 
 	if h.Auth != nil {
@@ -293,7 +307,7 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 	h.startSweeper() // uploads.go
 
 	h.logger.Info("mlflow tracking server provisioned",
-		zap.String("backend_store", h.boltPath),
+		zap.String("backend_store", h.backend.String()),
 		zap.Bool("serve_artifacts", serve),
 		zap.String("artifacts_destination", h.artifactsDir),
 		zap.String("default_artifact_root", h.artifactRoot),
@@ -302,6 +316,43 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 		zap.Bool("auth", h.auth != nil),
 		zap.Bool("ui", h.ui != nil))
 	return nil
+}
+
+// backendStoreURI is BackendStoreURI with its placeholders ({env.VAR})
+// replaced, so that a password need not be written into the config.
+func (h *Handler) backendStoreURI() string {
+	return caddy.NewReplacer().ReplaceKnown(h.BackendStoreURI, "")
+}
+
+// openStore resolves backend_store_uri and acquires the pooled bbolt
+// database or PostgreSQL pool it names, returning the tracking store on
+// it. What it acquires is given back by release.
+func (h *Handler) openStore(ctx caddy.Context) (tracking.Store, error) {
+	var err error
+	if h.backend, err = ParseBackendStoreURI(h.backendStoreURI()); err != nil {
+		return nil, err
+	}
+	if h.backend.IsPostgres() {
+		shared, err := acquirePG(ctx, h.backend.PostgresURI, h.Postgres.options()) // postgres.go
+		if err != nil {
+			return nil, err
+		}
+		h.pg, h.acquired = shared, true
+		h.tracking = shared.store
+		return shared.store, nil
+	}
+	h.boltPath = h.backend.BoltPath
+	shared, err := acquireDB(h.boltPath, time.Duration(h.OpenTimeout))
+	if err != nil {
+		return nil, err
+	}
+	h.acquired = true
+	bs, err := boltstore.OpenDB(shared.db)
+	if err != nil {
+		return nil, fmt.Errorf("backend store %s: %w", h.boltPath, err)
+	}
+	h.store, h.tracking = bs, bs
+	return bs, nil
 }
 
 // Validate checks the configuration. Provision has already rejected what
@@ -341,8 +392,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	return nil
 }
 
-// Cleanup releases the bbolt database if, and only if, Provision acquired
-// it. It is safe to call more than once.
+// Cleanup releases the bbolt database or PostgreSQL pool if, and only if,
+// Provision acquired it. It is safe to call more than once.
 func (h *Handler) Cleanup() error {
 	h.stopSweeper()
 	h.closeArtifacts()
@@ -380,11 +431,22 @@ func (h *Handler) release() error {
 		return nil
 	}
 	h.acquired = false
+	if h.pg != nil {
+		key := h.pg.key
+		h.pg, h.tracking = nil, nil
+		if err := releasePG(key); err != nil {
+			if h.logger != nil {
+				h.logger.Error("releasing backend store", zap.Error(err))
+			}
+			return err
+		}
+		return nil
+	}
 	if h.store != nil {
 		// The store does not own the pooled database; Close only marks it
 		// released.
 		_ = h.store.Close()
-		h.store = nil
+		h.store, h.tracking = nil, nil
 	}
 	if err := releaseDB(h.boltPath); err != nil {
 		if h.logger != nil {

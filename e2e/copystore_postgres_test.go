@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"context"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/caddy-mlflow/caddy-mlflow/authn"
+	"github.com/caddy-mlflow/caddy-mlflow/authstore"
+	"github.com/caddy-mlflow/caddy-mlflow/authstore/boltauth"
 	"github.com/caddy-mlflow/caddy-mlflow/internal/pgtest"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/boltstore"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/storecopy/storecopytest"
@@ -30,6 +34,25 @@ func TestCopyStoreCLIPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := storecopytest.Fill(t, s, 3000)
+	ctx := context.Background()
+	auth, err := boltauth.New(s.DB())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := authn.HashPassword("dave-password-123", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.CreateUser(ctx, "dave", hash, true); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := auth.CreateToken(ctx, "dave", "ci", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := auth.SetGrant(ctx, authstore.Experiment, "1", "dave", "EDIT"); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -59,5 +82,21 @@ func TestCopyStoreCLIPostgres(t *testing.T) {
 	defer b.Close()
 	if d := storecopytest.Diff(storecopytest.Dump(t, a, f), storecopytest.Dump(t, b, f)); len(d) > 0 {
 		t.Fatalf("the round trip differs:\n%s", strings.Join(d, "\n"))
+	}
+	// The gateway's state made the round trip: the same user (hash, id,
+	// admin), the same token, the same grant.
+	backAuth, err := boltauth.New(b.DB())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := backAuth.GetUser(ctx, "dave")
+	if err != nil || string(u.PasswordHash) != string(hash) || !u.IsAdmin {
+		t.Fatalf("user after the round trip: %+v, %v", u, err)
+	}
+	if rec, err := backAuth.LookupToken(ctx, authn.HashToken(tok)); err != nil || rec.Username != "dave" {
+		t.Fatalf("token after the round trip: %+v, %v", rec, err)
+	}
+	if level, ok, err := backAuth.Permission(ctx, authstore.Experiment, "1", "dave"); err != nil || !ok || level != "EDIT" {
+		t.Fatalf("grant after the round trip: %q %v %v", level, ok, err)
 	}
 }

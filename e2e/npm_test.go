@@ -2,17 +2,35 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pgtest"
 )
 
 // TestNPMClient drives the server with the third-party `mlflow` npm package
 // (e2e/npm/client_test.mjs). Without node and npm the test is skipped, except
 // under CI=true, where a missing toolchain is a failure.
 func TestNPMClient(t *testing.T) {
+	npmClient(t, "")
+}
+
+// TestNPMClientPostgres is TestNPMClient with the tracking data in a fresh
+// PostgreSQL database (skipped without MLFLOW_TEST_POSTGRES_URI, failed
+// under CI=true).
+func TestNPMClientPostgres(t *testing.T) {
+	npmClient(t, pgtest.NewDatabase(t))
+}
+
+// npmClient runs the npm client's tests against a caddy process storing
+// tracking data in the bbolt file of its data directory (backendURI "") or
+// at backendURI.
+func npmClient(t *testing.T, backendURI string) {
 	var missing []string
 	for _, tool := range []string{"node", "npm"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -38,6 +56,20 @@ func TestNPMClient(t *testing.T) {
 	}
 
 	srv := newServer(t, t.TempDir(), freePort(t))
+	if backendURI != "" {
+		srv.config = fmt.Sprintf(`{
+	admin off
+	persist_config off
+}
+
+http://127.0.0.1:%d {
+	mlflow {
+		backend_store_uri %s
+		artifacts_destination %s
+	}
+}
+`, srv.port, strconv.Quote(backendURI), strconv.Quote(filepath.Join(srv.dir, "artifacts")))
+	}
 	srv.start()
 	defer srv.stop()
 

@@ -7,7 +7,9 @@
 // Start writes a Caddyfile into t.TempDir() (a fresh bbolt file and
 // artifacts directory), picks a free 127.0.0.1 port, loads the config with
 // the admin endpoint off, waits for /health, and stops Caddy when the test
-// ends.
+// ends. Options.Backend = BackendPostgres stores tracking data in a fresh
+// PostgreSQL database instead (internal/pgtest: skipped without
+// MLFLOW_TEST_POSTGRES_URI, failed under CI=true).
 //
 // Caddy runs one config per process. A Server is therefore process-global:
 // do not call Start from parallel tests (t.Parallel) of the same package,
@@ -39,6 +41,23 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/filestorage"       // storage file_system
 
 	_ "github.com/caddy-mlflow/caddy-mlflow/caddymodule" // the mlflow handler
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pgtest"
+)
+
+// Backends of Options.Backend.
+const (
+	// BackendBolt stores tracking data in a fresh bbolt file in the
+	// server's Dir (the default).
+	BackendBolt = "bbolt"
+	// BackendPostgres stores tracking data in a fresh PostgreSQL database
+	// made by pgtest.NewDatabase (and dropped when the test ends).
+	BackendPostgres = "postgres"
+
+	// EnvBackend names the environment variable that sets the backend of
+	// servers whose Options leave Backend empty: MLFLOW_TEST_BACKEND=postgres
+	// runs a package's caddytest servers on PostgreSQL (tests that look at
+	// the bbolt file itself then fail).
+	EnvBackend = "MLFLOW_TEST_BACKEND"
 )
 
 // Options configures a test server.
@@ -77,6 +96,15 @@ type Options struct {
 	// (Server.AdminURL), for tests of its /metrics or /config. Default
 	// off.
 	Admin bool
+	// Backend is the tracking store Start sets backend_store_uri to
+	// (unless a directive sets it): BackendBolt or BackendPostgres; ""
+	// takes $MLFLOW_TEST_BACKEND, else BackendBolt. It is chosen once, by
+	// Start; Reload and Restart keep the same store.
+	Backend string
+
+	// LogFile, when set, is the file Caddy's default log is written to
+	// (JSON lines) instead of stderr, for tests that read the logs.
+	LogFile string
 }
 
 // Server is a running in-process Caddy serving the mlflow handler.
@@ -88,8 +116,12 @@ type Server struct {
 	Port int
 	// Dir is the server's own temporary directory.
 	Dir string
-	// BoltPath is the absolute path of the bbolt file.
+	// BoltPath is the absolute path of the bbolt file (unused with
+	// BackendPostgres).
 	BoltPath string
+	// BackendURI is the backend_store_uri Start chose: a bbolt:// URI of
+	// BoltPath, or the PostgreSQL database's URI.
+	BackendURI string
 	// ArtifactsDir is the absolute path of the artifacts directory.
 	ArtifactsDir string
 	// Caddyfile is the Caddyfile last loaded.
@@ -119,6 +151,18 @@ var (
 // stops it when t ends. It fails t if Caddy cannot start.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
+	s, err := TryStart(t, opts)
+	if err != nil {
+		t.Fatalf("caddytest: starting caddy: %v\nCaddyfile:\n%s", err, s.Caddyfile)
+	}
+	return s
+}
+
+// TryStart is Start that returns the error of loading the config (a
+// provisioning failure) instead of failing t; the Server is returned
+// either way, for its Caddyfile and Dir. Other failures still fail t.
+func TryStart(t testing.TB, opts Options) (*Server, error) {
+	t.Helper()
 	dir := t.TempDir()
 	s := &Server{
 		Dir:          dir,
@@ -126,6 +170,18 @@ func Start(t testing.TB, opts Options) *Server {
 		ArtifactsDir: filepath.Join(dir, "mlartifacts"),
 		storage:      filepath.Join(dir, "caddy-storage"),
 		opts:         opts,
+	}
+	backend := opts.Backend
+	if backend == "" {
+		backend = os.Getenv(EnvBackend)
+	}
+	switch backend {
+	case "", BackendBolt:
+		s.BackendURI = "bbolt://" + filepath.ToSlash(s.BoltPath)
+	case BackendPostgres:
+		s.BackendURI = pgtest.NewDatabase(t)
+	default:
+		t.Fatalf("caddytest: unknown Backend %q (want %q or %q)", backend, BackendBolt, BackendPostgres)
 	}
 	s.transport = http.DefaultTransport.(*http.Transport).Clone()
 	s.transport.TLSClientConfig = opts.TLS
@@ -162,10 +218,7 @@ func Start(t testing.TB, opts Options) *Server {
 			break
 		}
 	}
-	if err != nil {
-		t.Fatalf("caddytest: starting caddy: %v\nCaddyfile:\n%s", err, s.Caddyfile)
-	}
-	return s
+	return s, err
 }
 
 // Reload loads a new config into the running Caddy, reusing the same port,
@@ -283,7 +336,11 @@ func (s *Server) render(opts Options) string {
 	for _, l := range opts.Global {
 		fmt.Fprintf(&b, "\t%s\n", l)
 	}
-	fmt.Fprintf(&b, "\tlog {\n\t\tlevel %s\n\t}\n}\n\n", level)
+	b.WriteString("\tlog {\n")
+	if opts.LogFile != "" {
+		fmt.Fprintf(&b, "\t\toutput file %s\n", quote(opts.LogFile))
+	}
+	fmt.Fprintf(&b, "\t\tlevel %s\n\t}\n}\n\n", level)
 	// No host in the site address (so any Host header matches, localhost
 	// included), but listening on the loopback address only.
 	fmt.Fprintf(&b, "%s://:%d {\n\tbind 127.0.0.1\n", scheme(opts), s.Port)
@@ -292,7 +349,7 @@ func (s *Server) render(opts Options) string {
 	}
 	b.WriteString("\tmlflow {\n")
 	if !sets("backend_store_uri") && !sets("artifacts_only") {
-		fmt.Fprintf(&b, "\t\tbackend_store_uri %s\n", quote("bbolt://"+filepath.ToSlash(s.BoltPath)))
+		fmt.Fprintf(&b, "\t\tbackend_store_uri %s\n", quote(s.BackendURI))
 	}
 	if !sets("artifacts_destination") {
 		fmt.Fprintf(&b, "\t\tartifacts_destination %s\n", quote(s.ArtifactsDir))

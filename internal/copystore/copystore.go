@@ -20,6 +20,7 @@ import (
 	"github.com/dustin/go-humanize"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/caddy-mlflow/caddy-mlflow/authstore/boltauth"
 	"github.com/caddy-mlflow/caddy-mlflow/internal/pgdb"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/boltstore"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/storecopy"
@@ -190,7 +191,12 @@ func open(ctx context.Context, cfg Config, uri string, source bool) (*endpoint, 
 		// syncs once.
 		s.BulkImport()
 	}
-	return &endpoint{name: path, store: s, auth: boltAuth{s.DB()}, close: s.Close}, nil
+	auth, err := boltauth.New(s.DB())
+	if err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("opening the %s store's users: %w", role, err)
+	}
+	return &endpoint{name: path, store: s, auth: authStream{auth}, close: s.Close}, nil
 }
 
 // printReport writes the verification table: per kind, what was read

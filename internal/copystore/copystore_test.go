@@ -9,6 +9,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/caddy-mlflow/caddy-mlflow/authn"
+	"github.com/caddy-mlflow/caddy-mlflow/authstore/boltauth"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/boltstore"
 )
@@ -75,5 +77,67 @@ func TestRunInterrupted(t *testing.T) {
 	_, err := Run(ctx, Config{From: src, To: dst})
 	if err == nil || !strings.Contains(err.Error(), "interrupted") || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("interrupted copy: %v", err)
+	}
+}
+
+// TestRunAuthForce: with --force a user the destination already has is
+// replaced by the source's (hash, admin flag, tokens); other users stay.
+func TestRunAuthForce(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src.bolt"), filepath.Join(dir, "dst.bolt")
+	tok := ""
+	for _, p := range []struct {
+		path, hash string
+		extra      bool
+	}{{src, "hash-from-source", false}, {dst, "hash-in-destination", true}} {
+		s, err := boltstore.Open(p.path, boltstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := boltauth.New(s.DB())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.CreateUser(ctx, "erin", []byte(p.hash), !p.extra); err != nil {
+			t.Fatal(err)
+		}
+		if p.extra {
+			if _, err := a.CreateUser(ctx, "frank", nil, false); err != nil {
+				t.Fatal(err)
+			}
+		} else if tok, _, err = a.CreateToken(ctx, "erin", "ci", 0); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+	if _, err := Run(ctx, Config{From: src, To: dst}); err == nil || !strings.Contains(err.Error(), "already holds records") {
+		t.Fatalf("a destination with users: %v", err)
+	}
+	rep, err := Run(ctx, Config{From: src, To: dst, Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Source.Users != 1 || rep.Destination.Users != 2 || rep.Source.Tokens != 1 || rep.Destination.Tokens != 1 {
+		t.Fatalf("counts: source %+v, destination %+v", rep.Source, rep.Destination)
+	}
+	s, err := boltstore.Open(dst, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a, err := boltauth.New(s.DB())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := a.GetUser(ctx, "erin")
+	if err != nil || string(u.PasswordHash) != "hash-from-source" || !u.IsAdmin {
+		t.Fatalf("erin after the forced copy: %+v, %v", u, err)
+	}
+	if rec, err := a.LookupToken(ctx, authn.HashToken(tok)); err != nil || rec.Username != "erin" {
+		t.Fatalf("erin's token: %+v, %v", rec, err)
+	}
+	if _, err := a.GetUser(ctx, "frank"); err != nil {
+		t.Fatalf("frank is gone: %v", err)
 	}
 }

@@ -27,6 +27,7 @@ const redrawEvery = 100 * time.Millisecond
 type progress struct {
 	mu       sync.Mutex
 	w        io.Writer
+	prefix   string // of plain lines
 	tty      bool
 	interval time.Duration
 	start    time.Time
@@ -39,7 +40,7 @@ type progress struct {
 
 func newProgress(w io.Writer, tty bool, interval time.Duration) *progress {
 	now := time.Now()
-	return &progress{w: w, tty: tty, interval: interval, start: now, last: now}
+	return &progress{w: w, prefix: "copy-store: ", tty: tty, interval: interval, start: now, last: now}
 }
 
 // update records the state; it draws when due.
@@ -88,7 +89,7 @@ func (p *progress) draw(now time.Time) {
 		p.drawn = true
 		return
 	}
-	fmt.Fprintln(p.w, "copy-store: "+line)
+	fmt.Fprintln(p.w, p.prefix+line)
 }
 
 // line is the progress text: phase bar, phase, counts, rate, elapsed.

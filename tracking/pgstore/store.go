@@ -160,6 +160,13 @@ func wrapErr(what string, err error) error {
 		return tracking.Errorf(tracking.TemporarilyUnavailable,
 			"The tracking database is unavailable (%s); retry later.", what)
 	}
+	if errors.As(err, &pe) && pe.Code == "57014" {
+		// query_canceled: the statement ran past the pool's
+		// statement_timeout (or the request was cancelled, and then
+		// nobody reads the answer). Nothing was committed: retryable.
+		return tracking.Errorf(tracking.TemporarilyUnavailable,
+			"The tracking database did not answer in time (%s); retry later.", what)
+	}
 	return fmt.Errorf("pgstore: %s: %w", what, err)
 }
 

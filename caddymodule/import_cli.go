@@ -1,0 +1,151 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"golang.org/x/term"
+
+	"github.com/caddy-mlflow/caddy-mlflow/internal/importcmd"
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pgdb"
+)
+
+// importUsage is the usage line of `caddy mlflow import`.
+const importUsage = "import --from <mlruns dir|sqlite:///mlflow.db> (--to <store uri> | --config <Caddyfile>) [--artifacts-from DIR] [--artifacts-to DIR] [--experiment NAME|ID]... [--dry-run]"
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+// importExperiments collects the repeated --experiment values (Caddy
+// wraps the standard flag set in a pflag one, so the value is reached
+// through the flag.Value it was registered with).
+var importExperiments stringList
+
+// addImportFlags adds import's flags to the mlflow command's set (--from
+// and --to are copy-store's).
+func addImportFlags(fs *flag.FlagSet) {
+	fs.String("artifacts-from", "", "import: the source server's --artifacts-destination directory (for mlflow-artifacts:/ locations)")
+	fs.String("artifacts-to", "", "import: the destination server's artifact directory (behind its mlflow-artifacts:/ root); artifacts are copied there")
+	fs.Var(&importExperiments, "experiment", "import: import only this experiment (name or id; repeatable)")
+	fs.Bool("dry-run", false, "import: show what would be imported, write nothing")
+}
+
+// cmdImport runs `caddy mlflow import`: an MLflow file store or SQLite
+// database into the store --to names (offline: a bbolt store must not be
+// held by a running server), artifacts into --artifacts-to. Without --to,
+// both come from the mlflow handler of --config (its backend_store_uri and
+// local artifacts_destination).
+func cmdImport(fl caddycmd.Flags) (int, error) {
+	if len(fl.Args()) != 1 {
+		return caddy.ExitCodeFailedStartup, errors.New("usage: caddy mlflow " + importUsage)
+	}
+	exps := []string(importExperiments)
+	to, artifactsTo := fl.String("to"), fl.String("artifacts-to")
+	if to == "" {
+		cfg, _, _, err := caddycmd.LoadConfig(fl.String("config"), fl.String("adapter"))
+		if err != nil {
+			return caddy.ExitCodeFailedStartup, fmt.Errorf("no --to, and loading the config: %w", err)
+		}
+		store, dest, err := importTargetFromConfig(cfg, fl.String("backend_store_uri"))
+		if err != nil {
+			return caddy.ExitCodeFailedStartup, fmt.Errorf("no --to: %w", err)
+		}
+		to = store
+		if artifactsTo == "" && dest != "" {
+			artifactsTo = dest
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	_, err := importcmd.Run(ctx, importcmd.Config{
+		From:          fl.String("from"),
+		To:            to,
+		ArtifactsFrom: fl.String("artifacts-from"),
+		ArtifactsTo:   artifactsTo,
+		Experiments:   exps,
+		DryRun:        fl.Bool("dry-run"),
+		ResolveBolt: func(uri string) (string, error) {
+			if pgdb.IsURI(uri) {
+				return "", errors.New("not a bbolt store")
+			}
+			return ResolveBackendStoreURI(uri)
+		},
+		Stdout:   os.Stdout,
+		Stderr:   os.Stderr,
+		Terminal: term.IsTerminal(int(os.Stderr.Fd())),
+	})
+	if err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+	return caddy.ExitCodeSuccess, nil
+}
+
+// importTargetFromConfig finds the mlflow handler of a JSON config (the
+// one whose backend_store_uri is want, when want is set): its store, and
+// its artifacts directory when it serves artifacts from a local one ("" for
+// serve_artifacts off or a gs:// destination).
+func importTargetFromConfig(cfg []byte, want string) (store, artifacts string, err error) {
+	var root any
+	if err := json.Unmarshal(cfg, &root); err != nil {
+		return "", "", fmt.Errorf("reading the config: %w", err)
+	}
+	var found []map[string]any
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if x["handler"] == "mlflow" {
+				if s, _ := x["backend_store_uri"].(string); want == "" || s == want {
+					found = append(found, x)
+				}
+			}
+			for _, c := range x {
+				walk(c)
+			}
+		case []any:
+			for _, c := range x {
+				walk(c)
+			}
+		}
+	}
+	walk(root)
+	if len(found) == 0 {
+		return "", "", errors.New("the config has no mlflow handler (or none with that --backend_store_uri)")
+	}
+	h := found[0]
+	s, _ := h["backend_store_uri"].(string)
+	d, _ := h["artifacts_destination"].(string)
+	for _, o := range found[1:] {
+		s2, _ := o["backend_store_uri"].(string)
+		d2, _ := o["artifacts_destination"].(string)
+		if s2 != s || d2 != d {
+			return "", "", errors.New("the config has several mlflow handlers; choose one with --backend_store_uri or give --to")
+		}
+	}
+	if serve, ok := h["serve_artifacts"].(bool); ok && !serve {
+		return s, "", nil
+	}
+	if strings.HasPrefix(d, "gs://") {
+		return s, "", nil
+	}
+	dir, err := ResolveArtifactsDestination(d)
+	if err != nil {
+		return "", "", err
+	}
+	return s, dir, nil
+}

@@ -1,0 +1,146 @@
+// Package importcmd is `caddy mlflow import`: it opens an MLflow source
+// (a file store directory or a SQLite database), opens the destination
+// store named by a backend_store_uri, runs tracking/mlflowimport with
+// copy-store's progress display on stderr, and prints the summary. The
+// Caddy command glue lives in caddymodule.
+package importcmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/caddy-mlflow/caddy-mlflow/internal/copystore"
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pgdb"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/mlflowimport"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/mlflowimport/filestore"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/mlflowimport/sqlsource"
+)
+
+// Config is one import.
+type Config struct {
+	// From is the MLflow source: an mlruns/ directory (a path or
+	// file:///...) or sqlite:///path/mlflow.db.
+	From string
+	// To is the destination's backend_store_uri (a bbolt path or
+	// postgresql://...); a bbolt store must not be in use.
+	To string
+	// ArtifactsFrom is the source server's --artifacts-destination
+	// directory, for mlflow-artifacts:/ locations.
+	ArtifactsFrom string
+	// ArtifactsTo is the destination server's artifact directory (the
+	// one behind its mlflow-artifacts:/ root); empty keeps locations and
+	// copies nothing.
+	ArtifactsTo string
+	// Experiments limits the import (names or ids).
+	Experiments []string
+	// DryRun writes nothing.
+	DryRun bool
+	// ResolveBolt turns a non-PostgreSQL To into a bbolt path.
+	ResolveBolt func(string) (string, error)
+	// Stdout gets the summary, Stderr the progress.
+	Stdout, Stderr io.Writer
+	// Terminal draws a live progress line.
+	Terminal bool
+	// Interval is the period of plain progress lines (5s).
+	Interval time.Duration
+}
+
+// OpenSource opens the MLflow source a --from value names.
+func OpenSource(ctx context.Context, from, artifactsFrom string) (mlflowimport.Source, error) {
+	switch {
+	case strings.HasPrefix(from, "http://") || strings.HasPrefix(from, "https://"):
+		return nil, errors.New("importing from a running MLflow server (http/https) is not supported yet; point --from at its mlruns/ directory or sqlite:/// database")
+	case sqlsource.IsURI(from):
+		return sqlsource.Open(ctx, from, artifactsFrom)
+	case pgdb.IsURI(from) || strings.Contains(from, "://") && !strings.HasPrefix(from, "file:"):
+		return nil, fmt.Errorf("--from %s: not a supported MLflow source (an mlruns/ directory, file:///..., or sqlite:///...)", pgdb.Redact(from))
+	default:
+		return filestore.Open(from, artifactsFrom)
+	}
+}
+
+// Run imports cfg.From into cfg.To and prints the summary.
+func Run(ctx context.Context, cfg Config) (*mlflowimport.Report, error) {
+	if cfg.From == "" || cfg.To == "" {
+		return nil, errors.New("import needs --from <mlruns dir | sqlite:///mlflow.db> and --to <store uri>")
+	}
+	if cfg.Stdout == nil {
+		cfg.Stdout = io.Discard
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = io.Discard
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 5 * time.Second
+	}
+	src, err := OpenSource(ctx, cfg.From, cfg.ArtifactsFrom)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	dst, name, closeDst, err := copystore.OpenDestination(ctx, cfg.To, cfg.ResolveBolt)
+	if err != nil {
+		return nil, err
+	}
+	defer closeDst()
+	verb := "importing"
+	if cfg.DryRun {
+		verb = "dry run: reading"
+	}
+	fmt.Fprintf(cfg.Stderr, "import: %s %s into %s\n", verb, src.Name(), name)
+	p := copystore.NewProgress(cfg.Stderr, "import: ", cfg.Terminal, cfg.Interval)
+	rep, err := mlflowimport.Import(ctx, src, dst, mlflowimport.Options{
+		Experiments: cfg.Experiments, DryRun: cfg.DryRun, ArtifactsTo: cfg.ArtifactsTo, Progress: p.Update,
+	})
+	p.Done()
+	if rep != nil {
+		PrintReport(cfg.Stdout, rep, cfg.DryRun)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return rep, fmt.Errorf("interrupted: run the same command again to continue (runs already imported whole are skipped)")
+		}
+		return rep, err
+	}
+	fmt.Fprintf(cfg.Stderr, "import: done in %s\n", p.Elapsed())
+	return rep, nil
+}
+
+// PrintReport writes the summary: counts per kind, skipped records,
+// remapped experiment ids and problems.
+func PrintReport(w io.Writer, rep *mlflowimport.Report, dryRun bool) {
+	head := "IMPORTED"
+	if dryRun {
+		head = "WOULD IMPORT"
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "KIND\t%s\t\n", head)
+	for _, k := range rep.Imported.Kinds() {
+		if k.Value != 0 {
+			fmt.Fprintf(tw, "%s\t%d\t\n", k.Name, k.Value)
+		}
+	}
+	fmt.Fprintf(tw, "artifact_files\t%d\t\n", rep.ArtifactFiles)
+	fmt.Fprintf(tw, "artifact_bytes\t%d\t\n", rep.ArtifactBytes)
+	_ = tw.Flush()
+	fmt.Fprintf(w, "skipped (already imported): %d runs, %d registered models, %d artifact files\n",
+		rep.SkippedRuns, rep.SkippedModels, rep.ArtifactsSkipped)
+	ids := make([]string, 0, len(rep.Remapped))
+	for id := range rep.Remapped {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		fmt.Fprintf(w, "experiment %s imported as %s\n", id, rep.Remapped[id])
+	}
+	fmt.Fprintf(w, "problems: %d\n", len(rep.Problems))
+	for _, p := range rep.Problems {
+		fmt.Fprintf(w, "  %s\n", p)
+	}
+}
