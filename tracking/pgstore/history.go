@@ -39,8 +39,13 @@ func (s *Store) MetricHistory(ctx context.Context, runID, key string, chunkSize 
 			sql = `SELECT timestamp, step, value, is_nan FROM metrics WHERE run_uuid = $1 AND key = $2
 				ORDER BY run_uuid, key, timestamp, step, value, is_nan LIMIT $3`
 		} else {
+			// The equalities fix the index prefix and the row comparison
+			// on the rest starts the index scan at the cursor (a row
+			// comparison that repeats run_uuid and key is not used as a
+			// start point, and every chunk read the history from its
+			// start: quadratic).
 			sql = `SELECT timestamp, step, value, is_nan FROM metrics WHERE run_uuid = $1 AND key = $2
-				AND (run_uuid, key, timestamp, step, value, is_nan) > ($1, $2, $4, $5, $6, $7)
+				AND (timestamp, step, value, is_nan) > ($4, $5, $6, $7)
 				ORDER BY run_uuid, key, timestamp, step, value, is_nan LIMIT $3`
 			args = append(args, ts, step, val, nan)
 		}
