@@ -5,7 +5,7 @@
 # with `go test -list '^Fuzz'`, so new targets are picked up without edits.
 #
 # Environment:
-#   FUZZTIME            time per target (go test -fuzztime; default 10s,
+#   FUZZTIME            time per target (go test -fuzztime; default 5s,
 #                       also accepts an iteration count such as 1000x)
 #   FUZZPARALLEL        fuzzing workers per target (default 1)
 #   FUZZ_TARGET_TIMEOUT wall-clock cap per target, compilation included
@@ -19,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FUZZTIME=${FUZZTIME:-10s}
+FUZZTIME=${FUZZTIME:-5s}
 FUZZPARALLEL=${FUZZPARALLEL:-1}
 FUZZ_TARGET_TIMEOUT=${FUZZ_TARGET_TIMEOUT:-20m}
 # Listing runs each test binary's TestMain; the browser suite's refuses to

@@ -44,7 +44,7 @@ echo "==> go test -race ./..."
 go test -race -timeout 20m "$@" ./...
 
 # Then every fuzz target (discovered, not listed) for a short bounded time;
-# FUZZTIME sets the time per target (default 10s), FUZZ=0 skips this step.
+# FUZZTIME sets the time per target (default 5s), FUZZ=0 skips this step.
 if [ "${FUZZ:-1}" != 0 ]; then
 	echo "==> fuzz (bash .ci/fuzz.sh)"
 	bash .ci/fuzz.sh
