@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
@@ -51,32 +52,10 @@ func NewDatabase(t testing.TB) string {
 	t.Helper()
 	admin := ServerURI(t)
 	name := randomName(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatalf("pgtest: connecting to %s: %v", EnvURI, err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
-		t.Fatalf("pgtest: creating schema %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Logf("pgtest: dropping %s: %v", name, err)
-			return
-		}
-		defer conn.Close(context.Background())
-		// Stores a test opened are closed by then (their cleanups were
-		// registered later and run first); lock_timeout bounds the wait
-		// for one that was not.
-		if _, err := conn.Exec(ctx, "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS "+name+" CASCADE"); err != nil {
-			t.Logf("pgtest: dropping %s: %v", name, err)
-		}
-	})
+	// Stores a test opened are closed by the time the drop runs (their
+	// cleanups were registered later and run first); lock_timeout bounds
+	// the wait for one that was not.
+	create(t, admin, "CREATE SCHEMA "+name, "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS "+name+" CASCADE")
 	u, err := url.Parse(admin)
 	if err != nil {
 		t.Fatalf("pgtest: %s is not a URI: %v", EnvURI, err)
@@ -94,30 +73,35 @@ func NewRealDatabase(t testing.TB) string {
 	t.Helper()
 	admin := ServerURI(t)
 	name := randomName(t)
+	create(t, admin, "CREATE DATABASE "+name, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	return WithDatabase(t, admin, name)
+}
+
+// create runs createSQL on the admin connection and registers dropSQL to
+// run when t ends.
+func create(t testing.TB, admin, createSQL, dropSQL string) {
+	t.Helper()
+	if err := adminExec(admin, createSQL); err != nil {
+		t.Fatalf("pgtest: %s: %v", createSQL, err)
+	}
+	t.Cleanup(func() {
+		if err := adminExec(admin, dropSQL); err != nil {
+			t.Logf("pgtest: %s: %v", dropSQL, err)
+		}
+	})
+}
+
+// adminExec runs one statement on a new connection to the admin URI.
+func adminExec(admin, sql string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
-		t.Fatalf("pgtest: connecting to %s: %v", EnvURI, err)
+		return fmt.Errorf("connecting to %s: %w", EnvURI, err)
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("pgtest: creating database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Logf("pgtest: dropping %s: %v", name, err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Logf("pgtest: dropping %s: %v", name, err)
-		}
-	})
-	return WithDatabase(t, admin, name)
+	_, err = conn.Exec(ctx, sql)
+	return err
 }
 
 func randomName(t testing.TB) string {
