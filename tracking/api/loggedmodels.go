@@ -352,16 +352,9 @@ func pyStrList(l []string) string {
 	}
 	parts := make([]string, len(l))
 	for i, s := range l {
-		parts[i] = pyRepr(s)
+		parts[i] = validate.PyRepr(s)
 	}
 	return "[" + strings.Join(parts, ", ") + "]"
-}
-
-func pyRepr(s string) string {
-	if strings.Contains(s, "'") && !strings.Contains(s, `"`) {
-		return `"` + s + `"`
-	}
-	return "'" + strings.ReplaceAll(s, "'", `\'`) + "'"
 }
 
 // loggedModelRoot resolves a logged model's artifact URI to its directory

@@ -11,6 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/validate"
 )
 
 func errRunNotFound(runID string) error {
@@ -395,11 +396,11 @@ func logParams(tx *bolt.Tx, runID string, params []tracking.Param) error {
 				sb.WriteString(", ")
 			}
 			sb.WriteString("{'key': ")
-			sb.WriteString(pyRepr(c.key))
+			sb.WriteString(validate.PyRepr(c.key))
 			sb.WriteString(", 'old_value': ")
-			sb.WriteString(pyRepr(c.old))
+			sb.WriteString(validate.PyRepr(c.old))
 			sb.WriteString(", 'new_value': ")
-			sb.WriteString(pyRepr(c.new))
+			sb.WriteString(validate.PyRepr(c.new))
 			sb.WriteByte('}')
 		}
 		sb.WriteByte(']')
@@ -594,35 +595,4 @@ func (s *Store) AppendModelHistory(ctx context.Context, runID string, modelJSON 
 		v = append(v, ']')
 		return b.Put(k, v)
 	})
-}
-
-// pyRepr renders a string as Python's repr does (used in MLflow messages).
-func pyRepr(s string) string {
-	q := byte('\'')
-	if strings.IndexByte(s, '\'') >= 0 && strings.IndexByte(s, '"') < 0 {
-		q = '"'
-	}
-	var sb strings.Builder
-	sb.WriteByte(q)
-	for _, r := range s {
-		switch {
-		case r == '\\':
-			sb.WriteString(`\\`)
-		case r == rune(q):
-			sb.WriteByte('\\')
-			sb.WriteByte(q)
-		case r == '\n':
-			sb.WriteString(`\n`)
-		case r == '\r':
-			sb.WriteString(`\r`)
-		case r == '\t':
-			sb.WriteString(`\t`)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&sb, `\x%02x`, r)
-		default:
-			sb.WriteRune(r)
-		}
-	}
-	sb.WriteByte(q)
-	return sb.String()
 }

@@ -61,11 +61,11 @@ func writeU4(b *strings.Builder, r rune) {
 	b.WriteByte(hexDigits[r&0xf])
 }
 
-// pyRepr returns repr(s) for a Python str: single quotes unless s holds a
+// PyRepr returns repr(s) for a Python str: single quotes unless s holds a
 // single quote and no double quote, backslash escapes for the quote, '\\',
 // \n \r \t, and \xNN, \uNNNN or \UNNNNNNNN for code points that are not
 // printable (str.isprintable, which unicode.IsPrint matches).
-func pyRepr(s string) string {
+func PyRepr(s string) string {
 	quote := byte('\'')
 	if strings.IndexByte(s, '\'') >= 0 && strings.IndexByte(s, '"') < 0 {
 		quote = '"'
@@ -118,7 +118,7 @@ func pyStrList(items []string) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(pyRepr(s))
+		b.WriteString(PyRepr(s))
 	}
 	b.WriteByte(']')
 	return b.String()

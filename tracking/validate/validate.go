@@ -201,7 +201,7 @@ func checkName(name string, e elemPath, nameField string) *tracking.Error {
 		return invalidValue(e.field(nameField), name, badCharacterMsg)
 	}
 	if !pathUnique(name) {
-		return invalidValue(e.field(nameField), name, badPathMsgPrefix+pyRepr(normpath(name)))
+		return invalidValue(e.field(nameField), name, badPathMsgPrefix+PyRepr(normpath(name)))
 	}
 	return nil
 }

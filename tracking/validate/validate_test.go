@@ -205,7 +205,7 @@ func TestPathUniqueness(t *testing.T) {
 		{"a/b/../../..", ".."},
 		{"../\n", "../\n"},
 	} {
-		want := `Invalid value ` + pyJSONString(tc.key) + ` for parameter 'metrics[2].name' supplied: ` + badPath + pyRepr(tc.norm)
+		want := `Invalid value ` + pyJSONString(tc.key) + ` for parameter 'metrics[2].name' supplied: ` + badPath + PyRepr(tc.norm)
 		b := &tracking.Batch{Metrics: []tracking.Metric{{Key: "ok"}, {Key: "ok2"}, {Key: tc.key}}}
 		wantErr(t, tc.key, Batch("abc", b), want)
 		if got := normpath(tc.key); got != tc.norm {
