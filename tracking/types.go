@@ -231,3 +231,25 @@ type FileInfo struct {
 	IsDir    bool   `json:"is_dir"`
 	FileSize int64  `json:"file_size,omitempty"`
 }
+
+// ReconcileRunName reconciles a new run's name with its mlflow.runName tag
+// (the handler normally did it already): the tag gives the name when name
+// is empty, and the tag is added when missing. tags is not modified; the
+// returned slice is a new one.
+func ReconcileRunName(name string, tags []Tag) (string, []Tag) {
+	out := make([]Tag, 0, len(tags)+1)
+	hasNameTag := false
+	for _, t := range tags {
+		if t.Key == TagRunName {
+			hasNameTag = true
+			if name == "" {
+				name = t.Value
+			}
+		}
+		out = append(out, t)
+	}
+	if !hasNameTag && name != "" {
+		out = append(out, Tag{Key: TagRunName, Value: name})
+	}
+	return name, out
+}

@@ -74,24 +74,7 @@ func (s *Store) CreateRun(ctx context.Context, req tracking.CreateRun) (*trackin
 	if err != nil {
 		return nil, wrapErr("create run", err)
 	}
-	// Reconcile the run name with the mlflow.runName tag (the handler
-	// normally did it already): the tag wins if the name is empty, and the
-	// tag is added when missing.
-	name := req.RunName
-	tags := make([]tracking.Tag, 0, len(req.Tags)+1)
-	hasNameTag := false
-	for _, t := range req.Tags {
-		if t.Key == tracking.TagRunName {
-			hasNameTag = true
-			if name == "" {
-				name = t.Value
-			}
-		}
-		tags = append(tags, t)
-	}
-	if !hasNameTag && name != "" {
-		tags = append(tags, tracking.Tag{Key: tracking.TagRunName, Value: name})
-	}
+	name, tags := tracking.ReconcileRunName(req.RunName, req.Tags)
 	keys, vals := tagColumns(tags)
 	var out *tracking.Run
 	err = s.inTx(ctx, "create run", func(tx pgx.Tx) error {
