@@ -156,6 +156,9 @@ func dropRun(tx *bolt.Tx, runID string) error {
 	if err != nil || old == nil {
 		return err
 	}
+	if err := unindexRun(tx, runID, old); err != nil {
+		return err
+	}
 	if err := tx.Bucket(bExpRun).Delete(expRunKey(nil, old.ExperimentID, old.StartTime, runID)); err != nil {
 		return err
 	}
@@ -268,7 +271,7 @@ func (s *Store) ImportRun(ctx context.Context, r *tracking.Run) error {
 				return err
 			}
 		}
-		return nil
+		return indexRun(tx, runID, rec)
 	})
 }
 

@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"go.uber.org/zap"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 )
@@ -60,6 +62,11 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	logger     atomic.Pointer[zap.Logger]
+	buildStop  context.CancelFunc // stops the background index build
+	buildDone  chan struct{}      // closed when the build goroutine ends
+	scanSearch bool               // tests: never use the indexes
 }
 
 var _ tracking.Store = (*Store)(nil)
@@ -116,7 +123,9 @@ func newStore(db *bolt.DB, owns bool) (*Store, error) {
 		return nil, errors.New("boltstore: database is read-only")
 	}
 	version := schemaVersion
+	needIndex := false
 	err := db.Update(func(tx *bolt.Tx) error {
+		hadIndex := tx.Bucket(bRunIdx) != nil
 		for _, name := range allBucket {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
@@ -128,9 +137,14 @@ func newStore(db *bolt.DB, owns bool) (*Store, error) {
 				return fmt.Errorf("unsupported schema version %x", v)
 			}
 			version = int(u64be(v))
-			return nil
+			var err error
+			needIndex, err = prepareIndex(tx, hadIndex)
+			return err
 		}
-		return meta.Put([]byte("version"), u64(schemaVersion))
+		if err := meta.Put([]byte("version"), u64(schemaVersion)); err != nil {
+			return err
+		}
+		return meta.Put(metaIndexReady, []byte{1}) // a new database: nothing to index
 	})
 	if err == nil && version < schemaVersion {
 		err = migrate(db, version)
@@ -138,12 +152,17 @@ func newStore(db *bolt.DB, owns bool) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: initialise: %w", err)
 	}
-	return &Store{
+	s := &Store{
 		db:      db,
 		ownsDB:  owns,
 		now:     func() int64 { return time.Now().UnixMilli() },
 		commits: &committer{db: db, maxSize: max(db.MaxBatchSize, 1)},
-	}, nil
+	}
+	s.logger.Store(zap.NewNop())
+	if needIndex && autoIndex {
+		s.startIndexBuild()
+	}
+	return s, nil
 }
 
 // DB returns the underlying database.
@@ -153,6 +172,7 @@ func (s *Store) DB() *bolt.DB { return s.db }
 // it (made by Open). Calling Close more than once is harmless.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.stopIndexBuild()
 		if s.ownsDB {
 			if err := s.db.Close(); err != nil {
 				s.closeErr = fmt.Errorf("boltstore: close: %w", err)
