@@ -29,8 +29,8 @@ func seedRandom(t *testing.T, s *Store, rng *rand.Rand, n int) ([]string, []stri
 	statuses := []string{tracking.StatusRunning, tracking.StatusFinished, tracking.StatusFailed, tracking.StatusKilled}
 	type plan struct {
 		exp, name, user string
-		start            int64
-		ops              []func(id string) error
+		start           int64
+		ops             []func(id string) error
 	}
 	plans := make([]plan, n)
 	for i := range plans {
