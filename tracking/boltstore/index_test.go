@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/search"
@@ -369,4 +371,138 @@ func cmpInt(a, b int) int {
 		return 1
 	}
 	return 0
+}
+
+// TestIndexBuildOnOpen: a database without the indexes (a version-2 file:
+// no ridx bucket) answers searches by scanning, is indexed by a build
+// that resumes where an interrupted one stopped, and ends with exactly
+// the indexes the write paths maintain; writes during the build are
+// indexed too.
+func TestIndexBuildOnOpen(t *testing.T) {
+	s, path := openTest(t)
+	rng := rand.New(rand.NewPCG(7, 7))
+	exps, _ := seedRandom(t, s, rng, 50)
+	want := ridxKeys(t, s)
+	f, err := search.ParseRunFilter("metrics.m0 >= 0")
+	ok(t, err)
+	ob, err := search.ParseRunOrderBy([]string{"metrics.m0 DESC"})
+	ok(t, err)
+	q := tracking.RunQuery{ExperimentIDs: exps, Filter: f, OrderBy: ob, MaxResults: 7, ViewType: tracking.AllViews}
+	wantPages, _ := pages(t, s, q)
+	ok(t, s.Close())
+
+	// Make it a version-2 database.
+	db, err := bolt.Open(path, 0o600, nil)
+	ok(t, err)
+	ok(t, db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bRunIdx); err != nil {
+			return err
+		}
+		return tx.Bucket(bMeta).Put([]byte("version"), u64(2))
+	}))
+	ok(t, db.Close())
+
+	// Interrupted build: one chunk of 10 runs, then close.
+	autoIndex, indexChunk = false, 10
+	t.Cleanup(func() { autoIndex, indexChunk = true, 1000 })
+	s, err = Open(path, Options{})
+	ok(t, err)
+	ok(t, s.db.View(func(tx *bolt.Tx) error {
+		if indexReady(tx) {
+			t.Error("indexes ready before any build")
+		}
+		if v := tx.Bucket(bMeta).Get([]byte("version")); u64be(v) != schemaVersion {
+			t.Errorf("version %x", v)
+		}
+		return nil
+	}))
+	if got, _ := pages(t, s, q); fmt.Sprint(got) != fmt.Sprint(wantPages) {
+		t.Errorf("unindexed search: %v, want %v", got, wantPages)
+	}
+	ok(t, s.buildIndex(bg, 1))
+	var pos []byte
+	ok(t, s.db.View(func(tx *bolt.Tx) error {
+		pos = bytes.Clone(tx.Bucket(bMeta).Get(metaIndexPos))
+		if indexReady(tx) {
+			t.Error("indexes ready after one chunk")
+		}
+		return nil
+	}))
+	if pos == nil {
+		t.Fatal("no build position recorded")
+	}
+	if got, _ := pages(t, s, q); fmt.Sprint(got) != fmt.Sprint(wantPages) {
+		t.Errorf("half-indexed search: %v, want %v", got, wantPages)
+	}
+	ok(t, s.Close())
+
+	// Reopen: the build resumes after pos (in the background) and logs.
+	autoIndex = true
+	s, err = Open(path, Options{})
+	ok(t, err)
+	<-s.buildDone
+	ok(t, s.db.View(func(tx *bolt.Tx) error {
+		if !indexReady(tx) {
+			t.Error("indexes not ready after the build")
+		}
+		if tx.Bucket(bMeta).Get(metaIndexPos) != nil {
+			t.Error("build position left behind")
+		}
+		return nil
+	}))
+	if got := ridxKeys(t, s); !slices.Equal(got, want) {
+		t.Errorf("built index has %d entries, maintained had %d", len(got), len(want))
+	}
+	if got, _ := pages(t, s, q); fmt.Sprint(got) != fmt.Sprint(wantPages) {
+		t.Errorf("indexed search: %v, want %v", got, wantPages)
+	}
+}
+
+// TestIndexBuildResumesAndLogs: the build logs its start and its end to
+// the store's logger, and a chunk written by an earlier, interrupted
+// build is not redone from scratch (the position is honoured).
+func TestIndexBuildResumesAndLogs(t *testing.T) {
+	s, path := openTest(t)
+	rng := rand.New(rand.NewPCG(8, 8))
+	seedRandom(t, s, rng, 30)
+	ok(t, s.Close())
+	db, err := bolt.Open(path, 0o600, nil)
+	ok(t, err)
+	ok(t, db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bRunIdx) }))
+	ok(t, db.Close())
+
+	autoIndex, indexChunk = false, 4
+	t.Cleanup(func() { autoIndex, indexChunk = true, 1000 })
+	core, logs := observer.New(zap.InfoLevel)
+	s, err = Open(path, Options{Logger: zap.New(core)})
+	ok(t, err)
+	defer s.Close()
+	ok(t, s.buildIndex(bg, 2))
+	// Forget the entries of the chunks done so far: a resumed build that
+	// restarted from the first run would bring them back.
+	var first []string
+	ok(t, s.db.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bRunIdx).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			first = append(first, string(k))
+		}
+		for _, k := range first {
+			if err := tx.Bucket(bRunIdx).Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	if len(first) == 0 {
+		t.Fatal("the first chunks indexed nothing")
+	}
+	ok(t, s.buildIndex(bg, -1))
+	for _, k := range ridxKeys(t, s) {
+		if slices.Contains(first, k) {
+			t.Fatalf("resumed build re-indexed %q from the start", k)
+		}
+	}
+	if logs.FilterMessageSnippet("indexing runs").Len() < 2 || logs.FilterMessageSnippet("run indexes ready").Len() != 1 {
+		t.Errorf("log lines: %v", logs.All())
+	}
 }

@@ -38,6 +38,9 @@ type Options struct {
 	MaxBatchSize int
 	// InitialMmapSize is passed to bbolt (0: bbolt's default).
 	InitialMmapSize int
+	// Logger receives the store's operational log lines (the progress of
+	// a background index build); nil means none.
+	Logger *zap.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -99,7 +102,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := newStore(db, true)
+	s, err := newStore(db, true, WithLogger(opts.Logger))
 	if err != nil {
 		_ = db.Close()
 		return nil, err
@@ -111,14 +114,21 @@ func Open(path string, opts Options) (*Store, error) {
 // store's buckets if needed. The Store does not own db: Close leaves it
 // open. Batch settings of db are left as the caller configured them (see
 // OpenBolt).
-func OpenDB(db *bolt.DB) (*Store, error) {
+func OpenDB(db *bolt.DB, opts ...DBOption) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("boltstore: nil database")
 	}
-	return newStore(db, false)
+	return newStore(db, false, opts...)
 }
 
-func newStore(db *bolt.DB, owns bool) (*Store, error) {
+// DBOption configures a Store made by OpenDB.
+type DBOption func(*Store)
+
+// WithLogger makes l the store's logger (nil: none), from the start: the
+// background index build an Open may begin logs its progress there.
+func WithLogger(l *zap.Logger) DBOption { return func(s *Store) { s.SetLogger(l) } }
+
+func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 	if db.IsReadOnly() {
 		return nil, errors.New("boltstore: database is read-only")
 	}
@@ -159,6 +169,9 @@ func newStore(db *bolt.DB, owns bool) (*Store, error) {
 		commits: &committer{db: db, maxSize: max(db.MaxBatchSize, 1)},
 	}
 	s.logger.Store(zap.NewNop())
+	for _, o := range opts {
+		o(s)
+	}
 	if needIndex && autoIndex {
 		s.startIndexBuild()
 	}
