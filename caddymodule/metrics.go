@@ -22,12 +22,15 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/caddy-mlflow/caddy-mlflow/authn"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/mlflowimport"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/storecopy"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/ui"
 )
 
@@ -57,6 +60,14 @@ type promMetrics struct {
 	artifactBytes *prometheus.CounterVec
 	authFailures  *prometheus.CounterVec
 	bolt          *boltCollector
+
+	// Operations run through the admin API (maint_admin.go,
+	// maint_import.go).
+	importRecords     *prometheus.CounterVec
+	importBytes       prometheus.Counter
+	backups           *prometheus.CounterVec
+	backupBytes       prometheus.Counter
+	backupLastSuccess prometheus.Gauge
 }
 
 // metrics are this process's collectors.
@@ -81,6 +92,12 @@ func newPromMetrics() *promMetrics {
 	}
 	for _, r := range authFailureReasons {
 		m.authFailures.WithLabelValues(r)
+	}
+	for _, k := range (storecopy.Counts{}).Kinds() {
+		m.importRecords.WithLabelValues(k.Name)
+	}
+	for _, r := range []string{"ok", "failed"} {
+		m.backups.WithLabelValues(r)
 	}
 	return m
 }
@@ -121,11 +138,37 @@ func newCollectors() *promMetrics {
 			Help:      "Requests the gateway refused, by reason.",
 		}, []string{"reason"}),
 		bolt: newBoltCollector(),
+		importRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace,
+			Name:      "import_records_total",
+			Help:      "Records written by `caddy mlflow import` run through the server's admin API, by kind (experiments, runs, metric_points, ...).",
+		}, []string{"kind"}),
+		importBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace,
+			Name:      "import_bytes_total",
+			Help:      "Artifact bytes copied by `caddy mlflow import` run through the server's admin API.",
+		}),
+		backups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace,
+			Name:      "backups_total",
+			Help:      "Snapshots streamed to `caddy mlflow backup` through the admin API, by result (ok, failed).",
+		}, []string{"result"}),
+		backupBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace,
+			Name:      "backup_bytes_total",
+			Help:      "Snapshot bytes streamed to `caddy mlflow backup` through the admin API.",
+		}),
+		backupLastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: metricsNamespace,
+			Name:      "backup_last_success_timestamp_seconds",
+			Help:      "Unix time at which the last snapshot streamed through the admin API completed (0: none since the process started).",
+		}),
 	}
 }
 
 func (m *promMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.duration, m.commitLatency, m.commitBatch, m.artifactBytes, m.authFailures, m.bolt}
+	return []prometheus.Collector{m.requests, m.duration, m.commitLatency, m.commitBatch, m.artifactBytes, m.authFailures, m.bolt,
+		m.importRecords, m.importBytes, m.backups, m.backupBytes, m.backupLastSuccess}
 }
 
 // register registers the collectors in reg. A collector reg already has
@@ -357,3 +400,49 @@ func (c *boltCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 var _ prometheus.Collector = (*boltCollector)(nil)
+
+// importRecorder turns an import's running counts into
+// import_records_total increments. A dry run writes nothing and counts
+// nothing.
+type importRecorder struct {
+	mu     sync.Mutex
+	dryRun bool
+	last   storecopy.Counts
+}
+
+func newImportRecorder(dryRun bool) *importRecorder { return &importRecorder{dryRun: dryRun} }
+
+// observe adds what c has more than the counts seen last.
+func (r *importRecorder) observe(c storecopy.Counts) {
+	if r.dryRun {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	prev := r.last.Kinds()
+	for i, k := range c.Kinds() {
+		if d := k.Value - prev[i].Value; d > 0 {
+			metrics.importRecords.WithLabelValues(k.Name).Add(float64(d))
+		}
+	}
+	r.last = c
+}
+
+// finish adds the artifact bytes of the import's report.
+func (r *importRecorder) finish(rep *mlflowimport.Report) {
+	if r.dryRun || rep == nil || rep.ArtifactBytes <= 0 {
+		return
+	}
+	metrics.importBytes.Add(float64(rep.ArtifactBytes))
+}
+
+// observeBackup records a snapshot streamed through the admin API.
+func observeBackup(bytes int64, err error) {
+	if err != nil {
+		metrics.backups.WithLabelValues("failed").Inc()
+		return
+	}
+	metrics.backups.WithLabelValues("ok").Inc()
+	metrics.backupBytes.Add(float64(bytes))
+	metrics.backupLastSuccess.SetToCurrentTime()
+}
