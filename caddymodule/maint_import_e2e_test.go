@@ -140,4 +140,3 @@ func TestOnlineImport(t *testing.T) {
 		t.Fatal("an import into a store nobody holds went online")
 	}
 }
-
