@@ -88,6 +88,7 @@ export function assessmentValueText(a) {
 export function previewText(s) {
   if (!s) return '';
   const v = parseJSON(s);
+  if (typeof v === 'string') return v.replace(/\s+/g, ' ').trim();
   const chat = v === undefined ? null : chatMessages(v);
   if (chat && chat.length) {
     const users = chat.filter((m) => m.role === 'user');

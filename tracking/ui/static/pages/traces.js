@@ -207,7 +207,7 @@ async function render(ctx) {
     tr.append(
       h('td', { class: 'col-select' }, cb),
       h('td', { class: 'col-name' }, h('a', { href: traceHref(id, tid), class: 'trace-link' }, name || tid.slice(0, 12)),
-        name ? h('div', { class: 'muted small mono' }, tid.length > 16 ? tid.slice(0, 15) + '…' : tid) : null),
+        name ? h('div', { class: 'muted small mono', title: tid }, tid.length > 16 ? '…' + tid.slice(-12) : tid) : null),
       h('td', { class: 'col-preview' }, h('span', { class: 'truncate preview-cell', title: previewText(t.request_preview) }, previewText(t.request_preview) || '—')),
       h('td', { class: 'col-preview' }, h('span', { class: 'truncate preview-cell', title: previewText(t.response_preview) }, previewText(t.response_preview) || '—')),
       h('td', null, h('span', { class: `badge trace-state state-${t.state}` }, stateLabel(t.state))),
