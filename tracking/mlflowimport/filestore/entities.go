@@ -309,10 +309,11 @@ func (s *Source) readTrace(ctx context.Context, dir, name string, exp *tracking.
 	if t.Assessments, err = readAssessments(filepath.Join(dir, assessmentsDir)); err != nil {
 		return nil, fmt.Errorf("assessments: %w", err)
 	}
+	// The data is where the mlflow.artifactLocation tag says; a moved
+	// file store keeps it in the trace's own folder (the default
+	// location, <experiment>/traces/<id>/artifacts).
 	out := &mlflowimport.Trace{Trace: t}
-	if loc := tags[tracking.TraceTagArtifactLocation]; loc != "" {
-		out.Artifacts = s.resolve(ctx, "artifact", t.RequestID, loc, "", report)
-	}
+	out.Artifacts = s.resolve(ctx, "artifact", t.RequestID, tags[tracking.TraceTagArtifactLocation], filepath.Join(dir, artifactDir), report)
 	return out, nil
 }
 
