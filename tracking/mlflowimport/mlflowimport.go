@@ -77,8 +77,11 @@ type Status struct {
 	// Skipped counts runs, logged models, traces and registered models
 	// found complete in the destination.
 	Skipped int64
-	// ArtifactBytes are the artifact bytes done (copied or found there).
-	ArtifactBytes int64
+	// RunsDone are the runs written or found complete.
+	RunsDone int64
+	// ArtifactFiles and ArtifactBytes are the artifact files and bytes
+	// done (copied or found there).
+	ArtifactFiles, ArtifactBytes int64
 	// Estimate is the source's guess of its size (zero when unknown).
 	Estimate Estimate
 }
@@ -144,9 +147,12 @@ func (im *importer) progress(phase string) {
 	}
 	if im.opts.Status != nil {
 		im.mu.Lock()
-		skipped := im.rep.SkippedRuns + im.rep.SkippedLoggedModels + im.rep.SkippedTraces + im.rep.SkippedModels
+		st := Status{Phase: phase, Counts: c, Estimate: im.estimate, ArtifactBytes: im.bytesDone.Load(),
+			Skipped:       im.rep.SkippedRuns + im.rep.SkippedLoggedModels + im.rep.SkippedTraces + im.rep.SkippedModels,
+			RunsDone:      c.Runs + im.rep.SkippedRuns,
+			ArtifactFiles: im.rep.ArtifactFiles + im.rep.ArtifactsSkipped}
 		im.mu.Unlock()
-		im.opts.Status(Status{Phase: phase, Counts: c, Skipped: skipped, ArtifactBytes: im.bytesDone.Load(), Estimate: im.estimate})
+		im.opts.Status(st)
 	}
 }
 
