@@ -3,10 +3,10 @@ package importcmd
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"errors"
 	"testing"
 	"time"
 
