@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fsouza/fake-gcs-server/fakestorage"
+
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact/gcs/gcstest"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/mlflowimport"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/mlflowimport/importtest"
 )
@@ -113,5 +118,39 @@ func TestPrintReportProblems(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestRunArtifactsFromGCS: --artifacts-from gs://bucket/prefix, with the
+// client the importer makes itself (STORAGE_EMULATOR_HOST names a
+// fake-gcs-server over HTTP).
+func TestRunArtifactsFromGCS(t *testing.T) {
+	emu := gcstest.Start(t, "mlflow-src")
+	root := filepath.Join(importtest.Dir(t), "artifacts")
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		b, err := os.ReadFile(p)
+		emu.Server.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "mlflow-src",
+			Name: "arts/" + filepath.ToSlash(rel)}, Content: b})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(emu.URL, "http://"))
+	dir := t.TempDir()
+	var out bytes.Buffer
+	rep, err := Run(context.Background(), Config{
+		From: "sqlite:///" + filepath.Join(importtest.Dir(t), "mlflow.db"), To: filepath.Join(dir, "mlflow.bolt"),
+		ArtifactsFrom: "gs://mlflow-src/arts", ArtifactsTo: filepath.Join(dir, "artifacts"), Stdout: &out,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ArtifactFiles != 4 || len(rep.Problems) != 0 {
+		t.Fatalf("import: %+v\n%s", rep, out.String())
 	}
 }
