@@ -232,4 +232,3 @@ func PrintReport(w io.Writer, rep *mlflowexport.Report, dryRun bool, idMap strin
 		fmt.Fprintf(w, "  %s\n", p)
 	}
 }
-
