@@ -348,7 +348,7 @@ func (h *Handler) openStore(ctx caddy.Context) (tracking.Store, error) {
 		return nil, err
 	}
 	h.acquired = true
-	bs, err := boltstore.OpenDB(shared.db)
+	bs, err := boltstore.OpenDB(shared.db, boltstore.WithLogger(h.logger))
 	if err != nil {
 		return nil, fmt.Errorf("backend store %s: %w", h.boltPath, err)
 	}

@@ -523,10 +523,26 @@ class RunPage {
 
 // ---------------------------------------------------------------- artifacts
 
-class ArtifactBrowser {
-  constructor(ctx, info) {
+/**
+ * runArtifacts is the artifact source of a run: list(path, signal) reads
+ * one directory ({root_uri, files}); url(path) downloads a file.
+ */
+export function runArtifacts(runId) {
+  return {
+    noun: 'run',
+    list: (path, signal) => api.get('artifacts/list', { run_id: runId, path: path || undefined }, { signal }),
+    url: (path) => artifactURL(runId, path),
+  };
+}
+
+/**
+ * ArtifactBrowser is the tree of a run's (or another source's, see
+ * runArtifacts) artifacts with a preview of the chosen file.
+ */
+export class ArtifactBrowser {
+  constructor(ctx, info, source) {
     this.ctx = ctx;
-    this.runId = info.run_id;
+    this.source = source || runArtifacts(info.run_id);
     this.selected = new URLSearchParams(location.search).get('artifact') || '';
     this.rootURI = info.artifact_uri || '';
     this.nodes = new Map(); // path -> {entry, li, button, childList, loaded, expanded}
@@ -555,7 +571,7 @@ class ArtifactBrowser {
     }
     if (!files.length) {
       clear(this.root, h('div', { class: 'panel empty artifact-empty' },
-        h('p', null, h('strong', null, 'No artifacts recorded for this run.')),
+        h('p', null, h('strong', null, `No artifacts recorded for this ${this.source.noun}.`)),
         h('p', { class: 'muted' }, 'Files logged with mlflow.log_artifact() or mlflow.log_artifacts() show up here.'),
         this.rootURI ? h('p', { class: 'muted small' }, 'Artifact location: ', h('code', { class: 'wrap-code' }, this.rootURI)) : null));
       return;
@@ -565,7 +581,7 @@ class ArtifactBrowser {
   }
 
   async list(path) {
-    const r = await api.get('artifacts/list', { run_id: this.runId, path: path || undefined }, { signal: this.ctx.signal });
+    const r = await this.source.list(path, this.ctx.signal);
     if (r.root_uri) this.rootURI = r.root_uri;
     const files = r.files || [];
     files.sort((a, b) => (a.is_dir === b.is_dir ? a.path.localeCompare(b.path) : a.is_dir ? -1 : 1));
@@ -671,7 +687,7 @@ class ArtifactBrowser {
   async showFile(entry) {
     const path = entry.path;
     const name = baseName(path);
-    const url = artifactURL(this.runId, path);
+    const url = this.source.url(path);
     const size = entry.file_size;
     const preview = h('div', { class: 'artifact-preview' });
     clear(this.details, h('section', { class: 'panel', 'aria-labelledby': 'artifact-h' },
