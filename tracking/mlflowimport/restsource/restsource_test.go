@@ -545,7 +545,7 @@ func importFromSource(t *testing.T, bolt1, arts1, bolt2, arts2 string) map[strin
 	want := snapshot(t, src.admin)
 	kinds := map[string]int{}
 	for k := range want {
-		kinds[k[:strings.LastIndexByte(k, ' ')]]++
+		kinds[strings.Fields(k)[0]]++
 	}
 	t.Logf("source: %d objects: %v", len(want), kinds)
 
