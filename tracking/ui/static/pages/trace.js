@@ -7,7 +7,8 @@
 // Spans come from GetTrace (GET /ajax-api/3.0/mlflow/traces/get) in
 // OpenTelemetry's proto JSON. The tree is virtualised: only the rows in
 // view are in the document, so a trace of thousands of spans draws as
-// fast as a small one; large traces start with the first two levels open.
+// fast as a small one; large traces start with the root's children shown
+// and their subtrees closed.
 import {
   route, h, clear, api, navigate, setQuery, fmtTime, fmtDuration, errorBox, toast, dialog, confirm, action,
   breadcrumbs, runHref, experimentHref, permissionsFor, viewer,
@@ -166,7 +167,7 @@ class TracePage {
     this.tree = buildSpans(this.rawSpans);
     this.expanded = new Set();
     const all = this.tree.nodes.length <= EXPAND_ALL_LIMIT;
-    for (const n of this.tree.nodes) if (n.children.length && (all || n.depth < 2)) this.expanded.add(n);
+    for (const n of this.tree.nodes) if (n.children.length && (all || n.depth < 1)) this.expanded.add(n);
     const want = ctx.query.get('span');
     this.selected = (want && this.tree.nodes.find((n) => n.id === want || hexId(n.id) === want)) || this.tree.roots[0] || null;
     if (this.selected) this.reveal(this.selected);
@@ -279,6 +280,8 @@ class TracePage {
     this.visible = out;
     this.indexOf = new Map(out.map((n, i) => [n, i]));
     this.spacer.style.height = `${out.length * ROW_H}px`;
+    // As tall as its rows, up to the CSS max-height (then it scrolls).
+    this.scroller.style.height = `${Math.max(out.length, 2) * ROW_H + 2}px`;
     this.countEl.textContent = `${this.tree.nodes.length} span${this.tree.nodes.length === 1 ? '' : 's'}, ${out.length} shown`;
     for (const el of this.rowEls.values()) el.remove();
     this.rowEls.clear();
