@@ -48,6 +48,7 @@ func seedLoggedModels(t *testing.T, r *rest) (expID, runID, agentID, baseID stri
 		r.put(fmt.Sprintf("/api/2.0/mlflow-artifacts/artifacts/%s/models/%s/artifacts/%s", expID, agentID, path), []byte(body))
 	}
 	r.call(http.MethodPatch, "/api/2.0/mlflow/logged-models/"+agentID, map[string]any{"model_id": agentID, "status": "LOGGED_MODEL_READY"})
+	r.post("runs/outputs", map[string]any{"run_id": runID, "models": []map[string]any{{"model_id": agentID, "step": 0}}})
 	r.post("registered-models/create", map[string]any{"name": "support-agent"})
 	r.post("model-versions/create", map[string]any{"name": "support-agent", "source": "models:/" + agentID, "model_id": agentID, "run_id": runID})
 	return expID, runID, agentID, baseID
@@ -159,6 +160,12 @@ func TestLoggedModelsPages(t *testing.T) {
 	p.open(tab+"/m-00000000000000000000000000000000", "logged-model")
 	p.wantText("main", "Model not available")
 	p.allowErrors()
+
+	// The run that logged it links the model's page.
+	p.open("/experiments/"+expID+"/runs/"+runID, "run")
+	p.click(`a[href="` + tab + "/" + agentID + `"]`)
+	p.run("model from the run", waitPage("logged-model"))
+	p.wantText("h1", "rag-agent")
 
 	phone := newPage(t, srv.URL, phoneWidth, phoneHeight)
 	phone.open(tab, "logged-models")

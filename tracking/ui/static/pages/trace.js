@@ -249,7 +249,7 @@ class TracePage {
     return h('div', { class: 'trace-layout' },
       h('section', { class: 'panel span-panel', 'aria-labelledby': 'spans-h' },
         h('div', { class: 'panel-head' }, h('h2', { id: 'spans-h' }, 'Spans'), tools),
-        h('div', { class: 'wf-scale', 'aria-hidden': 'true' }, h('span', { class: 'wf-scale-label' }), h('span', { class: 'wf-scale-axis' }, ticks)),
+        h('div', { class: 'wf-scale', 'aria-hidden': 'true' }, h('span', { class: 'wf-scale-label' }), h('span', { class: 'wf-scale-axis' }, ticks), h('span')),
         this.scroller),
       this.details);
   }
@@ -325,8 +325,8 @@ class TracePage {
       h('span', { class: 'span-name', title: n.name }, n.name),
       hasKids && !open ? h('span', { class: 'muted small span-kids' }, `(${n.children.length})`) : null),
     h('span', { class: 'span-bar-cell' },
-      h('span', { class: 'span-bar', style: { left: `${left}%`, width: `${width}%` } }),
-      h('span', { class: 'span-dur' }, fmtMs(n.end - n.start))));
+      h('span', { class: 'span-bar', style: { left: `${left}%`, width: `${width}%` } })),
+    h('span', { class: 'span-dur' }, fmtMs(n.end - n.start)));
     el.addEventListener('click', () => this.select(n));
     return el;
   }
