@@ -49,6 +49,14 @@ export function hexId(id) {
   }
 }
 
+/** statusCode is a span's status code by name; proto JSON may also give its number (0, 1, 2). */
+function statusCode(s) {
+  const c = s.status && s.status.code;
+  if (c === 1 || c === '1') return 'STATUS_CODE_OK';
+  if (c === 2 || c === '2') return 'STATUS_CODE_ERROR';
+  return typeof c === 'string' && c.startsWith('STATUS_CODE_') ? c : 'STATUS_CODE_UNSET';
+}
+
 function nanos(s) {
   try { return BigInt(s || 0); } catch { return 0n; }
 }
@@ -76,7 +84,7 @@ export function buildSpans(raw) {
     }
     const n = {
       key: s.span_id || `#${i}`, id: s.span_id || '', parent: s.parent_span_id || '', name: s.name || '(unnamed span)',
-      raw: s, start, end: Math.max(end, start), type, depth: 0, children: [], error: !!(s.status && s.status.code === 'STATUS_CODE_ERROR'),
+      raw: s, start, end: Math.max(end, start), type, depth: 0, children: [], error: statusCode(s) === 'STATUS_CODE_ERROR',
     };
     if (n.id && !byId.has(n.id)) byId.set(n.id, n);
     return n;
@@ -392,7 +400,7 @@ class TracePage {
     if (!n) { clear(this.details, h('div', { class: 'panel empty' }, 'Select a span.')); return; }
     const attrs = attrsOf(n);
     const s = n.raw;
-    const status = (s.status && s.status.code) || 'STATUS_CODE_UNSET';
+    const status = statusCode(s);
     const usage = usageFrom(attrs[SPAN_USAGE]);
     const events = s.events || [];
     const exceptions = events.filter((e) => e.name === 'exception');
