@@ -139,8 +139,8 @@ func TestLoggedModelsPages(t *testing.T) {
 
 	// MLflow's links.
 	for hash, want := range map[string]string{
-		"#/experiments/" + expID + "/models":                          tab,
-		"#/experiments/" + expID + "/models/" + agentID:               tab + "/" + agentID,
+		"#/experiments/" + expID + "/models":                           tab,
+		"#/experiments/" + expID + "/models/" + agentID:                tab + "/" + agentID,
 		"#/experiments/" + expID + "/models/" + agentID + "/artifacts": tab + "/" + agentID + "?tab=artifacts",
 	} {
 		page := "logged-model"
