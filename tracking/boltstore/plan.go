@@ -34,7 +34,7 @@ import (
 //   - a scan of every run (no usable index).
 //
 // When both an ordered walk and a selective clause are possible, the walk
-// gets a budget of index entries as large as the clause's candidate set;
+// gets a budget of index entries of twice the clause's candidate set;
 // a walk that has not filled the page within it (the other clauses reject
 // most runs) gives way to the clause. The indexes always yield a superset
 // of a clause's matches (bounds are widened, never narrowed), and every
@@ -436,7 +436,7 @@ func (pl *planner) search(expID uint64) []*runView {
 	if order != nil {
 		pl.budget = -1
 		if best != nil && best.count < countCap {
-			pl.budget = best.count + pl.need
+			pl.budget = 2*best.count + pl.need
 		}
 		pl.visits, pl.aborted = 0, false
 		rows := pl.ordered(expID, order)
