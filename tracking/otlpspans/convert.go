@@ -199,13 +199,13 @@ func convertSpan(sp *tracepb.Span) (tracking.Span, spanInfo, error) {
 		End          any              `json:"end_time_unix_nano"`
 		Events       []map[string]any `json:"events"`
 		Status       map[string]any   `json:"status"`
-		Attributes   *ordered         `json:"attributes"`
+		Attributes   encodedAttrs     `json:"attributes"`
 	}{
 		TraceID:      base64.StdEncoding.EncodeToString(sp.GetTraceId()),
 		SpanID:       base64.StdEncoding.EncodeToString(sp.GetSpanId()),
 		ParentSpanID: parent, Name: s.Name, Start: s.StartTimeNs, End: end, Events: events,
 		Status:     map[string]any{"code": statusName, "message": msg},
-		Attributes: attrs,
+		Attributes: encodedAttrs{attrs},
 	}
 	s.Content = mustJSON(content)
 	return s, info, nil
@@ -426,6 +426,26 @@ func (o *ordered) MarshalJSON() ([]byte, error) {
 		b.Write(mustJSON(k))
 		b.WriteByte(':')
 		b.Write(o.vals[k])
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// encodedAttrs writes span attributes as MLflow stores them: each value's
+// JSON text as a JSON string.
+type encodedAttrs struct{ *ordered }
+
+// MarshalJSON implements json.Marshaler.
+func (a encodedAttrs) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, k := range a.keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(mustJSON(k))
+		b.WriteByte(':')
+		b.Write(mustJSON(string(a.vals[k])))
 	}
 	b.WriteByte('}')
 	return b.Bytes(), nil
