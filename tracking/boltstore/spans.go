@@ -3,7 +3,8 @@ package boltstore
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"encoding/binary"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -15,7 +16,7 @@ import (
 // (root spans first, then by start time); the by-id bucket finds a span's
 // key again when the span is sent twice.
 var (
-	bSpan   = []byte("span")   // str(trace id) | 0 root / 1 child | u64(ord start) | span id -> tracking.Span (JSON)
+	bSpan   = []byte("span")   // str(trace id) | 0 root / 1 child | u64(ord start) | span id -> encodeSpan
 	bSpanID = []byte("spanid") // str(trace id) | span id -> the bSpan key after str(trace id)
 )
 
@@ -49,7 +50,48 @@ func putSpan(tx *bolt.Tx, s *tracking.Span) error {
 	if err := ids.Put(idKey, order); err != nil {
 		return err
 	}
-	return putJSON(spans, append(prefix, order...), s)
+	return spans.Put(append(prefix, order...), encodeSpan(s))
+}
+
+// spanFormat is the first byte of a stored span.
+const spanFormat = 1
+
+// encodeSpan is a span's bSpan value: spanFormat, the span id, parent,
+// name, type and status as length-prefixed strings, the start and end
+// times, then the content (JSON) to the end. The content is not
+// re-encoded: it is the client's data as converted, kept byte for byte.
+func encodeSpan(s *tracking.Span) []byte {
+	b := make([]byte, 0, 32+len(s.SpanID)+len(s.ParentSpanID)+len(s.Name)+len(s.Type)+len(s.Status)+len(s.Content))
+	b = append(b, spanFormat)
+	for _, f := range []string{s.SpanID, s.ParentSpanID, s.Name, s.Type, s.Status} {
+		b = appendStr(b, f)
+	}
+	b = appendU64(b, ordInt(s.StartTimeNs))
+	b = appendU64(b, ordInt(s.EndTimeNs))
+	return append(b, s.Content...)
+}
+
+// decodeSpan reads a bSpan value (copying what it keeps: bbolt's memory
+// is only valid inside the transaction).
+func decodeSpan(traceID string, v []byte) (tracking.Span, error) {
+	sp := tracking.Span{TraceID: traceID}
+	if len(v) == 0 || v[0] != spanFormat {
+		return sp, errors.New("unknown span format")
+	}
+	rest := v[1:]
+	for _, dst := range []*string{&sp.SpanID, &sp.ParentSpanID, &sp.Name, &sp.Type, &sp.Status} {
+		var ok bool
+		if *dst, rest, ok = readStr(rest); !ok {
+			return sp, errors.New("truncated span")
+		}
+	}
+	if len(rest) < 16 {
+		return sp, errors.New("truncated span")
+	}
+	sp.StartTimeNs = unordInt(binary.BigEndian.Uint64(rest))
+	sp.EndTimeNs = unordInt(binary.BigEndian.Uint64(rest[8:]))
+	sp.Content = bytes.Clone(rest[16:])
+	return sp, nil
 }
 
 // deleteTraceSpans removes every stored span of a trace.
@@ -127,8 +169,8 @@ func (s *Store) TraceSpans(ctx context.Context, traceID string, chunkSize int, f
 				}
 			}
 			for ; k != nil && bytes.HasPrefix(k, prefix) && len(chunk) < chunkSize; k, v = c.Next() {
-				var sp tracking.Span
-				if err := json.Unmarshal(v, &sp); err != nil {
+				sp, err := decodeSpan(traceID, v)
+				if err != nil {
 					return fmt.Errorf("decode span of trace %s: %w", traceID, err)
 				}
 				chunk = append(chunk, sp)

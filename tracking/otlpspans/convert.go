@@ -178,36 +178,58 @@ func convertSpan(sp *tracepb.Span) (tracking.Span, spanInfo, error) {
 			"name": e.GetName(), "time_unix_nano": clampNs(e.GetTimeUnixNano()), "attributes": ea,
 		})
 	}
-	var parent any
+	// The stored form, written directly: the attribute values are
+	// already JSON, and encoding/json would validate and compact each
+	// of them again.
+	var c bytes.Buffer
+	c.Grow(256)
+	c.WriteString(`{"trace_id":"`)
+	c.WriteString(base64.StdEncoding.EncodeToString(sp.GetTraceId()))
+	c.WriteString(`","span_id":"`)
+	c.WriteString(base64.StdEncoding.EncodeToString(sp.GetSpanId()))
+	c.WriteString(`","parent_span_id":`)
 	if s.ParentSpanID != "" {
-		parent = base64.StdEncoding.EncodeToString(sp.GetParentSpanId())
+		c.WriteString(`"` + base64.StdEncoding.EncodeToString(sp.GetParentSpanId()) + `"`)
+	} else {
+		c.WriteString("null")
 	}
-	var end any
+	c.WriteString(`,"name":`)
+	c.Write(mustJSON(s.Name))
+	c.WriteString(`,"start_time_unix_nano":`)
+	c.WriteString(strconv.FormatInt(s.StartTimeNs, 10))
+	c.WriteString(`,"end_time_unix_nano":`)
 	if s.EndTimeNs != 0 {
-		end = s.EndTimeNs
+		c.WriteString(strconv.FormatInt(s.EndTimeNs, 10))
+	} else {
+		c.WriteString("null")
 	}
-	var msg any
+	c.WriteString(`,"events":[`)
+	for i, e := range sp.GetEvents() {
+		if i > 0 {
+			c.WriteByte(',')
+		}
+		ea := newOrdered()
+		for _, kv := range e.GetAttributes() {
+			ea.set(kv.GetKey(), mustJSON(anyValue(kv.GetValue())))
+		}
+		c.WriteString(`{"name":`)
+		c.Write(mustJSON(e.GetName()))
+		c.WriteString(`,"time_unix_nano":`)
+		c.WriteString(strconv.FormatInt(clampNs(e.GetTimeUnixNano()), 10))
+		c.WriteString(`,"attributes":`)
+		ea.writeTo(&c, false)
+		c.WriteByte('}')
+	}
+	c.WriteString(`],"status":{"code":"` + statusName + `","message":`)
 	if m := sp.GetStatus().GetMessage(); m != "" {
-		msg = m
+		c.Write(mustJSON(m))
+	} else {
+		c.WriteString("null")
 	}
-	content := struct {
-		TraceID      string           `json:"trace_id"`
-		SpanID       string           `json:"span_id"`
-		ParentSpanID any              `json:"parent_span_id"`
-		Name         string           `json:"name"`
-		Start        int64            `json:"start_time_unix_nano"`
-		End          any              `json:"end_time_unix_nano"`
-		Events       []map[string]any `json:"events"`
-		Status       map[string]any   `json:"status"`
-		Attributes   encodedAttrs     `json:"attributes"`
-	}{
-		TraceID:      base64.StdEncoding.EncodeToString(sp.GetTraceId()),
-		SpanID:       base64.StdEncoding.EncodeToString(sp.GetSpanId()),
-		ParentSpanID: parent, Name: s.Name, Start: s.StartTimeNs, End: end, Events: events,
-		Status:     map[string]any{"code": statusName, "message": msg},
-		Attributes: encodedAttrs{attrs},
-	}
-	s.Content = mustJSON(content)
+	c.WriteString(`},"attributes":`)
+	attrs.writeTo(&c, true)
+	c.WriteByte('}')
+	s.Content = c.Bytes()
 	return s, info, nil
 }
 
@@ -418,6 +440,13 @@ func (o *ordered) get(k string) (string, bool) {
 // MarshalJSON implements json.Marshaler.
 func (o *ordered) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
+	o.writeTo(&b, false)
+	return b.Bytes(), nil
+}
+
+// writeTo writes the object; with encoded, each value's JSON text as a
+// JSON string (span attributes as MLflow stores them).
+func (o *ordered) writeTo(b *bytes.Buffer, encoded bool) {
 	b.WriteByte('{')
 	for i, k := range o.keys {
 		if i > 0 {
@@ -425,30 +454,13 @@ func (o *ordered) MarshalJSON() ([]byte, error) {
 		}
 		b.Write(mustJSON(k))
 		b.WriteByte(':')
-		b.Write(o.vals[k])
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
-}
-
-// encodedAttrs writes span attributes as MLflow stores them: each value's
-// JSON text as a JSON string.
-type encodedAttrs struct{ *ordered }
-
-// MarshalJSON implements json.Marshaler.
-func (a encodedAttrs) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, k := range a.keys {
-		if i > 0 {
-			b.WriteByte(',')
+		if encoded {
+			b.Write(mustJSON(string(o.vals[k])))
+		} else {
+			b.Write(o.vals[k])
 		}
-		b.Write(mustJSON(k))
-		b.WriteByte(':')
-		b.Write(mustJSON(string(a.vals[k])))
 	}
 	b.WriteByte('}')
-	return b.Bytes(), nil
 }
 
 // Preview is MLflow's _get_truncated_preview of a root span's inputs or
