@@ -208,6 +208,27 @@ func (s *Server) storedTraceSpans(ctx context.Context, t *tracking.TraceInfo) ([
 	return out, err
 }
 
+// traceMetadataSizeStats is the metadata MLflow's client records the
+// trace's size and span count in.
+const traceMetadataSizeStats = "mlflow.trace.sizeStats"
+
+// expectedSpans is the span count the client recorded in the trace's size
+// stats (0 when unknown): with fewer spans stored, the trace is not fully
+// exported yet, as MLflow's SQL store judges it.
+func expectedSpans(t *tracking.TraceInfo) int {
+	v, ok := t.Metadata(traceMetadataSizeStats)
+	if !ok {
+		return 0
+	}
+	var stats struct {
+		NumSpans int `json:"num_spans"`
+	}
+	if json.Unmarshal([]byte(v), &stats) != nil {
+		return 0
+	}
+	return stats.NumSpans
+}
+
 // serveStoredTraceData streams a trace's stored spans as its traces.json
 // ({"spans": [Span.to_dict, ...]}), as MLflow's get-trace-artifact builds
 // it from the tracking store.

@@ -192,6 +192,22 @@ func TestOTLPProtobufExport(t *testing.T) {
 		t.Fatalf("batchGet %d %s", r.status, r.body)
 	}
 
+	// The client's StartTraceV3 after its spans keeps the spans' location
+	// (so it does not upload traces.json); a span count it records that
+	// the store has not reached makes the trace incomplete.
+	r = v3(t, ts, "POST", "traces", map[string]any{"trace": map[string]any{"trace_info": map[string]any{
+		"trace_id": otlpMLflowID, "trace_location": map[string]any{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": map[string]any{"experiment_id": exp}},
+		"request_time": "2023-11-14T22:13:20Z", "execution_duration": "1.500s", "state": "ERROR",
+		"trace_metadata": map[string]any{"mlflow.trace.sizeStats": `{"total_size_bytes": 100, "num_spans": 4}`}}}})
+	if r.status != 200 || !strings.Contains(string(r.body), `"mlflow.trace.spansLocation":"TRACKING_STORE"`) {
+		t.Fatalf("StartTraceV3 %d %s", r.status, r.body)
+	}
+	wantError(t, v3(t, ts, "GET", "traces/get?trace_id="+otlpMLflowID, nil), 404, "RESOURCE_DOES_NOT_EXIST", "not fully exported yet")
+	r = v3(t, ts, "GET", "traces/get?trace_id="+otlpMLflowID+"&allow_partial=true", nil)
+	if r.status != 200 || strings.Count(string(r.body), `"span_id"`) != 3 {
+		t.Fatalf("partial %d %s", r.status, r.body)
+	}
+
 	// Deleting the trace deletes its spans.
 	wantStatus(t, v3(t, ts, "POST", "traces/delete-traces", map[string]any{"experiment_id": exp, "request_ids": []string{otlpMLflowID}}), 200)
 	wantError(t, v3(t, ts, "GET", "traces/get?trace_id="+otlpMLflowID, nil), 404, "RESOURCE_DOES_NOT_EXIST", "")

@@ -627,7 +627,7 @@ func (s *Server) traceSpans(r *http.Request, t *tracking.TraceInfo) (spans []jso
 		// Spans received over OTLP (otlp.go); like MLflow's SQL store, a
 		// trace whose spans are in the store is complete once it has any.
 		spans, err = s.storedTraceSpans(r.Context(), t)
-		return spans, err == nil && len(spans) > 0, err
+		return spans, err == nil && len(spans) > 0 && len(spans) >= expectedSpans(t), err
 	}
 	loc, _ := t.Tag(tracking.TraceTagArtifactLocation)
 	root, ok := s.runArtifactRoot(loc)
