@@ -411,12 +411,17 @@ func TestAuthorizationMatrix(t *testing.T) {
 			has = rf.trace != ""
 		}
 		path, body := requestFor(r, rf)
+		var hc *http.Client // e.client
+		if rule.Scope == authz.ExperimentHeader {
+			// OTLP export names its experiment in a header.
+			hc = &http.Client{Transport: withHeader{"X-Mlflow-Experiment-Id", f.expID, e.client.Transport}}
+		}
 		for _, c := range creds {
 			var b any
 			if r.Method != http.MethodGet {
 				b = body
 			}
-			resp, data := e.req(t, nil, r.Method, path, c.auth, b)
+			resp, data := e.req(t, hc, r.Method, path, c.auth, b)
 			n++
 			want := expectation(rule, c.who, has)
 			got := resp.StatusCode
