@@ -188,6 +188,29 @@ func TestTracesScale(t *testing.T) {
 		}
 	}
 
+	// The trace page's own work, step by step, in the page: the GetTrace
+	// call to its headers (server), reading the body, JSON.parse and
+	// building the span tree (buildSpans).
+	p.open(tracePath, "trace")
+	steps := value(p, "trace page steps", chromedp.Evaluate[[]float64](fmt.Sprintf(`(async () => {
+		const m = await import('/static/pages/trace.js');
+		const t0 = performance.now();
+		const res = await fetch('/ajax-api/3.0/mlflow/traces/get?trace_id=%s&allow_partial=true', {credentials: 'same-origin'});
+		const t1 = performance.now();
+		const text = await res.text();
+		const t2 = performance.now();
+		const j = JSON.parse(text);
+		const t3 = performance.now();
+		m.buildSpans(j.trace.spans);
+		const t4 = performance.now();
+		return [t1 - t0, t2 - t1, t3 - t2, t4 - t3, text.length];
+	})()`, bigID), chromedp.EvalAwaitPromise))
+	t.Logf("trace page steps: GetTrace headers %.1f ms, body (%.1f MB) %.1f ms, JSON.parse %.1f ms, span tree %.1f ms",
+		steps[0], steps[4]/1e6, steps[1], steps[2], steps[3])
+	for i, label := range []string{"GetTrace to headers", "GetTrace body", "JSON.parse", "span tree (buildSpans)"} {
+		results = append(results, timing{Page: "trace page step: " + label, Path: tracePath, Samples: []float64{steps[i]}, Median: steps[i]})
+	}
+
 	// What the user sees at this scale.
 	p.open(tracesPath, "traces")
 	if n := p.count("#traces-table tbody tr"); n != 50 {

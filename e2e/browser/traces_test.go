@@ -28,6 +28,7 @@ type trSpan struct {
 	Outputs    any
 	Attrs      map[string]any
 	Error      string // exception message; marks the span ERROR
+	Events     []any  // further events, as Span.to_dict writes them
 }
 
 // trTraceID is a v3 trace id ("tr-" and 32 hex digits) made from n.
@@ -81,6 +82,9 @@ func traceData(t *testing.T, traceID string, startMs int64, spans []trSpan) []by
 		}
 		if s.Parent != "" {
 			sp["parent_span_id"] = b64hex(t, s.Parent)
+		}
+		if s.Events != nil {
+			sp["events"] = s.Events
 		}
 		if s.Error != "" {
 			sp["status"] = map[string]any{"code": "STATUS_CODE_ERROR", "message": "ValueError: " + s.Error}
@@ -203,6 +207,7 @@ func chatSpans() []trSpan {
 			Inputs: map[string]any{"messages": msgs}, Outputs: "A logged model is an MLflow 3 model entity."},
 		{ID: ret, Parent: root, Name: "retrieve_docs", Type: "RETRIEVER", StartMs: 20, DurMs: 300,
 			Inputs: map[string]any{"query": "logged model"},
+			Events: []any{map[string]any{"name": "cache_miss", "time_unix_nano": int64(0), "attributes": map[string]any{"index": "docs-v2"}}},
 			Outputs: []any{
 				map[string]any{"page_content": "LoggedModel is the first-class model entity", "metadata": map[string]any{"doc_uri": "docs/logged-model.md", "score": 0.91}},
 				map[string]any{"page_content": "Models are linked to runs", "metadata": map[string]any{"doc_uri": "docs/runs.md", "score": 0.72}},
@@ -409,6 +414,7 @@ func TestTracePage(t *testing.T) {
 	if got := p.location(); !strings.Contains(got, "span="+trSpanID(2)) {
 		t.Errorf("chosen span not in the address: %s", got)
 	}
+	p.wantText("#span-details .span-events", "Events (1)", "cache_miss", "index", "docs-v2")
 	p.wantText("#span-outputs .json-view", "page_content", "LoggedModel is the first-class model entity")
 	closed := p.count("#span-outputs details.json-node:not([open])")
 	if closed == 0 {

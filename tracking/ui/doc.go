@@ -9,8 +9,10 @@
 // authenticated; the embedder tells it who is looking through
 // Options.Viewer.
 //
-// Deep links are stable: /experiments/<experiment_id> and
-// /experiments/<experiment_id>/runs/<run_id> (see Handler.Owns for the full
-// list of page paths). Every page path answers the same shell, and the
+// Deep links are stable: /experiments/<experiment_id>,
+// /experiments/<experiment_id>/runs/<run_id>,
+// /experiments/<experiment_id>/traces[/<trace_id>] and
+// /experiments/<experiment_id>/models[/<model_id>] (see Handler.Owns for
+// the full list of page paths). Every page path answers the same shell, and the
 // router in static/lib.js renders the page.
 package ui

@@ -80,7 +80,13 @@ export function buildSpans(raw) {
     const end = en > 0n ? Number(en - base) / 1e6 : start;
     let type = '';
     for (const a of s.attributes || []) {
-      if (a.key === SPAN_TYPE) { const v = attributeValue(a.value); type = typeof v === 'string' ? v : ''; break; }
+      if (a.key === SPAN_TYPE) {
+        // Read directly: this runs for every span of the trace.
+        let v = a.value && (a.value.string_value ?? a.value.stringValue);
+        if (typeof v === 'string' && v.startsWith('"')) v = parseJSON(v, v);
+        type = typeof v === 'string' ? v : '';
+        break;
+      }
     }
     const n = {
       key: s.span_id || `#${i}`, id: s.span_id || '', parent: s.parent_span_id || '', name: s.name || '(unnamed span)',
@@ -451,7 +457,7 @@ class TracePage {
         h('ul', { class: 'event-list' }, others.map((e) => {
           const a = evAttrs(e);
           return h('li', null, h('strong', null, e.name || '(event)'), ' ', h('span', { class: 'muted small' }, evTime(e)),
-            Object.keys(a).length ? jsonView(a, { open: 0 }) : null);
+            Object.keys(a).length ? jsonView(a, { open: 1 }) : null);
         }))) : null));
   }
 
