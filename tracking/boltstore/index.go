@@ -114,6 +114,26 @@ func ixStrLen(b []byte) int {
 	return -1
 }
 
+// unescapeIxStr decodes an encoded string (as cut by ixStrLen); ok is
+// false for a cut one (longer than ixStrMax).
+func unescapeIxStr(b []byte) (string, bool) {
+	if len(b) < 2 || b[len(b)-2] != 0 || b[len(b)-1] != 1 {
+		return "", false
+	}
+	b = b[:len(b)-2]
+	if bytes.IndexByte(b, 0) < 0 {
+		return string(b), true
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		out = append(out, b[i])
+		if b[i] == 0 {
+			i++ // skip the 0xFF of the escape
+		}
+	}
+	return string(out), true
+}
+
 // appendIxNum appends the encoding of a metric value.
 func appendIxNum(dst []byte, v float64) []byte {
 	if math.IsNaN(v) {

@@ -345,6 +345,9 @@ func TestIndexEncodingsOrder(t *testing.T) {
 			if got := bytes.Compare(ea, eb); got != want {
 				t.Errorf("compare(%q, %q): encoded %d, strings %d", a, b, got, want)
 			}
+			if got, ok := unescapeIxStr(ea); ok != (len(a) <= ixStrMax) || ok && got != a {
+				t.Errorf("unescape(%q) = %q, %v", a, got, ok)
+			}
 			if n := ixStrLen(append(ea, 'h', 1)); n != len(ea) {
 				t.Errorf("ixStrLen(%q) = %d, want %d", a, n, len(ea))
 			}
