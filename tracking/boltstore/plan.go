@@ -97,7 +97,7 @@ func orderSource(k search.OrderKey) (kind byte, name string, ok bool) {
 	case search.EntityParam:
 		return ixParam, k.Key, true
 	case search.EntityTag:
-		return ixTag, k.Key, true
+		return ixTag, k.Key, tagIndexed(k.Key)
 	case search.EntityAttribute:
 		switch canonAttr(k.Key) {
 		case "start_time":
@@ -130,7 +130,7 @@ func clauseSource(c *search.Clause) (kind byte, name string, ok bool) {
 	case search.EntityParam:
 		return ixParam, c.Key, true
 	case search.EntityTag:
-		return ixTag, c.Key, true
+		return ixTag, c.Key, tagIndexed(c.Key)
 	case search.EntityAttribute:
 		switch canonAttr(c.Key) {
 		case "start_time":
