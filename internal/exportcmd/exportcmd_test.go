@@ -292,7 +292,7 @@ func TestExportIntoCaddyMLflow(t *testing.T) {
 		t.Fatalf("problems: %v", rep.Problems)
 	}
 	t.Logf("resumed export:\n%s", out)
-	compare(t, src, d, idMap)
+	compare(t, src, d.client, idMap)
 
 	// A third export finds everything done.
 	again, out, err := d.run(t, context.Background(), src, idMap, nil)
@@ -303,11 +303,45 @@ func TestExportIntoCaddyMLflow(t *testing.T) {
 		again.Exported.Experiments != 0 || again.SkippedRuns != 8 || again.SkippedModels != 2 || again.ArtifactFiles != 0 {
 		t.Fatalf("the repeated export wrote: %+v (skipped %d runs, %d models)", again.Exported, again.SkippedRuns, again.SkippedModels)
 	}
-	compare(t, src, d, idMap)
+	compare(t, src, d.client, idMap)
 
 	// The id map is for one destination only.
 	if _, err := mlflowexport.OpenJournal(idMap, "https://elsewhere.example.com", false); err == nil {
 		t.Fatal("an id map was reused for another destination")
+	}
+}
+
+// TestExportIntoRealMLflow exports the same store into a real MLflow
+// server when MLFLOW_EXPORT_TEST_SERVER names one (an empty `mlflow
+// server --serve-artifacts`, credentials from the usual MLFLOW_TRACKING_*
+// variables), and compares as above. Not run in CI: MLflow is not
+// installable there.
+func TestExportIntoRealMLflow(t *testing.T) {
+	uri := os.Getenv("MLFLOW_EXPORT_TEST_SERVER")
+	if uri == "" {
+		t.Skip("MLFLOW_EXPORT_TEST_SERVER is not set")
+	}
+	dir := t.TempDir()
+	src := seed(t, dir)
+	c := must(mlflowclient.NewFromEnv(uri, os.LookupEnv))
+	idMap := filepath.Join(dir, "ids.jsonl")
+	var out bytes.Buffer
+	rep, err := exportcmd.Run(context.Background(), exportcmd.Config{
+		From: src.path, ArtifactsFrom: src.arts, To: uri, IDMap: idMap, Lookup: os.LookupEnv, Stdout: &out, Stderr: &out,
+	})
+	t.Logf("%s", out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) != 0 {
+		t.Fatalf("problems: %v", rep.Problems)
+	}
+	compare(t, src, c, idMap)
+	again, err := exportcmd.Run(context.Background(), exportcmd.Config{
+		From: src.path, ArtifactsFrom: src.arts, To: uri, IDMap: idMap, Lookup: os.LookupEnv,
+	})
+	if err != nil || again.Exported.Runs != 0 || again.SkippedRuns != 8 {
+		t.Fatalf("repeated export: %v %+v", err, again)
 	}
 }
 
@@ -365,15 +399,14 @@ func sha(r io.Reader) string {
 
 // compare reads the source store and the destination and compares every
 // object, ids through the id map.
-func compare(t *testing.T, src *source, d *destination, idMap string) {
+func compare(t *testing.T, src *source, c *mlflowclient.Client, idMap string) {
 	t.Helper()
 	ctx := context.Background()
-	j := must(mlflowexport.OpenJournal(idMap, d.client.BaseURL(), true))
+	j := must(mlflowexport.OpenJournal(idMap, c.BaseURL(), true))
 	exps, runs := j.Experiments(), j.Runs()
 	s := must(boltstore.Open(src.path, boltstore.Options{}))
 	defer s.Close()
 	arts := must(artifact.NewLocal(src.arts))
-	c := d.client
 
 	page := must(s.SearchExperiments(ctx, tracking.ExperimentQuery{ViewType: tracking.AllViews, MaxResults: 100}))
 	if len(page.Experiments) != 4 || countDestination(t, c) != 4 {
