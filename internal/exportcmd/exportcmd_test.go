@@ -262,8 +262,9 @@ func TestExportIntoCaddyMLflow(t *testing.T) {
 	if _, err := os.Stat(idMap); !os.IsNotExist(err) {
 		t.Fatal("the dry run wrote the id map")
 	}
-	if dry.Exported.Runs != 8 || dry.Exported.MetricPoints != 2600+3+2 || dry.Exported.ModelVersions != 3 || dry.Exported.Experiments != 4 {
-		t.Fatalf("dry run counts: %+v", dry.Exported)
+	if dry.Exported.Runs != 8 || dry.Exported.MetricPoints != 2600+3+2 || dry.Exported.ModelVersions != 3 || dry.Exported.Experiments != 4 ||
+		dry.ArtifactFiles != int64(src.files) {
+		t.Fatalf("dry run counts: %+v, %d artifact files", dry.Exported, dry.ArtifactFiles)
 	}
 	if n := countDestination(t, d.client); n != 1 {
 		t.Fatalf("the dry run wrote experiments: %d", n)
@@ -586,4 +587,49 @@ func parseInt(s string) int64 {
 	var n int64
 	_, _ = fmt.Sscan(s, &n)
 	return n
+}
+
+// TestExportSelectedExperiments exports one experiment by name: only its
+// runs, and only the registry versions of its runs, reach the
+// destination. Wrong credentials stop the export (they are not a problem
+// of one record), and an unknown experiment is an error.
+func TestExportSelectedExperiments(t *testing.T) {
+	dir := t.TempDir()
+	src := seed(t, dir)
+	d := startDestination(t, dir)
+	ctx := context.Background()
+
+	bad := map[string]string{}
+	for k, v := range d.env {
+		bad[k] = v
+	}
+	bad[mlflowclient.EnvPassword] = "wrong-password-xyz"
+	_, out, err := d.run(t, ctx, src, filepath.Join(dir, "bad.jsonl"), func(c *exportcmd.Config) { c.Lookup = lookup(bad) })
+	if err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("wrong password: %v\n%s", err, out)
+	}
+	if strings.Contains(out+err.Error(), "wrong-password-xyz") || strings.Contains(out+err.Error(), rootPassword) {
+		t.Fatal("a password is in the output")
+	}
+	if _, _, err := d.run(t, ctx, src, filepath.Join(dir, "none.jsonl"), func(c *exportcmd.Config) { c.Experiments = []string{"nope"} }); err == nil ||
+		!strings.Contains(err.Error(), "nope") {
+		t.Fatalf("unknown experiment: %v", err)
+	}
+
+	idMap := filepath.Join(dir, "ids.jsonl")
+	rep, out, err := d.run(t, ctx, src, idMap, func(c *exportcmd.Config) { c.Experiments = []string{"vision"} })
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if rep.Exported.Experiments != 1 || rep.Exported.Runs != 6 || rep.Exported.ModelVersions != 3 || rep.Exported.RegisteredModels != 1 || len(rep.Problems) != 0 {
+		t.Fatalf("report: %+v, problems %v\n%s", rep.Exported, rep.Problems, out)
+	}
+	names := map[string]bool{}
+	check(t, d.client.EachExperiment(ctx, mlflowclient.AllViews, func(e mlflowclient.Experiment) error { names[e.Name] = true; return nil }))
+	if len(names) != 2 || !names["vision"] || !names["Default"] {
+		t.Fatalf("destination experiments: %v", names)
+	}
+	if _, err := d.client.GetRegisteredModel(ctx, "m2 empty"); !mlflowclient.IsNotFound(err) {
+		t.Fatalf("a model without versions of the selected runs was exported: %v", err)
+	}
 }
