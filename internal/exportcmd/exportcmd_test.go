@@ -27,10 +27,13 @@ import (
 	"github.com/caddy-mlflow/caddy-mlflow/internal/exportcmd"
 	"github.com/caddy-mlflow/caddy-mlflow/internal/mlflowclient"
 	"github.com/caddy-mlflow/caddy-mlflow/internal/mlflowexport"
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pgdb"
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pgtest"
 	"github.com/caddy-mlflow/caddy-mlflow/tlsutil/testpki"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/boltstore"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/pgstore"
 )
 
 const rootPassword = "root-password-0123456"
@@ -67,10 +70,25 @@ type source struct {
 // deleted version (a gap in the numbers) and aliases.
 func seed(t *testing.T, dir string) *source {
 	t.Helper()
+	return seedURI(t, dir, filepath.Join(dir, "src.bolt"))
+}
+
+// openStore opens a bbolt path or a postgresql:// URI.
+func openStore(t *testing.T, uri string) tracking.Store {
+	t.Helper()
+	if strings.HasPrefix(uri, "postgres") {
+		return must(pgstore.Open(context.Background(), uri, pgdb.Options{}))
+	}
+	return must(boltstore.Open(uri, boltstore.Options{}))
+}
+
+// seedURI seeds the store uri names.
+func seedURI(t *testing.T, dir, uri string) *source {
+	t.Helper()
 	ctx := context.Background()
-	src := &source{path: filepath.Join(dir, "src.bolt"), arts: filepath.Join(dir, "src-artifacts")}
-	s := must(boltstore.Open(src.path, boltstore.Options{}))
-	defer s.Close()
+	src := &source{path: uri, arts: filepath.Join(dir, "src-artifacts")}
+	s := openStore(t, uri)
+	defer s.(io.Closer).Close()
 	root := "mlflow-artifacts:/"
 	check(t, s.EnsureDefaultExperiment(ctx, root))
 	vision := must(s.CreateExperiment(ctx, tracking.CreateExperiment{Name: "vision", DefaultArtifactRoot: root,
@@ -405,8 +423,8 @@ func compare(t *testing.T, src *source, c *mlflowclient.Client, idMap string) {
 	ctx := context.Background()
 	j := must(mlflowexport.OpenJournal(idMap, c.BaseURL(), true))
 	exps, runs := j.Experiments(), j.Runs()
-	s := must(boltstore.Open(src.path, boltstore.Options{}))
-	defer s.Close()
+	s := openStore(t, src.path)
+	defer s.(io.Closer).Close()
 	arts := must(artifact.NewLocal(src.arts))
 
 	page := must(s.SearchExperiments(ctx, tracking.ExperimentQuery{ViewType: tracking.AllViews, MaxResults: 100}))
@@ -632,4 +650,22 @@ func TestExportSelectedExperiments(t *testing.T) {
 	if _, err := d.client.GetRegisteredModel(ctx, "m2 empty"); !mlflowclient.IsNotFound(err) {
 		t.Fatalf("a model without versions of the selected runs was exported: %v", err)
 	}
+}
+
+// TestExportFromPostgres exports a PostgreSQL store (the source can be
+// served while it is exported) and compares as above.
+func TestExportFromPostgres(t *testing.T) {
+	uri := pgtest.NewDatabase(t)
+	dir := t.TempDir()
+	src := seedURI(t, dir, uri)
+	d := startDestination(t, dir)
+	idMap := filepath.Join(dir, "ids.jsonl")
+	rep, out, err := d.run(t, context.Background(), src, idMap, nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(rep.Problems) != 0 || rep.Exported.Runs != 8 {
+		t.Fatalf("report: %+v %v", rep.Exported, rep.Problems)
+	}
+	compare(t, src, d.client, idMap)
 }
