@@ -142,6 +142,7 @@ func seedURI(t *testing.T, dir, uri string) *source {
 			Tags: []tracking.Tag{{Key: tracking.InputTagContext, Value: "training"}}},
 		{Dataset: tracking.Dataset{Name: "val", Digest: "d1", SourceType: "http", Source: `{"url": "https://x/val"}`}},
 	}, nil))
+	check(t, s.AppendModelHistory(ctx, parent.Info.RunID, []byte(`{"run_id": "`+parent.Info.RunID+`", "artifact_path": "model", "flavors": {}}`)))
 	weights := make([]byte, 300_000)
 	_, _ = rand.Read(weights)
 	writeArt(parent, "model/MLmodel", []byte("flavors: {}\n"))
@@ -463,6 +464,12 @@ func compare(t *testing.T, src *source, c *mlflowclient.Client, idMap string) {
 			wantTags := tagMap(r.Data.Tags, func(x tracking.Tag) (string, string) { return x.Key, x.Value })
 			if p, ok := wantTags[tracking.TagParentRunID]; ok {
 				wantTags[tracking.TagParentRunID] = runs[p]
+			}
+			if h, ok := wantTags[tracking.TagLogModelHistory]; ok {
+				if !strings.Contains(h, id) {
+					t.Fatalf("the seeded model history does not name its run: %s", h)
+				}
+				wantTags[tracking.TagLogModelHistory] = strings.ReplaceAll(h, id, newID)
 			}
 			eqMap(t, "tags of "+r.Info.RunName, wantTags, tagMap(dr.Data.Tags, func(x mlflowclient.Tag) (string, string) { return x.Key, x.Value }))
 			eqMap(t, "latest metrics of "+r.Info.RunName,

@@ -472,9 +472,17 @@ func (x *exporter) exportRun(ctx context.Context, id string, run *tracking.Run, 
 	newID, resumed := x.j.Run(id)
 	var dstURI string
 	if !resumed {
+		// mlflow.log-model.history names the run: it is set once the new
+		// id is known.
+		createTags := make([]mlflowclient.Tag, 0, len(tags))
+		for _, t := range tags {
+			if t.Key != tracking.TagLogModelHistory {
+				createTags = append(createTags, t)
+			}
+		}
 		created, err := x.dst.CreateRun(ctx, mlflowclient.CreateRun{
 			ExperimentID: newExp, UserID: run.Info.UserID, RunName: run.Info.RunName,
-			StartTime: run.Info.StartTime, Tags: tags,
+			StartTime: run.Info.StartTime, Tags: createTags,
 		})
 		if err != nil {
 			return "", fmt.Errorf("creating the run: %w", err)
@@ -503,6 +511,14 @@ func (x *exporter) exportRun(ctx context.Context, id string, run *tracking.Run, 
 		params = append(params, mlflowclient.Param{Key: p.Key, Value: p.Value})
 	}
 	var again []mlflowclient.Tag
+	for i, t := range tags {
+		if t.Key == tracking.TagLogModelHistory {
+			tags[i].Value = strings.ReplaceAll(t.Value, id, newID)
+			if !resumed {
+				again = append(again, tags[i])
+			}
+		}
+	}
 	if resumed {
 		again = tags
 	}
@@ -543,9 +559,9 @@ func (x *exporter) exportRun(ctx context.Context, id string, run *tracking.Run, 
 }
 
 // runTags are the run's tags for the destination: mlflow.parentRunId
-// names the parent's new id (the parent is exported first), and the old
-// run id inside mlflow.log-model.history becomes the new one (later, in
-// the registry step, sources are rewritten the same way).
+// names the parent's new id (the parent is exported first). (The old run
+// id inside mlflow.log-model.history is replaced by exportRun once the
+// new id is known.)
 func (x *exporter) runTags(ctx context.Context, run *tracking.Run, chain []string) ([]mlflowclient.Tag, error) {
 	tags := make([]mlflowclient.Tag, 0, len(run.Data.Tags))
 	for _, t := range run.Data.Tags {
