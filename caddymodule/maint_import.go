@@ -64,17 +64,12 @@ type importEvent struct {
 	Done        bool          `json:"done,omitempty"`
 }
 
-// importReport is mlflowimport.Report on the wire (its problems carry
-// errors, sent as their messages).
+// importReport is mlflowimport.Report on the wire: every field of the
+// report as it is (new fields included), except the problems, whose
+// errors are sent as their messages.
 type importReport struct {
-	Imported         storecopy.Counts  `json:"imported"`
-	SkippedRuns      int64             `json:"skipped_runs"`
-	SkippedModels    int64             `json:"skipped_models"`
-	ArtifactFiles    int64             `json:"artifact_files"`
-	ArtifactBytes    int64             `json:"artifact_bytes"`
-	ArtifactsSkipped int64             `json:"artifacts_skipped"`
-	Remapped         map[string]string `json:"remapped,omitempty"`
-	Problems         []importProblem   `json:"problems,omitempty"`
+	*mlflowimport.Report
+	Problems []importProblem `json:"Problems"`
 }
 
 type importProblem struct {
@@ -84,11 +79,7 @@ type importProblem struct {
 }
 
 func wireReport(r *mlflowimport.Report) *importReport {
-	out := &importReport{
-		Imported: r.Imported, SkippedRuns: r.SkippedRuns, SkippedModels: r.SkippedModels,
-		ArtifactFiles: r.ArtifactFiles, ArtifactBytes: r.ArtifactBytes, ArtifactsSkipped: r.ArtifactsSkipped,
-		Remapped: r.Remapped,
-	}
+	out := &importReport{Report: r}
 	for _, p := range r.Problems {
 		msg := ""
 		if p.Err != nil {
@@ -100,14 +91,14 @@ func wireReport(r *mlflowimport.Report) *importReport {
 }
 
 func (r *importReport) report() *mlflowimport.Report {
-	out := &mlflowimport.Report{
-		Imported: r.Imported, SkippedRuns: r.SkippedRuns, SkippedModels: r.SkippedModels,
-		ArtifactFiles: r.ArtifactFiles, ArtifactBytes: r.ArtifactBytes, ArtifactsSkipped: r.ArtifactsSkipped,
-		Remapped: r.Remapped,
+	out := &mlflowimport.Report{}
+	if r.Report != nil {
+		*out = *r.Report
 	}
 	if out.Remapped == nil {
 		out.Remapped = map[string]string{}
 	}
+	out.Problems = nil
 	for _, p := range r.Problems {
 		out.Problems = append(out.Problems, mlflowimport.Problem{Kind: p.Kind, ID: p.ID, Err: errors.New(p.Error)})
 	}
@@ -219,6 +210,7 @@ func serveImport(w http.ResponseWriter, r *http.Request) error {
 	log.Info("import started", zap.String("store", h.boltPath), zap.String("source", src.Name()),
 		zap.String("artifacts_to", artsTo), zap.Bool("dry_run", req.DryRun))
 	rec := newImportRecorder(req.DryRun)
+	var progressMu sync.Mutex // in case the importer reports from several goroutines
 	var lastPhase string
 	var lastSent time.Time
 	progress := func(phase string, c storecopy.Counts) {
@@ -226,22 +218,27 @@ func serveImport(w http.ResponseWriter, r *http.Request) error {
 		if hook := importHook.Load(); hook != nil {
 			(*hook)(ctx, phase, c)
 		}
+		progressMu.Lock()
 		now := time.Now()
 		if phase == lastPhase && now.Sub(lastSent) < importStreamInterval {
+			progressMu.Unlock()
 			return
 		}
 		lastPhase, lastSent = phase, now
+		progressMu.Unlock()
 		send(importEvent{Phase: phase, Counts: &c})
 	}
 	rep, err := mlflowimport.Import(ctx, src, h.store, mlflowimport.Options{
 		Experiments: req.Experiments, DryRun: req.DryRun, ArtifactsTo: artsTo, Progress: progress,
+		Status: func(st mlflowimport.Status) { rec.artifactBytes(st.ArtifactBytes) },
 	})
+	progressMu.Lock()
 	final := importEvent{Done: true, Phase: lastPhase}
+	progressMu.Unlock()
 	if rep != nil {
 		if err == nil {
 			rec.observe(rep.Imported)
 		}
-		rec.finish(rep)
 		final.Report = wireReport(rep)
 	}
 	if err != nil {
