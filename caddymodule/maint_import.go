@@ -27,7 +27,8 @@ import (
 // Online import: `caddy mlflow import` with --config while the server
 // runs. The bbolt file is locked by the server, so the CLI asks it, through
 // the admin API (POST /mlflow/import), to run the import inside its own
-// process, on the running handler's own store and artifact directory. The
+// process, on its open database and the running handler's artifact
+// directory. The
 // answer is a stream of newline-delimited JSON importEvents: one start
 // event, progress events, and one final event with the report. The import
 // runs on the request's context: when the CLI goes away (Ctrl-C), the
@@ -184,6 +185,14 @@ func serveImport(w http.ResponseWriter, r *http.Request) error {
 	if h == nil {
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("no running mlflow handler uses the store %s", req.Store)}
 	}
+	// The pooled database's maintenance store, not the handler's own:
+	// it outlives a config reload during the import (the pool keeps the
+	// database open across reloads; the old handler's store is closed).
+	dst, err := maintStore(h.boltPath)
+	if err != nil {
+		return err
+	}
+	dst.SetCommitObserver(metrics)
 	ctx := r.Context()
 	src, err := importcmd.OpenSource(ctx, req.From, req.ArtifactsFrom)
 	if err != nil {
@@ -228,7 +237,7 @@ func serveImport(w http.ResponseWriter, r *http.Request) error {
 		progressMu.Unlock()
 		send(importEvent{Phase: phase, Counts: &c})
 	}
-	rep, err := mlflowimport.Import(ctx, src, h.store, mlflowimport.Options{
+	rep, err := mlflowimport.Import(ctx, src, dst, mlflowimport.Options{
 		Experiments: req.Experiments, DryRun: req.DryRun, ArtifactsTo: artsTo, Progress: progress,
 		Status: func(st mlflowimport.Status) { rec.artifactBytes(st.ArtifactBytes) },
 	})
