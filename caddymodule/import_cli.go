@@ -74,6 +74,9 @@ func cmdImport(fl caddycmd.Flags) (int, error) {
 		if t, online, err := importOnline(fl); err != nil {
 			return caddy.ExitCodeFailedStartup, err
 		} else if online {
+			if importcmd.IsRemote(fl.String("from")) {
+				return caddy.ExitCodeFailedStartup, importcmd.ErrRemoteOnline
+			}
 			if artifactsTo != "" {
 				return caddy.ExitCodeFailedStartup, errors.New("--artifacts-to: the running server copies artifacts into its own artifacts_destination; leave --artifacts-to out")
 			}

@@ -181,6 +181,9 @@ func serveImport(w http.ResponseWriter, r *http.Request) error {
 	if req.From == "" {
 		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: errors.New("import needs from")}
 	}
+	if importcmd.IsRemote(req.From) {
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: importcmd.ErrRemoteOnline}
+	}
 	h := liveHandler(req.Store)
 	if h == nil {
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("no running mlflow handler uses the store %s", req.Store)}
