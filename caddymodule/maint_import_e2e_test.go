@@ -8,12 +8,15 @@ package caddymodule_test
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -154,6 +157,16 @@ func TestOnlineImport(t *testing.T) {
 	want := "skipped (already imported): " + strconv.Itoa(len(man.Runs)) + " runs"
 	if !strings.Contains(out.String(), want) || regexp.MustCompile(`(?m)^\s*runs\s+\d`).MatchString(out.String()) {
 		t.Fatalf("second import, want %q:\n%s", want, out.String())
+	}
+
+	// An http(s) source is refused: the server does not fetch from other
+	// servers with its own identity.
+	var hits atomic.Int64
+	remote := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer remote.Close()
+	err = caddymodule.ImportThroughAdmin(context.Background(), cfg, remote.URL, false, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "does not fetch from other servers") || hits.Load() != 0 {
+		t.Fatalf("online import from %s: %v (%d requests reached it)", remote.URL, err, hits.Load())
 	}
 
 	// A store no running handler uses is refused by the server.
