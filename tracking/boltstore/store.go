@@ -142,7 +142,7 @@ func newStore(db *bolt.DB, owns bool) (*Store, error) {
 		db:      db,
 		ownsDB:  owns,
 		now:     func() int64 { return time.Now().UnixMilli() },
-		commits: &committer{db: db, maxSize: max(db.MaxBatchSize, 1)},
+		commits: newCommitter(db, max(db.MaxBatchSize, 1)),
 	}, nil
 }
 
