@@ -9,13 +9,14 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// committer coalesces concurrent write transactions into group commits
-// without adding latency: a writer that finds no commit in progress commits
-// at once; writers that arrive while a commit is in flight queue up, and the
-// first of them leads the next commit with everything queued by then. One
-// fsync is thus shared by all writers that arrived during the previous one,
-// and a lone writer never waits for a timer (bbolt's db.Batch waits
-// MaxBatchDelay before every commit).
+// committer coalesces concurrent write transactions into group commits: a
+// writer that finds no commit in progress leads one; writers that arrive
+// while a commit is in flight queue up, and the first of them leads the
+// next commit with everything queued by then. One commit (and its fsyncs)
+// is thus shared by all writers that arrived during the previous one. A
+// leader may also wait briefly for the writers of the last cycle to come
+// back (gather), but never for a fixed delay: a lone writer commits at once
+// (bbolt's db.Batch, unused here, waits MaxBatchDelay before every commit).
 //
 // A function that fails is taken out of its group, the group is committed
 // without it, and the function is then run alone so that its error reflects

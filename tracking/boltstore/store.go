@@ -28,8 +28,9 @@ type Options struct {
 	// process holding the database). Zero means DefaultTimeout; it is
 	// never infinite.
 	Timeout time.Duration
-	// MaxBatchDelay is how long a write waits for other writes to join its
-	// group commit. Zero means DefaultMaxBatchDelay.
+	// MaxBatchDelay is set on the bbolt database for DB.Batch. The
+	// store's own group commit does not use it (it never waits for a
+	// fixed delay; see committer). Zero means DefaultMaxBatchDelay.
 	MaxBatchDelay time.Duration
 	// MaxBatchSize is the most writes committed together. Zero means
 	// DefaultMaxBatchSize.
