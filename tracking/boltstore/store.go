@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"go.uber.org/zap"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 )
@@ -37,6 +39,9 @@ type Options struct {
 	MaxBatchSize int
 	// InitialMmapSize is passed to bbolt (0: bbolt's default).
 	InitialMmapSize int
+	// Logger receives the store's operational log lines (the progress of
+	// a background index build); nil means none.
+	Logger *zap.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -61,6 +66,11 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	logger     atomic.Pointer[zap.Logger]
+	buildStop  context.CancelFunc // stops the background index build
+	buildDone  chan struct{}      // closed when the build goroutine ends
+	scanSearch bool               // tests: never use the indexes
 }
 
 var _ tracking.Store = (*Store)(nil)
@@ -93,7 +103,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := newStore(db, true)
+	s, err := newStore(db, true, WithLogger(opts.Logger))
 	if err != nil {
 		_ = db.Close()
 		return nil, err
@@ -105,19 +115,28 @@ func Open(path string, opts Options) (*Store, error) {
 // store's buckets if needed. The Store does not own db: Close leaves it
 // open. Batch settings of db are left as the caller configured them (see
 // OpenBolt).
-func OpenDB(db *bolt.DB) (*Store, error) {
+func OpenDB(db *bolt.DB, opts ...DBOption) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("boltstore: nil database")
 	}
-	return newStore(db, false)
+	return newStore(db, false, opts...)
 }
 
-func newStore(db *bolt.DB, owns bool) (*Store, error) {
+// DBOption configures a Store made by OpenDB.
+type DBOption func(*Store)
+
+// WithLogger makes l the store's logger (nil: none), from the start: the
+// background index build an Open may begin logs its progress there.
+func WithLogger(l *zap.Logger) DBOption { return func(s *Store) { s.SetLogger(l) } }
+
+func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 	if db.IsReadOnly() {
 		return nil, errors.New("boltstore: database is read-only")
 	}
 	version := schemaVersion
+	needIndex := false
 	err := db.Update(func(tx *bolt.Tx) error {
+		hadIndex := tx.Bucket(bRunIdx) != nil
 		for _, name := range allBucket {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
@@ -129,9 +148,14 @@ func newStore(db *bolt.DB, owns bool) (*Store, error) {
 				return fmt.Errorf("unsupported schema version %x", v)
 			}
 			version = int(u64be(v))
-			return nil
+			var err error
+			needIndex, err = prepareIndex(tx, hadIndex)
+			return err
 		}
-		return meta.Put([]byte("version"), u64(schemaVersion))
+		if err := meta.Put([]byte("version"), u64(schemaVersion)); err != nil {
+			return err
+		}
+		return meta.Put(metaIndexReady, []byte{1}) // a new database: nothing to index
 	})
 	if err == nil && version < schemaVersion {
 		err = migrate(db, version)
@@ -139,12 +163,20 @@ func newStore(db *bolt.DB, owns bool) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: initialise: %w", err)
 	}
-	return &Store{
+	s := &Store{
 		db:      db,
 		ownsDB:  owns,
 		now:     func() int64 { return time.Now().UnixMilli() },
 		commits: newCommitter(db, max(db.MaxBatchSize, 1)),
-	}, nil
+	}
+	s.logger.Store(zap.NewNop())
+	for _, o := range opts {
+		o(s)
+	}
+	if needIndex && autoIndex {
+		s.startIndexBuild()
+	}
+	return s, nil
 }
 
 // DB returns the underlying database.
@@ -154,6 +186,7 @@ func (s *Store) DB() *bolt.DB { return s.db }
 // it (made by Open). Calling Close more than once is harmless.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.stopIndexBuild()
 		if s.ownsDB {
 			if err := s.db.Close(); err != nil {
 				s.closeErr = fmt.Errorf("boltstore: close: %w", err)
