@@ -184,6 +184,9 @@ func (s *Store) HardDeleteExperiment(ctx context.Context, experimentID string) e
 			if err := tx.Bucket(bTrace).Delete(k[len(prefix):]); err != nil {
 				return err
 			}
+			if err := deleteTraceSpans(tx, string(k[len(prefix):])); err != nil {
+				return err
+			}
 		}
 		if err := deletePrefix(tx.Bucket(bExpTrace), prefix); err != nil {
 			return err
@@ -206,6 +209,9 @@ func purgeRun(tx *bolt.Tx, runID string, rec *runRecord) error {
 	rp, ok := runPrefix(nil, runID)
 	if !ok {
 		return fmt.Errorf("run id %q too long", runID)
+	}
+	if err := unindexRun(tx, runID, rec); err != nil {
+		return err
 	}
 	for _, b := range [][]byte{bParam, bTag, bLatest, bHist, bInput, bModelIn} {
 		if err := deletePrefix(tx.Bucket(b), rp); err != nil {

@@ -162,6 +162,9 @@ func dropRun(tx *bolt.Tx, runID string) error {
 	if err != nil || old == nil {
 		return err
 	}
+	if err := unindexRun(tx, runID, old); err != nil {
+		return err
+	}
 	if err := tx.Bucket(bExpRun).Delete(expRunKey(nil, old.ExperimentID, old.StartTime, runID)); err != nil {
 		return err
 	}
@@ -278,6 +281,9 @@ func (s *Store) ImportRun(ctx context.Context, r *tracking.Run) error {
 			if err := tx.Bucket(bRunOutput).Put(append(appendStr(nil, runID), o.ModelID...), u64(uint64(o.Step))); err != nil {
 				return err
 			}
+		}
+		if err := indexRun(tx, runID, rec); err != nil {
+			return err
 		}
 		pending, err := tx.CreateBucketIfNotExists(bImportPending)
 		if err != nil {
