@@ -60,7 +60,7 @@ type Options struct {
 	// they are and nothing is copied.
 	ArtifactsTo string
 	// Progress, when set, is called after every record with the counts
-	// so far.
+	// so far (never twice at once).
 	Progress func(phase string, c storecopy.Counts)
 	// Status, when set, is called as Progress is, with the whole state
 	// (bytes, skipped records and the source's estimate).
@@ -131,6 +131,7 @@ type importer struct {
 	estimate  Estimate
 	bytesDone atomic.Int64
 	mu        sync.Mutex
+	cbMu      sync.Mutex      // serialises the progress callbacks
 	runs      map[string]bool // run ids in scope, for the registry filter
 }
 
@@ -140,7 +141,14 @@ func (im *importer) report(p Problem) {
 	im.mu.Unlock()
 }
 
+// progress calls the callbacks, one call at a time (artifact files are
+// copied by several goroutines).
 func (im *importer) progress(phase string) {
+	if im.opts.Progress == nil && im.opts.Status == nil {
+		return
+	}
+	im.cbMu.Lock()
+	defer im.cbMu.Unlock()
 	c := im.counter.Snapshot()
 	if im.opts.Progress != nil {
 		im.opts.Progress(phase, c)
@@ -313,6 +321,9 @@ func (im *importer) oneRun(ctx context.Context, expID string, r *Run) error {
 	}
 	id := run.Info.RunID
 	im.runs[id] = true
+	if r.History == nil {
+		r.History = func(context.Context, func([]tracking.Metric) error) error { return nil }
+	}
 	var artDir string
 	if im.opts.ArtifactsTo != "" {
 		artDir, run.Info.ArtifactURI = im.artifactDir(expID, id)

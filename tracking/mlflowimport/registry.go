@@ -50,6 +50,7 @@ func (im *importer) model(ctx context.Context, m *Model) error {
 			im.mu.Lock()
 			im.rep.SkippedModels++
 			im.mu.Unlock()
+			im.progress("registry")
 			return nil
 		}
 	} else if err != nil && !tracking.IsCode(err, tracking.ResourceDoesNotExist) {
