@@ -10,6 +10,7 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -139,4 +140,58 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("error %v is not a 4xx Error", err)
 		}
 	})
+}
+
+// TestValueLimits: attribute values are counted (nested ones too) and
+// their nesting checked on the wire, before decoding.
+func TestValueLimits(t *testing.T) {
+	str := &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "v"}}
+	list := func(n int) *commonpb.AnyValue {
+		vals := make([]*commonpb.AnyValue, n)
+		for i := range vals {
+			vals[i] = str
+		}
+		return &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: vals}}}
+	}
+	req := func(attrs ...*commonpb.KeyValue) *coltracepb.ExportTraceServiceRequest {
+		return &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{
+			{TraceId: bytes.Repeat([]byte{1}, 16), SpanId: bytes.Repeat([]byte{2}, 8), Attributes: attrs,
+				Events: []*tracepb.Span_Event{{Name: "e", Attributes: []*commonpb.KeyValue{{Key: "ev", Value: list(3)}}}}}}}}}}}
+	}
+	lim := Limits{MaxValues: 10, MaxDepth: 2}
+	pb := func(r *coltracepb.ExportTraceServiceRequest) []byte { b, _ := proto.Marshal(r); return b }
+	js := func(r *coltracepb.ExportTraceServiceRequest) []byte { b, _ := protojson.Marshal(r); return b }
+	// 1 + 5 + 4 (the event's) = 10 values: fine; one more is not.
+	okReq := req(&commonpb.KeyValue{Key: "a", Value: list(5)})
+	if _, err := Unmarshal(pb(okReq), ContentTypeProtobuf, lim); err != nil {
+		t.Fatalf("10 values: %v", err)
+	}
+	over := req(&commonpb.KeyValue{Key: "a", Value: list(6)})
+	var e *Error
+	if _, err := Unmarshal(pb(over), ContentTypeProtobuf, lim); !errors.As(err, &e) || e.Status != 413 {
+		t.Fatalf("11 values: %v", err)
+	}
+	if _, err := Unmarshal(js(req(&commonpb.KeyValue{Key: "a", Value: list(100)})), ContentTypeJSON, lim); !errors.As(err, &e) || e.Status != 413 {
+		t.Fatalf("JSON with 100 values: %v", err)
+	}
+	nested := &commonpb.AnyValue{Value: &commonpb.AnyValue_KvlistValue{KvlistValue: &commonpb.KeyValueList{Values: []*commonpb.KeyValue{{Key: "k", Value: list(1)}}}}}
+	if _, err := Unmarshal(pb(req(&commonpb.KeyValue{Key: "a", Value: nested})), ContentTypeProtobuf, lim); err != nil {
+		t.Fatalf("2 levels: %v", err)
+	}
+	deeper := &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: []*commonpb.AnyValue{nested}}}}
+	for _, mt := range []string{ContentTypeProtobuf, ContentTypeJSON} {
+		body := pb(req(&commonpb.KeyValue{Key: "a", Value: deeper}))
+		if mt == ContentTypeJSON {
+			body = js(req(&commonpb.KeyValue{Key: "a", Value: deeper}))
+		}
+		if _, err := Unmarshal(body, mt, lim); !errors.As(err, &e) || e.Status != 400 || !strings.Contains(e.Message, "nested") {
+			t.Fatalf("3 levels (%s): %v", mt, err)
+		}
+	}
+}
+
+func TestCountJSONObjects(t *testing.T) {
+	if n := countJSONObjects([]byte(`{"a": "{\"}{", "b": [{}, {"c": {}}]}`)); n != 4 {
+		t.Fatalf("count = %d", n)
+	}
 }
