@@ -26,13 +26,24 @@ const SessionCookie = "mlflow_session"
 // subdomain or a plain-HTTP response cannot plant or shadow it.
 const SecureSessionCookie = "__Host-" + SessionCookie
 
-// SessionCookieName is the session cookie's name for r: the __Host- one on
-// a TLS connection. Over TLS the unprefixed name is ignored.
+// SessionCookieName is the session cookie's name for r: the __Host- one
+// when the client reached the site over HTTPS (see SecureRequest). Over
+// HTTPS the unprefixed name is ignored.
 func SessionCookieName(r *http.Request) string {
-	if r.TLS != nil {
+	if SecureRequest(r) {
 		return SecureSessionCookie
 	}
 	return SessionCookie
+}
+
+// SecureRequest reports whether the client reached the site over HTTPS:
+// the connection is TLS, or the server has set r.URL.Scheme to "https"
+// because a TLS-terminating proxy it trusts said so. On a server request
+// r.URL.Scheme is otherwise empty; a server that accepts absolute-form
+// request lines must overwrite it before calling this (caddy-mlflow's
+// handler always does, from the connection and its trusted proxies only).
+func SecureRequest(r *http.Request) bool {
+	return r.TLS != nil || r.URL != nil && r.URL.Scheme == "https"
 }
 
 // Session defaults.

@@ -7,7 +7,8 @@ package caddymodule
 //     the password with the Basic verifier (same bcrypt check, same
 //     timing for unknown users), then starts a session: a 256-bit token in
 //     the mlflow_session cookie (HttpOnly, SameSite=Strict, Path=/; over
-//     TLS named __Host-mlflow_session and Secure), its SHA-256 in the
+//     HTTPS, direct or through a trusted TLS-terminating proxy, named
+//     __Host-mlflow_session and Secure), its SHA-256 in the
 //     auth.sessions bucket. Sessions end
 //     after 12h unused or 7d in all, when the user is deleted or its
 //     password changes, and at logout.
@@ -343,7 +344,8 @@ func (w *rebindWriter) Write(b []byte) (int, error) {
 }
 
 // sessionCookie is the session cookie with its flags; maxAge < 0 clears it.
-// Over TLS it is a __Host- cookie: Secure, Path=/, no Domain.
+// Over HTTPS (authn.SecureRequest) it is a __Host- cookie: Secure, Path=/,
+// no Domain.
 func sessionCookie(r *http.Request, token string, maxAge int) *http.Cookie {
 	return &http.Cookie{
 		Name:     authn.SessionCookieName(r),
@@ -351,7 +353,7 @@ func sessionCookie(r *http.Request, token string, maxAge int) *http.Cookie {
 		Path:     "/",
 		MaxAge:   maxAge,
 		HttpOnly: true,
-		Secure:   r.TLS != nil,
+		Secure:   authn.SecureRequest(r),
 		// Strict: the cookie never rides on a request another site
 		// starts. Deep links from elsewhere still work: the shell needs no
 		// cookie, and its own fetches are same-site.
@@ -359,10 +361,10 @@ func sessionCookie(r *http.Request, token string, maxAge int) *http.Cookie {
 	}
 }
 
-// loginCSRFName is the login CSRF cookie's name for r: over TLS the
+// loginCSRFName is the login CSRF cookie's name for r: over HTTPS the
 // __Host- one (which only a secure page of this host can set).
 func loginCSRFName(r *http.Request) string {
-	if r.TLS != nil {
+	if authn.SecureRequest(r) {
 		return "__Host-" + loginCSRFCookie
 	}
 	return loginCSRFCookie
@@ -373,8 +375,8 @@ func loginCSRFName(r *http.Request) string {
 // have Path=/.
 func loginCSRFCookieFor(r *http.Request, v string, maxAge int) *http.Cookie {
 	c := &http.Cookie{Name: loginCSRFName(r), Value: v, Path: "/login", MaxAge: maxAge,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode}
-	if r.TLS != nil {
+		HttpOnly: true, Secure: authn.SecureRequest(r), SameSite: http.SameSiteStrictMode}
+	if authn.SecureRequest(r) {
 		c.Path = "/"
 	}
 	return c
@@ -456,7 +458,7 @@ func sameOrigin(r *http.Request) bool {
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return false // includes "null"
 	}
-	if r.TLS != nil && u.Scheme != "https" {
+	if authn.SecureRequest(r) && u.Scheme != "https" {
 		return false
 	}
 	return strings.EqualFold(u.Host, r.Host)

@@ -1,5 +1,17 @@
 package caddymodule
 
+import (
+	"context"
+	"errors"
+	"io"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/pflag"
+
+	"github.com/caddy-mlflow/caddy-mlflow/tracking"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/storecopy"
+)
+
 // DBReferences exposes the pool's reference count to the external tests.
 var DBReferences = dbReferences
 
@@ -25,4 +37,45 @@ func PGPool(uri string, p *PostgresConfig) any {
 		return true
 	})
 	return found
+}
+
+// ImportThroughAdmin runs `caddy mlflow import --config cfgFile --from
+// from` as the CLI does, in this process, writing its output to stdout and
+// stderr; it fails unless the CLI decides to go through the admin API (a
+// running server holds the store).
+func ImportThroughAdmin(ctx context.Context, cfgFile, from string, dryRun bool, stdout, stderr io.Writer) error {
+	fs := pflag.NewFlagSet("mlflow", pflag.ContinueOnError)
+	for _, name := range []string{"config", "adapter", "address", "backend_store_uri", "from"} {
+		fs.String(name, "", "")
+	}
+	if err := fs.Parse([]string{"--config", cfgFile, "--from", from}); err != nil {
+		return err
+	}
+	t, online, err := importOnline(caddycmd.Flags{FlagSet: fs})
+	if err != nil {
+		return err
+	}
+	if !online {
+		return errors.New("the CLI would import offline")
+	}
+	return runOnlineImport(ctx, t, importRequest{From: from, DryRun: dryRun}, stdout, stderr, false)
+}
+
+// SetImportHook sets the function told about every progress update of an
+// online import (nil: none).
+func SetImportHook(f func(ctx context.Context, phase string, c storecopy.Counts)) {
+	if f == nil {
+		importHook.Store(nil)
+		return
+	}
+	importHook.Store(&f)
+}
+
+// LiveStore is the store of the running handler whose bbolt file is path
+// (nil if none).
+func LiveStore(path string) tracking.Store {
+	if h := liveHandler(path); h != nil {
+		return h.store
+	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	bolt "go.etcd.io/bbolt"
 	"golang.org/x/term"
 
 	"github.com/caddy-mlflow/caddy-mlflow/internal/importcmd"
@@ -49,13 +50,16 @@ func addImportFlags(fs *flag.FlagSet) {
 // database into the store --to names (offline: a bbolt store must not be
 // held by a running server), artifacts into --artifacts-to. Without --to,
 // both come from the mlflow handler of --config (its backend_store_uri and
-// local artifacts_destination).
+// local artifacts_destination); when a running server holds that bbolt
+// store, the import runs in the server through its admin API.
 func cmdImport(fl caddycmd.Flags) (int, error) {
 	if len(fl.Args()) != 1 {
 		return caddy.ExitCodeFailedStartup, errors.New("usage: caddy mlflow " + importUsage)
 	}
 	exps := []string(importExperiments)
 	to, artifactsTo := fl.String("to"), fl.String("artifacts-to")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
 	if to == "" {
 		cfg, _, _, err := caddycmd.LoadConfig(fl.String("config"), fl.String("adapter"))
 		if err != nil {
@@ -65,13 +69,30 @@ func cmdImport(fl caddycmd.Flags) (int, error) {
 		if err != nil {
 			return caddy.ExitCodeFailedStartup, fmt.Errorf("no --to: %w", err)
 		}
+		// A bbolt store held by a running server: the import runs in
+		// that server, through its admin API (maint_import.go).
+		if t, online, err := importOnline(fl); err != nil {
+			return caddy.ExitCodeFailedStartup, err
+		} else if online {
+			if importcmd.IsRemote(fl.String("from")) {
+				return caddy.ExitCodeFailedStartup, importcmd.ErrRemoteOnline
+			}
+			if artifactsTo != "" {
+				return caddy.ExitCodeFailedStartup, errors.New("--artifacts-to: the running server copies artifacts into its own artifacts_destination; leave --artifacts-to out")
+			}
+			err := runOnlineImport(ctx, t, importRequest{
+				From: fl.String("from"), ArtifactsFrom: fl.String("artifacts-from"), Experiments: exps, DryRun: fl.Bool("dry-run"),
+			}, os.Stdout, os.Stderr, term.IsTerminal(int(os.Stderr.Fd())))
+			if err != nil {
+				return caddy.ExitCodeFailedStartup, err
+			}
+			return caddy.ExitCodeSuccess, nil
+		}
 		to = store
 		if artifactsTo == "" && dest != "" {
 			artifactsTo = dest
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 	_, err := importcmd.Run(ctx, importcmd.Config{
 		From:          fl.String("from"),
 		To:            to,
@@ -93,6 +114,29 @@ func cmdImport(fl caddycmd.Flags) (int, error) {
 		return caddy.ExitCodeFailedStartup, err
 	}
 	return caddy.ExitCodeSuccess, nil
+}
+
+// importOnline reports whether the config's store is a bbolt file held by
+// a running server (then the import goes through its admin API).
+func importOnline(fl caddycmd.Flags) (*cliTarget, bool, error) {
+	if fl.String("from") == "" {
+		return nil, false, nil // importcmd.Run says what is missing
+	}
+	t, err := resolveCLITarget(fl)
+	if err != nil || t.pgURI != "" {
+		return nil, false, err
+	}
+	db, err := bolt.Open(t.storePath, 0o600, &bolt.Options{ReadOnly: true, Timeout: cliLockWait})
+	switch {
+	case err == nil:
+		return nil, false, db.Close()
+	case errors.Is(err, bolt.ErrTimeout):
+		if t.adminAddr == "" {
+			return nil, false, fmt.Errorf("the store %s is in use (a server is running?) and the config's admin API is off; enable `admin` or stop the server", t.storePath)
+		}
+		return t, true, nil
+	}
+	return nil, false, nil // a missing file: the offline import creates it
 }
 
 // importTargetFromConfig finds the mlflow handler of a JSON config (the

@@ -33,6 +33,9 @@ func init() {
 //   - POST /mlflow/gc {"store", "op", "id"}: one tracking.GarbageCollector
 //     call; the answer is {"result": ...} or MLflow's
 //     {"error_code", "message"}.
+//   - POST /mlflow/import {"store", "from", ...}: an MLflow import into the
+//     running handler's store and artifact directory, answered with
+//     newline-delimited JSON progress and the report (maint_import.go).
 type maintAdminAPI struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -125,6 +128,7 @@ func (maintAdminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{
 		{Pattern: "/mlflow/backup", Handler: caddy.AdminHandlerFunc(serveBackup)},
 		{Pattern: "/mlflow/gc", Handler: caddy.AdminHandlerFunc(serveGC)},
+		{Pattern: "/mlflow/import", Handler: caddy.AdminHandlerFunc(serveImport)}, // maint_import.go
 	}
 }
 
@@ -147,6 +151,7 @@ func serveBackup(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	})
 	log := caddy.Log().Named("mlflow.backup")
+	observeBackup(info.Size, err) // metrics.go
 	if err != nil {
 		if !started {
 			return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}

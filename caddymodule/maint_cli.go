@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,9 +21,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-mlflow/caddy-mlflow/internal/maint"
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pgdb"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/boltstore"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/pgstore"
 )
 
 // Store maintenance commands: `caddy mlflow backup|gc|compact`. The logic
@@ -47,6 +50,8 @@ Store maintenance:
       MLflow's mlflow gc: permanently deletes deleted runs and experiments
       with their artifacts, then abandoned multipart uploads older than
       --uploads-older-than (default: the config's multipart_gc_age, 24h).
+      bbolt: through the admin API while the server runs; PostgreSQL: on
+      the database directly, servers running or not.
   caddy mlflow compact --config Caddyfile
       Offline only (server stopped): rewrites the file without free pages.`
 
@@ -200,7 +205,7 @@ func cmdGC(fl caddycmd.Flags) (int, error) {
 		return caddy.ExitCodeFailedStartup, err
 	}
 	ctx := context.Background()
-	h, err := handlerConfig(fl, t.storePath)
+	h, err := handlerConfig(fl, t)
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, err
 	}
@@ -234,12 +239,22 @@ func cmdGC(fl caddycmd.Flags) (int, error) {
 	}
 
 	var gc tracking.GarbageCollector
-	s, err := boltstore.Open(t.storePath, boltstore.Options{Timeout: cliLockWait})
+	var s interface {
+		tracking.GarbageCollector
+		Close() error
+	}
+	if t.pgURI != "" {
+		// PostgreSQL is shared by every replica: gc works on the database
+		// directly, whether servers run or not.
+		s, err = pgstore.Open(ctx, t.pgURI, pgdb.Options{MaxConns: 2, ApplicationName: "caddy-mlflow-cli"})
+	} else {
+		s, err = boltstore.Open(t.storePath, boltstore.Options{Timeout: cliLockWait})
+	}
 	switch {
 	case err == nil:
 		defer s.Close()
 		gc = s
-	case errors.Is(err, bolt.ErrTimeout):
+	case t.pgURI == "" && errors.Is(err, bolt.ErrTimeout):
 		if t.adminAddr == "" {
 			return caddy.ExitCodeFailedStartup, fmt.Errorf("the store %s is in use (a server is running?) and the config's admin API is off; enable `admin` or stop the server", t.storePath)
 		}
@@ -265,8 +280,8 @@ func cmdGC(fl caddycmd.Flags) (int, error) {
 }
 
 // handlerConfig returns the mlflow handler of the config whose store is
-// storePath.
-func handlerConfig(fl caddycmd.Flags, storePath string) (*Handler, error) {
+// t's (its bbolt file, or its PostgreSQL URI with placeholders replaced).
+func handlerConfig(fl caddycmd.Flags, t *cliTarget) (*Handler, error) {
 	cfg, _, _, err := caddycmd.LoadConfig(fl.String("config"), fl.String("adapter"))
 	if err != nil {
 		return nil, fmt.Errorf("loading the config: %w", err)
@@ -282,7 +297,11 @@ func handlerConfig(fl caddycmd.Flags, storePath string) (*Handler, error) {
 		case map[string]any:
 			if x["handler"] == "mlflow" && found == nil {
 				s, _ := x["backend_store_uri"].(string)
-				if p, err := ResolveBackendStoreURI(s); err == nil && p == storePath {
+				if t.pgURI != "" {
+					if caddy.NewReplacer().ReplaceKnown(s, "") == t.pgURI {
+						found = x
+					}
+				} else if p, err := ResolveBackendStoreURI(s); err == nil && p == t.storePath {
 					found = x
 				}
 			}
@@ -297,7 +316,7 @@ func handlerConfig(fl caddycmd.Flags, storePath string) (*Handler, error) {
 	}
 	walk(root)
 	if found == nil {
-		return nil, fmt.Errorf("no mlflow handler of the config uses the store %s", storePath)
+		return nil, fmt.Errorf("no mlflow handler of the config uses the store %s", cmp.Or(t.storePath, pgdb.Redact(t.pgURI)))
 	}
 	raw, _ := json.Marshal(found)
 	h := new(Handler)

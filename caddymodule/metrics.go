@@ -22,12 +22,16 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/caddy-mlflow/caddy-mlflow/authn"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/mlflowimport"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/pgstore"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/storecopy"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/ui"
 )
 
@@ -57,6 +61,17 @@ type promMetrics struct {
 	artifactBytes *prometheus.CounterVec
 	authFailures  *prometheus.CounterVec
 	bolt          *boltCollector
+	pgTxDuration  *prometheus.HistogramVec
+	pgTxRetries   *prometheus.CounterVec
+	pg            *pgCollector
+
+	// Operations run through the admin API (maint_admin.go,
+	// maint_import.go).
+	importRecords     *prometheus.CounterVec
+	importBytes       prometheus.Counter
+	backups           *prometheus.CounterVec
+	backupBytes       prometheus.Counter
+	backupLastSuccess prometheus.Gauge
 }
 
 // metrics are this process's collectors.
@@ -81,6 +96,12 @@ func newPromMetrics() *promMetrics {
 	}
 	for _, r := range authFailureReasons {
 		m.authFailures.WithLabelValues(r)
+	}
+	for _, k := range (storecopy.Counts{}).Kinds() {
+		m.importRecords.WithLabelValues(k.Name)
+	}
+	for _, r := range []string{"ok", "failed"} {
+		m.backups.WithLabelValues(r)
 	}
 	return m
 }
@@ -121,11 +142,50 @@ func newCollectors() *promMetrics {
 			Help:      "Requests the gateway refused, by reason.",
 		}, []string{"reason"}),
 		bolt: newBoltCollector(),
+		pgTxDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: metricsNamespace,
+			Name:      "pg_transaction_duration_seconds",
+			Help:      "Duration of committed PostgreSQL transactions, by operation (create_run, log_batch, ...), retries included.",
+			Buckets:   prometheus.ExponentialBuckets(0.0005, 2, 14), // 0.5ms .. ~4s
+		}, []string{"operation"}),
+		pgTxRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace,
+			Name:      "pg_transaction_retries_total",
+			Help:      "PostgreSQL transactions run again after a serialization failure or deadlock, by operation.",
+		}, []string{"operation"}),
+		pg: newPGCollector(),
+		importRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace,
+			Name:      "import_records_total",
+			Help:      "Records written by `caddy mlflow import` run through the server's admin API, by kind (experiments, runs, metric_points, ...).",
+		}, []string{"kind"}),
+		importBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace,
+			Name:      "import_bytes_total",
+			Help:      "Artifact bytes copied by `caddy mlflow import` run through the server's admin API.",
+		}),
+		backups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace,
+			Name:      "backups_total",
+			Help:      "Snapshots streamed to `caddy mlflow backup` through the admin API, by result (ok, failed).",
+		}, []string{"result"}),
+		backupBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace,
+			Name:      "backup_bytes_total",
+			Help:      "Snapshot bytes streamed to `caddy mlflow backup` through the admin API.",
+		}),
+		backupLastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: metricsNamespace,
+			Name:      "backup_last_success_timestamp_seconds",
+			Help:      "Unix time at which the last snapshot streamed through the admin API completed (0: none since the process started).",
+		}),
 	}
 }
 
 func (m *promMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.duration, m.commitLatency, m.commitBatch, m.artifactBytes, m.authFailures, m.bolt}
+	return []prometheus.Collector{m.requests, m.duration, m.commitLatency, m.commitBatch, m.artifactBytes, m.authFailures, m.bolt,
+		m.pgTxDuration, m.pgTxRetries, m.pg,
+		m.importRecords, m.importBytes, m.backups, m.backupBytes, m.backupLastSuccess}
 }
 
 // register registers the collectors in reg. A collector reg already has
@@ -148,6 +208,16 @@ func (m *promMetrics) ObserveCommit(calls int, d time.Duration) {
 	m.commitBatch.Observe(float64(calls))
 }
 
+// ObserveTx implements pgstore.TxObserver.
+func (m *promMetrics) ObserveTx(op string, attempts int, d time.Duration, committed bool) {
+	if attempts > 1 {
+		m.pgTxRetries.WithLabelValues(op).Add(float64(attempts - 1))
+	}
+	if committed {
+		m.pgTxDuration.WithLabelValues(op).Observe(d.Seconds())
+	}
+}
+
 // provisionMetrics registers the collectors in the config's registry and
 // makes the store report its commits. A handler provisioned without a
 // registry (outside a Caddy config) still counts, unexported.
@@ -159,6 +229,11 @@ func (h *Handler) provisionMetrics(ctx caddy.Context) error {
 	}
 	if h.store != nil {
 		h.store.SetCommitObserver(metrics)
+	}
+	if h.pg != nil {
+		if s, ok := h.pg.store.(*pgstore.Store); ok {
+			s.SetTxObserver(metrics)
+		}
 	}
 	if s, ok := h.api.(*slashRedirect); ok {
 		h.routes = s.matcher
@@ -357,3 +432,114 @@ func (c *boltCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 var _ prometheus.Collector = (*boltCollector)(nil)
+
+// importRecorder turns an import's running counts into
+// import_records_total increments. A dry run writes nothing and counts
+// nothing.
+type importRecorder struct {
+	mu     sync.Mutex
+	dryRun bool
+	last   storecopy.Counts
+}
+
+func newImportRecorder(dryRun bool) *importRecorder { return &importRecorder{dryRun: dryRun} }
+
+// observe adds what c has more than the counts seen last.
+func (r *importRecorder) observe(c storecopy.Counts) {
+	if r.dryRun {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	prev := r.last.Kinds()
+	for i, k := range c.Kinds() {
+		if d := k.Value - prev[i].Value; d > 0 {
+			metrics.importRecords.WithLabelValues(k.Name).Add(float64(d))
+		}
+	}
+	r.last = c
+}
+
+// finish adds the artifact bytes of the import's report.
+func (r *importRecorder) finish(rep *mlflowimport.Report) {
+	if r.dryRun || rep == nil || rep.ArtifactBytes <= 0 {
+		return
+	}
+	metrics.importBytes.Add(float64(rep.ArtifactBytes))
+}
+
+// observeBackup records a snapshot streamed through the admin API.
+func observeBackup(bytes int64, err error) {
+	if err != nil {
+		metrics.backups.WithLabelValues("failed").Inc()
+		return
+	}
+	metrics.backups.WithLabelValues("ok").Inc()
+	metrics.backupBytes.Add(float64(bytes))
+	metrics.backupLastSuccess.SetToCurrentTime()
+}
+
+// pgCollector reports the pooled PostgreSQL connection pools of this
+// process (pgPool) at scrape time, labelled with the redacted URI.
+type pgCollector struct {
+	conns, maxConns, acquires, emptyAcquires, acquireWait *prometheus.Desc
+}
+
+func newPGCollector() *pgCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, "pg_pool", name), help, append([]string{"db"}, labels...), nil)
+	}
+	return &pgCollector{
+		conns:         d("connections", "Connections of the pool, by state (acquired, idle, constructing).", "state"),
+		maxConns:      d("max_connections", "The pool's max_conns."),
+		acquires:      d("acquires_total", "Connections acquired from the pool."),
+		emptyAcquires: d("empty_acquires_total", "Acquires that had to wait for a connection (none idle)."),
+		acquireWait:   d("acquire_wait_seconds_total", "Time spent waiting for a connection of the pool."),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *pgCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.conns, c.maxConns, c.acquires, c.emptyAcquires, c.acquireWait} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector: one set of series per pool.
+// Two pools of one database with different settings add up under its
+// label.
+func (c *pgCollector) Collect(ch chan<- prometheus.Metric) {
+	type agg struct{ acquired, idle, constructing, max, acquires, empty, wait float64 }
+	byDB := map[string]*agg{}
+	pgPool.Range(func(_, v any) bool {
+		s, ok := v.(*sharedPG)
+		if !ok {
+			return true
+		}
+		st := s.pool.Stat()
+		a := byDB[s.name]
+		if a == nil {
+			a = &agg{}
+			byDB[s.name] = a
+		}
+		a.acquired += float64(st.AcquiredConns())
+		a.idle += float64(st.IdleConns())
+		a.constructing += float64(st.ConstructingConns())
+		a.max += float64(st.MaxConns())
+		a.acquires += float64(st.AcquireCount())
+		a.empty += float64(st.EmptyAcquireCount())
+		a.wait += st.AcquireDuration().Seconds()
+		return true
+	})
+	for db, a := range byDB {
+		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, a.acquired, db, "acquired")
+		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, a.idle, db, "idle")
+		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, a.constructing, db, "constructing")
+		ch <- prometheus.MustNewConstMetric(c.maxConns, prometheus.GaugeValue, a.max, db)
+		ch <- prometheus.MustNewConstMetric(c.acquires, prometheus.CounterValue, a.acquires, db)
+		ch <- prometheus.MustNewConstMetric(c.emptyAcquires, prometheus.CounterValue, a.empty, db)
+		ch <- prometheus.MustNewConstMetric(c.acquireWait, prometheus.CounterValue, a.wait, db)
+	}
+}
+
+var _ prometheus.Collector = (*pgCollector)(nil)

@@ -304,7 +304,8 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 		return fmt.Errorf("mlflow: %w", err)
 	}
 
-	h.startSweeper() // uploads.go
+	h.startSweeper()    // uploads.go
+	h.registerLive(ctx) // maint_import.go: for the admin API's online import
 
 	h.logger.Info("mlflow tracking server provisioned",
 		zap.String("backend_store", h.backend.String()),
@@ -347,7 +348,7 @@ func (h *Handler) openStore(ctx caddy.Context) (tracking.Store, error) {
 		return nil, err
 	}
 	h.acquired = true
-	bs, err := boltstore.OpenDB(shared.db)
+	bs, err := boltstore.OpenDB(shared.db, boltstore.WithLogger(h.logger))
 	if err != nil {
 		return nil, fmt.Errorf("backend store %s: %w", h.boltPath, err)
 	}

@@ -22,14 +22,19 @@ type Importer interface {
 	ImportExperiment(ctx context.Context, e *Experiment) error
 	// ImportRun writes a run's info (id, times, status, lifecycle,
 	// deleted time), params, tags, latest metric values (Data.Metrics),
-	// dataset and model inputs and model outputs. Its metric history
-	// follows through ImportMetricHistory; whatever history the run had
-	// in the destination is dropped.
+	// dataset and model inputs and model outputs, and marks the run
+	// "import pending", in one transaction. Its metric history follows
+	// through ImportMetricHistory; whatever history the run had in the
+	// destination is dropped.
 	ImportRun(ctx context.Context, r *Run) error
 	// ImportMetricHistory appends points of one run's metric history
 	// (any keys, any order; exact duplicates are stored once). Latest
 	// values are not derived from them: they come with ImportRun.
 	ImportMetricHistory(ctx context.Context, runID string, points []Metric) error
+	// FinishRunImport clears the run's "import pending" mark after its
+	// last history chunk: from then on the run is known to be whole. A
+	// run that is not there is RESOURCE_DOES_NOT_EXIST.
+	FinishRunImport(ctx context.Context, runID string) error
 	// ImportLoggedModel writes a logged model with its id, attributes,
 	// tags, params and every metric point.
 	ImportLoggedModel(ctx context.Context, m *LoggedModel) error
@@ -61,6 +66,11 @@ type ImportTarget interface {
 	// experiment id) move past the imported ids and everything is made
 	// durable.
 	FinishImport(ctx context.Context) error
+	// RunImportPending reports whether ImportRun wrote the run and its
+	// FinishRunImport has not come yet: an import cut off in the middle
+	// of the run's history (false for a run that is not there, or was
+	// not imported).
+	RunImportPending(ctx context.Context, runID string) (bool, error)
 }
 
 // ModelVersionCounter is implemented by stores that can say the highest

@@ -1,7 +1,9 @@
 // Package importcmd is `caddy mlflow import`: it opens an MLflow source
-// (a file store directory or a SQLite database), opens the destination
-// store named by a backend_store_uri, runs tracking/mlflowimport with
-// copy-store's progress display on stderr, and prints the summary. The
+// (a file store directory, a SQLite database, or a running tracking
+// server through its REST API), opens the destination store named by a
+// backend_store_uri, runs tracking/mlflowimport with a progress display
+// on stderr (a live bar on a terminal, periodic lines otherwise), and
+// prints the summary. The
 // Caddy command glue lives in caddymodule.
 package importcmd
 
@@ -10,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -19,13 +22,15 @@ import (
 	"github.com/caddy-mlflow/caddy-mlflow/internal/pgdb"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/mlflowimport"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/mlflowimport/filestore"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/mlflowimport/restsource"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/mlflowimport/sqlsource"
 )
 
 // Config is one import.
 type Config struct {
 	// From is the MLflow source: an mlruns/ directory (a path or
-	// file:///...) or sqlite:///path/mlflow.db.
+	// file:///...), sqlite:///path/mlflow.db, or a tracking server
+	// (http(s)://..., read with the MLFLOW_TRACKING_* environment).
 	From string
 	// To is the destination's backend_store_uri (a bbolt path or
 	// postgresql://...); a bbolt store must not be in use.
@@ -51,11 +56,32 @@ type Config struct {
 	Interval time.Duration
 }
 
+// IsRemote reports whether from names a running tracking server
+// (http:// or https://). The online import (POST /mlflow/import) refuses
+// such sources: the server would fetch a URL with credentials and
+// certificate paths it would have to be handed, so the import from a
+// server runs in the CLI, against a stopped destination.
+func IsRemote(from string) bool { return restsource.IsURI(from) }
+
+// ErrRemoteOnline is the refusal of an http(s) source by a running
+// server.
+var ErrRemoteOnline = errors.New("--from http(s)://: a running server does not fetch from other servers " +
+	"(it would need your MLFLOW_TRACKING_* credentials and certificate files); stop it and run the import again: " +
+	"the command then reads the source itself, with this shell's MLFLOW_TRACKING_* settings, into the stopped store")
+
 // OpenSource opens the MLflow source a --from value names.
 func OpenSource(ctx context.Context, from, artifactsFrom string) (mlflowimport.Source, error) {
 	switch {
-	case strings.HasPrefix(from, "http://") || strings.HasPrefix(from, "https://"):
-		return nil, errors.New("importing from a running MLflow server (http/https) is not supported yet; point --from at its mlruns/ directory or sqlite:/// database")
+	case restsource.IsURI(from):
+		if artifactsFrom != "" {
+			return nil, errors.New("--artifacts-from: a tracking server's artifacts are read through its API; leave --artifacts-from out")
+		}
+		// The MLflow client's environment (MLFLOW_TRACKING_USERNAME,
+		// _PASSWORD, _TOKEN, _INSECURE_TLS, _SERVER_CERT_PATH,
+		// _CLIENT_CERT_PATH, the MLFLOW_HTTP_REQUEST_* retry settings)
+		// of this process: the CLI's. A running server refuses http(s)
+		// sources (IsRemote) rather than fetch with its own.
+		return restsource.Open(ctx, from, os.LookupEnv)
 	case sqlsource.IsURI(from):
 		return sqlsource.Open(ctx, from, artifactsFrom)
 	case pgdb.IsURI(from) || strings.Contains(from, "://") && !strings.HasPrefix(from, "file:"):
@@ -68,7 +94,7 @@ func OpenSource(ctx context.Context, from, artifactsFrom string) (mlflowimport.S
 // Run imports cfg.From into cfg.To and prints the summary.
 func Run(ctx context.Context, cfg Config) (*mlflowimport.Report, error) {
 	if cfg.From == "" || cfg.To == "" {
-		return nil, errors.New("import needs --from <mlruns dir | sqlite:///mlflow.db> and --to <store uri>")
+		return nil, errors.New("import needs --from <mlruns dir | sqlite:///mlflow.db | http(s)://server> and --to <store uri>")
 	}
 	if cfg.Stdout == nil {
 		cfg.Stdout = io.Discard
@@ -94,11 +120,11 @@ func Run(ctx context.Context, cfg Config) (*mlflowimport.Report, error) {
 		verb = "dry run: reading"
 	}
 	fmt.Fprintf(cfg.Stderr, "import: %s %s into %s\n", verb, src.Name(), name)
-	p := copystore.NewProgress(cfg.Stderr, "import: ", cfg.Terminal, cfg.Interval)
+	p := newProgress(cfg.Stderr, cfg.Terminal, cfg.Interval)
 	rep, err := mlflowimport.Import(ctx, src, dst, mlflowimport.Options{
-		Experiments: cfg.Experiments, DryRun: cfg.DryRun, ArtifactsTo: cfg.ArtifactsTo, Progress: p.Update,
+		Experiments: cfg.Experiments, DryRun: cfg.DryRun, ArtifactsTo: cfg.ArtifactsTo, Status: p.update,
 	})
-	p.Done()
+	p.done()
 	if rep != nil {
 		PrintReport(cfg.Stdout, rep, cfg.DryRun)
 	}
@@ -108,7 +134,7 @@ func Run(ctx context.Context, cfg Config) (*mlflowimport.Report, error) {
 		}
 		return rep, err
 	}
-	fmt.Fprintf(cfg.Stderr, "import: done in %s\n", p.Elapsed())
+	fmt.Fprintf(cfg.Stderr, "import: done in %s\n", p.elapsed())
 	return rep, nil
 }
 
@@ -129,8 +155,8 @@ func PrintReport(w io.Writer, rep *mlflowimport.Report, dryRun bool) {
 	fmt.Fprintf(tw, "artifact_files\t%d\t\n", rep.ArtifactFiles)
 	fmt.Fprintf(tw, "artifact_bytes\t%d\t\n", rep.ArtifactBytes)
 	_ = tw.Flush()
-	fmt.Fprintf(w, "skipped (already imported): %d runs, %d registered models, %d artifact files\n",
-		rep.SkippedRuns, rep.SkippedModels, rep.ArtifactsSkipped)
+	fmt.Fprintf(w, "skipped (already imported): %d runs, %d logged models, %d traces, %d registered models, %d artifact files\n",
+		rep.SkippedRuns, rep.SkippedLoggedModels, rep.SkippedTraces, rep.SkippedModels, rep.ArtifactsSkipped)
 	ids := make([]string, 0, len(rep.Remapped))
 	for id := range rep.Remapped {
 		ids = append(ids, id)
@@ -139,7 +165,23 @@ func PrintReport(w io.Writer, rep *mlflowimport.Report, dryRun bool) {
 	for _, id := range ids {
 		fmt.Fprintf(w, "experiment %s imported as %s\n", id, rep.Remapped[id])
 	}
-	fmt.Fprintf(w, "problems: %d\n", len(rep.Problems))
+	byKind := map[string]int{}
+	for _, p := range rep.Problems {
+		byKind[p.Kind]++
+	}
+	kinds := make([]string, 0, len(byKind))
+	for k := range byKind {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for i, k := range kinds {
+		kinds[i] = fmt.Sprintf("%d %s", byKind[k], k)
+	}
+	if len(kinds) > 0 {
+		fmt.Fprintf(w, "problems: %d (%s), skipped:\n", len(rep.Problems), strings.Join(kinds, ", "))
+	} else {
+		fmt.Fprintf(w, "problems: 0\n")
+	}
 	for _, p := range rep.Problems {
 		fmt.Fprintf(w, "  %s\n", p)
 	}

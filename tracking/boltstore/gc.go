@@ -210,6 +210,9 @@ func purgeRun(tx *bolt.Tx, runID string, rec *runRecord) error {
 	if !ok {
 		return fmt.Errorf("run id %q too long", runID)
 	}
+	if err := unindexRun(tx, runID, rec); err != nil {
+		return err
+	}
 	for _, b := range [][]byte{bParam, bTag, bLatest, bHist, bInput, bModelIn} {
 		if err := deletePrefix(tx.Bucket(b), rp); err != nil {
 			return fmt.Errorf("purge run %s from %s: %w", runID, b, err)

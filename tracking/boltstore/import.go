@@ -17,6 +17,12 @@ var (
 	_ tracking.ModelVersionCounter = (*Store)(nil)
 )
 
+// bImportPending holds the ids of runs ImportRun wrote whose
+// FinishRunImport has not come: run_id -> empty.
+var bImportPending = []byte("importpending")
+
+func init() { allBucket = append(allBucket, bImportPending) }
+
 // IsEmpty implements tracking.ImportTarget: no runs, registry entries,
 // logged models or traces, and no experiment but a pristine Default one.
 func (s *Store) IsEmpty(ctx context.Context) (bool, error) {
@@ -156,6 +162,9 @@ func dropRun(tx *bolt.Tx, runID string) error {
 	if err != nil || old == nil {
 		return err
 	}
+	if err := unindexRun(tx, runID, old); err != nil {
+		return err
+	}
 	if err := tx.Bucket(bExpRun).Delete(expRunKey(nil, old.ExperimentID, old.StartTime, runID)); err != nil {
 		return err
 	}
@@ -166,6 +175,9 @@ func dropRun(tx *bolt.Tx, runID string) error {
 		}
 	}
 	if err := deletePrefix(tx.Bucket(bRunOutput), appendStr(nil, runID)); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bImportPending).Delete([]byte(runID)); err != nil {
 		return err
 	}
 	return tx.Bucket(bRun).Delete([]byte(runID))
@@ -268,8 +280,31 @@ func (s *Store) ImportRun(ctx context.Context, r *tracking.Run) error {
 				return err
 			}
 		}
+		if err := indexRun(tx, runID, rec); err != nil {
+			return err
+		}
+		return tx.Bucket(bImportPending).Put([]byte(runID), []byte{})
+	})
+}
+
+// FinishRunImport implements tracking.Importer.
+func (s *Store) FinishRunImport(ctx context.Context, runID string) error {
+	return s.update(ctx, "finish run import", func(tx *bolt.Tx) error {
+		if _, err := mustRun(tx, runID); err != nil {
+			return err
+		}
+		return tx.Bucket(bImportPending).Delete([]byte(runID))
+	})
+}
+
+// RunImportPending implements tracking.ImportTarget.
+func (s *Store) RunImportPending(ctx context.Context, runID string) (bool, error) {
+	var pending bool
+	err := s.view(ctx, "run import pending", func(tx *bolt.Tx) error {
+		pending = tx.Bucket(bImportPending).Get([]byte(runID)) != nil
 		return nil
 	})
+	return pending, err
 }
 
 // ImportMetricHistory implements tracking.Importer.

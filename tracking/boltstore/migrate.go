@@ -23,6 +23,11 @@ var migrateChunk = 10000
 // migrations[v] upgrades a database at version v to v+1.
 var migrations = map[int]func(db *bolt.DB) error{
 	1: migrateV1,
+	// Version 3 maintains the run indexes (bucket ridx) on every write, so
+	// that a binary without them refuses the database instead of letting
+	// the indexes go stale. The indexes themselves are built in the
+	// background after Open (indexbuild.go).
+	2: func(*bolt.DB) error { return nil },
 }
 
 // bHistV1 is the version-1 metric history bucket: rp(runID) | str(key) |

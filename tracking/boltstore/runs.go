@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -73,9 +74,14 @@ func runKey(runID, key string) []byte {
 	return append(k, key...)
 }
 
+// appendFillPercent is the bbolt FillPercent for buckets written at their
+// right edge: a split leaves the left page this full (bbolt's default, 0.5,
+// suits random inserts and leaves pages of appended keys half empty).
+const appendFillPercent = 0.9
+
 // CreateRun implements tracking.Store.
 func (s *Store) CreateRun(ctx context.Context, req tracking.CreateRun) (*tracking.Run, error) {
-	runID, err := newRunID()
+	runID, err := newOrderedRunID(time.Now())
 	if err != nil {
 		return nil, wrapErr("create run", err)
 	}
@@ -90,6 +96,10 @@ func (s *Store) CreateRun(ctx context.Context, req tracking.CreateRun) (*trackin
 		if exp.Lifecycle != tracking.LifecycleActive {
 			return errExperimentNotActive(expID, exp.Lifecycle)
 		}
+		// New runs go to the right edge of the run-keyed buckets (ordered
+		// ids): pack the pages a split leaves behind.
+		tx.Bucket(bRun).FillPercent = appendFillPercent
+		tx.Bucket(bTag).FillPercent = appendFillPercent
 		if tx.Bucket(bRun).Get([]byte(runID)) != nil {
 			return fmt.Errorf("run id collision %s", runID)
 		}
@@ -110,6 +120,9 @@ func (s *Store) CreateRun(ctx context.Context, req tracking.CreateRun) (*trackin
 			if err := tb.Put(runKey(runID, t.Key), []byte(t.Value)); err != nil {
 				return err
 			}
+		}
+		if err := indexRun(tx, runID, rec); err != nil {
+			return err
 		}
 		out = &tracking.Run{Info: rec.info(runID), Data: tracking.RunData{Tags: dedupTags(tags)}}
 		return nil
@@ -228,6 +241,7 @@ func (s *Store) UpdateRun(ctx context.Context, runID string, req tracking.Update
 		if err != nil {
 			return err
 		}
+		old := *rec
 		if req.Status != nil {
 			rec.Status = *req.Status
 		}
@@ -238,11 +252,19 @@ func (s *Store) UpdateRun(ctx context.Context, runID string, req tracking.Update
 		if req.RunName != nil && *req.RunName != "" {
 			// MLflow ignores an empty new name.
 			rec.Name = *req.RunName
-			if err := tx.Bucket(bTag).Put(runKey(runID, tracking.TagRunName), []byte(rec.Name)); err != nil {
+			k := runKey(runID, tracking.TagRunName)
+			if err := indexString(tx, rec.ExperimentID, ixTag, runID, tracking.TagRunName,
+				tx.Bucket(bTag).Get(k), []byte(rec.Name)); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bTag).Put(k, []byte(rec.Name)); err != nil {
 				return err
 			}
 		}
 		if err := putJSON(tx.Bucket(bRun), []byte(runID), rec); err != nil {
+			return err
+		}
+		if err := indexRunAttrs(tx, runID, &old, rec); err != nil {
 			return err
 		}
 		out = rec.info(runID)
@@ -286,7 +308,8 @@ func (s *Store) RestoreRun(ctx context.Context, runID string) error {
 // LogParam implements tracking.Store.
 func (s *Store) LogParam(ctx context.Context, runID string, p tracking.Param) error {
 	return s.update(ctx, "log param", func(tx *bolt.Tx) error {
-		if _, err := mustActiveRun(tx, runID); err != nil {
+		rec, err := mustActiveRun(tx, runID)
+		if err != nil {
 			return err
 		}
 		b := tx.Bucket(bParam)
@@ -298,6 +321,9 @@ func (s *Store) LogParam(ctx context.Context, runID string, p tracking.Param) er
 			return tracking.Errorf(tracking.InvalidParameterValue,
 				"Changing param values is not allowed. Param with key='%s' was already logged with value='%s' for run ID='%s'. Attempted logging new value '%s'.",
 				p.Key, old, runID, p.Value)
+		}
+		if err := ixPut(tx, rec.ExperimentID, ixParam, p.Key, appendIxStr(nil, p.Value), runID); err != nil {
+			return err
 		}
 		return b.Put(k, []byte(p.Value))
 	})
@@ -390,9 +416,17 @@ func logParams(tx *bolt.Tx, runID string, params []tracking.Param) error {
 		return tracking.Errorf(tracking.InvalidParameterValue,
 			"Changing param values is not allowed. Params were already logged='%s' for run ID='%s'.", sb.String(), runID)
 	}
+	exp := expOf{tx: tx, runID: runID}
 	for _, p := range params {
 		if v, ok := pending[p.Key]; ok && v == p.Value {
 			if err := b.Put(runKey(runID, p.Key), []byte(p.Value)); err != nil {
+				return err
+			}
+			expID, err := exp.get()
+			if err != nil {
+				return err
+			}
+			if err := ixPut(tx, expID, ixParam, p.Key, appendIxStr(nil, p.Value), runID); err != nil {
 				return err
 			}
 			delete(pending, p.Key)
@@ -415,6 +449,7 @@ func logMetrics(tx *bolt.Tx, runID string, metrics []tracking.Metric) error {
 	}
 	hk := make([]byte, 0, 64)
 	lk := make([]byte, 0, 64)
+	exp := expOf{tx: tx, runID: runID}
 	for _, m := range metrics {
 		hk = appendStr(append(hk[:0], prefix...), m.Key)
 		hk = appendHistPoint(hk, m.Step, m.Timestamp, m.Value)
@@ -425,11 +460,21 @@ func logMetrics(tx *bolt.Tx, runID string, metrics []tracking.Metric) error {
 			return err
 		}
 		lk = append(append(lk[:0], prefix...), m.Key...)
+		var old float64
+		had := false
 		if cur := latest.Get(lk); cur != nil {
 			step, ts, v, ok := readPoint(cur)
 			if ok && !tracking.MetricNewer(m, tracking.Metric{Step: step, Timestamp: ts, Value: v}) {
 				continue
 			}
+			old, had = v, ok
+		}
+		expID, err := exp.get()
+		if err != nil {
+			return err
+		}
+		if err := indexLatest(tx, expID, runID, m.Key, old, had, m.Value); err != nil {
+			return err
 		}
 		if err := latest.Put(bytes.Clone(lk), appendPoint(make([]byte, 0, pointLen), m.Step, m.Timestamp, m.Value)); err != nil {
 			return err
@@ -445,6 +490,7 @@ func setTags(tx *bolt.Tx, runID string, rec *runRecord, tags []tracking.Tag) err
 		return nil
 	}
 	b := tx.Bucket(bTag)
+	old := *rec
 	renamed := false
 	for _, t := range tags {
 		if t.Key == tracking.TagRunName {
@@ -454,12 +500,19 @@ func setTags(tx *bolt.Tx, runID string, rec *runRecord, tags []tracking.Tag) err
 			rec.Name = t.Value
 			renamed = true
 		}
-		if err := b.Put(runKey(runID, t.Key), []byte(t.Value)); err != nil {
+		k := runKey(runID, t.Key)
+		if err := indexString(tx, rec.ExperimentID, ixTag, runID, t.Key, b.Get(k), []byte(t.Value)); err != nil {
+			return err
+		}
+		if err := b.Put(k, []byte(t.Value)); err != nil {
 			return err
 		}
 	}
 	if renamed {
-		return putJSON(tx.Bucket(bRun), []byte(runID), rec)
+		if err := putJSON(tx.Bucket(bRun), []byte(runID), rec); err != nil {
+			return err
+		}
+		return indexRunAttrs(tx, runID, &old, rec)
 	}
 	return nil
 }
@@ -467,13 +520,18 @@ func setTags(tx *bolt.Tx, runID string, rec *runRecord, tags []tracking.Tag) err
 // DeleteTag implements tracking.Store.
 func (s *Store) DeleteTag(ctx context.Context, runID, key string) error {
 	return s.update(ctx, "delete tag", func(tx *bolt.Tx) error {
-		if _, err := mustActiveRun(tx, runID); err != nil {
+		rec, err := mustActiveRun(tx, runID)
+		if err != nil {
 			return err
 		}
 		b := tx.Bucket(bTag)
 		k := runKey(runID, key)
-		if b.Get(k) == nil {
+		old := b.Get(k)
+		if old == nil {
 			return tracking.Errorf(tracking.ResourceDoesNotExist, "No tag with name: %s in run with id %s", key, runID)
+		}
+		if err := indexString(tx, rec.ExperimentID, ixTag, runID, key, old, nil); err != nil {
+			return err
 		}
 		return b.Delete(k)
 	})
@@ -555,7 +613,8 @@ func (s *Store) AppendModelHistory(ctx context.Context, runID string, modelJSON 
 	}
 	model = bytes.Clone(model)
 	return s.update(ctx, "append model history", func(tx *bolt.Tx) error {
-		if _, err := mustActiveRun(tx, runID); err != nil {
+		rec, err := mustActiveRun(tx, runID)
+		if err != nil {
 			return err
 		}
 		b := tx.Bucket(bTag)
@@ -576,6 +635,9 @@ func (s *Store) AppendModelHistory(ctx context.Context, runID string, modelJSON 
 		}
 		v = append(v, model...)
 		v = append(v, ']')
+		if err := indexString(tx, rec.ExperimentID, ixTag, runID, tracking.TagLogModelHistory, b.Get(k), v); err != nil {
+			return err
+		}
 		return b.Put(k, v)
 	})
 }

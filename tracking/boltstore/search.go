@@ -72,9 +72,19 @@ func (rs *runSearch) newView(id string, start int64) *runView {
 	if len(rs.slab) == cap(rs.slab) {
 		rs.slab = make([]runView, 0, 256)
 	}
-	rs.slab = append(rs.slab, runView{rs: rs, id: id, start: start})
+	rs.slab = append(rs.slab, runView{rs: rs, id: id, start: start, haveStart: true})
 	return &rs.slab[len(rs.slab)-1]
 }
+
+// newLazyView is newView for a run found in ridx: its start time is read
+// from the record on first use.
+func (rs *runSearch) newLazyView(id string) *runView {
+	v := rs.newView(id, 0)
+	v.haveStart = false
+	return v
+}
+
+func errCorruptIndex(k []byte) error { return fmt.Errorf("corrupt run index key %x", k) }
 
 func (rs *runSearch) fail(err error) {
 	if rs.err == nil {
@@ -95,17 +105,34 @@ type cacheEntry struct {
 // record, metrics, params, tags and datasets are read on first use and
 // cached.
 type runView struct {
-	rs       *runSearch
-	id       string
-	start    int64
-	rec      *runRecord
-	cache    []cacheEntry
-	cacheBuf [2]cacheEntry // inline room for the usual one or two keys
-	datasets []search.Dataset
-	dsLoaded bool
+	rs        *runSearch
+	id        string
+	start     int64
+	haveStart bool // start is known (from exprun); else read from rec
+	rec       *runRecord
+	cache     []cacheEntry
+	cacheBuf  [2]cacheEntry // inline room for the usual one or two keys
+	datasets  []search.Dataset
+	dsLoaded  bool
 }
 
 var _ search.RunView = (*runView)(nil)
+
+// tryRecord loads the run record; nil when the run is gone (the index
+// entry is dangling) or cannot be decoded (reported as the search's error).
+func (v *runView) tryRecord() *runRecord {
+	if v.rec == nil {
+		rec, err := getRunFrom(v.rs.runs, v.id)
+		if err != nil {
+			v.rs.fail(err)
+		}
+		if rec == nil {
+			return nil
+		}
+		v.rec = rec
+	}
+	return v.rec
+}
 
 func (v *runView) record() *runRecord {
 	if v.rec == nil {
@@ -134,8 +161,13 @@ func getRunFrom(b *bolt.Bucket, runID string) (*runRecord, error) {
 	return &rec, nil
 }
 
-func (v *runView) RunID() string       { return v.id }
-func (v *runView) StartTime() int64    { return v.start }
+func (v *runView) RunID() string { return v.id }
+func (v *runView) StartTime() int64 {
+	if !v.haveStart {
+		v.start, v.haveStart = v.record().StartTime, true
+	}
+	return v.start
+}
 func (v *runView) RunName() string     { return v.record().Name }
 func (v *runView) UserID() string      { return v.record().UserID }
 func (v *runView) Status() string      { return v.record().Status }
@@ -307,6 +339,63 @@ func (s *Store) SearchRuns(ctx context.Context, q tracking.RunQuery) (tracking.R
 			runs: tx.Bucket(bRun), params: tx.Bucket(bParam), tags: tx.Bucket(bTag),
 			latest: tx.Bucket(bLatest), inputs: tx.Bucket(bInput),
 		}
+		var selected []*runView
+		if !s.scanSearch && indexReady(tx) {
+			need := offset + limit
+			if need < 0 {
+				need = maxMaxResults
+			}
+			pl := &planner{ctx: ctx, tx: tx, rs: rs, ridx: tx.Bucket(bRunIdx), exprun: tx.Bucket(bExpRun),
+				filter: q.Filter, keys: q.OrderBy, viewType: viewType, cur: cur, need: need}
+			var all []*runView
+			for _, id := range expIDs {
+				all = append(all, pl.search(id)...)
+				if pl.err != nil {
+					return pl.err
+				}
+			}
+			selected = topRuns(all, q.OrderBy, need)
+			selected = selected[min(offset, len(selected)):]
+		} else {
+			var err error
+			if selected, err = scanRuns(ctx, tx, rs, expIDs, q, cur, wantLC, limit); err != nil {
+				return err
+			}
+		}
+		if rs.err != nil {
+			return rs.err
+		}
+		page.Runs = make([]*tracking.Run, 0, len(selected))
+		for _, view := range selected {
+			rec := view.record()
+			if rs.err != nil {
+				return rs.err
+			}
+			run, err := loadRun(tx, view.id, rec)
+			if err != nil {
+				return err
+			}
+			page.Runs = append(page.Runs, run)
+		}
+		// Like MLflow's search_runs, a full page always has a next token
+		// (the page after it may be empty).
+		if len(selected) == limit {
+			page.NextPageToken = search.RunPageToken(fp, q.OrderBy, selected[len(selected)-1])
+		}
+		return nil
+	})
+	if err != nil {
+		return tracking.RunPage{}, err
+	}
+	return page, nil
+}
+
+// scanRuns selects a page by visiting every run of the experiments (the
+// plan when the indexes are not built yet; see plan.go otherwise).
+func scanRuns(ctx context.Context, tx *bolt.Tx, rs *runSearch, expIDs []uint64, q tracking.RunQuery,
+	cur *search.Cursor, wantLC func([]byte) bool, limit int) ([]*runView, error) {
+	offset := cur.Offset()
+	{
 		idx := tx.Bucket(bExpRun)
 		h := make(cursorHeap, 0, len(expIDs))
 		// In the default order the index is the order: a keyset cursor
@@ -364,7 +453,7 @@ func (s *Store) SearchRuns(ctx context.Context, q tracking.RunQuery) (tracking.R
 			seen := 0
 			for len(selected) < limit {
 				if err := ctx.Err(); err != nil {
-					return err
+					return nil, err
 				}
 				view := next()
 				if view == nil {
@@ -381,7 +470,7 @@ func (s *Store) SearchRuns(ctx context.Context, q tracking.RunQuery) (tracking.R
 			for n := 0; ; n++ {
 				if n%4096 == 0 {
 					if err := ctx.Err(); err != nil {
-						return err
+						return nil, err
 					}
 				}
 				view := next()
@@ -395,32 +484,8 @@ func (s *Store) SearchRuns(ctx context.Context, q tracking.RunQuery) (tracking.R
 			selected = topRuns(all, q.OrderBy, offset+limit)
 			selected = selected[min(offset, len(selected)):]
 		}
-		if rs.err != nil {
-			return rs.err
-		}
-		page.Runs = make([]*tracking.Run, 0, len(selected))
-		for _, view := range selected {
-			rec := view.record()
-			if rs.err != nil {
-				return rs.err
-			}
-			run, err := loadRun(tx, view.id, rec)
-			if err != nil {
-				return err
-			}
-			page.Runs = append(page.Runs, run)
-		}
-		// Like MLflow's search_runs, a full page always has a next token
-		// (the page after it may be empty).
-		if len(selected) == limit {
-			page.NextPageToken = search.RunPageToken(fp, q.OrderBy, selected[len(selected)-1])
-		}
-		return nil
-	})
-	if err != nil {
-		return tracking.RunPage{}, err
+		return selected, nil
 	}
-	return page, nil
 }
 
 // ---------------------------------------------------------------------------
@@ -466,8 +531,7 @@ func (s *Store) SearchExperiments(ctx context.Context, q tracking.ExperimentQuer
 	err = s.view(ctx, "search experiments", func(tx *bolt.Tx) error {
 		tags := tx.Bucket(bExpTag)
 		var all []*expView
-		c := tx.Bucket(bExp).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
+		consider := func(k, v []byte) error {
 			if len(k) != 8 {
 				return fmt.Errorf("corrupt experiment key %x", k)
 			}
@@ -476,16 +540,32 @@ func (s *Store) SearchExperiments(ctx context.Context, q tracking.ExperimentQuer
 				return fmt.Errorf("decode experiment %d: %w", ev.id, err)
 			}
 			if !viewType.Includes(ev.rec.Lifecycle) {
-				continue
+				return nil
 			}
 			ev.ids = fmtExpID(ev.id)
 			if len(q.Filter) > 0 && !search.MatchExperiment(q.Filter, ev) {
-				continue
+				return nil
 			}
 			if !cur.AfterExperiment(q.OrderBy, ev) {
-				continue
+				return nil
 			}
 			all = append(all, ev)
+			return nil
+		}
+		exps := tx.Bucket(bExp)
+		if from, to, ok := nameRange(q.Filter, true); ok && !s.scanSearch {
+			// The name index (expname) holds the candidates.
+			err := forRange(tx.Bucket(bExpName), from, to, true, func(_, id []byte) error {
+				if v := exps.Get(id); v != nil {
+					return consider(id, v)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		} else if err := exps.ForEach(consider); err != nil {
+			return err
 		}
 		slices.SortFunc(all, func(a, b *expView) int { return search.CompareExperiments(q.OrderBy, a, b) })
 		if offset >= len(all) {

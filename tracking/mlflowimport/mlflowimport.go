@@ -1,86 +1,46 @@
 // Package mlflowimport brings the data of an MLflow installation into a
 // caddy-mlflow store: experiments, runs with their ids and full metric
-// histories, dataset inputs, the model registry and the runs' artifacts.
+// histories, dataset inputs, logged models, traces, the model registry
+// and the artifacts of runs, logged models and traces.
 //
 // A Source reads one kind of MLflow installation (the file store under
 // filestore, the SQL schema under sqlsource; a REST source plugs in the
-// same way) and hands over records; Import writes them through the
-// store's tracking.Importer, which keeps ids and timestamps. Import is
-// idempotent (a run already complete in the destination is skipped) and
-// resumable (a run interrupted half-way is written again whole), and a
-// bad source record is reported and skipped, never half-written.
+// same way) and hands over records, streaming: a run's metric history
+// comes in bounded chunks and artifacts are ArtifactTrees opened file by
+// file. Import writes them through the store's tracking.Importer, which
+// keeps ids and timestamps.
+//
+// Import is idempotent and resumable without holding histories. The
+// destination marks a run "import pending" in the transaction that
+// writes it (ImportRun) and clears the mark when its last history chunk
+// is in (FinishRunImport). A run is complete in the destination when it
+// is present, not pending, and its info, params, tags, latest metrics
+// and dataset inputs equal the source's: such a run is skipped (its
+// artifacts are still compared, and missing or changed files copied);
+// any other run (absent, cut off
+// by an interrupted import, or one that gained data in the source since)
+// is written again whole. Logged models and traces are skipped when the
+// destination holds them equal. A bad source record is reported as a
+// Problem and skipped, never half-written.
 package mlflowimport
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/storecopy"
 )
 
-// Problem is a source record that could not be read; it is skipped.
-type Problem struct {
-	// Kind is the kind of record ("experiment", "run", "registered
-	// model", "model version", "artifact").
-	Kind string
-	// ID names the record (an id, a path or a name).
-	ID string
-	// Err is why it was skipped.
-	Err error
-}
-
-func (p Problem) String() string { return fmt.Sprintf("%s %s: %v", p.Kind, p.ID, p.Err) }
-
-// Run is one source run: the run (info, params, tags, latest metrics,
-// inputs), its whole metric history, and where its artifacts are.
-type Run struct {
-	Run     *tracking.Run
-	History []tracking.Metric
-	// ArtifactDir is a local directory holding the run's artifacts, or
-	// "" when there are none to copy.
-	ArtifactDir string
-	// ArtifactsUnreadable is set when the run's artifact location cannot
-	// be read from here (the source reports it; the run is imported
-	// without its artifacts).
-	ArtifactsUnreadable bool
-}
-
-// Model is one registered model with all its versions.
-type Model struct {
-	Model    *tracking.RegisteredModel
-	Versions []*tracking.ModelVersion
-	// DeletedVersions are numbers the model had and deleted: not
-	// imported, but never reused.
-	DeletedVersions []string
-}
-
-// Source reads an MLflow installation. Every method reports unreadable
-// records through report and goes on; a returned error stops the import.
-type Source interface {
-	// Name describes the source for messages.
-	Name() string
-	// Experiments lists every experiment, active and deleted, with tags.
-	Experiments(ctx context.Context, report func(Problem)) ([]*tracking.Experiment, error)
-	// Runs calls fn with each run of the experiment, active and deleted.
-	Runs(ctx context.Context, exp *tracking.Experiment, report func(Problem), fn func(*Run) error) error
-	// Models calls fn with each registered model and its versions.
-	Models(ctx context.Context, report func(Problem), fn func(*Model) error) error
-	// Close releases the source.
-	Close() error
-}
-
 // Destination is the store imported into.
 type Destination interface {
 	tracking.Store
-	tracking.Importer
-	// FinishImport moves sequences past imported ids and syncs.
-	FinishImport(ctx context.Context) error
+	tracking.ImportTarget
 }
 
 // Options tune Import.
@@ -93,13 +53,37 @@ type Options struct {
 	DryRun bool
 	// ArtifactsTo, when set, is the local directory behind the
 	// destination's mlflow-artifacts:/ root: artifacts are copied to
-	// <ArtifactsTo>/<experiment id>/<run id>/artifacts and locations
-	// rewritten to mlflow-artifacts:/... When empty, artifact locations
-	// are kept as they are and nothing is copied.
+	// <ArtifactsTo>/<experiment id>/<run id>/artifacts (logged models
+	// to .../models/<model id>/artifacts, traces to
+	// .../traces/<trace id>/artifacts) and locations rewritten to
+	// mlflow-artifacts:/... When empty, artifact locations are kept as
+	// they are and nothing is copied.
 	ArtifactsTo string
 	// Progress, when set, is called after every record with the counts
 	// so far.
 	Progress func(phase string, c storecopy.Counts)
+	// Status, when set, is called as Progress is, with the whole state
+	// (bytes, skipped records and the source's estimate).
+	Status func(Status)
+}
+
+// Status is the state of a running import.
+type Status struct {
+	// Phase is what is being imported ("experiments", "logged models",
+	// "runs", "traces", "registry", "artifacts").
+	Phase string
+	// Counts are the records written so far.
+	Counts storecopy.Counts
+	// Skipped counts runs, logged models, traces and registered models
+	// found complete in the destination.
+	Skipped int64
+	// RunsDone are the runs written or found complete.
+	RunsDone int64
+	// ArtifactFiles and ArtifactBytes are the artifact files and bytes
+	// done (copied or found there).
+	ArtifactFiles, ArtifactBytes int64
+	// Estimate is the source's guess of its size (zero when unknown).
+	Estimate Estimate
 }
 
 // Report is what an import did.
@@ -109,11 +93,14 @@ type Report struct {
 	Imported storecopy.Counts
 	// SkippedRuns are runs already complete in the destination.
 	SkippedRuns int64
+	// SkippedLoggedModels and SkippedTraces are logged models and
+	// traces the destination already held as they are.
+	SkippedLoggedModels, SkippedTraces int64
 	// SkippedModels are registered models already in the destination
 	// with every version.
 	SkippedModels int64
 	// ArtifactFiles and ArtifactBytes count the files copied;
-	// ArtifactsSkipped the files already present with the same size.
+	// ArtifactsSkipped the files already present and the same.
 	ArtifactFiles, ArtifactBytes, ArtifactsSkipped int64
 	// Remapped maps source experiment ids to the destination ids they
 	// got (an id held by another experiment, or the name already held).
@@ -122,31 +109,29 @@ type Report struct {
 	Problems []Problem
 }
 
-// historyChunk is how many metric points one ImportMetricHistory call
-// carries.
-const historyChunk = 5000
-
 // Import reads src and writes it into dst.
 func Import(ctx context.Context, src Source, dst Destination, opts Options) (*Report, error) {
 	im := &importer{src: src, dst: dst, opts: opts, rep: &Report{Remapped: map[string]string{}}, counter: &storecopy.Counter{}}
-	if opts.Progress == nil {
-		im.opts.Progress = func(string, storecopy.Counts) {}
+	if est, ok := src.(Estimator); ok && opts.Status != nil {
+		if e, err := est.Estimate(ctx, opts.Experiments); err == nil {
+			im.estimate = e
+		}
 	}
-	if err := im.run(ctx); err != nil {
-		return im.rep, err
-	}
+	err := im.run(ctx)
 	im.rep.Imported = im.counter.Snapshot()
-	return im.rep, nil
+	return im.rep, err
 }
 
 type importer struct {
-	src     Source
-	dst     Destination
-	opts    Options
-	rep     *Report
-	counter *storecopy.Counter
-	mu      sync.Mutex
-	runs    map[string]bool // run ids in scope, for the registry filter
+	src       Source
+	dst       Destination
+	opts      Options
+	rep       *Report
+	counter   *storecopy.Counter
+	estimate  Estimate
+	bytesDone atomic.Int64
+	mu        sync.Mutex
+	runs      map[string]bool // run ids in scope, for the registry filter
 }
 
 func (im *importer) report(p Problem) {
@@ -155,7 +140,21 @@ func (im *importer) report(p Problem) {
 	im.mu.Unlock()
 }
 
-func (im *importer) progress(phase string) { im.opts.Progress(phase, im.counter.Snapshot()) }
+func (im *importer) progress(phase string) {
+	c := im.counter.Snapshot()
+	if im.opts.Progress != nil {
+		im.opts.Progress(phase, c)
+	}
+	if im.opts.Status != nil {
+		im.mu.Lock()
+		st := Status{Phase: phase, Counts: c, Estimate: im.estimate, ArtifactBytes: im.bytesDone.Load(),
+			Skipped:       im.rep.SkippedRuns + im.rep.SkippedLoggedModels + im.rep.SkippedTraces + im.rep.SkippedModels,
+			RunsDone:      c.Runs + im.rep.SkippedRuns,
+			ArtifactFiles: im.rep.ArtifactFiles + im.rep.ArtifactsSkipped}
+		im.mu.Unlock()
+		im.opts.Status(st)
+	}
+}
 
 func (im *importer) wanted(e *tracking.Experiment) bool {
 	if len(im.opts.Experiments) == 0 {
@@ -167,6 +166,14 @@ func (im *importer) wanted(e *tracking.Experiment) bool {
 		}
 	}
 	return false
+}
+
+// isStoreErr reports whether err is the destination's verdict on a
+// record (a tracking.Error), which makes that record a Problem rather
+// than a reason to stop.
+func isStoreErr(err error) bool {
+	var te *tracking.Error
+	return errors.As(err, &te)
 }
 
 func (im *importer) run(ctx context.Context) error {
@@ -185,15 +192,22 @@ func (im *importer) run(ctx context.Context) error {
 		}
 		id, err := im.experiment(ctx, e)
 		if err != nil {
-			var te *tracking.Error
-			if errors.As(err, &te) {
+			if isStoreErr(err) {
 				im.report(Problem{Kind: "experiment", ID: e.ExperimentID, Err: err})
 				continue
 			}
 			return err
 		}
+		// Logged models before runs (runs name them as inputs and
+		// outputs), traces after (they link runs).
+		if err := im.src.LoggedModels(ctx, e, im.report, func(m *LoggedModel) error { return im.loggedModel(ctx, id, m) }); err != nil {
+			return fmt.Errorf("reading the logged models of experiment %s: %w", e.ExperimentID, err)
+		}
 		if err := im.src.Runs(ctx, e, im.report, func(r *Run) error { return im.oneRun(ctx, id, r) }); err != nil {
 			return fmt.Errorf("reading the runs of experiment %s: %w", e.ExperimentID, err)
+		}
+		if err := im.src.Traces(ctx, e, im.report, func(t *Trace) error { return im.trace(ctx, id, t) }); err != nil {
+			return fmt.Errorf("reading the traces of experiment %s: %w", e.ExperimentID, err)
 		}
 	}
 	if err := im.src.Models(ctx, im.report, func(m *Model) error { return im.model(ctx, m) }); err != nil {
@@ -230,7 +244,7 @@ func (im *importer) experiment(ctx context.Context, e *tracking.Experiment) (str
 		// The id belongs to another experiment: take a new one.
 		if im.opts.DryRun {
 			im.rep.Remapped[e.ExperimentID] = "(new)"
-			im.counter.ImportExperiment(ctx, e)
+			_ = im.counter.ImportExperiment(ctx, e)
 			return e.ExperimentID, nil
 		}
 		id, err := im.dst.CreateExperiment(ctx, tracking.CreateExperiment{Name: e.Name, ArtifactLocation: e.ArtifactLocation})
@@ -255,109 +269,240 @@ func (im *importer) experiment(ctx context.Context, e *tracking.Experiment) (str
 	return out.ExperimentID, nil
 }
 
-// complete reports whether the destination already holds run r whole:
-// present and with as many history points per key as the
-// source has (exact duplicates once).
-func (im *importer) complete(ctx context.Context, r *Run) (bool, error) {
-	have, err := im.dst.GetRun(ctx, r.Run.Info.RunID)
+// artifactDir is where an entity's artifacts go below ArtifactsTo, and
+// its mlflow-artifacts:/ location: <exp>/<parts...>/artifacts.
+func (im *importer) artifactDir(expID string, parts ...string) (dir, uri string) {
+	rel := expID
+	for _, p := range parts {
+		rel += "/" + p
+	}
+	rel += "/artifacts"
+	return filepath.Join(im.opts.ArtifactsTo, filepath.FromSlash(rel)), "mlflow-artifacts:/" + rel
+}
+
+// complete reports whether the destination already holds run (as the
+// import would write it) whole: present, not marked import pending, and
+// equal in info, params, tags, latest metrics and dataset inputs.
+func (im *importer) complete(ctx context.Context, run *tracking.Run) (bool, error) {
+	id := run.Info.RunID
+	pending, err := im.dst.RunImportPending(ctx, id)
+	if err != nil {
+		return false, fmt.Errorf("looking up run %s: %w", id, err)
+	}
+	if pending {
+		return false, nil
+	}
+	have, err := im.dst.GetRun(ctx, id)
 	if tracking.IsCode(err, tracking.ResourceDoesNotExist) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("looking up run %s: %w", r.Run.Info.RunID, err)
+		return false, fmt.Errorf("looking up run %s: %w", id, err)
 	}
-	_ = have
-	want := distinctPerKey(r.History)
-	for key, n := range want {
-		got := 0
-		err := im.dst.MetricHistory(ctx, r.Run.Info.RunID, key, 5000, func(ms []tracking.Metric) error {
-			got += len(ms)
-			return nil
-		})
-		if err != nil {
-			return false, fmt.Errorf("reading the history of %s in run %s: %w", key, r.Run.Info.RunID, err)
-		}
-		if got != n {
-			return false, nil
-		}
-	}
-	return true, nil
-}
-
-type pointKey struct {
-	key      string
-	value    uint64
-	ts, step int64
-}
-
-func distinctPerKey(ms []tracking.Metric) map[string]int {
-	seen := map[pointKey]bool{}
-	out := map[string]int{}
-	for _, m := range ms {
-		k := pointKey{m.Key, math.Float64bits(tracking.ClampMetricValue(m.Value)), m.Timestamp, m.Step}
-		if math.IsNaN(m.Value) {
-			k.value = math.Float64bits(math.NaN())
-		}
-		if !seen[k] {
-			seen[k] = true
-			out[m.Key]++
-		}
-	}
-	return out
+	return sameRun(have, run), nil
 }
 
 func (im *importer) oneRun(ctx context.Context, expID string, r *Run) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	im.runs[r.Run.Info.RunID] = true
-	done, err := im.complete(ctx, r)
+	run := *r.Run
+	run.Info.ExperimentID = expID
+	if run.Info.RunID == "" {
+		run.Info.RunID = run.Info.RunUUID
+	}
+	id := run.Info.RunID
+	im.runs[id] = true
+	var artDir string
+	if im.opts.ArtifactsTo != "" {
+		artDir, run.Info.ArtifactURI = im.artifactDir(expID, id)
+	}
+	done, err := im.complete(ctx, &run)
 	if err != nil {
 		return err
 	}
 	if done {
+		if !im.opts.DryRun && artDir != "" && r.Artifacts != nil {
+			if err := im.copyTree(ctx, r.Artifacts, artDir); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				im.report(Problem{Kind: "artifact", ID: id, Err: fmt.Errorf("copying artifacts from %s: %w", r.Artifacts.Location(), err)})
+			}
+		}
+		im.mu.Lock()
 		im.rep.SkippedRuns++
-		return nil
-	}
-	run := *r.Run
-	run.Info.ExperimentID = expID
-	if im.opts.ArtifactsTo != "" {
-		run.Info.ArtifactURI = "mlflow-artifacts:/" + expID + "/" + run.Info.RunID + "/artifacts"
-	}
-	_ = im.counter.ImportRun(ctx, &run)
-	_ = im.counter.ImportMetricHistory(ctx, run.Info.RunID, r.History)
-	if im.opts.DryRun {
+		im.mu.Unlock()
 		im.progress("runs")
 		return nil
 	}
-	// Artifacts first: a run present in the destination has them.
-	if im.opts.ArtifactsTo != "" && r.ArtifactDir != "" {
-		dir := filepath.Join(im.opts.ArtifactsTo, expID, run.Info.RunID, "artifacts")
-		if err := im.copyTree(ctx, r.ArtifactDir, dir); err != nil {
+	if im.opts.DryRun {
+		_ = im.counter.ImportRun(ctx, &run)
+		err := r.History(ctx, func(ms []tracking.Metric) error { return im.counter.ImportMetricHistory(ctx, id, ms) })
+		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			im.report(Problem{Kind: "run", ID: run.Info.RunID, Err: fmt.Errorf("copying artifacts: %w", err)})
+			im.report(Problem{Kind: "run", ID: id, Err: fmt.Errorf("metric history: %w", err)})
+		}
+		im.progress("runs")
+		return nil
+	}
+	// Artifacts first: a run present and complete in the destination
+	// has them.
+	if artDir != "" && r.Artifacts != nil {
+		if err := im.copyTree(ctx, r.Artifacts, artDir); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			im.report(Problem{Kind: "run", ID: id, Err: fmt.Errorf("copying artifacts from %s: %w", r.Artifacts.Location(), err)})
 			return nil
 		}
 	}
-	// ImportRun writes info, params, tags, inputs and latest metrics in
-	// one transaction; the history follows. An interruption in between
-	// leaves fewer history points than the source has, which complete
-	// sees on the next run, and the run is written again whole.
+	// ImportRun writes info, params, tags, inputs and latest metrics and
+	// marks the run import pending, in one transaction; the history
+	// follows in chunks, and FinishRunImport clears the mark. A run cut
+	// off in between stays pending, and the next import writes it again.
 	if err := im.dst.ImportRun(ctx, &run); err != nil {
-		if te := (*tracking.Error)(nil); errors.As(err, &te) {
-			im.report(Problem{Kind: "run", ID: run.Info.RunID, Err: err})
+		if isStoreErr(err) {
+			im.report(Problem{Kind: "run", ID: id, Err: err})
 			return nil
 		}
-		return fmt.Errorf("importing run %s: %w", run.Info.RunID, err)
+		return fmt.Errorf("importing run %s: %w", id, err)
 	}
-	for i := 0; i < len(r.History); i += historyChunk {
-		j := min(i+historyChunk, len(r.History))
-		if err := im.dst.ImportMetricHistory(ctx, run.Info.RunID, r.History[i:j]); err != nil {
-			return fmt.Errorf("importing the metric history of run %s: %w", run.Info.RunID, err)
+	_ = im.counter.ImportRun(ctx, &run)
+	var writeErr error
+	err = r.History(ctx, func(ms []tracking.Metric) error {
+		if len(ms) == 0 {
+			return nil
 		}
+		if err := im.dst.ImportMetricHistory(ctx, id, ms); err != nil {
+			writeErr = fmt.Errorf("importing the metric history of run %s: %w", id, err)
+			return writeErr
+		}
+		_ = im.counter.ImportMetricHistory(ctx, id, ms)
+		im.progress("runs")
+		return nil
+	})
+	switch {
+	case writeErr != nil:
+		return writeErr
+	case err != nil && ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil:
+		// The source's history broke off: the run stays marked
+		// pending (not complete), and is written again whole by the
+		// next import.
+		im.report(Problem{Kind: "run", ID: id, Err: fmt.Errorf("metric history (the run is left incomplete): %w", err)})
+		return nil
+	}
+	if err := im.dst.FinishRunImport(ctx, id); err != nil {
+		return fmt.Errorf("finishing the import of run %s: %w", id, err)
 	}
 	im.progress("runs")
+	return nil
+}
+
+// loggedModel writes a logged model and its artifacts unless the
+// destination holds it equal.
+func (im *importer) loggedModel(ctx context.Context, expID string, m *LoggedModel) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	lm := *m.Model
+	lm.Info.ExperimentID = expID
+	id := lm.Info.ModelID
+	var artDir string
+	if im.opts.ArtifactsTo != "" {
+		artDir, lm.Info.ArtifactURI = im.artifactDir(expID, "models", id)
+	}
+	have, err := im.dst.GetLoggedModel(ctx, id)
+	if err != nil && !tracking.IsCode(err, tracking.ResourceDoesNotExist) {
+		return fmt.Errorf("looking up logged model %s: %w", id, err)
+	}
+	same := err == nil && sameLoggedModel(have, &lm)
+	if !im.opts.DryRun && artDir != "" && m.Artifacts != nil {
+		if err := im.copyTree(ctx, m.Artifacts, artDir); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			im.report(Problem{Kind: "logged model", ID: id, Err: fmt.Errorf("copying artifacts from %s: %w", m.Artifacts.Location(), err)})
+			return nil
+		}
+	}
+	if same {
+		im.mu.Lock()
+		im.rep.SkippedLoggedModels++
+		im.mu.Unlock()
+		im.progress("logged models")
+		return nil
+	}
+	if !im.opts.DryRun {
+		if err := im.dst.ImportLoggedModel(ctx, &lm); err != nil {
+			if isStoreErr(err) {
+				im.report(Problem{Kind: "logged model", ID: id, Err: err})
+				return nil
+			}
+			return fmt.Errorf("importing logged model %s: %w", id, err)
+		}
+	}
+	_ = im.counter.ImportLoggedModel(ctx, &lm)
+	im.progress("logged models")
+	return nil
+}
+
+// trace writes a trace and its data artifacts unless the destination
+// holds it equal.
+func (im *importer) trace(ctx context.Context, expID string, t *Trace) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ti := *t.Trace
+	ti.ExperimentID = expID
+	id := ti.RequestID
+	var artDir string
+	if im.opts.ArtifactsTo != "" {
+		var uri string
+		artDir, uri = im.artifactDir(expID, "traces", id)
+		tags := make([]tracking.Tag, 0, len(ti.Tags)+1)
+		for _, tg := range ti.Tags {
+			if tg.Key != tracking.TraceTagArtifactLocation {
+				tags = append(tags, tg)
+			}
+		}
+		ti.Tags = append(tags, tracking.Tag{Key: tracking.TraceTagArtifactLocation, Value: uri})
+	}
+	have, err := im.dst.GetTraceInfo(ctx, id)
+	if err != nil && !tracking.IsCode(err, tracking.ResourceDoesNotExist) {
+		return fmt.Errorf("looking up trace %s: %w", id, err)
+	}
+	same := err == nil && sameTrace(have, &ti)
+	if !im.opts.DryRun && artDir != "" && t.Artifacts != nil {
+		if err := im.copyTree(ctx, t.Artifacts, artDir); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			im.report(Problem{Kind: "trace", ID: id, Err: fmt.Errorf("copying artifacts from %s: %w", t.Artifacts.Location(), err)})
+			return nil
+		}
+	}
+	if same {
+		im.mu.Lock()
+		im.rep.SkippedTraces++
+		im.mu.Unlock()
+		im.progress("traces")
+		return nil
+	}
+	if !im.opts.DryRun {
+		if err := im.dst.ImportTrace(ctx, &ti); err != nil {
+			if isStoreErr(err) {
+				im.report(Problem{Kind: "trace", ID: id, Err: err})
+				return nil
+			}
+			return fmt.Errorf("importing trace %s: %w", id, err)
+		}
+	}
+	_ = im.counter.ImportTrace(ctx, &ti)
+	im.progress("traces")
 	return nil
 }

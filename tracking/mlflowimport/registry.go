@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -50,7 +47,9 @@ func (im *importer) model(ctx context.Context, m *Model) error {
 			}
 		}
 		if all {
+			im.mu.Lock()
 			im.rep.SkippedModels++
+			im.mu.Unlock()
 			return nil
 		}
 	} else if err != nil && !tracking.IsCode(err, tracking.ResourceDoesNotExist) {
@@ -99,73 +98,6 @@ func (im *importer) registryErr(name string, err error) error {
 		return nil
 	}
 	return fmt.Errorf("importing registered model %q: %w", name, err)
-}
-
-// copyTree copies every regular file under from into to, streaming;
-// a file already there with the same size is skipped. Files are written
-// under a temporary name and renamed, so a file present is whole.
-func (im *importer) copyTree(ctx context.Context, from, to string) error {
-	return filepath.WalkDir(from, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(from, path)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(to, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o750)
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if st, err := os.Stat(target); err == nil && st.Size() == info.Size() {
-			im.rep.ArtifactsSkipped++
-			return nil
-		}
-		n, err := copyFile(path, target)
-		if err != nil {
-			return fmt.Errorf("%s: %w", rel, err)
-		}
-		im.rep.ArtifactFiles++
-		im.rep.ArtifactBytes += n
-		return nil
-	})
-}
-
-func copyFile(from, to string) (int64, error) {
-	in, err := os.Open(from)
-	if err != nil {
-		return 0, err
-	}
-	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(to), ".import-*")
-	if err != nil {
-		return 0, err
-	}
-	n, err := io.Copy(tmp, in)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), to)
-	}
-	if err != nil {
-		_ = os.Remove(tmp.Name())
-		return 0, err
-	}
-	return n, nil
 }
 
 // lessID orders experiment ids numerically when both are numbers.

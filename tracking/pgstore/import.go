@@ -221,9 +221,31 @@ func (s *Store) ImportRun(ctx context.Context, r *tracking.Run) error {
 		b.Queue(`INSERT INTO run_model_inputs (run_uuid, model_id) SELECT $1, unnest($2::text[])`, runID, modelIns)
 		b.Queue(`INSERT INTO run_model_outputs (run_uuid, model_id, step)
 			SELECT $1, m, s FROM unnest($2::text[], $3::bigint[]) AS o(m, s)`, runID, outIDs, outSteps)
+		b.Queue(`INSERT INTO run_import_pending (run_uuid) VALUES ($1)`, runID)
 		return tx.SendBatch(ctx, b).Close()
 	})
 	return importErr("import run "+runID, err, "experiment "+r.Info.ExperimentID)
+}
+
+// FinishRunImport implements tracking.Importer.
+func (s *Store) FinishRunImport(ctx context.Context, runID string) error {
+	var found bool
+	err := s.pool.QueryRow(ctx, `WITH d AS (DELETE FROM run_import_pending WHERE run_uuid = $1)
+		SELECT EXISTS (SELECT 1 FROM runs WHERE run_uuid = $1)`, runID).Scan(&found)
+	if err != nil {
+		return wrapErr("finish run import", err)
+	}
+	if !found {
+		return tracking.Errorf(tracking.ResourceDoesNotExist, "Run with id=%s not found", runID)
+	}
+	return nil
+}
+
+// RunImportPending implements tracking.ImportTarget.
+func (s *Store) RunImportPending(ctx context.Context, runID string) (bool, error) {
+	var pending bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM run_import_pending WHERE run_uuid = $1)`, runID).Scan(&pending)
+	return pending, wrapErr("run import pending", err)
 }
 
 // ImportMetricHistory implements tracking.Importer. The points go in

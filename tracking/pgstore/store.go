@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -56,6 +57,8 @@ type Store struct {
 	// locale when the server has it (Unicode case folding, as the
 	// in-memory matcher), else the database default.
 	foldCollation string
+	// observer is told about transactions (observe.go); nil: nobody.
+	observer atomic.Pointer[TxObserver]
 }
 
 // Store is a complete tracking.Store.
@@ -116,12 +119,16 @@ const maxTxAttempts = 5
 // passed through wrapErr.
 func (s *Store) inTx(ctx context.Context, what string, fn func(tx pgx.Tx) error) error {
 	var err error
-	for attempt := 0; attempt < maxTxAttempts; attempt++ {
+	start := time.Now()
+	attempts := 0
+	for attempts < maxTxAttempts {
+		attempts++
 		err = pgx.BeginFunc(ctx, s.pool, fn)
 		if !isRetryable(err) {
 			break
 		}
 	}
+	s.observe(what, attempts, start, err)
 	return wrapErr(what, err)
 }
 

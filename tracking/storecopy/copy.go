@@ -151,6 +151,10 @@ func (t tee) ImportMetricHistory(ctx context.Context, runID string, points []tra
 	return t.each(func(im tracking.Importer) error { return im.ImportMetricHistory(ctx, runID, points) })
 }
 
+func (t tee) FinishRunImport(ctx context.Context, runID string) error {
+	return t.each(func(im tracking.Importer) error { return im.FinishRunImport(ctx, runID) })
+}
+
 func (t tee) ImportLoggedModel(ctx context.Context, m *tracking.LoggedModel) error {
 	return t.each(func(im tracking.Importer) error { return im.ImportLoggedModel(ctx, m) })
 }

@@ -160,6 +160,9 @@ func (n *Counter) ImportMetricHistory(_ context.Context, _ string, points []trac
 	return n.add(func(c *Counts) { c.MetricPoints += int64(len(points)) })
 }
 
+// FinishRunImport implements tracking.Importer.
+func (n *Counter) FinishRunImport(context.Context, string) error { return nil }
+
 // ImportLoggedModel implements tracking.Importer.
 func (n *Counter) ImportLoggedModel(_ context.Context, m *tracking.LoggedModel) error {
 	return n.add(func(c *Counts) {

@@ -236,6 +236,9 @@ func (r *reader) run(ctx context.Context, run *tracking.Run) error {
 			return fmt.Errorf("copying history of metric %q of run %s: %w", m.Key, id, err)
 		}
 	}
+	if err := r.dst.FinishRunImport(ctx, id); err != nil {
+		return fmt.Errorf("writing run %s: %w", id, err)
+	}
 	return nil
 }
 

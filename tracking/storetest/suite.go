@@ -9,8 +9,9 @@
 //	}
 //
 // The subtests are grouped by area ("Experiments", "Runs", "Params",
-// "Metrics", "Search", "Keyset", "Registry", "LoggedModels", "Traces", "Spans",
-// "Concurrency"), so a backend under construction can run a part with
+// "Metrics", "Search", "Keyset", "Registry", "LoggedModels", "Traces",
+// "Spans", "Concurrency", "Import"), so a backend under construction can
+// run a part with
 // -run, e.g. -run 'TestStoreSuite/(Experiments|Runs)/'.
 //
 // Stores stamp times themselves, so no test depends on exact times: where
@@ -64,6 +65,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Traces", func(t *testing.T) { testTraces(t, f) })
 	t.Run("Spans", func(t *testing.T) { testSpans(t, f) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, f) })
+	t.Run("Import", func(t *testing.T) { testImport(t, f) })
 }
 
 // open returns a fresh store of f with the Default experiment created.

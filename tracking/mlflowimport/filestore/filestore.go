@@ -5,6 +5,7 @@
 package filestore
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/mlflowimport"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/mlflowimport/artifactsrc"
 )
 
 // Folder names of MLflow's file store (FileStore's constants).
@@ -43,14 +45,24 @@ const (
 
 // Source is an mlruns/ directory.
 type Source struct {
-	root          string
-	artifactsFrom string
+	root      string
+	artifacts *artifactsrc.Resolver
+	// ChunkSize is the most metric points a run's History hands over at
+	// once (mlflowimport.HistoryChunk unless set).
+	ChunkSize int
 }
 
 // Open returns the file store at root (a path or a file:// URI).
-// artifactsFrom, when set, is the directory mlflow-artifacts:/ locations
-// resolve against (the source server's --artifacts-destination).
+// artifactsFrom, when set, is where mlflow-artifacts:/ locations resolve
+// (the source server's --artifacts-destination: a directory or
+// gs://bucket/prefix).
 func Open(root, artifactsFrom string) (*Source, error) {
+	return OpenWith(root, &artifactsrc.Resolver{From: artifactsFrom})
+}
+
+// OpenWith is Open with the resolver of artifact locations given (for
+// a gs:// client of one's own); Close closes it.
+func OpenWith(root string, artifacts *artifactsrc.Resolver) (*Source, error) {
 	if strings.HasPrefix(root, "file:") {
 		p, err := uriPath(root)
 		if err != nil {
@@ -65,14 +77,14 @@ func Open(root, artifactsFrom string) (*Source, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("the MLflow file store %s is not a directory", root)
 	}
-	return &Source{root: root, artifactsFrom: artifactsFrom}, nil
+	return &Source{root: root, artifacts: artifacts, ChunkSize: mlflowimport.HistoryChunk}, nil
 }
 
 // Name implements mlflowimport.Source.
 func (s *Source) Name() string { return s.root }
 
 // Close implements mlflowimport.Source.
-func (s *Source) Close() error { return nil }
+func (s *Source) Close() error { return s.artifacts.Close() }
 
 type expMeta struct {
 	ExperimentID     string            `yaml:"experiment_id"`
@@ -242,14 +254,10 @@ func (s *Source) Runs(ctx context.Context, exp *tracking.Experiment, report func
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		r, err := s.readRun(dir, e.Name())
+		r, err := s.readRun(ctx, dir, e.Name(), report)
 		if err != nil {
 			report(mlflowimport.Problem{Kind: "run", ID: e.Name(), Err: err})
 			continue
-		}
-		if r.ArtifactsUnreadable {
-			report(mlflowimport.Problem{Kind: "artifact", ID: r.Run.Info.RunID,
-				Err: fmt.Errorf("artifacts at %s cannot be read from here; the run is imported without them", r.Run.Info.ArtifactURI)})
 		}
 		if err := fn(r); err != nil {
 			return err
@@ -258,7 +266,7 @@ func (s *Source) Runs(ctx context.Context, exp *tracking.Experiment, report func
 	return nil
 }
 
-func (s *Source) readRun(expDir, name string) (*mlflowimport.Run, error) {
+func (s *Source) readRun(ctx context.Context, expDir, name string, report func(mlflowimport.Problem)) (*mlflowimport.Run, error) {
 	runDir := filepath.Join(expDir, name)
 	var m runMeta
 	if err := readYAML(filepath.Join(runDir, metaFile), &m); err != nil {
@@ -306,84 +314,210 @@ func (s *Source) readRun(expDir, name string) (*mlflowimport.Run, error) {
 	if info.RunName == "" {
 		info.RunName = tags["mlflow.runName"]
 	}
-	hist, err := readMetrics(filepath.Join(runDir, metricsDir))
+	// One pass over the metric files finds the latest values and checks
+	// every line, so that a bad history is found before anything is
+	// written; History reads them again, chunk by chunk.
+	mdir := filepath.Join(runDir, metricsDir)
+	latest, err := latestMetrics(ctx, mdir)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	inputs, err := readInputs(expDir, filepath.Join(runDir, inputsDir))
+	inputs, models, err := readInputs(expDir, filepath.Join(runDir, inputsDir))
 	if err != nil {
 		return nil, fmt.Errorf("inputs: %w", err)
 	}
-	run := &tracking.Run{Info: info, Inputs: tracking.RunInputs{DatasetInputs: inputs}}
+	outputs, err := readOutputs(filepath.Join(runDir, outputsDir))
+	if err != nil {
+		return nil, fmt.Errorf("outputs: %w", err)
+	}
+	run := &tracking.Run{Info: info, Inputs: tracking.RunInputs{DatasetInputs: inputs, ModelInputs: models}}
+	if len(outputs) > 0 {
+		run.Outputs = &tracking.RunOutputs{ModelOutputs: outputs}
+	}
 	run.Data.Tags = tagList(tags)
 	for k, v := range params {
 		run.Data.Params = append(run.Data.Params, tracking.Param{Key: k, Value: v})
 	}
 	sort.Slice(run.Data.Params, func(i, j int) bool { return run.Data.Params[i].Key < run.Data.Params[j].Key })
-	run.Data.Metrics = Latest(hist)
-	dir, ok := s.artifactDir(info.ArtifactURI, runDir)
-	return &mlflowimport.Run{Run: run, History: hist, ArtifactDir: dir, ArtifactsUnreadable: !ok}, nil
+	run.Data.Metrics = latest
+	chunk := s.ChunkSize
+	if chunk <= 0 {
+		chunk = mlflowimport.HistoryChunk
+	}
+	out := &mlflowimport.Run{Run: run, History: func(ctx context.Context, fn func([]tracking.Metric) error) error {
+		return streamMetrics(ctx, mdir, chunk, fn)
+	}}
+	out.Artifacts = s.resolve(ctx, "artifact", id, info.ArtifactURI, filepath.Join(runDir, artifactDir), report)
+	return out, nil
+}
+
+// resolve turns an artifact location into a tree; one that cannot be
+// read from here is reported and gives nil.
+func (s *Source) resolve(ctx context.Context, kind, id, uri, fallback string, report func(mlflowimport.Problem)) mlflowimport.ArtifactTree {
+	t, err := s.artifacts.Resolve(ctx, uri, fallback)
+	if err != nil {
+		report(mlflowimport.Problem{Kind: kind, ID: id, Err: fmt.Errorf("%w; imported without its artifacts", err)})
+		return nil
+	}
+	return t
 }
 
 // Latest returns the latest point of each metric key, by MLflow's
 // order (tracking.MetricNewer), sorted by key.
 func Latest(hist []tracking.Metric) []tracking.Metric {
-	latest := map[string]tracking.Metric{}
-	for _, m := range hist {
-		if old, ok := latest[m.Key]; !ok || tracking.MetricNewer(m, old) {
-			latest[m.Key] = m
+	l := latestOf{}
+	l.add(hist)
+	return l.list()
+}
+
+// latestOf keeps the latest point per key.
+type latestOf map[string]tracking.Metric
+
+func (l latestOf) add(ms []tracking.Metric) {
+	for _, m := range ms {
+		if old, ok := l[m.Key]; !ok || tracking.MetricNewer(m, old) {
+			l[m.Key] = m
 		}
 	}
-	out := make([]tracking.Metric, 0, len(latest))
-	for _, m := range latest {
+}
+
+func (l latestOf) list() []tracking.Metric {
+	out := make([]tracking.Metric, 0, len(l))
+	for _, m := range l {
 		out = append(out, m)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out
 }
 
-// readMetrics reads every metrics file: lines "timestamp value [step]"
-// (FileStore._get_metric_from_line), values as Python's float() writes
-// them (nan, inf, -inf).
-func readMetrics(dir string) ([]tracking.Metric, error) {
-	kv, err := readKV(dir)
-	if err != nil {
-		return nil, err
-	}
-	keys := make([]string, 0, len(kv))
-	for k := range kv {
-		keys = append(keys, k)
-	}
+// latestMetrics reads every metrics file once, keeping only the latest
+// point of each key.
+func latestMetrics(ctx context.Context, dir string) ([]tracking.Metric, error) {
+	l := latestOf{}
+	err := streamMetrics(ctx, dir, mlflowimport.HistoryChunk, func(ms []tracking.Metric) error {
+		l.add(ms)
+		return nil
+	})
+	return l.list(), err
+}
+
+// metricFiles lists the metrics folder: one file per key, the key being
+// the path below dir (keys may hold '/'), sorted.
+func metricFiles(dir string) ([]string, error) {
+	var keys []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && path == dir {
+			return filepath.SkipDir
+		}
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, filepath.ToSlash(rel))
+		return nil
+	})
 	sort.Strings(keys)
-	var out []tracking.Metric
+	return keys, err
+}
+
+// streamMetrics reads the metrics files line by line, "timestamp value
+// [step]" (FileStore._get_metric_from_line), values as Python's float()
+// writes them (nan, inf, -inf), and hands them to fn in chunks of at
+// most chunk points.
+func streamMetrics(ctx context.Context, dir string, chunk int, fn func([]tracking.Metric) error) error {
+	keys, err := metricFiles(dir)
+	if err != nil {
+		return err
+	}
+	buf := make([]tracking.Metric, 0, min(chunk, 1024))
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		err := fn(buf)
+		buf = make([]tracking.Metric, 0, cap(buf))
+		return err
+	}
 	for _, key := range keys {
-		for i, line := range strings.Split(kv[key], "\n") {
-			line = strings.TrimSpace(line)
-			if line == "" {
-				continue
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := readMetricFile(filepath.Join(dir, filepath.FromSlash(key)), key, func(m tracking.Metric) error {
+			buf = append(buf, m)
+			if len(buf) >= chunk {
+				return flush()
 			}
-			f := strings.Split(line, " ")
-			if len(f) != 2 && len(f) != 3 {
-				return nil, fmt.Errorf("metric %q line %d: %d fields, want 2 or 3", key, i+1, len(f))
-			}
-			ts, err := strconv.ParseInt(f[0], 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("metric %q line %d: timestamp: %w", key, i+1, err)
-			}
-			v, err := ParseFloat(f[1])
-			if err != nil {
-				return nil, fmt.Errorf("metric %q line %d: value: %w", key, i+1, err)
-			}
-			var step int64
-			if len(f) == 3 {
-				if step, err = strconv.ParseInt(f[2], 10, 64); err != nil {
-					return nil, fmt.Errorf("metric %q line %d: step: %w", key, i+1, err)
-				}
-			}
-			out = append(out, tracking.Metric{Key: key, Value: v, Timestamp: ts, Step: step})
+			return nil
+		})
+		var fe errFromFn
+		if errors.As(err, &fe) {
+			return fe.err
+		}
+		if err != nil {
+			return err
 		}
 	}
-	return out, nil
+	return flush()
+}
+
+// errFromFn marks an error returned by a callback, passed on as it is.
+type errFromFn struct{ err error }
+
+func (e errFromFn) Error() string { return e.err.Error() }
+func (e errFromFn) Unwrap() error { return e.err }
+
+func readMetricFile(path, key string, fn func(tracking.Metric) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	for i := 1; sc.Scan(); i++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		m, err := parseMetricLine(key, line)
+		if err != nil {
+			return fmt.Errorf("metric %q line %d: %w", key, i, err)
+		}
+		if err := fn(m); err != nil {
+			return errFromFn{err}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("metric %q: %w", key, err)
+	}
+	return nil
+}
+
+func parseMetricLine(key, line string) (tracking.Metric, error) {
+	// MLflow 3 appends the dataset a value was computed on: "timestamp
+	// value step dataset_name dataset_digest" (FileStore._log_run_metric).
+	f := strings.Split(line, " ")
+	if len(f) != 2 && len(f) != 3 && len(f) != 5 {
+		return tracking.Metric{}, fmt.Errorf("%d fields, want 2, 3 or 5", len(f))
+	}
+	ts, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return tracking.Metric{}, fmt.Errorf("timestamp: %w", err)
+	}
+	v, err := ParseFloat(f[1])
+	if err != nil {
+		return tracking.Metric{}, fmt.Errorf("value: %w", err)
+	}
+	var step int64
+	if len(f) >= 3 {
+		if step, err = strconv.ParseInt(f[2], 10, 64); err != nil {
+			return tracking.Metric{}, fmt.Errorf("step: %w", err)
+		}
+	}
+	return tracking.Metric{Key: key, Value: v, Timestamp: ts, Step: step}, nil
 }
 
 // ParseFloat parses a value as Python's float() accepts it: also nan,
@@ -416,28 +550,34 @@ type datasetMeta struct {
 	Profile    *string `yaml:"profile"`
 }
 
-// readInputs reads a run's inputs/<id>/meta.yaml files and the datasets
-// they name under the experiment's datasets/ folder.
-func readInputs(expDir, dir string) ([]tracking.DatasetInput, error) {
+// readInputs reads a run's inputs/<id>/meta.yaml files: datasets (named
+// under the experiment's datasets/ folder) and logged models.
+func readInputs(expDir, dir string) ([]tracking.DatasetInput, []tracking.ModelInput, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []tracking.DatasetInput
+	var models []tracking.ModelInput
 	for _, e := range ents {
 		var in inputMeta
 		if err := readYAML(filepath.Join(dir, e.Name(), metaFile), &in); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if in.SourceType != "DATASET" {
+		switch in.SourceType {
+		case "MODEL":
+			models = append(models, tracking.ModelInput{ModelID: in.SourceID})
+			continue
+		case "DATASET":
+		default:
 			continue
 		}
 		var d datasetMeta
 		if err := readYAML(filepath.Join(expDir, datasetsDir, in.SourceID, metaFile), &d); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ds := tracking.DatasetInput{Tags: tagList(in.Tags), Dataset: tracking.Dataset{
 			Name: d.Name, Digest: d.Digest, SourceType: d.SourceType, Source: d.Source,
@@ -453,51 +593,8 @@ func readInputs(expDir, dir string) ([]tracking.DatasetInput, error) {
 	sort.Slice(out, func(i, j int) bool {
 		return out[i].Dataset.Name+out[i].Dataset.Digest < out[j].Dataset.Name+out[j].Dataset.Digest
 	})
-	return out, nil
-}
-
-// artifactDir resolves a run's artifact URI (see ResolveArtifacts), with
-// the run's own artifacts/ folder as the fallback for a moved tree.
-func (s *Source) artifactDir(uri, runDir string) (string, bool) {
-	return ResolveArtifacts(uri, s.artifactsFrom, filepath.Join(runDir, artifactDir))
-}
-
-// ResolveArtifacts turns an artifact URI into a local directory: file:
-// URIs and plain paths as they are, mlflow-artifacts:/ locations below
-// artifactsFrom; when that directory does not exist, fallback (if it
-// exists). readable is false when the URI cannot be read from here (an
-// unsupported scheme, or mlflow-artifacts:/ without artifactsFrom); dir
-// is "" when there is nothing to copy (a run that logged no artifacts
-// has no directory).
-func ResolveArtifacts(uri, artifactsFrom, fallback string) (dir string, readable bool) {
-	var p string
-	switch {
-	case uri == "":
-		return "", true
-	case strings.HasPrefix(uri, "file:"):
-		p, _ = uriPath(uri)
-	case strings.HasPrefix(uri, "mlflow-artifacts:"):
-		if artifactsFrom != "" {
-			rest := strings.TrimPrefix(uri, "mlflow-artifacts:")
-			if u, err := url.Parse(uri); err == nil && u.Host != "" {
-				rest = u.Path
-			}
-			p = filepath.Join(artifactsFrom, filepath.FromSlash(strings.TrimLeft(rest, "/")))
-		}
-	case !strings.Contains(uri, "://"):
-		p = uri
-	}
-	if p != "" {
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p, true
-		}
-	}
-	if fallback != "" {
-		if st, err := os.Stat(fallback); err == nil && st.IsDir() {
-			return fallback, true
-		}
-	}
-	return "", p != ""
+	sort.Slice(models, func(i, j int) bool { return models[i].ModelID < models[j].ModelID })
+	return out, models, nil
 }
 
 func uriPath(uri string) (string, error) {

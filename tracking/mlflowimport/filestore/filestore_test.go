@@ -115,6 +115,23 @@ func TestImportFileStoreDryRun(t *testing.T) {
 	}
 }
 
+// stopAfterRuns cancels the import once n runs are imported whole.
+type stopAfterRuns struct {
+	*boltstore.Store
+	n      int
+	cancel context.CancelFunc
+}
+
+func (s *stopAfterRuns) FinishRunImport(ctx context.Context, runID string) error {
+	if err := s.Store.FinishRunImport(ctx, runID); err != nil {
+		return err
+	}
+	if s.n--; s.n == 0 {
+		s.cancel()
+	}
+	return nil
+}
+
 func TestImportFileStoreResume(t *testing.T) {
 	man := importtest.Load(t, "manifest-file.json")
 	root := copyFixture(t)
@@ -128,14 +145,7 @@ func TestImportFileStoreResume(t *testing.T) {
 	for _, stopAfter := range []int{1, 3} {
 		dst := openBolt(t)
 		ctx, cancel := context.WithCancel(context.Background())
-		n := 0
-		_, err := importInto(t, ctx, root, dst, mlflowimport.Options{Progress: func(phase string, _ storecopy.Counts) {
-			if phase == "runs" {
-				if n++; n == stopAfter {
-					cancel()
-				}
-			}
-		}})
+		_, err := importInto(t, ctx, root, &stopAfterRuns{Store: dst, n: stopAfter, cancel: cancel}, mlflowimport.Options{})
 		cancel()
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("interrupted import: %v", err)

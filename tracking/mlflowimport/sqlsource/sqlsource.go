@@ -24,15 +24,18 @@ import (
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/mlflowimport"
-	"github.com/caddy-mlflow/caddy-mlflow/tracking/mlflowimport/filestore"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/mlflowimport/artifactsrc"
 )
 
 // Source is an MLflow SQLite database.
 type Source struct {
-	path          string
-	db            *sql.DB
-	artifactsFrom string
-	cols          map[string]map[string]bool // table -> columns
+	path      string
+	db        *sql.DB
+	artifacts *artifactsrc.Resolver
+	cols      map[string]map[string]bool // table -> columns
+	// ChunkSize is the most metric points a run's History hands over at
+	// once (mlflowimport.HistoryChunk unless set).
+	ChunkSize int
 }
 
 // IsURI reports whether uri names a SQLite database (sqlite:///...).
@@ -51,9 +54,16 @@ func Path(uri string) (string, error) {
 	return filepath.FromSlash(rest), nil
 }
 
-// Open opens the database read-only. artifactsFrom, when set, is the
-// directory mlflow-artifacts:/ locations resolve against.
+// Open opens the database read-only. artifactsFrom, when set, is where
+// mlflow-artifacts:/ locations resolve (the source server's
+// --artifacts-destination: a directory or gs://bucket/prefix).
 func Open(ctx context.Context, uri, artifactsFrom string) (*Source, error) {
+	return OpenWith(ctx, uri, &artifactsrc.Resolver{From: artifactsFrom})
+}
+
+// OpenWith is Open with the resolver of artifact locations given; Close
+// closes it.
+func OpenWith(ctx context.Context, uri string, artifacts *artifactsrc.Resolver) (*Source, error) {
 	path, err := Path(uri)
 	if err != nil {
 		return nil, err
@@ -67,7 +77,7 @@ func Open(ctx context.Context, uri, artifactsFrom string) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", abs, err)
 	}
-	s := &Source{path: abs, db: db, artifactsFrom: artifactsFrom, cols: map[string]map[string]bool{}}
+	s := &Source{path: abs, db: db, artifacts: artifacts, cols: map[string]map[string]bool{}, ChunkSize: mlflowimport.HistoryChunk}
 	rows, err := db.QueryContext(ctx, "SELECT name FROM sqlite_master WHERE type = 'table'")
 	if err != nil {
 		db.Close()
@@ -115,7 +125,13 @@ func Open(ctx context.Context, uri, artifactsFrom string) (*Source, error) {
 func (s *Source) Name() string { return s.path }
 
 // Close implements mlflowimport.Source.
-func (s *Source) Close() error { return s.db.Close() }
+func (s *Source) Close() error {
+	err := s.db.Close()
+	if aerr := s.artifacts.Close(); err == nil {
+		err = aerr
+	}
+	return err
+}
 
 // col returns the column expression, or a NULL literal when the table
 // lacks it in this revision.
@@ -222,17 +238,13 @@ func (s *Source) Runs(ctx context.Context, exp *tracking.Experiment, report func
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		r, err := s.readRun(ctx, info)
+		r, err := s.readRun(ctx, info, report)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			report(mlflowimport.Problem{Kind: "run", ID: info.RunID, Err: err})
 			continue
-		}
-		if r.ArtifactsUnreadable {
-			report(mlflowimport.Problem{Kind: "artifact", ID: info.RunID,
-				Err: fmt.Errorf("artifacts at %s cannot be read from here (set --artifacts-from for mlflow-artifacts:/ locations); the run is imported without them", info.ArtifactURI)})
 		}
 		if err := fn(r); err != nil {
 			return err
@@ -241,7 +253,7 @@ func (s *Source) Runs(ctx context.Context, exp *tracking.Experiment, report func
 	return nil
 }
 
-func (s *Source) readRun(ctx context.Context, info tracking.RunInfo) (*mlflowimport.Run, error) {
+func (s *Source) readRun(ctx context.Context, info tracking.RunInfo, report func(mlflowimport.Problem)) (*mlflowimport.Run, error) {
 	run := &tracking.Run{Info: info}
 	params, err := s.kv(ctx, "SELECT key, value FROM params WHERE run_uuid = ?", info.RunID)
 	if err != nil {
@@ -260,44 +272,156 @@ func (s *Source) readRun(ctx context.Context, info tracking.RunInfo) (*mlflowimp
 			}
 		}
 	}
-	hist, err := s.metrics(ctx, info.RunID)
-	if err != nil {
+	if run.Data.Metrics, err = s.latest(ctx, info.RunID); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	run.Data.Metrics = filestore.Latest(hist)
 	if run.Inputs.DatasetInputs, err = s.inputs(ctx, info.RunID); err != nil {
 		return nil, fmt.Errorf("inputs: %w", err)
 	}
-	dir, ok := filestore.ResolveArtifacts(info.ArtifactURI, s.artifactsFrom, "")
-	return &mlflowimport.Run{Run: run, History: hist, ArtifactDir: dir, ArtifactsUnreadable: !ok}, nil
+	if err := s.modelIO(ctx, run); err != nil {
+		return nil, err
+	}
+	chunk := s.ChunkSize
+	if chunk <= 0 {
+		chunk = mlflowimport.HistoryChunk
+	}
+	out := &mlflowimport.Run{Run: run, History: func(ctx context.Context, fn func([]tracking.Metric) error) error {
+		return s.history(ctx, info.RunID, chunk, fn)
+	}}
+	out.Artifacts = s.resolve(ctx, "artifact", info.RunID, info.ArtifactURI, report)
+	return out, nil
 }
 
-// metrics reads a run's history; the SQL store keeps NaN as value 0 with
-// is_nan set, and ±Inf clamped to ±max float.
-func (s *Source) metrics(ctx context.Context, runID string) ([]tracking.Metric, error) {
-	q := fmt.Sprintf("SELECT key, value, timestamp, %s, %s FROM metrics WHERE run_uuid = ? ORDER BY key, timestamp, step",
-		s.col("metrics", "step"), s.col("metrics", "is_nan"))
+// resolve turns an artifact location into a tree; one that cannot be
+// read from here is reported and gives nil.
+func (s *Source) resolve(ctx context.Context, kind, id, uri string, report func(mlflowimport.Problem)) mlflowimport.ArtifactTree {
+	t, err := s.artifacts.Resolve(ctx, uri, "")
+	if err != nil {
+		report(mlflowimport.Problem{Kind: kind, ID: id, Err: fmt.Errorf("%w; imported without its artifacts", err)})
+		return nil
+	}
+	return t
+}
+
+// scanMetric reads key, value, timestamp, step, is_nan; the SQL store
+// keeps NaN as value 0 with is_nan set, and ±Inf clamped to ±max float.
+func scanMetric(rows *sql.Rows) (tracking.Metric, error) {
+	var m tracking.Metric
+	var v sql.NullFloat64
+	var step sql.NullInt64
+	var isNaN sql.NullBool
+	if err := rows.Scan(&m.Key, &v, &m.Timestamp, &step, &isNaN); err != nil {
+		return m, err
+	}
+	m.Value, m.Step = v.Float64, step.Int64
+	if isNaN.Bool || !v.Valid {
+		m.Value = math.NaN()
+	}
+	return m, nil
+}
+
+// latest reads a run's latest metric values: MLflow's latest_metrics
+// table (what MLflow itself serves as the run's metrics), or, in a
+// schema without it, the newest point per key by MLflow's order.
+func (s *Source) latest(ctx context.Context, runID string) ([]tracking.Metric, error) {
+	table := "latest_metrics"
+	if s.cols[table] == nil {
+		table = "metrics"
+	}
+	q := fmt.Sprintf("SELECT key, value, timestamp, %s, %s FROM %s WHERE run_uuid = ?",
+		s.col(table, "step"), s.col(table, "is_nan"), table)
 	rows, err := s.db.QueryContext(ctx, q, runID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []tracking.Metric
+	l := map[string]tracking.Metric{}
 	for rows.Next() {
-		var m tracking.Metric
-		var v sql.NullFloat64
-		var step sql.NullInt64
-		var isNaN sql.NullBool
-		if err := rows.Scan(&m.Key, &v, &m.Timestamp, &step, &isNaN); err != nil {
+		m, err := scanMetric(rows)
+		if err != nil {
 			return nil, err
 		}
-		m.Value, m.Step = v.Float64, step.Int64
-		if isNaN.Bool || !v.Valid {
-			m.Value = math.NaN()
+		if old, ok := l[m.Key]; !ok || tracking.MetricNewer(m, old) {
+			l[m.Key] = m
 		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]tracking.Metric, 0, len(l))
+	for _, m := range l {
 		out = append(out, m)
 	}
-	return out, rows.Err()
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+// history streams a run's metric history through one cursor, in chunks
+// of at most chunk points. The cursor is read to its end before fn
+// sees the last chunk.
+func (s *Source) history(ctx context.Context, runID string, chunk int, fn func([]tracking.Metric) error) error {
+	q := fmt.Sprintf("SELECT key, value, timestamp, %s, %s FROM metrics WHERE run_uuid = ? ORDER BY key, timestamp, step",
+		s.col("metrics", "step"), s.col("metrics", "is_nan"))
+	rows, err := s.db.QueryContext(ctx, q, runID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	buf := make([]tracking.Metric, 0, min(chunk, 1024))
+	for rows.Next() {
+		m, err := scanMetric(rows)
+		if err != nil {
+			return err
+		}
+		buf = append(buf, m)
+		if len(buf) >= chunk {
+			if err := fn(buf); err != nil {
+				return err
+			}
+			buf = make([]tracking.Metric, 0, cap(buf))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(buf) > 0 {
+		return fn(buf)
+	}
+	return nil
+}
+
+// modelIO reads a run's logged model inputs and outputs: rows of the
+// inputs table from RUN_INPUT to MODEL_INPUT and from RUN_OUTPUT to
+// MODEL_OUTPUT (with the step), as SqlAlchemyStore.log_inputs and
+// log_outputs write them.
+func (s *Source) modelIO(ctx context.Context, run *tracking.Run) error {
+	if s.cols["inputs"] == nil {
+		return nil
+	}
+	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT source_type, destination_id, %s FROM inputs
+		WHERE source_id = ? AND ((source_type = 'RUN_INPUT' AND destination_type = 'MODEL_INPUT')
+			OR (source_type = 'RUN_OUTPUT' AND destination_type = 'MODEL_OUTPUT'))
+		ORDER BY destination_id`, s.col("inputs", "step")), run.Info.RunID)
+	if err != nil {
+		return fmt.Errorf("model inputs and outputs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var typ, id string
+		var step sql.NullInt64
+		if err := rows.Scan(&typ, &id, &step); err != nil {
+			return fmt.Errorf("model inputs and outputs: %w", err)
+		}
+		if typ == "RUN_INPUT" {
+			run.Inputs.ModelInputs = append(run.Inputs.ModelInputs, tracking.ModelInput{ModelID: id})
+			continue
+		}
+		if run.Outputs == nil {
+			run.Outputs = &tracking.RunOutputs{}
+		}
+		run.Outputs.ModelOutputs = append(run.Outputs.ModelOutputs, tracking.ModelOutput{ModelID: id, Step: step.Int64})
+	}
+	return rows.Err()
 }
 
 func (s *Source) inputs(ctx context.Context, runID string) ([]tracking.DatasetInput, error) {

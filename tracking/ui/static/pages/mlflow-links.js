@@ -5,6 +5,7 @@
 // shapes follow MLflow's experiment-tracking routes.ts and model-registry
 // routes.js. Addresses without a page here land on a page that says so.
 import { h, clear, api, setHashRouter, runHref, experimentHref, breadcrumbs, errorBox } from '../lib.js';
+import { tracesHref, traceHref, loggedModelsHref, loggedModelHref } from './experiment-tabs.js';
 
 /** jsonList parses one of MLflow's JSON query values (runs=["a","b"]) as a list of strings. */
 function jsonList(raw) {
@@ -130,17 +131,19 @@ export async function translate(hash, signal) {
       const exp = experimentHref(id);
       const searchFilter = query.get('searchFilter');
       const expWithFilter = searchFilter ? withQuery(exp, { filter: searchFilter }) : exp;
+      // MLflow 2.x showed traces in the experiment page's TRACES mode
+      // (?compareRunsMode=TRACES&selectedTraceId=<id>); MLflow 3 has the
+      // traces tab (?selectedEvaluationId=<id>) and /traces/<id>.
+      const selectedTrace = query.get('selectedEvaluationId') || query.get('selectedTraceId');
+      if ((tab === undefined || tab === 'traces' || tab === 'chat-sessions') && selectedTrace) return { path: traceHref(id, selectedTrace) };
+      if (tab === undefined && query.get('compareRunsMode') === 'TRACES') return { path: tracesHref(id) };
       if (tab === undefined || tab === 's' || (tab === 'runs' && !more.length)) return { path: expWithFilter };
       if (tab === 'runs') return { path: await runTarget(id, more[0], more.slice(1), signal) };
-      if (tab === 'traces') {
-        return unavailable('Traces are not shown here',
-          'This server records traces (the MLflow client and the REST API read them), but its UI has no traces page yet.',
-          [['Open the experiment', exp], ['All experiments', '/experiments']]);
-      }
+      if (tab === 'traces') return { path: more.length ? traceHref(id, more[0]) : tracesHref(id) };
       if (tab === 'models') {
-        return unavailable('Logged models are not shown here',
-          'This server records logged models (the MLflow client and the REST API read them), but its UI has no logged-models page yet. The runs that logged them are on the experiment page.',
-          [['Open the experiment', exp], ['Registered models', '/models']]);
+        if (!more.length) return { path: loggedModelsHref(id) };
+        const page = loggedModelHref(id, more[0]);
+        return { path: more[1] === 'artifacts' ? withQuery(page, { tab: 'artifacts' }) : page };
       }
       if (tab === 'prompts') {
         return unavailable('Prompts are not shown here', 'This UI has no prompts page.', [['Open the experiment', exp]]);

@@ -6,6 +6,7 @@ import {
 } from '../lib.js';
 import { metricCharts, chartSettings } from '../chart.js';
 import { imageGrid } from './run-images.js';
+import { loggedModelHref } from './experiment-tabs.js';
 
 const TABS = [
   ['overview', 'Overview'],
@@ -444,9 +445,11 @@ class RunPage {
     const outs = (this.run.outputs && this.run.outputs.model_outputs) || [];
     const ins = (this.run.inputs && this.run.inputs.model_inputs) || [];
     if (!outs.length && !ins.length) return null;
+    // The model's page moves to the model's own experiment when it differs.
+    const modelLink = (mid) => h('a', { href: loggedModelHref(this.info.experiment_id, mid) }, h('code', null, mid));
     const rows = [
-      ...outs.map((m) => h('tr', null, h('td', null, h('code', null, m.model_id)), h('td', null, 'output'), h('td', { class: 'num' }, String(m.step ?? '')))),
-      ...ins.map((m) => h('tr', null, h('td', null, h('code', null, m.model_id)), h('td', null, 'input'), h('td', null, ''))),
+      ...outs.map((m) => h('tr', null, h('td', null, modelLink(m.model_id)), h('td', null, 'output'), h('td', { class: 'num' }, String(m.step ?? '')))),
+      ...ins.map((m) => h('tr', null, h('td', null, modelLink(m.model_id)), h('td', null, 'input'), h('td', null, ''))),
     ];
     return h('section', { class: 'panel', 'aria-labelledby': 'run-models-h' },
       h('h2', { id: 'run-models-h' }, 'Logged models'),
@@ -523,10 +526,26 @@ class RunPage {
 
 // ---------------------------------------------------------------- artifacts
 
-class ArtifactBrowser {
-  constructor(ctx, info) {
+/**
+ * runArtifacts is the artifact source of a run: list(path, signal) reads
+ * one directory ({root_uri, files}); url(path) downloads a file.
+ */
+export function runArtifacts(runId) {
+  return {
+    noun: 'run',
+    list: (path, signal) => api.get('artifacts/list', { run_id: runId, path: path || undefined }, { signal }),
+    url: (path) => artifactURL(runId, path),
+  };
+}
+
+/**
+ * ArtifactBrowser is the tree of a run's (or another source's, see
+ * runArtifacts) artifacts with a preview of the chosen file.
+ */
+export class ArtifactBrowser {
+  constructor(ctx, info, source) {
     this.ctx = ctx;
-    this.runId = info.run_id;
+    this.source = source || runArtifacts(info.run_id);
     this.selected = new URLSearchParams(location.search).get('artifact') || '';
     this.rootURI = info.artifact_uri || '';
     this.nodes = new Map(); // path -> {entry, li, button, childList, loaded, expanded}
@@ -555,7 +574,7 @@ class ArtifactBrowser {
     }
     if (!files.length) {
       clear(this.root, h('div', { class: 'panel empty artifact-empty' },
-        h('p', null, h('strong', null, 'No artifacts recorded for this run.')),
+        h('p', null, h('strong', null, `No artifacts recorded for this ${this.source.noun}.`)),
         h('p', { class: 'muted' }, 'Files logged with mlflow.log_artifact() or mlflow.log_artifacts() show up here.'),
         this.rootURI ? h('p', { class: 'muted small' }, 'Artifact location: ', h('code', { class: 'wrap-code' }, this.rootURI)) : null));
       return;
@@ -565,7 +584,7 @@ class ArtifactBrowser {
   }
 
   async list(path) {
-    const r = await api.get('artifacts/list', { run_id: this.runId, path: path || undefined }, { signal: this.ctx.signal });
+    const r = await this.source.list(path, this.ctx.signal);
     if (r.root_uri) this.rootURI = r.root_uri;
     const files = r.files || [];
     files.sort((a, b) => (a.is_dir === b.is_dir ? a.path.localeCompare(b.path) : a.is_dir ? -1 : 1));
@@ -671,7 +690,7 @@ class ArtifactBrowser {
   async showFile(entry) {
     const path = entry.path;
     const name = baseName(path);
-    const url = artifactURL(this.runId, path);
+    const url = this.source.url(path);
     const size = entry.file_size;
     const preview = h('div', { class: 'artifact-preview' });
     clear(this.details, h('section', { class: 'panel', 'aria-labelledby': 'artifact-h' },

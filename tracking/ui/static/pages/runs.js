@@ -8,6 +8,7 @@ import {
   route, h, clear, api, setQuery, navigate, fmtTime, fmtRelative, fmtDuration, fmtNumber,
   errorBox, toast, confirm, breadcrumbs, tagsOf, runHref, experimentHref, debounce, permissionsFor,
 } from '../lib.js';
+import { experimentTabs } from './experiment-tabs.js';
 
 const SIZES = [25, 50, 100, 250];
 const DEFAULT_SIZE = 50;
@@ -173,6 +174,7 @@ async function render(ctx) {
         h('h2', { class: 'sr-only' }, 'Description'),
         h('p', { class: 'note-text' }, etags['mlflow.note.content'])));
     }
+    head.push(experimentTabs(e.experiment_id, 'runs'));
   }
 
   // ---- toolbar

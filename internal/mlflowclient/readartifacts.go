@@ -1,0 +1,85 @@
+package mlflowclient
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+)
+
+// The artifacts of logged models and traces, read through the tracking
+// server (for locations the client cannot reach itself: anything but the
+// mlflow-artifacts proxy). MLflow 3 serves these routes (handlers.py
+// _list_logged_model_artifacts, get_logged_model_artifact_handler,
+// get_trace_artifact_handler); the last two only under /ajax-api.
+
+// ListLoggedModelArtifacts is GET logged-models/<id>/artifacts/directories:
+// the children of dir ("" is the root) one level deep, paths relative to
+// the model's artifact root, following page tokens where sent.
+func (c *Client) ListLoggedModelArtifacts(ctx context.Context, modelID, dir string) (*ArtifactList, error) {
+	q := url.Values{}
+	if dir != "" {
+		q.Set("artifact_directory_path", dir)
+	}
+	endpoint := v2 + "/logged-models/" + url.PathEscape(modelID) + "/artifacts/directories"
+	var all ArtifactList
+	for {
+		var page ArtifactList
+		if err := c.get(ctx, endpoint, q, &page); err != nil {
+			return nil, err
+		}
+		all.RootURI = page.RootURI
+		all.Files = append(all.Files, page.Files...)
+		if page.NextPageToken == "" || len(page.Files) == 0 {
+			return &all, nil
+		}
+		q.Set("page_token", page.NextPageToken)
+	}
+}
+
+// WalkLoggedModelArtifacts calls fn for every file under a logged model's
+// artifact root, depth first, with its path relative to the root.
+func (c *Client) WalkLoggedModelArtifacts(ctx context.Context, modelID string, fn func(FileInfo) error) error {
+	var walk func(dir string, depth int) error
+	walk = func(dir string, depth int) error {
+		if depth > 64 {
+			return fmt.Errorf("artifacts of logged model %s: directories nest deeper than 64 under %q", modelID, dir)
+		}
+		list, err := c.ListLoggedModelArtifacts(ctx, modelID, dir)
+		if err != nil {
+			return err
+		}
+		for _, f := range list.Files {
+			if f.Path == "" || f.Path == dir {
+				continue
+			}
+			if f.IsDir {
+				if err := walk(f.Path, depth+1); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := fn(f); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk("", 0)
+}
+
+// DownloadLoggedModelArtifact streams GET
+// /ajax-api/2.0/mlflow/logged-models/<id>/artifacts/files?artifact_file_path=.
+func (c *Client) DownloadLoggedModelArtifact(ctx context.Context, modelID, p string) (io.ReadCloser, int64, error) {
+	if err := checkArtifactPath(p); err != nil {
+		return nil, 0, err
+	}
+	return c.stream(ctx, "/ajax-api/2.0/mlflow/logged-models/"+url.PathEscape(modelID)+"/artifacts/files",
+		url.Values{"artifact_file_path": {p}})
+}
+
+// DownloadTraceData streams GET /ajax-api/2.0/mlflow/get-trace-artifact?request_id=:
+// the trace's traces.json, wherever the server keeps it.
+func (c *Client) DownloadTraceData(ctx context.Context, traceID string) (io.ReadCloser, int64, error) {
+	return c.stream(ctx, "/ajax-api/2.0/mlflow/get-trace-artifact", url.Values{"request_id": {traceID}})
+}
