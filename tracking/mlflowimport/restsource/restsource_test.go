@@ -39,6 +39,7 @@ type source struct {
 	clientPEM string
 	admin     *mlflowclient.Client
 	token     string
+	pki       *testpki.PKI
 }
 
 func envOf(m map[string]string) mlflowclient.LookupFunc {
@@ -60,7 +61,7 @@ func startSource(t testing.TB) *source {
 		t.Fatal(err)
 	}
 	t.Setenv("MLFLOW_TEST_ROOT_HASH", string(hash))
-	s := &source{caFile: pki.CA.CertFile, clientPEM: filepath.Join(dir, "client.pem")}
+	s := &source{caFile: pki.CA.CertFile, clientPEM: filepath.Join(dir, "client.pem"), pki: pki}
 	if err := os.WriteFile(s.clientPEM, append(append([]byte{}, pki.Client.CertPEM...), pki.Client.KeyPEM...), 0o600); err != nil {
 		t.Fatal(err)
 	}
