@@ -266,11 +266,11 @@ func seed(t testing.TB, c *mlflowclient.Client, runsPerExp, pointsPerRun int, bi
 	}
 	must(t, c.Call(ctx, http.MethodPost, "/api/3.0/mlflow/traces", nil, map[string]any{"trace": map[string]any{"trace_info": map[string]any{
 		"trace_id": "tr-0123456789abcdef0123456789abcdef", "client_request_id": "req-1",
-		"trace_location":     map[string]any{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": map[string]string{"experiment_id": expA}},
-		"request_time":       "2025-01-02T03:04:05.678Z", "execution_duration": "1.250s", "state": "OK",
-		"request_preview":    `{"q": "hi"}`, "response_preview": `"hello"`,
-		"trace_metadata":     map[string]string{"mlflow.sourceRun": firstRun, "mlflow.trace_schema.version": "3"},
-		"tags":               map[string]string{"mlflow.traceName": "chat", "t": "ü"},
+		"trace_location": map[string]any{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": map[string]string{"experiment_id": expA}},
+		"request_time":   "2025-01-02T03:04:05.678Z", "execution_duration": "1.250s", "state": "OK",
+		"request_preview": `{"q": "hi"}`, "response_preview": `"hello"`,
+		"trace_metadata": map[string]string{"mlflow.sourceRun": firstRun, "mlflow.trace_schema.version": "3"},
+		"tags":           map[string]string{"mlflow.traceName": "chat", "t": "ü"},
 	}}}, &tr))
 	traceID := tr.Trace.TraceInfo.TraceID
 	troot, ok := mlflowclient.ProxiedPath(tr.Trace.TraceInfo.Tags["mlflow.artifactLocation"])
