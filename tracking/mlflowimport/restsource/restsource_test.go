@@ -195,6 +195,13 @@ func seed(t testing.TB, c *mlflowclient.Client, runsPerExp, pointsPerRun int, bi
 					Timestamp: mlflowclient.Int64(1_700_000_000_000 + k), Step: mlflowclient.Int64(k / 2)})
 			}
 			pts = append(pts, mlflowclient.Metric{Key: "only nan", Value: mlflowclient.Float(math.NaN()), Timestamp: 5, Step: 0})
+			if id == firstRun {
+				// Longer than mlflowimport.HistoryChunk: handed over in
+				// several chunks.
+				for k := range 2*mlflowimport.HistoryChunk + 123 {
+					pts = append(pts, mlflowclient.Metric{Key: "long", Value: mlflowclient.Float(float64(k) * 1.5), Timestamp: mlflowclient.Int64(k), Step: mlflowclient.Int64(k)})
+				}
+			}
 			out.points += int64(len(pts))
 			params := []mlflowclient.Param{{Key: "lr", Value: "0.01"}, {Key: "unicode ü", Value: "ï"}, {Key: "i", Value: fmt.Sprint(i)}}
 			must(t, c.LogBatchChunks(ctx, id, pts, params, []mlflowclient.Tag{{Key: "stage", Value: "train"}}))
