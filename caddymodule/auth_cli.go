@@ -42,9 +42,10 @@ func init() {
 	addCopyStoreFlags(fs)
 	addMaintFlags(fs)  // maint_cli.go
 	addImportFlags(fs) // import_cli.go
+	addExportFlags(fs) // export_cli.go
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "mlflow",
-		Usage: "user add <name> | token create --user <name> [--expires 720h] | token list [--user <name>] | token revoke <id> [--user <name>]" + maintUsage + "  [--config <Caddyfile>] | " + copyStoreUsage + " | " + importUsage,
+		Usage: "user add <name> | token create --user <name> [--expires 720h] | token list [--user <name>] | token revoke <id> [--user <name>]" + maintUsage + "  [--config <Caddyfile>] | " + copyStoreUsage + " | " + importUsage + " | " + exportUsage,
 		Short: "Manages users and API tokens of the MLflow tracking server",
 		Long: `
 Manages the users and API tokens in the bbolt store of the mlflow handler
@@ -72,7 +73,7 @@ PostgreSQL databases, either way), ids, timestamps, full metric
 histories, the registry and the gateway's users, tokens and grants
 included, then reads the destination back and compares the counts of
 every kind of record (non-zero exit on a mismatch). The destination must
-be empty unless --force; a bbolt store must not be in use by a server.` + maintLong,
+be empty unless --force; a bbolt store must not be in use by a server.` + maintLong + exportLong,
 		Flags: fs,
 		Func:  cmdMLflow,
 	})
@@ -96,6 +97,9 @@ func cmdMLflow(fl caddycmd.Flags) (int, error) {
 	}
 	if len(args) > 0 && args[0] == "import" {
 		return cmdImport(fl)
+	}
+	if len(args) > 0 && args[0] == "export" {
+		return cmdExport(fl) // export_cli.go
 	}
 	if len(args) < 2 {
 		return caddy.ExitCodeFailedStartup, errors.New("usage: caddy mlflow user add <name> | token create|list|revoke ...")

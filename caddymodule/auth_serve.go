@@ -49,6 +49,7 @@ func (g *gateway) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	defer func() { g.writeAudit(r, rec, sw.status) }()
 
 	m, matched, pathKnown := g.matcher.Match(r.Method, r.URL.Path)
+	m.Header = r.Header
 	route := m.Route
 	rec.route = route.Name
 	if matched && authz.Table[route.Name].Scope == authz.Open {

@@ -63,7 +63,13 @@ func ImportThroughAdmin(ctx context.Context, cfgFile, from string, dryRun bool, 
 
 // SetImportHook sets the function told about every progress update of an
 // online import (nil: none).
-func SetImportHook(f func(ctx context.Context, phase string, c storecopy.Counts)) { importHook = f }
+func SetImportHook(f func(ctx context.Context, phase string, c storecopy.Counts)) {
+	if f == nil {
+		importHook.Store(nil)
+		return
+	}
+	importHook.Store(&f)
+}
 
 // LiveStore is the store of the running handler whose bbolt file is path
 // (nil if none).

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -173,7 +174,7 @@ func (h *Handler) importArtifactsDir() (dir, note string) {
 
 // importHook, when set (by tests), is called with every progress update
 // of an online import, on the import's goroutine.
-var importHook func(ctx context.Context, phase string, c storecopy.Counts)
+var importHook atomic.Pointer[func(ctx context.Context, phase string, c storecopy.Counts)]
 
 // importStreamInterval bounds how often progress lines are sent.
 const importStreamInterval = 100 * time.Millisecond
@@ -225,8 +226,8 @@ func serveImport(w http.ResponseWriter, r *http.Request) error {
 	var lastSent time.Time
 	progress := func(phase string, c storecopy.Counts) {
 		rec.observe(c)
-		if importHook != nil {
-			importHook(ctx, phase, c)
+		if hook := importHook.Load(); hook != nil {
+			(*hook)(ctx, phase, c)
 		}
 		now := time.Now()
 		if phase == lastPhase && now.Sub(lastSent) < importStreamInterval {

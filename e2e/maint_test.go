@@ -276,6 +276,17 @@ http://127.0.0.1:%d {
 	// The doomed experiment's name is free again.
 	api.post("experiments/create", map[string]any{"name": "doomed"})
 
+	// import finds the store held by the server and runs in it.
+	fixtures := filepath.Join(repoRoot(t), "testdata", "mlflow-fixtures", "mlruns")
+	imp := cli(true, "import", "--from", fixtures)
+	t.Logf("online import output:\n%s", imp)
+	if !strings.Contains(imp, "(running server, admin API") || !strings.Contains(imp, "problems: 0") {
+		t.Fatalf("online import:\n%s", imp)
+	}
+	if api.runStatus("de1274ebd5394936ab1de5ee79770b9d") != 200 { // a fixture run
+		t.Fatal("the imported run is not served")
+	}
+
 	// compact refuses the running server's file.
 	bad = cli(false, "compact")
 	if !strings.Contains(bad, "compact works offline only") {

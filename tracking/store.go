@@ -24,6 +24,8 @@ type Store interface {
 	RegistryStore
 	// TraceStore holds MLflow 2.x trace infos.
 	TraceStore
+	// SpanStore holds spans ingested over OTLP.
+	SpanStore
 	// LoggedModelStore holds MLflow 3 logged models.
 	LoggedModelStore
 

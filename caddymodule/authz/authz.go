@@ -136,6 +136,10 @@ const (
 	// TraceLocation checks the experiment of a StartTraceV3 body's
 	// trace.trace_info.trace_location.mlflow_experiment.experiment_id.
 	TraceLocation
+	// ExperimentHeader checks the experiment named by the request's
+	// x-mlflow-experiment-id header (OTLP span export; api.OTLPExperimentID
+	// reads the same value for the handler).
+	ExperimentHeader
 )
 
 // Rule is a Table entry.
@@ -160,7 +164,7 @@ const (
 // "" for scopes that check no resource's permission.
 func (s Scope) ResourceKind() string {
 	switch s {
-	case Experiment, ExperimentByName, Run, RunQuery, Runs, ArtifactPath, Upload, LoggedModel, Trace, TraceLocation:
+	case Experiment, ExperimentByName, Run, RunQuery, Runs, ArtifactPath, Upload, LoggedModel, Trace, TraceLocation, ExperimentHeader:
 		return KindExperiment
 	case RegisteredModel, RegisteredModelQuery:
 		return KindRegisteredModel
@@ -287,7 +291,9 @@ var Table = map[string]Rule{
 	"GetAssessment":      rule(Trace, ActRead),
 	"UpdateAssessment":   rule(Trace, ActUpdate),
 	"DeleteAssessment":   rule(Trace, ActUpdate),
-	"ExportTraceSpans":   {Scope: Authenticated}, // always 501: spans are not stored
+	// OTLP span export: EDIT on the experiment of x-mlflow-experiment-id;
+	// spans of traces in other experiments are refused by the store.
+	"ExportTraceSpans": rule(ExperimentHeader, ActUpdate),
 
 	// GraphQL: any verified caller; each resolver checks READ on the
 	// experiment or run it touches (tracking/graphql), as MLflow's
@@ -370,6 +376,9 @@ type Match struct {
 	Rest string
 	// Values are the {name} segment values.
 	Values map[string]string
+	// Header is the request's header, for scopes that read one
+	// (ExperimentHeader); set by the caller of Match.
+	Header http.Header
 }
 
 type prefixRoute struct {
@@ -670,6 +679,12 @@ func (a *Authorizer) Decide(ctx context.Context, user string, m Match, params, q
 		id := params.TraceLocationExperiment()
 		if id == "" {
 			return missing("trace.trace_info.trace_location.mlflow_experiment.experiment_id")
+		}
+		return a.check(ctx, user, rl.Action, Resource{"experiment", id}, Resource{"experiment", id})
+	case ExperimentHeader:
+		id := api.OTLPExperimentID(m.Header)
+		if id == "" {
+			return missing("x-mlflow-experiment-id")
 		}
 		return a.check(ctx, user, rl.Action, Resource{"experiment", id}, Resource{"experiment", id})
 	case Upload:

@@ -1,8 +1,9 @@
 // Package importcmd is `caddy mlflow import`: it opens an MLflow source
 // (a file store directory, a SQLite database, or a running tracking
-// server through its REST API), opens the destination
-// store named by a backend_store_uri, runs tracking/mlflowimport with
-// copy-store's progress display on stderr, and prints the summary. The
+// server through its REST API), opens the destination store named by a
+// backend_store_uri, runs tracking/mlflowimport with a progress display
+// on stderr (a live bar on a terminal, periodic lines otherwise), and
+// prints the summary. The
 // Caddy command glue lives in caddymodule.
 package importcmd
 
@@ -119,11 +120,11 @@ func Run(ctx context.Context, cfg Config) (*mlflowimport.Report, error) {
 		verb = "dry run: reading"
 	}
 	fmt.Fprintf(cfg.Stderr, "import: %s %s into %s\n", verb, src.Name(), name)
-	p := copystore.NewProgress(cfg.Stderr, "import: ", cfg.Terminal, cfg.Interval)
+	p := newProgress(cfg.Stderr, cfg.Terminal, cfg.Interval)
 	rep, err := mlflowimport.Import(ctx, src, dst, mlflowimport.Options{
-		Experiments: cfg.Experiments, DryRun: cfg.DryRun, ArtifactsTo: cfg.ArtifactsTo, Progress: p.Update,
+		Experiments: cfg.Experiments, DryRun: cfg.DryRun, ArtifactsTo: cfg.ArtifactsTo, Status: p.update,
 	})
-	p.Done()
+	p.done()
 	if rep != nil {
 		PrintReport(cfg.Stdout, rep, cfg.DryRun)
 	}
@@ -133,7 +134,7 @@ func Run(ctx context.Context, cfg Config) (*mlflowimport.Report, error) {
 		}
 		return rep, err
 	}
-	fmt.Fprintf(cfg.Stderr, "import: done in %s\n", p.Elapsed())
+	fmt.Fprintf(cfg.Stderr, "import: done in %s\n", p.elapsed())
 	return rep, nil
 }
 
@@ -154,8 +155,8 @@ func PrintReport(w io.Writer, rep *mlflowimport.Report, dryRun bool) {
 	fmt.Fprintf(tw, "artifact_files\t%d\t\n", rep.ArtifactFiles)
 	fmt.Fprintf(tw, "artifact_bytes\t%d\t\n", rep.ArtifactBytes)
 	_ = tw.Flush()
-	fmt.Fprintf(w, "skipped (already imported): %d runs, %d registered models, %d artifact files\n",
-		rep.SkippedRuns, rep.SkippedModels, rep.ArtifactsSkipped)
+	fmt.Fprintf(w, "skipped (already imported): %d runs, %d logged models, %d traces, %d registered models, %d artifact files\n",
+		rep.SkippedRuns, rep.SkippedLoggedModels, rep.SkippedTraces, rep.SkippedModels, rep.ArtifactsSkipped)
 	ids := make([]string, 0, len(rep.Remapped))
 	for id := range rep.Remapped {
 		ids = append(ids, id)
@@ -164,7 +165,23 @@ func PrintReport(w io.Writer, rep *mlflowimport.Report, dryRun bool) {
 	for _, id := range ids {
 		fmt.Fprintf(w, "experiment %s imported as %s\n", id, rep.Remapped[id])
 	}
-	fmt.Fprintf(w, "problems: %d\n", len(rep.Problems))
+	byKind := map[string]int{}
+	for _, p := range rep.Problems {
+		byKind[p.Kind]++
+	}
+	kinds := make([]string, 0, len(byKind))
+	for k := range byKind {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for i, k := range kinds {
+		kinds[i] = fmt.Sprintf("%d %s", byKind[k], k)
+	}
+	if len(kinds) > 0 {
+		fmt.Fprintf(w, "problems: %d (%s), skipped:\n", len(rep.Problems), strings.Join(kinds, ", "))
+	} else {
+		fmt.Fprintf(w, "problems: 0\n")
+	}
 	for _, p := range rep.Problems {
 		fmt.Fprintf(w, "  %s\n", p)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/tern/v2/migrate"
@@ -25,6 +26,22 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, component string, migratio
 		return fmt.Errorf("migrating %s schema: %w", component, err)
 	}
 	defer conn.Release()
+	// Migrations (an index build on a big table) and the wait for the
+	// advisory lock another replica holds while it migrates may take
+	// longer than the pool's statement_timeout, which is for requests:
+	// this session has none while it migrates.
+	if _, err := conn.Exec(ctx, "SET statement_timeout = 0"); err != nil {
+		return fmt.Errorf("migrating %s schema: lifting the statement timeout: %w", component, err)
+	}
+	defer func() {
+		// Back to the pool's setting; a connection that cannot be reset
+		// is closed rather than handed out without a timeout.
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(rctx, "RESET statement_timeout"); err != nil {
+			_ = conn.Conn().Close(rctx)
+		}
+	}()
 	table := component + "_schema_version"
 	m, err := migrate.NewMigrator(ctx, conn.Conn(), table)
 	if err != nil {

@@ -150,3 +150,24 @@ func TestMigrateConcurrentAndNewerSchema(t *testing.T) {
 func writeFile(path, content string) error {
 	return os.WriteFile(path, []byte(content), 0o600)
 }
+
+// TestMigrateOutlivesStatementTimeout: a migration longer than the pool's
+// statement_timeout (an index build on a big table) still runs, and the
+// connection goes back to the pool with the timeout in force again.
+func TestMigrateOutlivesStatementTimeout(t *testing.T) {
+	uri := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	pool, err := Open(ctx, uri, Options{MaxConns: 1, StatementTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	migs := fstest.MapFS{"001_slow.sql": {Data: []byte("SELECT pg_sleep(0.3); CREATE TABLE slow (id bigint);")}}
+	if err := Migrate(ctx, pool, "slow", migs); err != nil {
+		t.Fatalf("a migration longer than statement_timeout: %v", err)
+	}
+	var st string
+	if err := pool.QueryRow(ctx, "SHOW statement_timeout").Scan(&st); err != nil || st != "50ms" {
+		t.Fatalf("statement_timeout after migrating = %q, %v; want the pool's 50ms", st, err)
+	}
+}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/otlpspans"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/search"
 )
 
@@ -60,6 +61,9 @@ type Options struct {
 	MultipartSigningKey []byte
 	// Logger receives internal errors; nil means no logging.
 	Logger *zap.Logger
+	// OTLPLimits bound OTLP span exports (POST /v1/traces); zero fields
+	// take otlpspans.DefaultLimits.
+	OTLPLimits otlpspans.Limits
 }
 
 // Server is the MLflow tracking server's HTTP handler.

@@ -365,6 +365,9 @@ func (s *Server) getTraceArtifact(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	if t.SpansInStore() {
+		return s.serveStoredTraceData(w, r, t) // otlp.go
+	}
 	loc, _ := t.Tag(tracking.TraceTagArtifactLocation)
 	root, ok := s.runArtifactRoot(loc)
 	if !ok || loc == "" {

@@ -76,17 +76,6 @@ func (s *Server) registerTracesV3() {
 	s.add("POST", "/v1/traces", "ExportTraceSpans", true, (*Server).otlpTraces)
 }
 
-// otlpTraces answers MLflow 3's OTLP span export (POST /v1/traces) as
-// MLflow does for a store without span storage: 501 with the phrase
-// MLflow's exporter looks for, after which it stops sending spans and
-// uploads the trace data as an artifact instead.
-func (s *Server) otlpTraces(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusNotImplemented, struct {
-		Detail string `json:"detail"`
-	}{"REST OTLP span logging is not supported by caddy-mlflow's bbolt store: trace data is stored as the traces.json artifact"})
-	return nil
-}
-
 // --- wire forms ---
 
 type traceExperimentLocation struct {
@@ -630,10 +619,16 @@ func (s *Server) linkTracesToRun(w http.ResponseWriter, r *http.Request) error {
 
 // --- span data ---
 
-// traceSpans reads the trace's traces.json from the artifact store and
-// returns its spans in OpenTelemetry's proto JSON form. found is false
+// traceSpans reads the trace's spans from the span store (traces ingested
+// over OTLP) or its traces.json in the artifact store, and returns them in OpenTelemetry's proto JSON form. found is false
 // when the data is not (yet) there or not stored by this server.
 func (s *Server) traceSpans(r *http.Request, t *tracking.TraceInfo) (spans []json.RawMessage, found bool, err error) {
+	if t.SpansInStore() {
+		// Spans received over OTLP (otlp.go); like MLflow's SQL store, a
+		// trace whose spans are in the store is complete once it has any.
+		spans, err = s.storedTraceSpans(r.Context(), t)
+		return spans, err == nil && len(spans) > 0 && len(spans) >= expectedSpans(t), err
+	}
 	loc, _ := t.Tag(tracking.TraceTagArtifactLocation)
 	root, ok := s.runArtifactRoot(loc)
 	if !ok || loc == "" {

@@ -277,14 +277,6 @@ func TestAssessmentsAPI(t *testing.T) {
 		"overrides": "a-nope"}}), 404, "RESOURCE_DOES_NOT_EXIST", "")
 }
 
-func TestOTLPSpansNotSupported(t *testing.T) {
-	ts, _ := newTestServer(t)
-	r := call(t, ts, "POST", "/v1/traces", "application/x-protobuf", []byte{0x0a, 0x00})
-	if r.status != 501 || !strings.Contains(string(r.body), "REST OTLP span logging is not supported") {
-		t.Fatalf("%d %s", r.status, r.body)
-	}
-}
-
 // TestTraceRequestMessages pins the declared decoding of the trace
 // requests (v2 and v3): the messages, and nested fields named by path.
 func TestTraceRequestMessages(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -34,6 +35,57 @@ func BenchmarkLogBatchCommit(b *testing.B) {
 	}
 }
 
+// commitCounter is a CommitObserver counting commits and the calls they
+// carried.
+type commitCounter struct{ commits, calls atomic.Int64 }
+
+func (c *commitCounter) ObserveCommit(calls int, _ time.Duration) {
+	c.commits.Add(1)
+	c.calls.Add(int64(calls))
+}
+
+// parallelWrites runs b.N calls of op spread over writers goroutines
+// (op gets the writer and the call number) and reports calls/s, commits/s,
+// calls per commit and the bytes of pages written per call (what each
+// commit's fsync has to flush).
+func parallelWrites(b *testing.B, s *Store, writers int, op func(w int, i int64) error) {
+	b.Helper()
+	var cc commitCounter
+	s.SetCommitObserver(&cc)
+	defer s.SetCommitObserver(nil)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	st0 := s.db.Stats()
+	b.ResetTimer()
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				if err := op(w, i); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	b.StopTimer()
+	st := s.db.Stats()
+	secs := b.Elapsed().Seconds()
+	d := st.TxStats.Sub(&st0.TxStats)
+	b.ReportMetric(float64(d.GetPageAlloc())/1024/float64(b.N), "KB-written/call")
+	b.ReportMetric(float64(b.N)/secs, "calls/s")
+	b.ReportMetric(float64(cc.commits.Load())/secs, "commits/s")
+	if n := cc.commits.Load(); n > 0 {
+		b.ReportMetric(float64(cc.calls.Load())/float64(n), "calls/commit")
+	}
+}
+
 // BenchmarkGroupCommit: throughput of durable log-batches (10 metrics, one
 // run per writer) with 1, 8 and 64 concurrent writers.
 func BenchmarkGroupCommit(b *testing.B) {
@@ -44,28 +96,28 @@ func BenchmarkGroupCommit(b *testing.B) {
 			for i := range runs {
 				runs[i] = mkRun(b, s, "0", "r"+strconv.Itoa(i), int64(i))
 			}
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			b.ResetTimer()
-			for w := 0; w < writers; w++ {
-				wg.Add(1)
-				go func(w int) {
-					defer wg.Done()
-					for {
-						i := next.Add(1)
-						if i > int64(b.N) {
-							return
-						}
-						if err := s.LogBatch(bg, runs[w], tracking.Batch{Metrics: tenMetrics(i)}); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}(w)
-			}
-			wg.Wait()
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "batches/s")
+			parallelWrites(b, s, writers, func(w int, i int64) error {
+				return s.LogBatch(bg, runs[w], tracking.Batch{Metrics: tenMetrics(i)})
+			})
+		})
+	}
+}
+
+// BenchmarkCreateRunParallel: throughput of durable create-runs (run name
+// tag, user and source tags, as MLflow's client sends) into one experiment
+// with 1, 8 and 64 concurrent writers.
+func BenchmarkCreateRunParallel(b *testing.B) {
+	for _, writers := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			s, _ := openTest(b)
+			exp := mkExp(b, s, "runs")
+			parallelWrites(b, s, writers, func(w int, i int64) error {
+				name := "run-" + strconv.FormatInt(i, 10)
+				_, err := s.CreateRun(bg, tracking.CreateRun{ExperimentID: exp, UserID: "u", RunName: name, StartTime: 1700000000000 + i,
+					Tags: []tracking.Tag{{Key: tracking.TagRunName, Value: name}, {Key: "mlflow.user", Value: "u"},
+						{Key: "mlflow.source.name", Value: "train.py"}, {Key: "mlflow.source.type", Value: "LOCAL"}}})
+				return err
+			})
 		})
 	}
 }

@@ -184,6 +184,9 @@ func (s *Store) HardDeleteExperiment(ctx context.Context, experimentID string) e
 			if err := tx.Bucket(bTrace).Delete(k[len(prefix):]); err != nil {
 				return err
 			}
+			if err := deleteTraceSpans(tx, string(k[len(prefix):])); err != nil {
+				return err
+			}
 		}
 		if err := deletePrefix(tx.Bucket(bExpTrace), prefix); err != nil {
 			return err

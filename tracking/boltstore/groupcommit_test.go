@@ -4,10 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 )
 
 // TestCommitterIsolatesFailures runs many concurrent writes, some failing,
@@ -69,4 +74,206 @@ func TestCommitterIsolatesFailures(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// holdCommitter starts a write that blocks the committer until the
+// returned release is called, so that the writes started meanwhile queue
+// up behind it. waitQueued(n) returns once n writes are queued.
+func holdCommitter(t *testing.T, s *Store) (waitQueued func(n int), release func()) {
+	t.Helper()
+	started, unblock, finished := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	var once sync.Once
+	go func() {
+		finished <- s.commits.run(func(*bolt.Tx) error {
+			once.Do(func() { close(started) })
+			<-unblock
+			return nil
+		})
+	}()
+	<-started
+	waitQueued = func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			s.commits.mu.Lock()
+			queued := len(s.commits.pending)
+			s.commits.mu.Unlock()
+			if queued >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d of %d writes queued behind the held commit", queued, n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	release = func() {
+		t.Helper()
+		close(unblock)
+		if err := <-finished; err != nil {
+			t.Fatal(err)
+		}
+	}
+	return waitQueued, release
+}
+
+// TestGroupCommitSharesCommitsAndIsolatesFailures queues concurrent
+// create-runs and log-batches behind a commit in progress, some of them
+// failing (unknown or deleted experiment, changed param value), and checks
+// that all the queued writes that can succeed are committed together in
+// one transaction (one commit, one pair of fsyncs, for all of them), that
+// each failing write gets its own MLflow error and leaves nothing behind,
+// and that the failures neither fail nor lose the other writes.
+func TestGroupCommitSharesCommitsAndIsolatesFailures(t *testing.T) {
+	s, _ := openTest(t)
+	exp := mkExp(t, s, "group")
+	gone := mkExp(t, s, "gone")
+	ok(t, s.DeleteExperiment(bg, gone))
+	logged := mkRun(t, s, exp, "logged", 1)
+	ok(t, s.LogBatch(bg, logged, tracking.Batch{Params: []tracking.Param{{Key: "lr", Value: "0.1"}}}))
+
+	obs := &recordingObserver{}
+	s.SetCommitObserver(obs)
+	waitQueued, release := holdCommitter(t, s)
+
+	const n = 48
+	type result struct {
+		run *tracking.Run
+		err error
+	}
+	results := make([]result, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			switch i % 8 {
+			case 3: // unknown experiment
+				results[i].run, results[i].err = s.CreateRun(bg, tracking.CreateRun{ExperimentID: "999", RunName: "x"})
+			case 5: // deleted experiment
+				results[i].run, results[i].err = s.CreateRun(bg, tracking.CreateRun{ExperimentID: gone, RunName: "x"})
+			case 6: // param conflict
+				results[i].err = s.LogBatch(bg, logged, tracking.Batch{
+					Metrics: []tracking.Metric{{Key: fmt.Sprint("bad", i), Value: 1, Timestamp: 1}},
+					Params:  []tracking.Param{{Key: "lr", Value: "0.2"}}})
+			case 7: // a good log-batch
+				results[i].err = s.LogBatch(bg, logged, tracking.Batch{
+					Metrics: []tracking.Metric{{Key: fmt.Sprint("m", i), Value: float64(i), Timestamp: 1}}})
+			default:
+				results[i].run, results[i].err = s.CreateRun(bg, tracking.CreateRun{ExperimentID: exp, RunName: fmt.Sprint("r", i),
+					StartTime: int64(i), Tags: []tracking.Tag{{Key: "i", Value: fmt.Sprint(i)}}})
+			}
+		}()
+	}
+	waitQueued(n)
+	release()
+	wg.Wait()
+
+	bad := 0
+	for i, r := range results {
+		switch i % 8 {
+		case 3:
+			bad++
+			if !tracking.IsCode(r.err, tracking.ResourceDoesNotExist) || r.run != nil {
+				t.Errorf("write %d (unknown experiment): %v, %v; want RESOURCE_DOES_NOT_EXIST", i, r.run, r.err)
+			}
+		case 5:
+			bad++
+			if !tracking.IsCode(r.err, tracking.InvalidParameterValue) || r.run != nil {
+				t.Errorf("write %d (deleted experiment): %v, %v; want INVALID_PARAMETER_VALUE", i, r.run, r.err)
+			}
+		case 6:
+			bad++
+			if !tracking.IsCode(r.err, tracking.InvalidParameterValue) {
+				t.Errorf("write %d (param conflict): %v; want INVALID_PARAMETER_VALUE", i, r.err)
+			}
+		case 7:
+			if r.err != nil {
+				t.Errorf("write %d (log-batch): %v", i, r.err)
+			}
+		default:
+			if r.err != nil {
+				t.Errorf("write %d (create-run): %v", i, r.err)
+				continue
+			}
+			got, err := s.GetRun(bg, r.run.Info.RunID)
+			if err != nil || got.Info.RunName != fmt.Sprint("r", i) || tagMap(got.Data.Tags)["i"] != fmt.Sprint(i) {
+				t.Errorf("write %d: run %s not stored as created: %+v, %v", i, r.run.Info.RunID, got, err)
+			}
+		}
+	}
+	run, err := s.GetRun(bg, logged)
+	ok(t, err)
+	metrics := map[string]bool{}
+	for _, m := range run.Data.Metrics {
+		metrics[m.Key] = true
+	}
+	for i := 7; i < n; i += 8 {
+		if !metrics[fmt.Sprint("m", i)] {
+			t.Errorf("log-batch %d: metric m%d lost", i, i)
+		}
+	}
+	for i := 6; i < n; i += 8 {
+		if metrics[fmt.Sprint("bad", i)] {
+			t.Errorf("log-batch %d failed, yet its metric bad%d was stored", i, i)
+		}
+	}
+	if len(run.Data.Params) != 1 || run.Data.Params[0].Value != "0.1" {
+		t.Errorf("params after conflicting batches: %+v, want lr=0.1 only", run.Data.Params)
+	}
+
+	// The held write committed alone; everything queued behind it that
+	// could succeed shared the next commit; the failures committed nothing.
+	obs.mu.Lock()
+	groups := append([]int(nil), obs.groups...)
+	obs.mu.Unlock()
+	if want := []int{1, n - bad}; fmt.Sprint(groups) != fmt.Sprint(want) {
+		t.Errorf("commit groups %v, want %v (%d writes queued, %d failing)", groups, want, n, bad)
+	}
+}
+
+// TestOrderedRunIDs checks create-run ids: 32 lower-case hex characters,
+// UUID version 7 with the RFC 4122 variant, the creation time in
+// milliseconds in the first 48 bits, and later runs sorting after earlier
+// ones (what keeps a group of new runs on a few pages).
+func TestOrderedRunIDs(t *testing.T) {
+	t0 := time.UnixMilli(1765000000123)
+	id, err := newOrderedRunID(t0)
+	ok(t, err)
+	if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+		t.Fatalf("id %q: want 32 lower-case hex characters", id)
+	}
+	if ms, err := strconv.ParseInt(id[:12], 16, 64); err != nil || ms != t0.UnixMilli() {
+		t.Errorf("id %q: time field %d, want %d", id, ms, t0.UnixMilli())
+	}
+	if id[12] != '7' || !strings.ContainsRune("89ab", rune(id[16])) {
+		t.Errorf("id %q: want version 7 and variant 10xx", id)
+	}
+	seen := map[string]bool{}
+	prev := ""
+	for i := range 1000 {
+		id, err := newOrderedRunID(t0.Add(time.Duration(i) * time.Millisecond))
+		ok(t, err)
+		if id <= prev || seen[id] {
+			t.Fatalf("id %q (ms +%d) does not sort after %q", id, i, prev)
+		}
+		seen[id] = true
+		prev = id
+	}
+
+	// CreateRun stamps its ids with the creation time.
+	s, _ := openTest(t)
+	exp := mkExp(t, s, "ordered")
+	prev = ""
+	for i := range 3 {
+		before := time.Now().UnixMilli()
+		id := mkRun(t, s, exp, "r", int64(i))
+		after := time.Now().UnixMilli()
+		ms, err := strconv.ParseInt(id[:12], 16, 64)
+		if err != nil || ms < before || ms > after || id <= prev {
+			t.Errorf("run %d: id %s (time field %d), created between %d and %d after %s", i, id, ms, before, after, prev)
+		}
+		prev = id
+		time.Sleep(2 * time.Millisecond)
+	}
 }

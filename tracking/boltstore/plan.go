@@ -33,16 +33,25 @@ import (
 //     filter and the best page is picked with CompareRuns.
 //   - a scan of every run (no usable index).
 //
-// When both an ordered walk and a selective clause are possible, the walk
-// gets a budget of index entries as large as the clause's candidate set;
-// a walk that has not filled the page within it (the other clauses reject
-// most runs) gives way to the clause. The indexes always yield a superset
+// When both an ordered walk and a filter are possible, the walk first gets
+// a small budget of index entries (probeBudget); most filters fill the
+// page within it. Otherwise the clauses' ranges are counted (up to
+// countCap) and the walk is retried with a budget of twice the smallest
+// candidate set; a walk that has not filled the page within that (the
+// other clauses reject most runs) gives way to the clause. The indexes always yield a superset
 // of a clause's matches (bounds are widened, never narrowed), and every
 // candidate goes through the same matcher as the scan, so a plan changes
 // the cost, never the rows.
 
-// countCap bounds the counting of a clause's index range.
-const countCap = 10000
+// Planner tuning (variables so that tests can force every plan on small
+// data): countCap bounds the counting of a clause's index range; an
+// ordered walk's probe budget is probePerRow per row of the page plus
+// probeMin entries.
+var (
+	countCap    = 10000
+	probePerRow = 8
+	probeMin    = 1024
+)
 
 // ixIDs marks a path of run-id lookups (run_id = / IN).
 const ixIDs byte = 0xFF
@@ -413,6 +422,11 @@ func (pl *planner) candidate(expID uint64, runID string, start int64, fromExprun
 	return view
 }
 
+// probeBudget is the first budget of an ordered walk (per row of the
+// page): a walk that fills the page within it never looks at the other
+// clauses' index ranges.
+func (pl *planner) probeBudget() int { return probePerRow*pl.need + probeMin }
+
 // search returns up to need rows of one experiment, in order.
 func (pl *planner) search(expID uint64) []*runView {
 	pl.budget, pl.visits, pl.aborted = -1, 0, false
@@ -421,6 +435,15 @@ func (pl *planner) search(expID uint64) []*runView {
 		order = fullPath(expID, ixStarted, "")
 	} else if kind, name, ok := orderSource(pl.keys[0]); ok {
 		order = fullPath(expID, kind, name)
+	}
+	if order != nil && len(pl.filter) > 0 {
+		// Probe: most filters let an ordered walk fill the page soon.
+		pl.budget = pl.probeBudget()
+		rows := pl.ordered(expID, order)
+		if !pl.aborted || pl.err != nil {
+			return rows
+		}
+		pl.budget, pl.visits, pl.aborted = -1, 0, false
 	}
 	var best *ixPath
 	for i := range pl.filter {
@@ -434,11 +457,9 @@ func (pl *planner) search(expID uint64) []*runView {
 		}
 	}
 	if order != nil {
-		pl.budget = -1
 		if best != nil && best.count < countCap {
-			pl.budget = best.count + pl.need
+			pl.budget = 2*best.count + pl.need
 		}
-		pl.visits, pl.aborted = 0, false
 		rows := pl.ordered(expID, order)
 		if !pl.aborted {
 			return rows

@@ -440,8 +440,9 @@ func (s *Store) SearchRegisteredModels(ctx context.Context, q tracking.Registere
 	}
 	err = s.view(ctx, "search registered models", func(tx *bolt.Tx) error {
 		var matched []*rmView
-		c := tx.Bucket(bRM).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
+		from, to, narrow := nameRange(q.Filter, true) // the bucket is keyed by name
+		narrow = narrow && !s.scanSearch
+		err := forRange(tx.Bucket(bRM), from, to, narrow, func(k, v []byte) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -453,6 +454,10 @@ func (s *Store) SearchRegisteredModels(ctx context.Context, q tracking.Registere
 			if search.MatchRegisteredModel(q.Filter, mv) && cur.AfterRegisteredModel(q.OrderBy, mv) {
 				matched = append(matched, mv)
 			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		sort.SliceStable(matched, func(i, j int) bool {
 			return search.CompareRegisteredModels(q.OrderBy, matched[i], matched[j]) < 0
@@ -770,7 +775,14 @@ func (s *Store) SearchModelVersions(ctx context.Context, q tracking.ModelVersion
 		var matched []*mvView
 		tb := tx.Bucket(bMVTag)
 		c := tx.Bucket(bMV).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
+		k, v := c.First()
+		var stop []byte // versions are keyed str(name) | version
+		if from, _, ok := nameRange(q.Filter, false); ok && !s.scanSearch {
+			p := appendStr(nil, string(from))
+			k, v = c.Seek(p)
+			stop = prefixEnd(p)
+		}
+		for ; k != nil && (stop == nil || bytes.Compare(k, stop) < 0); k, v = c.Next() {
 			if err := ctx.Err(); err != nil {
 				return err
 			}

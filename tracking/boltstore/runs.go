@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -73,9 +74,14 @@ func runKey(runID, key string) []byte {
 	return append(k, key...)
 }
 
+// appendFillPercent is the bbolt FillPercent for buckets written at their
+// right edge: a split leaves the left page this full (bbolt's default, 0.5,
+// suits random inserts and leaves pages of appended keys half empty).
+const appendFillPercent = 0.9
+
 // CreateRun implements tracking.Store.
 func (s *Store) CreateRun(ctx context.Context, req tracking.CreateRun) (*tracking.Run, error) {
-	runID, err := newRunID()
+	runID, err := newOrderedRunID(time.Now())
 	if err != nil {
 		return nil, wrapErr("create run", err)
 	}
@@ -90,6 +96,10 @@ func (s *Store) CreateRun(ctx context.Context, req tracking.CreateRun) (*trackin
 		if exp.Lifecycle != tracking.LifecycleActive {
 			return errExperimentNotActive(expID, exp.Lifecycle)
 		}
+		// New runs go to the right edge of the run-keyed buckets (ordered
+		// ids): pack the pages a split leaves behind.
+		tx.Bucket(bRun).FillPercent = appendFillPercent
+		tx.Bucket(bTag).FillPercent = appendFillPercent
 		if tx.Bucket(bRun).Get([]byte(runID)) != nil {
 			return fmt.Errorf("run id collision %s", runID)
 		}

@@ -531,8 +531,7 @@ func (s *Store) SearchExperiments(ctx context.Context, q tracking.ExperimentQuer
 	err = s.view(ctx, "search experiments", func(tx *bolt.Tx) error {
 		tags := tx.Bucket(bExpTag)
 		var all []*expView
-		c := tx.Bucket(bExp).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
+		consider := func(k, v []byte) error {
 			if len(k) != 8 {
 				return fmt.Errorf("corrupt experiment key %x", k)
 			}
@@ -541,16 +540,32 @@ func (s *Store) SearchExperiments(ctx context.Context, q tracking.ExperimentQuer
 				return fmt.Errorf("decode experiment %d: %w", ev.id, err)
 			}
 			if !viewType.Includes(ev.rec.Lifecycle) {
-				continue
+				return nil
 			}
 			ev.ids = fmtExpID(ev.id)
 			if len(q.Filter) > 0 && !search.MatchExperiment(q.Filter, ev) {
-				continue
+				return nil
 			}
 			if !cur.AfterExperiment(q.OrderBy, ev) {
-				continue
+				return nil
 			}
 			all = append(all, ev)
+			return nil
+		}
+		exps := tx.Bucket(bExp)
+		if from, to, ok := nameRange(q.Filter, true); ok && !s.scanSearch {
+			// The name index (expname) holds the candidates.
+			err := forRange(tx.Bucket(bExpName), from, to, true, func(_, id []byte) error {
+				if v := exps.Get(id); v != nil {
+					return consider(id, v)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		} else if err := exps.ForEach(consider); err != nil {
+			return err
 		}
 		slices.SortFunc(all, func(a, b *expView) int { return search.CompareExperiments(q.OrderBy, a, b) })
 		if offset >= len(all) {

@@ -254,6 +254,28 @@ func newRunID() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
+// newOrderedRunID returns an id in the same 32-hex form whose leading 48
+// bits are the creation time in Unix milliseconds (the UUID version 7
+// layout; the remaining 74 bits are random). Runs created close together
+// get adjacent keys, so a group commit of many create-runs dirties a few
+// pages at the right edge of the run-keyed buckets instead of one random
+// page per run in each of them (fewer pages written and fsynced per
+// commit). MLflow treats run ids as opaque strings.
+func newOrderedRunID(now time.Time) (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[6:]); err != nil {
+		return "", fmt.Errorf("generate run id: %w", err)
+	}
+	ms := uint64(now.UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	b[6] = b[6]&0x0f | 0x70 // version 7
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+	return hex.EncodeToString(b[:]), nil
+}
+
 func u64be(b []byte) uint64 {
 	if len(b) != 8 {
 		return 0

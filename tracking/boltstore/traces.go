@@ -265,6 +265,9 @@ func (s *Store) DeleteTraces(ctx context.Context, req tracking.DeleteTraces) (in
 			if err := tx.Bucket(bExpTrace).Delete(expTraceKey(exp, t.RequestID)); err != nil {
 				return err
 			}
+			if err := deleteTraceSpans(tx, t.RequestID); err != nil {
+				return err
+			}
 			n++
 		}
 		return nil

@@ -350,7 +350,9 @@ func (r *Runner) createRunOp(ctx context.Context) (request, string, error) {
 		return nil, "", err
 	}
 	return func(ctx context.Context, w, i int) error {
-		_, err := r.createRun(ctx, expID, int64(w)<<32|int64(i))
+		// The current time, as MLflow's client sends it: concurrent
+		// clients create runs with nearly equal start times.
+		_, err := r.createRunAt(ctx, expID, time.Now().UnixMilli())
 		return err
 	}, "1 experiment", nil
 }
@@ -494,7 +496,13 @@ func (r *Runner) createExperiment(ctx context.Context, op string) (string, error
 	return out.ExperimentID, nil
 }
 
+// createRun creates a seed run in expID with start time 1700000000000+n.
 func (r *Runner) createRun(ctx context.Context, expID string, n int64) (string, error) {
+	return r.createRunAt(ctx, expID, 1700000000000+n)
+}
+
+// createRunAt creates a run in expID with the given start time (ms).
+func (r *Runner) createRunAt(ctx context.Context, expID string, startTime int64) (string, error) {
 	var out struct {
 		Run struct {
 			Info struct {
@@ -504,7 +512,7 @@ func (r *Runner) createRun(ctx context.Context, expID string, n int64) (string, 
 	}
 	err := r.post(ctx, "runs/create", map[string]any{
 		"experiment_id": expID,
-		"start_time":    1700000000000 + n,
+		"start_time":    startTime,
 	}, &out)
 	if err != nil {
 		return "", err

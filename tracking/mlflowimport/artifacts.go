@@ -14,26 +14,14 @@ import (
 	"path/filepath"
 )
 
-// copyMode says how a destination file of the source file's size is
-// recognised as the same file.
-type copyMode int
-
-const (
-	// byHash compares contents: the source's MD5 when it offers one,
-	// otherwise the SHA-256 of the source stream (read into a temporary
-	// file) against the destination file's.
-	byHash copyMode = iota
-	// bySize takes a destination file of the same size as the same file
-	// (for a run already imported whole, whose files were compared when
-	// they were copied).
-	bySize
-)
-
 // copyTree copies every file of tree into the local directory to,
 // streaming. A file is written under a temporary name and renamed, so a
-// file present is whole; a file already there and the same (see
-// copyMode) is skipped. It counts into the report.
-func (im *importer) copyTree(ctx context.Context, tree ArtifactTree, to string, mode copyMode) error {
+// file present is whole. A file already there with the source file's
+// size and content is skipped: the content is compared by the source's
+// MD5 when it offers one (a cloud object), otherwise by the SHA-256 of
+// the source stream against the destination file's (the source is then
+// read twice only when the contents differ). It counts into the report.
+func (im *importer) copyTree(ctx context.Context, tree ArtifactTree, to string) error {
 	return tree.Walk(ctx, func(f ArtifactFile) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -43,7 +31,7 @@ func (im *importer) copyTree(ctx context.Context, tree ArtifactTree, to string, 
 			return fmt.Errorf("artifact path %q leaves the artifact directory", f.Path)
 		}
 		target := filepath.Join(to, rel)
-		copied, n, err := im.copyFile(ctx, tree, f, target, mode)
+		copied, n, err := copyFile(ctx, tree, f, target)
 		if err != nil {
 			return fmt.Errorf("%s: %w", f.Path, err)
 		}
@@ -61,25 +49,40 @@ func (im *importer) copyTree(ctx context.Context, tree ArtifactTree, to string, 
 	})
 }
 
+// sameFile reports whether target already holds f.
+func sameFile(ctx context.Context, tree ArtifactTree, f ArtifactFile, target string) (bool, error) {
+	st, err := os.Stat(target)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !st.Mode().IsRegular() || st.Size() != f.Size {
+		return false, nil
+	}
+	if f.MD5 != nil {
+		have, err := fileSum(target, md5.New()) //nolint:gosec // see import
+		return err == nil && bytes.Equal(have, f.MD5), err
+	}
+	in, err := tree.Open(ctx, f.Path)
+	if err != nil {
+		return false, err
+	}
+	defer in.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, ctxReader{ctx, in}); err != nil {
+		return false, err
+	}
+	have, err := fileSum(target, sha256.New())
+	return err == nil && bytes.Equal(have, h.Sum(nil)), err
+}
+
 // copyFile brings one file to target unless it is there already.
-func (im *importer) copyFile(ctx context.Context, tree ArtifactTree, f ArtifactFile, target string, mode copyMode) (copied bool, n int64, err error) {
-	st, statErr := os.Stat(target)
-	same := statErr == nil && st.Mode().IsRegular() && st.Size() == f.Size
-	if same && mode == bySize {
-		return false, 0, nil
-	}
-	if same && f.MD5 != nil {
-		sum, err := fileSum(target, md5.New()) //nolint:gosec // see import
-		if err != nil {
-			return false, 0, err
-		}
-		if bytes.Equal(sum, f.MD5) {
-			return false, 0, nil
-		}
-		same = false
-	}
-	if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
-		return false, 0, statErr
+func copyFile(ctx context.Context, tree ArtifactTree, f ArtifactFile, target string) (copied bool, n int64, err error) {
+	same, err := sameFile(ctx, tree, f, target)
+	if err != nil || same {
+		return false, 0, err
 	}
 	if err := os.MkdirAll(filepath.Dir(target), 0o750); err != nil {
 		return false, 0, err
@@ -93,14 +96,7 @@ func (im *importer) copyFile(ctx context.Context, tree ArtifactTree, f ArtifactF
 	if err != nil {
 		return false, 0, err
 	}
-	keep := false
-	defer func() {
-		if !keep {
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	h := sha256.New()
-	n, err = io.Copy(io.MultiWriter(tmp, h), ctxReader{ctx, in})
+	n, err = io.Copy(tmp, ctxReader{ctx, in})
 	if err == nil && n != f.Size {
 		err = fmt.Errorf("read %d bytes, the source listed %d", n, f.Size)
 	}
@@ -110,24 +106,13 @@ func (im *importer) copyFile(ctx context.Context, tree ArtifactTree, f ArtifactF
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), target)
+	}
 	if err != nil {
+		_ = os.Remove(tmp.Name())
 		return false, 0, err
 	}
-	if same {
-		// Same size, no cheap checksum: compare what was read with
-		// what is there.
-		have, err := fileSum(target, sha256.New())
-		if err != nil {
-			return false, 0, err
-		}
-		if bytes.Equal(have, h.Sum(nil)) {
-			return false, 0, nil
-		}
-	}
-	if err := os.Rename(tmp.Name(), target); err != nil {
-		return false, 0, err
-	}
-	keep = true
 	return true, n, nil
 }
 

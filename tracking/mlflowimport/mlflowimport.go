@@ -16,7 +16,8 @@
 // is in (FinishRunImport). A run is complete in the destination when it
 // is present, not pending, and its info, params, tags, latest metrics
 // and dataset inputs equal the source's: such a run is skipped (its
-// artifacts are checked by size only); any other run (absent, cut off
+// artifacts are still compared, and missing or changed files copied);
+// any other run (absent, cut off
 // by an interrupted import, or one that gained data in the source since)
 // is written again whole. Logged models and traces are skipped when the
 // destination holds them equal. A bad source record is reported as a
@@ -76,8 +77,11 @@ type Status struct {
 	// Skipped counts runs, logged models, traces and registered models
 	// found complete in the destination.
 	Skipped int64
-	// ArtifactBytes are the artifact bytes done (copied or found there).
-	ArtifactBytes int64
+	// RunsDone are the runs written or found complete.
+	RunsDone int64
+	// ArtifactFiles and ArtifactBytes are the artifact files and bytes
+	// done (copied or found there).
+	ArtifactFiles, ArtifactBytes int64
 	// Estimate is the source's guess of its size (zero when unknown).
 	Estimate Estimate
 }
@@ -143,9 +147,12 @@ func (im *importer) progress(phase string) {
 	}
 	if im.opts.Status != nil {
 		im.mu.Lock()
-		skipped := im.rep.SkippedRuns + im.rep.SkippedLoggedModels + im.rep.SkippedTraces + im.rep.SkippedModels
+		st := Status{Phase: phase, Counts: c, Estimate: im.estimate, ArtifactBytes: im.bytesDone.Load(),
+			Skipped:       im.rep.SkippedRuns + im.rep.SkippedLoggedModels + im.rep.SkippedTraces + im.rep.SkippedModels,
+			RunsDone:      c.Runs + im.rep.SkippedRuns,
+			ArtifactFiles: im.rep.ArtifactFiles + im.rep.ArtifactsSkipped}
 		im.mu.Unlock()
-		im.opts.Status(Status{Phase: phase, Counts: c, Skipped: skipped, ArtifactBytes: im.bytesDone.Load(), Estimate: im.estimate})
+		im.opts.Status(st)
 	}
 }
 
@@ -316,7 +323,7 @@ func (im *importer) oneRun(ctx context.Context, expID string, r *Run) error {
 	}
 	if done {
 		if !im.opts.DryRun && artDir != "" && r.Artifacts != nil {
-			if err := im.copyTree(ctx, r.Artifacts, artDir, bySize); err != nil {
+			if err := im.copyTree(ctx, r.Artifacts, artDir); err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
@@ -344,7 +351,7 @@ func (im *importer) oneRun(ctx context.Context, expID string, r *Run) error {
 	// Artifacts first: a run present and complete in the destination
 	// has them.
 	if artDir != "" && r.Artifacts != nil {
-		if err := im.copyTree(ctx, r.Artifacts, artDir, byHash); err != nil {
+		if err := im.copyTree(ctx, r.Artifacts, artDir); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -413,12 +420,9 @@ func (im *importer) loggedModel(ctx context.Context, expID string, m *LoggedMode
 	if err != nil && !tracking.IsCode(err, tracking.ResourceDoesNotExist) {
 		return fmt.Errorf("looking up logged model %s: %w", id, err)
 	}
-	mode := byHash
-	if err == nil && sameLoggedModel(have, &lm) {
-		mode = bySize
-	}
+	same := err == nil && sameLoggedModel(have, &lm)
 	if !im.opts.DryRun && artDir != "" && m.Artifacts != nil {
-		if err := im.copyTree(ctx, m.Artifacts, artDir, mode); err != nil {
+		if err := im.copyTree(ctx, m.Artifacts, artDir); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -426,7 +430,7 @@ func (im *importer) loggedModel(ctx context.Context, expID string, m *LoggedMode
 			return nil
 		}
 	}
-	if mode == bySize {
+	if same {
 		im.mu.Lock()
 		im.rep.SkippedLoggedModels++
 		im.mu.Unlock()
@@ -472,12 +476,9 @@ func (im *importer) trace(ctx context.Context, expID string, t *Trace) error {
 	if err != nil && !tracking.IsCode(err, tracking.ResourceDoesNotExist) {
 		return fmt.Errorf("looking up trace %s: %w", id, err)
 	}
-	mode := byHash
-	if err == nil && sameTrace(have, &ti) {
-		mode = bySize
-	}
+	same := err == nil && sameTrace(have, &ti)
 	if !im.opts.DryRun && artDir != "" && t.Artifacts != nil {
-		if err := im.copyTree(ctx, t.Artifacts, artDir, mode); err != nil {
+		if err := im.copyTree(ctx, t.Artifacts, artDir); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -485,7 +486,7 @@ func (im *importer) trace(ctx context.Context, expID string, t *Trace) error {
 			return nil
 		}
 	}
-	if mode == bySize {
+	if same {
 		im.mu.Lock()
 		im.rep.SkippedTraces++
 		im.mu.Unlock()

@@ -72,8 +72,10 @@ type Model struct {
 // Source reads an MLflow installation. Every method reports unreadable
 // records through report and goes on; a returned error stops the import
 // (and so does an error returned by fn, which the method returns as it
-// is). Records of one experiment come from Runs, LoggedModels and Traces,
-// called in that order after Experiments.
+// is). Import calls Experiments, then for each experiment LoggedModels,
+// Runs and Traces in that order (runs name logged models, traces link
+// runs), then Models. A REST source (or any other) implements the same
+// methods; Estimator is optional.
 type Source interface {
 	// Name describes the source for messages.
 	Name() string

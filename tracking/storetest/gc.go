@@ -98,6 +98,10 @@ func RunGC(t *testing.T, f Factory) {
 		ok(t, err)
 		kt, err := s.StartTrace(bg, tracking.StartTrace{ExperimentID: kept, TimestampMs: 1})
 		ok(t, err)
+		const spanned = "tr-0123456789abcdef0123456789abcdef"
+		_, err = s.LogSpans(bg, doomed, []tracking.SpanBatch{{TraceID: spanned, StartMs: 1,
+			Spans: []tracking.Span{mkSpan(spanned, "0000000000000001", "", 1e6, 0)}}})
+		ok(t, err)
 
 		wantErr(t, gc.HardDeleteExperiment(bg, doomed), tracking.InvalidParameterValue,
 			"Experiments ['"+doomed+"'] are not in the deleted lifecycle stage. Only experiments in the deleted lifecycle stage can be hard-deleted.")
@@ -131,6 +135,9 @@ func RunGC(t *testing.T, f Factory) {
 		}
 		if _, err := s.GetTraceInfo(bg, dt.RequestID); err == nil {
 			t.Fatal("a trace of the hard-deleted experiment survived")
+		}
+		if ids, _ := readSpans(t, s, spanned, 10); len(ids) != 0 {
+			t.Fatalf("spans of the hard-deleted experiment survived: %v", ids)
 		}
 		// The name is free; the other experiment is untouched.
 		mkExp(t, s, "doomed")

@@ -10,7 +10,8 @@
 //
 // The subtests are grouped by area ("Experiments", "Runs", "Params",
 // "Metrics", "Search", "Keyset", "Registry", "LoggedModels", "Traces",
-// "Concurrency"), so a backend under construction can run a part with
+// "Spans", "Concurrency", "Import"), so a backend under construction can
+// run a part with
 // -run, e.g. -run 'TestStoreSuite/(Experiments|Runs)/'.
 //
 // Stores stamp times themselves, so no test depends on exact times: where
@@ -62,7 +63,9 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Registry", func(t *testing.T) { testRegistry(t, f) })
 	t.Run("LoggedModels", func(t *testing.T) { testLoggedModels(t, f) })
 	t.Run("Traces", func(t *testing.T) { testTraces(t, f) })
+	t.Run("Spans", func(t *testing.T) { testSpans(t, f) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, f) })
+	t.Run("Import", func(t *testing.T) { testImport(t, f) })
 }
 
 // open returns a fresh store of f with the Default experiment created.

@@ -37,6 +37,20 @@ func FromTraceData(data []byte) (spans []json.RawMessage, ok bool, err error) {
 	return spans, true, nil
 }
 
+// FromStoredSpan returns one span in MLflow's stored form (Span.to_dict, as
+// the span store keeps it) in proto JSON.
+func FromStoredSpan(content []byte) (json.RawMessage, error) {
+	var sp map[string]json.RawMessage
+	if err := json.Unmarshal(content, &sp); err != nil {
+		return nil, fmt.Errorf("decode stored span: %w", err)
+	}
+	b, err := json.Marshal(otelSpan(sp))
+	if err != nil {
+		return nil, fmt.Errorf("encode span: %w", err)
+	}
+	return b, nil
+}
+
 // otelSpan turns one span of MLflow's trace data (Span.to_dict: ids in
 // base64, attributes as a map of JSON-encoded values, status code names)
 // into OpenTelemetry's Span in proto JSON (attributes as KeyValue lists

@@ -19,6 +19,7 @@ import (
 
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/iterator"
+	"google.golang.org/api/option"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/mlflowimport"
 )
@@ -143,7 +144,12 @@ type Resolver struct {
 func (r *Resolver) client(ctx context.Context) (*storage.Client, error) {
 	r.once.Do(func() {
 		if r.Client == nil {
-			r.Client, r.initErr = storage.NewClient(ctx)
+			var opts []option.ClientOption
+			if os.Getenv("STORAGE_EMULATOR_HOST") != "" {
+				// Emulators (fake-gcs-server) serve the JSON API.
+				opts = append(opts, storage.WithJSONReads())
+			}
+			r.Client, r.initErr = storage.NewClient(ctx, opts...)
 			r.made = r.initErr == nil
 		}
 	})

@@ -322,11 +322,18 @@ func (s *Source) readRun(ctx context.Context, expDir, name string, report func(m
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	inputs, err := readInputs(expDir, filepath.Join(runDir, inputsDir))
+	inputs, models, err := readInputs(expDir, filepath.Join(runDir, inputsDir))
 	if err != nil {
 		return nil, fmt.Errorf("inputs: %w", err)
 	}
-	run := &tracking.Run{Info: info, Inputs: tracking.RunInputs{DatasetInputs: inputs}}
+	outputs, err := readOutputs(filepath.Join(runDir, outputsDir))
+	if err != nil {
+		return nil, fmt.Errorf("outputs: %w", err)
+	}
+	run := &tracking.Run{Info: info, Inputs: tracking.RunInputs{DatasetInputs: inputs, ModelInputs: models}}
+	if len(outputs) > 0 {
+		run.Outputs = &tracking.RunOutputs{ModelOutputs: outputs}
+	}
 	run.Data.Tags = tagList(tags)
 	for k, v := range params {
 		run.Data.Params = append(run.Data.Params, tracking.Param{Key: k, Value: v})
@@ -490,9 +497,11 @@ func readMetricFile(path, key string, fn func(tracking.Metric) error) error {
 }
 
 func parseMetricLine(key, line string) (tracking.Metric, error) {
+	// MLflow 3 appends the dataset a value was computed on: "timestamp
+	// value step dataset_name dataset_digest" (FileStore._log_run_metric).
 	f := strings.Split(line, " ")
-	if len(f) != 2 && len(f) != 3 {
-		return tracking.Metric{}, fmt.Errorf("%d fields, want 2 or 3", len(f))
+	if len(f) != 2 && len(f) != 3 && len(f) != 5 {
+		return tracking.Metric{}, fmt.Errorf("%d fields, want 2, 3 or 5", len(f))
 	}
 	ts, err := strconv.ParseInt(f[0], 10, 64)
 	if err != nil {
@@ -503,7 +512,7 @@ func parseMetricLine(key, line string) (tracking.Metric, error) {
 		return tracking.Metric{}, fmt.Errorf("value: %w", err)
 	}
 	var step int64
-	if len(f) == 3 {
+	if len(f) >= 3 {
 		if step, err = strconv.ParseInt(f[2], 10, 64); err != nil {
 			return tracking.Metric{}, fmt.Errorf("step: %w", err)
 		}
@@ -541,28 +550,34 @@ type datasetMeta struct {
 	Profile    *string `yaml:"profile"`
 }
 
-// readInputs reads a run's inputs/<id>/meta.yaml files and the datasets
-// they name under the experiment's datasets/ folder.
-func readInputs(expDir, dir string) ([]tracking.DatasetInput, error) {
+// readInputs reads a run's inputs/<id>/meta.yaml files: datasets (named
+// under the experiment's datasets/ folder) and logged models.
+func readInputs(expDir, dir string) ([]tracking.DatasetInput, []tracking.ModelInput, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []tracking.DatasetInput
+	var models []tracking.ModelInput
 	for _, e := range ents {
 		var in inputMeta
 		if err := readYAML(filepath.Join(dir, e.Name(), metaFile), &in); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if in.SourceType != "DATASET" {
+		switch in.SourceType {
+		case "MODEL":
+			models = append(models, tracking.ModelInput{ModelID: in.SourceID})
+			continue
+		case "DATASET":
+		default:
 			continue
 		}
 		var d datasetMeta
 		if err := readYAML(filepath.Join(expDir, datasetsDir, in.SourceID, metaFile), &d); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ds := tracking.DatasetInput{Tags: tagList(in.Tags), Dataset: tracking.Dataset{
 			Name: d.Name, Digest: d.Digest, SourceType: d.SourceType, Source: d.Source,
@@ -578,7 +593,8 @@ func readInputs(expDir, dir string) ([]tracking.DatasetInput, error) {
 	sort.Slice(out, func(i, j int) bool {
 		return out[i].Dataset.Name+out[i].Dataset.Digest < out[j].Dataset.Name+out[j].Dataset.Digest
 	})
-	return out, nil
+	sort.Slice(models, func(i, j int) bool { return models[i].ModelID < models[j].ModelID })
+	return out, models, nil
 }
 
 func uriPath(uri string) (string, error) {

@@ -278,6 +278,9 @@ func (s *Source) readRun(ctx context.Context, info tracking.RunInfo, report func
 	if run.Inputs.DatasetInputs, err = s.inputs(ctx, info.RunID); err != nil {
 		return nil, fmt.Errorf("inputs: %w", err)
 	}
+	if err := s.modelIO(ctx, run); err != nil {
+		return nil, err
+	}
 	chunk := s.ChunkSize
 	if chunk <= 0 {
 		chunk = mlflowimport.HistoryChunk
@@ -385,6 +388,40 @@ func (s *Source) history(ctx context.Context, runID string, chunk int, fn func([
 		return fn(buf)
 	}
 	return nil
+}
+
+// modelIO reads a run's logged model inputs and outputs: rows of the
+// inputs table from RUN_INPUT to MODEL_INPUT and from RUN_OUTPUT to
+// MODEL_OUTPUT (with the step), as SqlAlchemyStore.log_inputs and
+// log_outputs write them.
+func (s *Source) modelIO(ctx context.Context, run *tracking.Run) error {
+	if s.cols["inputs"] == nil {
+		return nil
+	}
+	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT source_type, destination_id, %s FROM inputs
+		WHERE source_id = ? AND ((source_type = 'RUN_INPUT' AND destination_type = 'MODEL_INPUT')
+			OR (source_type = 'RUN_OUTPUT' AND destination_type = 'MODEL_OUTPUT'))
+		ORDER BY destination_id`, s.col("inputs", "step")), run.Info.RunID)
+	if err != nil {
+		return fmt.Errorf("model inputs and outputs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var typ, id string
+		var step sql.NullInt64
+		if err := rows.Scan(&typ, &id, &step); err != nil {
+			return fmt.Errorf("model inputs and outputs: %w", err)
+		}
+		if typ == "RUN_INPUT" {
+			run.Inputs.ModelInputs = append(run.Inputs.ModelInputs, tracking.ModelInput{ModelID: id})
+			continue
+		}
+		if run.Outputs == nil {
+			run.Outputs = &tracking.RunOutputs{}
+		}
+		run.Outputs.ModelOutputs = append(run.Outputs.ModelOutputs, tracking.ModelOutput{ModelID: id, Step: step.Int64})
+	}
+	return rows.Err()
 }
 
 func (s *Source) inputs(ctx context.Context, runID string) ([]tracking.DatasetInput, error) {

@@ -6,6 +6,7 @@ import {
 } from '../lib.js';
 import { metricCharts, chartSettings } from '../chart.js';
 import { imageGrid } from './run-images.js';
+import { loggedModelHref } from './experiment-tabs.js';
 
 const TABS = [
   ['overview', 'Overview'],
@@ -444,9 +445,11 @@ class RunPage {
     const outs = (this.run.outputs && this.run.outputs.model_outputs) || [];
     const ins = (this.run.inputs && this.run.inputs.model_inputs) || [];
     if (!outs.length && !ins.length) return null;
+    // The model's page moves to the model's own experiment when it differs.
+    const modelLink = (mid) => h('a', { href: loggedModelHref(this.info.experiment_id, mid) }, h('code', null, mid));
     const rows = [
-      ...outs.map((m) => h('tr', null, h('td', null, h('code', null, m.model_id)), h('td', null, 'output'), h('td', { class: 'num' }, String(m.step ?? '')))),
-      ...ins.map((m) => h('tr', null, h('td', null, h('code', null, m.model_id)), h('td', null, 'input'), h('td', null, ''))),
+      ...outs.map((m) => h('tr', null, h('td', null, modelLink(m.model_id)), h('td', null, 'output'), h('td', { class: 'num' }, String(m.step ?? '')))),
+      ...ins.map((m) => h('tr', null, h('td', null, modelLink(m.model_id)), h('td', null, 'input'), h('td', null, ''))),
     ];
     return h('section', { class: 'panel', 'aria-labelledby': 'run-models-h' },
       h('h2', { id: 'run-models-h' }, 'Logged models'),

@@ -7,7 +7,8 @@
 // Spans come from GetTrace (GET /ajax-api/3.0/mlflow/traces/get) in
 // OpenTelemetry's proto JSON. The tree is virtualised: only the rows in
 // view are in the document, so a trace of thousands of spans draws as
-// fast as a small one; large traces start with the first two levels open.
+// fast as a small one; large traces start with the root's children shown
+// and their subtrees closed.
 import {
   route, h, clear, api, navigate, setQuery, fmtTime, fmtDuration, errorBox, toast, dialog, confirm, action,
   breadcrumbs, runHref, experimentHref, permissionsFor, viewer,
@@ -48,6 +49,14 @@ export function hexId(id) {
   }
 }
 
+/** statusCode is a span's status code by name; proto JSON may also give its number (0, 1, 2). */
+function statusCode(s) {
+  const c = s.status && s.status.code;
+  if (c === 1 || c === '1') return 'STATUS_CODE_OK';
+  if (c === 2 || c === '2') return 'STATUS_CODE_ERROR';
+  return typeof c === 'string' && c.startsWith('STATUS_CODE_') ? c : 'STATUS_CODE_UNSET';
+}
+
 function nanos(s) {
   try { return BigInt(s || 0); } catch { return 0n; }
 }
@@ -75,7 +84,7 @@ export function buildSpans(raw) {
     }
     const n = {
       key: s.span_id || `#${i}`, id: s.span_id || '', parent: s.parent_span_id || '', name: s.name || '(unnamed span)',
-      raw: s, start, end: Math.max(end, start), type, depth: 0, children: [], error: !!(s.status && s.status.code === 'STATUS_CODE_ERROR'),
+      raw: s, start, end: Math.max(end, start), type, depth: 0, children: [], error: statusCode(s) === 'STATUS_CODE_ERROR',
     };
     if (n.id && !byId.has(n.id)) byId.set(n.id, n);
     return n;
@@ -166,7 +175,7 @@ class TracePage {
     this.tree = buildSpans(this.rawSpans);
     this.expanded = new Set();
     const all = this.tree.nodes.length <= EXPAND_ALL_LIMIT;
-    for (const n of this.tree.nodes) if (n.children.length && (all || n.depth < 2)) this.expanded.add(n);
+    for (const n of this.tree.nodes) if (n.children.length && (all || n.depth < 1)) this.expanded.add(n);
     const want = ctx.query.get('span');
     this.selected = (want && this.tree.nodes.find((n) => n.id === want || hexId(n.id) === want)) || this.tree.roots[0] || null;
     if (this.selected) this.reveal(this.selected);
@@ -248,7 +257,7 @@ class TracePage {
     return h('div', { class: 'trace-layout' },
       h('section', { class: 'panel span-panel', 'aria-labelledby': 'spans-h' },
         h('div', { class: 'panel-head' }, h('h2', { id: 'spans-h' }, 'Spans'), tools),
-        h('div', { class: 'wf-scale', 'aria-hidden': 'true' }, h('span', { class: 'wf-scale-label' }), h('span', { class: 'wf-scale-axis' }, ticks)),
+        h('div', { class: 'wf-scale', 'aria-hidden': 'true' }, h('span', { class: 'wf-scale-label' }), h('span', { class: 'wf-scale-axis' }, ticks), h('span')),
         this.scroller),
       this.details);
   }
@@ -279,6 +288,8 @@ class TracePage {
     this.visible = out;
     this.indexOf = new Map(out.map((n, i) => [n, i]));
     this.spacer.style.height = `${out.length * ROW_H}px`;
+    // As tall as its rows, up to the CSS max-height (then it scrolls).
+    this.scroller.style.height = `${Math.max(out.length, 2) * ROW_H + 2}px`;
     this.countEl.textContent = `${this.tree.nodes.length} span${this.tree.nodes.length === 1 ? '' : 's'}, ${out.length} shown`;
     for (const el of this.rowEls.values()) el.remove();
     this.rowEls.clear();
@@ -322,8 +333,8 @@ class TracePage {
       h('span', { class: 'span-name', title: n.name }, n.name),
       hasKids && !open ? h('span', { class: 'muted small span-kids' }, `(${n.children.length})`) : null),
     h('span', { class: 'span-bar-cell' },
-      h('span', { class: 'span-bar', style: { left: `${left}%`, width: `${width}%` } }),
-      h('span', { class: 'span-dur' }, fmtMs(n.end - n.start))));
+      h('span', { class: 'span-bar', style: { left: `${left}%`, width: `${width}%` } })),
+    h('span', { class: 'span-dur' }, fmtMs(n.end - n.start)));
     el.addEventListener('click', () => this.select(n));
     return el;
   }
@@ -389,7 +400,7 @@ class TracePage {
     if (!n) { clear(this.details, h('div', { class: 'panel empty' }, 'Select a span.')); return; }
     const attrs = attrsOf(n);
     const s = n.raw;
-    const status = (s.status && s.status.code) || 'STATUS_CODE_UNSET';
+    const status = statusCode(s);
     const usage = usageFrom(attrs[SPAN_USAGE]);
     const events = s.events || [];
     const exceptions = events.filter((e) => e.name === 'exception');

@@ -1,0 +1,301 @@
+// Package otlpspans reads OTLP/HTTP trace exports (ExportTraceServiceRequest
+// in protobuf or JSON) into MLflow spans, the way MLflow's OTLP endpoint
+// (mlflow/server/otel_api.py, Span.from_otel_proto, translate_span_when_storing
+// and the SQL store's log_spans) turns them into traces: the trace id is "tr-"
+// and the 32 hex digits of the OTLP trace id, attributes are stored
+// JSON-encoded, and each trace's info is derived from its root span and
+// MLflow's span attributes.
+//
+// Every input is bounded: the body (compressed and decompressed), the number
+// of spans (counted on the wire before anything is allocated for them) and
+// the nesting of attribute values.
+package otlpspans
+
+import (
+	"bytes"
+	"compress/gzip"
+	"compress/zlib"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"strings"
+
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// Content types of OTLP/HTTP bodies.
+const (
+	ContentTypeProtobuf = "application/x-protobuf"
+	ContentTypeJSON     = "application/json"
+)
+
+// Limits bound what one export request may hold.
+type Limits struct {
+	// MaxBodyBytes caps the request body, before and after decompression.
+	MaxBodyBytes int64
+	// MaxSpans caps the spans of one request.
+	MaxSpans int
+	// MaxDepth caps the nesting of attribute values (arrays and key-value
+	// lists within each other).
+	MaxDepth int
+}
+
+// DefaultLimits are the limits used when a field of Limits is zero: 16 MiB
+// bodies, 10,000 spans (the OpenTelemetry SDKs export at most 512 per
+// request by default) and 32 levels of attribute nesting.
+var DefaultLimits = Limits{MaxBodyBytes: 16 << 20, MaxSpans: 10000, MaxDepth: 32}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxBodyBytes <= 0 {
+		l.MaxBodyBytes = DefaultLimits.MaxBodyBytes
+	}
+	if l.MaxSpans <= 0 {
+		l.MaxSpans = DefaultLimits.MaxSpans
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = DefaultLimits.MaxDepth
+	}
+	return l
+}
+
+// Error is a request the endpoint refuses, with the HTTP status OTLP
+// prescribes for it.
+type Error struct {
+	Status  int // 400, 413 or 415
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+func badRequest(format string, args ...any) *Error {
+	return &Error{Status: 400, Message: fmt.Sprintf(format, args...)}
+}
+
+// tooLarge is the 413 for a body over the limit.
+func tooLarge(limit int64) *Error {
+	return &Error{Status: 413, Message: fmt.Sprintf("The request body is larger than %d bytes.", limit)}
+}
+
+// MediaType returns the OTLP encoding named by a Content-Type header
+// (parameters such as charset ignored), or a 415 Error.
+func MediaType(contentType string) (string, error) {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err == nil && (mt == ContentTypeProtobuf || mt == ContentTypeJSON) {
+		return mt, nil
+	}
+	return "", &Error{Status: 415, Message: fmt.Sprintf(
+		"Invalid Content-Type: %s. Expected: %s or %s", contentType, ContentTypeProtobuf, ContentTypeJSON)}
+}
+
+// ReadBody reads an export body of at most the limit from r, decompressing
+// it per Content-Encoding (gzip, deflate or none).
+func ReadBody(r io.Reader, contentEncoding string, lim Limits) ([]byte, error) {
+	lim = lim.withDefaults()
+	raw, err := readLimited(r, lim.MaxBodyBytes)
+	if err != nil {
+		return nil, err
+	}
+	var zr io.Reader
+	switch enc := strings.ToLower(strings.TrimSpace(contentEncoding)); enc {
+	case "", "identity":
+		return raw, nil
+	case "gzip":
+		g, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			return nil, badRequest("Failed to decompress gzip payload")
+		}
+		zr = g
+	case "deflate":
+		z, err := zlib.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			return nil, badRequest("Failed to decompress deflate payload")
+		}
+		zr = z
+	default:
+		return nil, badRequest("Unsupported Content-Encoding: %s", contentEncoding)
+	}
+	out, err := readLimited(zr, lim.MaxBodyBytes)
+	var e *Error
+	if errors.As(err, &e) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, badRequest("Failed to decompress %s payload", strings.ToLower(contentEncoding))
+	}
+	return out, nil
+}
+
+// readLimited reads r whole, or fails with 413 past limit bytes.
+func readLimited(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, tooLarge(limit)
+	}
+	return b, nil
+}
+
+// Unmarshal decodes an ExportTraceServiceRequest in the given encoding
+// (ContentTypeProtobuf or ContentTypeJSON), refusing more spans or deeper
+// attribute nesting than the limits allow.
+func Unmarshal(body []byte, mediaType string, lim Limits) (*coltracepb.ExportTraceServiceRequest, error) {
+	lim = lim.withDefaults()
+	// Request > ResourceSpans > ScopeSpans > Span > KeyValue > AnyValue,
+	// then two messages (ArrayValue or KeyValueList, then KeyValue or
+	// AnyValue) per level of nesting.
+	recursion := 6 + 3*lim.MaxDepth
+	req := &coltracepb.ExportTraceServiceRequest{}
+	if mediaType == ContentTypeJSON {
+		fixed, err := hexIDsToBase64(body)
+		if err != nil {
+			return nil, badRequest("Invalid OpenTelemetry format: %v", err)
+		}
+		opts := protojson.UnmarshalOptions{DiscardUnknown: true, RecursionLimit: recursion}
+		if err := opts.Unmarshal(fixed, req); err != nil {
+			return nil, badRequest("Invalid OpenTelemetry format: %v", err)
+		}
+		if n := countSpans(req); n > lim.MaxSpans {
+			return nil, tooManySpans(n, lim.MaxSpans)
+		}
+	} else {
+		n, err := countWireSpans(body)
+		if err != nil {
+			return nil, badRequest("Invalid OpenTelemetry format: %v", err)
+		}
+		if n > lim.MaxSpans {
+			return nil, tooManySpans(n, lim.MaxSpans)
+		}
+		opts := proto.UnmarshalOptions{RecursionLimit: recursion}
+		if err := opts.Unmarshal(body, req); err != nil {
+			return nil, badRequest("Invalid OpenTelemetry format: %v", err)
+		}
+	}
+	if len(req.GetResourceSpans()) == 0 {
+		return nil, badRequest("Invalid OpenTelemetry format - no spans found")
+	}
+	if err := checkDepth(req, lim.MaxDepth); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+func tooManySpans(n, limit int) *Error {
+	return &Error{Status: 413, Message: fmt.Sprintf(
+		"The request holds %d spans, more than the %d one request may hold.", n, limit)}
+}
+
+func countSpans(req *coltracepb.ExportTraceServiceRequest) int {
+	n := 0
+	for _, rs := range req.GetResourceSpans() {
+		for _, ss := range rs.GetScopeSpans() {
+			n += len(ss.GetSpans())
+		}
+	}
+	return n
+}
+
+// countWireSpans counts the spans of a protobuf ExportTraceServiceRequest
+// by walking its wire format (resource_spans = 1, scope_spans = 2,
+// spans = 2) without decoding them.
+func countWireSpans(b []byte) (int, error) {
+	n := 0
+	err := walkField(b, 1, func(rs []byte) error {
+		return walkField(rs, 2, func(ss []byte) error {
+			return walkField(ss, 2, func([]byte) error { n++; return nil })
+		})
+	})
+	return n, err
+}
+
+// walkField calls fn with the payload of each length-delimited field num of
+// the message b, skipping other fields.
+func walkField(b []byte, num protowire.Number, fn func([]byte) error) error {
+	for len(b) > 0 {
+		fnum, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		if fnum == num && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return protowire.ParseError(n)
+			}
+			if err := fn(v); err != nil {
+				return err
+			}
+			b = b[n:]
+			continue
+		}
+		n = protowire.ConsumeFieldValue(fnum, typ, b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// hexIDsToBase64 rewrites the hex trace and span ids of an OTLP JSON body
+// (OTLP's JSON encoding) as the base64 protobuf's JSON mapping reads, as
+// MLflow's endpoint does before parsing.
+func hexIDsToBase64(body []byte) ([]byte, error) {
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	var doc map[string]any
+	if err := d.Decode(&doc); err != nil {
+		return nil, err
+	}
+	if d.More() {
+		return nil, errors.New("trailing data after the JSON object")
+	}
+	fix := func(m map[string]any, keys ...string) {
+		for _, k := range keys {
+			s, ok := m[k].(string)
+			if !ok || (len(s) != 32 && len(s) != 16) {
+				continue
+			}
+			if b, err := hex.DecodeString(s); err == nil {
+				m[k] = base64.StdEncoding.EncodeToString(b)
+			}
+		}
+	}
+	for _, rs := range list(doc, "resourceSpans", "resource_spans") {
+		for _, ss := range list(rs, "scopeSpans", "scope_spans") {
+			for _, sp := range list(ss, "spans") {
+				fix(sp, "traceId", "trace_id", "spanId", "span_id", "parentSpanId", "parent_span_id")
+				for _, l := range list(sp, "links") {
+					fix(l, "traceId", "trace_id", "spanId", "span_id")
+				}
+			}
+		}
+	}
+	return json.Marshal(doc)
+}
+
+// list returns the objects of the first of keys holding an array in m.
+func list(m map[string]any, keys ...string) []map[string]any {
+	for _, k := range keys {
+		arr, ok := m[k].([]any)
+		if !ok {
+			continue
+		}
+		out := make([]map[string]any, 0, len(arr))
+		for _, e := range arr {
+			if o, ok := e.(map[string]any); ok {
+				out = append(out, o)
+			}
+		}
+		return out
+	}
+	return nil
+}
