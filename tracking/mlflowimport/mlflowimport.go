@@ -133,6 +133,11 @@ type importer struct {
 	mu        sync.Mutex
 	cbMu      sync.Mutex      // serialises the progress callbacks
 	runs      map[string]bool // run ids in scope, for the registry filter
+	// moved maps the ids of runs and logged models whose artifacts were
+	// copied to the destination's artifact root to their artifact
+	// location in the source and in the destination, so registry
+	// sources that point into them are rewritten (sources.go).
+	moved map[string]movedLocation
 }
 
 func (im *importer) report(p Problem) {
@@ -191,6 +196,7 @@ func (im *importer) run(ctx context.Context) error {
 	}
 	sort.Slice(exps, func(i, j int) bool { return lessID(exps[i].ExperimentID, exps[j].ExperimentID) })
 	im.runs = map[string]bool{}
+	im.moved = map[string]movedLocation{}
 	for _, e := range exps {
 		if !im.wanted(e) {
 			continue
@@ -327,6 +333,7 @@ func (im *importer) oneRun(ctx context.Context, expID string, r *Run) error {
 	var artDir string
 	if im.opts.ArtifactsTo != "" {
 		artDir, run.Info.ArtifactURI = im.artifactDir(expID, id)
+		im.noteMoved(id, r.Run.Info.ArtifactURI, run.Info.ArtifactURI)
 	}
 	done, err := im.complete(ctx, &run)
 	if err != nil {
@@ -426,6 +433,7 @@ func (im *importer) loggedModel(ctx context.Context, expID string, m *LoggedMode
 	var artDir string
 	if im.opts.ArtifactsTo != "" {
 		artDir, lm.Info.ArtifactURI = im.artifactDir(expID, "models", id)
+		im.noteMoved(id, m.Model.Info.ArtifactURI, lm.Info.ArtifactURI)
 	}
 	have, err := im.dst.GetLoggedModel(ctx, id)
 	if err != nil && !tracking.IsCode(err, tracking.ResourceDoesNotExist) {

@@ -73,6 +73,7 @@ func (im *importer) model(ctx context.Context, m *Model) error {
 		return im.registryErr(m.Model.Name, err)
 	}
 	for _, v := range versions {
+		v = im.rewriteSources(v)
 		if err := im.dst.ImportModelVersion(ctx, v); err != nil {
 			var te *tracking.Error
 			if errors.As(err, &te) {
