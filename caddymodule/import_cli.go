@@ -181,6 +181,12 @@ func importTargetFromConfig(cfg []byte, want string) (store, artifacts string, e
 			return "", "", errors.New("the config has several mlflow handlers; choose one with --backend_store_uri or give --to")
 		}
 	}
+	// As the server reads it: placeholders ({env.VAR}) replaced, the
+	// default store when none is named.
+	s = caddy.NewReplacer().ReplaceKnown(s, "")
+	if strings.TrimSpace(s) == "" {
+		s = DefaultBackendStorePath
+	}
 	if serve, ok := h["serve_artifacts"].(bool); ok && !serve {
 		return s, "", nil
 	}

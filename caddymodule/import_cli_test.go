@@ -28,6 +28,14 @@ func TestImportTargetFromConfig(t *testing.T) {
 	if store, _, err := importTargetFromConfig(two, "b.bolt"); err != nil || store != "b.bolt" {
 		t.Fatalf("chosen handler: %q %v", store, err)
 	}
+	if store, _, err := importTargetFromConfig(def, ""); err != nil || store != DefaultBackendStorePath {
+		t.Fatalf("no backend_store_uri: %q %v, want the default store", store, err)
+	}
+	t.Setenv("MLFLOW_IMPORT_TEST_DB", "postgresql://u@h/db")
+	env := []byte(`{"handler":"mlflow","backend_store_uri":"{env.MLFLOW_IMPORT_TEST_DB}"}`)
+	if store, _, err := importTargetFromConfig(env, ""); err != nil || store != "postgresql://u@h/db" {
+		t.Fatalf("placeholder: %q %v", store, err)
+	}
 	if _, _, err := importTargetFromConfig([]byte(`{}`), ""); err == nil {
 		t.Fatal("no handler: no error")
 	}

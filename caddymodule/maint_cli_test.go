@@ -3,13 +3,18 @@ package caddymodule
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/boltstore"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/mlflowimport"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/storecopy"
 )
 
 // TestStreamBackupTruncated: a snapshot stream cut short (the server
@@ -59,5 +64,31 @@ func TestMultipartAge(t *testing.T) {
 	h.Uploads = &UploadsConfig{MultipartGCAge: 12 * 3600 * 1e9}
 	if d, err := h.multipartAge(""); err != nil || d.Hours() != 12 {
 		t.Fatalf("config: %v %v", d, err)
+	}
+}
+
+// TestImportReportWire: the report crosses the admin API whole, problems
+// with their messages.
+func TestImportReportWire(t *testing.T) {
+	rep := &mlflowimport.Report{
+		Imported: storecopy.Counts{Runs: 3, MetricPoints: 7}, SkippedRuns: 2, SkippedLoggedModels: 1, SkippedTraces: 4,
+		SkippedModels: 5, ArtifactFiles: 6, ArtifactBytes: 7, ArtifactsSkipped: 8, Remapped: map[string]string{"1": "9"},
+		Problems: []mlflowimport.Problem{{Kind: "run", ID: "abc", Err: errors.New("bad meta.yaml")}},
+	}
+	b, err := json.Marshal(importEvent{Done: true, Report: wireReport(rep)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev importEvent
+	if err := json.Unmarshal(b, &ev); err != nil {
+		t.Fatal(err)
+	}
+	got := ev.Report.report()
+	if len(got.Problems) != 1 || got.Problems[0].String() != rep.Problems[0].String() {
+		t.Fatalf("problems %v", got.Problems)
+	}
+	got.Problems, rep.Problems = nil, nil
+	if !reflect.DeepEqual(got, rep) {
+		t.Fatalf("got %+v\nwant %+v", got, rep)
 	}
 }

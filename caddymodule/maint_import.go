@@ -27,7 +27,8 @@ import (
 // Online import: `caddy mlflow import` with --config while the server
 // runs. The bbolt file is locked by the server, so the CLI asks it, through
 // the admin API (POST /mlflow/import), to run the import inside its own
-// process, on the running handler's own store and artifact directory. The
+// process, on its open database and the running handler's artifact
+// directory. The
 // answer is a stream of newline-delimited JSON importEvents: one start
 // event, progress events, and one final event with the report. The import
 // runs on the request's context: when the CLI goes away (Ctrl-C), the
@@ -64,17 +65,12 @@ type importEvent struct {
 	Done        bool          `json:"done,omitempty"`
 }
 
-// importReport is mlflowimport.Report on the wire (its problems carry
-// errors, sent as their messages).
+// importReport is mlflowimport.Report on the wire: every field of the
+// report as it is (new fields included), except the problems, whose
+// errors are sent as their messages.
 type importReport struct {
-	Imported         storecopy.Counts  `json:"imported"`
-	SkippedRuns      int64             `json:"skipped_runs"`
-	SkippedModels    int64             `json:"skipped_models"`
-	ArtifactFiles    int64             `json:"artifact_files"`
-	ArtifactBytes    int64             `json:"artifact_bytes"`
-	ArtifactsSkipped int64             `json:"artifacts_skipped"`
-	Remapped         map[string]string `json:"remapped,omitempty"`
-	Problems         []importProblem   `json:"problems,omitempty"`
+	*mlflowimport.Report
+	Problems []importProblem `json:"Problems"`
 }
 
 type importProblem struct {
@@ -84,11 +80,7 @@ type importProblem struct {
 }
 
 func wireReport(r *mlflowimport.Report) *importReport {
-	out := &importReport{
-		Imported: r.Imported, SkippedRuns: r.SkippedRuns, SkippedModels: r.SkippedModels,
-		ArtifactFiles: r.ArtifactFiles, ArtifactBytes: r.ArtifactBytes, ArtifactsSkipped: r.ArtifactsSkipped,
-		Remapped: r.Remapped,
-	}
+	out := &importReport{Report: r}
 	for _, p := range r.Problems {
 		msg := ""
 		if p.Err != nil {
@@ -100,14 +92,14 @@ func wireReport(r *mlflowimport.Report) *importReport {
 }
 
 func (r *importReport) report() *mlflowimport.Report {
-	out := &mlflowimport.Report{
-		Imported: r.Imported, SkippedRuns: r.SkippedRuns, SkippedModels: r.SkippedModels,
-		ArtifactFiles: r.ArtifactFiles, ArtifactBytes: r.ArtifactBytes, ArtifactsSkipped: r.ArtifactsSkipped,
-		Remapped: r.Remapped,
+	out := &mlflowimport.Report{}
+	if r.Report != nil {
+		*out = *r.Report
 	}
 	if out.Remapped == nil {
 		out.Remapped = map[string]string{}
 	}
+	out.Problems = nil
 	for _, p := range r.Problems {
 		out.Problems = append(out.Problems, mlflowimport.Problem{Kind: p.Kind, ID: p.ID, Err: errors.New(p.Error)})
 	}
@@ -196,6 +188,14 @@ func serveImport(w http.ResponseWriter, r *http.Request) error {
 	if h == nil {
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("no running mlflow handler uses the store %s", req.Store)}
 	}
+	// The pooled database's maintenance store, not the handler's own:
+	// it outlives a config reload during the import (the pool keeps the
+	// database open across reloads; the old handler's store is closed).
+	dst, err := maintStore(h.boltPath)
+	if err != nil {
+		return err
+	}
+	dst.SetCommitObserver(metrics)
 	ctx := r.Context()
 	src, err := importcmd.OpenSource(ctx, req.From, req.ArtifactsFrom)
 	if err != nil {
@@ -222,6 +222,7 @@ func serveImport(w http.ResponseWriter, r *http.Request) error {
 	log.Info("import started", zap.String("store", h.boltPath), zap.String("source", src.Name()),
 		zap.String("artifacts_to", artsTo), zap.Bool("dry_run", req.DryRun))
 	rec := newImportRecorder(req.DryRun)
+	var progressMu sync.Mutex // in case the importer reports from several goroutines
 	var lastPhase string
 	var lastSent time.Time
 	progress := func(phase string, c storecopy.Counts) {
@@ -229,22 +230,27 @@ func serveImport(w http.ResponseWriter, r *http.Request) error {
 		if hook := importHook.Load(); hook != nil {
 			(*hook)(ctx, phase, c)
 		}
+		progressMu.Lock()
 		now := time.Now()
 		if phase == lastPhase && now.Sub(lastSent) < importStreamInterval {
+			progressMu.Unlock()
 			return
 		}
 		lastPhase, lastSent = phase, now
+		progressMu.Unlock()
 		send(importEvent{Phase: phase, Counts: &c})
 	}
-	rep, err := mlflowimport.Import(ctx, src, h.store, mlflowimport.Options{
+	rep, err := mlflowimport.Import(ctx, src, dst, mlflowimport.Options{
 		Experiments: req.Experiments, DryRun: req.DryRun, ArtifactsTo: artsTo, Progress: progress,
+		Status: func(st mlflowimport.Status) { rec.artifactBytes(st.ArtifactBytes) },
 	})
+	progressMu.Lock()
 	final := importEvent{Done: true, Phase: lastPhase}
+	progressMu.Unlock()
 	if rep != nil {
 		if err == nil {
 			rec.observe(rep.Imported)
 		}
-		rec.finish(rep)
 		final.Report = wireReport(rep)
 	}
 	if err != nil {

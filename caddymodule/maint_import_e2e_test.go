@@ -8,12 +8,15 @@ package caddymodule_test
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,14 +28,16 @@ import (
 
 // TestOnlineImport imports the MLflow fixtures into a running server:
 // cancelled by the client after two runs (the server stops, the two runs
-// are served at once), resumed to completion (checked field by field and
+// are served at once), resumed to completion across a config reload
+// (checked field by field and
 // artifact by hash against the manifest, on the server's own store while
 // it serves), then run again (nothing new).
 func TestOnlineImport(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts caddy")
 	}
-	srv := caddytest.Start(t, caddytest.Options{Admin: true, Backend: caddytest.BackendBolt})
+	opts := caddytest.Options{Admin: true, Backend: caddytest.BackendBolt}
+	srv := caddytest.Start(t, opts)
 	cfg := filepath.Join(srv.Dir, "caddy.json")
 	if err := os.WriteFile(cfg, srv.Config, 0o600); err != nil {
 		t.Fatal(err)
@@ -90,14 +95,37 @@ func TestOnlineImport(t *testing.T) {
 		t.Fatalf("after the cancel %d of %d runs are served, want at least 2 and not all", served, len(man.Runs))
 	}
 
-	// 2. Resumed: completes; the store matches the manifest while the
-	// server runs.
-	caddymodule.SetImportHook(nil)
+	// 2. Resumed, with a config reload in the middle (the old handler is
+	// cleaned up while the import runs): completes; the store matches the
+	// manifest while the server runs.
+	reloadAt, reloaded := make(chan struct{}), make(chan error, 1)
+	var once2 sync.Once
+	caddymodule.SetImportHook(func(ctx context.Context, phase string, c storecopy.Counts) {
+		if c.Runs < 1 {
+			return
+		}
+		once2.Do(func() {
+			close(reloadAt)
+			select {
+			case err := <-reloaded:
+				reloaded <- err
+			case <-time.After(30 * time.Second):
+			}
+		})
+	})
+	go func() {
+		<-reloadAt
+		reloaded <- srv.TryReload(opts)
+	}()
 	out.Reset()
 	errOut.Reset()
 	if err := caddymodule.ImportThroughAdmin(context.Background(), cfg, "mlruns", false, &out, &errOut); err != nil {
 		t.Fatalf("resumed import: %v\n%s%s", err, out.String(), errOut.String())
 	}
+	if err := <-reloaded; err != nil {
+		t.Fatalf("reload during the import: %v", err)
+	}
+	caddymodule.SetImportHook(nil)
 	t.Logf("resumed import:\n%s%s", errOut.String(), out.String())
 	if !strings.Contains(out.String(), "problems: 0") || !strings.Contains(errOut.String(), "import: done in") {
 		t.Fatalf("resumed import output:\n%s%s", errOut.String(), out.String())
@@ -129,6 +157,16 @@ func TestOnlineImport(t *testing.T) {
 	want := "skipped (already imported): " + strconv.Itoa(len(man.Runs)) + " runs"
 	if !strings.Contains(out.String(), want) || regexp.MustCompile(`(?m)^\s*runs\s+\d`).MatchString(out.String()) {
 		t.Fatalf("second import, want %q:\n%s", want, out.String())
+	}
+
+	// An http(s) source is refused: the server does not fetch from other
+	// servers with its own identity.
+	var hits atomic.Int64
+	remote := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer remote.Close()
+	err = caddymodule.ImportThroughAdmin(context.Background(), cfg, remote.URL, false, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "does not fetch from other servers") || hits.Load() != 0 {
+		t.Fatalf("online import from %s: %v (%d requests reached it)", remote.URL, err, hits.Load())
 	}
 
 	// A store no running handler uses is refused by the server.

@@ -29,7 +29,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/caddy-mlflow/caddy-mlflow/authn"
-	"github.com/caddy-mlflow/caddy-mlflow/tracking/mlflowimport"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/pgstore"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/storecopy"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/ui"
@@ -162,7 +161,7 @@ func newCollectors() *promMetrics {
 		importBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: metricsNamespace,
 			Name:      "import_bytes_total",
-			Help:      "Artifact bytes copied by `caddy mlflow import` run through the server's admin API.",
+			Help:      "Artifact bytes done by `caddy mlflow import` run through the server's admin API (copied, or found already there and skipped).",
 		}),
 		backups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace,
@@ -437,9 +436,10 @@ var _ prometheus.Collector = (*boltCollector)(nil)
 // import_records_total increments. A dry run writes nothing and counts
 // nothing.
 type importRecorder struct {
-	mu     sync.Mutex
-	dryRun bool
-	last   storecopy.Counts
+	mu        sync.Mutex
+	dryRun    bool
+	last      storecopy.Counts
+	lastBytes int64
 }
 
 func newImportRecorder(dryRun bool) *importRecorder { return &importRecorder{dryRun: dryRun} }
@@ -460,12 +460,18 @@ func (r *importRecorder) observe(c storecopy.Counts) {
 	r.last = c
 }
 
-// finish adds the artifact bytes of the import's report.
-func (r *importRecorder) finish(rep *mlflowimport.Report) {
-	if r.dryRun || rep == nil || rep.ArtifactBytes <= 0 {
+// artifactBytes adds what done (the import's artifact bytes so far) has
+// more than seen last.
+func (r *importRecorder) artifactBytes(done int64) {
+	if r.dryRun {
 		return
 	}
-	metrics.importBytes.Add(float64(rep.ArtifactBytes))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d := done - r.lastBytes; d > 0 {
+		metrics.importBytes.Add(float64(d))
+		r.lastBytes = done
+	}
 }
 
 // observeBackup records a snapshot streamed through the admin API.

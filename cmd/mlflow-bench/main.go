@@ -8,7 +8,8 @@
 //
 //	raw          GET -raw-url (default <url>/health); a ceiling for the HTTP stack
 //	log-batch    runs/log-batch with 10 metrics to one pre-created run per client
-//	create-run   runs/create in one experiment
+//	create-run   runs/create in one experiment, start_time the current time (as
+//	             MLflow's client sends it)
 //	search-runs  runs/search with a metric filter and order_by, max_results 100,
 //	             over 10,000 runs seeded with a metric (-seed-runs)
 //	get-history  metrics/get-history of a 100,000-point metric seeded via log-batch

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -27,10 +28,13 @@ import (
 	"github.com/caddy-mlflow/caddy-mlflow/internal/exportcmd"
 	"github.com/caddy-mlflow/caddy-mlflow/internal/mlflowclient"
 	"github.com/caddy-mlflow/caddy-mlflow/internal/mlflowexport"
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pgdb"
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pgtest"
 	"github.com/caddy-mlflow/caddy-mlflow/tlsutil/testpki"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/artifact"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/boltstore"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/pgstore"
 )
 
 const rootPassword = "root-password-0123456"
@@ -67,10 +71,25 @@ type source struct {
 // deleted version (a gap in the numbers) and aliases.
 func seed(t *testing.T, dir string) *source {
 	t.Helper()
+	return seedURI(t, dir, filepath.Join(dir, "src.bolt"))
+}
+
+// openStore opens a bbolt path or a postgresql:// URI.
+func openStore(t *testing.T, uri string) tracking.Store {
+	t.Helper()
+	if strings.HasPrefix(uri, "postgres") {
+		return must(pgstore.Open(context.Background(), uri, pgdb.Options{}))
+	}
+	return must(boltstore.Open(uri, boltstore.Options{}))
+}
+
+// seedURI seeds the store uri names.
+func seedURI(t *testing.T, dir, uri string) *source {
+	t.Helper()
 	ctx := context.Background()
-	src := &source{path: filepath.Join(dir, "src.bolt"), arts: filepath.Join(dir, "src-artifacts")}
-	s := must(boltstore.Open(src.path, boltstore.Options{}))
-	defer s.Close()
+	src := &source{path: uri, arts: filepath.Join(dir, "src-artifacts")}
+	s := openStore(t, uri)
+	defer s.(io.Closer).Close()
 	root := "mlflow-artifacts:/"
 	check(t, s.EnsureDefaultExperiment(ctx, root))
 	vision := must(s.CreateExperiment(ctx, tracking.CreateExperiment{Name: "vision", DefaultArtifactRoot: root,
@@ -124,6 +143,7 @@ func seed(t *testing.T, dir string) *source {
 			Tags: []tracking.Tag{{Key: tracking.InputTagContext, Value: "training"}}},
 		{Dataset: tracking.Dataset{Name: "val", Digest: "d1", SourceType: "http", Source: `{"url": "https://x/val"}`}},
 	}, nil))
+	check(t, s.AppendModelHistory(ctx, parent.Info.RunID, []byte(`{"run_id": "`+parent.Info.RunID+`", "artifact_path": "model", "flavors": {}}`)))
 	weights := make([]byte, 300_000)
 	_, _ = rand.Read(weights)
 	writeArt(parent, "model/MLmodel", []byte("flavors: {}\n"))
@@ -262,8 +282,9 @@ func TestExportIntoCaddyMLflow(t *testing.T) {
 	if _, err := os.Stat(idMap); !os.IsNotExist(err) {
 		t.Fatal("the dry run wrote the id map")
 	}
-	if dry.Exported.Runs != 8 || dry.Exported.MetricPoints != 2600+3+2 || dry.Exported.ModelVersions != 3 || dry.Exported.Experiments != 4 {
-		t.Fatalf("dry run counts: %+v", dry.Exported)
+	if dry.Exported.Runs != 8 || dry.Exported.MetricPoints != 2600+3+2 || dry.Exported.ModelVersions != 3 || dry.Exported.Experiments != 4 ||
+		dry.ArtifactFiles != int64(src.files) {
+		t.Fatalf("dry run counts: %+v, %d artifact files", dry.Exported, dry.ArtifactFiles)
 	}
 	if n := countDestination(t, d.client); n != 1 {
 		t.Fatalf("the dry run wrote experiments: %d", n)
@@ -292,7 +313,7 @@ func TestExportIntoCaddyMLflow(t *testing.T) {
 		t.Fatalf("problems: %v", rep.Problems)
 	}
 	t.Logf("resumed export:\n%s", out)
-	compare(t, src, d, idMap)
+	compare(t, src, d.client, idMap)
 
 	// A third export finds everything done.
 	again, out, err := d.run(t, context.Background(), src, idMap, nil)
@@ -303,11 +324,54 @@ func TestExportIntoCaddyMLflow(t *testing.T) {
 		again.Exported.Experiments != 0 || again.SkippedRuns != 8 || again.SkippedModels != 2 || again.ArtifactFiles != 0 {
 		t.Fatalf("the repeated export wrote: %+v (skipped %d runs, %d models)", again.Exported, again.SkippedRuns, again.SkippedModels)
 	}
-	compare(t, src, d, idMap)
+	compare(t, src, d.client, idMap)
 
 	// The id map is for one destination only.
 	if _, err := mlflowexport.OpenJournal(idMap, "https://elsewhere.example.com", false); err == nil {
 		t.Fatal("an id map was reused for another destination")
+	}
+}
+
+// TestExportIntoRealMLflow exports the same store into a real MLflow
+// server when MLFLOW_EXPORT_TEST_SERVER names one (an empty `mlflow
+// server --serve-artifacts`, credentials from the usual MLFLOW_TRACKING_*
+// variables), and compares as above. Not run in CI: MLflow is not
+// installable there.
+func TestExportIntoRealMLflow(t *testing.T) {
+	uri := os.Getenv("MLFLOW_EXPORT_TEST_SERVER")
+	if uri == "" {
+		t.Skip("MLFLOW_EXPORT_TEST_SERVER is not set")
+	}
+	dir := t.TempDir()
+	src := seed(t, dir)
+	c := must(mlflowclient.NewFromEnv(uri, os.LookupEnv))
+	idMap := filepath.Join(dir, "ids.jsonl")
+	var out bytes.Buffer
+	rep, err := exportcmd.Run(context.Background(), exportcmd.Config{
+		From: src.path, ArtifactsFrom: src.arts, To: uri, IDMap: idMap, Lookup: os.LookupEnv, Stdout: &out, Stderr: &out,
+	})
+	t.Logf("%s", out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) != 0 {
+		t.Fatalf("problems: %v", rep.Problems)
+	}
+	compare(t, src, c, idMap)
+	// MLflow 2.x has no logged models or v3 traces: the client's
+	// searches answer nothing rather than fail.
+	exps := []string{"0"}
+	if err := c.EachLoggedModel(context.Background(), exps, func(mlflowclient.LoggedModel) error { return nil }); err != nil {
+		t.Errorf("logged models: %v", err)
+	}
+	if err := c.EachTraceV3(context.Background(), exps, func(json.RawMessage) error { return nil }); err != nil {
+		t.Errorf("traces: %v", err)
+	}
+	again, err := exportcmd.Run(context.Background(), exportcmd.Config{
+		From: src.path, ArtifactsFrom: src.arts, To: uri, IDMap: idMap, Lookup: os.LookupEnv,
+	})
+	if err != nil || again.Exported.Runs != 0 || again.SkippedRuns != 8 {
+		t.Fatalf("repeated export: %v %+v", err, again)
 	}
 }
 
@@ -365,15 +429,14 @@ func sha(r io.Reader) string {
 
 // compare reads the source store and the destination and compares every
 // object, ids through the id map.
-func compare(t *testing.T, src *source, d *destination, idMap string) {
+func compare(t *testing.T, src *source, c *mlflowclient.Client, idMap string) {
 	t.Helper()
 	ctx := context.Background()
-	j := must(mlflowexport.OpenJournal(idMap, d.client.BaseURL(), true))
+	j := must(mlflowexport.OpenJournal(idMap, c.BaseURL(), true))
 	exps, runs := j.Experiments(), j.Runs()
-	s := must(boltstore.Open(src.path, boltstore.Options{}))
-	defer s.Close()
+	s := openStore(t, src.path)
+	defer s.(io.Closer).Close()
 	arts := must(artifact.NewLocal(src.arts))
-	c := d.client
 
 	page := must(s.SearchExperiments(ctx, tracking.ExperimentQuery{ViewType: tracking.AllViews, MaxResults: 100}))
 	if len(page.Experiments) != 4 || countDestination(t, c) != 4 {
@@ -411,6 +474,12 @@ func compare(t *testing.T, src *source, d *destination, idMap string) {
 			wantTags := tagMap(r.Data.Tags, func(x tracking.Tag) (string, string) { return x.Key, x.Value })
 			if p, ok := wantTags[tracking.TagParentRunID]; ok {
 				wantTags[tracking.TagParentRunID] = runs[p]
+			}
+			if h, ok := wantTags[tracking.TagLogModelHistory]; ok {
+				if !strings.Contains(h, id) {
+					t.Fatalf("the seeded model history does not name its run: %s", h)
+				}
+				wantTags[tracking.TagLogModelHistory] = strings.ReplaceAll(h, id, newID)
 			}
 			eqMap(t, "tags of "+r.Info.RunName, wantTags, tagMap(dr.Data.Tags, func(x mlflowclient.Tag) (string, string) { return x.Key, x.Value }))
 			eqMap(t, "latest metrics of "+r.Info.RunName,
@@ -553,4 +622,67 @@ func parseInt(s string) int64 {
 	var n int64
 	_, _ = fmt.Sscan(s, &n)
 	return n
+}
+
+// TestExportSelectedExperiments exports one experiment by name: only its
+// runs, and only the registry versions of its runs, reach the
+// destination. Wrong credentials stop the export (they are not a problem
+// of one record), and an unknown experiment is an error.
+func TestExportSelectedExperiments(t *testing.T) {
+	dir := t.TempDir()
+	src := seed(t, dir)
+	d := startDestination(t, dir)
+	ctx := context.Background()
+
+	bad := map[string]string{}
+	for k, v := range d.env {
+		bad[k] = v
+	}
+	bad[mlflowclient.EnvPassword] = "wrong-password-xyz"
+	_, out, err := d.run(t, ctx, src, filepath.Join(dir, "bad.jsonl"), func(c *exportcmd.Config) { c.Lookup = lookup(bad) })
+	if err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("wrong password: %v\n%s", err, out)
+	}
+	if strings.Contains(out+err.Error(), "wrong-password-xyz") || strings.Contains(out+err.Error(), rootPassword) {
+		t.Fatal("a password is in the output")
+	}
+	if _, _, err := d.run(t, ctx, src, filepath.Join(dir, "none.jsonl"), func(c *exportcmd.Config) { c.Experiments = []string{"nope"} }); err == nil ||
+		!strings.Contains(err.Error(), "nope") {
+		t.Fatalf("unknown experiment: %v", err)
+	}
+
+	idMap := filepath.Join(dir, "ids.jsonl")
+	rep, out, err := d.run(t, ctx, src, idMap, func(c *exportcmd.Config) { c.Experiments = []string{"vision"} })
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if rep.Exported.Experiments != 1 || rep.Exported.Runs != 6 || rep.Exported.ModelVersions != 3 || rep.Exported.RegisteredModels != 1 || len(rep.Problems) != 0 {
+		t.Fatalf("report: %+v, problems %v\n%s", rep.Exported, rep.Problems, out)
+	}
+	names := map[string]bool{}
+	check(t, d.client.EachExperiment(ctx, mlflowclient.AllViews, func(e mlflowclient.Experiment) error { names[e.Name] = true; return nil }))
+	if len(names) != 2 || !names["vision"] || !names["Default"] {
+		t.Fatalf("destination experiments: %v", names)
+	}
+	if _, err := d.client.GetRegisteredModel(ctx, "m2 empty"); !mlflowclient.IsNotFound(err) {
+		t.Fatalf("a model without versions of the selected runs was exported: %v", err)
+	}
+}
+
+// TestExportFromPostgres exports a PostgreSQL store (the source can be
+// served while it is exported) and compares as above.
+func TestExportFromPostgres(t *testing.T) {
+	uri := pgtest.NewDatabase(t)
+	dir := t.TempDir()
+	src := seedURI(t, dir, uri)
+	d := startDestination(t, dir)
+	idMap := filepath.Join(dir, "ids.jsonl")
+	rep, out, err := d.run(t, context.Background(), src, idMap, nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(rep.Problems) != 0 || rep.Exported.Runs != 8 {
+		t.Fatalf("report: %+v %v", rep.Exported, rep.Problems)
+	}
+	compare(t, src, d.client, idMap)
 }

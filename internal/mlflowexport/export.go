@@ -210,6 +210,7 @@ func (x *exporter) experiments(ctx context.Context) ([]*tracking.Experiment, err
 	for _, e := range x.o.Experiments {
 		want[e] = true
 	}
+	found := map[string]bool{}
 	var out []*tracking.Experiment
 	q := tracking.ExperimentQuery{ViewType: tracking.AllViews, MaxResults: pageSize}
 	for {
@@ -218,11 +219,10 @@ func (x *exporter) experiments(ctx context.Context) ([]*tracking.Experiment, err
 			return nil, fmt.Errorf("reading experiments: %w", err)
 		}
 		for _, e := range page.Experiments {
-			if len(want) > 0 && !want[e.ExperimentID] && !want[e.Name] {
+			if len(x.o.Experiments) > 0 && !want[e.ExperimentID] && !want[e.Name] {
 				continue
 			}
-			delete(want, e.ExperimentID)
-			delete(want, e.Name)
+			found[e.ExperimentID], found[e.Name] = true, true
 			out = append(out, e)
 		}
 		if page.NextPageToken == "" || len(page.Experiments) == 0 {
@@ -230,13 +230,17 @@ func (x *exporter) experiments(ctx context.Context) ([]*tracking.Experiment, err
 		}
 		q.PageToken = page.NextPageToken
 	}
-	if len(x.o.Experiments) > 0 && len(want) > 0 {
+	if len(x.o.Experiments) > 0 {
 		var missing []string
 		for w := range want {
-			missing = append(missing, w)
+			if !found[w] {
+				missing = append(missing, w)
+			}
 		}
 		sort.Strings(missing)
-		return nil, fmt.Errorf("no experiment in the source has the name or id %s", strings.Join(missing, ", "))
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("no experiment in the source has the name or id %s", strings.Join(missing, ", "))
+		}
 	}
 	for _, e := range out {
 		x.selected[e.ExperimentID] = e
@@ -468,9 +472,17 @@ func (x *exporter) exportRun(ctx context.Context, id string, run *tracking.Run, 
 	newID, resumed := x.j.Run(id)
 	var dstURI string
 	if !resumed {
+		// mlflow.log-model.history names the run: it is set once the new
+		// id is known.
+		createTags := make([]mlflowclient.Tag, 0, len(tags))
+		for _, t := range tags {
+			if t.Key != tracking.TagLogModelHistory {
+				createTags = append(createTags, t)
+			}
+		}
 		created, err := x.dst.CreateRun(ctx, mlflowclient.CreateRun{
 			ExperimentID: newExp, UserID: run.Info.UserID, RunName: run.Info.RunName,
-			StartTime: run.Info.StartTime, Tags: tags,
+			StartTime: run.Info.StartTime, Tags: createTags,
 		})
 		if err != nil {
 			return "", fmt.Errorf("creating the run: %w", err)
@@ -499,6 +511,14 @@ func (x *exporter) exportRun(ctx context.Context, id string, run *tracking.Run, 
 		params = append(params, mlflowclient.Param{Key: p.Key, Value: p.Value})
 	}
 	var again []mlflowclient.Tag
+	for i, t := range tags {
+		if t.Key == tracking.TagLogModelHistory {
+			tags[i].Value = strings.ReplaceAll(t.Value, id, newID)
+			if !resumed {
+				again = append(again, tags[i])
+			}
+		}
+	}
 	if resumed {
 		again = tags
 	}
@@ -539,9 +559,9 @@ func (x *exporter) exportRun(ctx context.Context, id string, run *tracking.Run, 
 }
 
 // runTags are the run's tags for the destination: mlflow.parentRunId
-// names the parent's new id (the parent is exported first), and the old
-// run id inside mlflow.log-model.history becomes the new one (later, in
-// the registry step, sources are rewritten the same way).
+// names the parent's new id (the parent is exported first). (The old run
+// id inside mlflow.log-model.history is replaced by exportRun once the
+// new id is known.)
 func (x *exporter) runTags(ctx context.Context, run *tracking.Run, chain []string) ([]mlflowclient.Tag, error) {
 	tags := make([]mlflowclient.Tag, 0, len(run.Data.Tags))
 	for _, t := range run.Data.Tags {
@@ -632,6 +652,18 @@ func (x *exporter) countDry(ctx context.Context, run *tracking.Run) error {
 		}); err != nil {
 			return fmt.Errorf("reading metric %q: %w", m.Key, err)
 		}
+	}
+	if store, root, ok, err := x.sourceArtifacts(run.Info.ArtifactURI); err != nil {
+		x.problem("artifact", run.Info.RunID, err)
+	} else if ok {
+		files, size, err := listFiles(ctx, store, root)
+		if err != nil {
+			return fmt.Errorf("listing artifacts: %w", err)
+		}
+		x.mu.Lock()
+		x.rep.ArtifactFiles += int64(len(files))
+		x.rep.ArtifactBytes += size
+		x.mu.Unlock()
 	}
 	x.count("", func(c *storecopy.Counts) {
 		c.Runs++
@@ -756,28 +788,8 @@ func (x *exporter) artifacts(ctx context.Context, run *tracking.Run, dstURI stri
 	if !ok {
 		return nil
 	}
-	var files []string
-	var walk func(dir string, depth int) error
-	walk = func(dir string, depth int) error {
-		if depth > 64 {
-			return fmt.Errorf("artifact directories nest deeper than 64 under %q", dir)
-		}
-		list, err := store.List(ctx, dir)
-		if err != nil {
-			return err
-		}
-		for _, f := range list {
-			if f.IsDir {
-				if err := walk(f.Path, depth+1); err != nil {
-					return err
-				}
-				continue
-			}
-			files = append(files, f.Path)
-		}
-		return nil
-	}
-	if err := walk(root, 0); err != nil {
+	files, _, err := listFiles(ctx, store, root)
+	if err != nil {
 		return fmt.Errorf("listing artifacts: %w", err)
 	}
 	if len(files) == 0 {
@@ -801,6 +813,36 @@ func (x *exporter) artifacts(ctx context.Context, run *tracking.Run, dstURI stri
 		}
 	}
 	return nil
+}
+
+// listFiles lists every file under root (paths in the store) and their
+// total size.
+func listFiles(ctx context.Context, store artifact.Store, root string) ([]string, int64, error) {
+	var files []string
+	var total int64
+	var walk func(dir string, depth int) error
+	walk = func(dir string, depth int) error {
+		if depth > 64 {
+			return fmt.Errorf("artifact directories nest deeper than 64 under %q", dir)
+		}
+		list, err := store.List(ctx, dir)
+		if err != nil {
+			return err
+		}
+		for _, f := range list {
+			if f.IsDir {
+				if err := walk(f.Path, depth+1); err != nil {
+					return err
+				}
+				continue
+			}
+			files = append(files, f.Path)
+			total += f.FileSize
+		}
+		return nil
+	}
+	err := walk(root, 0)
+	return files, total, err
 }
 
 // errSource marks an artifact the source store could not open.

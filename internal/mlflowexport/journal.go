@@ -2,6 +2,7 @@ package mlflowexport
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -111,26 +112,20 @@ func OpenJournal(path, destination string, readOnly bool) (*Journal, error) {
 	return j, nil
 }
 
-// endLine ends a last line a crash cut short, so that the next record
-// starts a line of its own.
+// endLine drops a last line a crash cut short (it was never complete,
+// so it records nothing), so that the next record starts a line of its
+// own.
 func endLine(path string, w *os.File) error {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("the id map %s: %w", path, err)
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil || st.Size() == 0 {
-		return err
+	if len(data) == 0 || data[len(data)-1] == '\n' {
+		return nil
 	}
-	last := make([]byte, 1)
-	if _, err := f.ReadAt(last, st.Size()-1); err != nil {
-		return fmt.Errorf("the id map %s: %w", path, err)
-	}
-	if last[0] != '\n' {
-		if _, err := w.Write([]byte("\n")); err != nil {
-			return fmt.Errorf("the id map %s: %w", path, err)
-		}
+	keep := bytes.LastIndexByte(data, '\n') + 1
+	if err := w.Truncate(int64(keep)); err != nil {
+		return fmt.Errorf("the id map %s: dropping a cut line: %w", path, err)
 	}
 	return nil
 }

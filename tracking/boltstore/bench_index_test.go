@@ -80,7 +80,7 @@ func BenchmarkSearchRunsScale(b *testing.B) {
 		{"default_order_filter", "params.lr = '7'", ""},
 	}
 	for _, n := range sizes {
-		b.Run(fmt.Sprintf("runs=%d", n), func(b *testing.B) { benchSearchScale(b, n, queries) })
+		b.Run(fmt.Sprintf("runs=%dk", n/1000), func(b *testing.B) { benchSearchScale(b, n, queries) })
 	}
 }
 

@@ -30,12 +30,15 @@
 //	input    rp(runID) str(name) digest         -> input tags (JSON)
 //	dataset  str(name) digest                   -> dataset (JSON; first logging wins)
 //	modelin  rp(runID) modelID                  -> ""
+//	ridx     uvarint(expID) kind str(name) value runref -> "" (index.go)
 //	meta     "version"                          -> schema version
+//	meta     "ridx", "ridxpos"                  -> index build done / position
 //
 // A scan of one experiment's exprun range is MLflow's default run order
 // (start_time DESC, run_id ASC), and its value answers run_view_type without
 // decoding the run. A metric's history is the prefix range of mhist ordered
 // by (timestamp, step, value), the order of MLflow's get_metric_history;
 // the point is the key, so exact duplicates dedupe by themselves. NaN is stored as 0 plus a flag byte, as in MLflow's
-// SQL schema.
+// SQL schema. runs/search plans over ridx, the secondary indexes of latest
+// metric values, params, tags and run attributes (plan.go).
 package boltstore

@@ -24,7 +24,7 @@ func TestCommitterIsolatesFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	c := &committer{db: db, maxSize: 16}
+	c := newCommitter(db, 16)
 	bucket := []byte("b")
 	errBad := errors.New("bad write")
 	const n = 200
@@ -275,5 +275,114 @@ func TestOrderedRunIDs(t *testing.T) {
 		}
 		prev = id
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// primeCommitter makes c believe its last cycle, which ended ago, had
+// expect writers and a commit of lastDur, and lets a gathering wait last up
+// to maxWait.
+func primeCommitter(c *committer, expect int, lastDur, ago, maxWait time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.expect, c.lastDur, c.lastEnd, c.maxWait = expect, lastDur, time.Now().Add(-ago), maxWait
+}
+
+// putKey is a write of key k into bucket "b".
+func putKey(k string) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte("b"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(k), []byte("v"))
+	}
+}
+
+// TestCommitterGathersExpectedWriters checks that after a cycle of three
+// writers, a leader waits for the other two to come back and commits the
+// three together, ending the wait on their arrival (the cap on the wait
+// here is an hour: waiting for the timer would hang the test).
+func TestCommitterGathersExpectedWriters(t *testing.T) {
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "c.bolt"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c := newCommitter(db, 16)
+	obs := &recordingObserver{}
+	var o CommitObserver = obs
+	c.observer.Store(&o)
+	primeCommitter(c, 3, 2*time.Hour, 0, time.Hour)
+
+	errs := make(chan error, 3)
+	go func() { errs <- c.run(putKey("first")) }()
+	// The first writer leads and gathers; the others come back later.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		c.mu.Lock()
+		waiting := c.waiting
+		c.mu.Unlock()
+		if waiting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first writer never waited for the writers expected back")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	go func() { errs <- c.run(putKey("second")) }()
+	go func() { errs <- c.run(putKey("third")) }()
+	timeout := time.After(30 * time.Second)
+	for range 3 {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-timeout:
+			t.Fatal("writes not committed: the leader did not stop gathering when the expected writers arrived")
+		}
+	}
+	if got := fmt.Sprint(obs.groups); got != "[3]" {
+		t.Errorf("commit groups %s, want the three writes in one commit [3]", got)
+	}
+}
+
+// TestCommitterGatherBounds checks when a leader does not wait: a lone
+// writer after a cycle of one, a writer after a cycle that ended longer ago
+// than a commit takes, and (waiting, but only until the bound) a writer
+// whose expected companions never come.
+func TestCommitterGatherBounds(t *testing.T) {
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "c.bolt"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c := newCommitter(db, 16)
+	run := func(name string) {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() { done <- c.run(putKey(name)) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: the write waited for writers that were not expected", name)
+		}
+	}
+	primeCommitter(c, 1, 2*time.Hour, 0, time.Hour)
+	run("lone writer")
+	primeCommitter(c, 8, time.Minute, 2*time.Minute, time.Hour)
+	run("stale cycle")
+	// Expected companions that never come: the wait ends at the bound
+	// (half the last commit, here 10ms) and the write commits alone.
+	primeCommitter(c, 8, 20*time.Millisecond, 0, time.Hour)
+	run("bounded wait")
+	c.mu.Lock()
+	expect := c.expect
+	c.mu.Unlock()
+	if expect != 1 {
+		t.Errorf("after a commit of one write with nothing queued, expecting %d writers, want 1", expect)
 	}
 }

@@ -114,6 +114,26 @@ func ixStrLen(b []byte) int {
 	return -1
 }
 
+// unescapeIxStr decodes an encoded string (as cut by ixStrLen); ok is
+// false for a cut one (longer than ixStrMax).
+func unescapeIxStr(b []byte) (string, bool) {
+	if len(b) < 2 || b[len(b)-2] != 0 || b[len(b)-1] != 1 {
+		return "", false
+	}
+	b = b[:len(b)-2]
+	if bytes.IndexByte(b, 0) < 0 {
+		return string(b), true
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		out = append(out, b[i])
+		if b[i] == 0 {
+			i++ // skip the 0xFF of the escape
+		}
+	}
+	return string(out), true
+}
+
 // appendIxNum appends the encoding of a metric value.
 func appendIxNum(dst []byte, v float64) []byte {
 	if math.IsNaN(v) {
@@ -199,10 +219,29 @@ func ixDel(tx *bolt.Tx, expID uint64, kind byte, name string, value []byte, runI
 	return tx.Bucket(bRunIdx).Delete(ixEntry(expID, kind, name, value, runID))
 }
 
+// unindexedTags are the system tags MLflow's clients set on every run
+// that nobody searches runs by (or, for the model history, that grow with
+// every logged model): indexing them would add an index page to every
+// create-run commit for nothing. Searches that filter or order by them
+// scan (or are driven by another clause), exactly as before the indexes.
+var unindexedTags = map[string]bool{
+	"mlflow.user":              true,
+	"mlflow.source.name":       true,
+	"mlflow.source.type":       true,
+	"mlflow.source.git.commit": true,
+	"mlflow.log-model.history": true,
+}
+
+// tagIndexed reports whether tag key has index entries.
+func tagIndexed(key string) bool { return !unindexedTags[key] }
+
 // indexString replaces the entry of a param or tag: old is the previous
 // value (nil: none), new the new one (nil: removed).
 func indexString(tx *bolt.Tx, expID uint64, kind byte, runID, key string, old, new []byte) error {
 	if old != nil && new != nil && bytes.Equal(old, new) {
+		return nil
+	}
+	if kind == ixTag && !tagIndexed(key) {
 		return nil
 	}
 	if old != nil {
@@ -303,6 +342,9 @@ func forRunData(tx *bolt.Tx, runID string, fn func(kind byte, key string, val []
 // (as stored now).
 func runIndexEntries(tx *bolt.Tx, runID string, fn func(kind byte, key string, val []byte) error) error {
 	return forRunData(tx, runID, func(kind byte, key string, v []byte) error {
+		if kind == ixTag && !tagIndexed(key) {
+			return nil
+		}
 		if kind == ixMetric {
 			_, _, val, ok := readPoint(v)
 			if !ok {

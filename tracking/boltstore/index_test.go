@@ -55,6 +55,9 @@ func seedRandom(t *testing.T, s *Store, rng *rand.Rand, n int) ([]string, []stri
 				if rng.IntN(3) == 0 {
 					b.Tags = append(b.Tags, tracking.Tag{Key: tracking.TagRunName, Value: strs[rng.IntN(len(strs))]})
 				}
+				if rng.IntN(3) == 0 {
+					b.Tags = append(b.Tags, tracking.Tag{Key: "mlflow.user", Value: strs[rng.IntN(len(strs))]})
+				}
 				p.ops = append(p.ops, func(id string) error { return s.LogBatch(bg, id, b) })
 			case 2:
 				prm := tracking.Param{Key: "p" + strconv.Itoa(rng.IntN(2)), Value: strs[rng.IntN(len(strs))]}
@@ -168,7 +171,8 @@ func randomFilter(rng *rand.Rand, ids []string) string {
 			ops := []string{"=", "!=", ">", ">=", "<", "<="}
 			cs = append(cs, fmt.Sprintf("metrics.m%d %s %s", rng.IntN(3), ops[rng.IntN(len(ops))], nums[rng.IntN(len(nums))]))
 		case 2, 3:
-			ent := []string{"params.p0", "params.p1", "tags.t0", "tags.t1", "tags.`mlflow.runName`", "attributes.run_name"}[rng.IntN(6)]
+			ent := []string{"params.p0", "params.p1", "tags.t0", "tags.t1", "tags.`mlflow.runName`", "attributes.run_name",
+				"tags.`mlflow.user`"}[rng.IntN(7)]
 			ops := []string{"=", "!=", "LIKE", "ILIKE", "IS NULL", "IS NOT NULL"}
 			op := ops[rng.IntN(len(ops))]
 			if ent == "attributes.run_name" && (op == "IS NULL" || op == "IS NOT NULL") {
@@ -203,7 +207,7 @@ func randomFilter(rng *rand.Rand, ids []string) string {
 }
 
 func randomOrder(rng *rand.Rand) []string {
-	keys := []string{"metrics.m0", "metrics.m1", "metrics.m2", "params.p0", "tags.t0", "tags.t1", "attributes.start_time",
+	keys := []string{"metrics.m0", "metrics.m1", "metrics.m2", "params.p0", "tags.t0", "tags.t1", "tags.`mlflow.user`", "attributes.start_time",
 		"attributes.end_time", "attributes.status", "attributes.run_name", "attributes.user_id", "attributes.run_id"}
 	rng.Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
 	out := keys[:rng.IntN(3)]
@@ -344,6 +348,9 @@ func TestIndexEncodingsOrder(t *testing.T) {
 			}
 			if got := bytes.Compare(ea, eb); got != want {
 				t.Errorf("compare(%q, %q): encoded %d, strings %d", a, b, got, want)
+			}
+			if got, ok := unescapeIxStr(ea); ok != (len(a) <= ixStrMax) || ok && got != a {
+				t.Errorf("unescape(%q) = %q, %v", a, got, ok)
 			}
 			if n := ixStrLen(append(ea, 'h', 1)); n != len(ea) {
 				t.Errorf("ixStrLen(%q) = %d, want %d", a, n, len(ea))
@@ -510,5 +517,30 @@ func TestIndexBuildResumesAndLogs(t *testing.T) {
 	}
 	if logs.FilterMessageSnippet("indexing runs").Len() < 2 || logs.FilterMessageSnippet("run indexes ready").Len() != 1 {
 		t.Errorf("log lines: %v", logs.All())
+	}
+}
+
+// TestUnindexedSystemTags: the system tags every client sets get no index
+// entries (one index page less per create-run commit), and searches on
+// them still answer.
+func TestUnindexedSystemTags(t *testing.T) {
+	s, _ := openTest(t)
+	exp := mkExp(t, s, "sys")
+	r, err := s.CreateRun(bg, tracking.CreateRun{ExperimentID: exp, UserID: "u", RunName: "r", StartTime: 1,
+		Tags: []tracking.Tag{{Key: "mlflow.user", Value: "alice"}, {Key: "mlflow.source.name", Value: "train.py"}}})
+	ok(t, err)
+	for _, k := range ridxKeys(t, s) {
+		if strings.Contains(k, "mlflow.user") || strings.Contains(k, "mlflow.source.name") {
+			t.Errorf("system tag indexed: %q", k)
+		}
+	}
+	f, err := search.ParseRunFilter("tags.`mlflow.user` = 'alice'")
+	ok(t, err)
+	ob, err := search.ParseRunOrderBy([]string{"tags.`mlflow.source.name` DESC"})
+	ok(t, err)
+	p, err := s.SearchRuns(bg, tracking.RunQuery{ExperimentIDs: []string{exp}, Filter: f, OrderBy: ob, MaxResults: 10})
+	ok(t, err)
+	if len(p.Runs) != 1 || p.Runs[0].Info.RunID != r.Info.RunID {
+		t.Fatalf("search on a system tag: %+v", p.Runs)
 	}
 }

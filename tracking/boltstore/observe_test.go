@@ -46,7 +46,7 @@ func TestCommitObserverCountsCommittedCalls(t *testing.T) {
 	}
 	defer db.Close()
 	const maxSize = 8
-	c := &committer{db: db, maxSize: maxSize}
+	c := newCommitter(db, maxSize)
 	obs := &recordingObserver{}
 	var o CommitObserver = obs
 	c.observer.Store(&o)

@@ -33,12 +33,14 @@ import (
 //     filter and the best page is picked with CompareRuns.
 //   - a scan of every run (no usable index).
 //
-// When both an ordered walk and a filter are possible, the walk first gets
-// a small budget of index entries (probeBudget); most filters fill the
-// page within it. Otherwise the clauses' ranges are counted (up to
-// countCap) and the walk is retried with a budget of twice the smallest
-// candidate set; a walk that has not filled the page within that (the
-// other clauses reject most runs) gives way to the clause. The indexes always yield a superset
+// The clauses' index ranges are counted up to a small probe budget
+// (probeBudget). When one holds fewer candidates, an ordered walk gets a
+// budget of twice that many index entries; otherwise the walk gets the
+// probe budget (most filters fill the page within it) and, failing that,
+// the ranges are counted further (up to countCap) and the walk is retried
+// within twice the smallest range. A walk that has not filled the page
+// within its budget (the other clauses reject most runs) gives way to the
+// clause with the fewest candidates. The indexes always yield a superset
 // of a clause's matches (bounds are widened, never narrowed), and every
 // candidate goes through the same matcher as the scan, so a plan changes
 // the cost, never the rows.
@@ -95,7 +97,7 @@ func orderSource(k search.OrderKey) (kind byte, name string, ok bool) {
 	case search.EntityParam:
 		return ixParam, k.Key, true
 	case search.EntityTag:
-		return ixTag, k.Key, true
+		return ixTag, k.Key, tagIndexed(k.Key)
 	case search.EntityAttribute:
 		switch canonAttr(k.Key) {
 		case "start_time":
@@ -128,7 +130,7 @@ func clauseSource(c *search.Clause) (kind byte, name string, ok bool) {
 	case search.EntityParam:
 		return ixParam, c.Key, true
 	case search.EntityTag:
-		return ixTag, c.Key, true
+		return ixTag, c.Key, tagIndexed(c.Key)
 	case search.EntityAttribute:
 		switch canonAttr(c.Key) {
 		case "start_time":
@@ -291,7 +293,8 @@ type planner struct {
 	keys     []search.OrderKey
 	viewType tracking.ViewType
 	cur      *search.Cursor
-	need     int // rows to produce: offset + limit
+	need     int        // rows to produce: offset + limit
+	seed     cacheEntry // the current index entry's value (kind 0: none)
 	visits   int
 	budget   int // -1: none
 	aborted  bool
@@ -356,7 +359,10 @@ func (pl *planner) walk(p *ixPath, sp span, rev bool, fn func(val []byte, runID 
 			pl.rs.fail(errCorruptIndex(k))
 			return
 		}
-		if !fn(val, runID, v) {
+		pl.seed = seedOf(p, val)
+		more := fn(val, runID, v)
+		pl.seed = cacheEntry{}
+		if !more {
 			return
 		}
 		if rev {
@@ -367,20 +373,53 @@ func (pl *planner) walk(p *ixPath, sp span, rev bool, fn func(val []byte, runID 
 	}
 }
 
-// count counts the entries of a path, up to countCap.
-func (pl *planner) count(p *ixPath) int {
+// seedOf returns the cache entry an index entry's value gives a run view:
+// the latest metric value, or the param or tag value when the entry holds
+// all of it (kind 0 otherwise).
+func seedOf(p *ixPath, val []byte) cacheEntry {
+	switch p.kind {
+	case ixMetric:
+		e := cacheEntry{kind: 'm', key: p.name, ok: true}
+		if val[0] == 1 {
+			e.num = math.NaN()
+		} else {
+			e.num = unordFloat(binary.BigEndian.Uint64(val[1:]))
+		}
+		return e
+	case ixParam, ixTag:
+		if s, ok := unescapeIxStr(val); ok {
+			kind := byte('p')
+			if p.kind == ixTag {
+				kind = 't'
+			}
+			return cacheEntry{kind: kind, key: p.name, str: s, ok: true}
+		}
+	}
+	return cacheEntry{}
+}
+
+// count counts the entries of a path, up to limit.
+func (pl *planner) count(p *ixPath, limit int) int {
 	if p.kind == ixIDs {
 		return len(p.ids)
 	}
-	n := 0
-	counter := func([]byte, string, []byte) bool { n++; return n < countCap }
-	saved := pl.budget
-	pl.budget = -1
-	pl.walk(p, p.main, false, counter)
-	if p.nan && n < countCap {
-		pl.walk(p, nanSpan(p.prefix), false, counter)
+	n := countSpan(pl.bucket(p.kind), p.main, limit)
+	if p.nan && n < limit {
+		n += countSpan(pl.bucket(p.kind), nanSpan(p.prefix), limit-n)
 	}
-	pl.budget = saved
+	return n
+}
+
+// countSpan counts the keys of b in sp, up to limit.
+func countSpan(b *bolt.Bucket, sp span, limit int) int {
+	if sp.empty() {
+		return 0
+	}
+	n := 0
+	c := b.Cursor()
+	for k, _ := c.Seek(sp.from); k != nil && n < limit && bytes.Compare(k, sp.to) < 0; k, _ = c.Next() {
+		n++
+	}
 	return n
 }
 
@@ -390,6 +429,10 @@ func nanSpan(prefix []byte) span {
 
 // candidate checks one run found in an index: lcv is its exprun value
 // (nil when it came from ridx, whose entries do not carry the lifecycle).
+//
+// When the run came from the index of a metric, param or tag, seed is the
+// value the entry holds (pl.seed), so that matching and ordering do not
+// look it up again.
 func (pl *planner) candidate(expID uint64, runID string, start int64, fromExprun bool, lcv []byte) *runView {
 	if fromExprun {
 		ls := tracking.LifecycleActive
@@ -409,6 +452,9 @@ func (pl *planner) candidate(expID uint64, runID string, start int64, fromExprun
 		return view
 	}
 	view := pl.rs.newLazyView(runID)
+	if pl.seed.kind != 0 {
+		view.cache = append(view.cacheBuf[:0], pl.seed)
+	}
 	if len(pl.filter) > 0 && !search.MatchRun(pl.filter, view) {
 		return nil
 	}
@@ -436,40 +482,61 @@ func (pl *planner) search(expID uint64) []*runView {
 	} else if kind, name, ok := orderSource(pl.keys[0]); ok {
 		order = fullPath(expID, kind, name)
 	}
-	if order != nil && len(pl.filter) > 0 {
-		// Probe: most filters let an ordered walk fill the page soon.
-		pl.budget = pl.probeBudget()
+	// Count the clauses' candidates, first only up to the probe budget:
+	// a clause with fewer candidates than that is the cheap way in.
+	var paths []*ixPath
+	for i := range pl.filter {
+		if p := clausePath(expID, &pl.filter[i]); p != nil {
+			paths = append(paths, p)
+		}
+	}
+	probe := pl.probeBudget()
+	best := pl.best(paths, probe)
+	if order != nil {
+		probed := false
+		switch {
+		case best != nil && best.count < probe:
+			pl.budget = 2*best.count + pl.need
+		case len(pl.filter) > 0:
+			pl.budget, probed = probe, true
+		}
 		rows := pl.ordered(expID, order)
 		if !pl.aborted || pl.err != nil {
 			return rows
 		}
 		pl.budget, pl.visits, pl.aborted = -1, 0, false
-	}
-	var best *ixPath
-	for i := range pl.filter {
-		p := clausePath(expID, &pl.filter[i])
-		if p == nil {
-			continue
+		if probed {
+			// The filter is more selective than the probe could tell:
+			// count further, and walk again within twice the best
+			// clause's candidates.
+			best = pl.best(paths, countCap)
+			if best != nil && best.count < countCap {
+				pl.budget = 2*best.count + pl.need
+			}
+			rows := pl.ordered(expID, order)
+			if !pl.aborted || pl.err != nil {
+				return rows
+			}
+			pl.budget = -1
 		}
-		p.count = pl.count(p)
-		if best == nil || p.count < best.count {
-			best = p
-		}
-	}
-	if order != nil {
-		if best != nil && best.count < countCap {
-			pl.budget = 2*best.count + pl.need
-		}
-		rows := pl.ordered(expID, order)
-		if !pl.aborted {
-			return rows
-		}
-		pl.budget = -1
 	}
 	if best != nil {
 		return pl.driven(expID, best)
 	}
 	return pl.scanAll(expID)
+}
+
+// best counts the candidates of each path up to limit and returns the
+// path with the fewest.
+func (pl *planner) best(paths []*ixPath, limit int) *ixPath {
+	var best *ixPath
+	for _, p := range paths {
+		p.count = pl.count(p, limit)
+		if best == nil || p.count < best.count {
+			best = p
+		}
+	}
+	return best
 }
 
 // driven collects the runs of a clause's path and picks the first need.

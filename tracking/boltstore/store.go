@@ -30,8 +30,9 @@ type Options struct {
 	// process holding the database). Zero means DefaultTimeout; it is
 	// never infinite.
 	Timeout time.Duration
-	// MaxBatchDelay is how long a write waits for other writes to join its
-	// group commit. Zero means DefaultMaxBatchDelay.
+	// MaxBatchDelay is set on the bbolt database for DB.Batch. The
+	// store's own group commit does not use it (it never waits for a
+	// fixed delay; see committer). Zero means DefaultMaxBatchDelay.
 	MaxBatchDelay time.Duration
 	// MaxBatchSize is the most writes committed together. Zero means
 	// DefaultMaxBatchSize.
@@ -166,7 +167,7 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 		db:      db,
 		ownsDB:  owns,
 		now:     func() int64 { return time.Now().UnixMilli() },
-		commits: &committer{db: db, maxSize: max(db.MaxBatchSize, 1)},
+		commits: newCommitter(db, max(db.MaxBatchSize, 1)),
 	}
 	s.logger.Store(zap.NewNop())
 	for _, o := range opts {

@@ -12,41 +12,83 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
+// copyWorkers is how many files of a tree are copied at once: a copy
+// ends with an fsync, and fsyncs issued together share the file
+// system's journal commits.
+const copyWorkers = 8
+
 // copyTree copies every file of tree into the local directory to,
-// streaming. A file is written under a temporary name and renamed, so a
-// file present is whole. A file already there with the source file's
-// size and content is skipped: the content is compared by the source's
-// MD5 when it offers one (a cloud object), otherwise by the SHA-256 of
-// the source stream against the destination file's (the source is then
-// read twice only when the contents differ). It counts into the report.
+// streaming, several files at once. A file is written under a temporary
+// name, synced and renamed, so a file present is whole. A file already
+// there with the source file's size and content is skipped: the content
+// is compared by the source's MD5 when it offers one (a cloud object),
+// otherwise by the SHA-256 of the source stream against the destination
+// file's (the source is then read twice only when the contents differ).
+// It counts into the report.
 func (im *importer) copyTree(ctx context.Context, tree ArtifactTree, to string) error {
-	return tree.Walk(ctx, func(f ArtifactFile) error {
-		if err := ctx.Err(); err != nil {
-			return err
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	files := make(chan ArtifactFile)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	fail := func(err error) {
+		once.Do(func() { first = err; cancel() })
+	}
+	for range copyWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for f := range files {
+				if err := im.copyOne(ctx, tree, f, to); err != nil {
+					fail(err)
+				}
+			}
+		}()
+	}
+	err := tree.Walk(ctx, func(f ArtifactFile) error {
+		select {
+		case files <- f:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		rel := filepath.FromSlash(f.Path)
-		if !filepath.IsLocal(rel) {
-			return fmt.Errorf("artifact path %q leaves the artifact directory", f.Path)
-		}
-		target := filepath.Join(to, rel)
-		copied, n, err := copyFile(ctx, tree, f, target)
-		if err != nil {
-			return fmt.Errorf("%s: %w", f.Path, err)
-		}
-		im.mu.Lock()
-		if copied {
-			im.rep.ArtifactFiles++
-			im.rep.ArtifactBytes += n
-		} else {
-			im.rep.ArtifactsSkipped++
-		}
-		im.mu.Unlock()
-		im.bytesDone.Add(f.Size)
-		im.progress("artifacts")
-		return nil
 	})
+	close(files)
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return err
+}
+
+// copyOne copies one file of a tree and counts it.
+func (im *importer) copyOne(ctx context.Context, tree ArtifactTree, f ArtifactFile, to string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	rel := filepath.FromSlash(f.Path)
+	if !filepath.IsLocal(rel) {
+		return fmt.Errorf("artifact path %q leaves the artifact directory", f.Path)
+	}
+	copied, n, err := copyFile(ctx, tree, f, filepath.Join(to, rel))
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.Path, err)
+	}
+	im.mu.Lock()
+	if copied {
+		im.rep.ArtifactFiles++
+		im.rep.ArtifactBytes += n
+	} else {
+		im.rep.ArtifactsSkipped++
+	}
+	im.mu.Unlock()
+	im.bytesDone.Add(f.Size)
+	im.progress("artifacts")
+	return nil
 }
 
 // sameFile reports whether target already holds f.
