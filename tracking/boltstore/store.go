@@ -148,7 +148,12 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 			}
 			version = int(u64be(v))
 			var err error
-			needIndex, err = prepareIndex(tx, hadIndex)
+			if needIndex, err = prepareIndex(tx, hadIndex); err != nil {
+				return err
+			}
+			return prepareTraceIndex(tx)
+		}
+		if err := meta.Put(metaTraceIdx, []byte{1}); err != nil {
 			return err
 		}
 		if err := meta.Put([]byte("version"), u64(schemaVersion)); err != nil {

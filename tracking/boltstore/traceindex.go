@@ -1,0 +1,273 @@
+package boltstore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/caddy-mlflow/caddy-mlflow/tracking"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/search"
+)
+
+// Trace order index. Every trace has one entry keyed
+//
+//	u64(expID) | ^ordInt(timestamp_ms) | request_id -> ordInt(execution_time_ms) | status
+//
+// so that an experiment's traces are a contiguous range in the default
+// search order (timestamp_ms DESC, then request_id ASC, MLflow's
+// tie-breakers), and the value answers clauses on timestamp, execution
+// time, end time, status and request id without decoding the record. A
+// search in the default order walks the range from the page token's
+// position and stops once the page is full.
+//
+// Writers maintain the entries in the transaction that writes the trace
+// (indexTrace). A database written before the index gets it built in the
+// opening transaction (buildTraceIndex); meta "trix" marks it complete.
+var (
+	bTraceOrd     = []byte("traceord")
+	metaTraceIdx  = []byte("trix")
+	traceOrdValue = 8
+)
+
+// useTraceIndex lets tests compare indexed searches with full scans.
+var useTraceIndex = true
+
+func init() { allBucket = append(allBucket, bTraceOrd) }
+
+func traceOrdKey(expID uint64, ts int64, id string) []byte {
+	k := make([]byte, 0, 16+len(id))
+	k = appendU64(k, expID)
+	k = appendU64(k, ^ordInt(ts))
+	return append(k, id...)
+}
+
+func traceOrdVal(t *tracking.TraceInfo) []byte {
+	v := make([]byte, 0, traceOrdValue+len(t.Status))
+	v = appendU64(v, ordInt(t.ExecutionTimeMs))
+	return append(v, t.Status...)
+}
+
+// indexTrace replaces the index entry of old (nil: none) by that of t
+// (nil: the trace was deleted). Both must be in the experiment they name.
+func indexTrace(tx *bolt.Tx, old, t *tracking.TraceInfo) error {
+	b := tx.Bucket(bTraceOrd)
+	if old != nil {
+		exp, ok := parseExpID(old.ExperimentID)
+		if ok {
+			if err := b.Delete(traceOrdKey(exp, old.TimestampMs, old.RequestID)); err != nil {
+				return fmt.Errorf("unindex trace %s: %w", old.RequestID, err)
+			}
+		}
+	}
+	if t == nil {
+		return nil
+	}
+	exp, ok := parseExpID(t.ExperimentID)
+	if !ok {
+		return fmt.Errorf("index trace %s: bad experiment id %q", t.RequestID, t.ExperimentID)
+	}
+	if err := b.Put(traceOrdKey(exp, t.TimestampMs, t.RequestID), traceOrdVal(t)); err != nil {
+		return fmt.Errorf("index trace %s: %w", t.RequestID, err)
+	}
+	return nil
+}
+
+// traceIndexKey is what indexTrace keys on; modifyTrace keeps a copy of
+// it before the change.
+func traceIndexCopy(t *tracking.TraceInfo) *tracking.TraceInfo {
+	return &tracking.TraceInfo{RequestID: t.RequestID, ExperimentID: t.ExperimentID,
+		TimestampMs: t.TimestampMs, ExecutionTimeMs: t.ExecutionTimeMs, Status: t.Status}
+}
+
+// prepareTraceIndex runs in the opening transaction: a database without
+// a complete trace index gets it built from the trace records.
+func prepareTraceIndex(tx *bolt.Tx) error {
+	meta := tx.Bucket(bMeta)
+	if meta.Get(metaTraceIdx) != nil {
+		return nil
+	}
+	return buildTraceIndex(tx)
+}
+
+func buildTraceIndex(tx *bolt.Tx) error {
+	if err := tx.DeleteBucket(bTraceOrd); err != nil {
+		return fmt.Errorf("reset trace index: %w", err)
+	}
+	if _, err := tx.CreateBucket(bTraceOrd); err != nil {
+		return fmt.Errorf("reset trace index: %w", err)
+	}
+	c := tx.Bucket(bTrace).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		t, err := getTrace(tx, string(k))
+		if err != nil {
+			return err
+		}
+		if err := indexTrace(tx, nil, t); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bMeta).Put(metaTraceIdx, []byte{1})
+}
+
+// defaultTraceOrder reports whether keys order like the index: none, or
+// timestamp_ms DESC optionally followed by request_id ASC.
+func defaultTraceOrder(keys []search.OrderKey) bool {
+	switch len(keys) {
+	case 0:
+		return true
+	case 1, 2:
+		k := keys[0]
+		if k.Entity != search.EntityAttribute || k.Key != "timestamp_ms" || k.Asc {
+			return false
+		}
+		if len(keys) == 2 {
+			k = keys[1]
+			return k.Entity == search.EntityAttribute && k.Key == "request_id" && k.Asc
+		}
+		return true
+	}
+	return false
+}
+
+// indexOnlyClause reports whether c can be decided from an index entry.
+func indexOnlyClause(c *search.Clause) bool {
+	if c.Entity != search.EntityAttribute {
+		return false
+	}
+	switch c.Key {
+	case "timestamp_ms", "execution_time_ms", "end_time_ms", "status", "request_id":
+		return true
+	}
+	return false
+}
+
+// tsBounds narrows the timestamp range [lo, hi] from the filter's
+// timestamp_ms clauses (the matcher still checks every entry).
+func tsBounds(clauses []search.Clause) (lo, hi int64) {
+	lo, hi = -1<<63, 1<<63-1
+	for i := range clauses {
+		c := &clauses[i]
+		if c.Entity != search.EntityAttribute || c.Key != "timestamp_ms" {
+			continue
+		}
+		// Keep the bounds conservative: only whole-number comparisons
+		// within int64 range tighten them.
+		if c.Num != float64(int64(c.Num)) || c.Num > 9e18 || c.Num < -9e18 {
+			continue
+		}
+		n := int64(c.Num)
+		switch c.Op {
+		case search.OpEq:
+			lo, hi = max(lo, n), min(hi, n)
+		case search.OpGt:
+			lo = max(lo, n+1)
+		case search.OpGe:
+			lo = max(lo, n)
+		case search.OpLt:
+			hi = min(hi, n-1)
+		case search.OpLe:
+			hi = min(hi, n)
+		}
+	}
+	return lo, hi
+}
+
+// traceOrdCursor walks one experiment's index range in order.
+type traceOrdCursor struct {
+	c      *bolt.Cursor
+	prefix []byte
+	k, v   []byte
+	lo     int64
+}
+
+func (oc *traceOrdCursor) valid() bool {
+	if oc.k == nil || len(oc.k) < 16 || !bytes.HasPrefix(oc.k, oc.prefix) {
+		return false
+	}
+	return unordInt(^binary.BigEndian.Uint64(oc.k[8:16])) >= oc.lo
+}
+
+// entry decodes the current index entry into a trace holding only the
+// indexed fields.
+func (oc *traceOrdCursor) entry(expStr string) (*tracking.TraceInfo, bool) {
+	if len(oc.v) < traceOrdValue {
+		return nil, false
+	}
+	return &tracking.TraceInfo{
+		RequestID:       string(oc.k[16:]),
+		ExperimentID:    expStr,
+		TimestampMs:     unordInt(^binary.BigEndian.Uint64(oc.k[8:16])),
+		ExecutionTimeMs: unordInt(binary.BigEndian.Uint64(oc.v[:8])),
+		Status:          string(oc.v[8:]),
+	}, true
+}
+
+// searchTracesIndexed answers a default-order search from the index: it
+// merges the experiments' ranges, checks the clauses the entries answer
+// first and decodes a record only for the rest, and stops at limit.
+func searchTracesIndexed(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, cur *search.Cursor, limit int) ([]*tracking.TraceInfo, error) {
+	var cheap, rest []search.Clause
+	for i := range q.Filter {
+		if indexOnlyClause(&q.Filter[i]) {
+			cheap = append(cheap, q.Filter[i])
+		} else {
+			rest = append(rest, q.Filter[i])
+		}
+	}
+	lo, hi := tsBounds(q.Filter)
+	if lo > hi {
+		return nil, nil
+	}
+	// Start at the cursor's position when it is at or after hi.
+	startTS, startID := hi, ""
+	if after, ok := cur.AfterTraceView(); ok {
+		_, ts := after.TraceAttr("timestamp_ms")
+		id, _ := after.TraceAttr("request_id")
+		if ts < startTS {
+			startTS, startID = ts, id
+		} else if ts == startTS {
+			startID = id
+		}
+	}
+	cursors := make([]*traceOrdCursor, 0, len(expIDs))
+	expStrs := make([]string, 0, len(expIDs))
+	for _, exp := range expIDs {
+		oc := &traceOrdCursor{c: tx.Bucket(bTraceOrd).Cursor(), prefix: u64(exp), lo: lo}
+		oc.k, oc.v = oc.c.Seek(traceOrdKey(exp, startTS, startID))
+		cursors = append(cursors, oc)
+		expStrs = append(expStrs, fmtExpID(exp))
+	}
+	var out []*tracking.TraceInfo
+	for len(out) < limit {
+		best := -1
+		for i, oc := range cursors {
+			if !oc.valid() {
+				continue
+			}
+			if best < 0 || bytes.Compare(oc.k[8:], cursors[best].k[8:]) < 0 {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		oc := cursors[best]
+		e, ok := oc.entry(expStrs[best])
+		if !ok {
+			return nil, fmt.Errorf("trace index entry %x: short value", oc.k)
+		}
+		if search.MatchTrace(cheap, e) && cur.AfterTrace(q.OrderBy, e) {
+			t, err := getTrace(tx, e.RequestID)
+			if err != nil {
+				return nil, err
+			}
+			if search.MatchTrace(rest, t) {
+				out = append(out, t)
+			}
+		}
+		oc.k, oc.v = oc.c.Next()
+	}
+	return out, nil
+}
