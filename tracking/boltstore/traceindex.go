@@ -216,6 +216,7 @@ func searchTracesIndexed(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, cu
 			rest = append(rest, q.Filter[i])
 		}
 	}
+	spanClauses := search.SpanClauses(rest)
 	lo, hi := tsBounds(q.Filter)
 	if lo > hi {
 		return nil, nil
@@ -264,7 +265,13 @@ func searchTracesIndexed(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, cu
 				return nil, err
 			}
 			if search.MatchTrace(rest, t) {
-				out = append(out, t)
+				ok, err := traceSpansMatch(tx, t.RequestID, spanClauses)
+				if err != nil {
+					return nil, err
+				}
+				if ok {
+					out = append(out, t)
+				}
 			}
 		}
 		oc.k, oc.v = oc.c.Next()

@@ -200,6 +200,7 @@ func (s *Store) SearchTraces(ctx context.Context, q tracking.TraceQuery) (tracki
 		return tracking.TracePage{}, err
 	}
 	var all []*tracking.TraceInfo
+	spanClauses := search.SpanClauses(q.Filter)
 	indexed := false
 	err = s.view(ctx, "search traces", func(tx *bolt.Tx) error {
 		if useTraceIndex && cur.Offset() == 0 && defaultTraceOrder(q.OrderBy) && tx.Bucket(bMeta).Get(metaTraceIdx) != nil {
@@ -214,6 +215,12 @@ func (s *Store) SearchTraces(ctx context.Context, q tracking.TraceQuery) (tracki
 			}
 			for _, t := range ts {
 				if search.MatchTrace(q.Filter, t) && cur.AfterTrace(q.OrderBy, t) {
+					if ok, err := traceSpansMatch(tx, t.RequestID, spanClauses); err != nil || !ok {
+						if err != nil {
+							return err
+						}
+						continue
+					}
 					all = append(all, t)
 				}
 			}
