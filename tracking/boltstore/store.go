@@ -133,9 +133,10 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 		return nil, errors.New("boltstore: database is read-only")
 	}
 	version := schemaVersion
-	needIndex := false
+	needIndex, needTraceIndex := false, false
 	err := db.Update(func(tx *bolt.Tx) error {
 		hadIndex := tx.Bucket(bRunIdx) != nil
+		hadTraceIndex := tx.Bucket(bTraceOrd) != nil
 		for _, name := range allBucket {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
@@ -151,7 +152,8 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 			if needIndex, err = prepareIndex(tx, hadIndex); err != nil {
 				return err
 			}
-			return prepareTraceIndex(tx)
+			needTraceIndex, err = prepareTraceIndex(tx, hadTraceIndex)
+			return err
 		}
 		if err := meta.Put(metaTraceIdx, []byte{1}); err != nil {
 			return err
@@ -177,8 +179,8 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 	for _, o := range opts {
 		o(s)
 	}
-	if needIndex && autoIndex {
-		s.startIndexBuild()
+	if (needIndex || needTraceIndex) && autoIndex {
+		s.startIndexBuild(needIndex, needTraceIndex)
 	}
 	return s, nil
 }

@@ -2,8 +2,12 @@ package boltstore
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
+	"time"
+
+	"go.uber.org/zap"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -24,7 +28,8 @@ import (
 //
 // Writers maintain the entries in the transaction that writes the trace
 // (indexTrace). A database written before the index gets it built in the
-// opening transaction (buildTraceIndex); meta "trix" marks it complete.
+// background after open (buildTraceIndex); meta "trix" marks it complete,
+// and searches scan until then.
 var (
 	bTraceOrd     = []byte("traceord")
 	metaTraceIdx  = []byte("trix")
@@ -81,34 +86,87 @@ func traceIndexCopy(t *tracking.TraceInfo) *tracking.TraceInfo {
 		TimestampMs: t.TimestampMs, ExecutionTimeMs: t.ExecutionTimeMs, Status: t.Status}
 }
 
-// prepareTraceIndex runs in the opening transaction: a database without
-// a complete trace index gets it built from the trace records.
-func prepareTraceIndex(tx *bolt.Tx) error {
+// metaTraceIdxPos is the trace id the background build has indexed up to.
+var metaTraceIdxPos = []byte("trixpos")
+
+// prepareTraceIndex decides, in the opening transaction, whether the
+// trace index must be built (in the background, like the run indexes):
+// a database that had no index bucket starts a build from scratch.
+func prepareTraceIndex(tx *bolt.Tx, hadBucket bool) (bool, error) {
 	meta := tx.Bucket(bMeta)
-	if meta.Get(metaTraceIdx) != nil {
-		return nil
+	if !hadBucket {
+		if err := meta.Delete(metaTraceIdx); err != nil {
+			return false, err
+		}
+		if err := meta.Delete(metaTraceIdxPos); err != nil {
+			return false, err
+		}
 	}
-	return buildTraceIndex(tx)
+	return meta.Get(metaTraceIdx) == nil, nil
 }
 
-func buildTraceIndex(tx *bolt.Tx) error {
-	if err := tx.DeleteBucket(bTraceOrd); err != nil {
-		return fmt.Errorf("reset trace index: %w", err)
-	}
-	if _, err := tx.CreateBucket(bTraceOrd); err != nil {
-		return fmt.Errorf("reset trace index: %w", err)
-	}
-	c := tx.Bucket(bTrace).Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		t, err := getTrace(tx, string(k))
+// buildTraceIndex indexes the traces after the recorded position, a
+// chunk (indexChunk traces) per transaction, at most maxChunks chunks
+// (negative: until done), and marks the index ready when every trace is
+// indexed. Writers maintain the index meanwhile; writing an entry from
+// the stored record is idempotent, so the two never disagree. Searches
+// scan until the index is ready.
+func (s *Store) buildTraceIndex(ctx context.Context, maxChunks int) error {
+	start := time.Now()
+	indexed := 0
+	for chunk := 0; maxChunks < 0 || chunk < maxChunks; chunk++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		finished := false
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			meta := tx.Bucket(bMeta)
+			if meta.Get(metaTraceIdx) != nil {
+				finished = true
+				return nil
+			}
+			pos := bytes.Clone(meta.Get(metaTraceIdxPos))
+			c := tx.Bucket(bTrace).Cursor()
+			k, _ := c.First()
+			if pos != nil {
+				k, _ = c.Seek(pos)
+				if k != nil && bytes.Equal(k, pos) {
+					k, _ = c.Next()
+				}
+			}
+			var last []byte
+			n := 0
+			for ; k != nil && n < indexChunk; k, _ = c.Next() {
+				t, err := getTrace(tx, string(k))
+				if err != nil {
+					return err
+				}
+				if err := indexTrace(tx, nil, t); err != nil {
+					return err
+				}
+				last = bytes.Clone(k)
+				n++
+			}
+			indexed += n
+			if k == nil {
+				finished = true
+				if err := meta.Delete(metaTraceIdxPos); err != nil {
+					return err
+				}
+				return meta.Put(metaTraceIdx, []byte{1})
+			}
+			return meta.Put(metaTraceIdxPos, last)
+		})
 		if err != nil {
-			return err
+			return fmt.Errorf("index traces: %w", err)
 		}
-		if err := indexTrace(tx, nil, t); err != nil {
-			return err
+		if finished {
+			s.log().Info("boltstore: trace index ready", zap.Int("traces_indexed", indexed),
+				zap.Duration("took", time.Since(start)))
+			return nil
 		}
 	}
-	return tx.Bucket(bMeta).Put(metaTraceIdx, []byte{1})
+	return nil
 }
 
 // defaultTraceOrder reports whether keys order like the index: none, or

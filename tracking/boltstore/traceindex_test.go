@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -33,15 +34,18 @@ func checkTraceIndex(t testing.TB, s *Store) {
 	t.Helper()
 	got := traceOrdEntries(t, s)
 	var want [][2]string
-	ok(t, s.db.Update(func(tx *bolt.Tx) error {
-		if err := buildTraceIndex(tx); err != nil {
-			return err
-		}
-		return tx.Bucket(bTraceOrd).ForEach(func(k, v []byte) error {
-			want = append(want, [2]string{string(k), string(v)})
+	ok(t, s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bTrace).ForEach(func(k, _ []byte) error {
+			tr, err := getTrace(tx, string(k))
+			if err != nil {
+				return err
+			}
+			exp, _ := parseExpID(tr.ExperimentID)
+			want = append(want, [2]string{string(traceOrdKey(exp, tr.TimestampMs, tr.RequestID)), string(traceOrdVal(tr))})
 			return nil
 		})
 	}))
+	slices.SortFunc(want, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
 	if !slices.Equal(got, want) {
 		t.Fatalf("trace index out of date: %d entries, rebuilt %d", len(got), len(want))
 	}
@@ -185,8 +189,13 @@ func TestTraceIndexDifferential(t *testing.T) {
 }
 
 // TestTraceIndexBuiltOnOpen checks that a database without the trace
-// index (written before it) gets it on open, and that searches use it.
+// index (written before it) gets it built in the background after open,
+// in chunks that resume where an interrupted build stopped, with
+// searches scanning (and answering the same) until it is ready and
+// writes during the build kept in the index.
 func TestTraceIndexBuiltOnOpen(t *testing.T) {
+	autoIndex, indexChunk = false, 4
+	t.Cleanup(func() { autoIndex, indexChunk = true, 1000 })
 	s, path := openTest(t)
 	exp := mkExp(t, s, "a")
 	for i := 0; i < 20; i++ {
@@ -204,16 +213,39 @@ func TestTraceIndexBuiltOnOpen(t *testing.T) {
 		return tx.Bucket(bMeta).Delete(metaTraceIdx)
 	}))
 	ok(t, s.Close())
+	first := func(s *Store) []string {
+		page, err := s.SearchTraces(bg, tracking.TraceQuery{ExperimentIDs: []string{exp}, MaxResults: 3})
+		ok(t, err)
+		var ids []string
+		for _, tr := range page.Traces {
+			ids = append(ids, tr.RequestID)
+		}
+		return ids
+	}
+	wantFirst := []string{"tr-06", "tr-13", "tr-05"}
 	s2, err := Open(path, Options{})
 	ok(t, err)
-	t.Cleanup(func() { _ = s2.Close() })
-	if got := traceOrdEntries(t, s2); !slices.EqualFunc(got, want, func(a, b [2]string) bool { return a == b }) {
-		t.Fatalf("rebuilt index differs: %d entries, want %d", len(got), len(want))
+	ok(t, s2.buildTraceIndex(bg, 2)) // 8 of 20, then "crash"
+	if got := len(traceOrdEntries(t, s2)); got != 8 {
+		t.Fatalf("after two chunks: %d entries", got)
 	}
-	page, err := s2.SearchTraces(bg, tracking.TraceQuery{ExperimentIDs: []string{exp}, MaxResults: 3})
+	if got := first(s2); !slices.Equal(got, wantFirst) {
+		t.Fatalf("search while building: %v", got)
+	}
+	ok(t, s2.Close())
+	s3, err := Open(path, Options{})
 	ok(t, err)
-	if len(page.Traces) != 3 || page.Traces[0].RequestID != "tr-06" || page.Traces[1].RequestID != "tr-13" {
-		t.Fatalf("first page %v", page.Traces)
+	t.Cleanup(func() { _ = s3.Close() })
+	// A write during the build (a trace the build has not reached).
+	_, err = s3.EndTrace(bg, tracking.EndTrace{RequestID: "tr-19", TimestampMs: 50, Status: tracking.TraceStatusError})
+	ok(t, err)
+	ok(t, s3.buildTraceIndex(bg, -1))
+	checkTraceIndex(t, s3)
+	if got := len(traceOrdEntries(t, s3)); got != 20 {
+		t.Fatalf("rebuilt index has %d entries", got)
+	}
+	if got := first(s3); !slices.Equal(got, wantFirst) {
+		t.Fatalf("first page %v", got)
 	}
 }
 
