@@ -65,6 +65,7 @@ func BenchmarkSearchTracesScale(b *testing.B) {
 		seedTraces(b, s, exp, n)
 		for _, tc := range []struct{ name, filter string }{
 			{"default", ""},
+			{"asc", ""},
 			{"status", "status = 'ERROR'"},
 			{"timestamp", fmt.Sprintf("timestamp_ms < %d", int64(1_700_000_000_000)+int64(n))},
 			{"tag", "tag.env = 'prod'"},
@@ -77,6 +78,9 @@ func BenchmarkSearchTracesScale(b *testing.B) {
 					useTraceIndex = mode == "index"
 					defer func() { useTraceIndex = true }()
 					q := tracking.TraceQuery{ExperimentIDs: []string{exp}, Filter: clauses, MaxResults: 100}
+					if tc.name == "asc" {
+						q.OrderBy = []search.OrderKey{{Entity: search.EntityAttribute, Key: "timestamp_ms", Asc: true}}
+					}
 					for b.Loop() {
 						page, err := s.SearchTraces(bg, q)
 						ok(b, err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -169,24 +170,28 @@ func (s *Store) buildTraceIndex(ctx context.Context, maxChunks int) error {
 	return nil
 }
 
-// defaultTraceOrder reports whether keys order like the index: none, or
-// timestamp_ms DESC optionally followed by request_id ASC.
-func defaultTraceOrder(keys []search.OrderKey) bool {
-	switch len(keys) {
-	case 0:
-		return true
-	case 1, 2:
-		k := keys[0]
-		if k.Entity != search.EntityAttribute || k.Key != "timestamp_ms" || k.Asc {
-			return false
-		}
-		if len(keys) == 2 {
-			k = keys[1]
-			return k.Entity == search.EntityAttribute && k.Key == "request_id" && k.Asc
-		}
-		return true
+// indexTraceOrder reports whether keys order like the index, forwards
+// (none, or timestamp_ms DESC) or backwards (timestamp_ms ASC), either
+// optionally followed by request_id ASC, the tie-breaker CompareTraces
+// adds.
+func indexTraceOrder(keys []search.OrderKey) (ok, asc bool) {
+	if len(keys) == 0 {
+		return true, false
 	}
-	return false
+	if len(keys) > 2 {
+		return false, false
+	}
+	k := keys[0]
+	if k.Entity != search.EntityAttribute || k.Key != "timestamp_ms" {
+		return false, false
+	}
+	if len(keys) == 2 {
+		k2 := keys[1]
+		if k2.Entity != search.EntityAttribute || k2.Key != "request_id" || !k2.Asc {
+			return false, false
+		}
+	}
+	return true, k.Asc
 }
 
 // indexOnlyClause reports whether c can be decided from an index entry.
@@ -262,10 +267,103 @@ func (oc *traceOrdCursor) entry(expStr string) (*tracking.TraceInfo, bool) {
 	}, true
 }
 
-// searchTracesIndexed answers a default-order search from the index: it
-// merges the experiments' ranges, checks the clauses the entries answer
-// first and decodes a record only for the rest, and stops at limit.
-func searchTracesIndexed(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, cur *search.Cursor, limit int) ([]*tracking.TraceInfo, error) {
+// traceStream yields one experiment's index entries in the search
+// order.
+type traceStream interface {
+	// head is the current entry, nil at the end.
+	head() (*tracking.TraceInfo, error)
+	next()
+}
+
+// descStream walks forwards: timestamp DESC, request_id ASC.
+type descStream struct {
+	oc  *traceOrdCursor
+	exp string
+}
+
+func (d *descStream) head() (*tracking.TraceInfo, error) {
+	if !d.oc.valid() {
+		return nil, nil
+	}
+	e, ok := d.oc.entry(d.exp)
+	if !ok {
+		return nil, fmt.Errorf("trace index entry %x: short value", d.oc.k)
+	}
+	return e, nil
+}
+
+func (d *descStream) next() { d.oc.k, d.oc.v = d.oc.c.Next() }
+
+// ascStream walks backwards a group of equal timestamps at a time and
+// serves each group in request_id order: timestamp ASC, request_id ASC.
+type ascStream struct {
+	c      *bolt.Cursor
+	prefix []byte
+	k, v   []byte
+	hi     int64
+	exp    string
+	group  []*tracking.TraceInfo
+}
+
+func (a *ascStream) fill() error {
+	if len(a.group) > 0 {
+		return nil
+	}
+	var ts int64
+	for a.k != nil && len(a.k) >= 16 && bytes.HasPrefix(a.k, a.prefix) {
+		kts := unordInt(^binary.BigEndian.Uint64(a.k[8:16]))
+		if kts > a.hi || (len(a.group) > 0 && kts != ts) {
+			break
+		}
+		oc := traceOrdCursor{k: a.k, v: a.v}
+		e, ok := oc.entry(a.exp)
+		if !ok {
+			return fmt.Errorf("trace index entry %x: short value", a.k)
+		}
+		ts = kts
+		a.group = append(a.group, e)
+		a.k, a.v = a.c.Prev()
+	}
+	slices.Reverse(a.group)
+	return nil
+}
+
+func (a *ascStream) head() (*tracking.TraceInfo, error) {
+	if err := a.fill(); err != nil {
+		return nil, err
+	}
+	if len(a.group) == 0 {
+		return nil, nil
+	}
+	return a.group[0], nil
+}
+
+func (a *ascStream) next() { a.group = a.group[1:] }
+
+// newAscStream positions a backward walk at the last entry of exp whose
+// timestamp is at least from.
+func newAscStream(tx *bolt.Tx, exp uint64, from, hi int64) *ascStream {
+	a := &ascStream{c: tx.Bucket(bTraceOrd).Cursor(), prefix: u64(exp), hi: hi, exp: fmtExpID(exp)}
+	var k []byte
+	switch {
+	case from > -1<<63:
+		k, _ = a.c.Seek(traceOrdKey(exp, from-1, ""))
+	case exp < 1<<64-1:
+		k, _ = a.c.Seek(u64(exp + 1))
+	}
+	if k == nil {
+		a.k, a.v = a.c.Last()
+	} else {
+		a.k, a.v = a.c.Prev()
+	}
+	return a
+}
+
+// searchTracesIndexed answers a search in an index order from the index:
+// it merges the experiments' ranges, checks the clauses the entries
+// answer first and decodes a record only for the rest, and stops at
+// limit.
+func searchTracesIndexed(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, cur *search.Cursor, limit int, asc bool) ([]*tracking.TraceInfo, error) {
 	var cheap, rest []search.Clause
 	for i := range q.Filter {
 		if indexOnlyClause(&q.Filter[i]) {
@@ -279,60 +377,72 @@ func searchTracesIndexed(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, cu
 	if lo > hi {
 		return nil, nil
 	}
-	// Start at the cursor's position when it is at or after hi.
-	startTS, startID := hi, ""
-	if after, ok := cur.AfterTraceView(); ok {
-		_, ts := after.TraceAttr("timestamp_ms")
-		id, _ := after.TraceAttr("request_id")
-		if ts < startTS {
-			startTS, startID = ts, id
-		} else if ts == startTS {
-			startID = id
-		}
+	// Start at the cursor's position when it is inside [lo, hi].
+	after, hasAfter := cur.AfterTraceView()
+	var curTS int64
+	curID := ""
+	if hasAfter {
+		_, curTS = after.TraceAttr("timestamp_ms")
+		curID, _ = after.TraceAttr("request_id")
 	}
-	cursors := make([]*traceOrdCursor, 0, len(expIDs))
-	expStrs := make([]string, 0, len(expIDs))
+	streams := make([]traceStream, 0, len(expIDs))
 	for _, exp := range expIDs {
+		if asc {
+			from := lo
+			if hasAfter && curTS > from {
+				from = curTS
+			}
+			streams = append(streams, newAscStream(tx, exp, from, hi))
+			continue
+		}
+		startTS, startID := hi, ""
+		if hasAfter {
+			if curTS < startTS {
+				startTS, startID = curTS, curID
+			} else if curTS == startTS {
+				startID = curID
+			}
+		}
 		oc := &traceOrdCursor{c: tx.Bucket(bTraceOrd).Cursor(), prefix: u64(exp), lo: lo}
 		oc.k, oc.v = oc.c.Seek(traceOrdKey(exp, startTS, startID))
-		cursors = append(cursors, oc)
-		expStrs = append(expStrs, fmtExpID(exp))
+		streams = append(streams, &descStream{oc: oc, exp: fmtExpID(exp)})
 	}
+	heads := make([]*tracking.TraceInfo, len(streams))
 	var out []*tracking.TraceInfo
 	for len(out) < limit {
 		best := -1
-		for i, oc := range cursors {
-			if !oc.valid() {
-				continue
+		for i, st := range streams {
+			h, err := st.head()
+			if err != nil {
+				return nil, err
 			}
-			if best < 0 || bytes.Compare(oc.k[8:], cursors[best].k[8:]) < 0 {
+			heads[i] = h
+			if h != nil && (best < 0 || search.CompareTraces(q.OrderBy, h, heads[best]) < 0) {
 				best = i
 			}
 		}
 		if best < 0 {
 			break
 		}
-		oc := cursors[best]
-		e, ok := oc.entry(expStrs[best])
-		if !ok {
-			return nil, fmt.Errorf("trace index entry %x: short value", oc.k)
+		e := heads[best]
+		streams[best].next()
+		if !search.MatchTrace(cheap, e) || !cur.AfterTrace(q.OrderBy, e) {
+			continue
 		}
-		if search.MatchTrace(cheap, e) && cur.AfterTrace(q.OrderBy, e) {
-			t, err := getTrace(tx, e.RequestID)
-			if err != nil {
-				return nil, err
-			}
-			if search.MatchTrace(rest, t) {
-				ok, err := traceSpansMatch(tx, t.RequestID, spanClauses)
-				if err != nil {
-					return nil, err
-				}
-				if ok {
-					out = append(out, t)
-				}
-			}
+		t, err := getTrace(tx, e.RequestID)
+		if err != nil {
+			return nil, err
 		}
-		oc.k, oc.v = oc.c.Next()
+		if !search.MatchTrace(rest, t) {
+			continue
+		}
+		ok, err := traceSpansMatch(tx, t.RequestID, spanClauses)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, t)
+		}
 	}
 	return out, nil
 }

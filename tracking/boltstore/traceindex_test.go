@@ -75,7 +75,7 @@ var traceFilters = []string{
 	"trace.status = 'ERROR' AND tag.color = 'blue'",
 }
 
-var traceOrders = [][]string{nil, {"timestamp_ms DESC"}, {"timestamp DESC", "request_id ASC"}, {"timestamp_ms ASC"}, {"execution_time_ms DESC"}}
+var traceOrders = [][]string{nil, {"timestamp_ms DESC"}, {"timestamp DESC", "request_id ASC"}, {"timestamp_ms ASC"}, {"timestamp ASC", "request_id ASC"}, {"execution_time_ms DESC"}, {"timestamp_ms ASC", "request_id DESC"}}
 
 // searchAll pages through a search and returns every page's ids and
 // tokens.

@@ -203,9 +203,9 @@ func (s *Store) SearchTraces(ctx context.Context, q tracking.TraceQuery) (tracki
 	spanClauses := search.SpanClauses(q.Filter)
 	indexed := false
 	err = s.view(ctx, "search traces", func(tx *bolt.Tx) error {
-		if useTraceIndex && cur.Offset() == 0 && defaultTraceOrder(q.OrderBy) && tx.Bucket(bMeta).Get(metaTraceIdx) != nil {
+		if ok, asc := indexTraceOrder(q.OrderBy); useTraceIndex && ok && cur.Offset() == 0 && tx.Bucket(bMeta).Get(metaTraceIdx) != nil {
 			indexed = true
-			all, err = searchTracesIndexed(tx, expIDs, q, cur, limit)
+			all, err = searchTracesIndexed(tx, expIDs, q, cur, limit, asc)
 			return err
 		}
 		for _, id := range expIDs {
