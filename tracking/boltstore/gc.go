@@ -191,6 +191,9 @@ func (s *Store) HardDeleteExperiment(ctx context.Context, experimentID string) e
 		if err := deletePrefix(tx.Bucket(bExpTrace), prefix); err != nil {
 			return err
 		}
+		if err := deletePrefix(tx.Bucket(bTraceOrd), prefix); err != nil {
+			return err
+		}
 		if err := deletePrefix(tx.Bucket(bExpTag), prefix); err != nil {
 			return err
 		}

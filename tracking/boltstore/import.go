@@ -496,18 +496,26 @@ func (s *Store) ImportTrace(ctx context.Context, t *tracking.TraceInfo) error {
 		if _, _, err := mustExp(tx, t.ExperimentID); err != nil {
 			return err
 		}
-		if old, err := getTrace(tx, t.RequestID); err == nil {
+		old, err := getTrace(tx, t.RequestID)
+		if err == nil {
 			if oldExp, ok := parseExpID(old.ExperimentID); ok {
 				if err := tx.Bucket(bExpTrace).Delete(expTraceKey(oldExp, t.RequestID)); err != nil {
 					return err
 				}
 			}
-		} else if !tracking.IsCode(err, tracking.ResourceDoesNotExist) {
+		} else if tracking.IsCode(err, tracking.ResourceDoesNotExist) {
+			old = nil
+		} else {
 			return err
 		}
 		if err := putJSON(tx.Bucket(bTrace), []byte(t.RequestID), t); err != nil {
 			return err
 		}
-		return tx.Bucket(bExpTrace).Put(expTraceKey(expID, t.RequestID), nil)
+		if err := tx.Bucket(bExpTrace).Put(expTraceKey(expID, t.RequestID), nil); err != nil {
+			return err
+		}
+		stored := *t
+		stored.ExperimentID = fmtExpID(expID)
+		return indexTrace(tx, old, &stored)
 	})
 }

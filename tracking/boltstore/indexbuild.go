@@ -66,15 +66,23 @@ func (s *Store) SetLogger(l *zap.Logger) {
 
 func (s *Store) log() *zap.Logger { return s.logger.Load() }
 
-func (s *Store) startIndexBuild() {
+func (s *Store) startIndexBuild(runs, traces bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.buildStop = cancel
 	s.buildDone = make(chan struct{})
 	go func() {
 		defer close(s.buildDone)
-		if err := s.buildIndex(ctx, -1); err != nil && !errors.Is(err, context.Canceled) {
-			s.log().Error("boltstore: building the run indexes failed; searches keep scanning every run",
-				zap.Error(err))
+		if runs {
+			if err := s.buildIndex(ctx, -1); err != nil && !errors.Is(err, context.Canceled) {
+				s.log().Error("boltstore: building the run indexes failed; searches keep scanning every run",
+					zap.Error(err))
+			}
+		}
+		if traces {
+			if err := s.buildTraceIndex(ctx, -1); err != nil && !errors.Is(err, context.Canceled) {
+				s.log().Error("boltstore: building the trace index failed; trace searches keep scanning",
+					zap.Error(err))
+			}
 		}
 	}()
 }

@@ -136,6 +136,9 @@ func (s *Store) LogSpans(ctx context.Context, experimentID string, batches []tra
 			if err := tx.Bucket(bExpTrace).Put(expTraceKey(expID, t.RequestID), nil); err != nil {
 				return err
 			}
+			if err := indexTrace(tx, old, t); err != nil {
+				return err
+			}
 			for j := range b.Spans {
 				if err := putSpan(tx, &b.Spans[j]); err != nil {
 					return err

@@ -134,9 +134,10 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 		return nil, errors.New("boltstore: database is read-only")
 	}
 	version := schemaVersion
-	needIndex := false
+	needIndex, needTraceIndex := false, false
 	err := db.Update(func(tx *bolt.Tx) error {
 		hadIndex := tx.Bucket(bRunIdx) != nil
+		hadTraceIndex := tx.Bucket(bTraceOrd) != nil
 		for _, name := range allBucket {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
@@ -149,7 +150,13 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 			}
 			version = int(u64be(v))
 			var err error
-			needIndex, err = prepareIndex(tx, hadIndex)
+			if needIndex, err = prepareIndex(tx, hadIndex); err != nil {
+				return err
+			}
+			needTraceIndex, err = prepareTraceIndex(tx, hadTraceIndex)
+			return err
+		}
+		if err := meta.Put(metaTraceIdx, []byte{1}); err != nil {
 			return err
 		}
 		if err := meta.Put([]byte("version"), u64(schemaVersion)); err != nil {
@@ -173,8 +180,8 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 	for _, o := range opts {
 		o(s)
 	}
-	if needIndex && autoIndex {
-		s.startIndexBuild()
+	if (needIndex || needTraceIndex) && autoIndex {
+		s.startIndexBuild(needIndex, needTraceIndex)
 	}
 	return s, nil
 }

@@ -89,6 +89,9 @@ func (s *Store) StartTrace(ctx context.Context, req tracking.StartTrace) (*track
 		if err := tx.Bucket(bExpTrace).Put(expTraceKey(expID, id), nil); err != nil {
 			return err
 		}
+		if err := indexTrace(tx, nil, t); err != nil {
+			return err
+		}
 		out = t
 		return nil
 	})
@@ -104,10 +107,14 @@ func (s *Store) modifyTrace(ctx context.Context, op, id string, fn func(t *track
 		if err != nil {
 			return err
 		}
+		old := traceIndexCopy(t)
 		if err := fn(t); err != nil {
 			return err
 		}
 		if err := putJSON(tx.Bucket(bTrace), []byte(id), t); err != nil {
+			return err
+		}
+		if err := indexTrace(tx, old, t); err != nil {
 			return err
 		}
 		out = t
@@ -193,7 +200,14 @@ func (s *Store) SearchTraces(ctx context.Context, q tracking.TraceQuery) (tracki
 		return tracking.TracePage{}, err
 	}
 	var all []*tracking.TraceInfo
+	spanClauses := search.SpanClauses(q.Filter)
+	indexed := false
 	err = s.view(ctx, "search traces", func(tx *bolt.Tx) error {
+		if ok, asc := indexTraceOrder(q.OrderBy); useTraceIndex && ok && cur.Offset() == 0 && tx.Bucket(bMeta).Get(metaTraceIdx) != nil {
+			indexed = true
+			all, err = searchTracesIndexed(tx, expIDs, q, cur, limit, asc)
+			return err
+		}
 		for _, id := range expIDs {
 			ts, err := expTraces(tx, id)
 			if err != nil {
@@ -201,6 +215,12 @@ func (s *Store) SearchTraces(ctx context.Context, q tracking.TraceQuery) (tracki
 			}
 			for _, t := range ts {
 				if search.MatchTrace(q.Filter, t) && cur.AfterTrace(q.OrderBy, t) {
+					if ok, err := traceSpansMatch(tx, t.RequestID, spanClauses); err != nil || !ok {
+						if err != nil {
+							return err
+						}
+						continue
+					}
 					all = append(all, t)
 				}
 			}
@@ -210,9 +230,13 @@ func (s *Store) SearchTraces(ctx context.Context, q tracking.TraceQuery) (tracki
 	if err != nil {
 		return tracking.TracePage{}, err
 	}
-	sort.SliceStable(all, func(i, j int) bool { return search.CompareTraces(q.OrderBy, all[i], all[j]) < 0 })
 	var page tracking.TracePage
-	if offset := cur.Offset(); offset < len(all) {
+	if indexed {
+		page.Traces = all
+	} else {
+		sort.SliceStable(all, func(i, j int) bool { return search.CompareTraces(q.OrderBy, all[i], all[j]) < 0 })
+	}
+	if offset := cur.Offset(); !indexed && offset < len(all) {
 		page.Traces = all[offset:min(offset+limit, len(all))]
 	}
 	// Like MLflow's search_traces, a full page always has a next token.
@@ -266,6 +290,9 @@ func (s *Store) DeleteTraces(ctx context.Context, req tracking.DeleteTraces) (in
 				return err
 			}
 			if err := deleteTraceSpans(tx, t.RequestID); err != nil {
+				return err
+			}
+			if err := indexTrace(tx, t, nil); err != nil {
 				return err
 			}
 			n++
@@ -342,6 +369,9 @@ func (s *Store) StartTraceV3(ctx context.Context, in *tracking.TraceInfo) (*trac
 			return err
 		}
 		if err := tx.Bucket(bExpTrace).Put(expTraceKey(expID, t.RequestID), nil); err != nil {
+			return err
+		}
+		if err := indexTrace(tx, old, &t); err != nil {
 			return err
 		}
 		out = &t

@@ -96,10 +96,18 @@ func (s *Store) SearchTraces(ctx context.Context, q tracking.TraceQuery) (tracki
 	a := &sqlArgs{fold: s.foldCollation}
 	where := []string{experimentCond(a, "ti.experiment_id", expIDs)}
 	for i := range q.Filter {
+		if q.Filter[i].Entity == search.EntitySpan {
+			continue // traceSpanCond
+		}
 		cond, err := traceClause(a, &q.Filter[i])
 		if err != nil {
 			return tracking.TracePage{}, err
 		}
+		where = append(where, cond)
+	}
+	if cond, err := traceSpanCond(a, q.Filter); err != nil {
+		return tracking.TracePage{}, err
+	} else if cond != "" {
 		where = append(where, cond)
 	}
 	var joins []string

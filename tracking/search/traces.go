@@ -22,8 +22,8 @@ import (
 //     end_time_ms, status, request_id (plus the aliases and name/run_id),
 //     tie-breakers timestamp_ms DESC then request_id ASC.
 //
-// Span, feedback, expectation and issue clauses (MLflow 3 with spans and
-// assessments in the database) are not supported.
+// Span clauses are in tracespans.go; feedback, expectation and issue
+// clauses (MLflow 3 with assessments in the database) are not supported.
 
 // EntityRequestMetadata is a trace's request metadata entry.
 const EntityRequestMetadata Entity = 16
@@ -65,6 +65,11 @@ func traceKey(ident string, order bool) (Entity, string, *Error) {
 			e = EntityTag
 		case "request_metadata", "metadata":
 			e = EntityRequestMetadata
+		case "span":
+			if !order {
+				return EntitySpan, trimBackticks(stripQuotes(key)), nil
+			}
+			return e, "", errorf("Invalid entity type '%s'. Valid values are %s", trimBackticks(ent), traceEntitiesText)
 		default:
 			return e, "", errorf("Invalid entity type '%s'. Valid values are %s", trimBackticks(ent), traceEntitiesText)
 		}
@@ -122,6 +127,12 @@ func ParseTraceFilter(filter string) ([]Clause, error) {
 		c.Op = normalizeOp(rc.op)
 		v := rc.val
 		switch {
+		case c.Entity == EntitySpan:
+			if serr := parseSpanClause(&c, v); serr != nil {
+				return nil, serr
+			}
+			out = append(out, c)
+			continue
 		case c.Entity != EntityAttribute:
 			switch c.Op {
 			case OpIsNull, OpIsNotNull:
@@ -200,11 +211,14 @@ func ParseTraceFilter(filter string) ([]Clause, error) {
 }
 
 // MatchTrace reports whether a trace satisfies every clause (as produced
-// by ParseTraceFilter).
+// by ParseTraceFilter) but its span clauses, which the caller checks
+// against the trace's spans (SpanClauses, MatchSpan).
 func MatchTrace(clauses []Clause, t TraceView) bool {
 	for i := range clauses {
 		c := &clauses[i]
 		switch {
+		case c.Entity == EntitySpan:
+			continue
 		case c.Entity == EntityTag:
 			v, ok := t.Tag(c.Key)
 			if !matchKeyed(c, v, ok) {

@@ -1,0 +1,448 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/caddy-mlflow/caddy-mlflow/tracking"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/search"
+)
+
+// Trace order index. Every trace has one entry keyed
+//
+//	u64(expID) | ^ordInt(timestamp_ms) | request_id -> ordInt(execution_time_ms) | status
+//
+// so that an experiment's traces are a contiguous range in the default
+// search order (timestamp_ms DESC, then request_id ASC, MLflow's
+// tie-breakers), and the value answers clauses on timestamp, execution
+// time, end time, status and request id without decoding the record. A
+// search in the default order walks the range from the page token's
+// position and stops once the page is full.
+//
+// Writers maintain the entries in the transaction that writes the trace
+// (indexTrace). A database written before the index gets it built in the
+// background after open (buildTraceIndex); meta "trix" marks it complete,
+// and searches scan until then.
+var (
+	bTraceOrd     = []byte("traceord")
+	metaTraceIdx  = []byte("trix")
+	traceOrdValue = 8
+)
+
+// useTraceIndex lets tests compare indexed searches with full scans.
+var useTraceIndex = true
+
+func init() { allBucket = append(allBucket, bTraceOrd) }
+
+func traceOrdKey(expID uint64, ts int64, id string) []byte {
+	k := make([]byte, 0, 16+len(id))
+	k = appendU64(k, expID)
+	k = appendU64(k, ^ordInt(ts))
+	return append(k, id...)
+}
+
+func traceOrdVal(t *tracking.TraceInfo) []byte {
+	v := make([]byte, 0, traceOrdValue+len(t.Status))
+	v = appendU64(v, ordInt(t.ExecutionTimeMs))
+	return append(v, t.Status...)
+}
+
+// indexTrace replaces the index entry of old (nil: none) by that of t
+// (nil: the trace was deleted). Both must be in the experiment they name.
+func indexTrace(tx *bolt.Tx, old, t *tracking.TraceInfo) error {
+	b := tx.Bucket(bTraceOrd)
+	if old != nil {
+		exp, ok := parseExpID(old.ExperimentID)
+		if ok {
+			if err := b.Delete(traceOrdKey(exp, old.TimestampMs, old.RequestID)); err != nil {
+				return fmt.Errorf("unindex trace %s: %w", old.RequestID, err)
+			}
+		}
+	}
+	if t == nil {
+		return nil
+	}
+	exp, ok := parseExpID(t.ExperimentID)
+	if !ok {
+		return fmt.Errorf("index trace %s: bad experiment id %q", t.RequestID, t.ExperimentID)
+	}
+	if err := b.Put(traceOrdKey(exp, t.TimestampMs, t.RequestID), traceOrdVal(t)); err != nil {
+		return fmt.Errorf("index trace %s: %w", t.RequestID, err)
+	}
+	return nil
+}
+
+// traceIndexKey is what indexTrace keys on; modifyTrace keeps a copy of
+// it before the change.
+func traceIndexCopy(t *tracking.TraceInfo) *tracking.TraceInfo {
+	return &tracking.TraceInfo{RequestID: t.RequestID, ExperimentID: t.ExperimentID,
+		TimestampMs: t.TimestampMs, ExecutionTimeMs: t.ExecutionTimeMs, Status: t.Status}
+}
+
+// metaTraceIdxPos is the trace id the background build has indexed up to.
+var metaTraceIdxPos = []byte("trixpos")
+
+// prepareTraceIndex decides, in the opening transaction, whether the
+// trace index must be built (in the background, like the run indexes):
+// a database that had no index bucket starts a build from scratch.
+func prepareTraceIndex(tx *bolt.Tx, hadBucket bool) (bool, error) {
+	meta := tx.Bucket(bMeta)
+	if !hadBucket {
+		if err := meta.Delete(metaTraceIdx); err != nil {
+			return false, err
+		}
+		if err := meta.Delete(metaTraceIdxPos); err != nil {
+			return false, err
+		}
+	}
+	return meta.Get(metaTraceIdx) == nil, nil
+}
+
+// buildTraceIndex indexes the traces after the recorded position, a
+// chunk (indexChunk traces) per transaction, at most maxChunks chunks
+// (negative: until done), and marks the index ready when every trace is
+// indexed. Writers maintain the index meanwhile; writing an entry from
+// the stored record is idempotent, so the two never disagree. Searches
+// scan until the index is ready.
+func (s *Store) buildTraceIndex(ctx context.Context, maxChunks int) error {
+	start := time.Now()
+	indexed := 0
+	for chunk := 0; maxChunks < 0 || chunk < maxChunks; chunk++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		finished := false
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			meta := tx.Bucket(bMeta)
+			if meta.Get(metaTraceIdx) != nil {
+				finished = true
+				return nil
+			}
+			pos := bytes.Clone(meta.Get(metaTraceIdxPos))
+			c := tx.Bucket(bTrace).Cursor()
+			k, _ := c.First()
+			if pos != nil {
+				k, _ = c.Seek(pos)
+				if k != nil && bytes.Equal(k, pos) {
+					k, _ = c.Next()
+				}
+			}
+			var last []byte
+			n := 0
+			for ; k != nil && n < indexChunk; k, _ = c.Next() {
+				t, err := getTrace(tx, string(k))
+				if err != nil {
+					return err
+				}
+				if err := indexTrace(tx, nil, t); err != nil {
+					return err
+				}
+				last = bytes.Clone(k)
+				n++
+			}
+			indexed += n
+			if k == nil {
+				finished = true
+				if err := meta.Delete(metaTraceIdxPos); err != nil {
+					return err
+				}
+				return meta.Put(metaTraceIdx, []byte{1})
+			}
+			return meta.Put(metaTraceIdxPos, last)
+		})
+		if err != nil {
+			return fmt.Errorf("index traces: %w", err)
+		}
+		if finished {
+			s.log().Info("boltstore: trace index ready", zap.Int("traces_indexed", indexed),
+				zap.Duration("took", time.Since(start)))
+			return nil
+		}
+	}
+	return nil
+}
+
+// indexTraceOrder reports whether keys order like the index, forwards
+// (none, or timestamp_ms DESC) or backwards (timestamp_ms ASC), either
+// optionally followed by request_id ASC, the tie-breaker CompareTraces
+// adds.
+func indexTraceOrder(keys []search.OrderKey) (ok, asc bool) {
+	if len(keys) == 0 {
+		return true, false
+	}
+	if len(keys) > 2 {
+		return false, false
+	}
+	k := keys[0]
+	if k.Entity != search.EntityAttribute || k.Key != "timestamp_ms" {
+		return false, false
+	}
+	if len(keys) == 2 {
+		k2 := keys[1]
+		if k2.Entity != search.EntityAttribute || k2.Key != "request_id" || !k2.Asc {
+			return false, false
+		}
+	}
+	return true, k.Asc
+}
+
+// indexOnlyClause reports whether c can be decided from an index entry.
+func indexOnlyClause(c *search.Clause) bool {
+	if c.Entity != search.EntityAttribute {
+		return false
+	}
+	switch c.Key {
+	case "timestamp_ms", "execution_time_ms", "end_time_ms", "status", "request_id":
+		return true
+	}
+	return false
+}
+
+// tsBounds narrows the timestamp range [lo, hi] from the filter's
+// timestamp_ms clauses (the matcher still checks every entry).
+func tsBounds(clauses []search.Clause) (lo, hi int64) {
+	lo, hi = -1<<63, 1<<63-1
+	for i := range clauses {
+		c := &clauses[i]
+		if c.Entity != search.EntityAttribute || c.Key != "timestamp_ms" {
+			continue
+		}
+		// Keep the bounds conservative: only whole-number comparisons
+		// within int64 range tighten them.
+		if c.Num != float64(int64(c.Num)) || c.Num > 9e18 || c.Num < -9e18 {
+			continue
+		}
+		n := int64(c.Num)
+		switch c.Op {
+		case search.OpEq:
+			lo, hi = max(lo, n), min(hi, n)
+		case search.OpGt:
+			lo = max(lo, n+1)
+		case search.OpGe:
+			lo = max(lo, n)
+		case search.OpLt:
+			hi = min(hi, n-1)
+		case search.OpLe:
+			hi = min(hi, n)
+		}
+	}
+	return lo, hi
+}
+
+// traceOrdCursor walks one experiment's index range in order.
+type traceOrdCursor struct {
+	c      *bolt.Cursor
+	prefix []byte
+	k, v   []byte
+	lo     int64
+}
+
+func (oc *traceOrdCursor) valid() bool {
+	if oc.k == nil || len(oc.k) < 16 || !bytes.HasPrefix(oc.k, oc.prefix) {
+		return false
+	}
+	return unordInt(^binary.BigEndian.Uint64(oc.k[8:16])) >= oc.lo
+}
+
+// entry decodes the current index entry into a trace holding only the
+// indexed fields.
+func (oc *traceOrdCursor) entry(expStr string) (*tracking.TraceInfo, bool) {
+	if len(oc.v) < traceOrdValue {
+		return nil, false
+	}
+	return &tracking.TraceInfo{
+		RequestID:       string(oc.k[16:]),
+		ExperimentID:    expStr,
+		TimestampMs:     unordInt(^binary.BigEndian.Uint64(oc.k[8:16])),
+		ExecutionTimeMs: unordInt(binary.BigEndian.Uint64(oc.v[:8])),
+		Status:          string(oc.v[8:]),
+	}, true
+}
+
+// traceStream yields one experiment's index entries in the search
+// order.
+type traceStream interface {
+	// head is the current entry, nil at the end.
+	head() (*tracking.TraceInfo, error)
+	next()
+}
+
+// descStream walks forwards: timestamp DESC, request_id ASC.
+type descStream struct {
+	oc  *traceOrdCursor
+	exp string
+}
+
+func (d *descStream) head() (*tracking.TraceInfo, error) {
+	if !d.oc.valid() {
+		return nil, nil
+	}
+	e, ok := d.oc.entry(d.exp)
+	if !ok {
+		return nil, fmt.Errorf("trace index entry %x: short value", d.oc.k)
+	}
+	return e, nil
+}
+
+func (d *descStream) next() { d.oc.k, d.oc.v = d.oc.c.Next() }
+
+// ascStream walks backwards a group of equal timestamps at a time and
+// serves each group in request_id order: timestamp ASC, request_id ASC.
+type ascStream struct {
+	c      *bolt.Cursor
+	prefix []byte
+	k, v   []byte
+	hi     int64
+	exp    string
+	group  []*tracking.TraceInfo
+}
+
+func (a *ascStream) fill() error {
+	if len(a.group) > 0 {
+		return nil
+	}
+	var ts int64
+	for a.k != nil && len(a.k) >= 16 && bytes.HasPrefix(a.k, a.prefix) {
+		kts := unordInt(^binary.BigEndian.Uint64(a.k[8:16]))
+		if kts > a.hi || (len(a.group) > 0 && kts != ts) {
+			break
+		}
+		oc := traceOrdCursor{k: a.k, v: a.v}
+		e, ok := oc.entry(a.exp)
+		if !ok {
+			return fmt.Errorf("trace index entry %x: short value", a.k)
+		}
+		ts = kts
+		a.group = append(a.group, e)
+		a.k, a.v = a.c.Prev()
+	}
+	slices.Reverse(a.group)
+	return nil
+}
+
+func (a *ascStream) head() (*tracking.TraceInfo, error) {
+	if err := a.fill(); err != nil {
+		return nil, err
+	}
+	if len(a.group) == 0 {
+		return nil, nil
+	}
+	return a.group[0], nil
+}
+
+func (a *ascStream) next() { a.group = a.group[1:] }
+
+// newAscStream positions a backward walk at the last entry of exp whose
+// timestamp is at least from.
+func newAscStream(tx *bolt.Tx, exp uint64, from, hi int64) *ascStream {
+	a := &ascStream{c: tx.Bucket(bTraceOrd).Cursor(), prefix: u64(exp), hi: hi, exp: fmtExpID(exp)}
+	var k []byte
+	switch {
+	case from > -1<<63:
+		k, _ = a.c.Seek(traceOrdKey(exp, from-1, ""))
+	case exp < 1<<64-1:
+		k, _ = a.c.Seek(u64(exp + 1))
+	}
+	if k == nil {
+		a.k, a.v = a.c.Last()
+	} else {
+		a.k, a.v = a.c.Prev()
+	}
+	return a
+}
+
+// searchTracesIndexed answers a search in an index order from the index:
+// it merges the experiments' ranges, checks the clauses the entries
+// answer first and decodes a record only for the rest, and stops at
+// limit.
+func searchTracesIndexed(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, cur *search.Cursor, limit int, asc bool) ([]*tracking.TraceInfo, error) {
+	var cheap, rest []search.Clause
+	for i := range q.Filter {
+		if indexOnlyClause(&q.Filter[i]) {
+			cheap = append(cheap, q.Filter[i])
+		} else {
+			rest = append(rest, q.Filter[i])
+		}
+	}
+	spanClauses := search.SpanClauses(rest)
+	lo, hi := tsBounds(q.Filter)
+	if lo > hi {
+		return nil, nil
+	}
+	// Start at the cursor's position when it is inside [lo, hi].
+	after, hasAfter := cur.AfterTraceView()
+	var curTS int64
+	curID := ""
+	if hasAfter {
+		_, curTS = after.TraceAttr("timestamp_ms")
+		curID, _ = after.TraceAttr("request_id")
+	}
+	streams := make([]traceStream, 0, len(expIDs))
+	for _, exp := range expIDs {
+		if asc {
+			from := lo
+			if hasAfter && curTS > from {
+				from = curTS
+			}
+			streams = append(streams, newAscStream(tx, exp, from, hi))
+			continue
+		}
+		startTS, startID := hi, ""
+		if hasAfter {
+			if curTS < startTS {
+				startTS, startID = curTS, curID
+			} else if curTS == startTS {
+				startID = curID
+			}
+		}
+		oc := &traceOrdCursor{c: tx.Bucket(bTraceOrd).Cursor(), prefix: u64(exp), lo: lo}
+		oc.k, oc.v = oc.c.Seek(traceOrdKey(exp, startTS, startID))
+		streams = append(streams, &descStream{oc: oc, exp: fmtExpID(exp)})
+	}
+	heads := make([]*tracking.TraceInfo, len(streams))
+	var out []*tracking.TraceInfo
+	for len(out) < limit {
+		best := -1
+		for i, st := range streams {
+			h, err := st.head()
+			if err != nil {
+				return nil, err
+			}
+			heads[i] = h
+			if h != nil && (best < 0 || search.CompareTraces(q.OrderBy, h, heads[best]) < 0) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		e := heads[best]
+		streams[best].next()
+		if !search.MatchTrace(cheap, e) || !cur.AfterTrace(q.OrderBy, e) {
+			continue
+		}
+		t, err := getTrace(tx, e.RequestID)
+		if err != nil {
+			return nil, err
+		}
+		if !search.MatchTrace(rest, t) {
+			continue
+		}
+		ok, err := traceSpansMatch(tx, t.RequestID, spanClauses)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
