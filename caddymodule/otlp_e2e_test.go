@@ -24,6 +24,8 @@ import (
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/caddy-mlflow/caddy-mlflow/caddymodule/caddytest"
 )
 
 // otlpSpans records a trace of a root span with two nested children (as
@@ -111,7 +113,15 @@ func (e *secureEnv) readTrace(t *testing.T, auth, id string) (info obj, spans []
 // gzip, and a hand-built OTLP JSON body; each trace reads back with its
 // spans through the v3 API; refusals and bad bodies get OTLP's answers and
 // the audit log records the route and experiment.
-func TestOTLPExportThroughCaddy(t *testing.T) {
+func TestOTLPExportThroughCaddy(t *testing.T) { testOTLPExportThroughCaddy(t) }
+
+// TestOTLPExportThroughCaddyPostgres is the same on the PostgreSQL store.
+func TestOTLPExportThroughCaddyPostgres(t *testing.T) {
+	t.Setenv(caddytest.EnvBackend, caddytest.BackendPostgres)
+	testOTLPExportThroughCaddy(t)
+}
+
+func testOTLPExportThroughCaddy(t *testing.T) {
 	e := startSecure(t, "NO_PERMISSIONS")
 	f := setupFixture(t, e)
 	admin, bob, carol := basic("root", adminPassword), basic("bob", bobPassword), basic("carol", carolPassword)

@@ -2,9 +2,11 @@ package mlflowclient
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
+	"strconv"
 )
 
 // The artifacts of logged models and traces, read through the tracking
@@ -82,4 +84,72 @@ func (c *Client) DownloadLoggedModelArtifact(ctx context.Context, modelID, p str
 // the trace's traces.json, wherever the server keeps it.
 func (c *Client) DownloadTraceData(ctx context.Context, traceID string) (io.ReadCloser, int64, error) {
 	return c.stream(ctx, "/ajax-api/2.0/mlflow/get-trace-artifact", url.Values{"request_id": {traceID}})
+}
+
+// StreamMetricHistoryPage is one metrics/get-history call (maxResults 0
+// is HistoryPageSize) whose answer is decoded as it arrives: fn gets each
+// point in the server's order, so a server that ignores max_results and
+// answers a whole history at once (MLflow's file store before paging;
+// caddy-mlflow, which streams it) is never held in memory. It returns
+// the answer's next_page_token.
+func (c *Client) StreamMetricHistoryPage(ctx context.Context, runID, key string, maxResults int, pageToken string, fn func(Metric) error) (string, error) {
+	if maxResults <= 0 {
+		maxResults = HistoryPageSize
+	}
+	q := url.Values{"run_id": {runID}, "run_uuid": {runID}, "metric_key": {key}, "max_results": {strconv.Itoa(maxResults)}}
+	if pageToken != "" {
+		q.Set("page_token", pageToken)
+	}
+	const endpoint = v2 + "/metrics/get-history"
+	body, _, err := c.stream(ctx, endpoint, q)
+	if err != nil {
+		return "", err
+	}
+	defer body.Close()
+	bad := func(err error) error { return fmt.Errorf("GET %s: decoding the response: %w", endpoint, err) }
+	dec := json.NewDecoder(body)
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		if err == io.EOF {
+			return "", nil // an empty body: no points
+		}
+		return "", bad(fmt.Errorf("not a JSON object (%v)", err))
+	}
+	next := ""
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", bad(err)
+		}
+		switch tok {
+		case "metrics":
+			if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+				if tok == nil && err == nil {
+					continue // "metrics": null
+				}
+				return "", bad(fmt.Errorf("metrics is not a list (%v)", err))
+			}
+			for dec.More() {
+				var m Metric
+				if err := dec.Decode(&m); err != nil {
+					return "", bad(err)
+				}
+				if err := fn(m); err != nil {
+					return "", err
+				}
+			}
+			if _, err := dec.Token(); err != nil {
+				return "", bad(err)
+			}
+		case "next_page_token":
+			if err := dec.Decode(&next); err != nil {
+				return "", bad(err)
+			}
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return "", bad(err)
+			}
+		}
+	}
+	return next, nil
 }

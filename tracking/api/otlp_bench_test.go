@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/binary"
 	"strings"
 	"sync/atomic"
@@ -10,6 +11,10 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pgdb"
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pgtest"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/pgstore"
 )
 
 // benchBatch is one export of 100 spans of about 1 KiB each (a 1 KiB
@@ -40,7 +45,19 @@ func benchBatch(b *testing.B, n uint64) []byte {
 // to a server on a bbolt store (each export a durable write) and reports
 // spans ingested per second; parallel clients share group commits.
 func BenchmarkOTLPIngest(b *testing.B) {
-	ts, _ := newTestServer(b)
+	b.Run("bbolt", func(b *testing.B) { benchOTLPIngest(b) })
+	b.Run("postgres", func(b *testing.B) {
+		st, err := pgstore.Open(context.Background(), pgtest.NewDatabase(b), pgdb.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = st.Close() })
+		benchOTLPIngest(b, func(o *Options) { o.Store = st })
+	})
+}
+
+func benchOTLPIngest(b *testing.B, mutate ...func(*Options)) {
+	ts, _ := newTestServer(b, mutate...)
 	exp := mkExperiment(b, ts, "bench")
 	var seq atomic.Uint64
 	b.SetParallelism(4)

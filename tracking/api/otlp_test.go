@@ -250,7 +250,9 @@ func TestOTLPJSONGzipExport(t *testing.T) {
 }
 
 func TestOTLPBadRequests(t *testing.T) {
-	ts, _ := newTestServer(t, func(o *Options) { o.OTLPLimits.MaxBodyBytes = 64 << 10; o.OTLPLimits.MaxSpans = 50 })
+	ts, _ := newTestServer(t, func(o *Options) {
+		o.OTLPLimits.MaxBodyBytes, o.OTLPLimits.MaxSpans, o.OTLPLimits.MaxValues = 64<<10, 50, 1000
+	})
 	exp := mkExperiment(t, ts, "otlp-bad")
 	good := mustProto(t, otlpRequest(otlpTraceID))
 	const pb, js = "application/x-protobuf", "application/json"
@@ -283,6 +285,18 @@ func TestOTLPBadRequests(t *testing.T) {
 	wantOTLPStatus(t, otlpPost(t, ts, exp, pb, "", mustProto(t, many)), 413, pb, "51 spans, more than the 50")
 	mj, _ := protojson.Marshal(many)
 	wantOTLPStatus(t, otlpPost(t, ts, exp, js, "", mj), 413, js, "51 spans")
+
+	// Too many attribute values (here in one array), in either encoding.
+	wide := otlpRequest(otlpTraceID)
+	arr := &commonpb.ArrayValue{}
+	for range 1000 {
+		arr.Values = append(arr.Values, &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: 1}})
+	}
+	wide.ResourceSpans[0].ScopeSpans[0].Spans[0].Attributes = append(wide.ResourceSpans[0].ScopeSpans[0].Spans[0].Attributes,
+		&commonpb.KeyValue{Key: "wide", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: arr}}})
+	wantOTLPStatus(t, otlpPost(t, ts, exp, pb, "", mustProto(t, wide)), 413, pb, "more than the 1000 attribute values")
+	wj, _ := protojson.Marshal(wide)
+	wantOTLPStatus(t, otlpPost(t, ts, exp, js, "", wj), 413, js, "more than the 1000 attribute values")
 
 	// Deep attribute nesting: just over the limit, and far over it (the
 	// decoder's recursion limit).

@@ -18,10 +18,10 @@ var (
 )
 
 // bImportPending holds the ids of runs ImportRun wrote whose
-// FinishRunImport has not come: run_id -> empty.
+// FinishRunImport has not come: run_id -> empty. It is made by the first
+// ImportRun (not at Open, so stores and backups without it stay valid);
+// a missing bucket holds nothing.
 var bImportPending = []byte("importpending")
-
-func init() { allBucket = append(allBucket, bImportPending) }
 
 // IsEmpty implements tracking.ImportTarget: no runs, registry entries,
 // logged models or traces, and no experiment but a pristine Default one.
@@ -177,8 +177,10 @@ func dropRun(tx *bolt.Tx, runID string) error {
 	if err := deletePrefix(tx.Bucket(bRunOutput), appendStr(nil, runID)); err != nil {
 		return err
 	}
-	if err := tx.Bucket(bImportPending).Delete([]byte(runID)); err != nil {
-		return err
+	if b := tx.Bucket(bImportPending); b != nil {
+		if err := b.Delete([]byte(runID)); err != nil {
+			return err
+		}
 	}
 	return tx.Bucket(bRun).Delete([]byte(runID))
 }
@@ -283,7 +285,11 @@ func (s *Store) ImportRun(ctx context.Context, r *tracking.Run) error {
 		if err := indexRun(tx, runID, rec); err != nil {
 			return err
 		}
-		return tx.Bucket(bImportPending).Put([]byte(runID), []byte{})
+		pending, err := tx.CreateBucketIfNotExists(bImportPending)
+		if err != nil {
+			return err
+		}
+		return pending.Put([]byte(runID), []byte{})
 	})
 }
 
@@ -293,7 +299,10 @@ func (s *Store) FinishRunImport(ctx context.Context, runID string) error {
 		if _, err := mustRun(tx, runID); err != nil {
 			return err
 		}
-		return tx.Bucket(bImportPending).Delete([]byte(runID))
+		if b := tx.Bucket(bImportPending); b != nil {
+			return b.Delete([]byte(runID))
+		}
+		return nil
 	})
 }
 
@@ -301,7 +310,9 @@ func (s *Store) FinishRunImport(ctx context.Context, runID string) error {
 func (s *Store) RunImportPending(ctx context.Context, runID string) (bool, error) {
 	var pending bool
 	err := s.view(ctx, "run import pending", func(tx *bolt.Tx) error {
-		pending = tx.Bucket(bImportPending).Get([]byte(runID)) != nil
+		if b := tx.Bucket(bImportPending); b != nil {
+			pending = b.Get([]byte(runID)) != nil
+		}
 		return nil
 	})
 	return pending, err

@@ -11,39 +11,83 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sync"
 )
 
+// copyWorkers is how many files of a tree are copied at once: a copy
+// ends with an fsync, and fsyncs issued together share the file
+// system's journal commits.
+const copyWorkers = 8
+
 // copyTree copies every file of tree into the sink below the
-// slash-separated directory to, streaming. The sink writes a file whole
-// or not at all. A file already there with the source file's size and
-// content is skipped: the content is compared by MD5 when the source or
-// the sink keeps one (a cloud object), otherwise by the SHA-256 of the
-// source stream against the sink's file (the source is then read twice
-// only when the contents differ). It counts into the report.
+// slash-separated directory to, streaming, several files at once. The
+// sink writes a file whole or not at all (a local file is written under a
+// temporary name, synced and renamed). A file already there with the
+// source file's size and content is skipped: the content is compared by
+// MD5 when the source or the sink keeps one (a cloud object), otherwise
+// by the SHA-256 of the source stream against the sink's file (the source
+// is then read twice only when the contents differ). It counts into the
+// report.
 func (im *importer) copyTree(ctx context.Context, tree ArtifactTree, to string) error {
-	return tree.Walk(ctx, func(f ArtifactFile) error {
-		if err := ctx.Err(); err != nil {
-			return err
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	files := make(chan ArtifactFile)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	fail := func(err error) {
+		once.Do(func() { first = err; cancel() })
+	}
+	for range copyWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for f := range files {
+				if err := im.copyOne(ctx, tree, f, to); err != nil {
+					fail(err)
+				}
+			}
+		}()
+	}
+	err := tree.Walk(ctx, func(f ArtifactFile) error {
+		select {
+		case files <- f:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		if !filepath.IsLocal(filepath.FromSlash(f.Path)) {
-			return fmt.Errorf("artifact path %q leaves the artifact directory", f.Path)
-		}
-		copied, n, err := copyFile(ctx, tree, f, im.sink, path.Join(to, f.Path))
-		if err != nil {
-			return fmt.Errorf("%s: %w", f.Path, err)
-		}
-		im.mu.Lock()
-		if copied {
-			im.rep.ArtifactFiles++
-			im.rep.ArtifactBytes += n
-		} else {
-			im.rep.ArtifactsSkipped++
-		}
-		im.mu.Unlock()
-		im.bytesDone.Add(f.Size)
-		im.progress("artifacts")
-		return nil
 	})
+	close(files)
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return err
+}
+
+// copyOne copies one file of a tree and counts it.
+func (im *importer) copyOne(ctx context.Context, tree ArtifactTree, f ArtifactFile, to string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !filepath.IsLocal(filepath.FromSlash(f.Path)) {
+		return fmt.Errorf("artifact path %q leaves the artifact directory", f.Path)
+	}
+	copied, n, err := copyFile(ctx, tree, f, im.sink, path.Join(to, f.Path))
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.Path, err)
+	}
+	im.mu.Lock()
+	if copied {
+		im.rep.ArtifactFiles++
+		im.rep.ArtifactBytes += n
+	} else {
+		im.rep.ArtifactsSkipped++
+	}
+	im.mu.Unlock()
+	im.bytesDone.Add(f.Size)
+	im.progress("artifacts")
+	return nil
 }
 
 // sameFile reports whether the sink already holds f at target.

@@ -63,7 +63,7 @@ type Options struct {
 	// (an emulator or private endpoint); "" uses GCS itself.
 	GCSEndpoint string
 	// Progress, when set, is called after every record with the counts
-	// so far.
+	// so far (never twice at once).
 	Progress func(phase string, c storecopy.Counts)
 	// Status, when set, is called as Progress is, with the whole state
 	// (bytes, skipped records and the source's estimate).
@@ -142,8 +142,14 @@ type importer struct {
 	estimate  Estimate
 	bytesDone atomic.Int64
 	mu        sync.Mutex
+	cbMu      sync.Mutex      // serialises the progress callbacks
 	runs      map[string]bool // run ids in scope, for the registry filter
-	sink      ArtifactSink    // behind ArtifactsTo (sink.go)
+	// moved maps the ids of runs and logged models whose artifacts were
+	// copied to the destination's artifact root to their artifact
+	// location in the source and in the destination, so registry
+	// sources that point into them are rewritten (sources.go).
+	moved map[string]movedLocation
+	sink  ArtifactSink // behind ArtifactsTo (sink.go)
 }
 
 func (im *importer) report(p Problem) {
@@ -152,7 +158,14 @@ func (im *importer) report(p Problem) {
 	im.mu.Unlock()
 }
 
+// progress calls the callbacks, one call at a time (artifact files are
+// copied by several goroutines).
 func (im *importer) progress(phase string) {
+	if im.opts.Progress == nil && im.opts.Status == nil {
+		return
+	}
+	im.cbMu.Lock()
+	defer im.cbMu.Unlock()
 	c := im.counter.Snapshot()
 	if im.opts.Progress != nil {
 		im.opts.Progress(phase, c)
@@ -195,6 +208,7 @@ func (im *importer) run(ctx context.Context) error {
 	}
 	sort.Slice(exps, func(i, j int) bool { return lessID(exps[i].ExperimentID, exps[j].ExperimentID) })
 	im.runs = map[string]bool{}
+	im.moved = map[string]movedLocation{}
 	for _, e := range exps {
 		if !im.wanted(e) {
 			continue
@@ -325,9 +339,13 @@ func (im *importer) oneRun(ctx context.Context, expID string, r *Run) error {
 	}
 	id := run.Info.RunID
 	im.runs[id] = true
+	if r.History == nil {
+		r.History = func(context.Context, func([]tracking.Metric) error) error { return nil }
+	}
 	var artDir string
 	if im.opts.ArtifactsTo != "" {
 		artDir, run.Info.ArtifactURI = im.artifactDir(expID, id)
+		im.noteMoved(id, r.Run.Info.ArtifactURI, run.Info.ArtifactURI)
 	}
 	done, err := im.complete(ctx, &run)
 	if err != nil {
@@ -427,6 +445,7 @@ func (im *importer) loggedModel(ctx context.Context, expID string, m *LoggedMode
 	var artDir string
 	if im.opts.ArtifactsTo != "" {
 		artDir, lm.Info.ArtifactURI = im.artifactDir(expID, "models", id)
+		im.noteMoved(id, m.Model.Info.ArtifactURI, lm.Info.ArtifactURI)
 	}
 	have, err := im.dst.GetLoggedModel(ctx, id)
 	if err != nil && !tracking.IsCode(err, tracking.ResourceDoesNotExist) {

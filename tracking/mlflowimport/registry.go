@@ -50,6 +50,7 @@ func (im *importer) model(ctx context.Context, m *Model) error {
 			im.mu.Lock()
 			im.rep.SkippedModels++
 			im.mu.Unlock()
+			im.progress("registry")
 			return nil
 		}
 	} else if err != nil && !tracking.IsCode(err, tracking.ResourceDoesNotExist) {
@@ -72,6 +73,7 @@ func (im *importer) model(ctx context.Context, m *Model) error {
 		return im.registryErr(m.Model.Name, err)
 	}
 	for _, v := range versions {
+		v = im.rewriteSources(v)
 		if err := im.dst.ImportModelVersion(ctx, v); err != nil {
 			var te *tracking.Error
 			if errors.As(err, &te) {

@@ -35,7 +35,7 @@ type Run struct {
 	// exact duplicates allowed), never holding the whole history. It may
 	// be called more than once (a dry run counts, an import writes) and
 	// reads the source again each time. An error from fn is returned as
-	// it is; an unreadable history is an error too.
+	// it is; an unreadable history is an error too. Nil means no history.
 	History func(ctx context.Context, fn func([]tracking.Metric) error) error
 	// Artifacts is the run's artifact tree, or nil when there is none to
 	// copy (none logged, or the location cannot be read from here, which
@@ -129,6 +129,7 @@ type ArtifactTree interface {
 	// Walk calls fn with every regular file below the root (a tree that
 	// does not exist has none). An error from fn is returned as it is.
 	Walk(ctx context.Context, fn func(ArtifactFile) error) error
-	// Open streams one file by its Path.
+	// Open streams one file by its Path. Import opens several files of
+	// a tree at once (from several goroutines) while Walk goes on.
 	Open(ctx context.Context, path string) (io.ReadCloser, error)
 }

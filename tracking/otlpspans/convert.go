@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"math"
 	"strconv"
 	"unicode/utf8"
@@ -341,18 +342,22 @@ func anyValue(v *commonpb.AnyValue) any {
 	return nil
 }
 
-// checkDepth refuses attribute values nested deeper than max.
-func checkDepth(req *coltracepb.ExportTraceServiceRequest, max int) error {
+// checkValues refuses attribute values nested deeper than maxDepth, or
+// more than maxValues of them (nested ones included), in a decoded request.
+func checkValues(req *coltracepb.ExportTraceServiceRequest, maxDepth, maxValues int) error {
+	values := 0
 	var depth func(v *commonpb.AnyValue) int
 	depth = func(v *commonpb.AnyValue) int {
 		d := 0
 		switch x := v.GetValue().(type) {
 		case *commonpb.AnyValue_ArrayValue:
+			values += len(x.ArrayValue.GetValues())
 			for _, e := range x.ArrayValue.GetValues() {
 				d = max2(d, depth(e))
 			}
 			return d + 1
 		case *commonpb.AnyValue_KvlistValue:
+			values += len(x.KvlistValue.GetValues())
 			for _, kv := range x.KvlistValue.GetValues() {
 				d = max2(d, depth(kv.GetValue()))
 			}
@@ -361,10 +366,15 @@ func checkDepth(req *coltracepb.ExportTraceServiceRequest, max int) error {
 		return 0
 	}
 	check := func(kvs []*commonpb.KeyValue) error {
+		values += len(kvs)
 		for _, kv := range kvs {
-			if d := depth(kv.GetValue()); d > max {
-				return badRequest("Invalid OpenTelemetry format: attribute %q is nested %d levels deep, more than %d", kv.GetKey(), d, max)
+			if d := depth(kv.GetValue()); d > maxDepth {
+				return badRequest("Invalid OpenTelemetry format: attribute %q is nested %d levels deep, more than %d", kv.GetKey(), d, maxDepth)
 			}
+		}
+		if values > maxValues {
+			return &Error{Status: 413, Message: fmt.Sprintf(
+				"The request holds more than the %d attribute values one request may hold.", maxValues)}
 		}
 		return nil
 	}
@@ -373,12 +383,20 @@ func checkDepth(req *coltracepb.ExportTraceServiceRequest, max int) error {
 			return err
 		}
 		for _, ss := range rs.GetScopeSpans() {
+			if err := check(ss.GetScope().GetAttributes()); err != nil {
+				return err
+			}
 			for _, sp := range ss.GetSpans() {
 				if err := check(sp.GetAttributes()); err != nil {
 					return err
 				}
 				for _, e := range sp.GetEvents() {
 					if err := check(e.GetAttributes()); err != nil {
+						return err
+					}
+				}
+				for _, l := range sp.GetLinks() {
+					if err := check(l.GetAttributes()); err != nil {
 						return err
 					}
 				}

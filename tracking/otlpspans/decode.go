@@ -45,12 +45,18 @@ type Limits struct {
 	// MaxDepth caps the nesting of attribute values (arrays and key-value
 	// lists within each other).
 	MaxDepth int
+	// MaxValues caps the attribute values (of resources, scopes, spans,
+	// events and links, nested ones included) of one request: what the
+	// decoded request costs in memory grows with them, not with the body
+	// size alone.
+	MaxValues int
 }
 
 // DefaultLimits are the limits used when a field of Limits is zero: 16 MiB
 // bodies, 10,000 spans (the OpenTelemetry SDKs export at most 512 per
-// request by default) and 32 levels of attribute nesting.
-var DefaultLimits = Limits{MaxBodyBytes: 16 << 20, MaxSpans: 10000, MaxDepth: 32}
+// request by default), 32 levels of attribute nesting and 200,000
+// attribute values.
+var DefaultLimits = Limits{MaxBodyBytes: 16 << 20, MaxSpans: 10000, MaxDepth: 32, MaxValues: 200000}
 
 func (l Limits) withDefaults() Limits {
 	if l.MaxBodyBytes <= 0 {
@@ -61,6 +67,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxDepth <= 0 {
 		l.MaxDepth = DefaultLimits.MaxDepth
+	}
+	if l.MaxValues <= 0 {
+		l.MaxValues = DefaultLimits.MaxValues
 	}
 	return l
 }
@@ -149,43 +158,66 @@ func readLimited(r io.Reader, limit int64) ([]byte, error) {
 // attribute nesting than the limits allow.
 func Unmarshal(body []byte, mediaType string, lim Limits) (*coltracepb.ExportTraceServiceRequest, error) {
 	lim = lim.withDefaults()
-	// Request > ResourceSpans > ScopeSpans > Span > KeyValue > AnyValue,
-	// then two messages (ArrayValue or KeyValueList, then KeyValue or
-	// AnyValue) per level of nesting.
-	recursion := 6 + 3*lim.MaxDepth
+	// Request > ResourceSpans > ScopeSpans > Span > Event > KeyValue >
+	// AnyValue, then up to three messages (KeyValueList, KeyValue,
+	// AnyValue) per level of nesting, and one more so that checkValues
+	// names the attribute.
+	recursion := 8 + 3*lim.MaxDepth
 	req := &coltracepb.ExportTraceServiceRequest{}
 	if mediaType == ContentTypeJSON {
+		// Objects bound what decoding costs: every span, key-value and
+		// value is one.
+		if n := countJSONObjects(body); n > 2*lim.MaxValues+3*lim.MaxSpans+64 {
+			return nil, &Error{Status: 413, Message: fmt.Sprintf(
+				"The request holds %d JSON objects, more than the %d attribute values and %d spans one request may hold.",
+				n, lim.MaxValues, lim.MaxSpans)}
+		}
 		fixed, err := hexIDsToBase64(body)
 		if err != nil {
 			return nil, badRequest("Invalid OpenTelemetry format: %v", err)
 		}
 		opts := protojson.UnmarshalOptions{DiscardUnknown: true, RecursionLimit: recursion}
 		if err := opts.Unmarshal(fixed, req); err != nil {
-			return nil, badRequest("Invalid OpenTelemetry format: %v", err)
+			return nil, decodeError(err, lim)
 		}
 		if n := countSpans(req); n > lim.MaxSpans {
 			return nil, tooManySpans(n, lim.MaxSpans)
 		}
 	} else {
-		n, err := countWireSpans(body)
-		if err != nil {
+		c := wireCounter{maxDepth: lim.MaxDepth, maxValues: lim.MaxValues}
+		if err := c.request(body); err != nil {
+			var e *Error
+			if errors.As(err, &e) {
+				return nil, e
+			}
 			return nil, badRequest("Invalid OpenTelemetry format: %v", err)
 		}
-		if n > lim.MaxSpans {
-			return nil, tooManySpans(n, lim.MaxSpans)
+		if c.spans > lim.MaxSpans {
+			return nil, tooManySpans(c.spans, lim.MaxSpans)
 		}
 		opts := proto.UnmarshalOptions{RecursionLimit: recursion}
 		if err := opts.Unmarshal(body, req); err != nil {
-			return nil, badRequest("Invalid OpenTelemetry format: %v", err)
+			return nil, decodeError(err, lim)
 		}
 	}
 	if len(req.GetResourceSpans()) == 0 {
 		return nil, badRequest("Invalid OpenTelemetry format - no spans found")
 	}
-	if err := checkDepth(req, lim.MaxDepth); err != nil {
-		return nil, err
+	if mediaType == ContentTypeJSON {
+		// (Protobuf bodies were checked on the wire.)
+		if err := checkValues(req, lim.MaxDepth, lim.MaxValues); err != nil {
+			return nil, err
+		}
 	}
 	return req, nil
+}
+
+// decodeError is the 400 for a body protobuf could not decode.
+func decodeError(err error, lim Limits) *Error {
+	if strings.Contains(err.Error(), "recursion depth") {
+		return badRequest("Invalid OpenTelemetry format: an attribute value is nested more than %d levels deep", lim.MaxDepth)
+	}
+	return badRequest("Invalid OpenTelemetry format: %v", err)
 }
 
 func tooManySpans(n, limit int) *Error {
@@ -198,6 +230,116 @@ func countSpans(req *coltracepb.ExportTraceServiceRequest) int {
 	for _, rs := range req.GetResourceSpans() {
 		for _, ss := range rs.GetScopeSpans() {
 			n += len(ss.GetSpans())
+		}
+	}
+	return n
+}
+
+// wireCounter walks a protobuf ExportTraceServiceRequest without decoding
+// it, counting spans and attribute values and checking the nesting of
+// values, so that a request over the limits is refused before anything is
+// allocated for it.
+type wireCounter struct {
+	maxDepth, maxValues int
+	spans, values       int
+}
+
+// OTLP field numbers the counter follows.
+const (
+	fRequestResourceSpans                            = 1
+	fResourceSpansResource, fResourceSpansScopeSpans = 1, 2
+	fResourceAttributes                              = 1
+	fScopeSpansScope, fScopeSpansSpans               = 1, 2
+	fScopeAttributes                                 = 3
+	fSpanAttributes, fSpanEvents, fSpanLinks         = 9, 11, 13
+	fEventAttributes, fLinkAttributes                = 3, 5
+	fKeyValueValue                                   = 2
+	fAnyValueArray, fAnyValueKVList                  = 5, 6
+	fListValues                                      = 1
+)
+
+func (c *wireCounter) request(b []byte) error {
+	return walkField(b, fRequestResourceSpans, func(rs []byte) error {
+		if err := walkField(rs, fResourceSpansResource, func(r []byte) error {
+			return walkField(r, fResourceAttributes, c.keyValue(0))
+		}); err != nil {
+			return err
+		}
+		return walkField(rs, fResourceSpansScopeSpans, func(ss []byte) error {
+			if err := walkField(ss, fScopeSpansScope, func(sc []byte) error {
+				return walkField(sc, fScopeAttributes, c.keyValue(0))
+			}); err != nil {
+				return err
+			}
+			return walkField(ss, fScopeSpansSpans, c.span)
+		})
+	})
+}
+
+func (c *wireCounter) span(b []byte) error {
+	c.spans++
+	if err := walkField(b, fSpanAttributes, c.keyValue(0)); err != nil {
+		return err
+	}
+	if err := walkField(b, fSpanEvents, func(e []byte) error { return walkField(e, fEventAttributes, c.keyValue(0)) }); err != nil {
+		return err
+	}
+	return walkField(b, fSpanLinks, func(l []byte) error { return walkField(l, fLinkAttributes, c.keyValue(0)) })
+}
+
+// keyValue counts a KeyValue whose value sits inside level containers.
+func (c *wireCounter) keyValue(level int) func([]byte) error {
+	return func(b []byte) error {
+		c.values++
+		if c.values > c.maxValues {
+			return &Error{Status: 413, Message: fmt.Sprintf(
+				"The request holds more than the %d attribute values one request may hold.", c.maxValues)}
+		}
+		return walkField(b, fKeyValueValue, c.anyValue(level))
+	}
+}
+
+// anyValue checks an AnyValue inside level containers: a container at
+// level maxDepth would nest values maxDepth+1 deep.
+func (c *wireCounter) anyValue(level int) func([]byte) error {
+	return func(b []byte) error {
+		deeper := func(walk func([]byte) error) func([]byte) error {
+			return func(list []byte) error {
+				if level >= c.maxDepth {
+					return badRequest("Invalid OpenTelemetry format: an attribute value is nested more than %d levels deep", c.maxDepth)
+				}
+				return walkField(list, fListValues, walk)
+			}
+		}
+		if err := walkField(b, fAnyValueArray, deeper(func(v []byte) error {
+			c.values++
+			if c.values > c.maxValues {
+				return &Error{Status: 413, Message: fmt.Sprintf(
+					"The request holds more than the %d attribute values one request may hold.", c.maxValues)}
+			}
+			return c.anyValue(level + 1)(v)
+		})); err != nil {
+			return err
+		}
+		return walkField(b, fAnyValueKVList, deeper(c.keyValue(level+1)))
+	}
+}
+
+// countJSONObjects counts the objects of a JSON text ('{' outside
+// strings), without decoding it.
+func countJSONObjects(b []byte) int {
+	n := 0
+	inString, escaped := false, false
+	for _, ch := range b {
+		switch {
+		case escaped:
+			escaped = false
+		case inString && ch == '\\':
+			escaped = true
+		case ch == '"':
+			inString = !inString
+		case !inString && ch == '{':
+			n++
 		}
 	}
 	return n

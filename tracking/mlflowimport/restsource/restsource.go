@@ -283,16 +283,16 @@ func (s *Source) run(ctx context.Context, r *mlflowclient.Run, report func(mlflo
 
 // history streams a run's metric history key by key (every key has a
 // latest value, so the run's metrics name them all), one get-history
-// page at a time, handed over in chunks of at most
-// mlflowimport.HistoryChunk points. A server that ignores max_results
-// (MLflow 2.x before paging, some stores) answers a key in one page; that
-// page is the most held.
+// page at a time, each page decoded as it arrives and handed over in
+// chunks of at most mlflowimport.HistoryChunk points: a server that
+// ignores max_results (MLflow's file store before paging; caddy-mlflow,
+// which streams a whole history) is never held in memory either.
 func (s *Source) history(ctx context.Context, runID string, keys []string, fn func([]tracking.Metric) error) error {
 	size := s.HistoryPageSize
 	if size <= 0 {
 		size = mlflowclient.HistoryPageSize
 	}
-	buf := make([]tracking.Metric, 0, min(size, mlflowimport.HistoryChunk))
+	buf := make([]tracking.Metric, 0, mlflowimport.HistoryChunk)
 	flush := func() error {
 		if len(buf) == 0 {
 			return nil
@@ -304,32 +304,32 @@ func (s *Source) history(ctx context.Context, runID string, keys []string, fn fu
 	for _, key := range keys {
 		token := ""
 		for {
-			page, err := s.c.GetMetricHistoryPage(ctx, runID, key, size, token)
-			if err != nil {
-				return fmt.Errorf("metric %q: %w", key, err)
-			}
-			for _, m := range page.Metrics {
+			n := 0
+			next, err := s.c.StreamMetricHistoryPage(ctx, runID, key, size, token, func(m mlflowclient.Metric) error {
 				p := metric(m)
 				if p.Key == "" {
 					p.Key = key
 				}
 				if p.Key != key {
-					return fmt.Errorf("metric %q: get-history answered a point of %q", key, p.Key)
+					return fmt.Errorf("get-history answered a point of %q", p.Key)
 				}
+				n++
 				buf = append(buf, p)
 				if len(buf) >= mlflowimport.HistoryChunk {
-					if err := flush(); err != nil {
-						return err
-					}
+					return flush()
 				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("metric %q: %w", key, err)
 			}
-			if page.NextPageToken == "" || len(page.Metrics) == 0 {
+			if next == "" || n == 0 {
 				break
 			}
-			if page.NextPageToken == token {
+			if next == token {
 				return fmt.Errorf("metric %q: get-history answered the page token it was given", key)
 			}
-			token = page.NextPageToken
+			token = next
 		}
 	}
 	return flush()

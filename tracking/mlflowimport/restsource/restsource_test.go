@@ -39,6 +39,7 @@ type source struct {
 	clientPEM string
 	admin     *mlflowclient.Client
 	token     string
+	pki       *testpki.PKI
 }
 
 func envOf(m map[string]string) mlflowclient.LookupFunc {
@@ -60,7 +61,7 @@ func startSource(t testing.TB) *source {
 		t.Fatal(err)
 	}
 	t.Setenv("MLFLOW_TEST_ROOT_HASH", string(hash))
-	s := &source{caFile: pki.CA.CertFile, clientPEM: filepath.Join(dir, "client.pem")}
+	s := &source{caFile: pki.CA.CertFile, clientPEM: filepath.Join(dir, "client.pem"), pki: pki}
 	if err := os.WriteFile(s.clientPEM, append(append([]byte{}, pki.Client.CertPEM...), pki.Client.KeyPEM...), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -194,6 +195,13 @@ func seed(t testing.TB, c *mlflowclient.Client, runsPerExp, pointsPerRun int, bi
 					Timestamp: mlflowclient.Int64(1_700_000_000_000 + k), Step: mlflowclient.Int64(k / 2)})
 			}
 			pts = append(pts, mlflowclient.Metric{Key: "only nan", Value: mlflowclient.Float(math.NaN()), Timestamp: 5, Step: 0})
+			if id == firstRun {
+				// Longer than mlflowimport.HistoryChunk: handed over in
+				// several chunks.
+				for k := range 2*mlflowimport.HistoryChunk + 123 {
+					pts = append(pts, mlflowclient.Metric{Key: "long", Value: mlflowclient.Float(float64(k) * 1.5), Timestamp: mlflowclient.Int64(k), Step: mlflowclient.Int64(k)})
+				}
+			}
 			out.points += int64(len(pts))
 			params := []mlflowclient.Param{{Key: "lr", Value: "0.01"}, {Key: "unicode ü", Value: "ï"}, {Key: "i", Value: fmt.Sprint(i)}}
 			must(t, c.LogBatchChunks(ctx, id, pts, params, []mlflowclient.Tag{{Key: "stage", Value: "train"}}))
