@@ -219,6 +219,7 @@ func (s *GCSSink) Write(ctx context.Context, p string, f ArtifactFile, r io.Read
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w := o.NewWriter(wctx)
+	w.ChunkSize = gcs.DefaultChunkSize // as the server's store; one buffer per file copied at once
 	if len(f.MD5) == 16 {
 		w.MD5 = f.MD5
 	}
