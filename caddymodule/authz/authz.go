@@ -287,6 +287,8 @@ var Table = map[string]Rule{
 	"SetTraceTagV3":      rule(Trace, ActUpdate),
 	"DeleteTraceTagV3":   rule(Trace, ActUpdate),
 	"LinkTracesToRun":    rule(Run, ActUpdate),
+	// Links a trace to prompt versions: a tag on the trace (tracking/api/prompts.go).
+	"LinkPromptsToTrace": rule(Trace, ActUpdate),
 	"CreateAssessment":   rule(Trace, ActUpdate),
 	"GetAssessment":      rule(Trace, ActRead),
 	"UpdateAssessment":   rule(Trace, ActUpdate),

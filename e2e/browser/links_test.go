@@ -84,11 +84,20 @@ func TestMLflowHashLinks(t *testing.T) {
 	if got := p.location(); got != "/experiments/"+exp+"/models" {
 		t.Errorf("models link landed on %q", got)
 	}
-	// Prompts have none: a page that says so, linking the experiment.
-	p.open("/#/experiments/"+exp+"/prompts", "mlflow-link-unavailable")
-	p.wantText("main", "Prompts are not shown here", "Open the experiment")
+	// The experiment's prompts tab lands on the prompt registry's pages.
+	p.open("/#/experiments/"+exp+"/prompts", "prompts")
+	if got := p.location(); got != "/prompts" {
+		t.Errorf("prompts tab link landed on %q", got)
+	}
+	p.open("/#/prompts/my-prompt", "prompt")
+	if got := p.location(); got != "/prompts/my-prompt" {
+		t.Errorf("prompt link landed on %q", got)
+	}
+	// Tabs without a page here: a page that says so, linking the experiment.
+	p.open("/#/experiments/"+exp+"/datasets", "mlflow-link-unavailable")
+	p.wantText("main", "“datasets” tab is not shown here", "Open the experiment")
 	if n := p.count(`#mlflow-link-notice a[href="/experiments/` + exp + `"]`); n != 1 {
-		t.Errorf("prompts notice links the experiment %d times", n)
+		t.Errorf("datasets notice links the experiment %d times", n)
 	}
 
 	// Unknown routes say so instead of showing the experiments list.

@@ -212,6 +212,7 @@ func (s *Server) register() {
 	s.registerTraces()
 	s.registerTracesV3()
 	s.registerLoggedModels()
+	s.registerPrompts()
 
 	// Metrics.
 	s.addTracking("GET", "/metrics/get-history", "GetMetricHistory", (*Server).getMetricHistory)

@@ -419,7 +419,7 @@ func (s *Server) getModelVersionByAlias(w http.ResponseWriter, r *http.Request) 
 
 func (s *Server) createModelVersion(w http.ResponseWriter, r *http.Request) error {
 	return with(r, func(q *createModelVersionRequest) error {
-		src, err := s.checkModelSource(r, q.Source, q.RunID, q.Model)
+		src, err := s.checkModelSource(r, q.Source, q.RunID, q.Model, isPromptRequest(q.Tags))
 		if err != nil {
 			return err
 		}

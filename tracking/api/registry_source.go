@@ -93,14 +93,44 @@ type resolvedSource struct {
 	runID string
 }
 
+// promptSourceError is MLflow's answer to a prompt version whose source
+// is a local path.
+func promptSourceError(source string) *tracking.Error {
+	return invalidParam("Invalid prompt source: '%s'. Local source paths are not allowed for prompts.", source)
+}
+
+// isPromptRequest is MLflow's _is_prompt_request: a create-model-version
+// request is a prompt version when it carries the prompt tag, whatever
+// its value.
+func isPromptRequest(tags []tracking.Tag) bool {
+	for _, t := range tags {
+		if t.Key == tracking.TagIsPrompt {
+			return true
+		}
+	}
+	return false
+}
+
 // checkModelSource validates a create-model-version source as MLflow 3
 // does: local sources must sit inside the artifact directory of the
 // logged model (modelID) or else of the run (runID); others must be
 // absolute without relative references. models:/ sources are resolved.
-func (s *Server) checkModelSource(r *http.Request, source, runID, modelID string) (resolvedSource, error) {
+// Prompt versions (prompt) have placeholder sources ("dummy-source"):
+// MLflow's _create_model_version refuses only file: URIs and absolute
+// paths for them, and checks relative references only in URIs.
+func (s *Server) checkModelSource(r *http.Request, source, runID, modelID string, prompt bool) (resolvedSource, error) {
 	var out resolvedSource
 	if err := s.checkSourceReadable(r.Context(), source, runID, modelID); err != nil {
 		return out, err
+	}
+	scheme := sourceScheme(source)
+	if prompt {
+		if scheme == "file" || scheme == "" && strings.HasPrefix(source, "/") {
+			return out, promptSourceError(source)
+		}
+		if scheme == "" {
+			return out, nil
+		}
 	}
 	if modelID != "" {
 		m, err := s.store.GetLoggedModel(r.Context(), modelID)
@@ -109,8 +139,7 @@ func (s *Server) checkModelSource(r *http.Request, source, runID, modelID string
 		}
 		out.runID = m.Info.SourceRunID
 	}
-	scheme := sourceScheme(source)
-	if scheme == "" || scheme == "file" {
+	if !prompt && (scheme == "" || scheme == "file") {
 		if modelID != "" {
 			return out, s.checkLocalModelSource(r, source, modelID)
 		}

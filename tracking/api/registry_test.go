@@ -167,3 +167,42 @@ func TestModelVersionsAPI(t *testing.T) {
 	}
 	wantError(t, get(t, ts, "registered-models/get-latest-versions?name=m&stages=bogus"), 400, "INVALID_PARAMETER_VALUE", "")
 }
+
+// TestPromptVersionSources: MLflow 3 registers a prompt version with a
+// placeholder source ("dummy-source") and the prompt tag; its
+// _create_model_version refuses only local paths for prompt versions and
+// checks relative references in URIs.
+func TestPromptVersionSources(t *testing.T) {
+	ts, _ := newTestServer(t)
+	wantStatus(t, post(t, ts, "registered-models/create", map[string]any{"name": "p",
+		"tags": []map[string]any{{"key": "mlflow.prompt.is_prompt", "value": "true"}}}), 200)
+	promptTags := []map[string]any{{"key": "mlflow.prompt.is_prompt", "value": "true"}, {"key": "mlflow.prompt.text", "value": "Hi {{name}}"}}
+	for _, c := range []struct {
+		source string
+		tags   []map[string]any
+		status int
+		msg    string
+	}{
+		{"dummy-source", promptTags, 200, ""},
+		{"prompt-template", promptTags, 200, ""},
+		// The tag marks a prompt request whatever its value.
+		{"dummy-source", []map[string]any{{"key": "mlflow.prompt.is_prompt", "value": "false"}}, 200, ""},
+		{"s3://bucket/prompts/p", promptTags, 200, ""},
+		{"/etc/passwd", promptTags, 400, "Invalid prompt source: '/etc/passwd'. Local source paths are not allowed for prompts."},
+		{"file:///etc/passwd", promptTags, 400, "Invalid prompt source: 'file:///etc/passwd'. Local source paths are not allowed for prompts."},
+		{"FILE:/etc/passwd", promptTags, 400, "Local source paths are not allowed for prompts."},
+		{"s3://bucket/a/../../etc", promptTags, 400, "Invalid model version source: 's3://bucket/a/../../etc'."},
+		// Without the prompt tag the source is a model's, checked as before.
+		{"dummy-source", nil, 400, "Invalid model version source: 'dummy-source'. To use a local path"},
+	} {
+		r := post(t, ts, "model-versions/create", map[string]any{"name": "p", "source": c.source, "tags": c.tags})
+		if c.status == 200 {
+			wantStatus(t, r, 200)
+			if got := r.json(t)["model_version"].(map[string]any)["source"]; got != c.source {
+				t.Errorf("source %q stored as %v", c.source, got)
+			}
+			continue
+		}
+		wantError(t, r, c.status, "INVALID_PARAMETER_VALUE", c.msg)
+	}
+}

@@ -12,7 +12,8 @@
 // Deep links are stable: /experiments/<experiment_id>,
 // /experiments/<experiment_id>/runs/<run_id>,
 // /experiments/<experiment_id>/traces[/<trace_id>] and
-// /experiments/<experiment_id>/models[/<model_id>] (see Handler.Owns for
+// /experiments/<experiment_id>/models[/<model_id>], /models/<name> and
+// /prompts/<name> (see Handler.Owns for
 // the full list of page paths). Every page path answers the same shell, and the
 // router in static/lib.js renders the page.
 package ui

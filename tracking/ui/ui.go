@@ -30,7 +30,7 @@ const WhoamiPath = "/ui/whoami"
 
 // pagePrefixes are the first path segments of the UI's pages. Every path
 // under them answers the shell; the client-side router picks the page.
-var pagePrefixes = []string{"experiments", "compare", "models", "account", "admin", "login"}
+var pagePrefixes = []string{"experiments", "compare", "models", "prompts", "account", "admin", "login"}
 
 // Viewer describes who is looking at the UI.
 type Viewer struct {

@@ -10,7 +10,7 @@ import (
 
 func TestOwns(t *testing.T) {
 	for _, p := range []string{"/", "/favicon.ico", "/static/app.js", "/ui/whoami", "/experiments", "/experiments/1/runs/abc",
-		"/compare", "/models/m/versions/1", "/account", "/admin", "/login"} {
+		"/compare", "/models/m/versions/1", "/prompts", "/prompts/p", "/account", "/admin", "/login"} {
 		if !Owns(p) {
 			t.Errorf("Owns(%q) = false", p)
 		}

@@ -9,6 +9,7 @@ import './pages/trace.js';
 import './pages/logged-models.js';
 import './pages/compare.js';
 import './pages/models.js';
+import './pages/prompts.js';
 import './pages/account.js';
 import './pages/mlflow-links.js';
 

@@ -349,7 +349,7 @@ export async function start() {
 }
 
 function isAppPath(p) {
-  return p === '/' || /^\/(experiments|compare|models|account|admin)(\/|$)/.test(p);
+  return p === '/' || /^\/(experiments|compare|models|prompts|account|admin)(\/|$)/.test(p);
 }
 
 function drawUserMenu() {

@@ -6,6 +6,7 @@
 // routes.js. Addresses without a page here land on a page that says so.
 import { h, clear, api, setHashRouter, runHref, experimentHref, breadcrumbs, errorBox } from '../lib.js';
 import { tracesHref, traceHref, loggedModelsHref, loggedModelHref } from './experiment-tabs.js';
+import { promptHref } from './prompts.js';
 
 /** jsonList parses one of MLflow's JSON query values (runs=["a","b"]) as a list of strings. */
 function jsonList(raw) {
@@ -145,9 +146,8 @@ export async function translate(hash, signal) {
         const page = loggedModelHref(id, more[0]);
         return { path: more[1] === 'artifacts' ? withQuery(page, { tab: 'artifacts' }) : page };
       }
-      if (tab === 'prompts') {
-        return unavailable('Prompts are not shown here', 'This UI has no prompts page.', [['Open the experiment', exp]]);
-      }
+      // MLflow 3's experiment prompts tab lists the registry's prompts.
+      if (tab === 'prompts') return { path: more.length ? promptHref(more[0]) : '/prompts' };
       return unavailable(`The “${tab}” tab is not shown here`, 'This UI has no page for this tab of the experiment.', [['Open the experiment', exp]]);
     }
     case 'runs':
@@ -194,7 +194,7 @@ export async function translate(hash, signal) {
       return { path: modelHref(name) };
     }
     case 'prompts':
-      return unavailable('Prompts are not shown here', 'This UI has no prompts page.', [['Experiments', '/experiments'], ['Registered models', '/models']]);
+      return { path: rest.length ? promptHref(rest[0]) : '/prompts' };
     default:
       return unknown();
   }
