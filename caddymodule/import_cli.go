@@ -20,7 +20,7 @@ import (
 )
 
 // importUsage is the usage line of `caddy mlflow import`.
-const importUsage = "import --from <mlruns dir|sqlite:///mlflow.db> (--to <store uri> | --config <Caddyfile>) [--artifacts-from DIR] [--artifacts-to DIR] [--experiment NAME|ID]... [--dry-run]"
+const importUsage = "import --from <mlruns dir|sqlite:///mlflow.db> (--to <store uri> | --config <Caddyfile>) [--artifacts-from DIR] [--artifacts-to DIR|gs://bucket/prefix] [--experiment NAME|ID]... [--dry-run]"
 
 // stringList is a repeatable string flag.
 type stringList []string
@@ -41,7 +41,7 @@ var importExperiments stringList
 // and --to are copy-store's).
 func addImportFlags(fs *flag.FlagSet) {
 	fs.String("artifacts-from", "", "import: the source server's --artifacts-destination directory (for mlflow-artifacts:/ locations)")
-	fs.String("artifacts-to", "", "import: the destination server's artifact directory (behind its mlflow-artifacts:/ root); artifacts are copied there")
+	fs.String("artifacts-to", "", "import: the destination server's artifacts_destination (a directory or gs://bucket/prefix, behind its mlflow-artifacts:/ root); artifacts are copied there")
 	fs.Var(&importExperiments, "experiment", "import: import only this experiment (name or id; repeatable)")
 	fs.Bool("dry-run", false, "import: show what would be imported, write nothing")
 }
@@ -58,6 +58,7 @@ func cmdImport(fl caddycmd.Flags) (int, error) {
 	}
 	exps := []string(importExperiments)
 	to, artifactsTo := fl.String("to"), fl.String("artifacts-to")
+	gcsEndpoint := "" // the config's gcs_endpoint, with its gs:// destination
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if to == "" {
@@ -65,7 +66,7 @@ func cmdImport(fl caddycmd.Flags) (int, error) {
 		if err != nil {
 			return caddy.ExitCodeFailedStartup, fmt.Errorf("no --to, and loading the config: %w", err)
 		}
-		store, dest, err := importTargetFromConfig(cfg, fl.String("backend_store_uri"))
+		store, dest, ep, err := importTargetGCS(cfg, fl.String("backend_store_uri"))
 		if err != nil {
 			return caddy.ExitCodeFailedStartup, fmt.Errorf("no --to: %w", err)
 		}
@@ -90,7 +91,7 @@ func cmdImport(fl caddycmd.Flags) (int, error) {
 		}
 		to = store
 		if artifactsTo == "" && dest != "" {
-			artifactsTo = dest
+			artifactsTo, gcsEndpoint = dest, ep
 		}
 	}
 	_, err := importcmd.Run(ctx, importcmd.Config{
@@ -98,6 +99,7 @@ func cmdImport(fl caddycmd.Flags) (int, error) {
 		To:            to,
 		ArtifactsFrom: fl.String("artifacts-from"),
 		ArtifactsTo:   artifactsTo,
+		GCSEndpoint:   gcsEndpoint,
 		Experiments:   exps,
 		DryRun:        fl.Bool("dry-run"),
 		ResolveBolt: func(uri string) (string, error) {
@@ -141,12 +143,19 @@ func importOnline(fl caddycmd.Flags) (*cliTarget, bool, error) {
 
 // importTargetFromConfig finds the mlflow handler of a JSON config (the
 // one whose backend_store_uri is want, when want is set): its store, and
-// its artifacts directory when it serves artifacts from a local one ("" for
-// serve_artifacts off or a gs:// destination).
+// the artifacts destination it serves (a local directory or a gs:// URI;
+// "" for serve_artifacts off).
 func importTargetFromConfig(cfg []byte, want string) (store, artifacts string, err error) {
+	store, artifacts, _, err = importTargetGCS(cfg, want)
+	return store, artifacts, err
+}
+
+// importTargetGCS is importTargetFromConfig with the handler's
+// gcs_endpoint, for a gs:// destination.
+func importTargetGCS(cfg []byte, want string) (store, artifacts, endpoint string, err error) {
 	var root any
 	if err := json.Unmarshal(cfg, &root); err != nil {
-		return "", "", fmt.Errorf("reading the config: %w", err)
+		return "", "", "", fmt.Errorf("reading the config: %w", err)
 	}
 	var found []map[string]any
 	var walk func(v any)
@@ -169,7 +178,7 @@ func importTargetFromConfig(cfg []byte, want string) (store, artifacts string, e
 	}
 	walk(root)
 	if len(found) == 0 {
-		return "", "", errors.New("the config has no mlflow handler (or none with that --backend_store_uri)")
+		return "", "", "", errors.New("the config has no mlflow handler (or none with that --backend_store_uri)")
 	}
 	h := found[0]
 	s, _ := h["backend_store_uri"].(string)
@@ -178,7 +187,7 @@ func importTargetFromConfig(cfg []byte, want string) (store, artifacts string, e
 		s2, _ := o["backend_store_uri"].(string)
 		d2, _ := o["artifacts_destination"].(string)
 		if s2 != s || d2 != d {
-			return "", "", errors.New("the config has several mlflow handlers; choose one with --backend_store_uri or give --to")
+			return "", "", "", errors.New("the config has several mlflow handlers; choose one with --backend_store_uri or give --to")
 		}
 	}
 	// As the server reads it: placeholders ({env.VAR}) replaced, the
@@ -188,14 +197,15 @@ func importTargetFromConfig(cfg []byte, want string) (store, artifacts string, e
 		s = DefaultBackendStorePath
 	}
 	if serve, ok := h["serve_artifacts"].(bool); ok && !serve {
-		return s, "", nil
-	}
-	if strings.HasPrefix(d, "gs://") {
-		return s, "", nil
+		return s, "", "", nil
 	}
 	dir, err := ResolveArtifactsDestination(d)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
-	return s, dir, nil
+	ep := ""
+	if schemeOf(dir) == "gs" {
+		ep, _ = h["gcs_endpoint"].(string)
+	}
+	return s, dir, ep, nil
 }

@@ -36,6 +36,10 @@ func TestImportTargetFromConfig(t *testing.T) {
 	if store, _, err := importTargetFromConfig(env, ""); err != nil || store != "postgresql://u@h/db" {
 		t.Fatalf("placeholder: %q %v", store, err)
 	}
+	gs := []byte(`{"handler":"mlflow","backend_store_uri":"x.bolt","artifacts_destination":"gs://bkt/team/arts/","gcs_endpoint":"http://127.0.0.1:4443"}`)
+	if _, arts, ep, err := importTargetGCS(gs, ""); err != nil || arts != "gs://bkt/team/arts" || ep != "http://127.0.0.1:4443" {
+		t.Fatalf("gs:// destination: %q %q %v", arts, ep, err)
+	}
 	if _, _, err := importTargetFromConfig([]byte(`{}`), ""); err == nil {
 		t.Fatal("no handler: no error")
 	}

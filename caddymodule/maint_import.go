@@ -151,15 +151,12 @@ func liveHandler(path string) *Handler {
 	return nil
 }
 
-// importArtifactsDir is the local directory imported artifacts are copied
-// into (the one behind mlflow-artifacts:/), or "" with a note when the
-// handler has none.
+// importArtifactsDir is the artifacts destination imported artifacts are
+// copied into (the local directory or gs:// URI behind
+// mlflow-artifacts:/), or "" with a note when the handler serves none.
 func (h *Handler) importArtifactsDir() (dir, note string) {
-	switch {
-	case !h.serveArtifacts():
+	if !h.serveArtifacts() {
 		return "", "serve_artifacts is off: artifact locations are kept as they are, no artifact is copied"
-	case schemeOf(h.artifactsDir) == "gs":
-		return "", "artifacts_destination is gs://: importing artifacts into GCS is not supported yet; artifact locations are kept as they are, no artifact is copied"
 	}
 	return h.artifactsDir, ""
 }
@@ -241,7 +238,7 @@ func serveImport(w http.ResponseWriter, r *http.Request) error {
 		send(importEvent{Phase: phase, Counts: &c})
 	}
 	rep, err := mlflowimport.Import(ctx, src, dst, mlflowimport.Options{
-		Experiments: req.Experiments, DryRun: req.DryRun, ArtifactsTo: artsTo, Progress: progress,
+		Experiments: req.Experiments, DryRun: req.DryRun, ArtifactsTo: artsTo, GCSEndpoint: h.GCSEndpoint, Progress: progress,
 		Status: func(st mlflowimport.Status) { rec.artifactBytes(st.ArtifactBytes) },
 	})
 	progressMu.Lock()

@@ -38,10 +38,13 @@ type Config struct {
 	// ArtifactsFrom is the source server's --artifacts-destination
 	// directory, for mlflow-artifacts:/ locations.
 	ArtifactsFrom string
-	// ArtifactsTo is the destination server's artifact directory (the
-	// one behind its mlflow-artifacts:/ root); empty keeps locations and
-	// copies nothing.
+	// ArtifactsTo is the destination server's artifacts_destination (a
+	// directory or gs://bucket/prefix, the one behind its
+	// mlflow-artifacts:/ root); empty keeps locations and copies nothing.
 	ArtifactsTo string
+	// GCSEndpoint is the destination server's gcs_endpoint, for a gs://
+	// ArtifactsTo ("" for GCS itself, or STORAGE_EMULATOR_HOST).
+	GCSEndpoint string
 	// Experiments limits the import (names or ids).
 	Experiments []string
 	// DryRun writes nothing.
@@ -122,7 +125,7 @@ func Run(ctx context.Context, cfg Config) (*mlflowimport.Report, error) {
 	fmt.Fprintf(cfg.Stderr, "import: %s %s into %s\n", verb, src.Name(), name)
 	p := newProgress(cfg.Stderr, cfg.Terminal, cfg.Interval)
 	rep, err := mlflowimport.Import(ctx, src, dst, mlflowimport.Options{
-		Experiments: cfg.Experiments, DryRun: cfg.DryRun, ArtifactsTo: cfg.ArtifactsTo, Status: p.update,
+		Experiments: cfg.Experiments, DryRun: cfg.DryRun, ArtifactsTo: cfg.ArtifactsTo, GCSEndpoint: cfg.GCSEndpoint, Status: p.update,
 	})
 	p.done()
 	if rep != nil {

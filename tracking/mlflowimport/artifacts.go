@@ -5,12 +5,11 @@ import (
 	"context"
 	"crypto/md5" //nolint:gosec // compared with the MD5 a cloud source keeps, not for security
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
-	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sync"
 )
@@ -20,14 +19,15 @@ import (
 // system's journal commits.
 const copyWorkers = 8
 
-// copyTree copies every file of tree into the local directory to,
-// streaming, several files at once. A file is written under a temporary
-// name, synced and renamed, so a file present is whole. A file already
-// there with the source file's size and content is skipped: the content
-// is compared by the source's MD5 when it offers one (a cloud object),
-// otherwise by the SHA-256 of the source stream against the destination
-// file's (the source is then read twice only when the contents differ).
-// It counts into the report.
+// copyTree copies every file of tree into the sink below the
+// slash-separated directory to, streaming, several files at once. The
+// sink writes a file whole or not at all (a local file is written under a
+// temporary name, synced and renamed). A file already there with the
+// source file's size and content is skipped: the content is compared by
+// MD5 when the source or the sink keeps one (a cloud object), otherwise
+// by the SHA-256 of the source stream against the sink's file (the source
+// is then read twice only when the contents differ). It counts into the
+// report.
 func (im *importer) copyTree(ctx context.Context, tree ArtifactTree, to string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -70,11 +70,10 @@ func (im *importer) copyOne(ctx context.Context, tree ArtifactTree, f ArtifactFi
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	rel := filepath.FromSlash(f.Path)
-	if !filepath.IsLocal(rel) {
+	if !filepath.IsLocal(filepath.FromSlash(f.Path)) {
 		return fmt.Errorf("artifact path %q leaves the artifact directory", f.Path)
 	}
-	copied, n, err := copyFile(ctx, tree, f, filepath.Join(to, rel))
+	copied, n, err := copyFile(ctx, tree, f, im.sink, path.Join(to, f.Path))
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.Path, err)
 	}
@@ -91,42 +90,48 @@ func (im *importer) copyOne(ctx context.Context, tree ArtifactTree, f ArtifactFi
 	return nil
 }
 
-// sameFile reports whether target already holds f.
-func sameFile(ctx context.Context, tree ArtifactTree, f ArtifactFile, target string) (bool, error) {
-	st, err := os.Stat(target)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
+// sameFile reports whether the sink already holds f at target.
+func sameFile(ctx context.Context, tree ArtifactTree, f ArtifactFile, sink ArtifactSink, target string) (bool, error) {
+	size, have, ok, err := sink.Stat(ctx, target)
+	if err != nil || !ok || size != f.Size {
 		return false, err
 	}
-	if !st.Mode().IsRegular() || st.Size() != f.Size {
-		return false, nil
-	}
-	if f.MD5 != nil {
-		have, err := fileSum(target, md5.New()) //nolint:gosec // see import
+	hs, _ := sink.(sinkHasher)
+	switch {
+	case f.MD5 != nil && have != nil:
+		return bytes.Equal(have, f.MD5), nil
+	case f.MD5 != nil && hs != nil:
+		have, err := hs.Sum(ctx, target, md5.New()) //nolint:gosec // see import
 		return err == nil && bytes.Equal(have, f.MD5), err
+	case have == nil && hs == nil:
+		return false, nil // nothing to compare with: copy
+	}
+	// The source keeps no MD5: hash its stream, with MD5 when the sink
+	// keeps one, else SHA-256 against the sink's own hash.
+	var h hash.Hash = sha256.New()
+	if have != nil {
+		h = md5.New() //nolint:gosec // see import
 	}
 	in, err := tree.Open(ctx, f.Path)
 	if err != nil {
 		return false, err
 	}
 	defer in.Close()
-	h := sha256.New()
 	if _, err := io.Copy(h, ctxReader{ctx, in}); err != nil {
 		return false, err
 	}
-	have, err := fileSum(target, sha256.New())
-	return err == nil && bytes.Equal(have, h.Sum(nil)), err
+	if have == nil {
+		if have, err = hs.Sum(ctx, target, sha256.New()); err != nil {
+			return false, err
+		}
+	}
+	return bytes.Equal(have, h.Sum(nil)), nil
 }
 
-// copyFile brings one file to target unless it is there already.
-func copyFile(ctx context.Context, tree ArtifactTree, f ArtifactFile, target string) (copied bool, n int64, err error) {
-	same, err := sameFile(ctx, tree, f, target)
+// copyFile brings one file to target in sink unless it is there already.
+func copyFile(ctx context.Context, tree ArtifactTree, f ArtifactFile, sink ArtifactSink, target string) (copied bool, n int64, err error) {
+	same, err := sameFile(ctx, tree, f, sink, target)
 	if err != nil || same {
-		return false, 0, err
-	}
-	if err := os.MkdirAll(filepath.Dir(target), 0o750); err != nil {
 		return false, 0, err
 	}
 	in, err := tree.Open(ctx, f.Path)
@@ -134,25 +139,8 @@ func copyFile(ctx context.Context, tree ArtifactTree, f ArtifactFile, target str
 		return false, 0, err
 	}
 	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(target), ".import-*")
+	n, err = sink.Write(ctx, target, f, in)
 	if err != nil {
-		return false, 0, err
-	}
-	n, err = io.Copy(tmp, ctxReader{ctx, in})
-	if err == nil && n != f.Size {
-		err = fmt.Errorf("read %d bytes, the source listed %d", n, f.Size)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), target)
-	}
-	if err != nil {
-		_ = os.Remove(tmp.Name())
 		return false, 0, err
 	}
 	return true, n, nil

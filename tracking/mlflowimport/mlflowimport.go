@@ -28,7 +28,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -51,7 +50,8 @@ type Options struct {
 	// DryRun reads everything and reports what would be imported,
 	// writing nothing.
 	DryRun bool
-	// ArtifactsTo, when set, is the local directory behind the
+	// ArtifactsTo, when set, is the local directory (or the
+	// gs://bucket/prefix, see OpenSink) behind the
 	// destination's mlflow-artifacts:/ root: artifacts are copied to
 	// <ArtifactsTo>/<experiment id>/<run id>/artifacts (logged models
 	// to .../models/<model id>/artifacts, traces to
@@ -59,6 +59,9 @@ type Options struct {
 	// mlflow-artifacts:/... When empty, artifact locations are kept as
 	// they are and nothing is copied.
 	ArtifactsTo string
+	// GCSEndpoint, for a gs:// ArtifactsTo, is the server's gcs_endpoint
+	// (an emulator or private endpoint); "" uses GCS itself.
+	GCSEndpoint string
 	// Progress, when set, is called after every record with the counts
 	// so far (never twice at once).
 	Progress func(phase string, c storecopy.Counts)
@@ -117,6 +120,14 @@ func Import(ctx context.Context, src Source, dst Destination, opts Options) (*Re
 			im.estimate = e
 		}
 	}
+	if opts.ArtifactsTo != "" {
+		sink, closeSink, err := OpenSink(ctx, opts.ArtifactsTo, opts.GCSEndpoint)
+		if err != nil {
+			return im.rep, fmt.Errorf("artifacts destination: %w", err)
+		}
+		defer func() { _ = closeSink() }()
+		im.sink = sink
+	}
 	err := im.run(ctx)
 	im.rep.Imported = im.counter.Snapshot()
 	return im.rep, err
@@ -138,6 +149,7 @@ type importer struct {
 	// location in the source and in the destination, so registry
 	// sources that point into them are rewritten (sources.go).
 	moved map[string]movedLocation
+	sink  ArtifactSink // behind ArtifactsTo (sink.go)
 }
 
 func (im *importer) report(p Problem) {
@@ -283,7 +295,7 @@ func (im *importer) experiment(ctx context.Context, e *tracking.Experiment) (str
 	return out.ExperimentID, nil
 }
 
-// artifactDir is where an entity's artifacts go below ArtifactsTo, and
+// artifactDir is where an entity's artifacts go in the sink, and
 // its mlflow-artifacts:/ location: <exp>/<parts...>/artifacts.
 func (im *importer) artifactDir(expID string, parts ...string) (dir, uri string) {
 	rel := expID
@@ -291,7 +303,7 @@ func (im *importer) artifactDir(expID string, parts ...string) (dir, uri string)
 		rel += "/" + p
 	}
 	rel += "/artifacts"
-	return filepath.Join(im.opts.ArtifactsTo, filepath.FromSlash(rel)), "mlflow-artifacts:/" + rel
+	return rel, "mlflow-artifacts:/" + rel
 }
 
 // complete reports whether the destination already holds run (as the
