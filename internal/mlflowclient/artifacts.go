@@ -27,10 +27,16 @@ func (c *Client) ListRunArtifacts(ctx context.Context, runID, dir string) (*Arti
 	if dir != "" {
 		q.Set("path", dir)
 	}
+	return c.listAllPages(ctx, v2+"/artifacts/list", q)
+}
+
+// listAllPages calls an artifact listing endpoint, following page tokens
+// where the server sends them, and returns every entry.
+func (c *Client) listAllPages(ctx context.Context, endpoint string, q url.Values) (*ArtifactList, error) {
 	var all ArtifactList
 	for {
 		var page ArtifactList
-		if err := c.get(ctx, v2+"/artifacts/list", q, &page); err != nil {
+		if err := c.get(ctx, endpoint, q, &page); err != nil {
 			return nil, err
 		}
 		all.RootURI = page.RootURI
@@ -45,16 +51,25 @@ func (c *Client) ListRunArtifacts(ctx context.Context, runID, dir string) (*Arti
 // WalkRunArtifacts calls fn for every file (not directory) under a run's
 // artifact root, depth first, with its path relative to the root.
 func (c *Client) WalkRunArtifacts(ctx context.Context, runID string, fn func(FileInfo) error) error {
+	return walkListed(ctx, "run "+runID, func(ctx context.Context, dir string) (*ArtifactList, error) {
+		return c.ListRunArtifacts(ctx, runID, dir)
+	}, fn)
+}
+
+// walkListed calls fn for every file (not directory) that list shows
+// under the root, depth first, with its path relative to the root; what
+// names whose artifacts they are, for errors.
+func walkListed(ctx context.Context, what string, list func(context.Context, string) (*ArtifactList, error), fn func(FileInfo) error) error {
 	var walk func(dir string, depth int) error
 	walk = func(dir string, depth int) error {
 		if depth > 64 {
-			return fmt.Errorf("artifacts of run %s: directories nest deeper than 64 under %q", runID, dir)
+			return fmt.Errorf("artifacts of %s: directories nest deeper than 64 under %q", what, dir)
 		}
-		list, err := c.ListRunArtifacts(ctx, runID, dir)
+		l, err := list(ctx, dir)
 		if err != nil {
 			return err
 		}
-		for _, f := range list.Files {
+		for _, f := range l.Files {
 			if f.Path == "" || f.Path == dir {
 				continue
 			}

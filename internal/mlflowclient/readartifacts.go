@@ -23,51 +23,15 @@ func (c *Client) ListLoggedModelArtifacts(ctx context.Context, modelID, dir stri
 	if dir != "" {
 		q.Set("artifact_directory_path", dir)
 	}
-	endpoint := v2 + "/logged-models/" + url.PathEscape(modelID) + "/artifacts/directories"
-	var all ArtifactList
-	for {
-		var page ArtifactList
-		if err := c.get(ctx, endpoint, q, &page); err != nil {
-			return nil, err
-		}
-		all.RootURI = page.RootURI
-		all.Files = append(all.Files, page.Files...)
-		if page.NextPageToken == "" || len(page.Files) == 0 {
-			return &all, nil
-		}
-		q.Set("page_token", page.NextPageToken)
-	}
+	return c.listAllPages(ctx, v2+"/logged-models/"+url.PathEscape(modelID)+"/artifacts/directories", q)
 }
 
 // WalkLoggedModelArtifacts calls fn for every file under a logged model's
 // artifact root, depth first, with its path relative to the root.
 func (c *Client) WalkLoggedModelArtifacts(ctx context.Context, modelID string, fn func(FileInfo) error) error {
-	var walk func(dir string, depth int) error
-	walk = func(dir string, depth int) error {
-		if depth > 64 {
-			return fmt.Errorf("artifacts of logged model %s: directories nest deeper than 64 under %q", modelID, dir)
-		}
-		list, err := c.ListLoggedModelArtifacts(ctx, modelID, dir)
-		if err != nil {
-			return err
-		}
-		for _, f := range list.Files {
-			if f.Path == "" || f.Path == dir {
-				continue
-			}
-			if f.IsDir {
-				if err := walk(f.Path, depth+1); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := fn(f); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return walk("", 0)
+	return walkListed(ctx, "logged model "+modelID, func(ctx context.Context, dir string) (*ArtifactList, error) {
+		return c.ListLoggedModelArtifacts(ctx, modelID, dir)
+	}, fn)
 }
 
 // DownloadLoggedModelArtifact streams GET
