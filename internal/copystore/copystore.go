@@ -218,3 +218,19 @@ func printReport(w io.Writer, rep *storecopy.Report) {
 	}
 	_ = tw.Flush()
 }
+
+// PrintCounts writes the table an import or export ends with: one row per
+// kind of record with a count (kinds at zero left out) under the heading
+// head, then the artifact files and bytes copied.
+func PrintCounts(w io.Writer, head string, c storecopy.Counts, artifactFiles, artifactBytes int64) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "KIND\t%s\t\n", head)
+	for _, k := range c.Kinds() {
+		if k.Value != 0 {
+			fmt.Fprintf(tw, "%s\t%d\t\n", k.Name, k.Value)
+		}
+	}
+	fmt.Fprintf(tw, "artifact_files\t%d\t\n", artifactFiles)
+	fmt.Fprintf(tw, "artifact_bytes\t%d\t\n", artifactBytes)
+	_ = tw.Flush()
+}

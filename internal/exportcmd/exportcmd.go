@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -205,16 +204,7 @@ func PrintReport(w io.Writer, rep *mlflowexport.Report, dryRun bool, idMap strin
 	if dryRun {
 		head = "WOULD EXPORT"
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "KIND\t%s\t\n", head)
-	for _, k := range rep.Exported.Kinds() {
-		if k.Value != 0 {
-			fmt.Fprintf(tw, "%s\t%d\t\n", k.Name, k.Value)
-		}
-	}
-	fmt.Fprintf(tw, "artifact_files\t%d\t\n", rep.ArtifactFiles)
-	fmt.Fprintf(tw, "artifact_bytes\t%d\t\n", rep.ArtifactBytes)
-	_ = tw.Flush()
+	copystore.PrintCounts(w, head, rep.Exported, rep.ArtifactFiles, rep.ArtifactBytes)
 	fmt.Fprintf(w, "skipped (already exported): %d runs, %d registered models\n", rep.SkippedRuns, rep.SkippedModels)
 	ids := make([]string, 0, len(rep.Experiments))
 	for id := range rep.Experiments {

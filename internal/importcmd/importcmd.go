@@ -15,7 +15,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/caddy-mlflow/caddy-mlflow/internal/copystore"
@@ -148,16 +147,7 @@ func PrintReport(w io.Writer, rep *mlflowimport.Report, dryRun bool) {
 	if dryRun {
 		head = "WOULD IMPORT"
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "KIND\t%s\t\n", head)
-	for _, k := range rep.Imported.Kinds() {
-		if k.Value != 0 {
-			fmt.Fprintf(tw, "%s\t%d\t\n", k.Name, k.Value)
-		}
-	}
-	fmt.Fprintf(tw, "artifact_files\t%d\t\n", rep.ArtifactFiles)
-	fmt.Fprintf(tw, "artifact_bytes\t%d\t\n", rep.ArtifactBytes)
-	_ = tw.Flush()
+	copystore.PrintCounts(w, head, rep.Imported, rep.ArtifactFiles, rep.ArtifactBytes)
 	fmt.Fprintf(w, "skipped (already imported): %d runs, %d logged models, %d traces, %d registered models, %d artifact files\n",
 		rep.SkippedRuns, rep.SkippedLoggedModels, rep.SkippedTraces, rep.SkippedModels, rep.ArtifactsSkipped)
 	ids := make([]string, 0, len(rep.Remapped))
