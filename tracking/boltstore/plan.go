@@ -91,15 +91,37 @@ func appendBytes(p []byte, b ...byte) []byte { return append(bytes.Clone(p), b..
 // orderSource maps an order key to its index: kind and name; ok is false
 // for keys without one (run_id, artifact_uri).
 func orderSource(k search.OrderKey) (kind byte, name string, ok bool) {
-	switch k.Entity {
+	return entitySource(k.Entity, k.Key)
+}
+
+// clauseSource maps a filter clause to the index it can be answered from.
+// It is orderSource's mapping but for two attributes: run_name filters
+// match the mlflow.runName tag (run_name ordering uses the run record's
+// name), and run_id filters are answered by looking the ids up.
+func clauseSource(c *search.Clause) (kind byte, name string, ok bool) {
+	if c.Entity == search.EntityAttribute {
+		switch canonAttr(c.Key) {
+		case "run_name":
+			return ixTag, tracking.TagRunName, true
+		case "run_id":
+			return ixIDs, "", true
+		}
+	}
+	return entitySource(c.Entity, c.Key)
+}
+
+// entitySource maps an entity and key to the index that holds their
+// values.
+func entitySource(entity search.Entity, key string) (kind byte, name string, ok bool) {
+	switch entity {
 	case search.EntityMetric:
-		return ixMetric, k.Key, true
+		return ixMetric, key, true
 	case search.EntityParam:
-		return ixParam, k.Key, true
+		return ixParam, key, true
 	case search.EntityTag:
-		return ixTag, k.Key, tagIndexed(k.Key)
+		return ixTag, key, tagIndexed(key)
 	case search.EntityAttribute:
-		switch canonAttr(k.Key) {
+		switch canonAttr(key) {
 		case "start_time":
 			return ixStarted, "", true
 		case "end_time":
@@ -120,35 +142,6 @@ func canonAttr(key string) string {
 		return "start_time"
 	}
 	return key
-}
-
-// clauseSource maps a filter clause to the index it can be answered from.
-func clauseSource(c *search.Clause) (kind byte, name string, ok bool) {
-	switch c.Entity {
-	case search.EntityMetric:
-		return ixMetric, c.Key, true
-	case search.EntityParam:
-		return ixParam, c.Key, true
-	case search.EntityTag:
-		return ixTag, c.Key, tagIndexed(c.Key)
-	case search.EntityAttribute:
-		switch canonAttr(c.Key) {
-		case "start_time":
-			return ixStarted, "", true
-		case "end_time":
-			return ixEnd, "", true
-		case "status":
-			return ixStatus, "", true
-		case "user_id":
-			return ixUser, "", true
-		case "run_name":
-			// run_name filters match the mlflow.runName tag.
-			return ixTag, tracking.TagRunName, true
-		case "run_id":
-			return ixIDs, "", true
-		}
-	}
-	return 0, "", false
 }
 
 func idxPrefixFor(expID uint64, kind byte, name string) []byte {
