@@ -181,6 +181,11 @@ func (s *Store) HardDeleteExperiment(ctx context.Context, experimentID string) e
 		}
 		// Traces.
 		for _, k := range prefixKeys(tx.Bucket(bExpTrace), prefix) {
+			if t, err := getTrace(tx, string(k[len(prefix):])); err == nil {
+				if err := indexTraceAssessments(tx, t, nil); err != nil {
+					return err
+				}
+			}
 			if err := tx.Bucket(bTrace).Delete(k[len(prefix):]); err != nil {
 				return err
 			}

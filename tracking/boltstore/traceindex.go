@@ -55,9 +55,14 @@ func traceOrdVal(t *tracking.TraceInfo) []byte {
 	return append(v, t.Status...)
 }
 
-// indexTrace replaces the index entry of old (nil: none) by that of t
-// (nil: the trace was deleted). Both must be in the experiment they name.
+// indexTrace replaces the index entries of old (nil: none) by those of t
+// (nil: the trace was deleted): the order entry, and the assessment and
+// session entries (traceassess.go). Both must be in the experiment they
+// name; old must not share memory t was changed through (traceIndexCopy).
 func indexTrace(tx *bolt.Tx, old, t *tracking.TraceInfo) error {
+	if err := indexTraceAssessments(tx, old, t); err != nil {
+		return fmt.Errorf("index trace %s: %w", firstID(old, t), err)
+	}
 	b := tx.Bucket(bTraceOrd)
 	if old != nil {
 		exp, ok := parseExpID(old.ExperimentID)
@@ -80,11 +85,19 @@ func indexTrace(tx *bolt.Tx, old, t *tracking.TraceInfo) error {
 	return nil
 }
 
-// traceIndexKey is what indexTrace keys on; modifyTrace keeps a copy of
-// it before the change.
+func firstID(a, b *tracking.TraceInfo) string {
+	if a != nil {
+		return a.RequestID
+	}
+	return b.RequestID
+}
+
+// traceIndexCopy copies what indexTrace reads of a trace; writers that
+// change a trace in place keep a copy of it before the change.
 func traceIndexCopy(t *tracking.TraceInfo) *tracking.TraceInfo {
 	return &tracking.TraceInfo{RequestID: t.RequestID, ExperimentID: t.ExperimentID,
-		TimestampMs: t.TimestampMs, ExecutionTimeMs: t.ExecutionTimeMs, Status: t.Status}
+		TimestampMs: t.TimestampMs, ExecutionTimeMs: t.ExecutionTimeMs, Status: t.Status,
+		RequestMetadata: slices.Clone(t.RequestMetadata), Assessments: slices.Clone(t.Assessments)}
 }
 
 // metaTraceIdxPos is the trace id the background build has indexed up to.
@@ -361,9 +374,10 @@ func newAscStream(tx *bolt.Tx, exp uint64, from, hi int64) *ascStream {
 
 // searchTracesIndexed answers a search in an index order from the index:
 // it merges the experiments' ranges, checks the clauses the entries
-// answer first and decodes a record only for the rest, and stops at
+// answer first, then the assessment clauses (af) and the span clauses
+// (the span store), decodes a record only for the rest, and stops at
 // limit.
-func searchTracesIndexed(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, cur *search.Cursor, limit int, asc bool) ([]*tracking.TraceInfo, error) {
+func searchTracesIndexed(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, cur *search.Cursor, limit int, asc bool, af *asmtFilter) ([]*tracking.TraceInfo, error) {
 	var cheap, rest []search.Clause
 	for i := range q.Filter {
 		if indexOnlyClause(&q.Filter[i]) {
@@ -426,21 +440,23 @@ func searchTracesIndexed(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, cu
 		}
 		e := heads[best]
 		streams[best].next()
-		if !search.MatchTrace(cheap, e) || !cur.AfterTrace(q.OrderBy, e) {
+		if !search.MatchTrace(cheap, e) || !cur.AfterTrace(q.OrderBy, e) || !af.match(e.RequestID) {
+			continue
+		}
+		// Spans before the record: the span store answers without
+		// decoding the trace.
+		ok, err := traceSpansMatch(tx, e.RequestID, spanClauses)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
 			continue
 		}
 		t, err := getTrace(tx, e.RequestID)
 		if err != nil {
 			return nil, err
 		}
-		if !search.MatchTrace(rest, t) {
-			continue
-		}
-		ok, err := traceSpansMatch(tx, t.RequestID, spanClauses)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
+		if search.MatchTrace(rest, t) {
 			out = append(out, t)
 		}
 	}

@@ -48,6 +48,10 @@ func traceKVTable(e search.Entity) string {
 // traceClause compiles one filter clause.
 func traceClause(a *sqlArgs, c *search.Clause) (string, error) {
 	switch {
+	case search.IsAssessmentClause(c):
+		return assessmentClause(a, c)
+	case c.Entity == search.EntityPrompt:
+		return promptClause(a, c), nil
 	case c.Entity == search.EntityTag || c.Entity == search.EntityRequestMetadata:
 		tbl := traceKVTable(c.Entity)
 		k := a.key(c.Key)
