@@ -18,8 +18,8 @@ import (
 // assessmentColumns are an assessment's search columns (NULL name when no
 // stored text can hold it).
 type assessmentColumns struct {
-	typ, value   string
-	name         *string
+	typ, value    string
+	name          *string
 	valid, scoped bool
 }
 
