@@ -462,3 +462,77 @@ func searchTracesIndexed(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, cu
 	}
 	return out, nil
 }
+
+// entryOrder reports whether every order key is a trace attribute the
+// index entries hold (any direction): such a search sorts the matching
+// entries and decodes records only for the page.
+func entryOrder(keys []search.OrderKey) bool {
+	for _, k := range keys {
+		if k.Entity != search.EntityAttribute {
+			return false
+		}
+		switch k.Key {
+		case "timestamp_ms", "execution_time_ms", "end_time_ms", "status", "request_id", "experiment_id":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// searchTracesByEntries answers a search ordered by execution time, end
+// time, status or the like from the index: it collects the entries that
+// pass the clauses the entries answer and the assessment sets, sorts
+// them, then checks spans and decodes records in that order until the
+// page is full.
+func searchTracesByEntries(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, cur *search.Cursor, limit int, af *asmtFilter) ([]*tracking.TraceInfo, error) {
+	var cheap, rest []search.Clause
+	for i := range q.Filter {
+		if indexOnlyClause(&q.Filter[i]) {
+			cheap = append(cheap, q.Filter[i])
+		} else {
+			rest = append(rest, q.Filter[i])
+		}
+	}
+	spanClauses := search.SpanClauses(rest)
+	lo, hi := tsBounds(q.Filter)
+	if lo > hi {
+		return nil, nil
+	}
+	var ents []*tracking.TraceInfo
+	for _, exp := range expIDs {
+		oc := &traceOrdCursor{c: tx.Bucket(bTraceOrd).Cursor(), prefix: u64(exp), lo: lo}
+		expStr := fmtExpID(exp)
+		for oc.k, oc.v = oc.c.Seek(traceOrdKey(exp, hi, "")); oc.valid(); oc.k, oc.v = oc.c.Next() {
+			e, ok := oc.entry(expStr)
+			if !ok {
+				return nil, fmt.Errorf("trace index entry %x: short value", oc.k)
+			}
+			if search.MatchTrace(cheap, e) && cur.AfterTrace(q.OrderBy, e) && af.match(e.RequestID) {
+				ents = append(ents, e)
+			}
+		}
+	}
+	slices.SortFunc(ents, func(a, b *tracking.TraceInfo) int { return search.CompareTraces(q.OrderBy, a, b) })
+	var out []*tracking.TraceInfo
+	for _, e := range ents {
+		if len(out) == limit {
+			break
+		}
+		ok, err := traceSpansMatch(tx, e.RequestID, spanClauses)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		t, err := getTrace(tx, e.RequestID)
+		if err != nil {
+			return nil, err
+		}
+		if search.MatchTrace(rest, t) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}

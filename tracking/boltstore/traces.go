@@ -209,10 +209,15 @@ func (s *Store) SearchTraces(ctx context.Context, q tracking.TraceQuery) (tracki
 			return err
 		}
 		cand, hasCand := af.candidates()
-		if ok, asc := indexTraceOrder(q.OrderBy); ok && cur.Offset() == 0 && ready &&
-			!(hasCand && len(cand) <= candidateScanMax(limit)) {
+		fewCand := hasCand && len(cand) <= candidateScanMax(limit)
+		if ok, asc := indexTraceOrder(q.OrderBy); ok && cur.Offset() == 0 && ready && !fewCand {
 			indexed = true
 			all, err = searchTracesIndexed(tx, expIDs, q, cur, limit, asc, af)
+			return err
+		}
+		if cur.Offset() == 0 && ready && !fewCand && entryOrder(q.OrderBy) {
+			indexed = true
+			all, err = searchTracesByEntries(tx, expIDs, q, cur, limit, af)
 			return err
 		}
 		keep := func(t *tracking.TraceInfo) error {
