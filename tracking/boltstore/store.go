@@ -137,7 +137,7 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 	needIndex, needTraceIndex := false, false
 	err := db.Update(func(tx *bolt.Tx) error {
 		hadIndex := tx.Bucket(bRunIdx) != nil
-		hadTraceIndex := tx.Bucket(bTraceOrd) != nil && tx.Bucket(bTraceAsmt) != nil
+		hadTraceIndex := hasTraceIndexBuckets(tx)
 		for _, name := range allBucket {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)

@@ -50,3 +50,19 @@ func TestTraceFilterPaths(t *testing.T) {
 		storetest.TraceFilters(t, f)
 	})
 }
+
+// TestTraceFilterLazyAssessments runs the suite's trace filter checks with
+// every assessment clause looked up per trace (as for clauses matching
+// more than asmtSetMax traces), on the order-index walks.
+func TestTraceFilterLazyAssessments(t *testing.T) {
+	defer func(old int) { asmtSetMax = old }(asmtSetMax)
+	asmtSetMax = -1
+	storetest.TraceFilters(t, storetest.Factory{Open: func(t *testing.T) tracking.Store {
+		s, err := Open(filepath.Join(t.TempDir(), "mlflow.db"), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}})
+}

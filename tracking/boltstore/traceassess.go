@@ -13,24 +13,38 @@ import (
 // Assessment and session indexes of traces, for feedback, expectation and
 // issue clauses (search.MatchAssessment):
 //
-//	traceasmt: str(type) | str(name) | str(request_id) | assessment_id -> flags | str(session) | value
-//	tracesess: str(session) | request_id -> empty
+//	traceasmt:     str(type) | str(name) | str(request_id) | assessment_id -> flags | str(session) | value
+//	traceasmtsess: the same, for the session-scoped assessments only
+//	tracesess:     str(session) | request_id -> empty
 //
 // type is feedback, expectation or issue, value the text MLflow's SQL
 // store compares (tracking.Assessment.SearchFields), flags bit 0 valid
 // and bit 1 session-scoped, session the trace's mlflow.trace.session
 // metadata. A clause reads the entries of one kind and name, across
-// experiments, and expands session-scoped matches through tracesess to
-// every trace of the session, as SqlAlchemyStore does; the traces found
-// are then checked against the rest of the filter. indexTrace keeps both
+// experiments, and expands session-scoped matches (traceasmtsess) through
+// tracesess to every trace of the session, as SqlAlchemyStore does. When
+// few traces match, the search reads just those; when many do, it walks
+// the order index and looks each trace's entries up (asmtFilter). indexTrace keeps both
 // in the transaction that writes the trace, and the trace index build
 // (metaTraceIdx) covers them.
 var (
-	bTraceAsmt    = []byte("traceasmt")
-	bTraceSession = []byte("tracesess")
+	bTraceAsmt     = []byte("traceasmt")
+	bTraceAsmtSess = []byte("traceasmtsess") // the session-scoped entries of traceasmt again
+	bTraceSession  = []byte("tracesess")
 )
 
-func init() { allBucket = append(allBucket, bTraceAsmt, bTraceSession) }
+func init() { allBucket = append(allBucket, bTraceAsmt, bTraceAsmtSess, bTraceSession) }
+
+// hasTraceIndexBuckets reports whether the database has every trace index
+// bucket; one written without some gets them built on open.
+func hasTraceIndexBuckets(tx *bolt.Tx) bool {
+	for _, b := range [][]byte{bTraceOrd, bTraceAsmt, bTraceAsmtSess, bTraceSession} {
+		if tx.Bucket(b) == nil {
+			return false
+		}
+	}
+	return true
+}
 
 const (
 	asmtValid         = 1
@@ -82,20 +96,36 @@ func asmtEntries(t *tracking.TraceInfo) map[string][]byte {
 // old (nil: none) by those of t (nil: the trace was deleted), writing
 // only what changed.
 func indexTraceAssessments(tx *bolt.Tx, old, t *tracking.TraceInfo) error {
-	b := tx.Bucket(bTraceAsmt)
+	b, bs := tx.Bucket(bTraceAsmt), tx.Bucket(bTraceAsmtSess)
 	oldE, newE := asmtEntries(old), asmtEntries(t)
-	for k := range oldE {
+	for k, v := range oldE {
 		if _, ok := newE[k]; !ok {
 			if err := b.Delete([]byte(k)); err != nil {
 				return fmt.Errorf("unindex assessments: %w", err)
 			}
+			if v[0]&asmtSessionScoped != 0 {
+				if err := bs.Delete([]byte(k)); err != nil {
+					return fmt.Errorf("unindex assessments: %w", err)
+				}
+			}
 		}
 	}
 	for k, v := range newE {
-		if ov, ok := oldE[k]; ok && bytes.Equal(ov, v) {
+		ov, had := oldE[k]
+		if had && bytes.Equal(ov, v) {
 			continue
 		}
 		if err := b.Put([]byte(k), v); err != nil {
+			return fmt.Errorf("index assessments: %w", err)
+		}
+		var err error
+		switch {
+		case v[0]&asmtSessionScoped != 0:
+			err = bs.Put([]byte(k), v)
+		case had && ov[0]&asmtSessionScoped != 0:
+			err = bs.Delete([]byte(k))
+		}
+		if err != nil {
 			return fmt.Errorf("index assessments: %w", err)
 		}
 	}
@@ -120,23 +150,57 @@ func indexTraceAssessments(tx *bolt.Tx, old, t *tracking.TraceInfo) error {
 	return nil
 }
 
-// asmtFilter is a search's assessment clauses resolved to the traces that
-// have a matching assessment (directly or through their session).
+// asmtFilter is a search's assessment clauses resolved against the
+// indexes (or the records while the indexes are not ready). A clause few
+// traces satisfy is a set of trace ids; one many satisfy is looked up per
+// trace (lazy), with the traces its session-scoped matches cover as a set.
 type asmtFilter struct {
-	sets []map[string]struct{}
-	neg  []bool // IS NULL: the trace must not be in the set
+	tx      *bolt.Tx
+	clauses []asmtClause
 }
+
+type asmtClause struct {
+	c     *search.Clause
+	neg   bool                // IS NULL: the trace must not match
+	set   map[string]struct{} // the traces matching; nil when lazy
+	lazy  []byte              // str(type) | str(name): look the trace up
+	extra map[string]struct{} // lazy: the traces covered through sessions
+}
+
+// asmtSetMax bounds the traces a clause is resolved to before it turns
+// lazy (the search then walks the order index).
+var asmtSetMax = 4096
 
 func (f *asmtFilter) match(id string) bool {
 	if f == nil {
 		return true
 	}
-	for i, set := range f.sets {
-		if _, in := set[id]; in == f.neg[i] {
+	for i := range f.clauses {
+		ac := &f.clauses[i]
+		var in bool
+		if ac.set != nil {
+			_, in = ac.set[id]
+		} else {
+			_, in = ac.extra[id]
+			in = in || f.lookup(ac, id)
+		}
+		if in == ac.neg {
 			return false
 		}
 	}
 	return true
+}
+
+// lookup reports whether one of the trace's own assessments matches.
+func (f *asmtFilter) lookup(ac *asmtClause, id string) bool {
+	prefix := appendStr(bytes.Clone(ac.lazy), id)
+	cur := f.tx.Bucket(bTraceAsmt).Cursor()
+	for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+		if fields, _, ok := asmtFields(ac.c, v); ok && search.MatchAssessment(ac.c, &fields) {
+			return true
+		}
+	}
+	return false
 }
 
 // candidates returns the smallest set a matching trace must be in.
@@ -146,19 +210,29 @@ func (f *asmtFilter) candidates() (map[string]struct{}, bool) {
 	}
 	var best map[string]struct{}
 	found := false
-	for i, set := range f.sets {
-		if !f.neg[i] && (!found || len(set) < len(best)) {
-			best, found = set, true
+	for _, ac := range f.clauses {
+		if !ac.neg && ac.set != nil && (!found || len(ac.set) < len(best)) {
+			best, found = ac.set, true
 		}
 	}
 	return best, found
 }
 
-// assessmentView is one assessment as the filter reads it.
-type assessmentView struct {
-	traceID string
-	session string
-	fields  search.AssessmentFields
+// asmtFields decodes an index entry's value for clause c.
+func asmtFields(c *search.Clause, v []byte) (search.AssessmentFields, string, bool) {
+	if len(v) < 1 {
+		return search.AssessmentFields{}, "", false
+	}
+	session, value, ok := readStr(v[1:])
+	if !ok {
+		return search.AssessmentFields{}, "", false
+	}
+	name := c.Key
+	if c.Entity == search.EntityIssue {
+		name = c.Str
+	}
+	return search.AssessmentFields{Type: search.AssessmentType(c), Name: name, Value: string(value),
+		Valid: v[0]&asmtValid != 0, SessionScoped: v[0]&asmtSessionScoped != 0}, session, true
 }
 
 // newAsmtFilter resolves the filter's assessment clauses (nil when it has
@@ -179,52 +253,83 @@ func newAsmtFilter(tx *bolt.Tx, clauses []search.Clause, ready bool, expIDs []ui
 			records = append(records, ts...)
 		}
 	}
-	f := &asmtFilter{}
+	f := &asmtFilter{tx: tx}
 	for i := range ac {
 		c := &ac[i]
 		name := c.Key
 		if c.Entity == search.EntityIssue {
 			name = c.Str
 		}
+		out := asmtClause{c: c, neg: c.Op == search.OpIsNull}
 		set := map[string]struct{}{}
 		sessions := map[string]struct{}{}
-		visit := func(a *assessmentView) {
-			if !search.MatchAssessment(c, &a.fields) {
+		visit := func(traceID, session string, fields *search.AssessmentFields) {
+			if !search.MatchAssessment(c, fields) {
 				return
 			}
-			set[a.traceID] = struct{}{}
-			if c.Entity != search.EntityIssue && a.fields.SessionScoped && a.session != "" {
-				sessions[a.session] = struct{}{}
+			set[traceID] = struct{}{}
+			if c.Entity != search.EntityIssue && fields.SessionScoped && session != "" {
+				sessions[session] = struct{}{}
 			}
 		}
 		if ready {
 			prefix := asmtPrefix(search.AssessmentType(c), name)
-			cur := tx.Bucket(bTraceAsmt).Cursor()
-			for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
-				id, _, ok := readStr(k[len(prefix):])
-				if !ok || len(v) < 1 {
-					return nil, fmt.Errorf("assessment index entry %x: malformed", k)
+			scan := func(b []byte, fn func(id, session string, fields *search.AssessmentFields) bool) error {
+				cur := tx.Bucket(b).Cursor()
+				for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+					id, _, ok := readStr(k[len(prefix):])
+					fields, session, vok := asmtFields(c, v)
+					if !ok || !vok {
+						return fmt.Errorf("assessment index entry %x: malformed", k)
+					}
+					if !fn(id, session, &fields) {
+						return nil
+					}
 				}
-				session, value, ok := readStr(v[1:])
-				if !ok {
-					return nil, fmt.Errorf("assessment index entry %x: malformed value", k)
-				}
-				visit(&assessmentView{traceID: id, session: session, fields: search.AssessmentFields{
-					Type: search.AssessmentType(c), Name: name, Value: string(value),
-					Valid: v[0]&asmtValid != 0, SessionScoped: v[0]&asmtSessionScoped != 0}})
+				return nil
 			}
+			// Every session-scoped match: the sessions covered.
+			if err := scan(bTraceAsmtSess, func(id, session string, fields *search.AssessmentFields) bool {
+				visit(id, session, fields)
+				return true
+			}); err != nil {
+				return nil, err
+			}
+			// The traces matching directly, up to asmtSetMax.
+			set = map[string]struct{}{}
+			if err := scan(bTraceAsmt, func(id, session string, fields *search.AssessmentFields) bool {
+				if search.MatchAssessment(c, fields) {
+					set[id] = struct{}{}
+				}
+				return len(set) <= asmtSetMax
+			}); err != nil {
+				return nil, err
+			}
+			if len(set) > asmtSetMax {
+				out.lazy, set = prefix, nil
+			}
+			covered := map[string]struct{}{}
 			for s := range sessions {
 				p := appendStr(nil, s)
 				sc := tx.Bucket(bTraceSession).Cursor()
 				for k, _ := sc.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = sc.Next() {
-					set[string(k[len(p):])] = struct{}{}
+					covered[string(k[len(p):])] = struct{}{}
 				}
+			}
+			if out.lazy != nil {
+				out.extra = covered
+			} else {
+				for id := range covered {
+					set[id] = struct{}{}
+				}
+				out.set = set
 			}
 		} else {
 			for _, t := range records {
 				session := traceSession(t)
 				for j := range t.Assessments {
-					visit(&assessmentView{traceID: t.RequestID, session: session, fields: t.Assessments[j].SearchFields()})
+					fields := t.Assessments[j].SearchFields()
+					visit(t.RequestID, session, &fields)
 				}
 			}
 			for _, t := range records {
@@ -234,9 +339,9 @@ func newAsmtFilter(tx *bolt.Tx, clauses []search.Clause, ready bool, expIDs []ui
 					}
 				}
 			}
+			out.set = set
 		}
-		f.sets = append(f.sets, set)
-		f.neg = append(f.neg, c.Op == search.OpIsNull)
+		f.clauses = append(f.clauses, out)
 	}
 	return f, nil
 }

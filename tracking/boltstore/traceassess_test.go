@@ -48,6 +48,15 @@ func wantAsmtIndex(t testing.TB, s *Store) {
 	if got := bucketEntries(t, s, bTraceAsmt); !maps.Equal(got, wantA) {
 		t.Errorf("assessment index %q, want %q", got, wantA)
 	}
+	wantSS := map[string]string{}
+	for k, v := range wantA {
+		if v[0]&asmtSessionScoped != 0 {
+			wantSS[k] = v
+		}
+	}
+	if got := bucketEntries(t, s, bTraceAsmtSess); !maps.Equal(got, wantSS) {
+		t.Errorf("session-scoped assessment index %q, want %q", got, wantSS)
+	}
 	if got := bucketEntries(t, s, bTraceSession); !maps.Equal(got, wantS) {
 		t.Errorf("session index %q, want %q", got, wantS)
 	}
@@ -115,7 +124,7 @@ func TestTraceAssessmentIndex(t *testing.T) {
 		if err := tx.DeleteBucket(bTraceAsmt); err != nil {
 			return err
 		}
-		return tx.DeleteBucket(bTraceSession)
+		return tx.DeleteBucket(bTraceSession) // the session-scoped entries stay: a partial set
 	}))
 	ok(t, s.Close())
 	s2, err := Open(path, Options{})
@@ -140,7 +149,7 @@ func TestTraceAssessmentIndex(t *testing.T) {
 	}
 	ok(t, s2.DeleteExperiment(bg, exp))
 	ok(t, s2.HardDeleteExperiment(bg, exp))
-	if n := len(bucketEntries(t, s2, bTraceAsmt)) + len(bucketEntries(t, s2, bTraceSession)); n != 0 {
+	if n := len(bucketEntries(t, s2, bTraceAsmt)) + len(bucketEntries(t, s2, bTraceAsmtSess)) + len(bucketEntries(t, s2, bTraceSession)); n != 0 {
 		t.Fatalf("gc left %d assessment or session entries", n)
 	}
 }
