@@ -482,9 +482,9 @@ func entryOrder(keys []search.OrderKey) bool {
 
 // searchTracesByEntries answers a search ordered by execution time, end
 // time, status or the like from the index: it collects the entries that
-// pass the clauses the entries answer and the assessment sets, sorts
-// them, then checks spans and decodes records in that order until the
-// page is full.
+// pass the clauses the entries answer, sorts them, then checks the
+// assessment clauses and spans and decodes records in that order until
+// the page is full.
 func searchTracesByEntries(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, cur *search.Cursor, limit int, af *asmtFilter) ([]*tracking.TraceInfo, error) {
 	var cheap, rest []search.Clause
 	for i := range q.Filter {
@@ -508,7 +508,7 @@ func searchTracesByEntries(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, 
 			if !ok {
 				return nil, fmt.Errorf("trace index entry %x: short value", oc.k)
 			}
-			if search.MatchTrace(cheap, e) && cur.AfterTrace(q.OrderBy, e) && af.match(e.RequestID) {
+			if search.MatchTrace(cheap, e) && cur.AfterTrace(q.OrderBy, e) {
 				ents = append(ents, e)
 			}
 		}
@@ -518,6 +518,9 @@ func searchTracesByEntries(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, 
 	for _, e := range ents {
 		if len(out) == limit {
 			break
+		}
+		if !af.match(e.RequestID) {
+			continue
 		}
 		ok, err := traceSpansMatch(tx, e.RequestID, spanClauses)
 		if err != nil {
