@@ -36,21 +36,50 @@ func searchColumns(a *tracking.Assessment) assessmentColumns {
 // assessmentClause compiles a feedback, expectation or issue clause as
 // SqlAlchemyStore does: a valid assessment of the kind and name whose
 // value matches, on the trace itself or, when session-scoped, on a trace
-// of its session (mlflow.trace.session metadata).
-func assessmentClause(a *sqlArgs, c *search.Clause) (string, error) {
-	typ := a.add(search.AssessmentType(c))
+// of its session (mlflow.trace.session metadata). sessions are the
+// sessions the clause's session-scoped matches cover
+// (assessmentSessions): the query then has a branch for them, and
+// otherwise stays one semi-join (or anti-join) the planner estimates
+// well, read through assessments_search.
+func assessmentClause(a *sqlArgs, c *search.Clause, sessions []string) (string, error) {
 	if c.Entity == search.EntityIssue {
-		return fmt.Sprintf("EXISTS (SELECT 1 FROM assessments x WHERE x.request_id = ti.request_id AND x.assessment_type = %s AND x.name = %s)",
-			typ, a.key(c.Str)), nil
+		return fmt.Sprintf("ti.request_id IN (SELECT x.request_id FROM assessments x WHERE x.assessment_type = %s AND x.name = %s)",
+			a.add(search.AssessmentType(c)), a.key(c.Str)), nil
 	}
+	match, err := assessmentMatch(a, c)
+	if err != nil {
+		return "", err
+	}
+	cond := fmt.Sprintf("ti.request_id IN (SELECT x.request_id FROM assessments x WHERE %s)", match)
+	if len(sessions) > 0 {
+		cond = fmt.Sprintf("(%s OR ti.request_id IN (SELECT ms.request_id FROM trace_request_metadata ms WHERE ms.key = %s AND ms.value = ANY(%s::text[])))",
+			cond, a.add(search.TraceMetadataSession), a.add(sessions))
+	}
+	if c.Op == search.OpIsNull {
+		return "NOT " + cond, nil
+	}
+	return cond, nil
+}
+
+// assessmentMatch is the condition on an assessments row x for a
+// feedback or expectation clause.
+func assessmentMatch(a *sqlArgs, c *search.Clause) (string, error) {
 	var valueCond string
 	switch c.Op {
 	case search.OpIsNull, search.OpIsNotNull:
 		valueCond = "TRUE"
-	case search.OpEq:
-		valueCond = fmt.Sprintf("x.value = ANY(%s::text[])", a.add(listOf(c.List)))
-	case search.OpNe:
-		valueCond = fmt.Sprintf("NOT (x.value = ANY(%s::text[]))", a.add(listOf(c.List)))
+	case search.OpEq, search.OpNe:
+		vals := listOf(c.List)
+		if c.Op == search.OpNe {
+			valueCond = fmt.Sprintf("NOT (x.value = ANY(%s::text[]))", a.add(vals))
+			break
+		}
+		prefixes := make([]string, len(vals))
+		for i, v := range vals {
+			prefixes[i] = firstRunes(v, assessmentValuePrefix)
+		}
+		valueCond = fmt.Sprintf("left(x.value, %d) = ANY(%s::text[]) AND x.value = ANY(%s::text[])",
+			assessmentValuePrefix, a.add(prefixes), a.add(vals))
 	default:
 		m, err := stringMatch(a, "x.value", c)
 		if err != nil {
@@ -58,16 +87,58 @@ func assessmentClause(a *sqlArgs, c *search.Clause) (string, error) {
 		}
 		valueCond = m
 	}
-	match := fmt.Sprintf("x.assessment_type = %s AND x.name = %s AND x.valid AND %s", typ, a.key(c.Key), valueCond)
-	session := a.add(search.TraceMetadataSession)
-	cond := fmt.Sprintf(`(EXISTS (SELECT 1 FROM assessments x WHERE x.request_id = ti.request_id AND %s)
-		OR EXISTS (SELECT 1 FROM trace_request_metadata ms WHERE ms.request_id = ti.request_id AND ms.key = %s AND ms.value IN (
-			SELECT m1.value FROM assessments x JOIN trace_request_metadata m1 ON m1.request_id = x.request_id AND m1.key = %s
-			WHERE %s AND x.session_scoped)))`, match, session, session, match)
-	if c.Op == search.OpIsNull {
-		return "NOT " + cond, nil
+	return fmt.Sprintf("x.assessment_type = %s AND x.name = %s AND x.valid AND %s",
+		a.add(search.AssessmentType(c)), a.key(c.Key), valueCond), nil
+}
+
+// assessmentSessions returns, per filter clause index, the sessions the
+// feedback and expectation clauses' session-scoped matches cover: the
+// sessions of the traces holding them.
+func (s *Store) assessmentSessions(ctx context.Context, clauses []search.Clause) (map[int][]string, error) {
+	out := map[int][]string{}
+	for i := range clauses {
+		c := &clauses[i]
+		if c.Entity != search.EntityFeedback && c.Entity != search.EntityExpectation {
+			continue
+		}
+		a := &sqlArgs{fold: s.foldCollation}
+		match, err := assessmentMatch(a, c)
+		if err != nil {
+			return nil, err
+		}
+		sql := fmt.Sprintf(`SELECT DISTINCT m.value FROM assessments x JOIN trace_request_metadata m
+			ON m.request_id = x.request_id AND m.key = %s WHERE %s AND x.session_scoped`, a.add(search.TraceMetadataSession), match)
+		err = s.readOnly(ctx, "search traces", func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, sql, a.args...)
+			if err != nil {
+				return err
+			}
+			sessions, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if len(sessions) > 0 {
+				out[i] = sessions
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
-	return cond, nil
+	return out, nil
+}
+
+// assessmentValuePrefix is how many characters of an assessment's value
+// the assessments_search index holds (values may be longer than an index
+// row can be).
+const assessmentValuePrefix = 200
+
+func firstRunes(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
 }
 
 // promptClause compiles prompt = 'name/version'.

@@ -10,7 +10,9 @@ ALTER TABLE assessments
 	ADD COLUMN value           text COLLATE "C",
 	ADD COLUMN valid           boolean,
 	ADD COLUMN session_scoped  boolean;
-CREATE INDEX assessments_search ON assessments (assessment_type, name);
+-- Values may be longer than an index row can hold: the index keeps their
+-- first 200 characters (pgstore.assessmentValuePrefix).
+CREATE INDEX assessments_search ON assessments (assessment_type, name, left(value, 200));
 
 -- prompt = 'name/version': whether a linked prompts tag value (a JSON list
 -- of {"name", "version"}) holds the version; text that is not such a list
@@ -23,3 +25,7 @@ BEGIN
 EXCEPTION WHEN others THEN
 	RETURN false;
 END $$;
+
+-- order_by execution_time: an experiment's traces by execution time (the
+-- tie-breakers then sort incrementally).
+CREATE INDEX trace_info_experiment_execution ON trace_info (experiment_id, execution_time_ms);
