@@ -285,3 +285,44 @@ func searchTraceIDs(t *testing.T, s tracking.Store, exps []string, clauses []sea
 	t.Fatal("search did not end")
 	return nil
 }
+
+// testTraceFiltersImport checks that traces written by ImportTrace (a
+// store copy) are found by their assessments like those written through
+// the API.
+func testTraceFiltersImport(t *testing.T, f Factory) {
+	s := open(t, f)
+	im, isTarget := s.(tracking.ImportTarget)
+	if !isTarget {
+		t.Skip("the backend is not an import target")
+	}
+	exp := mkExp(t, s, "imported-traces")
+	tr := &tracking.TraceInfo{RequestID: "tr-imported", ExperimentID: exp, TimestampMs: 5, ExecutionTimeMs: 1,
+		Status: tracking.TraceStatusOK, Assessments: []tracking.Assessment{
+			{AssessmentID: "a-1", AssessmentName: "quality", TraceID: "tr-imported", Valid: true,
+				Feedback: json.RawMessage(`{"value": 0.25}`)},
+			{AssessmentID: "a-2", AssessmentName: "quality", TraceID: "tr-imported", Valid: false,
+				Feedback: json.RawMessage(`{"value": 0.5}`)},
+			{AssessmentID: "a-3", AssessmentName: "answer", TraceID: "tr-imported", Valid: true,
+				Expectation: json.RawMessage(`{"value": "x"}`)},
+		}}
+	ok(t, im.ImportTrace(bg, tr))
+	for filter, want := range map[string][]string{
+		"feedback.quality = '0.25'":     {"tr-imported"},
+		"feedback.quality = '0.5'":      nil,
+		"expectation.answer = 'x'":      {"tr-imported"},
+		"expectation.answer IS NULL":    nil,
+		"feedback.quality LIKE '0.2%'":  {"tr-imported"},
+		"feedback.quality != '0.25'":    nil,
+		"feedback.unknown IS NOT NULL":  nil,
+		"feedback.unknown IS NULL":      {"tr-imported"},
+		"expectation.quality IS NULL":   {"tr-imported"},
+		"feedback.quality IS NOT NULL":  {"tr-imported"},
+		"feedback.quality ILIKE '%25%'": {"tr-imported"},
+	} {
+		clauses, err := search.ParseTraceFilter(filter)
+		ok(t, err)
+		if got := searchTraceIDs(t, s, []string{exp}, clauses, nil, 10); !slices.Equal(got, want) {
+			t.Errorf("%q: got %v, want %v", filter, got, want)
+		}
+	}
+}
