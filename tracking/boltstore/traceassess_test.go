@@ -164,3 +164,31 @@ func bucketAsmtID(t testing.TB, s *Store, trace string) string {
 	}
 	return tr.Assessments[0].AssessmentID
 }
+
+// TestCompareEntries checks the entry comparator against
+// search.CompareTraces for every key entryOrder accepts.
+func TestCompareEntries(t *testing.T) {
+	var ents []*tracking.TraceInfo
+	for i := 0; i < 12; i++ {
+		ents = append(ents, &tracking.TraceInfo{RequestID: []string{"tr-a", "tr-b", "tr-c"}[i%3], ExperimentID: []string{"1", "10", "2"}[i%3],
+			TimestampMs: int64(i % 4), ExecutionTimeMs: int64(i % 5), Status: []string{"OK", "ERROR"}[i%2]})
+	}
+	keys := []string{"timestamp_ms", "execution_time_ms", "end_time_ms", "status", "request_id", "experiment_id"}
+	for _, k1 := range keys {
+		for _, k2 := range keys {
+			for _, asc := range []bool{false, true} {
+				order := []search.OrderKey{{Entity: search.EntityAttribute, Key: k1, Asc: asc}, {Entity: search.EntityAttribute, Key: k2, Asc: !asc}}
+				if !entryOrder(order) {
+					t.Fatalf("entryOrder(%v) false", order)
+				}
+				for _, a := range ents {
+					for _, b := range ents {
+						if got, want := compareEntries(order, a, b), search.CompareTraces(order, a, b); (got < 0) != (want < 0) || (got > 0) != (want > 0) {
+							t.Fatalf("%v: compare(%+v, %+v) = %d, CompareTraces %d", order, a, b, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -513,7 +514,7 @@ func searchTracesByEntries(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, 
 			}
 		}
 	}
-	slices.SortFunc(ents, func(a, b *tracking.TraceInfo) int { return search.CompareTraces(q.OrderBy, a, b) })
+	slices.SortFunc(ents, func(a, b *tracking.TraceInfo) int { return compareEntries(q.OrderBy, a, b) })
 	var out []*tracking.TraceInfo
 	for _, e := range ents {
 		if len(out) == limit {
@@ -538,4 +539,50 @@ func searchTracesByEntries(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, 
 		}
 	}
 	return out, nil
+}
+
+// compareEntries is search.CompareTraces for index entries and keys
+// entryOrder accepts, reading the fields directly (a sort of every entry
+// of an experiment calls it millions of times).
+func compareEntries(keys []search.OrderKey, a, b *tracking.TraceInfo) int {
+	hasTS, hasID := false, false
+	for i := range keys {
+		k := &keys[i]
+		hasTS = hasTS || k.Key == "timestamp_ms"
+		hasID = hasID || k.Key == "request_id"
+		if c := compareEntryKey(k.Key, k.Asc, a, b); c != 0 {
+			return c
+		}
+	}
+	if !hasTS {
+		if c := compareEntryKey("timestamp_ms", false, a, b); c != 0 {
+			return c
+		}
+	}
+	if !hasID {
+		return compareEntryKey("request_id", true, a, b)
+	}
+	return 0
+}
+
+func compareEntryKey(key string, asc bool, a, b *tracking.TraceInfo) int {
+	var c int
+	switch key {
+	case "timestamp_ms":
+		c = cmp.Compare(a.TimestampMs, b.TimestampMs)
+	case "execution_time_ms":
+		c = cmp.Compare(a.ExecutionTimeMs, b.ExecutionTimeMs)
+	case "end_time_ms":
+		c = cmp.Compare(a.TimestampMs+a.ExecutionTimeMs, b.TimestampMs+b.ExecutionTimeMs)
+	case "status":
+		c = cmp.Compare(a.Status, b.Status)
+	case "request_id":
+		c = cmp.Compare(a.RequestID, b.RequestID)
+	case "experiment_id":
+		c = cmp.Compare(a.ExperimentID, b.ExperimentID)
+	}
+	if !asc {
+		c = -c
+	}
+	return c
 }
