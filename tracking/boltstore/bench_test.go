@@ -89,7 +89,7 @@ func parallelWrites(b *testing.B, s *Store, writers int, op func(w int, i int64)
 // BenchmarkGroupCommit: throughput of durable log-batches (10 metrics, one
 // run per writer) with 1, 8 and 64 concurrent writers.
 func BenchmarkGroupCommit(b *testing.B) {
-	for _, writers := range []int{1, 8, 64} {
+	for _, writers := range []int{1, 8, 20, 64} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			s, _ := openTest(b)
 			runs := make([]string, writers)
@@ -107,7 +107,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 // tag, user and source tags, as MLflow's client sends) into one experiment
 // with 1, 8 and 64 concurrent writers.
 func BenchmarkCreateRunParallel(b *testing.B) {
-	for _, writers := range []int{1, 8, 64} {
+	for _, writers := range []int{1, 8, 20, 64} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			s, _ := openTest(b)
 			exp := mkExp(b, s, "runs")
