@@ -3,6 +3,8 @@ package boltstore
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,6 +141,46 @@ func BenchmarkCreateRunParallelGenerated(b *testing.B) {
 			s, _ := openTest(b)
 			exp := mkExp(b, s, "runs")
 			parallelWrites(b, s, writers, func(int, int64) error { return createRandomRun(s, exp) })
+		})
+	}
+}
+
+// BenchmarkDiskCommitFloor: the I/O of one bbolt commit without bbolt,
+// on the file system of the test's temporary directory: pages 4 KiB
+// writes at scattered offsets of a 64 MiB file (as bbolt writes the pages
+// of a commit, one pwrite each, wherever the freelist put them),
+// fdatasync, one meta page write, fdatasync. Compare ms/commit with the
+// store benchmarks' to see how much of a commit is the disk.
+func BenchmarkDiskCommitFloor(b *testing.B) {
+	f, err := os.Create(filepath.Join(b.TempDir(), "floor"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	const size = 64 << 20
+	if err := f.Truncate(size); err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	for _, pages := range []int{1, 20, 75, 170} {
+		b.Run(fmt.Sprintf("pages=%d", pages), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				for p := 0; p < pages; p++ {
+					if _, err := f.WriteAt(buf, int64(2+rand.IntN(size/4096-2))*4096); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := fdatasyncFile(f); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := f.WriteAt(buf, 0); err != nil {
+					b.Fatal(err)
+				}
+				if err := fdatasyncFile(f); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/commit")
 		})
 	}
 }
