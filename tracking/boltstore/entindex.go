@@ -44,7 +44,9 @@ var (
 	metaEntIdxPos   = []byte("eidxpos")
 )
 
-func init() { allBucket = append(allBucket, bEntIdx) }
+// bEntIdx is not in allBucket: a file written before it (a backup of an
+// older server at the same schema version) stays valid for VerifyFile;
+// newStore creates it.
 
 // Entry kinds (the first two bytes of every eidx key).
 var (

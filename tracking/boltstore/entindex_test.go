@@ -353,6 +353,9 @@ func TestEntIndexBuildOnOpen(t *testing.T) {
 		return tx.Bucket(bMeta).Delete(metaEntIdxReady)
 	}))
 	ok(t, db.Close())
+	if _, err := VerifyFile(bg, path); err != nil {
+		t.Fatalf("a file without eidx: %v", err)
+	}
 
 	autoIndex, indexChunk = false, 7
 	t.Cleanup(func() { autoIndex, indexChunk = true, 1000 })

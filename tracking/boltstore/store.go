@@ -147,6 +147,9 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
+		if _, err := tx.CreateBucketIfNotExists(bEntIdx); err != nil {
+			return fmt.Errorf("create bucket %s: %w", bEntIdx, err)
+		}
 		meta := tx.Bucket(bMeta)
 		if v := meta.Get([]byte("version")); v != nil {
 			if len(v) != 8 || u64be(v) == 0 || u64be(v) > schemaVersion {
