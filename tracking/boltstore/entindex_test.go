@@ -471,3 +471,44 @@ func TestEntSearchUsesIndex(t *testing.T) {
 		t.Error("the scan decoded no corrupt version: the test proves nothing")
 	}
 }
+
+// TestCreateModelVersionNumber: a new version takes the number after the
+// highest ever created (deleted ones are not reused) and after any stored
+// version the model record does not count (lastVersion), without reading
+// the other versions.
+func TestCreateModelVersionNumber(t *testing.T) {
+	s, _ := openTest(t)
+	for _, name := range []string{"m", "m2", "n"} {
+		_, err := s.CreateRegisteredModel(bg, tracking.CreateRegisteredModel{Name: name})
+		ok(t, err)
+	}
+	create := func(name string) string {
+		v, err := s.CreateModelVersion(bg, tracking.CreateModelVersion{Name: name, Source: "s"})
+		ok(t, err)
+		return v.Version
+	}
+	for range 3 {
+		create("m")
+	}
+	ok(t, s.DeleteModelVersion(bg, "m", 3))
+	if v := create("m"); v != "4" {
+		t.Errorf("after deleting 3: version %s, want 4", v)
+	}
+	// A version the model record does not count, and a corrupt one in
+	// between that must not be read.
+	ok(t, s.db.Update(func(tx *bolt.Tx) error {
+		if err := putJSON(tx.Bucket(bMV), versionKey("m", 300), mvRecord{Source: "s"}); err != nil {
+			return err
+		}
+		return tx.Bucket(bMV).Put(versionKey("m", 2), []byte("{"))
+	}))
+	if v := create("m"); v != "301" {
+		t.Errorf("after a stored version 300: version %s, want 301", v)
+	}
+	if v := create("m2"); v != "1" {
+		t.Errorf("m2: version %s, want 1", v)
+	}
+	if v := create("n"); v != "1" {
+		t.Errorf("n: version %s, want 1", v)
+	}
+}

@@ -207,6 +207,27 @@ func forEachVersion(tx *bolt.Tx, name string, fn func(version int64, rec *mvReco
 	return nil
 }
 
+// lastVersion returns the highest version of a model (0: none), from
+// the last key of its range (versions are big-endian in the key).
+func lastVersion(tx *bolt.Tx, name string) int64 {
+	prefix := modelPrefix(name)
+	c := tx.Bucket(bMV).Cursor()
+	var k []byte
+	if end := prefixEnd(prefix); end == nil {
+		k, _ = c.Last()
+	} else if k, _ = c.Seek(end); k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
+		if len(k) == len(prefix)+8 {
+			return int64(u64be(k[len(prefix):]))
+		}
+	}
+	return 0
+}
+
 // latestVersions returns the highest version per stage, in the order in
 // which the stages first occur among the versions in ascending version
 // order (MLflow builds a dict that way).
@@ -627,13 +648,7 @@ func (s *Store) CreateModelVersion(ctx context.Context, req tracking.CreateModel
 		if err != nil {
 			return err
 		}
-		version = rec.MaxVersion + 1
-		if err := forEachVersion(tx, req.Name, func(v int64, _ *mvRecord) error {
-			version = max(version, v+1)
-			return nil
-		}); err != nil {
-			return err
-		}
+		version = max(rec.MaxVersion, lastVersion(tx, req.Name)) + 1
 		return withVersionIndex(tx, req.Name, version, func() error {
 			rec.MaxVersion, rec.Updated = version, now
 			if err := putJSON(tx.Bucket(bRM), []byte(req.Name), rec); err != nil {
