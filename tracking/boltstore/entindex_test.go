@@ -218,7 +218,8 @@ var planTunings = []struct{ countCap, perRow, min int }{{10000, 8, 1024}, {10000
 
 // TestEntSearchDifferential: experiment, registered-model and
 // model-version searches page exactly like the scan of every entity, for
-// many filters, orders, view types and page sizes, under every plan.
+// many filters, orders, view types and page sizes, under every plan, and
+// before the index build completes.
 func TestEntSearchDifferential(t *testing.T) {
 	s, _ := openTest(t)
 	rng := rand.New(rand.NewPCG(5, 9))
@@ -237,7 +238,12 @@ func TestEntSearchDifferential(t *testing.T) {
 		}
 	}
 	nonEmpty := 0
-	for i := range 400 {
+	for i := range 300 {
+		if i == 230 {
+			// The rest as a database whose build has not completed:
+			// only the buckets keyed by name and id may be used.
+			ok(t, s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Delete(metaEntIdxReady) }))
+		}
 		size := 1 + rng.IntN(5)
 		if i%10 == 0 {
 			size = 0 // registry: everything in one page
@@ -306,7 +312,7 @@ func TestEntSearchDifferential(t *testing.T) {
 			}
 		})
 	}
-	if nonEmpty < 100 {
+	if nonEmpty < 75 {
 		t.Errorf("only %d non-empty model version searches: the data does not exercise the indexes", nonEmpty)
 	}
 }
