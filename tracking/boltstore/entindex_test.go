@@ -317,8 +317,8 @@ func TestEntSearchDifferential(t *testing.T) {
 	}
 }
 
-// TestEntIndexBuildOnOpen: a database without eidx (written before it)
-// answers the searches by scanning, is indexed by a build that resumes
+// TestEntIndexBuildOnOpen: a database without eidx (a version-3 file) is
+// migrated to the current version on open, answers the searches by scanning, is indexed by a build that resumes
 // where an interrupted one stopped, and ends with exactly the entries the
 // write paths maintain; writes during the build are indexed too.
 func TestEntIndexBuildOnOpen(t *testing.T) {
@@ -356,6 +356,9 @@ func TestEntIndexBuildOnOpen(t *testing.T) {
 		if err := tx.DeleteBucket(bEntIdx); err != nil {
 			return err
 		}
+		if err := tx.Bucket(bMeta).Put([]byte("version"), u64(3)); err != nil {
+			return err
+		}
 		return tx.Bucket(bMeta).Delete(metaEntIdxReady)
 	}))
 	ok(t, db.Close())
@@ -377,6 +380,12 @@ func TestEntIndexBuildOnOpen(t *testing.T) {
 	if r, _ := ready(); r {
 		t.Fatal("eidx ready before any build")
 	}
+	ok(t, s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bMeta).Get([]byte("version")); u64be(v) != schemaVersion {
+			t.Errorf("version %x after opening a version-3 file", v)
+		}
+		return nil
+	}))
 	if got := answers(); got != wantAnswers {
 		t.Errorf("unindexed: %q, want %q", got, wantAnswers)
 	}
