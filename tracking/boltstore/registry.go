@@ -613,13 +613,7 @@ func (s *Store) GetModelVersionByAlias(ctx context.Context, name, alias string) 
 		notFound := tracking.Errorf(tracking.InvalidParameterValue, "Registered model alias %s not found.", alias)
 		var version int64
 		if strings.EqualFold(alias, "latest") {
-			err := forEachVersion(tx, name, func(v int64, _ *mvRecord) error {
-				version = v
-				return nil
-			})
-			if err != nil {
-				return err
-			}
+			version = lastVersion(tx, name) // the last key, not a decode of every version
 		} else if v := tx.Bucket(bRMAlias).Get(append(modelPrefix(name), alias...)); v != nil {
 			version = int64(u64be(v))
 		}
