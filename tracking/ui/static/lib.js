@@ -543,7 +543,8 @@ export function isUserTag(key) {
 /**
  * tokenPager pages a list through MLflow's page tokens (page_token in,
  * next_page_token out) with Previous / Next buttons, a "Runs 51–100"
- * label and a rows-per-page select bound to the URL's size parameter.
+ * label and (given sizes) a rows-per-page select bound to the URL's size
+ * parameter.
  * go(index) loads page index, asking for pager.token(index); it reports
  * the answer with pager.loaded(index, rowCount, nextPageToken), which
  * returns false (and says so) when a page after the first is empty: MLflow
@@ -556,10 +557,13 @@ export function tokenPager({ id, noun, size, sizes, defaultSize, go }) {
   const info = h('span', { class: 'muted page-info', 'aria-live': 'polite' });
   const prev = h('button', { type: 'button', class: 'btn', id: `${id}-prev`, disabled: true, onclick: () => go(index - 1) }, '‹ Previous');
   const nextBtn = h('button', { type: 'button', class: 'btn', id: `${id}-next`, disabled: true, onclick: () => go(index + 1) }, 'Next ›');
-  const sizeSelect = h('select', { id: `${id}-size`, onchange: () => setQuery({ size: Number(sizeSelect.value) === defaultSize ? '' : sizeSelect.value }, { push: true }) },
-    sizes.map((n) => h('option', { value: String(n), selected: n === size }, String(n))));
-  const el = h('div', { class: 'pager', hidden: true }, prev, nextBtn, info, h('span', { class: 'spacer' }),
-    h('div', { class: 'inline-field' }, h('label', { for: `${id}-size` }, 'Rows per page'), sizeSelect));
+  let sizeField = null;
+  if (sizes) {
+    const sizeSelect = h('select', { id: `${id}-size`, onchange: () => setQuery({ size: Number(sizeSelect.value) === defaultSize ? '' : sizeSelect.value }, { push: true }) },
+      sizes.map((n) => h('option', { value: String(n), selected: n === size }, String(n))));
+    sizeField = h('div', { class: 'inline-field' }, h('label', { for: `${id}-size` }, 'Rows per page'), sizeSelect);
+  }
+  const el = h('div', { class: 'pager', hidden: true }, prev, nextBtn, info, h('span', { class: 'spacer' }), sizeField);
   const plural = (n) => `${n} ${noun}${n === 1 ? '' : 's'}`;
   const title = noun[0].toUpperCase() + noun.slice(1) + 's';
   function draw() {
