@@ -12,21 +12,32 @@ import (
 // mlflow handler: a fresh server, bbolt file and artifact directory for each
 // transcript, real HTTP over loopback, raw request paths.
 func TestConformanceThroughCaddy(t *testing.T) {
-	conformanceThroughCaddy(t, caddytest.BackendBolt)
+	conformanceThroughCaddy(t, caddytest.BackendBolt, "../testdata/conformance")
 }
 
 // TestConformanceThroughCaddyPostgres is TestConformanceThroughCaddy with
 // the tracking data in PostgreSQL: a fresh database for each transcript
 // (skipped without MLFLOW_TEST_POSTGRES_URI, failed under CI=true).
 func TestConformanceThroughCaddyPostgres(t *testing.T) {
-	conformanceThroughCaddy(t, caddytest.BackendPostgres)
+	conformanceThroughCaddy(t, caddytest.BackendPostgres, "../testdata/conformance")
 }
 
-func conformanceThroughCaddy(t *testing.T, backend string) {
+// TestConformanceMLflow3ThroughCaddy replays the exchanges recorded from
+// MLflow 3's Python client (testdata/conformance-mlflow3: OTLP span
+// export, v3 trace routes) through Caddy, on bbolt and on PostgreSQL.
+func TestConformanceMLflow3ThroughCaddy(t *testing.T) {
+	for _, backend := range []string{caddytest.BackendBolt, caddytest.BackendPostgres} {
+		t.Run(backend, func(t *testing.T) {
+			conformanceThroughCaddy(t, backend, "../testdata/conformance-mlflow3")
+		})
+	}
+}
+
+func conformanceThroughCaddy(t *testing.T, backend, dir string) {
 	if testing.Short() {
 		t.Skip("conformance replay skipped in -short mode")
 	}
-	results := replay.RunDir(t, "../testdata/conformance", func(t testing.TB) string {
+	results := replay.RunDir(t, dir, func(t testing.TB) string {
 		return caddytest.Start(t, caddytest.Options{Backend: backend}).URL
 	}, replay.OutOfScope, replay.ProjectOptions)
 	passed, failed := 0, 0
