@@ -28,6 +28,10 @@ var migrations = map[int]func(db *bolt.DB) error{
 	// the indexes go stale. The indexes themselves are built in the
 	// background after Open (indexbuild.go).
 	2: func(*bolt.DB) error { return nil },
+	// Version 4 maintains the experiment and registry indexes (bucket
+	// eidx) on every write, for the same reason; they are built in the
+	// background after Open (entindex.go).
+	3: func(*bolt.DB) error { return nil },
 }
 
 // bHistV1 is the version-1 metric history bucket: rp(runID) | str(key) |
