@@ -129,9 +129,11 @@ func (s *Store) LogSpans(ctx context.Context, experimentID string, batches []tra
 				rejected = append(rejected, b.TraceID)
 				continue
 			}
+			// ApplySpanBatch updates old in place: keep what its index
+			// entry is keyed on (a root span arriving after its children
+			// moves the trace's start earlier).
 			var prev *tracking.TraceInfo
 			if old != nil {
-				// ApplySpanBatch changes old in place.
 				prev = traceIndexCopy(old)
 			}
 			t := tracking.ApplySpanBatch(old, exps, joinURI(exp.ArtifactLocation, "traces", b.TraceID, "artifacts"), b)
