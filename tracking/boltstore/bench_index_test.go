@@ -135,37 +135,3 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
-
-// BenchmarkIndexSpace reports the space of the data and of its indexes
-// (bbolt's in-use bytes of leaf and branch pages) for 10,000 runs with 2
-// metrics of 10 points, 2 params and 1 tag each: bytes per run, bytes per
-// metric point (history) and the index overhead against the run data it
-// indexes (records, exprun, params, tags, latest values, history).
-func BenchmarkIndexSpace(b *testing.B) {
-	const runs, points = 10000, 10
-	for i := 0; i < b.N; i++ {
-		s, _ := openTest(b)
-		exp := mkExp(b, s, "space")
-		seedRuns(b, s, exp, runs, points)
-		inuse := map[string]int{}
-		ok(b, s.db.View(func(tx *bolt.Tx) error {
-			for _, name := range [][]byte{bRun, bExpRun, bParam, bTag, bLatest, bHist, bRunIdx} {
-				st := tx.Bucket(name).Stats()
-				inuse[string(name)] = st.LeafInuse + st.BranchInuse + st.InlineBucketInuse
-			}
-			return nil
-		}))
-		data := 0
-		for k, v := range inuse {
-			if k != string(bRunIdx) {
-				data += v
-			}
-		}
-		b.ReportMetric(float64(data)/runs, "data-B/run")
-		b.ReportMetric(float64(inuse[string(bHist)])/(runs*2*points), "hist-B/point")
-		b.ReportMetric(float64(inuse[string(bRunIdx)])/runs, "index-B/run")
-		b.ReportMetric(100*float64(inuse[string(bRunIdx)])/float64(data), "index-%")
-		b.ReportMetric(100*float64(inuse[string(bRunIdx)])/float64(data-inuse[string(bHist)]), "index-%-excl-hist")
-		ok(b, s.Close())
-	}
-}
