@@ -17,7 +17,8 @@ import (
 )
 
 // seedRuns writes n runs into exp straight through the store's write
-// functions (indexes included), 500 runs per transaction: metrics loss
+// functions (indexes included), 500 runs per transaction, with ids in
+// creation order as CreateRun issues them: metrics loss
 // (uniform in [0, 1)) and acc with points points of history each, params
 // lr (10 values) and i, and the run name tag.
 func seedRuns(b *testing.B, s *Store, exp string, n, points int) {
@@ -27,7 +28,7 @@ func seedRuns(b *testing.B, s *Store, exp string, n, points int) {
 	for done := 0; done < n; {
 		ok(b, s.db.Update(func(tx *bolt.Tx) error {
 			for end := min(done+500, n); done < end; done++ {
-				id, err := newRunID()
+				id, err := newOrderedRunID(time.UnixMilli(1700000000000 + int64(done)))
 				if err != nil {
 					return err
 				}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -27,13 +28,27 @@ import (
 // whose value outgrows ixBlockMax is split in two.
 
 // ixBlockMax is the largest value a block keeps before it is split.
-const ixBlockMax = 1024
+const ixBlockMax = 512
 
 // ixBlock is a decoded block: the entries, in order, laid end to end in
-// buf (entry i is buf[ends[i-1]:ends[i]], ends[-1] being 0).
+// buf (entry i is buf[ends[i-1]:ends[i]], ends[-1] being 0); list is
+// scratch space for the entries of a rewrite.
 type ixBlock struct {
 	buf  []byte
 	ends []int
+	list [][]byte
+}
+
+// blockPool recycles the decode buffers of writes (every index write
+// decodes and re-encodes a block).
+var blockPool = sync.Pool{New: func() any { return new(ixBlock) }}
+
+func getBlock() *ixBlock { return blockPool.Get().(*ixBlock) }
+
+func putBlock(b *ixBlock) {
+	if cap(b.buf) <= 64<<10 {
+		blockPool.Put(b)
+	}
 }
 
 func (b *ixBlock) len() int { return len(b.ends) }
@@ -93,6 +108,13 @@ func (b *ixBlock) search(e []byte) (int, bool) {
 // encodeEntries encodes entries (sorted, at least one) as a block value:
 // everything after the first.
 func encodeEntries(dst []byte, entries [][]byte) []byte {
+	if dst == nil {
+		n := 0
+		for _, e := range entries[1:] {
+			n += len(e)
+		}
+		dst = make([]byte, 0, min(n, 2*ixBlockMax)+2*len(entries))
+	}
 	for i := 1; i < len(entries); i++ {
 		prev, e := entries[i-1], entries[i]
 		shared := 0
@@ -106,13 +128,14 @@ func encodeEntries(dst []byte, entries [][]byte) []byte {
 	return dst
 }
 
-// entries returns the entries of b as slices of its buffer.
+// entries returns the entries of b as slices of its buffer (in b's
+// scratch list).
 func (b *ixBlock) entries() [][]byte {
-	out := make([][]byte, b.len())
-	for i := range out {
-		out[i] = b.at(i)
+	b.list = b.list[:0]
+	for i := range b.len() {
+		b.list = append(b.list, b.at(i))
 	}
-	return out
+	return b.list
 }
 
 // putBlocks writes entries (sorted, non-empty) as one block, or as two
@@ -151,7 +174,8 @@ func blockFor(c *bolt.Cursor, e []byte) (k, v []byte) {
 func ixInsert(bk *bolt.Bucket, e []byte) error {
 	c := bk.Cursor()
 	k, v := blockFor(c, e)
-	var b ixBlock
+	b := getBlock()
+	defer putBlock(b)
 	if k == nil {
 		// e sorts first: it heads the first block (or a new one).
 		k, v = c.First()
@@ -166,6 +190,14 @@ func ixInsert(bk *bolt.Bucket, e []byte) error {
 			return err
 		}
 		return putBlocks(bk, append([][]byte{e}, b.entries()...), 0)
+	}
+	if !bytes.Equal(k, e) && len(v)+len(e)+4 <= ixBlockMax {
+		// The common case: e joins the block, which stays small enough.
+		out, present, err := spliceInsert(k, v, e)
+		if err != nil || present {
+			return err
+		}
+		return bk.Put(bytes.Clone(k), out)
 	}
 	if err := b.decode(k, v); err != nil {
 		return err
@@ -186,7 +218,15 @@ func ixRemove(bk *bolt.Bucket, e []byte) error {
 	if k == nil {
 		return nil
 	}
-	var b ixBlock
+	if !bytes.Equal(k, e) {
+		out, found, err := spliceRemove(k, v, e)
+		if err != nil || !found {
+			return err
+		}
+		return bk.Put(bytes.Clone(k), out)
+	}
+	b := getBlock()
+	defer putBlock(b)
 	if err := b.decode(k, v); err != nil {
 		return err
 	}
@@ -205,6 +245,114 @@ func ixRemove(bk *bolt.Bucket, e []byte) error {
 		return bk.Put(bytes.Clone(entries[0]), encodeEntries(nil, entries))
 	}
 	return bk.Put(bytes.Clone(k), encodeEntries(nil, entries))
+}
+
+// blockScan reads a block's value entry by entry, rebuilding each entry
+// (scratch memory reused), for the in-place edits below.
+type blockScan struct {
+	val       []byte
+	off, next int    // the current entry's encoding is val[off:next]
+	cur, prev []byte // the current and the previous entry
+}
+
+// step moves to the next encoded entry and returns the scan there; more
+// is false at the end (or when the value is malformed: err). A value
+// receiver, so that the scratch arrays of the callers stay on the stack.
+func (s blockScan) step() (_ blockScan, more bool, err error) {
+	if s.next >= len(s.val) {
+		s.off = len(s.val)
+		return s, false, nil
+	}
+	s.off = s.next
+	b := s.val[s.off:]
+	shared, n := binary.Uvarint(b)
+	if n <= 0 {
+		return s, false, errCorruptIndex(s.val)
+	}
+	b = b[n:]
+	rest, m := binary.Uvarint(b)
+	if m <= 0 || uint64(len(b)-m) < rest || shared > uint64(len(s.cur)) {
+		return s, false, errCorruptIndex(s.val)
+	}
+	s.prev, s.cur = s.cur, append(s.prev[:0], s.cur[:shared]...)
+	s.cur = append(s.cur, b[m:m+int(rest)]...)
+	s.next = s.off + n + m + int(rest)
+	return s, true, nil
+}
+
+// appendEntryEnc appends the encoding of e after prev.
+func appendEntryEnc(dst, prev, e []byte) []byte {
+	shared := 0
+	for shared < len(prev) && shared < len(e) && prev[shared] == e[shared] {
+		shared++
+	}
+	dst = binary.AppendUvarint(dst, uint64(shared))
+	dst = binary.AppendUvarint(dst, uint64(len(e)-shared))
+	return append(dst, e[shared:]...)
+}
+
+// spliceInsert returns the value of block (key, val) with e (> key) added,
+// rewriting only e's encoding and the next entry's; present is true when
+// e is there already.
+func spliceInsert(key, val, e []byte) (out []byte, present bool, err error) {
+	var bufA, bufB [128]byte
+	s := blockScan{val: val, cur: append(bufA[:0], key...), prev: bufB[:0]}
+	for {
+		var more bool
+		if s, more, err = s.step(); err != nil {
+			return nil, false, err
+		}
+		if !more {
+			// e goes last.
+			out = make([]byte, 0, len(val)+len(e)+4)
+			out = append(out, val...)
+			return appendEntryEnc(out, s.cur, e), false, nil
+		}
+		switch c := bytes.Compare(s.cur, e); {
+		case c == 0:
+			return nil, true, nil
+		case c > 0:
+			// e goes between prev and cur.
+			out = make([]byte, 0, len(val)+len(e)+4)
+			out = append(out, val[:s.off]...)
+			out = appendEntryEnc(out, s.prev, e)
+			out = appendEntryEnc(out, e, s.cur)
+			return append(out, val[s.next:]...), false, nil
+		}
+	}
+}
+
+// spliceRemove returns the value of block (key, val) without e (> key);
+// found is false when e is not there.
+func spliceRemove(key, val, e []byte) (out []byte, found bool, err error) {
+	var bufA, bufB [128]byte
+	s := blockScan{val: val, cur: append(bufA[:0], key...), prev: bufB[:0]}
+	for {
+		var more bool
+		if s, more, err = s.step(); err != nil || !more {
+			return nil, false, err
+		}
+		c := bytes.Compare(s.cur, e)
+		if c > 0 {
+			return nil, false, nil
+		}
+		if c < 0 {
+			continue
+		}
+		// Drop cur: the entry after it is re-encoded against prev.
+		var bufC [128]byte
+		before, start := append(bufC[:0], s.prev...), s.off
+		if s, more, err = s.step(); err != nil {
+			return nil, false, err
+		}
+		out = make([]byte, 0, len(val))
+		out = append(out, val[:start]...)
+		if more {
+			out = appendEntryEnc(out, before, s.cur)
+			out = append(out, val[s.next:]...)
+		}
+		return out, true, nil
+	}
 }
 
 // ixCursor walks the entries of a packed index in order, with the method

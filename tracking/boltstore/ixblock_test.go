@@ -14,7 +14,7 @@ import (
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/search"
 )
 
-// TestIxBlocks: random inserts and removes into a packed index (blocks
+// TestIxBlocks: random inserts, moves and removes into a packed index (blocks
 // split on the way) keep exactly the entries of a reference set, in
 // order, and its cursor seeks and walks both ways like a bbolt cursor
 // over one key per entry.
@@ -40,6 +40,30 @@ func TestIxBlocks(t *testing.T) {
 			}
 			for range 300 {
 				e := gen()
+				if round > 5 && rng.IntN(4) == 0 {
+					// Move an existing entry (a changed latest value):
+					// often to a neighbour in the same block.
+					var old []byte
+					for k := range ref {
+						old = []byte(k)
+						break
+					}
+					if old == nil {
+						continue
+					}
+					if rng.IntN(2) == 0 {
+						e = append(bytes.Clone(old), byte(rng.IntN(4)))
+					}
+					delete(ref, string(old))
+					ref[string(e)] = true
+					if err := ixRemove(bk, old); err != nil {
+						return err
+					}
+					if err := ixInsert(bk, e); err != nil {
+						return err
+					}
+					continue
+				}
 				if round > 10 && rng.IntN(3) == 0 {
 					// Remove an existing entry, or a missing one.
 					if rng.IntN(2) == 0 {
