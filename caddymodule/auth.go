@@ -122,10 +122,16 @@ type ClientCertConfig struct {
 // replaceAll replaces placeholders in every string of the config. Unknown
 // or empty placeholders are errors: an unset {env.ADMIN_HASH} must not
 // become an empty hash.
-// bcryptCost is the cost of the password hashes the server makes and of the
-// fake hash it compares against for unknown users (0: bcrypt's default).
-// Tests lower it; a deployment has no reason to.
+// bcryptCost is the cost of the fake hash the server compares against for
+// unknown users (0: bcrypt's default). Tests lower it; a deployment has no
+// reason to.
 var bcryptCost = 0
+
+// hashPassword hashes a new user's password for the user store, at
+// authn.HashPassword's cost (never below bcrypt's default). Tests swap in a
+// minimum-cost hash: the authorization matrix sends hundreds of wrong
+// passwords, each a full bcrypt comparison, under the race detector.
+var hashPassword = func(pw string) ([]byte, error) { return authn.HashPassword(pw, 0) }
 
 func (c *AuthConfig) replaceAll(repl *caddy.Replacer) error {
 	var firstErr error

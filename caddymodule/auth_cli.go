@@ -19,7 +19,6 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/caddy-mlflow/caddy-mlflow/authn"
 	"github.com/caddy-mlflow/caddy-mlflow/authstore"
 	"github.com/caddy-mlflow/caddy-mlflow/authstore/boltauth"
 	"github.com/caddy-mlflow/caddy-mlflow/internal/pgdb"
@@ -125,7 +124,7 @@ func cmdMLflow(fl caddycmd.Flags) (int, error) {
 		if len([]rune(pw)) < MinPasswordLength {
 			return caddy.ExitCodeFailedStartup, fmt.Errorf("the password must be at least %d characters", MinPasswordLength)
 		}
-		hash, err := authn.HashPassword(pw, bcryptCost)
+		hash, err := hashPassword(pw)
 		if err != nil {
 			return caddy.ExitCodeFailedStartup, err
 		}

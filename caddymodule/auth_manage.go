@@ -392,7 +392,7 @@ func hashNewPassword(pw string) ([]byte, error) {
 	if len(pw) > authn.MaxPasswordBytes {
 		return nil, badParam("Password must be at most " + strconv.Itoa(authn.MaxPasswordBytes) + " bytes long.")
 	}
-	h, err := authn.HashPassword(pw, bcryptCost)
+	h, err := hashPassword(pw)
 	if err != nil {
 		return nil, badParam("Invalid password.")
 	}

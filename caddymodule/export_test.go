@@ -7,7 +7,9 @@ import (
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/pflag"
+	"golang.org/x/crypto/bcrypt"
 
+	"github.com/caddy-mlflow/caddy-mlflow/authn"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/storecopy"
 )
@@ -17,7 +19,17 @@ var DBReferences = dbReferences
 
 // The tests hash passwords at bcrypt's minimum cost: the authorization
 // matrix sends hundreds of wrong passwords, each a full bcrypt comparison.
-func init() { bcryptCost = 4 }
+// authn.HashPassword refuses to go below bcrypt's default, so the tests
+// hash directly, after the same checks.
+func init() {
+	bcryptCost = bcrypt.MinCost
+	hashPassword = func(pw string) ([]byte, error) {
+		if pw == "" || len(pw) > authn.MaxPasswordBytes {
+			return authn.HashPassword(pw, 0) // its refusal
+		}
+		return bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	}
+}
 
 // PGReferences exposes the PostgreSQL pool's reference count of uri with
 // the settings p to the external tests.

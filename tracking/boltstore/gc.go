@@ -194,15 +194,17 @@ func (s *Store) HardDeleteExperiment(ctx context.Context, experimentID string) e
 		if err := deletePrefix(tx.Bucket(bTraceOrd), prefix); err != nil {
 			return err
 		}
-		if err := deletePrefix(tx.Bucket(bExpTag), prefix); err != nil {
-			return err
-		}
-		if v := tx.Bucket(bExpName).Get([]byte(rec.Name)); v != nil && u64be(v) == id {
-			if err := tx.Bucket(bExpName).Delete([]byte(rec.Name)); err != nil {
+		return withExpIndex(tx, id, func() error {
+			if err := deletePrefix(tx.Bucket(bExpTag), prefix); err != nil {
 				return err
 			}
-		}
-		return tx.Bucket(bExp).Delete(prefix)
+			if v := tx.Bucket(bExpName).Get([]byte(rec.Name)); v != nil && u64be(v) == id {
+				if err := tx.Bucket(bExpName).Delete([]byte(rec.Name)); err != nil {
+					return err
+				}
+			}
+			return tx.Bucket(bExp).Delete(prefix)
+		})
 	})
 }
 

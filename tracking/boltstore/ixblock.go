@@ -23,7 +23,7 @@ import (
 //
 // (front coding). Blocks do not overlap: every entry of a block sorts
 // before the next block's key. A block with an empty value holds one
-// entry, so a bucket of one key per entry (schema 3) reads as blocks too.
+// entry, so a bucket of one key per entry (schemas 3 and 4) reads as blocks too.
 // An insert or delete rewrites the one block holding the entry; a block
 // whose value outgrows ixBlockMax is split in two.
 

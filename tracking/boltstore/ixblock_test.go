@@ -191,11 +191,17 @@ func TestIxBlockCorrupt(t *testing.T) {
 	}))
 }
 
-// TestIndexMigrateFromV3: a version-3 file (one ridx key per entry) is
-// migrated on Open: its index is dropped, searches scan (and answer the
-// same) until the background build has indexed every run again, and the
-// rebuilt index holds the same entries, packed into blocks.
-func TestIndexMigrateFromV3(t *testing.T) {
+// TestIndexMigrateUnpacked: a version-3 or version-4 file (one ridx key
+// per entry) is migrated on Open: its index is dropped, searches scan (and
+// answer the same) until the background build has indexed every run
+// again, and the rebuilt index holds the same entries, packed into blocks.
+func TestIndexMigrateUnpacked(t *testing.T) {
+	for _, v := range []uint64{3, 4} {
+		t.Run(fmt.Sprint("version", v), func(t *testing.T) { testIndexMigrateUnpacked(t, v) })
+	}
+}
+
+func testIndexMigrateUnpacked(t *testing.T, version uint64) {
 	s, path := openTest(t)
 	rng := rand.New(rand.NewPCG(9, 9))
 	exps, _ := seedRandom(t, s, rng, 60)
@@ -218,7 +224,7 @@ func TestIndexMigrateFromV3(t *testing.T) {
 	}
 	ok(t, s.Close())
 
-	// Write the index back in the version-3 layout: one key per entry.
+	// Write the index back in the old layout: one key per entry.
 	db, err := bolt.Open(path, 0o600, nil)
 	ok(t, err)
 	ok(t, db.Update(func(tx *bolt.Tx) error {
@@ -234,7 +240,7 @@ func TestIndexMigrateFromV3(t *testing.T) {
 				return err
 			}
 		}
-		return tx.Bucket(bMeta).Put([]byte("version"), u64(3))
+		return tx.Bucket(bMeta).Put([]byte("version"), u64(version))
 	}))
 	ok(t, db.Close())
 
@@ -248,10 +254,10 @@ func TestIndexMigrateFromV3(t *testing.T) {
 			t.Errorf("version %x after open", v)
 		}
 		if indexReady(tx) {
-			t.Error("version-3 index still marked ready")
+			t.Error("unpacked index still marked ready")
 		}
 		if n := tx.Bucket(bRunIdx).Stats().KeyN; n != 0 {
-			t.Errorf("version-3 index kept: %d keys", n)
+			t.Errorf("unpacked index kept: %d keys", n)
 		}
 		return nil
 	}))
@@ -262,7 +268,7 @@ func TestIndexMigrateFromV3(t *testing.T) {
 	}
 	ok(t, s.buildIndex(bg, -1))
 	if got := ridxKeys(t, s); !slices.Equal(got, want) {
-		t.Fatalf("rebuilt index has %d entries, version 3 had %d", len(got), len(want))
+		t.Fatalf("rebuilt index has %d entries, the unpacked one had %d", len(got), len(want))
 	}
 	ok(t, s.db.View(func(tx *bolt.Tx) error {
 		if n := tx.Bucket(bRunIdx).Stats().KeyN; n*4 > len(want) {

@@ -28,10 +28,14 @@ var migrations = map[int]func(db *bolt.DB) error{
 	// the indexes go stale. The indexes themselves are built in the
 	// background after Open (indexbuild.go).
 	2: func(*bolt.DB) error { return nil },
-	// Version 4 packs the run index entries into front-coded blocks
-	// (ixblock.go). A version-3 index (one key per entry) is dropped and
+	// Version 4 maintains the experiment and registry indexes (bucket
+	// eidx) on every write, for the same reason; they are built in the
+	// background after Open (entindex.go).
+	3: func(*bolt.DB) error { return nil },
+	// Version 5 packs the run index entries into front-coded blocks
+	// (ixblock.go). An older run index (one key per entry) is dropped and
 	// built again in the background after Open; searches scan until then.
-	3: dropRunIndex,
+	4: dropRunIndex,
 }
 
 // dropRunIndex empties bucket ridx and forgets the build's state, so that

@@ -414,12 +414,20 @@ func (pl *planner) count(p *ixPath, limit int) int {
 
 // countSpan counts the entries of the index of kind in sp, up to limit.
 func (pl *planner) countSpan(kind byte, sp span, limit int) int {
+	c := pl.cursor(kind)
+	defer pl.cursorErr(c)
+	return countCursor(c, sp, limit)
+}
+
+// countSpan counts the keys of b in sp, up to limit.
+func countSpan(b *bolt.Bucket, sp span, limit int) int { return countCursor(b.Cursor(), sp, limit) }
+
+// countCursor counts the keys of c in sp, up to limit.
+func countCursor(c kvCursor, sp span, limit int) int {
 	if sp.empty() {
 		return 0
 	}
 	n := 0
-	c := pl.cursor(kind)
-	defer pl.cursorErr(c)
 	for k, _ := c.Seek(sp.from); k != nil && n < limit && bytes.Compare(k, sp.to) < 0; k, _ = c.Next() {
 		n++
 	}

@@ -67,10 +67,13 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	logger     atomic.Pointer[zap.Logger]
-	buildStop  context.CancelFunc // stops the background index build
-	buildDone  chan struct{}      // closed when the build goroutine ends
-	scanSearch bool               // tests: never use the indexes
+	logger    atomic.Pointer[zap.Logger]
+	buildStop context.CancelFunc // stops the background index build
+	buildDone chan struct{}      // closed when the build goroutine ends
+	// The experiment and registry index build (entindex.go).
+	entBuildStop context.CancelFunc
+	entBuildDone chan struct{}
+	scanSearch   bool // tests: never use the indexes
 }
 
 var _ tracking.Store = (*Store)(nil)
@@ -134,14 +137,18 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 		return nil, errors.New("boltstore: database is read-only")
 	}
 	version := schemaVersion
-	needIndex, needTraceIndex := false, false
+	needIndex, needTraceIndex, needEntIndex := false, false, false
 	err := db.Update(func(tx *bolt.Tx) error {
 		hadIndex := tx.Bucket(bRunIdx) != nil
+		hadEntIndex := tx.Bucket(bEntIdx) != nil
 		hadTraceIndex := tx.Bucket(bTraceOrd) != nil
 		for _, name := range allBucket {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
+		}
+		if _, err := tx.CreateBucketIfNotExists(bEntIdx); err != nil {
+			return fmt.Errorf("create bucket %s: %w", bEntIdx, err)
 		}
 		meta := tx.Bucket(bMeta)
 		if v := meta.Get([]byte("version")); v != nil {
@@ -153,10 +160,16 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 			if needIndex, err = prepareIndex(tx, hadIndex); err != nil {
 				return err
 			}
+			if needEntIndex, err = prepareEntIndex(tx, hadEntIndex); err != nil {
+				return err
+			}
 			needTraceIndex, err = prepareTraceIndex(tx, hadTraceIndex)
 			return err
 		}
 		if err := meta.Put(metaTraceIdx, []byte{1}); err != nil {
+			return err
+		}
+		if err := meta.Put(metaEntIdxReady, []byte{1}); err != nil {
 			return err
 		}
 		if err := meta.Put([]byte("version"), u64(schemaVersion)); err != nil {
@@ -190,6 +203,9 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 	if (needIndex || needTraceIndex) && autoIndex {
 		s.startIndexBuild(needIndex, needTraceIndex)
 	}
+	if needEntIndex && autoIndex {
+		s.startEntIndexBuild()
+	}
 	return s, nil
 }
 
@@ -201,6 +217,7 @@ func (s *Store) DB() *bolt.DB { return s.db }
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopIndexBuild()
+		s.stopEntIndexBuild()
 		if s.ownsDB {
 			if err := s.db.Close(); err != nil {
 				s.closeErr = fmt.Errorf("boltstore: close: %w", err)
