@@ -30,7 +30,8 @@
 //	input    rp(runID) str(name) digest         -> input tags (JSON)
 //	dataset  str(name) digest                   -> dataset (JSON; first logging wins)
 //	modelin  rp(runID) modelID                  -> ""
-//	ridx     uvarint(expID) kind str(name) value runref -> "" (index.go)
+//	ridx     entries uvarint(expID) kind str(name) value runref, packed into
+//	         blocks: first entry -> the others, front-coded (index.go, ixblock.go)
 //	meta     "version"                          -> schema version
 //	eidx     kind ... ref                       -> "" (experiment and registry indexes, entindex.go)
 //	meta     "ridx", "ridxpos"                  -> index build done / position

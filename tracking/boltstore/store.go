@@ -179,6 +179,13 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 	})
 	if err == nil && version < schemaVersion {
 		err = migrate(db, version)
+		if err == nil {
+			// A migration may have dropped the run index (see migrate.go).
+			err = db.View(func(tx *bolt.Tx) error {
+				needIndex = needIndex || !indexReady(tx)
+				return nil
+			})
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: initialise: %w", err)
