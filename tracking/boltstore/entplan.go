@@ -589,3 +589,26 @@ func keepOrder(p *epath, id string) *epath {
 	}
 	return nil
 }
+
+// recordPlan is an entPlan over the records of b: an index candidate is
+// the key of its record, and the scan visits every record. consider
+// reports whether a record matched.
+func recordPlan(ctx context.Context, b *bolt.Bucket, need int, consider func(k, v []byte) (bool, error)) *entPlan {
+	pl := &entPlan{ctx: ctx, need: need}
+	pl.consider = func(ref []byte) (bool, error) {
+		if v := b.Get(ref); v != nil {
+			return consider(ref, v)
+		}
+		return false, nil
+	}
+	pl.scan = func() error {
+		return forRange(b, nil, nil, false, func(k, v []byte) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			_, err := consider(k, v)
+			return err
+		})
+	}
+	return pl
+}

@@ -482,22 +482,7 @@ func (s *Store) SearchRegisteredModels(ctx context.Context, q tracking.Registere
 			}
 			return false, nil
 		}
-		pl := &entPlan{ctx: ctx, need: rowsWanted(cur.Offset(), q.MaxResults)}
-		pl.consider = func(ref []byte) (bool, error) {
-			if v := rms.Get(ref); v != nil {
-				return consider(ref, v)
-			}
-			return false, nil
-		}
-		pl.scan = func() error {
-			return forRange(rms, nil, nil, false, func(k, v []byte) error {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				_, err := consider(k, v)
-				return err
-			})
-		}
+		pl := recordPlan(ctx, rms, rowsWanted(cur.Offset(), q.MaxResults), consider)
 		pl.reset = func() { matched = matched[:0] }
 		if !s.scanSearch {
 			pl.clauses, pl.order, pl.rev = rmPlan(tx, q.Filter, q.OrderBy, cur)
@@ -836,22 +821,7 @@ func (s *Store) SearchModelVersions(ctx context.Context, q tracking.ModelVersion
 			}
 			return false, nil
 		}
-		pl := &entPlan{ctx: ctx, need: rowsWanted(cur.Offset(), q.MaxResults)}
-		pl.consider = func(ref []byte) (bool, error) {
-			if v := mvs.Get(ref); v != nil {
-				return consider(ref, v)
-			}
-			return false, nil
-		}
-		pl.scan = func() error {
-			return forRange(mvs, nil, nil, false, func(k, v []byte) error {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				_, err := consider(k, v)
-				return err
-			})
-		}
+		pl := recordPlan(ctx, mvs, rowsWanted(cur.Offset(), q.MaxResults), consider)
 		pl.reset = func() { matched = matched[:0] }
 		if !s.scanSearch {
 			pl.clauses, pl.order, pl.rev = mvPlan(tx, q.Filter, q.OrderBy, cur)
