@@ -379,14 +379,7 @@ func newAscStream(tx *bolt.Tx, exp uint64, from, hi int64) *ascStream {
 // (the span store), decodes a record only for the rest, and stops at
 // limit.
 func searchTracesIndexed(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, cur *search.Cursor, limit int, asc bool, af *asmtFilter) ([]*tracking.TraceInfo, error) {
-	var cheap, rest []search.Clause
-	for i := range q.Filter {
-		if indexOnlyClause(&q.Filter[i]) {
-			cheap = append(cheap, q.Filter[i])
-		} else {
-			rest = append(rest, q.Filter[i])
-		}
-	}
+	cheap, rest := splitIndexClauses(q.Filter)
 	spanClauses := search.SpanClauses(rest)
 	lo, hi := tsBounds(q.Filter)
 	if lo > hi {
@@ -487,14 +480,7 @@ func entryOrder(keys []search.OrderKey) bool {
 // assessment clauses and spans and decodes records in that order until
 // the page is full.
 func searchTracesByEntries(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, cur *search.Cursor, limit int, af *asmtFilter) ([]*tracking.TraceInfo, error) {
-	var cheap, rest []search.Clause
-	for i := range q.Filter {
-		if indexOnlyClause(&q.Filter[i]) {
-			cheap = append(cheap, q.Filter[i])
-		} else {
-			rest = append(rest, q.Filter[i])
-		}
-	}
+	cheap, rest := splitIndexClauses(q.Filter)
 	spanClauses := search.SpanClauses(rest)
 	lo, hi := tsBounds(q.Filter)
 	if lo > hi {
@@ -585,4 +571,17 @@ func compareEntryKey(key string, asc bool, a, b *tracking.TraceInfo) int {
 		c = -c
 	}
 	return c
+}
+
+// splitIndexClauses splits a filter into the clauses an order index entry
+// decides (indexOnlyClause) and the rest.
+func splitIndexClauses(filter []search.Clause) (cheap, rest []search.Clause) {
+	for i := range filter {
+		if indexOnlyClause(&filter[i]) {
+			cheap = append(cheap, filter[i])
+		} else {
+			rest = append(rest, filter[i])
+		}
+	}
+	return cheap, rest
 }
