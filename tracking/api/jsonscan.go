@@ -2,21 +2,25 @@ package api
 
 import (
 	"bytes"
-	"errors"
 	"strconv"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/caddy-mlflow/caddy-mlflow/internal/jsonscan"
 )
 
-// This file is a small, reflection-free JSON scanner. Request bodies are
+// This file splits JSON without reflection (on internal/jsonscan). Request bodies are
 // split into their top-level fields without decoding the values; the typed
 // getters in decode.go decode a value only when a handler asks for it. The
 // scanner accepts what Python's json.loads accepts, which is strict JSON
 // plus the bare tokens NaN, Infinity and -Infinity (they are kept as raw
 // values so that the number getters can refuse them with a 400).
 
-var errSyntax = errors.New("invalid JSON")
+var errSyntax = jsonscan.ErrSyntax
+
+// pyJSON is the grammar of request bodies: Python's json.loads.
+var pyJSON = jsonscan.Grammar{MaxDepth: 1001, NonFinite: true}
 
 // field is one member of a JSON object: its decoded name and raw value.
 // The name aliases the body when it has no escapes, so that splitting an
@@ -41,194 +45,14 @@ func (o object) get(name string) ([]byte, bool) {
 	return nil, false
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && isSpace(b[i]) {
-		i++
-	}
-	return i
-}
-
 // trimSpace removes surrounding JSON whitespace.
 func trimSpace(b []byte) []byte {
-	i := skipSpace(b, 0)
+	i := jsonscan.SkipSpace(b, 0)
 	j := len(b)
-	for j > i && isSpace(b[j-1]) {
+	for j > i && jsonscan.IsSpace(b[j-1]) {
 		j--
 	}
 	return b[i:j]
-}
-
-// afterElement reads what follows an object member or array element at
-// b[i] (after whitespace): the container's close byte or a comma. It
-// returns the index just past it; b[result-1] tells which it was.
-func afterElement(b []byte, i int, close byte) (int, error) {
-	i = skipSpace(b, i)
-	if i >= len(b) || (b[i] != close && b[i] != ',') {
-		return 0, errSyntax
-	}
-	return i + 1, nil
-}
-
-// scanValue returns the index just past the JSON value starting at b[i]
-// (after whitespace), or an error.
-func scanValue(b []byte, i int, depth int) (int, error) {
-	if depth > 1000 {
-		return 0, errSyntax
-	}
-	i = skipSpace(b, i)
-	if i >= len(b) {
-		return 0, errSyntax
-	}
-	switch c := b[i]; {
-	case c == '{':
-		i = skipSpace(b, i+1)
-		if i < len(b) && b[i] == '}' {
-			return i + 1, nil
-		}
-		for {
-			i = skipSpace(b, i)
-			if i >= len(b) || b[i] != '"' {
-				return 0, errSyntax
-			}
-			j, err := scanString(b, i)
-			if err != nil {
-				return 0, err
-			}
-			i = skipSpace(b, j)
-			if i >= len(b) || b[i] != ':' {
-				return 0, errSyntax
-			}
-			if i, err = scanValue(b, i+1, depth+1); err != nil {
-				return 0, err
-			}
-			if i, err = afterElement(b, i, '}'); err != nil || b[i-1] == '}' {
-				return i, err
-			}
-		}
-	case c == '[':
-		i = skipSpace(b, i+1)
-		if i < len(b) && b[i] == ']' {
-			return i + 1, nil
-		}
-		for {
-			var err error
-			if i, err = scanValue(b, i, depth+1); err != nil {
-				return 0, err
-			}
-			if i, err = afterElement(b, i, ']'); err != nil || b[i-1] == ']' {
-				return i, err
-			}
-		}
-	case c == '"':
-		return scanString(b, i)
-	case c == 't':
-		return scanLiteral(b, i, "true")
-	case c == 'f':
-		return scanLiteral(b, i, "false")
-	case c == 'n':
-		return scanLiteral(b, i, "null")
-	case c == 'N':
-		return scanLiteral(b, i, "NaN")
-	case c == 'I':
-		return scanLiteral(b, i, "Infinity")
-	case c == '-' && i+1 < len(b) && b[i+1] == 'I':
-		return scanLiteral(b, i, "-Infinity")
-	case c == '-' || (c >= '0' && c <= '9'):
-		return scanNumber(b, i)
-	}
-	return 0, errSyntax
-}
-
-func scanLiteral(b []byte, i int, lit string) (int, error) {
-	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
-		return 0, errSyntax
-	}
-	return i + len(lit), nil
-}
-
-func scanNumber(b []byte, i int) (int, error) {
-	start := i
-	if b[i] == '-' {
-		i++
-	}
-	if i >= len(b) {
-		return 0, errSyntax
-	}
-	if b[i] == '0' {
-		i++
-	} else if b[i] >= '1' && b[i] <= '9' {
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-	} else {
-		return 0, errSyntax
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		d := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == d {
-			return 0, errSyntax
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		d := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == d {
-			return 0, errSyntax
-		}
-	}
-	if i == start {
-		return 0, errSyntax
-	}
-	return i, nil
-}
-
-// scanString returns the index past the string literal starting at b[i].
-func scanString(b []byte, i int) (int, error) {
-	i++ // opening quote
-	for i < len(b) {
-		c := b[i]
-		switch {
-		case c == '"':
-			return i + 1, nil
-		case c == '\\':
-			if i+1 >= len(b) {
-				return 0, errSyntax
-			}
-			switch b[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if i+6 > len(b) {
-					return 0, errSyntax
-				}
-				for _, h := range b[i+2 : i+6] {
-					if unhex(h) < 0 {
-						return 0, errSyntax
-					}
-				}
-				i += 6
-			default:
-				return 0, errSyntax
-			}
-		case c < 0x20:
-			return 0, errSyntax // Python's json.loads (strict) refuses raw control characters
-		default:
-			i++
-		}
-	}
-	return 0, errSyntax
 }
 
 func unhex(c byte) int {
@@ -246,11 +70,11 @@ func unhex(c byte) int {
 // parseJSONValue checks that b holds exactly one JSON value (surrounded by
 // optional whitespace) and returns it trimmed.
 func parseJSONValue(b []byte) ([]byte, error) {
-	end, err := scanValue(b, 0, 0)
+	end, err := pyJSON.Value(b, 0)
 	if err != nil {
 		return nil, err
 	}
-	if skipSpace(b, end) != len(b) {
+	if jsonscan.SkipSpace(b, end) != len(b) {
 		return nil, errSyntax
 	}
 	return trimSpace(b), nil
@@ -276,17 +100,17 @@ func scanObject(raw []byte) (object, int, error) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil, 0, errSyntax
 	}
-	i := skipSpace(raw, 1)
+	i := jsonscan.SkipSpace(raw, 1)
 	if i < len(raw) && raw[i] == '}' {
 		return object{}, i + 1, nil
 	}
 	obj := make(object, 0, 8)
 	for {
-		i = skipSpace(raw, i)
+		i = jsonscan.SkipSpace(raw, i)
 		if i >= len(raw) || raw[i] != '"' {
 			return nil, 0, errSyntax
 		}
-		j, err := scanString(raw, i)
+		j, err := jsonscan.String(raw, i)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -300,17 +124,17 @@ func scanObject(raw []byte) (object, int, error) {
 			}
 			key = []byte(k)
 		}
-		i = skipSpace(raw, j)
+		i = jsonscan.SkipSpace(raw, j)
 		if i >= len(raw) || raw[i] != ':' {
 			return nil, 0, errSyntax
 		}
-		vs := skipSpace(raw, i+1)
-		ve, err := scanValue(raw, vs, 1)
+		vs := jsonscan.SkipSpace(raw, i+1)
+		ve, err := pyJSON.Value(raw, vs)
 		if err != nil {
 			return nil, 0, err
 		}
 		obj = append(obj, field{name: key, raw: raw[vs:ve]})
-		i = skipSpace(raw, ve)
+		i = jsonscan.SkipSpace(raw, ve)
 		if i >= len(raw) {
 			return nil, 0, errSyntax
 		}
@@ -330,19 +154,19 @@ func parseArray(raw []byte) ([][]byte, error) {
 	if len(raw) == 0 || raw[0] != '[' {
 		return nil, errSyntax
 	}
-	i := skipSpace(raw, 1)
+	i := jsonscan.SkipSpace(raw, 1)
 	if i < len(raw) && raw[i] == ']' {
 		return [][]byte{}, nil
 	}
 	var out [][]byte
 	for {
-		vs := skipSpace(raw, i)
-		ve, err := scanValue(raw, vs, 1)
+		vs := jsonscan.SkipSpace(raw, i)
+		ve, err := pyJSON.Value(raw, vs)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, raw[vs:ve])
-		i = skipSpace(raw, ve)
+		i = jsonscan.SkipSpace(raw, ve)
 		if i >= len(raw) {
 			return nil, errSyntax
 		}

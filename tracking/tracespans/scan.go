@@ -2,13 +2,14 @@ package tracespans
 
 import (
 	"encoding/json"
-	"errors"
 	"math"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/caddy-mlflow/caddy-mlflow/internal/jsonscan"
 )
 
-// A small JSON scanner over a byte slice: it validates a value as
+// JSON walking over a byte slice (on internal/jsonscan): it validates a value as
 // encoding/json does (same grammar, same nesting limit) and walks values
 // already validated without decoding them into maps, so that a span is
 // converted by copying its bytes rather than by building Go values.
@@ -16,165 +17,17 @@ import (
 // maxNesting is encoding/json's limit on nested arrays and objects.
 const maxNesting = 10000
 
-var errSyntax = errors.New("invalid JSON")
+var errSyntax = jsonscan.ErrSyntax
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && isSpace(b[i]) {
-		i++
-	}
-	return i
-}
-
-// scanValue validates the JSON value at b[i] (no leading space) and returns
-// the index just past it.
-func scanValue(b []byte, i, depth int) (int, error) {
-	if i >= len(b) {
-		return 0, errSyntax
-	}
-	switch c := b[i]; {
-	case c == '{' || c == '[':
-		if depth >= maxNesting {
-			return 0, errSyntax
-		}
-		closer := byte('}')
-		if c == '[' {
-			closer = ']'
-		}
-		i = skipSpace(b, i+1)
-		if i < len(b) && b[i] == closer {
-			return i + 1, nil
-		}
-		for {
-			var err error
-			if c == '{' {
-				if i >= len(b) || b[i] != '"' {
-					return 0, errSyntax
-				}
-				if i, err = scanString(b, i); err != nil {
-					return 0, err
-				}
-				i = skipSpace(b, i)
-				if i >= len(b) || b[i] != ':' {
-					return 0, errSyntax
-				}
-				i = skipSpace(b, i+1)
-			}
-			if i, err = scanValue(b, i, depth+1); err != nil {
-				return 0, err
-			}
-			i = skipSpace(b, i)
-			if i >= len(b) {
-				return 0, errSyntax
-			}
-			if b[i] == closer {
-				return i + 1, nil
-			}
-			if b[i] != ',' {
-				return 0, errSyntax
-			}
-			i = skipSpace(b, i+1)
-		}
-	case c == '"':
-		return scanString(b, i)
-	case c == 't':
-		return scanLiteral(b, i, "true")
-	case c == 'f':
-		return scanLiteral(b, i, "false")
-	case c == 'n':
-		return scanLiteral(b, i, "null")
-	case c == '-' || (c >= '0' && c <= '9'):
-		return scanNumber(b, i)
-	}
-	return 0, errSyntax
-}
-
-func scanLiteral(b []byte, i int, lit string) (int, error) {
-	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
-		return 0, errSyntax
-	}
-	return i + len(lit), nil
-}
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
-func scanNumber(b []byte, i int) (int, error) {
-	if b[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && isDigit(b[i]):
-		for i < len(b) && isDigit(b[i]) {
-			i++
-		}
-	default:
-		return 0, errSyntax
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		if i >= len(b) || !isDigit(b[i]) {
-			return 0, errSyntax
-		}
-		for i < len(b) && isDigit(b[i]) {
-			i++
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		if i >= len(b) || !isDigit(b[i]) {
-			return 0, errSyntax
-		}
-		for i < len(b) && isDigit(b[i]) {
-			i++
-		}
-	}
-	return i, nil
-}
-
-func isHex(c byte) bool { return isDigit(c) || (c|0x20 >= 'a' && c|0x20 <= 'f') }
-
-// scanString validates the string literal at b[i] ('"') and returns the
-// index just past its closing quote. Bytes that are not UTF-8 are let
-// through, as encoding/json does (they decode as U+FFFD).
-func scanString(b []byte, i int) (int, error) {
-	for i++; i < len(b); i++ {
-		switch c := b[i]; {
-		case c == '"':
-			return i + 1, nil
-		case c < 0x20:
-			return 0, errSyntax
-		case c == '\\':
-			i++
-			if i >= len(b) {
-				return 0, errSyntax
-			}
-			switch b[i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if len(b)-i < 5 || !isHex(b[i+1]) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) {
-					return 0, errSyntax
-				}
-				i += 4
-			default:
-				return 0, errSyntax
-			}
-		}
-	}
-	return 0, errSyntax
-}
+// spanJSON is encoding/json's grammar.
+var spanJSON = jsonscan.Grammar{MaxDepth: maxNesting}
 
 // valid reports whether b is exactly one JSON value with optional space
 // around it, and returns the value without the space.
 func valid(b []byte) ([]byte, bool) {
-	i := skipSpace(b, 0)
-	e, err := scanValue(b, i, 0)
-	if err != nil || skipSpace(b, e) != len(b) {
+	i := jsonscan.SkipSpace(b, 0)
+	e, err := spanJSON.Value(b, i)
+	if err != nil || jsonscan.SkipSpace(b, e) != len(b) {
 		return nil, false
 	}
 	return b[i:e], true
@@ -185,38 +38,38 @@ func valid(b []byte) ([]byte, bool) {
 // eachMember calls fn with the raw key literal and the value of each
 // member of the object obj, in document order.
 func eachMember(obj []byte, fn func(key, value []byte)) {
-	i := skipSpace(obj, 1)
+	i := jsonscan.SkipSpace(obj, 1)
 	if obj[i] == '}' {
 		return
 	}
 	for {
-		ke, _ := scanString(obj, i)
+		ke, _ := jsonscan.String(obj, i)
 		key := obj[i:ke]
-		i = skipSpace(obj, skipSpace(obj, ke)+1)
-		ve, _ := scanValue(obj, i, 0)
+		i = jsonscan.SkipSpace(obj, jsonscan.SkipSpace(obj, ke)+1)
+		ve, _ := spanJSON.Value(obj, i)
 		fn(key, obj[i:ve])
-		i = skipSpace(obj, ve)
+		i = jsonscan.SkipSpace(obj, ve)
 		if obj[i] == '}' {
 			return
 		}
-		i = skipSpace(obj, i+1)
+		i = jsonscan.SkipSpace(obj, i+1)
 	}
 }
 
 // eachElement calls fn with each element of the array arr.
 func eachElement(arr []byte, fn func(value []byte)) {
-	i := skipSpace(arr, 1)
+	i := jsonscan.SkipSpace(arr, 1)
 	if arr[i] == ']' {
 		return
 	}
 	for {
-		ve, _ := scanValue(arr, i, 0)
+		ve, _ := spanJSON.Value(arr, i)
 		fn(arr[i:ve])
-		i = skipSpace(arr, ve)
+		i = jsonscan.SkipSpace(arr, ve)
 		if arr[i] == ']' {
 			return
 		}
-		i = skipSpace(arr, i+1)
+		i = jsonscan.SkipSpace(arr, i+1)
 	}
 }
 
