@@ -134,10 +134,11 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 		return nil, errors.New("boltstore: database is read-only")
 	}
 	version := schemaVersion
-	needIndex, needTraceIndex := false, false
+	needIndex, needTraceIndex, needLMIndex := false, false, false
 	err := db.Update(func(tx *bolt.Tx) error {
 		hadIndex := tx.Bucket(bRunIdx) != nil
 		hadTraceIndex := tx.Bucket(bTraceOrd) != nil
+		hadLMIndex := tx.Bucket(bLMOrd) != nil
 		for _, name := range allBucket {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
@@ -153,10 +154,16 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 			if needIndex, err = prepareIndex(tx, hadIndex); err != nil {
 				return err
 			}
-			needTraceIndex, err = prepareTraceIndex(tx, hadTraceIndex)
+			if needTraceIndex, err = prepareTraceIndex(tx, hadTraceIndex); err != nil {
+				return err
+			}
+			needLMIndex, err = prepareLMIndex(tx, hadLMIndex)
 			return err
 		}
 		if err := meta.Put(metaTraceIdx, []byte{1}); err != nil {
+			return err
+		}
+		if err := meta.Put(metaLMIdx, []byte{1}); err != nil {
 			return err
 		}
 		if err := meta.Put([]byte("version"), u64(schemaVersion)); err != nil {
@@ -180,8 +187,8 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 	for _, o := range opts {
 		o(s)
 	}
-	if (needIndex || needTraceIndex) && autoIndex {
-		s.startIndexBuild(needIndex, needTraceIndex)
+	if (needIndex || needTraceIndex || needLMIndex) && autoIndex {
+		s.startIndexBuild(needIndex, needTraceIndex, needLMIndex)
 	}
 	return s, nil
 }
