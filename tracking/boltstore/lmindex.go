@@ -238,9 +238,12 @@ func searchLoggedModelsIndexed(tx *bolt.Tx, expIDs []uint64, q *tracking.LoggedM
 			rest = append(rest, q.Filter[i])
 		}
 	}
-	var startTS int64 = 1<<63 - 1
-	startID := ""
-	if v, ok := cur.Value("a.creation_timestamp"); ok {
+	lo, hi := createdBounds(cheap)
+	if lo > hi {
+		return nil, false, nil
+	}
+	startTS, startID := hi, ""
+	if v, ok := cur.Value("a.creation_timestamp"); ok && v.Int <= hi {
 		id, _ := cur.Value("a.model_id")
 		startTS, startID = v.Int, id.Str
 	}
@@ -269,6 +272,10 @@ func searchLoggedModelsIndexed(tx *bolt.Tx, expIDs []uint64, q *tracking.LoggedM
 				continue
 			}
 			e := lmEntryOf(st.k)
+			if e.created < lo {
+				st.k = nil // the rest of the range is older still
+				continue
+			}
 			if best < 0 || e.less(&bestE) {
 				best, bestE = i, e
 			}
@@ -295,4 +302,33 @@ func searchLoggedModelsIndexed(tx *bolt.Tx, expIDs []uint64, q *tracking.LoggedM
 		}
 		matched++
 	}
+}
+
+// createdBounds narrows the creation time range [lo, hi] from the
+// filter's creation_timestamp clauses, to seek and stop in the index (the
+// matcher still checks every entry, so the bounds only need to be
+// conservative: only whole numbers well inside int64 tighten them).
+func createdBounds(clauses []search.Clause) (lo, hi int64) {
+	lo, hi = -1<<63, 1<<63-1
+	for i := range clauses {
+		c := &clauses[i]
+		if c.Entity != search.EntityAttribute || c.Key != "creation_timestamp" ||
+			c.Num != float64(int64(c.Num)) || c.Num > 9e18 || c.Num < -9e18 {
+			continue
+		}
+		n := int64(c.Num)
+		switch c.Op {
+		case search.OpEq:
+			lo, hi = max(lo, n), min(hi, n)
+		case search.OpGt:
+			lo = max(lo, n+1)
+		case search.OpGe:
+			lo = max(lo, n)
+		case search.OpLt:
+			hi = min(hi, n-1)
+		case search.OpLe:
+			hi = min(hi, n)
+		}
+	}
+	return lo, hi
 }

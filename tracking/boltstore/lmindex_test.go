@@ -97,6 +97,8 @@ var lmFilters = []string{
 	"creation_time >= 5 AND creation_timestamp < 12",
 	"creation_timestamp = 7",
 	"creation_timestamp <= 3.5",
+	"creation_timestamp > 10 AND creation_timestamp < 5",
+	"creation_timestamp > 1e19",
 	"model_id LIKE 'm-a%'",
 	"model_id IN ('m-a01', 'm-b02', 'm-c03')",
 	"name = 'n1'",
