@@ -49,6 +49,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		max_upload_size       <size, e.g. 5GiB>
 //		open_timeout          <duration, e.g. 10s>
 //		uploads { ... }       # see UploadsConfig
+//		otlp { ... }          # OTLP export bounds; see OTLPConfig
 //		auth { ... }          # see unmarshalAuth
 //	}
 //
@@ -154,6 +155,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			h.Uploads = u
 			continue // the block is consumed
+		case "otlp":
+			o, err := unmarshalOTLP(d) // otlp.go
+			if err != nil {
+				return err
+			}
+			h.OTLP = o
+			continue // the block is consumed
 		case "postgres":
 			p, err := unmarshalPostgres(d) // postgres.go
 			if err != nil {
@@ -169,7 +177,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.Auth = a
 			continue // the block is consumed
 		default:
-			return d.Errf("mlflow: unknown sub-directive %q (known: backend_store_uri, postgres, artifacts_destination, default_artifact_root, serve_artifacts, artifacts_only, mlflow_version, max_upload_size, open_timeout, auth, gcs_endpoint, signed_url_downloads, uploads, ui)", name)
+			return d.Errf("mlflow: unknown sub-directive %q (known: backend_store_uri, postgres, artifacts_destination, default_artifact_root, serve_artifacts, artifacts_only, mlflow_version, max_upload_size, open_timeout, auth, gcs_endpoint, signed_url_downloads, uploads, otlp, ui)", name)
 		}
 		if d.NextBlock(d.Nesting()) {
 			return d.Errf("mlflow: %s takes no block", name)

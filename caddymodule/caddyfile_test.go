@@ -74,6 +74,25 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "postgres duplicate", input: "mlflow {\n postgres {\n max_conns 2\n max_conns 3\n }\n}", wantErr: "max_conns given more than once"},
 		{name: "postgres nested", input: "mlflow {\n postgres {\n max_conns 2 {\n x\n }\n }\n}", wantErr: "max_conns takes no block"},
 
+		{name: "otlp", input: `mlflow {
+			otlp {
+				max_body_size 4MiB
+				max_spans 1000
+				max_attribute_values 50000
+				max_nesting 16
+			}
+		}`, want: Handler{OTLP: &OTLPConfig{MaxBodySize: 4 << 20, MaxSpans: 1000, MaxAttributeValues: 50000, MaxNesting: 16}}},
+		{name: "otlp empty", input: "mlflow {\n otlp {\n }\n}", want: Handler{OTLP: &OTLPConfig{}}},
+		{name: "otlp argument", input: "mlflow {\n otlp 5\n}", wantErr: "otlp takes no arguments"},
+		{name: "otlp unknown", input: "mlflow {\n otlp {\n max_events 5\n }\n}", wantErr: `otlp: unknown setting "max_events"`},
+		{name: "otlp zero spans", input: "mlflow {\n otlp {\n max_spans 0\n }\n}", wantErr: `max_spans "0": want a positive whole number`},
+		{name: "otlp negative nesting", input: "mlflow {\n otlp {\n max_nesting -2\n }\n}", wantErr: `max_nesting "-2"`},
+		{name: "otlp zero body", input: "mlflow {\n otlp {\n max_body_size 0\n }\n}", wantErr: `max_body_size "0": want a positive size`},
+		{name: "otlp bad body", input: "mlflow {\n otlp {\n max_body_size huge\n }\n}", wantErr: `max_body_size "huge"`},
+		{name: "otlp absurd body", input: "mlflow {\n otlp {\n max_body_size 2GiB\n }\n}", wantErr: "max_body_size 2147483648 is out of range"},
+		{name: "otlp absurd spans", input: "mlflow {\n otlp {\n max_spans 5000000\n }\n}", wantErr: "max_spans 5000000 is out of range"},
+		{name: "otlp duplicate", input: "mlflow {\n otlp {\n max_spans 5\n max_spans 6\n }\n}", wantErr: "max_spans given more than once"},
+
 		{name: "argument", input: `mlflow ./x.bolt`, wantErr: "mlflow takes no arguments"},
 		{name: "unknown", input: "mlflow {\n backend_store ./x\n}", wantErr: `unknown sub-directive "backend_store"`},
 		{name: "missing value", input: "mlflow {\n backend_store_uri\n}", wantErr: "backend_store_uri takes exactly one argument, got 0"},
@@ -173,6 +192,10 @@ http://127.0.0.1:5000 {
 		backend_store_uri ./x.bolt
 		serve_artifacts off
 		max_upload_size 1GiB
+		otlp {
+			max_body_size 1MiB
+			max_spans 500
+		}
 	}
 	encode gzip
 }`)
@@ -184,7 +207,8 @@ http://127.0.0.1:5000 {
 		t.Fatalf("handler order = %v, want %v", names, want)
 	}
 	raw, _ := json.Marshal(routes)
-	for _, s := range []string{`"backend_store_uri":"./x.bolt"`, `"serve_artifacts":false`, `"max_upload_size":1073741824`} {
+	for _, s := range []string{`"backend_store_uri":"./x.bolt"`, `"serve_artifacts":false`, `"max_upload_size":1073741824`,
+		`"otlp":{"max_body_size":1048576,"max_spans":500}`} {
 		if !strings.Contains(string(raw), s) {
 			t.Errorf("adapted routes lack %s:\n%s", s, raw)
 		}
@@ -208,7 +232,8 @@ func TestJSONConfig(t *testing.T) {
 		"mlflow_version": "3.7.0",
 		"max_upload_size": 1048576,
 		"open_timeout": "10s",
-		"postgres": {"max_conns": 16, "statement_timeout": "45s", "connect_timeout": 2000000000}
+		"postgres": {"max_conns": 16, "statement_timeout": "45s", "connect_timeout": 2000000000},
+		"otlp": {"max_body_size": 2097152, "max_spans": 100, "max_attribute_values": 1000, "max_nesting": 8}
 	}`
 	var h Handler
 	if err := caddy.StrictUnmarshalJSON([]byte(in), &h); err != nil {
@@ -223,6 +248,7 @@ func TestJSONConfig(t *testing.T) {
 		MaxUploadSize:        1 << 20,
 		OpenTimeout:          caddy.Duration(10 * time.Second),
 		Postgres:             &PostgresConfig{MaxConns: 16, StatementTimeout: caddy.Duration(45 * time.Second), ConnectTimeout: caddy.Duration(2 * time.Second)},
+		OTLP:                 &OTLPConfig{MaxBodySize: 2 << 20, MaxSpans: 100, MaxAttributeValues: 1000, MaxNesting: 8},
 	}
 	if !reflect.DeepEqual(h, want) {
 		t.Fatalf("got %+v, want %+v", h, want)

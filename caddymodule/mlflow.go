@@ -106,6 +106,10 @@ type Handler struct {
 	// signing key (see UploadsConfig). Nil takes the defaults.
 	Uploads *UploadsConfig `json:"uploads,omitempty"`
 
+	// OTLP bounds OTLP span exports (see OTLPConfig). Nil takes the
+	// defaults.
+	OTLP *OTLPConfig `json:"otlp,omitempty"`
+
 	// OpenTimeout is how long to wait for the bbolt file lock when another
 	// process holds it. Default 5s.
 	OpenTimeout caddy.Duration `json:"open_timeout,omitempty"`
@@ -170,6 +174,9 @@ func (h *Handler) checkConfig() error {
 		return fmt.Errorf("max_upload_size must not be negative, got %d", h.MaxUploadSize)
 	}
 	if err := h.Uploads.check(); err != nil { // uploads.go
+		return err
+	}
+	if err := h.OTLP.check(); err != nil { // otlp.go
 		return err
 	}
 	if h.OpenTimeout < 0 {
@@ -275,6 +282,7 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 		MLflowVersion:       h.MLflowVersion,
 		BuildVersion:        BuildVersion(),
 		MaxUploadSize:       h.MaxUploadSize,
+		OTLPLimits:          h.OTLP.limits(),
 		MultipartSigningKey: mpuKey,
 		Logger:              h.logger,
 	})

@@ -56,6 +56,11 @@ func TestProvisionErrors(t *testing.T) {
 		{"bad postgres uri", Handler{BackendStoreURI: "postgresql://u:p@localhost:port/mlflow"}, "parsing PostgreSQL URI"},
 		{"negative upload size", Handler{BackendStoreURI: bp, MaxUploadSize: -1}, "max_upload_size must not be negative"},
 		{"negative timeout", Handler{BackendStoreURI: bp, OpenTimeout: -1}, "open_timeout must not be negative"},
+		{"negative otlp spans", Handler{BackendStoreURI: bp, OTLP: &OTLPConfig{MaxSpans: -1}}, "OTLP limit max_spans -1 is out of range"},
+		{"absurd otlp body", Handler{BackendStoreURI: bp, OTLP: &OTLPConfig{MaxBodySize: 1 << 40}}, "OTLP limit max_body_size 1099511627776 is out of range"},
+		{"tiny otlp body", Handler{BackendStoreURI: bp, OTLP: &OTLPConfig{MaxBodySize: 100}}, "must be between 1024 and 1073741824"},
+		{"absurd otlp nesting", Handler{BackendStoreURI: bp, OTLP: &OTLPConfig{MaxNesting: 1000}}, "max_nesting 1000"},
+		{"absurd otlp values", Handler{BackendStoreURI: bp, OTLP: &OTLPConfig{MaxAttributeValues: 1 << 30}}, "max_attribute_values"},
 		{"backend under a file", Handler{BackendStoreURI: filepath.Join(notADir, "m.bolt")}, "creating directory of backend store"},
 		{"artifacts under a file", Handler{BackendStoreURI: bp, ArtifactsDestination: filepath.Join(notADir, "arts")}, "artifacts_destination"},
 	}

@@ -11,7 +11,12 @@
 //	create-run   runs/create in one experiment, start_time the current time (as
 //	             MLflow's client sends it)
 //	search-runs  runs/search with a metric filter and order_by, max_results 100,
-//	             over 10,000 runs seeded with a metric (-seed-runs)
+//	             over 10,000 runs seeded with metrics score and loss and param
+//	             lr (-seed-runs; -reuse-seed keeps them for the next invocation)
+//	search-runs-issue
+//	             the same runs searched with issue 14's filtered and ordered
+//	             query: metrics.loss < 0.5 and params.lr = '3', order by
+//	             metrics.loss DESC, max_results 100
 //	get-history  metrics/get-history of a 100,000-point metric seeded via log-batch
 //	             (-history-points); one request = the full history
 //	get-run      runs/get, round robin over 100 runs (-get-runs) with 10
@@ -50,7 +55,8 @@ func main() {
 	flag.IntVar(&cfg.Concurrency, "c", 8, "concurrent clients")
 	flag.DurationVar(&cfg.Duration, "d", 10*time.Second, "measured duration per operation (when -n is 0)")
 	flag.IntVar(&cfg.Requests, "n", 0, "measured requests per operation (overrides -d)")
-	flag.IntVar(&cfg.SeedRuns, "seed-runs", 10000, "runs seeded for search-runs")
+	flag.IntVar(&cfg.SeedRuns, "seed-runs", 10000, "runs seeded for search-runs and search-runs-issue")
+	flag.BoolVar(&cfg.ReuseSeed, "reuse-seed", false, "keep the search runs in experiment bench-search-<seed-runs> and reuse them when an earlier invocation seeded it completely")
 	flag.IntVar(&cfg.HistoryPoints, "history-points", 100000, "metric points seeded for get-history")
 	flag.IntVar(&cfg.MetricsPerBatch, "batch-metrics", 10, "metrics per log-batch request")
 	flag.IntVar(&cfg.GetRunSeed, "get-runs", 100, "runs seeded for get-run")

@@ -61,6 +61,9 @@ func TestTracesAndModelsWithAuth(t *testing.T) {
 	rmWait(p, "deleted", fmt.Sprintf(`document.body.dataset.ready === 'true' && !document.querySelector('#traces-table tr[data-trace-id=%q]')`, trTraceID(100)))
 	p.clearToasts()
 	p.shot("traces-tab-auth-admin")
+	p.open(tracePath, "trace")
+	p.wantText("#span-details", "chat_pipeline")
+	p.shot("trace-page-auth-admin")
 
 	// A reader.
 	r := newPage(t, srv.URL, desktopWidth, desktopHeight)
@@ -108,6 +111,34 @@ func TestTracesAndModelsWithAuth(t *testing.T) {
 		t.Errorf("the reader sees the secret trace's request")
 	}
 	r.allowErrors()
+
+	// Phones, signed in: the admin with every action, the reader with none.
+	for _, who := range []struct{ user, password, name string }{{"root", authAdminPassword, "admin"}, {"alice", authAlicePassword, "reader"}} {
+		ph := newPage(t, srv.URL, phoneWidth, phoneHeight)
+		ph.open(tracesPath, "login")
+		ph.signIn(who.user, who.password)
+		ph.run("phone on the traces", waitPage("traces"))
+		ph.wantText("#traces-table", "chat_pipeline")
+		noPageOverflow(ph, who.name+" traces tab")
+		ph.shot("traces-tab-auth-" + who.name + "-phone")
+		ph.open(tracePath, "trace")
+		ph.wantText("#span-details", "chat_pipeline")
+		ph.wantText("#trace-assessments", "correctness")
+		if n := ph.count("#trace-delete, #assessment-add"); (n == 0) != (who.name == "reader") {
+			t.Errorf("%s on a phone is offered %d of Delete and Add assessment", who.name, n)
+		}
+		noPageOverflow(ph, who.name+" trace page")
+		ph.shot("trace-page-auth-" + who.name + "-phone")
+	}
+}
+
+// noPageOverflow fails the test when the page is wider than the window
+// (tables and the span tree scroll inside their own boxes).
+func noPageOverflow(p *page, what string) {
+	p.t.Helper()
+	if w := value(p, what+" overflow", chromedp.Evaluate[int](`document.documentElement.scrollWidth - document.documentElement.clientWidth`)); w > 1 {
+		p.t.Errorf("%s: the page is %d px wider than the window", what, w)
+	}
 }
 
 // loggedModelExp returns the experiment of a logged model.

@@ -166,6 +166,67 @@ func TestTracesScale(t *testing.T) {
 	measure("traces tab, filter status = 'ERROR'", tracesPath+"?filter="+urlQuery("status = 'ERROR'"), "traces")
 	measure("traces tab, sorted by latency", tracesPath+"?order_by="+urlQuery("execution_time_ms DESC"), "traces")
 	measure("trace page, 5,000 spans", tracePath, "trace")
+
+	// The Traces tab's request over HTTP through Caddy, as the page sends
+	// it: the first page and the next ones (following page tokens).
+	for _, view := range []struct{ label, filter, order string }{
+		{"newest first", "", "timestamp_ms DESC"},
+		{"status = 'ERROR'", "status = 'ERROR'", "timestamp_ms DESC"},
+		{"by latency", "", "execution_time_ms DESC"},
+	} {
+		var first, next []float64
+		for i := 0; i < 5; i++ {
+			token := ""
+			for page := 0; page < 3; page++ {
+				body := map[string]any{"locations": []any{map[string]any{"type": "MLFLOW_EXPERIMENT",
+					"mlflow_experiment": map[string]any{"experiment_id": expID}}}, "max_results": 50, "order_by": []string{view.order}}
+				if view.filter != "" {
+					body["filter"] = view.filter
+				}
+				if token != "" {
+					body["page_token"] = token
+				}
+				start := time.Now()
+				res := api.call("POST", "/ajax-api/3.0/mlflow/traces/search", body)
+				ms := float64(time.Since(start).Microseconds()) / 1000
+				if n := len(res["traces"].([]any)); n != 50 {
+					t.Fatalf("%s page %d: %d traces", view.label, page, n)
+				}
+				token, _ = res["next_page_token"].(string)
+				if page == 0 {
+					first = append(first, ms)
+				} else {
+					next = append(next, ms)
+				}
+			}
+		}
+		for _, m := range []struct {
+			what    string
+			samples []float64
+		}{{"first page", first}, {"next pages", next}} {
+			sorted := append([]float64(nil), m.samples...)
+			sort.Float64s(sorted)
+			label := "traces/search over HTTP, " + view.label + ", " + m.what
+			results = append(results, timing{Page: label, Path: tracesPath, Samples: m.samples, Median: sorted[len(sorted)/2]})
+			t.Logf("%-48s median %7.1f ms  samples %v", label, sorted[len(sorted)/2], m.samples)
+		}
+	}
+	// Next page in the browser: click to the new rows drawn.
+	var nextSamples []float64
+	for i := 0; i < 3; i++ {
+		p.open("/experiments", "experiments")
+		p.open(tracesPath, "traces")
+		nextSamples = append(nextSamples, value(p, "next page time", chromedp.Evaluate[float64](`(async () => {
+			const t0 = performance.now();
+			document.getElementById('traces-next').click();
+			while (!document.querySelector('.page-info').textContent.includes('51–100')) await new Promise((r) => requestAnimationFrame(r));
+			return performance.now() - t0;
+		})()`, chromedp.EvalAwaitPromise)))
+	}
+	sortedNext := append([]float64(nil), nextSamples...)
+	sort.Float64s(sortedNext)
+	results = append(results, timing{Page: "traces tab, next page (click to rows drawn)", Path: tracesPath, Samples: nextSamples, Median: sortedNext[1]})
+	t.Logf("%-48s median %7.1f ms  samples %v", "traces tab, next page (click to rows drawn)", sortedNext[1], nextSamples)
 	// Where the time goes: the API calls as the browser timed them
 	// (request start to last byte), against the whole page.
 	for _, call := range []string{"traces/search", "traces/get"} {

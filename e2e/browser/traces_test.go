@@ -548,6 +548,20 @@ func TestTracePage(t *testing.T) {
 		t.Errorf("deleted trace still listed")
 	}
 
+	// Span times are read without BigInt, to the microsecond.
+	if bad := value(p, "nanosMs", chromedp.Evaluate[string](`(async () => {
+		const m = await import('/static/pages/trace.js');
+		const out = [];
+		for (const s of ['1700000000123456789', '1700000000000000001', '999', '0', '', 'x', '-5', '1e9', 1500000, undefined]) {
+			let want = 0;
+			try { const b = BigInt(s || 0); if (b > 0n) want = Number(b) / 1e6; } catch { want = 0; }
+			if (Math.abs(m.nanosMs(s) - want) > 1e-3) out.push(String(s) + ': ' + m.nanosMs(s) + ' != ' + want);
+		}
+		return out.join('; ');
+	})()`, chromedp.EvalAwaitPromise)); bad != "" {
+		t.Errorf("nanosMs: %s", bad)
+	}
+
 	// A phone.
 	phone := newPage(t, srv.URL, phoneWidth, phoneHeight)
 	errPath := "/experiments/" + expID + "/traces/" + trTraceID(2)

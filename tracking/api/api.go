@@ -118,6 +118,9 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxUploadSize < 0 {
 		return nil, fmt.Errorf("api: negative MaxUploadSize %d", opts.MaxUploadSize)
 	}
+	if err := opts.OTLPLimits.Validate(); err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
 	if opts.MLflowVersion == "" {
 		opts.MLflowVersion = DefaultMLflowVersion
 	}

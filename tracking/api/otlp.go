@@ -16,7 +16,6 @@ import (
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/otlpspans"
-	"github.com/caddy-mlflow/caddy-mlflow/tracking/tracespans"
 )
 
 // OTLP/HTTP span ingestion (POST /v1/traces), as MLflow 3.4+ serves it
@@ -184,29 +183,6 @@ func writeOTLP(w http.ResponseWriter, mediaType string, status int, m proto.Mess
 
 // storedSpanChunk is how many spans one read of the span store returns.
 const storedSpanChunk = 500
-
-// storedTraceSpans returns the spans of a trace kept by the store in
-// OpenTelemetry's proto JSON, at most maxTraceDataSize bytes of them.
-func (s *Server) storedTraceSpans(ctx context.Context, t *tracking.TraceInfo) ([]json.RawMessage, error) {
-	var out []json.RawMessage
-	size := 0
-	err := s.store.TraceSpans(ctx, t.RequestID, storedSpanChunk, func(spans []tracking.Span) error {
-		for _, sp := range spans {
-			size += len(sp.Content)
-			if size > maxTraceDataSize {
-				return tracking.Errorf(tracking.InvalidParameterValue,
-					"The data of trace %s is larger than %d bytes.", t.RequestID, maxTraceDataSize)
-			}
-			j, err := tracespans.FromStoredSpan(sp.Content)
-			if err != nil {
-				return fmt.Errorf("trace %s: %w", t.RequestID, err)
-			}
-			out = append(out, j)
-		}
-		return nil
-	})
-	return out, err
-}
 
 // traceMetadataSizeStats is the metadata MLflow's client records the
 // trace's size and span count in.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking/tracespans"
@@ -435,20 +438,39 @@ func (q *getTraceRequest) decl() []spec {
 }
 
 // getTraceV3 answers GetTrace: the info with the spans of the stored
-// trace data. Without data, allow_partial answers the info alone; without
-// it the trace is "not fully exported yet", as MLflow says.
+// trace data, streamed (see traceAnswer). Without data, allow_partial
+// answers the info alone; without it the trace is "not fully exported
+// yet", as MLflow says.
 func (s *Server) getTraceV3(w http.ResponseWriter, r *http.Request) error {
 	return with(r, func(q *getTraceRequest) error {
 		t, err := s.traceInfoV3Of(r, q.ID)
 		if err != nil {
 			return err
 		}
-		spans, found, err := s.traceSpans(r, t)
-		if err == nil && !found && !q.Partial {
-			err = tracking.Errorf(tracking.ResourceDoesNotExist,
+		info, err := json.Marshal(toV3(t))
+		if err != nil {
+			return fmt.Errorf("encode trace %s: %w", t.RequestID, err)
+		}
+		a := &traceAnswer{w: w, id: t.RequestID, info: info}
+		if t.SpansInStore() && !q.Partial {
+			// Spans go out only once the trace is known complete.
+			a.threshold = max(1, expectedSpans(t))
+		}
+		found, err := s.eachTraceSpan(r.Context(), t, a.span)
+		if err != nil {
+			if a.started {
+				// The status is sent: cut the body short so that the
+				// client sees invalid JSON, not a truncated document.
+				s.log.Error("reading spans failed mid-response", zap.String("trace", t.RequestID), zap.Error(err))
+				panic(http.ErrAbortHandler)
+			}
+			return err
+		}
+		if !found && !q.Partial {
+			return tracking.Errorf(tracking.ResourceDoesNotExist,
 				"Trace with ID %s is not fully exported yet, please try again later.", q.ID)
 		}
-		return answerTraceV3(w, t, spans, err)
+		return a.finish()
 	})
 }
 
@@ -619,42 +641,163 @@ func (s *Server) linkTracesToRun(w http.ResponseWriter, r *http.Request) error {
 
 // --- span data ---
 
-// traceSpans reads the trace's spans from the span store (traces ingested
-// over OTLP) or its traces.json in the artifact store, and returns them in OpenTelemetry's proto JSON form. found is false
-// when the data is not (yet) there or not stored by this server.
+// traceSpans returns the trace's spans in OpenTelemetry's proto JSON (see
+// eachTraceSpan), at most maxTraceDataSize bytes of them.
 func (s *Server) traceSpans(r *http.Request, t *tracking.TraceInfo) (spans []json.RawMessage, found bool, err error) {
-	if t.SpansInStore() {
-		// Spans received over OTLP (otlp.go); like MLflow's SQL store, a
-		// trace whose spans are in the store is complete once it has any.
-		spans, err = s.storedTraceSpans(r.Context(), t)
-		return spans, err == nil && len(spans) > 0 && len(spans) >= expectedSpans(t), err
+	size := 0
+	found, err = s.eachTraceSpan(r.Context(), t, func(dict []byte) error {
+		j, err := tracespans.AppendSpan(nil, dict)
+		if err != nil {
+			return fmt.Errorf("trace %s: %w", t.RequestID, err)
+		}
+		if size += len(j); size > maxTraceDataSize {
+			return traceTooLarge(t.RequestID)
+		}
+		spans = append(spans, j)
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
 	}
+	return spans, found, nil
+}
+
+func traceTooLarge(id string) error {
+	return tracking.Errorf(tracking.InvalidParameterValue, "The data of trace %s is larger than %d bytes.", id, maxTraceDataSize)
+}
+
+// eachTraceSpan calls fn with each span of t in MLflow's stored form
+// (Span.to_dict; the slice is valid during the call only), read from the
+// span store (traces ingested over OTLP) or the trace's traces.json
+// artifact. found is false when the data is not (yet) there: no or an
+// unreadable traces.json, or fewer stored spans than the client recorded
+// (like MLflow's SQL store, a trace whose spans are in the store is
+// otherwise complete once it has any).
+func (s *Server) eachTraceSpan(ctx context.Context, t *tracking.TraceInfo, fn func(dict []byte) error) (found bool, err error) {
+	if t.SpansInStore() {
+		n := 0
+		err := s.store.TraceSpans(ctx, t.RequestID, storedSpanChunk, func(spans []tracking.Span) error {
+			for _, sp := range spans {
+				n++
+				if err := fn(sp.Content); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		return err == nil && n > 0 && n >= expectedSpans(t), err
+	}
+	data, err := s.traceData(ctx, t)
+	if err != nil || data == nil {
+		return false, err
+	}
+	spans, ok := tracespans.TraceDataSpans(data)
+	if !ok {
+		return false, nil
+	}
+	for _, sp := range spans {
+		if err := fn(sp); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// traceData reads the trace's traces.json from the artifact store; nil
+// when there is none or the trace's artifacts are not served here.
+func (s *Server) traceData(ctx context.Context, t *tracking.TraceInfo) ([]byte, error) {
 	loc, _ := t.Tag(tracking.TraceTagArtifactLocation)
 	root, ok := s.runArtifactRoot(loc)
 	if !ok || loc == "" {
-		return nil, false, nil
+		return nil, nil
 	}
-	obj, err := s.opts.Artifacts.Open(r.Context(), path.Join(root, tracking.TraceDataFile))
+	obj, err := s.opts.Artifacts.Open(ctx, path.Join(root, tracking.TraceDataFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("open the data of trace %s: %w", t.RequestID, err)
+		return nil, fmt.Errorf("open the data of trace %s: %w", t.RequestID, err)
 	}
 	defer obj.Close()
 	data, err := io.ReadAll(io.LimitReader(obj, maxTraceDataSize+1))
 	if err != nil {
-		return nil, false, fmt.Errorf("read the data of trace %s: %w", t.RequestID, err)
+		return nil, fmt.Errorf("read the data of trace %s: %w", t.RequestID, err)
 	}
 	if len(data) > maxTraceDataSize {
-		return nil, false, tracking.Errorf(tracking.InvalidParameterValue,
-			"The data of trace %s is larger than %d bytes.", t.RequestID, maxTraceDataSize)
+		return nil, traceTooLarge(t.RequestID)
 	}
-	spans, found, err = tracespans.FromTraceData(data)
-	if err != nil {
-		return nil, false, fmt.Errorf("trace %s: %w", t.RequestID, err)
+	return data, nil
+}
+
+// spanFlushSize is how much span JSON a streamed GetTrace answer gathers
+// before it writes it out.
+const spanFlushSize = 64 << 10
+
+// traceAnswer streams GetTrace's {"trace": {"trace_info": ..., "spans":
+// [...]}}: each span is converted straight into a buffer written out every
+// spanFlushSize bytes, so that memory stays bounded whatever the trace's
+// size. The answer starts once threshold spans are in (a trace known
+// complete); until then the spans are held, at most maxTraceDataSize
+// bytes of them.
+type traceAnswer struct {
+	w         http.ResponseWriter
+	id        string
+	info      []byte // the trace_info JSON
+	threshold int
+	buf       []byte
+	n         int
+	started   bool
+}
+
+// span adds one span in MLflow's stored form.
+func (a *traceAnswer) span(dict []byte) error {
+	if a.n > 0 {
+		a.buf = append(a.buf, ',')
 	}
-	return spans, found, nil
+	var err error
+	if a.buf, err = tracespans.AppendSpan(a.buf, dict); err != nil {
+		return fmt.Errorf("trace %s: %w", a.id, err)
+	}
+	a.n++
+	switch {
+	case a.n >= a.threshold && len(a.buf) >= spanFlushSize:
+		return a.flush()
+	case !a.started && len(a.buf) > maxTraceDataSize:
+		return traceTooLarge(a.id)
+	}
+	return nil
+}
+
+// flush writes out the buffered spans, after the answer's head the first
+// time.
+func (a *traceAnswer) flush() error {
+	if !a.started {
+		a.started = true
+		a.w.Header().Set("Content-Type", "application/json")
+		a.w.WriteHeader(http.StatusOK)
+		head := make([]byte, 0, len(a.info)+40)
+		head = append(append(append(head, `{"trace":{"trace_info":`...), a.info...), `,"spans":[`...)
+		if _, err := a.w.Write(head); err != nil {
+			return err
+		}
+	}
+	_, err := a.w.Write(a.buf)
+	a.buf = a.buf[:0]
+	return err
+}
+
+// finish writes the rest of the answer (no "spans" without spans, as
+// encoding/json's omitempty leaves them out).
+func (a *traceAnswer) finish() error {
+	if a.n == 0 {
+		writeRawJSON(a.w, http.StatusOK, append(append([]byte(`{"trace":{"trace_info":`), a.info...), "}}"...))
+		return nil
+	}
+	// The status is sent: a write error means the client is gone.
+	if a.flush() == nil {
+		_, _ = a.w.Write([]byte("]}}"))
+	}
+	return nil
 }
 
 // --- assessments ---

@@ -17,7 +17,8 @@ import (
 )
 
 // seedRuns writes n runs into exp straight through the store's write
-// functions (indexes included), 500 runs per transaction: metrics loss
+// functions (indexes included), 500 runs per transaction, with ids in
+// creation order as CreateRun issues them: metrics loss
 // (uniform in [0, 1)) and acc with points points of history each, params
 // lr (10 values) and i, and the run name tag.
 func seedRuns(b *testing.B, s *Store, exp string, n, points int) {
@@ -27,7 +28,7 @@ func seedRuns(b *testing.B, s *Store, exp string, n, points int) {
 	for done := 0; done < n; {
 		ok(b, s.db.Update(func(tx *bolt.Tx) error {
 			for end := min(done+500, n); done < end; done++ {
-				id, err := newRunID()
+				id, err := newOrderedRunID(time.UnixMilli(1700000000000 + int64(done)))
 				if err != nil {
 					return err
 				}
@@ -134,38 +135,4 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// BenchmarkIndexSpace reports the space of the data and of its indexes
-// (bbolt's in-use bytes of leaf and branch pages) for 10,000 runs with 2
-// metrics of 10 points, 2 params and 1 tag each: bytes per run, bytes per
-// metric point (history) and the index overhead against the run data it
-// indexes (records, exprun, params, tags, latest values, history).
-func BenchmarkIndexSpace(b *testing.B) {
-	const runs, points = 10000, 10
-	for i := 0; i < b.N; i++ {
-		s, _ := openTest(b)
-		exp := mkExp(b, s, "space")
-		seedRuns(b, s, exp, runs, points)
-		inuse := map[string]int{}
-		ok(b, s.db.View(func(tx *bolt.Tx) error {
-			for _, name := range [][]byte{bRun, bExpRun, bParam, bTag, bLatest, bHist, bRunIdx} {
-				st := tx.Bucket(name).Stats()
-				inuse[string(name)] = st.LeafInuse + st.BranchInuse + st.InlineBucketInuse
-			}
-			return nil
-		}))
-		data := 0
-		for k, v := range inuse {
-			if k != string(bRunIdx) {
-				data += v
-			}
-		}
-		b.ReportMetric(float64(data)/runs, "data-B/run")
-		b.ReportMetric(float64(inuse[string(bHist)])/(runs*2*points), "hist-B/point")
-		b.ReportMetric(float64(inuse[string(bRunIdx)])/runs, "index-B/run")
-		b.ReportMetric(100*float64(inuse[string(bRunIdx)])/float64(data), "index-%")
-		b.ReportMetric(100*float64(inuse[string(bRunIdx)])/float64(data-inuse[string(bHist)]), "index-%-excl-hist")
-		ok(b, s.Close())
-	}
 }

@@ -1,9 +1,12 @@
 package boltstore
 
 import (
+	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -92,5 +95,96 @@ func BenchmarkSearchTracesScale(b *testing.B) {
 			}
 		}
 		ok(b, s.Close())
+	}
+}
+
+// seedTraceExtras gives each of the n traces seedTraces wrote one stored
+// span (attribute model: gpt-4o, claude-3 or llama, 1 in 1000 rare-model)
+// and one feedback "quality" (good or bad, 1 in 1000 excellent), 1000
+// traces per transaction, through the writers' index function.
+func seedTraceExtras(b *testing.B, s *Store, n int) {
+	b.Helper()
+	for done := 0; done < n; {
+		ok(b, s.db.Update(func(tx *bolt.Tx) error {
+			for end := min(done+1000, n); done < end; done++ {
+				i := done
+				id := fmt.Sprintf("tr-%032x", 0x100000+i)
+				t, err := getTrace(tx, id)
+				if err != nil {
+					return err
+				}
+				old := traceIndexCopy(t)
+				model, quality := []string{"gpt-4o", "claude-3", "llama"}[i%3], []string{"good", "bad"}[i%2]
+				if i%1000 == 7 {
+					model, quality = "rare-model", "excellent"
+				}
+				t.Assessments = []tracking.Assessment{{AssessmentID: fmt.Sprintf("a-%032x", i), AssessmentName: "quality",
+					TraceID: id, Valid: true, Feedback: json.RawMessage(`{"value": "` + quality + `"}`)}}
+				if err := putJSON(tx.Bucket(bTrace), []byte(id), t); err != nil {
+					return err
+				}
+				if err := indexTrace(tx, old, t); err != nil {
+					return err
+				}
+				sp := tracking.Span{TraceID: id, SpanID: "0000000000000001", Name: "llm", Type: "LLM", Status: "OK",
+					StartTimeNs: t.TimestampMs * 1e6, EndTimeNs: (t.TimestampMs + t.ExecutionTimeMs) * 1e6,
+					Content: json.RawMessage(fmt.Sprintf(`{"trace_id":"%s","span_id":"AAAAAAAAAAE=","parent_span_id":null,"name":"llm","start_time_unix_nano":%d,"end_time_unix_nano":%d,"events":[],"status":{"code":"STATUS_CODE_OK","message":null},"attributes":{"mlflow.spanType":"\"LLM\"","model":"\"%s\"","mlflow.spanInputs":"{\"q\":\"question number %d\"}"}}`,
+						id, t.TimestampMs*1e6, (t.TimestampMs+t.ExecutionTimeMs)*1e6, model, i))}
+				if err := putSpan(tx, &sp); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+	}
+}
+
+// BenchmarkSearchTracesClauses measures one page (100 traces) of
+// search_traces over 100k traces for span.attributes and feedback
+// clauses, common and rare, in the default order and by execution time.
+// Besides ns/op it reports the median (p50-ms) of the iterations.
+func BenchmarkSearchTracesClauses(b *testing.B) {
+	const n = 100_000
+	s, err := Open(filepath.Join(b.TempDir(), "mlflow.db"), Options{})
+	ok(b, err)
+	defer func() { _ = s.Close() }()
+	ok(b, s.EnsureDefaultExperiment(bg, root))
+	exp, err := s.CreateExperiment(bg, tracking.CreateExperiment{Name: "traces", DefaultArtifactRoot: root})
+	ok(b, err)
+	seedTraces(b, s, exp, n)
+	seedTraceExtras(b, s, n)
+	for _, tc := range []struct{ name, filter, order string }{
+		{"span-attr-common", "span.attributes.model LIKE '%claude%'", ""},
+		{"span-attr-rare", "span.attributes.model LIKE '%rare%'", ""},
+		{"span-attr-rlike", "span.attributes.model RLIKE '^claude'", ""},
+		{"feedback-common", "feedback.quality = 'good'", ""},
+		{"feedback-rare", "feedback.quality = 'excellent'", ""},
+		{"feedback-null", "feedback.missing IS NULL", ""},
+		{"feedback-rare-by-exec", "feedback.quality = 'excellent'", "execution_time_ms DESC"},
+		{"feedback-common-by-exec", "feedback.quality = 'good'", "execution_time_ms DESC"},
+		{"feedback-and-span", "feedback.quality = 'good' AND span.attributes.model LIKE '%claude%'", ""},
+	} {
+		clauses, err := search.ParseTraceFilter(tc.filter)
+		ok(b, err)
+		var order []search.OrderKey
+		if tc.order != "" {
+			order, err = search.ParseTraceOrderBy([]string{tc.order})
+			ok(b, err)
+		}
+		b.Run(tc.name, func(b *testing.B) {
+			q := tracking.TraceQuery{ExperimentIDs: []string{exp}, Filter: clauses, OrderBy: order, MaxResults: 100}
+			var times []time.Duration
+			for b.Loop() {
+				start := time.Now()
+				page, err := s.SearchTraces(bg, q)
+				ok(b, err)
+				times = append(times, time.Since(start))
+				if len(page.Traces) == 0 {
+					b.Fatal("empty page")
+				}
+			}
+			slices.Sort(times)
+			b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "p50-ms")
+		})
 	}
 }

@@ -30,9 +30,12 @@
 //	input    rp(runID) str(name) digest         -> input tags (JSON)
 //	dataset  str(name) digest                   -> dataset (JSON; first logging wins)
 //	modelin  rp(runID) modelID                  -> ""
-//	ridx     uvarint(expID) kind str(name) value runref -> "" (index.go)
+//	ridx     entries uvarint(expID) kind str(name) value runref, packed into
+//	         blocks: first entry -> the others, front-coded (index.go, ixblock.go)
 //	meta     "version"                          -> schema version
+//	eidx     kind ... ref                       -> "" (experiment and registry indexes, entindex.go)
 //	meta     "ridx", "ridxpos"                  -> index build done / position
+//	meta     "eidx", "eidxpos"                  -> eidx build done / position
 //
 // A scan of one experiment's exprun range is MLflow's default run order
 // (start_time DESC, run_id ASC), and its value answers run_view_type without
@@ -40,5 +43,7 @@
 // by (timestamp, step, value), the order of MLflow's get_metric_history;
 // the point is the key, so exact duplicates dedupe by themselves. NaN is stored as 0 plus a flag byte, as in MLflow's
 // SQL schema. runs/search plans over ridx, the secondary indexes of latest
-// metric values, params, tags and run attributes (plan.go).
+// metric values, params, tags and run attributes (plan.go);
+// experiments/search, registered-models/search and model-versions/search
+// plan over eidx and the buckets keyed by name (entplan.go).
 package boltstore

@@ -133,7 +133,10 @@ func (s *Store) EnsureDefaultExperiment(ctx context.Context, artifactRoot string
 		if err := putJSON(tx.Bucket(bExp), u64(0), rec); err != nil {
 			return err
 		}
-		return names.Put([]byte(rec.Name), u64(0))
+		if err := names.Put([]byte(rec.Name), u64(0)); err != nil {
+			return err
+		}
+		return indexNewExp(tx, 0)
 	})
 }
 
@@ -181,7 +184,7 @@ func (s *Store) CreateExperiment(ctx context.Context, req tracking.CreateExperim
 				return err
 			}
 		}
-		return nil
+		return indexNewExp(tx, id)
 	})
 	if err != nil {
 		return "", err
@@ -249,7 +252,7 @@ func (s *Store) RenameExperiment(ctx context.Context, idStr, newName string) err
 		}
 		rec.Name = newName
 		rec.LastUpdateTime = now
-		return putJSON(tx.Bucket(bExp), u64(id), rec)
+		return withExpIndex(tx, id, func() error { return putJSON(tx.Bucket(bExp), u64(id), rec) })
 	})
 }
 
@@ -283,7 +286,7 @@ func (s *Store) setExperimentLifecycle(ctx context.Context, idStr, to string) er
 		}
 		rec.Lifecycle = to
 		rec.LastUpdateTime = now
-		if err := putJSON(tx.Bucket(bExp), u64(id), rec); err != nil {
+		if err := withExpIndex(tx, id, func() error { return putJSON(tx.Bucket(bExp), u64(id), rec) }); err != nil {
 			return err
 		}
 		return cascadeRuns(tx, id, to, now)
@@ -340,7 +343,9 @@ func (s *Store) SetExperimentTag(ctx context.Context, idStr string, tag tracking
 		if rec.Lifecycle != tracking.LifecycleActive {
 			return errExperimentNotActive(id, rec.Lifecycle)
 		}
-		return tx.Bucket(bExpTag).Put(append(u64(id), tag.Key...), []byte(tag.Value))
+		return withExpIndex(tx, id, func() error {
+			return tx.Bucket(bExpTag).Put(append(u64(id), tag.Key...), []byte(tag.Value))
+		})
 	})
 }
 
@@ -360,6 +365,6 @@ func (s *Store) DeleteExperimentTag(ctx context.Context, idStr, key string) erro
 			return tracking.Errorf(tracking.ResourceDoesNotExist,
 				"No tag with name: %s in experiment with id %d", key, id)
 		}
-		return b.Delete(k)
+		return withExpIndex(tx, id, func() error { return b.Delete(k) })
 	})
 }

@@ -184,6 +184,11 @@ func (s *Store) HardDeleteExperiment(ctx context.Context, experimentID string) e
 		}
 		// Traces.
 		for _, k := range prefixKeys(tx.Bucket(bExpTrace), prefix) {
+			if t, err := getTrace(tx, string(k[len(prefix):])); err == nil {
+				if err := indexTraceAssessments(tx, t, nil); err != nil {
+					return err
+				}
+			}
 			if err := tx.Bucket(bTrace).Delete(k[len(prefix):]); err != nil {
 				return err
 			}
@@ -197,15 +202,17 @@ func (s *Store) HardDeleteExperiment(ctx context.Context, experimentID string) e
 		if err := deletePrefix(tx.Bucket(bTraceOrd), prefix); err != nil {
 			return err
 		}
-		if err := deletePrefix(tx.Bucket(bExpTag), prefix); err != nil {
-			return err
-		}
-		if v := tx.Bucket(bExpName).Get([]byte(rec.Name)); v != nil && u64be(v) == id {
-			if err := tx.Bucket(bExpName).Delete([]byte(rec.Name)); err != nil {
+		return withExpIndex(tx, id, func() error {
+			if err := deletePrefix(tx.Bucket(bExpTag), prefix); err != nil {
 				return err
 			}
-		}
-		return tx.Bucket(bExp).Delete(prefix)
+			if v := tx.Bucket(bExpName).Get([]byte(rec.Name)); v != nil && u64be(v) == id {
+				if err := tx.Bucket(bExpName).Delete([]byte(rec.Name)); err != nil {
+					return err
+				}
+			}
+			return tx.Bucket(bExp).Delete(prefix)
+		})
 	})
 }
 

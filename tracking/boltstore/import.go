@@ -118,42 +118,47 @@ func (s *Store) ImportExperiment(ctx context.Context, e *tracking.Experiment) er
 	}
 	tags := append([]tracking.Tag(nil), e.Tags...)
 	return s.update(ctx, "import experiment", func(tx *bolt.Tx) error {
-		names, exps := tx.Bucket(bExpName), tx.Bucket(bExp)
-		if v := names.Get([]byte(rec.Name)); v != nil && u64be(v) != id {
-			return tracking.Errorf(tracking.ResourceAlreadyExists,
-				"Experiment(name=%s) already exists with id %d, cannot import it with id %d.", rec.Name, u64be(v), id)
-		}
-		old, err := getExp(tx, id)
-		if err != nil {
-			return err
-		}
-		if old != nil && old.Name != rec.Name {
-			if err := names.Delete([]byte(old.Name)); err != nil {
-				return err
-			}
-		}
-		if err := putJSON(exps, u64(id), rec); err != nil {
-			return err
-		}
-		if err := names.Put([]byte(rec.Name), u64(id)); err != nil {
-			return err
-		}
-		if id > exps.Sequence() {
-			if err := exps.SetSequence(id); err != nil {
-				return err
-			}
-		}
-		tb := tx.Bucket(bExpTag)
-		if err := deletePrefix(tb, u64(id)); err != nil {
-			return err
-		}
-		for _, t := range tags {
-			if err := tb.Put(append(u64(id), t.Key...), []byte(t.Value)); err != nil {
-				return err
-			}
-		}
-		return nil
+		return withExpIndex(tx, id, func() error { return importExp(tx, id, rec, tags) })
 	})
+}
+
+// importExp writes an imported experiment (ImportExperiment).
+func importExp(tx *bolt.Tx, id uint64, rec *expRecord, tags []tracking.Tag) error {
+	names, exps := tx.Bucket(bExpName), tx.Bucket(bExp)
+	if v := names.Get([]byte(rec.Name)); v != nil && u64be(v) != id {
+		return tracking.Errorf(tracking.ResourceAlreadyExists,
+			"Experiment(name=%s) already exists with id %d, cannot import it with id %d.", rec.Name, u64be(v), id)
+	}
+	old, err := getExp(tx, id)
+	if err != nil {
+		return err
+	}
+	if old != nil && old.Name != rec.Name {
+		if err := names.Delete([]byte(old.Name)); err != nil {
+			return err
+		}
+	}
+	if err := putJSON(exps, u64(id), rec); err != nil {
+		return err
+	}
+	if err := names.Put([]byte(rec.Name), u64(id)); err != nil {
+		return err
+	}
+	if id > exps.Sequence() {
+		if err := exps.SetSequence(id); err != nil {
+			return err
+		}
+	}
+	tb := tx.Bucket(bExpTag)
+	if err := deletePrefix(tb, u64(id)); err != nil {
+		return err
+	}
+	for _, t := range tags {
+		if err := tb.Put(append(u64(id), t.Key...), []byte(t.Value)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // dropRun removes a run and everything stored under it.
@@ -414,35 +419,37 @@ func (s *Store) ImportRegisteredModel(ctx context.Context, m *tracking.Registere
 		aliases = append(aliases, alias{append(modelPrefix(m.Name), a.Alias...), v})
 	}
 	return s.update(ctx, "import registered model", func(tx *bolt.Tx) error {
-		rec := &rmRecord{Created: m.CreationTimestamp, Updated: m.LastUpdatedTimestamp, Desc: m.Description, MaxVersion: maxVersion}
-		if err := forEachVersion(tx, m.Name, func(v int64, _ *mvRecord) error {
-			rec.MaxVersion = max(rec.MaxVersion, v)
+		return withModelIndex(tx, []string{m.Name}, func() error {
+			rec := &rmRecord{Created: m.CreationTimestamp, Updated: m.LastUpdatedTimestamp, Desc: m.Description, MaxVersion: maxVersion}
+			if err := forEachVersion(tx, m.Name, func(v int64, _ *mvRecord) error {
+				rec.MaxVersion = max(rec.MaxVersion, v)
+				return nil
+			}); err != nil {
+				return err
+			}
+			if err := putJSON(tx.Bucket(bRM), []byte(m.Name), rec); err != nil {
+				return err
+			}
+			prefix := modelPrefix(m.Name)
+			tb, ab := tx.Bucket(bRMTag), tx.Bucket(bRMAlias)
+			if err := deletePrefix(tb, prefix); err != nil {
+				return err
+			}
+			if err := deletePrefix(ab, prefix); err != nil {
+				return err
+			}
+			for _, t := range m.Tags {
+				if err := tb.Put(append(modelPrefix(m.Name), t.Key...), []byte(t.Value)); err != nil {
+					return err
+				}
+			}
+			for _, a := range aliases {
+				if err := ab.Put(a.key, u64(a.version)); err != nil {
+					return err
+				}
+			}
 			return nil
-		}); err != nil {
-			return err
-		}
-		if err := putJSON(tx.Bucket(bRM), []byte(m.Name), rec); err != nil {
-			return err
-		}
-		prefix := modelPrefix(m.Name)
-		tb, ab := tx.Bucket(bRMTag), tx.Bucket(bRMAlias)
-		if err := deletePrefix(tb, prefix); err != nil {
-			return err
-		}
-		if err := deletePrefix(ab, prefix); err != nil {
-			return err
-		}
-		for _, t := range m.Tags {
-			if err := tb.Put(append(modelPrefix(m.Name), t.Key...), []byte(t.Value)); err != nil {
-				return err
-			}
-		}
-		for _, a := range aliases {
-			if err := ab.Put(a.key, u64(a.version)); err != nil {
-				return err
-			}
-		}
-		return nil
+		})
 	})
 }
 
@@ -462,30 +469,32 @@ func (s *Store) ImportModelVersion(ctx context.Context, v *tracking.ModelVersion
 		UserID: v.UserID, ModelID: v.ModelID,
 	}
 	return s.update(ctx, "import model version", func(tx *bolt.Tx) error {
-		model, err := getModel(tx, v.Name)
-		if err != nil {
-			return err
-		}
-		if version > model.MaxVersion {
-			model.MaxVersion = version
-			if err := putJSON(tx.Bucket(bRM), []byte(v.Name), model); err != nil {
+		return withVersionIndex(tx, v.Name, version, func() error {
+			model, err := getModel(tx, v.Name)
+			if err != nil {
 				return err
 			}
-		}
-		key := versionKey(v.Name, version)
-		if err := putJSON(tx.Bucket(bMV), key, rec); err != nil {
-			return err
-		}
-		tb := tx.Bucket(bMVTag)
-		if err := deletePrefix(tb, key); err != nil {
-			return err
-		}
-		for _, t := range v.Tags {
-			if err := tb.Put(append(versionKey(v.Name, version), t.Key...), []byte(t.Value)); err != nil {
+			if version > model.MaxVersion {
+				model.MaxVersion = version
+				if err := putJSON(tx.Bucket(bRM), []byte(v.Name), model); err != nil {
+					return err
+				}
+			}
+			key := versionKey(v.Name, version)
+			if err := putJSON(tx.Bucket(bMV), key, rec); err != nil {
 				return err
 			}
-		}
-		return nil
+			tb := tx.Bucket(bMVTag)
+			if err := deletePrefix(tb, key); err != nil {
+				return err
+			}
+			for _, t := range v.Tags {
+				if err := tb.Put(append(versionKey(v.Name, version), t.Key...), []byte(t.Value)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	})
 }
 

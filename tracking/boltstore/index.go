@@ -13,7 +13,8 @@ import (
 
 // Secondary run indexes (bucket ridx).
 //
-// Every entry is a key with an empty value:
+// Every entry is a byte string (stored packed into front-coded blocks,
+// see ixblock.go):
 //
 //	uvarint(expID) kind str(name) value runref
 //
@@ -212,11 +213,11 @@ func ixEntry(expID uint64, kind byte, name string, value []byte, runID string) [
 }
 
 func ixPut(tx *bolt.Tx, expID uint64, kind byte, name string, value []byte, runID string) error {
-	return tx.Bucket(bRunIdx).Put(ixEntry(expID, kind, name, value, runID), nil)
+	return ixInsert(tx.Bucket(bRunIdx), ixEntry(expID, kind, name, value, runID))
 }
 
 func ixDel(tx *bolt.Tx, expID uint64, kind byte, name string, value []byte, runID string) error {
-	return tx.Bucket(bRunIdx).Delete(ixEntry(expID, kind, name, value, runID))
+	return ixRemove(tx.Bucket(bRunIdx), ixEntry(expID, kind, name, value, runID))
 }
 
 // unindexedTags are the system tags MLflow's clients set on every run

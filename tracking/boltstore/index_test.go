@@ -297,10 +297,11 @@ func ridxKeys(t *testing.T, s *Store) []string {
 	t.Helper()
 	var keys []string
 	ok(t, s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bRunIdx).ForEach(func(k, _ []byte) error {
-			keys = append(keys, string(k))
-			return nil
-		})
+		entries, err := ixEntries(tx.Bucket(bRunIdx))
+		for _, e := range entries {
+			keys = append(keys, string(e))
+		}
+		return err
 	}))
 	return keys
 }
@@ -495,16 +496,14 @@ func TestIndexBuildResumesAndLogs(t *testing.T) {
 	// restarted from the first run would bring them back.
 	var first []string
 	ok(t, s.db.Update(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bRunIdx).Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			first = append(first, string(k))
-		}
-		for _, k := range first {
-			if err := tx.Bucket(bRunIdx).Delete([]byte(k)); err != nil {
+		entries, err := ixEntries(tx.Bucket(bRunIdx))
+		for _, e := range entries {
+			first = append(first, string(e))
+			if err := ixRemove(tx.Bucket(bRunIdx), e); err != nil {
 				return err
 			}
 		}
-		return nil
+		return err
 	}))
 	if len(first) == 0 {
 		t.Fatal("the first chunks indexed nothing")

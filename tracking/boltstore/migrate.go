@@ -28,6 +28,34 @@ var migrations = map[int]func(db *bolt.DB) error{
 	// the indexes go stale. The indexes themselves are built in the
 	// background after Open (indexbuild.go).
 	2: func(*bolt.DB) error { return nil },
+	// Version 4 maintains the experiment and registry indexes (bucket
+	// eidx) on every write, for the same reason; they are built in the
+	// background after Open (entindex.go).
+	3: func(*bolt.DB) error { return nil },
+	// Version 5 packs the run index entries into front-coded blocks
+	// (ixblock.go). An older run index (one key per entry) is dropped and
+	// built again in the background after Open; searches scan until then.
+	4: dropRunIndex,
+}
+
+// dropRunIndex empties bucket ridx and forgets the build's state, so that
+// Open starts the background build from scratch.
+func dropRunIndex(db *bolt.DB) error {
+	return db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bRunIdx) != nil {
+			if err := tx.DeleteBucket(bRunIdx); err != nil {
+				return fmt.Errorf("drop run index: %w", err)
+			}
+		}
+		if _, err := tx.CreateBucket(bRunIdx); err != nil {
+			return fmt.Errorf("create run index: %w", err)
+		}
+		meta := tx.Bucket(bMeta)
+		if err := meta.Delete(metaIndexReady); err != nil {
+			return err
+		}
+		return meta.Delete(metaIndexPos)
+	})
 }
 
 // bHistV1 is the version-1 metric history bucket: rp(runID) | str(key) |

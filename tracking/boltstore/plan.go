@@ -294,12 +294,20 @@ type planner struct {
 	err      error
 }
 
-// bucket returns the bucket of an index kind.
-func (pl *planner) bucket(kind byte) *bolt.Bucket {
+// cursor returns a cursor over the index of kind: exprun's own for
+// start_time, a packed-block cursor over ridx for the others.
+func (pl *planner) cursor(kind byte) kvCursor {
 	if kind == ixStarted {
-		return pl.exprun
+		return pl.exprun.Cursor()
 	}
-	return pl.ridx
+	return newIxCursor(pl.ridx)
+}
+
+// cursorErr reports a corrupt block met by c.
+func (pl *planner) cursorErr(c kvCursor) {
+	if x, ok := c.(*ixCursor); ok && x.err != nil {
+		pl.rs.fail(x.err)
+	}
 }
 
 // entry splits a key of index kind into its value and run id.
@@ -323,7 +331,8 @@ func (pl *planner) walk(p *ixPath, sp span, rev bool, fn func(val []byte, runID 
 	if sp.empty() {
 		return
 	}
-	c := pl.bucket(p.kind).Cursor()
+	c := pl.cursor(p.kind)
+	defer pl.cursorErr(c)
 	var k, v []byte
 	if rev {
 		k, v = c.Seek(sp.to)
@@ -396,20 +405,29 @@ func (pl *planner) count(p *ixPath, limit int) int {
 	if p.kind == ixIDs {
 		return len(p.ids)
 	}
-	n := countSpan(pl.bucket(p.kind), p.main, limit)
+	n := pl.countSpan(p.kind, p.main, limit)
 	if p.nan && n < limit {
-		n += countSpan(pl.bucket(p.kind), nanSpan(p.prefix), limit-n)
+		n += pl.countSpan(p.kind, nanSpan(p.prefix), limit-n)
 	}
 	return n
 }
 
+// countSpan counts the entries of the index of kind in sp, up to limit.
+func (pl *planner) countSpan(kind byte, sp span, limit int) int {
+	c := pl.cursor(kind)
+	defer pl.cursorErr(c)
+	return countCursor(c, sp, limit)
+}
+
 // countSpan counts the keys of b in sp, up to limit.
-func countSpan(b *bolt.Bucket, sp span, limit int) int {
+func countSpan(b *bolt.Bucket, sp span, limit int) int { return countCursor(b.Cursor(), sp, limit) }
+
+// countCursor counts the keys of c in sp, up to limit.
+func countCursor(c kvCursor, sp span, limit int) int {
 	if sp.empty() {
 		return 0
 	}
 	n := 0
-	c := b.Cursor()
 	for k, _ := c.Seek(sp.from); k != nil && n < limit && bytes.Compare(k, sp.to) < 0; k, _ = c.Next() {
 		n++
 	}

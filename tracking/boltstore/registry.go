@@ -207,6 +207,27 @@ func forEachVersion(tx *bolt.Tx, name string, fn func(version int64, rec *mvReco
 	return nil
 }
 
+// lastVersion returns the highest version of a model (0: none), from
+// the last key of its range (versions are big-endian in the key).
+func lastVersion(tx *bolt.Tx, name string) int64 {
+	prefix := modelPrefix(name)
+	c := tx.Bucket(bMV).Cursor()
+	var k []byte
+	if end := prefixEnd(prefix); end == nil {
+		k, _ = c.Last()
+	} else if k, _ = c.Seek(end); k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
+		if len(k) == len(prefix)+8 {
+			return int64(u64be(k[len(prefix):]))
+		}
+	}
+	return 0
+}
+
 // latestVersions returns the highest version per stage, in the order in
 // which the stages first occur among the versions in ascending version
 // order (MLflow builds a dict that way).
@@ -281,27 +302,29 @@ func (s *Store) readVersion(ctx context.Context, op, name string, version int64)
 func (s *Store) CreateRegisteredModel(ctx context.Context, req tracking.CreateRegisteredModel) (*tracking.RegisteredModel, error) {
 	now := s.now()
 	err := s.update(ctx, "create registered model", func(tx *bolt.Tx) error {
-		b := tx.Bucket(bRM)
-		if b.Get([]byte(req.Name)) != nil {
-			return tracking.Errorf(tracking.ResourceAlreadyExists, "Registered Model (name=%s) already exists.", req.Name)
-		}
-		if err := putJSON(b, []byte(req.Name), rmRecord{Created: now, Updated: now, Desc: req.Description}); err != nil {
-			return err
-		}
-		prefix := modelPrefix(req.Name)
-		// Clear leftovers (none are expected: deletes cascade).
-		for _, bk := range [][]byte{bRMTag, bRMAlias, bMV, bMVTag} {
-			if err := deletePrefix(tx.Bucket(bk), prefix); err != nil {
+		return withModelIndex(tx, []string{req.Name}, func() error {
+			b := tx.Bucket(bRM)
+			if b.Get([]byte(req.Name)) != nil {
+				return tracking.Errorf(tracking.ResourceAlreadyExists, "Registered Model (name=%s) already exists.", req.Name)
+			}
+			if err := putJSON(b, []byte(req.Name), rmRecord{Created: now, Updated: now, Desc: req.Description}); err != nil {
 				return err
 			}
-		}
-		tb := tx.Bucket(bRMTag)
-		for _, t := range req.Tags {
-			if err := tb.Put(append(modelPrefix(req.Name), t.Key...), []byte(t.Value)); err != nil {
-				return err
+			prefix := modelPrefix(req.Name)
+			// Clear leftovers (none are expected: deletes cascade).
+			for _, bk := range [][]byte{bRMTag, bRMAlias, bMV, bMVTag} {
+				if err := deletePrefix(tx.Bucket(bk), prefix); err != nil {
+					return err
+				}
 			}
-		}
-		return nil
+			tb := tx.Bucket(bRMTag)
+			for _, t := range req.Tags {
+				if err := tb.Put(append(modelPrefix(req.Name), t.Key...), []byte(t.Value)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -318,34 +341,36 @@ func (s *Store) GetRegisteredModel(ctx context.Context, name string) (*tracking.
 func (s *Store) RenameRegisteredModel(ctx context.Context, name, newName string) (*tracking.RegisteredModel, error) {
 	now := s.now()
 	err := s.update(ctx, "rename registered model", func(tx *bolt.Tx) error {
-		rec, err := getModel(tx, name)
-		if err != nil {
-			return err
-		}
-		if name == newName {
+		return withModelIndex(tx, []string{name, newName}, func() error {
+			rec, err := getModel(tx, name)
+			if err != nil {
+				return err
+			}
+			if name == newName {
+				return nil
+			}
+			b := tx.Bucket(bRM)
+			if b.Get([]byte(newName)) != nil {
+				return tracking.Errorf(tracking.ResourceAlreadyExists, "Registered Model (name=%s) already exists.", newName)
+			}
+			rec.Updated = now
+			if err := b.Delete([]byte(name)); err != nil {
+				return err
+			}
+			if err := putJSON(b, []byte(newName), rec); err != nil {
+				return err
+			}
+			from, to := modelPrefix(name), modelPrefix(newName)
+			for _, bk := range [][]byte{bRMTag, bRMAlias, bMV, bMVTag} {
+				if err := deletePrefix(tx.Bucket(bk), to); err != nil {
+					return err
+				}
+				if err := movePrefix(tx.Bucket(bk), from, to); err != nil {
+					return err
+				}
+			}
 			return nil
-		}
-		b := tx.Bucket(bRM)
-		if b.Get([]byte(newName)) != nil {
-			return tracking.Errorf(tracking.ResourceAlreadyExists, "Registered Model (name=%s) already exists.", newName)
-		}
-		rec.Updated = now
-		if err := b.Delete([]byte(name)); err != nil {
-			return err
-		}
-		if err := putJSON(b, []byte(newName), rec); err != nil {
-			return err
-		}
-		from, to := modelPrefix(name), modelPrefix(newName)
-		for _, bk := range [][]byte{bRMTag, bRMAlias, bMV, bMVTag} {
-			if err := deletePrefix(tx.Bucket(bk), to); err != nil {
-				return err
-			}
-			if err := movePrefix(tx.Bucket(bk), from, to); err != nil {
-				return err
-			}
-		}
-		return nil
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -357,12 +382,14 @@ func (s *Store) RenameRegisteredModel(ctx context.Context, name, newName string)
 func (s *Store) UpdateRegisteredModel(ctx context.Context, name, description string) (*tracking.RegisteredModel, error) {
 	now := s.now()
 	err := s.update(ctx, "update registered model", func(tx *bolt.Tx) error {
-		rec, err := getModel(tx, name)
-		if err != nil {
-			return err
-		}
-		rec.Desc, rec.Updated = description, now
-		return putJSON(tx.Bucket(bRM), []byte(name), rec)
+		return withRMIndex(tx, name, func() error {
+			rec, err := getModel(tx, name)
+			if err != nil {
+				return err
+			}
+			rec.Desc, rec.Updated = description, now
+			return putJSON(tx.Bucket(bRM), []byte(name), rec)
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -373,19 +400,21 @@ func (s *Store) UpdateRegisteredModel(ctx context.Context, name, description str
 // DeleteRegisteredModel implements tracking.RegistryStore.
 func (s *Store) DeleteRegisteredModel(ctx context.Context, name string) error {
 	return s.update(ctx, "delete registered model", func(tx *bolt.Tx) error {
-		if _, err := getModel(tx, name); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bRM).Delete([]byte(name)); err != nil {
-			return err
-		}
-		prefix := modelPrefix(name)
-		for _, bk := range [][]byte{bRMTag, bRMAlias, bMV, bMVTag} {
-			if err := deletePrefix(tx.Bucket(bk), prefix); err != nil {
+		return withModelIndex(tx, []string{name}, func() error {
+			if _, err := getModel(tx, name); err != nil {
 				return err
 			}
-		}
-		return nil
+			if err := tx.Bucket(bRM).Delete([]byte(name)); err != nil {
+				return err
+			}
+			prefix := modelPrefix(name)
+			for _, bk := range [][]byte{bRMTag, bRMAlias, bMV, bMVTag} {
+				if err := deletePrefix(tx.Bucket(bk), prefix); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	})
 }
 
@@ -440,23 +469,40 @@ func (s *Store) SearchRegisteredModels(ctx context.Context, q tracking.Registere
 	}
 	err = s.view(ctx, "search registered models", func(tx *bolt.Tx) error {
 		var matched []*rmView
-		from, to, narrow := nameRange(q.Filter, true) // the bucket is keyed by name
-		narrow = narrow && !s.scanSearch
-		err := forRange(tx.Bucket(bRM), from, to, narrow, func(k, v []byte) error {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+		rms := tx.Bucket(bRM)
+		consider := func(k, v []byte) (bool, error) {
 			mv := &rmView{name: string(k)}
 			if err := json.Unmarshal(v, &mv.rec); err != nil {
-				return fmt.Errorf("decode registered model %q: %w", k, err)
+				return false, fmt.Errorf("decode registered model %q: %w", k, err)
 			}
 			mv.tags = regTagMap(prefixTags(tx.Bucket(bRMTag), modelPrefix(mv.name)))
 			if search.MatchRegisteredModel(q.Filter, mv) && cur.AfterRegisteredModel(q.OrderBy, mv) {
 				matched = append(matched, mv)
+				return true, nil
 			}
-			return nil
-		})
-		if err != nil {
+			return false, nil
+		}
+		pl := &entPlan{ctx: ctx, need: rowsWanted(cur.Offset(), q.MaxResults)}
+		pl.consider = func(ref []byte) (bool, error) {
+			if v := rms.Get(ref); v != nil {
+				return consider(ref, v)
+			}
+			return false, nil
+		}
+		pl.scan = func() error {
+			return forRange(rms, nil, nil, false, func(k, v []byte) error {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				_, err := consider(k, v)
+				return err
+			})
+		}
+		pl.reset = func() { matched = matched[:0] }
+		if !s.scanSearch {
+			pl.clauses, pl.order, pl.rev = rmPlan(tx, q.Filter, q.OrderBy, cur)
+		}
+		if err := pl.run(); err != nil {
 			return err
 		}
 		sort.SliceStable(matched, func(i, j int) bool {
@@ -512,20 +558,24 @@ func containsStr(ss []string, s string) bool {
 // SetRegisteredModelTag implements tracking.RegistryStore.
 func (s *Store) SetRegisteredModelTag(ctx context.Context, name string, tag tracking.Tag) error {
 	return s.update(ctx, "set registered model tag", func(tx *bolt.Tx) error {
-		if _, err := getModel(tx, name); err != nil {
-			return err
-		}
-		return tx.Bucket(bRMTag).Put(append(modelPrefix(name), tag.Key...), []byte(tag.Value))
+		return withRMIndex(tx, name, func() error {
+			if _, err := getModel(tx, name); err != nil {
+				return err
+			}
+			return tx.Bucket(bRMTag).Put(append(modelPrefix(name), tag.Key...), []byte(tag.Value))
+		})
 	})
 }
 
 // DeleteRegisteredModelTag implements tracking.RegistryStore.
 func (s *Store) DeleteRegisteredModelTag(ctx context.Context, name, key string) error {
 	return s.update(ctx, "delete registered model tag", func(tx *bolt.Tx) error {
-		if _, err := getModel(tx, name); err != nil {
-			return err
-		}
-		return tx.Bucket(bRMTag).Delete(append(modelPrefix(name), key...))
+		return withRMIndex(tx, name, func() error {
+			if _, err := getModel(tx, name); err != nil {
+				return err
+			}
+			return tx.Bucket(bRMTag).Delete(append(modelPrefix(name), key...))
+		})
 	})
 }
 
@@ -563,13 +613,7 @@ func (s *Store) GetModelVersionByAlias(ctx context.Context, name, alias string) 
 		notFound := tracking.Errorf(tracking.InvalidParameterValue, "Registered model alias %s not found.", alias)
 		var version int64
 		if strings.EqualFold(alias, "latest") {
-			err := forEachVersion(tx, name, func(v int64, _ *mvRecord) error {
-				version = v
-				return nil
-			})
-			if err != nil {
-				return err
-			}
+			version = lastVersion(tx, name) // the last key, not a decode of every version
 		} else if v := tx.Bucket(bRMAlias).Get(append(modelPrefix(name), alias...)); v != nil {
 			version = int64(u64be(v))
 		}
@@ -598,45 +642,41 @@ func (s *Store) CreateModelVersion(ctx context.Context, req tracking.CreateModel
 		if err != nil {
 			return err
 		}
-		version = rec.MaxVersion + 1
-		if err := forEachVersion(tx, req.Name, func(v int64, _ *mvRecord) error {
-			version = max(version, v+1)
+		version = max(rec.MaxVersion, lastVersion(tx, req.Name)) + 1
+		return withVersionIndex(tx, req.Name, version, func() error {
+			rec.MaxVersion, rec.Updated = version, now
+			if err := putJSON(tx.Bucket(bRM), []byte(req.Name), rec); err != nil {
+				return err
+			}
+			storage := req.StorageLocation
+			if storage == req.Source {
+				storage = ""
+			}
+			mv := mvRecord{
+				Created: now, Updated: now, Stage: tracking.StageNone, Desc: req.Description,
+				Source: req.Source, Storage: storage, RunID: req.RunID, RunLink: req.RunLink,
+				Status: tracking.ModelVersionStatusReady, UserID: req.UserID, ModelID: req.ModelID,
+			}
+			if req.ModelID != "" && !isPromptVersion(req.Tags) {
+				if err := addModelVersionTag(tx, req.ModelID, req.Name, version, now); err != nil {
+					return err
+				}
+			}
+			key := versionKey(req.Name, version)
+			if err := putJSON(tx.Bucket(bMV), key, mv); err != nil {
+				return err
+			}
+			tb := tx.Bucket(bMVTag)
+			if err := deletePrefix(tb, key); err != nil {
+				return err
+			}
+			for _, t := range req.Tags {
+				if err := tb.Put(append(versionKey(req.Name, version), t.Key...), []byte(t.Value)); err != nil {
+					return err
+				}
+			}
 			return nil
-		}); err != nil {
-			return err
-		}
-		rec.MaxVersion, rec.Updated = version, now
-		if err := putJSON(tx.Bucket(bRM), []byte(req.Name), rec); err != nil {
-			return err
-		}
-		storage := req.StorageLocation
-		if storage == req.Source {
-			storage = ""
-		}
-		mv := mvRecord{
-			Created: now, Updated: now, Stage: tracking.StageNone, Desc: req.Description,
-			Source: req.Source, Storage: storage, RunID: req.RunID, RunLink: req.RunLink,
-			Status: tracking.ModelVersionStatusReady, UserID: req.UserID, ModelID: req.ModelID,
-		}
-		if req.ModelID != "" && !isPromptVersion(req.Tags) {
-			if err := addModelVersionTag(tx, req.ModelID, req.Name, version, now); err != nil {
-				return err
-			}
-		}
-		key := versionKey(req.Name, version)
-		if err := putJSON(tx.Bucket(bMV), key, mv); err != nil {
-			return err
-		}
-		tb := tx.Bucket(bMVTag)
-		if err := deletePrefix(tb, key); err != nil {
-			return err
-		}
-		for _, t := range req.Tags {
-			if err := tb.Put(append(versionKey(req.Name, version), t.Key...), []byte(t.Value)); err != nil {
-				return err
-			}
-		}
-		return nil
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -653,12 +693,14 @@ func (s *Store) GetModelVersion(ctx context.Context, name string, version int64)
 func (s *Store) UpdateModelVersion(ctx context.Context, name string, version int64, description string) (*tracking.ModelVersion, error) {
 	now := s.now()
 	err := s.update(ctx, "update model version", func(tx *bolt.Tx) error {
-		rec, err := getVersion(tx, name, version)
-		if err != nil {
-			return err
-		}
-		rec.Desc, rec.Updated = description, now
-		return putJSON(tx.Bucket(bMV), versionKey(name, version), rec)
+		return withVersionIndex(tx, name, version, func() error {
+			rec, err := getVersion(tx, name, version)
+			if err != nil {
+				return err
+			}
+			rec.Desc, rec.Updated = description, now
+			return putJSON(tx.Bucket(bMV), versionKey(name, version), rec)
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -676,42 +718,44 @@ func (s *Store) TransitionModelVersionStage(ctx context.Context, name string, ve
 	}
 	now := s.now()
 	err := s.update(ctx, "transition model version stage", func(tx *bolt.Tx) error {
-		model, err := getModel(tx, name)
-		if err != nil {
-			return err
-		}
-		rec, err := getVersion(tx, name, version)
-		if err != nil {
-			return err
-		}
-		b := tx.Bucket(bMV)
-		if archive {
-			type upd struct {
-				v   int64
-				rec mvRecord
-			}
-			var others []upd
-			if err := forEachVersion(tx, name, func(v int64, r *mvRecord) error {
-				if v != version && r.Stage == stage {
-					r.Stage, r.Updated = tracking.StageArchived, now
-					others = append(others, upd{v, *r})
-				}
-				return nil
-			}); err != nil {
+		return withTransitionIndex(tx, name, version, archive, func() error {
+			model, err := getModel(tx, name)
+			if err != nil {
 				return err
 			}
-			for _, o := range others {
-				if err := putJSON(b, versionKey(name, o.v), o.rec); err != nil {
+			rec, err := getVersion(tx, name, version)
+			if err != nil {
+				return err
+			}
+			b := tx.Bucket(bMV)
+			if archive {
+				type upd struct {
+					v   int64
+					rec mvRecord
+				}
+				var others []upd
+				if err := forEachVersion(tx, name, func(v int64, r *mvRecord) error {
+					if v != version && r.Stage == stage {
+						r.Stage, r.Updated = tracking.StageArchived, now
+						others = append(others, upd{v, *r})
+					}
+					return nil
+				}); err != nil {
 					return err
 				}
+				for _, o := range others {
+					if err := putJSON(b, versionKey(name, o.v), o.rec); err != nil {
+						return err
+					}
+				}
 			}
-		}
-		rec.Stage, rec.Updated = stage, now
-		if err := putJSON(b, versionKey(name, version), rec); err != nil {
-			return err
-		}
-		model.Updated = now
-		return putJSON(tx.Bucket(bRM), []byte(name), model)
+			rec.Stage, rec.Updated = stage, now
+			if err := putJSON(b, versionKey(name, version), rec); err != nil {
+				return err
+			}
+			model.Updated = now
+			return putJSON(tx.Bucket(bRM), []byte(name), model)
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -725,23 +769,25 @@ func (s *Store) TransitionModelVersionStage(ctx context.Context, name string, ve
 func (s *Store) DeleteModelVersion(ctx context.Context, name string, version int64) error {
 	now := s.now()
 	return s.update(ctx, "delete model version", func(tx *bolt.Tx) error {
-		model, err := getModel(tx, name)
-		if err != nil {
-			return err
-		}
-		if _, err := getVersion(tx, name, version); err != nil {
-			return err
-		}
-		key := versionKey(name, version)
-		if err := tx.Bucket(bMV).Delete(key); err != nil {
-			return err
-		}
-		if err := deletePrefix(tx.Bucket(bMVTag), key); err != nil {
-			return err
-		}
-		model.MaxVersion = max(model.MaxVersion, version)
-		model.Updated = now
-		return putJSON(tx.Bucket(bRM), []byte(name), model)
+		return withVersionIndex(tx, name, version, func() error {
+			model, err := getModel(tx, name)
+			if err != nil {
+				return err
+			}
+			if _, err := getVersion(tx, name, version); err != nil {
+				return err
+			}
+			key := versionKey(name, version)
+			if err := tx.Bucket(bMV).Delete(key); err != nil {
+				return err
+			}
+			if err := deletePrefix(tx.Bucket(bMVTag), key); err != nil {
+				return err
+			}
+			model.MaxVersion = max(model.MaxVersion, version)
+			model.Updated = now
+			return putJSON(tx.Bucket(bRM), []byte(name), model)
+		})
 	})
 }
 
@@ -773,31 +819,45 @@ func (s *Store) SearchModelVersions(ctx context.Context, q tracking.ModelVersion
 	}
 	err = s.view(ctx, "search model versions", func(tx *bolt.Tx) error {
 		var matched []*mvView
-		tb := tx.Bucket(bMVTag)
-		c := tx.Bucket(bMV).Cursor()
-		k, v := c.First()
-		var stop []byte // versions are keyed str(name) | version
-		if from, _, ok := nameRange(q.Filter, false); ok && !s.scanSearch {
-			p := appendStr(nil, string(from))
-			k, v = c.Seek(p)
-			stop = prefixEnd(p)
-		}
-		for ; k != nil && (stop == nil || bytes.Compare(k, stop) < 0); k, v = c.Next() {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+		tb, mvs := tx.Bucket(bMVTag), tx.Bucket(bMV)
+		consider := func(k, v []byte) (bool, error) {
 			name, rest, ok := readStr(k)
 			if !ok || len(rest) != 8 {
-				continue
+				return false, nil
 			}
 			mv := &mvView{name: name, version: int64(u64be(rest))}
 			if err := json.Unmarshal(v, &mv.rec); err != nil {
-				return fmt.Errorf("decode model version %q: %w", name, err)
+				return false, fmt.Errorf("decode model version %q: %w", name, err)
 			}
 			mv.tags = regTagMap(prefixTags(tb, k))
 			if search.MatchModelVersion(q.Filter, mv) && cur.AfterModelVersion(q.OrderBy, mv) {
 				matched = append(matched, mv)
+				return true, nil
 			}
+			return false, nil
+		}
+		pl := &entPlan{ctx: ctx, need: rowsWanted(cur.Offset(), q.MaxResults)}
+		pl.consider = func(ref []byte) (bool, error) {
+			if v := mvs.Get(ref); v != nil {
+				return consider(ref, v)
+			}
+			return false, nil
+		}
+		pl.scan = func() error {
+			return forRange(mvs, nil, nil, false, func(k, v []byte) error {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				_, err := consider(k, v)
+				return err
+			})
+		}
+		pl.reset = func() { matched = matched[:0] }
+		if !s.scanSearch {
+			pl.clauses, pl.order, pl.rev = mvPlan(tx, q.Filter, q.OrderBy, cur)
+		}
+		if err := pl.run(); err != nil {
+			return err
 		}
 		sort.SliceStable(matched, func(i, j int) bool {
 			return search.CompareModelVersions(q.OrderBy, matched[i], matched[j]) < 0
@@ -817,20 +877,24 @@ func (s *Store) SearchModelVersions(ctx context.Context, q tracking.ModelVersion
 // SetModelVersionTag implements tracking.RegistryStore.
 func (s *Store) SetModelVersionTag(ctx context.Context, name string, version int64, tag tracking.Tag) error {
 	return s.update(ctx, "set model version tag", func(tx *bolt.Tx) error {
-		if _, err := getVersion(tx, name, version); err != nil {
-			return err
-		}
-		return tx.Bucket(bMVTag).Put(append(versionKey(name, version), tag.Key...), []byte(tag.Value))
+		return withVersionIndex(tx, name, version, func() error {
+			if _, err := getVersion(tx, name, version); err != nil {
+				return err
+			}
+			return tx.Bucket(bMVTag).Put(append(versionKey(name, version), tag.Key...), []byte(tag.Value))
+		})
 	})
 }
 
 // DeleteModelVersionTag implements tracking.RegistryStore.
 func (s *Store) DeleteModelVersionTag(ctx context.Context, name string, version int64, key string) error {
 	return s.update(ctx, "delete model version tag", func(tx *bolt.Tx) error {
-		if _, err := getVersion(tx, name, version); err != nil {
-			return err
-		}
-		return tx.Bucket(bMVTag).Delete(append(versionKey(name, version), key...))
+		return withVersionIndex(tx, name, version, func() error {
+			if _, err := getVersion(tx, name, version); err != nil {
+				return err
+			}
+			return tx.Bucket(bMVTag).Delete(append(versionKey(name, version), key...))
+		})
 	})
 }
 

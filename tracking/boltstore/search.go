@@ -553,18 +553,11 @@ func (s *Store) SearchExperiments(ctx context.Context, q tracking.ExperimentQuer
 			return nil
 		}
 		exps := tx.Bucket(bExp)
-		if from, to, ok := nameRange(q.Filter, true); ok && !s.scanSearch {
-			// The name index (expname) holds the candidates.
-			err := forRange(tx.Bucket(bExpName), from, to, true, func(_, id []byte) error {
-				if v := exps.Get(id); v != nil {
-					return consider(id, v)
-				}
-				return nil
-			})
-			if err != nil {
+		if s.scanSearch {
+			if err := exps.ForEach(consider); err != nil {
 				return err
 			}
-		} else if err := exps.ForEach(consider); err != nil {
+		} else if err := s.planExperiments(ctx, tx, q, cur, limit, &all, consider); err != nil {
 			return err
 		}
 		slices.SortFunc(all, func(a, b *expView) int { return search.CompareExperiments(q.OrderBy, a, b) })

@@ -129,6 +129,13 @@ func (s *Store) LogSpans(ctx context.Context, experimentID string, batches []tra
 				rejected = append(rejected, b.TraceID)
 				continue
 			}
+			// ApplySpanBatch updates old in place: keep what its index
+			// entry is keyed on (a root span arriving after its children
+			// moves the trace's start earlier).
+			var prev *tracking.TraceInfo
+			if old != nil {
+				prev = traceIndexCopy(old)
+			}
 			t := tracking.ApplySpanBatch(old, exps, joinURI(exp.ArtifactLocation, "traces", b.TraceID, "artifacts"), b)
 			if err := putJSON(tx.Bucket(bTrace), []byte(t.RequestID), t); err != nil {
 				return err
@@ -136,7 +143,7 @@ func (s *Store) LogSpans(ctx context.Context, experimentID string, batches []tra
 			if err := tx.Bucket(bExpTrace).Put(expTraceKey(expID, t.RequestID), nil); err != nil {
 				return err
 			}
-			if err := indexTrace(tx, old, t); err != nil {
+			if err := indexTrace(tx, prev, t); err != nil {
 				return err
 			}
 			for j := range b.Spans {

@@ -67,10 +67,13 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	logger     atomic.Pointer[zap.Logger]
-	buildStop  context.CancelFunc // stops the background index build
-	buildDone  chan struct{}      // closed when the build goroutine ends
-	scanSearch bool               // tests: never use the indexes
+	logger    atomic.Pointer[zap.Logger]
+	buildStop context.CancelFunc // stops the background index build
+	buildDone chan struct{}      // closed when the build goroutine ends
+	// The experiment and registry index build (entindex.go).
+	entBuildStop context.CancelFunc
+	entBuildDone chan struct{}
+	scanSearch   bool // tests: never use the indexes
 }
 
 var _ tracking.Store = (*Store)(nil)
@@ -134,15 +137,19 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 		return nil, errors.New("boltstore: database is read-only")
 	}
 	version := schemaVersion
-	needIndex, needTraceIndex, needLMIndex := false, false, false
+	needIndex, needTraceIndex, needEntIndex, needLMIndex := false, false, false, false
 	err := db.Update(func(tx *bolt.Tx) error {
 		hadIndex := tx.Bucket(bRunIdx) != nil
-		hadTraceIndex := tx.Bucket(bTraceOrd) != nil
+		hadEntIndex := tx.Bucket(bEntIdx) != nil
+		hadTraceIndex := hasTraceIndexBuckets(tx)
 		hadLMIndex := tx.Bucket(bLMOrd) != nil
 		for _, name := range allBucket {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
+		}
+		if _, err := tx.CreateBucketIfNotExists(bEntIdx); err != nil {
+			return fmt.Errorf("create bucket %s: %w", bEntIdx, err)
 		}
 		meta := tx.Bucket(bMeta)
 		if v := meta.Get([]byte("version")); v != nil {
@@ -152,6 +159,9 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 			version = int(u64be(v))
 			var err error
 			if needIndex, err = prepareIndex(tx, hadIndex); err != nil {
+				return err
+			}
+			if needEntIndex, err = prepareEntIndex(tx, hadEntIndex); err != nil {
 				return err
 			}
 			if needTraceIndex, err = prepareTraceIndex(tx, hadTraceIndex); err != nil {
@@ -166,6 +176,9 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 		if err := meta.Put(metaLMIdx, []byte{1}); err != nil {
 			return err
 		}
+		if err := meta.Put(metaEntIdxReady, []byte{1}); err != nil {
+			return err
+		}
 		if err := meta.Put([]byte("version"), u64(schemaVersion)); err != nil {
 			return err
 		}
@@ -173,6 +186,13 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 	})
 	if err == nil && version < schemaVersion {
 		err = migrate(db, version)
+		if err == nil {
+			// A migration may have dropped the run index (see migrate.go).
+			err = db.View(func(tx *bolt.Tx) error {
+				needIndex = needIndex || !indexReady(tx)
+				return nil
+			})
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: initialise: %w", err)
@@ -190,6 +210,9 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 	if (needIndex || needTraceIndex || needLMIndex) && autoIndex {
 		s.startIndexBuild(needIndex, needTraceIndex, needLMIndex)
 	}
+	if needEntIndex && autoIndex {
+		s.startEntIndexBuild()
+	}
 	return s, nil
 }
 
@@ -201,6 +224,7 @@ func (s *Store) DB() *bolt.DB { return s.db }
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopIndexBuild()
+		s.stopEntIndexBuild()
 		if s.ownsDB {
 			if err := s.db.Close(); err != nil {
 				s.closeErr = fmt.Errorf("boltstore: close: %w", err)

@@ -24,3 +24,45 @@ func TestStoreSuite(t *testing.T) {
 		},
 	})
 }
+
+// TestTraceFilterPaths runs the suite's MLflow 3 trace filter checks on
+// each of the bbolt store's search paths: the traces an assessment clause
+// found read directly (the suite's run), the order index walked with the
+// assessment sets checked per entry, and the full scan with assessments
+// read from the records (the indexes not ready).
+func TestTraceFilterPaths(t *testing.T) {
+	f := storetest.Factory{Open: func(t *testing.T) tracking.Store {
+		s, err := Open(filepath.Join(t.TempDir(), "mlflow.db"), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}}
+	t.Run("OrderIndex", func(t *testing.T) {
+		defer func(old func(int) int) { candidateScanMax = old }(candidateScanMax)
+		candidateScanMax = func(int) int { return -1 }
+		storetest.TraceFilters(t, f)
+	})
+	t.Run("Scan", func(t *testing.T) {
+		defer func(old bool) { useTraceIndex = old }(useTraceIndex)
+		useTraceIndex = false
+		storetest.TraceFilters(t, f)
+	})
+}
+
+// TestTraceFilterLazyAssessments runs the suite's trace filter checks with
+// every assessment clause looked up per trace (as for clauses matching
+// more than asmtSetMax traces), on the order-index walks.
+func TestTraceFilterLazyAssessments(t *testing.T) {
+	defer func(old int) { asmtSetMax = old }(asmtSetMax)
+	asmtSetMax = -1
+	storetest.TraceFilters(t, storetest.Factory{Open: func(t *testing.T) tracking.Store {
+		s, err := Open(filepath.Join(t.TempDir(), "mlflow.db"), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}})
+}

@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -55,9 +56,14 @@ func traceOrdVal(t *tracking.TraceInfo) []byte {
 	return append(v, t.Status...)
 }
 
-// indexTrace replaces the index entry of old (nil: none) by that of t
-// (nil: the trace was deleted). Both must be in the experiment they name.
+// indexTrace replaces the index entries of old (nil: none) by those of t
+// (nil: the trace was deleted): the order entry, and the assessment and
+// session entries (traceassess.go). Both must be in the experiment they
+// name; old must not share memory t was changed through (traceIndexCopy).
 func indexTrace(tx *bolt.Tx, old, t *tracking.TraceInfo) error {
+	if err := indexTraceAssessments(tx, old, t); err != nil {
+		return fmt.Errorf("index trace %s: %w", firstID(old, t), err)
+	}
 	b := tx.Bucket(bTraceOrd)
 	if old != nil {
 		exp, ok := parseExpID(old.ExperimentID)
@@ -80,11 +86,19 @@ func indexTrace(tx *bolt.Tx, old, t *tracking.TraceInfo) error {
 	return nil
 }
 
-// traceIndexKey is what indexTrace keys on; modifyTrace keeps a copy of
-// it before the change.
+func firstID(a, b *tracking.TraceInfo) string {
+	if a != nil {
+		return a.RequestID
+	}
+	return b.RequestID
+}
+
+// traceIndexCopy copies what indexTrace reads of a trace; writers that
+// change a trace in place keep a copy of it before the change.
 func traceIndexCopy(t *tracking.TraceInfo) *tracking.TraceInfo {
 	return &tracking.TraceInfo{RequestID: t.RequestID, ExperimentID: t.ExperimentID,
-		TimestampMs: t.TimestampMs, ExecutionTimeMs: t.ExecutionTimeMs, Status: t.Status}
+		TimestampMs: t.TimestampMs, ExecutionTimeMs: t.ExecutionTimeMs, Status: t.Status,
+		RequestMetadata: slices.Clone(t.RequestMetadata), Assessments: slices.Clone(t.Assessments)}
 }
 
 // metaTraceIdxPos is the trace id the background build has indexed up to.
@@ -361,9 +375,10 @@ func newAscStream(tx *bolt.Tx, exp uint64, from, hi int64) *ascStream {
 
 // searchTracesIndexed answers a search in an index order from the index:
 // it merges the experiments' ranges, checks the clauses the entries
-// answer first and decodes a record only for the rest, and stops at
+// answer first, then the assessment clauses (af) and the span clauses
+// (the span store), decodes a record only for the rest, and stops at
 // limit.
-func searchTracesIndexed(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, cur *search.Cursor, limit int, asc bool) ([]*tracking.TraceInfo, error) {
+func searchTracesIndexed(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, cur *search.Cursor, limit int, asc bool, af *asmtFilter) ([]*tracking.TraceInfo, error) {
 	var cheap, rest []search.Clause
 	for i := range q.Filter {
 		if indexOnlyClause(&q.Filter[i]) {
@@ -426,23 +441,148 @@ func searchTracesIndexed(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, cu
 		}
 		e := heads[best]
 		streams[best].next()
-		if !search.MatchTrace(cheap, e) || !cur.AfterTrace(q.OrderBy, e) {
+		if !search.MatchTrace(cheap, e) || !cur.AfterTrace(q.OrderBy, e) || !af.match(e.RequestID) {
+			continue
+		}
+		// Spans before the record: the span store answers without
+		// decoding the trace.
+		ok, err := traceSpansMatch(tx, e.RequestID, spanClauses)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
 			continue
 		}
 		t, err := getTrace(tx, e.RequestID)
 		if err != nil {
 			return nil, err
 		}
-		if !search.MatchTrace(rest, t) {
-			continue
-		}
-		ok, err := traceSpansMatch(tx, t.RequestID, spanClauses)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
+		if search.MatchTrace(rest, t) {
 			out = append(out, t)
 		}
 	}
 	return out, nil
+}
+
+// entryOrder reports whether every order key is a trace attribute the
+// index entries hold (any direction): such a search sorts the matching
+// entries and decodes records only for the page.
+func entryOrder(keys []search.OrderKey) bool {
+	for _, k := range keys {
+		if k.Entity != search.EntityAttribute {
+			return false
+		}
+		switch k.Key {
+		case "timestamp_ms", "execution_time_ms", "end_time_ms", "status", "request_id", "experiment_id":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// searchTracesByEntries answers a search ordered by execution time, end
+// time, status or the like from the index: it collects the entries that
+// pass the clauses the entries answer, sorts them, then checks the
+// assessment clauses and spans and decodes records in that order until
+// the page is full.
+func searchTracesByEntries(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, cur *search.Cursor, limit int, af *asmtFilter) ([]*tracking.TraceInfo, error) {
+	var cheap, rest []search.Clause
+	for i := range q.Filter {
+		if indexOnlyClause(&q.Filter[i]) {
+			cheap = append(cheap, q.Filter[i])
+		} else {
+			rest = append(rest, q.Filter[i])
+		}
+	}
+	spanClauses := search.SpanClauses(rest)
+	lo, hi := tsBounds(q.Filter)
+	if lo > hi {
+		return nil, nil
+	}
+	var ents []*tracking.TraceInfo
+	for _, exp := range expIDs {
+		oc := &traceOrdCursor{c: tx.Bucket(bTraceOrd).Cursor(), prefix: u64(exp), lo: lo}
+		expStr := fmtExpID(exp)
+		for oc.k, oc.v = oc.c.Seek(traceOrdKey(exp, hi, "")); oc.valid(); oc.k, oc.v = oc.c.Next() {
+			e, ok := oc.entry(expStr)
+			if !ok {
+				return nil, fmt.Errorf("trace index entry %x: short value", oc.k)
+			}
+			if search.MatchTrace(cheap, e) && cur.AfterTrace(q.OrderBy, e) {
+				ents = append(ents, e)
+			}
+		}
+	}
+	slices.SortFunc(ents, func(a, b *tracking.TraceInfo) int { return compareEntries(q.OrderBy, a, b) })
+	var out []*tracking.TraceInfo
+	for _, e := range ents {
+		if len(out) == limit {
+			break
+		}
+		if !af.match(e.RequestID) {
+			continue
+		}
+		ok, err := traceSpansMatch(tx, e.RequestID, spanClauses)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		t, err := getTrace(tx, e.RequestID)
+		if err != nil {
+			return nil, err
+		}
+		if search.MatchTrace(rest, t) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// compareEntries is search.CompareTraces for index entries and keys
+// entryOrder accepts, reading the fields directly (a sort of every entry
+// of an experiment calls it millions of times).
+func compareEntries(keys []search.OrderKey, a, b *tracking.TraceInfo) int {
+	hasTS, hasID := false, false
+	for i := range keys {
+		k := &keys[i]
+		hasTS = hasTS || k.Key == "timestamp_ms"
+		hasID = hasID || k.Key == "request_id"
+		if c := compareEntryKey(k.Key, k.Asc, a, b); c != 0 {
+			return c
+		}
+	}
+	if !hasTS {
+		if c := compareEntryKey("timestamp_ms", false, a, b); c != 0 {
+			return c
+		}
+	}
+	if !hasID {
+		return compareEntryKey("request_id", true, a, b)
+	}
+	return 0
+}
+
+func compareEntryKey(key string, asc bool, a, b *tracking.TraceInfo) int {
+	var c int
+	switch key {
+	case "timestamp_ms":
+		c = cmp.Compare(a.TimestampMs, b.TimestampMs)
+	case "execution_time_ms":
+		c = cmp.Compare(a.ExecutionTimeMs, b.ExecutionTimeMs)
+	case "end_time_ms":
+		c = cmp.Compare(a.TimestampMs+a.ExecutionTimeMs, b.TimestampMs+b.ExecutionTimeMs)
+	case "status":
+		c = cmp.Compare(a.Status, b.Status)
+	case "request_id":
+		c = cmp.Compare(a.RequestID, b.RequestID)
+	case "experiment_id":
+		c = cmp.Compare(a.ExperimentID, b.ExperimentID)
+	}
+	if !asc {
+		c = -c
+	}
+	return c
 }

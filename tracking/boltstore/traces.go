@@ -203,10 +203,51 @@ func (s *Store) SearchTraces(ctx context.Context, q tracking.TraceQuery) (tracki
 	spanClauses := search.SpanClauses(q.Filter)
 	indexed := false
 	err = s.view(ctx, "search traces", func(tx *bolt.Tx) error {
-		if ok, asc := indexTraceOrder(q.OrderBy); useTraceIndex && ok && cur.Offset() == 0 && tx.Bucket(bMeta).Get(metaTraceIdx) != nil {
-			indexed = true
-			all, err = searchTracesIndexed(tx, expIDs, q, cur, limit, asc)
+		ready := useTraceIndex && tx.Bucket(bMeta).Get(metaTraceIdx) != nil
+		af, err := newAsmtFilter(tx, q.Filter, ready, expIDs)
+		if err != nil {
 			return err
+		}
+		cand, hasCand := af.candidates()
+		fewCand := hasCand && len(cand) <= candidateScanMax(limit)
+		if ok, asc := indexTraceOrder(q.OrderBy); ok && cur.Offset() == 0 && ready && !fewCand {
+			indexed = true
+			all, err = searchTracesIndexed(tx, expIDs, q, cur, limit, asc, af)
+			return err
+		}
+		if cur.Offset() == 0 && ready && !fewCand && entryOrder(q.OrderBy) {
+			indexed = true
+			all, err = searchTracesByEntries(tx, expIDs, q, cur, limit, af)
+			return err
+		}
+		keep := func(t *tracking.TraceInfo) error {
+			if !search.MatchTrace(q.Filter, t) || !cur.AfterTrace(q.OrderBy, t) || !af.match(t.RequestID) {
+				return nil
+			}
+			if ok, err := traceSpansMatch(tx, t.RequestID, spanClauses); err != nil || !ok {
+				return err
+			}
+			all = append(all, t)
+			return nil
+		}
+		if hasCand {
+			// The traces an assessment clause found: read only those.
+			for id := range cand {
+				t, err := getTrace(tx, id)
+				if tracking.IsCode(err, tracking.ResourceDoesNotExist) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if exp, ok := parseExpID(t.ExperimentID); !ok || !slices.Contains(expIDs, exp) {
+					continue
+				}
+				if err := keep(t); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 		for _, id := range expIDs {
 			ts, err := expTraces(tx, id)
@@ -214,14 +255,8 @@ func (s *Store) SearchTraces(ctx context.Context, q tracking.TraceQuery) (tracki
 				return err
 			}
 			for _, t := range ts {
-				if search.MatchTrace(q.Filter, t) && cur.AfterTrace(q.OrderBy, t) {
-					if ok, err := traceSpansMatch(tx, t.RequestID, spanClauses); err != nil || !ok {
-						if err != nil {
-							return err
-						}
-						continue
-					}
-					all = append(all, t)
+				if err := keep(t); err != nil {
+					return err
 				}
 			}
 		}
@@ -245,6 +280,12 @@ func (s *Store) SearchTraces(ctx context.Context, q tracking.TraceQuery) (tracki
 	}
 	return page, nil
 }
+
+// candidateScanMax is the size up to which the traces an assessment
+// clause found are read directly rather than walking the order index
+// (which stops once the page is full).
+// Tests change it to select the ordered walk.
+var candidateScanMax = func(limit int) int { return max(1000, 4*limit) }
 
 // DeleteTraces implements tracking.TraceStore.
 func (s *Store) DeleteTraces(ctx context.Context, req tracking.DeleteTraces) (int, error) {

@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -19,14 +20,36 @@ func traceSpansMatch(tx *bolt.Tx, traceID string, clauses []search.Clause) (bool
 	prefix := appendStr(nil, traceID)
 	c := tx.Bucket(bSpan).Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		sp, err := decodeSpan(traceID, v)
+		f, content, err := spanMatchFields(v)
 		if err != nil {
 			return false, fmt.Errorf("trace %s span %x: %w", traceID, k, err)
 		}
-		if search.MatchSpan(clauses, search.SpanFields{Name: sp.Name, Type: sp.Type, Status: sp.Status,
-			Content: func() string { return string(sp.Content) }}) {
+		f.Content = func() string { return string(content) }
+		if search.MatchSpan(clauses, f) {
 			return true, nil
 		}
 	}
 	return false, nil
+}
+
+// spanMatchFields reads what span clauses compare of a stored span (see
+// encodeSpan) without copying its content, which stays valid only in the
+// transaction.
+func spanMatchFields(v []byte) (search.SpanFields, []byte, error) {
+	var f search.SpanFields
+	if len(v) == 0 || v[0] != spanFormat {
+		return f, nil, errors.New("unknown span format")
+	}
+	rest := v[1:]
+	var skip string
+	for _, dst := range []*string{&skip, &skip, &f.Name, &f.Type, &f.Status} {
+		var ok bool
+		if *dst, rest, ok = readStr(rest); !ok {
+			return f, nil, errors.New("truncated span")
+		}
+	}
+	if len(rest) < 16 {
+		return f, nil, errors.New("truncated span")
+	}
+	return f, rest[16:], nil
 }

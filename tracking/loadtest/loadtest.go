@@ -32,12 +32,16 @@ const (
 	OpLogBatch   = "log-batch"   // 10 metrics per request to pre-created runs
 	OpCreateRun  = "create-run"  // runs/create in one experiment
 	OpSearchRuns = "search-runs" // metric filter + order_by, max_results 100, over SeedRuns runs
-	OpGetHistory = "get-history" // the full history of a HistoryPoints-point metric
-	OpGetRun     = "get-run"     // runs/get of GetRunSeed runs with 10 params, tags and metrics each
+	// OpSearchIssue is the filtered and ordered search of issue 14 over the
+	// same runs: metrics.loss < 0.5 and params.lr = '3' ordered by
+	// metrics.loss DESC, max_results 100.
+	OpSearchIssue = "search-runs-issue"
+	OpGetHistory  = "get-history" // the full history of a HistoryPoints-point metric
+	OpGetRun      = "get-run"     // runs/get of GetRunSeed runs with 10 params, tags and metrics each
 )
 
 // Ops lists the operations in the order "all" runs them.
-var Ops = []string{OpLogBatch, OpCreateRun, OpSearchRuns, OpGetHistory, OpGetRun}
+var Ops = []string{OpLogBatch, OpCreateRun, OpSearchRuns, OpSearchIssue, OpGetHistory, OpGetRun}
 
 // Config describes one measured operation.
 type Config struct {
@@ -55,6 +59,11 @@ type Config struct {
 	Requests int
 	// SeedRuns is the number of runs search-runs searches over (default 10000).
 	SeedRuns int
+	// ReuseSeed keeps the search runs in an experiment named after
+	// SeedRuns ("bench-search-<SeedRuns>") and searches an earlier
+	// invocation's runs when that experiment was completely seeded,
+	// instead of seeding a new experiment every time.
+	ReuseSeed bool
 	// HistoryPoints is the length of the metric get-history fetches (default 100000).
 	HistoryPoints int
 	// MetricsPerBatch is the number of metrics per log-batch request (default 10).
@@ -155,6 +164,9 @@ type Runner struct {
 	hc   *http.Client
 	api  string
 	uniq string
+	// searchExp is the experiment of the seeded search runs (empty until
+	// a search operation seeded or found it); both searches share it.
+	searchExp string
 	// Log, if set, receives progress lines (seed phases).
 	Log io.Writer
 }
@@ -214,6 +226,8 @@ func (r *Runner) prepare(ctx context.Context, op string) (request, string, error
 		return r.createRunOp(ctx)
 	case OpSearchRuns:
 		return r.searchRunsOp(ctx)
+	case OpSearchIssue:
+		return r.searchIssueOp(ctx)
 	case OpGetHistory:
 		return r.getHistoryOp(ctx)
 	case OpGetRun:
@@ -357,21 +371,76 @@ func (r *Runner) createRunOp(ctx context.Context) (request, string, error) {
 	}, "1 experiment", nil
 }
 
-func (r *Runner) searchRunsOp(ctx context.Context) (request, string, error) {
-	expID, err := r.createExperiment(ctx, "search-runs")
-	if err != nil {
-		return nil, "", err
+// seededSearchTag marks a search experiment whose seeding completed (the
+// value is the number of runs).
+const seededSearchTag = "mlflow-bench.seeded-runs"
+
+// searchRuns returns the experiment of the search operations' runs,
+// seeding it on first use: SeedRuns runs, each with metrics score and loss
+// (uniform in [0, 1)) and param lr (one of "0" to "9"). The note tells
+// what was seeded or reused ("" when an earlier operation of this Runner
+// did it).
+func (r *Runner) searchRuns(ctx context.Context) (string, string, error) {
+	if r.searchExp != "" {
+		return r.searchExp, "", nil
 	}
-	err = r.parallel(ctx, r.cfg.SeedRuns, func(ctx context.Context, i int) error {
+	n := r.cfg.SeedRuns
+	var expID string
+	if r.cfg.ReuseSeed {
+		name := fmt.Sprintf("bench-search-%d", n)
+		id, tags, found, err := r.experimentByName(ctx, name)
+		if err != nil {
+			return "", "", err
+		}
+		if found {
+			if tags[seededSearchTag] != strconv.Itoa(n) {
+				return "", "", fmt.Errorf("experiment %q exists but its seeding did not complete; delete it or use another server", name)
+			}
+			r.searchExp = id
+			return id, fmt.Sprintf("reused %d runs of experiment %s", n, name), nil
+		}
+		if expID, err = r.createNamedExperiment(ctx, name); err != nil {
+			return "", "", err
+		}
+	} else {
+		var err error
+		if expID, err = r.createExperiment(ctx, "search-runs"); err != nil {
+			return "", "", err
+		}
+	}
+	start := time.Now()
+	var done atomic.Int64
+	err := r.parallel(ctx, n, func(ctx context.Context, i int) error {
 		id, err := r.createRun(ctx, expID, int64(i))
 		if err != nil {
 			return err
 		}
-		return r.post(ctx, "runs/log-batch", map[string]any{
-			"run_id":  id,
-			"metrics": []metric{{Key: "score", Value: rand.Float64(), Timestamp: 1700000000000, Step: 0}},
+		err = r.post(ctx, "runs/log-batch", map[string]any{
+			"run_id": id,
+			"metrics": []metric{{Key: "score", Value: rand.Float64(), Timestamp: 1700000000000, Step: 0},
+				{Key: "loss", Value: rand.Float64(), Timestamp: 1700000000000, Step: 0}},
+			"params": []map[string]string{{"key": "lr", "value": strconv.Itoa(rand.IntN(10))}},
 		}, nil)
+		if d := done.Add(1); d%10000 == 0 {
+			r.logf("seeded %d of %d search runs (%v)", d, n, time.Since(start).Round(time.Second))
+		}
+		return err
 	})
+	if err != nil {
+		return "", "", err
+	}
+	if r.cfg.ReuseSeed {
+		if err := r.post(ctx, "experiments/set-experiment-tag", map[string]any{
+			"experiment_id": expID, "key": seededSearchTag, "value": strconv.Itoa(n)}, nil); err != nil {
+			return "", "", err
+		}
+	}
+	r.searchExp = expID
+	return expID, fmt.Sprintf("%d runs with metrics score, loss and param lr", n), nil
+}
+
+func (r *Runner) searchRunsOp(ctx context.Context) (request, string, error) {
+	expID, note, err := r.searchRuns(ctx)
 	if err != nil {
 		return nil, "", err
 	}
@@ -392,7 +461,33 @@ func (r *Runner) searchRunsOp(ctx context.Context) (request, string, error) {
 			return fmt.Errorf("runs/search returned %d runs, want 100", len(out.Runs))
 		}
 		return nil
-	}, fmt.Sprintf("%d runs with metric score", r.cfg.SeedRuns), nil
+	}, note, nil
+}
+
+func (r *Runner) searchIssueOp(ctx context.Context) (request, string, error) {
+	expID, note, err := r.searchRuns(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	body := map[string]any{
+		"experiment_ids": []string{expID},
+		"filter":         "metrics.loss < 0.5 and params.lr = '3'",
+		"order_by":       []string{"metrics.loss DESC"},
+		"max_results":    100,
+	}
+	return func(ctx context.Context, _, _ int) error {
+		var out struct {
+			Runs []json.RawMessage `json:"runs"`
+		}
+		if err := r.post(ctx, "runs/search", body, &out); err != nil {
+			return err
+		}
+		// About 5% of the runs match: a full page from 2,000 runs up.
+		if len(out.Runs) == 0 || len(out.Runs) > 100 || r.cfg.SeedRuns >= 4000 && len(out.Runs) != 100 {
+			return fmt.Errorf("runs/search returned %d runs", len(out.Runs))
+		}
+		return nil
+	}, note, nil
 }
 
 func (r *Runner) getHistoryOp(ctx context.Context) (request, string, error) {
@@ -483,10 +578,13 @@ type metric struct {
 }
 
 func (r *Runner) createExperiment(ctx context.Context, op string) (string, error) {
+	return r.createNamedExperiment(ctx, fmt.Sprintf("bench-%s-%s", op, r.uniq))
+}
+
+func (r *Runner) createNamedExperiment(ctx context.Context, name string) (string, error) {
 	var out struct {
 		ExperimentID string `json:"experiment_id"`
 	}
-	name := fmt.Sprintf("bench-%s-%s", op, r.uniq)
 	if err := r.post(ctx, "experiments/create", map[string]any{"name": name}, &out); err != nil {
 		return "", err
 	}
@@ -494,6 +592,32 @@ func (r *Runner) createExperiment(ctx context.Context, op string) (string, error
 		return "", errors.New("experiments/create returned no experiment_id")
 	}
 	return out.ExperimentID, nil
+}
+
+// experimentByName looks an experiment up by name: its id and tags, or
+// found false when the server answers RESOURCE_DOES_NOT_EXIST.
+func (r *Runner) experimentByName(ctx context.Context, name string) (string, map[string]string, bool, error) {
+	var out struct {
+		Experiment struct {
+			ExperimentID string `json:"experiment_id"`
+			Tags         []struct {
+				Key   string `json:"key"`
+				Value string `json:"value"`
+			} `json:"tags"`
+		} `json:"experiment"`
+	}
+	err := r.do(ctx, http.MethodGet, "experiments/get-by-name?"+url.Values{"experiment_name": {name}}.Encode(), nil, &out)
+	if err != nil {
+		if strings.Contains(err.Error(), "RESOURCE_DOES_NOT_EXIST") {
+			return "", nil, false, nil
+		}
+		return "", nil, false, err
+	}
+	tags := map[string]string{}
+	for _, t := range out.Experiment.Tags {
+		tags[t.Key] = t.Value
+	}
+	return out.Experiment.ExperimentID, tags, true, nil
 }
 
 // createRun creates a seed run in expID with start time 1700000000000+n.

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,8 +53,54 @@ func fakeServer(t *testing.T, historyPoints int) (*httptest.Server, *atomic.Int6
 	var runs atomic.Int64
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("OK")) })
-	mux.HandleFunc("POST /api/2.0/mlflow/experiments/create", func(w http.ResponseWriter, _ *http.Request) {
-		w.Write([]byte(`{"experiment_id":"1"}`))
+	// Experiments by name, with their tags (for -reuse-seed).
+	var mu sync.Mutex
+	exps := map[string]map[string]string{} // name -> tags
+	names := map[string]string{}           // id -> name
+	mux.HandleFunc("POST /api/2.0/mlflow/experiments/create", func(w http.ResponseWriter, r *http.Request) {
+		var b struct {
+			Name string `json:"name"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&b)
+		mu.Lock()
+		defer mu.Unlock()
+		id := strconv.Itoa(len(exps) + 1)
+		exps[b.Name], names[id] = map[string]string{}, b.Name
+		fmt.Fprintf(w, `{"experiment_id":%q}`, id)
+	})
+	mux.HandleFunc("GET /api/2.0/mlflow/experiments/get-by-name", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		name := r.URL.Query().Get("experiment_name")
+		tags, ok := exps[name]
+		if !ok {
+			w.WriteHeader(404)
+			w.Write([]byte(`{"error_code":"RESOURCE_DOES_NOT_EXIST","message":"no"}`))
+			return
+		}
+		var id string
+		for i, n := range names {
+			if n == name {
+				id = i
+			}
+		}
+		var ts []map[string]string
+		for k, v := range tags {
+			ts = append(ts, map[string]string{"key": k, "value": v})
+		}
+		json.NewEncoder(w).Encode(map[string]any{"experiment": map[string]any{"experiment_id": id, "tags": ts}})
+	})
+	mux.HandleFunc("POST /api/2.0/mlflow/experiments/set-experiment-tag", func(w http.ResponseWriter, r *http.Request) {
+		var b struct {
+			ExperimentID string `json:"experiment_id"`
+			Key          string `json:"key"`
+			Value        string `json:"value"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&b)
+		mu.Lock()
+		defer mu.Unlock()
+		exps[names[b.ExperimentID]][b.Key] = b.Value
+		w.Write([]byte(`{}`))
 	})
 	mux.HandleFunc("POST /api/2.0/mlflow/runs/create", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintf(w, `{"run":{"info":{"run_id":"r%d"}}}`, runs.Add(1))
@@ -130,7 +178,8 @@ func TestRunOps(t *testing.T) {
 	}
 	var out bytes.Buffer
 	PrintTable(&out, results)
-	for _, want := range []string{"op", "req/s", "p99", "log-batch", "get-history", "get-run", "seed search-runs: 20 runs", "seed get-run: 7 runs"} {
+	for _, want := range []string{"op", "req/s", "p99", "log-batch", "get-history", "get-run", "search-runs-issue",
+		"seed search-runs: 20 runs", "seed get-run: 7 runs"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
@@ -179,5 +228,47 @@ func TestServerErrorsCounted(t *testing.T) {
 	}
 	if _, err := r.Run(context.Background(), OpLogBatch); err == nil {
 		t.Error("log-batch seed against a failing server succeeded")
+	}
+}
+
+// TestReuseSeed: with ReuseSeed the search runs are seeded once into an
+// experiment named after their count, marked complete, and found again by
+// the next Runner instead of being seeded anew; an experiment whose
+// seeding did not complete is refused.
+func TestReuseSeed(t *testing.T) {
+	srv, batches := fakeServer(t, 10)
+	run := func() (Result, error) {
+		r, err := NewRunner(Config{URL: srv.URL, Concurrency: 2, Requests: 5, SeedRuns: 20, ReuseSeed: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		return r.Run(context.Background(), OpSearchIssue)
+	}
+	res, err := run()
+	if err != nil || res.Errors != 0 || !strings.Contains(res.SeedNote, "20 runs with") {
+		t.Fatalf("first run: %+v, %v", res, err)
+	}
+	if got := batches.Load(); got != 20 {
+		t.Fatalf("seeded %d runs, want 20", got)
+	}
+	res, err = run()
+	if err != nil || res.Errors != 0 || !strings.Contains(res.SeedNote, "reused 20 runs") {
+		t.Fatalf("second run: %+v, %v", res, err)
+	}
+	if got := batches.Load(); got != 20 {
+		t.Fatalf("second run seeded again (%d log-batches)", got)
+	}
+	// An experiment left by an interrupted seed.
+	r, err := NewRunner(Config{URL: srv.URL, Concurrency: 2, Requests: 5, SeedRuns: 30, ReuseSeed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.createNamedExperiment(context.Background(), "bench-search-30"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Run(context.Background(), OpSearchRuns); err == nil || !strings.Contains(err.Error(), "did not complete") {
+		t.Fatalf("half-seeded experiment: %v", err)
 	}
 }

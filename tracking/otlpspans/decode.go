@@ -58,6 +58,34 @@ type Limits struct {
 // attribute values.
 var DefaultLimits = Limits{MaxBodyBytes: 16 << 20, MaxSpans: 10000, MaxDepth: 32, MaxValues: 200000}
 
+// LimitsCeiling is the largest value Validate accepts for each limit:
+// beyond it a bound no longer protects the server (a body is held whole in
+// memory while it is decoded, and every span and value costs memory).
+var LimitsCeiling = Limits{MaxBodyBytes: 1 << 30, MaxSpans: 1_000_000, MaxDepth: 100, MaxValues: 10_000_000}
+
+// minBodyBytes is the smallest body limit Validate accepts: one span with
+// a few attributes needs a few hundred bytes.
+const minBodyBytes = 1 << 10
+
+// Validate refuses negative limits and limits beyond LimitsCeiling (or a
+// body limit under 1 KiB); zero fields take DefaultLimits.
+func (l Limits) Validate() error {
+	check := func(name string, v, low, high int64) error {
+		if v == 0 {
+			return nil
+		}
+		if v < low || v > high {
+			return fmt.Errorf("OTLP limit %s %d is out of range: it must be between %d and %d (or 0 for the default)", name, v, low, high)
+		}
+		return nil
+	}
+	return errors.Join(
+		check("max_body_size", l.MaxBodyBytes, minBodyBytes, LimitsCeiling.MaxBodyBytes),
+		check("max_spans", int64(l.MaxSpans), 1, int64(LimitsCeiling.MaxSpans)),
+		check("max_attribute_values", int64(l.MaxValues), 1, int64(LimitsCeiling.MaxValues)),
+		check("max_nesting", int64(l.MaxDepth), 1, int64(LimitsCeiling.MaxDepth)))
+}
+
 func (l Limits) withDefaults() Limits {
 	if l.MaxBodyBytes <= 0 {
 		l.MaxBodyBytes = DefaultLimits.MaxBodyBytes

@@ -195,3 +195,30 @@ func TestCountJSONObjects(t *testing.T) {
 		t.Fatalf("count = %d", n)
 	}
 }
+
+// TestLimitsValidate: zero takes the default; negative, tiny and absurd
+// bounds are refused with the setting's name and range.
+func TestLimitsValidate(t *testing.T) {
+	for _, ok := range []Limits{{}, DefaultLimits, LimitsCeiling, {MaxBodyBytes: 1024, MaxSpans: 1, MaxDepth: 1, MaxValues: 1}} {
+		if err := ok.Validate(); err != nil {
+			t.Errorf("%+v: %v", ok, err)
+		}
+	}
+	for _, c := range []struct {
+		l    Limits
+		want string
+	}{
+		{Limits{MaxBodyBytes: -1}, "max_body_size -1 is out of range: it must be between 1024 and 1073741824"},
+		{Limits{MaxBodyBytes: 1023}, "max_body_size 1023"},
+		{Limits{MaxBodyBytes: 1<<30 + 1}, "max_body_size 1073741825"},
+		{Limits{MaxSpans: -5}, "max_spans -5"},
+		{Limits{MaxSpans: 1_000_001}, "max_spans 1000001"},
+		{Limits{MaxValues: 10_000_001}, "max_attribute_values 10000001"},
+		{Limits{MaxDepth: 101}, "max_nesting 101"},
+		{Limits{MaxDepth: -1}, "max_nesting -1"},
+	} {
+		if err := c.l.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.l, err, c.want)
+		}
+	}
+}

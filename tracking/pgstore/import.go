@@ -391,12 +391,14 @@ func (s *Store) ImportTrace(ctx context.Context, t *tracking.TraceInfo) error {
 	mkeys, mvals := tagArrays(t.RequestMetadata)
 	aids := make([]string, len(t.Assessments))
 	bodies := make([]string, len(t.Assessments))
+	sf := make([]assessmentColumns, len(t.Assessments))
 	for i := range t.Assessments {
 		body, err := json.Marshal(&t.Assessments[i])
 		if err != nil {
 			return wrapErr("import trace", fmt.Errorf("encode assessment: %w", err))
 		}
 		aids[i], bodies[i] = t.Assessments[i].AssessmentID, string(body)
+		sf[i] = searchColumns(&t.Assessments[i])
 	}
 	err = s.inTx(ctx, "import trace", func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
@@ -414,6 +416,11 @@ func (s *Store) ImportTrace(ctx context.Context, t *tracking.TraceInfo) error {
 		b.Queue(`INSERT INTO assessments (request_id, assessment_id, body)
 			SELECT $1, a, j::json FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS x(a, j, i) ORDER BY i`,
 			t.RequestID, aids, bodies)
+		for i := range sf {
+			b.Queue(`UPDATE assessments SET assessment_type = $3, name = $4, value = $5, valid = $6, session_scoped = $7
+				WHERE request_id = $1 AND assessment_id = $2`, t.RequestID, aids[i],
+				sf[i].typ, sf[i].name, sf[i].value, sf[i].valid, sf[i].scoped)
+		}
 		return tx.SendBatch(ctx, b).Close()
 	})
 	return importErr("import trace "+t.RequestID, err, "experiment "+t.ExperimentID)

@@ -95,6 +95,9 @@ func New(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
 	if icu {
 		s.foldCollation = `"und-x-icu"`
 	}
+	if err := s.backfillAssessmentSearch(ctx); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -471,8 +471,12 @@ func putAssessment(ctx context.Context, tx dbtx, traceID string, a *tracking.Ass
 	if err != nil {
 		return fmt.Errorf("encode assessment: %w", err)
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO assessments (request_id, assessment_id, body) VALUES ($1, $2, $3::text::json)
-		ON CONFLICT (request_id, assessment_id) DO UPDATE SET body = EXCLUDED.body`, traceID, a.AssessmentID, string(body))
+	f := searchColumns(a)
+	_, err = tx.Exec(ctx, `INSERT INTO assessments (request_id, assessment_id, body, assessment_type, name, value, valid, session_scoped)
+		VALUES ($1, $2, $3::text::json, $4, $5, $6, $7, $8)
+		ON CONFLICT (request_id, assessment_id) DO UPDATE SET body = EXCLUDED.body, assessment_type = EXCLUDED.assessment_type,
+			name = EXCLUDED.name, value = EXCLUDED.value, valid = EXCLUDED.valid, session_scoped = EXCLUDED.session_scoped`,
+		traceID, a.AssessmentID, string(body), f.typ, f.name, f.value, f.valid, f.scoped)
 	return err
 }
 

@@ -48,6 +48,8 @@ func traceKVTable(e search.Entity) string {
 // traceClause compiles one filter clause.
 func traceClause(a *sqlArgs, c *search.Clause) (string, error) {
 	switch {
+	case c.Entity == search.EntityPrompt:
+		return promptClause(a, c), nil
 	case c.Entity == search.EntityTag || c.Entity == search.EntityRequestMetadata:
 		tbl := traceKVTable(c.Entity)
 		k := a.key(c.Key)
@@ -93,13 +95,26 @@ func (s *Store) SearchTraces(ctx context.Context, q tracking.TraceQuery) (tracki
 	if err != nil {
 		return tracking.TracePage{}, err
 	}
+	// The sessions session-scoped assessments cover, read first (a
+	// separate snapshot) so that the search is a plain semi-join when
+	// there are none.
+	sessions, err := s.assessmentSessions(ctx, q.Filter)
+	if err != nil {
+		return tracking.TracePage{}, err
+	}
 	a := &sqlArgs{fold: s.foldCollation}
 	where := []string{experimentCond(a, "ti.experiment_id", expIDs)}
 	for i := range q.Filter {
 		if q.Filter[i].Entity == search.EntitySpan {
 			continue // traceSpanCond
 		}
-		cond, err := traceClause(a, &q.Filter[i])
+		var cond string
+		var err error
+		if search.IsAssessmentClause(&q.Filter[i]) {
+			cond, err = assessmentClause(a, &q.Filter[i], sessions[i])
+		} else {
+			cond, err = traceClause(a, &q.Filter[i])
+		}
 		if err != nil {
 			return tracking.TracePage{}, err
 		}

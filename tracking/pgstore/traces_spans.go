@@ -21,6 +21,11 @@ func traceSpanCond(a *sqlArgs, clauses []search.Clause) (string, error) {
 			continue
 		}
 		col := spanColumns[c.Key]
+		if strings.HasPrefix(c.Key, "attributes.") {
+			// span.attributes.<key>: the pattern (search.spanAttrPattern)
+			// is matched against the content, as MLflow does.
+			col = "sp.content"
+		}
 		if col == "" {
 			return "", fmt.Errorf("span clause on %q", c.Key)
 		}

@@ -38,6 +38,9 @@ func (e Entity) String() string {
 	case EntityDataset:
 		return "dataset"
 	}
+	if n, ok := traceEntityNames[e]; ok {
+		return n
+	}
 	return "unknown"
 }
 

@@ -18,12 +18,14 @@ import (
 //     NULL and IS NOT NULL;
 //   - status values may be written as 2.x statuses or 3.x states
 //     (STATE_UNSPECIFIED for TRACE_STATUS_UNSPECIFIED);
+//   - "prompt" = 'name/version' matches traces linked to that prompt
+//     version (the mlflow.linkedPrompts tag); "text" is span.content;
 //   - order_by: attributes experiment_id, timestamp_ms, execution_time_ms,
 //     end_time_ms, status, request_id (plus the aliases and name/run_id),
 //     tie-breakers timestamp_ms DESC then request_id ASC.
 //
 // Span clauses are in tracespans.go; feedback, expectation and issue
-// clauses (MLflow 3 with assessments in the database) are not supported.
+// clauses in traceassess.go.
 
 // EntityRequestMetadata is a trace's request metadata entry.
 const EntityRequestMetadata Entity = 16
@@ -31,9 +33,10 @@ const EntityRequestMetadata Entity = 16
 const (
 	traceTagName      = "mlflow.traceName"
 	traceMetaRun      = "mlflow.sourceRun"
-	traceAttrsText    = "{'request_id', 'timestamp', 'timestamp_ms', 'execution_time', 'execution_time_ms', 'end_time', 'end_time_ms', 'status', 'client_request_id', 'name', 'run_id'}"
+	traceTagPrompts   = "mlflow.linkedPrompts"
+	traceAttrsText    = "{'request_id', 'timestamp', 'timestamp_ms', 'execution_time', 'execution_time_ms', 'end_time', 'end_time_ms', 'status', 'client_request_id', 'name', 'run_id', 'prompt', 'text'}"
 	traceOrderText    = "{'experiment_id', 'timestamp', 'timestamp_ms', 'execution_time', 'execution_time_ms', 'end_time', 'end_time_ms', 'status', 'request_id', 'name', 'run_id'}"
-	traceEntitiesText = "{'tag', 'request_metadata', 'attribute', 'tags', 'attributes', 'trace', 'metadata'}"
+	traceEntitiesText = "{'tag', 'request_metadata', 'attribute', 'span', 'feedback', 'expectation', 'issue', 'tags', 'attributes', 'trace', 'metadata'}"
 	traceKeyedOpsText = "{'=', '!=', 'LIKE', 'ILIKE', 'RLIKE', 'IS NULL', 'IS NOT NULL'}"
 	traceStrOpsText   = "{'=', '!=', 'IN', 'NOT IN', 'LIKE', 'ILIKE', 'RLIKE'}"
 )
@@ -65,11 +68,14 @@ func traceKey(ident string, order bool) (Entity, string, *Error) {
 			e = EntityTag
 		case "request_metadata", "metadata":
 			e = EntityRequestMetadata
-		case "span":
-			if !order {
-				return EntitySpan, trimBackticks(stripQuotes(key)), nil
+		case "span", "feedback", "expectation", "issue":
+			te := map[string]Entity{"span": EntitySpan, "feedback": EntityFeedback,
+				"expectation": EntityExpectation, "issue": EntityIssue}[trimBackticks(ent)]
+			if order {
+				// Valid entities, but SqlAlchemyStore orders by none of them.
+				return te, "", errorf("Invalid identifier type '%s'", te)
 			}
-			return e, "", errorf("Invalid entity type '%s'. Valid values are %s", trimBackticks(ent), traceEntitiesText)
+			return te, trimBackticks(stripQuotes(key)), nil
 		default:
 			return e, "", errorf("Invalid entity type '%s'. Valid values are %s", trimBackticks(ent), traceEntitiesText)
 		}
@@ -83,6 +89,8 @@ func traceKey(ident string, order bool) (Entity, string, *Error) {
 			valid["experiment_id"] = true
 		} else {
 			valid["client_request_id"] = true
+			valid["prompt"] = true
+			valid["text"] = true
 		}
 		if !valid[key] {
 			text := traceAttrsText
@@ -94,6 +102,10 @@ func traceKey(ident string, order bool) (Entity, string, *Error) {
 		switch key {
 		case "name":
 			return EntityTag, traceTagName, nil
+		case "prompt":
+			return EntityPrompt, traceTagPrompts, nil
+		case "text":
+			return EntitySpan, "content", nil
 		case "run_id":
 			return EntityRequestMetadata, traceMetaRun, nil
 		case "timestamp":
@@ -128,8 +140,26 @@ func ParseTraceFilter(filter string) ([]Clause, error) {
 		v := rc.val
 		switch {
 		case c.Entity == EntitySpan:
-			if serr := parseSpanClause(&c, v); serr != nil {
+			if rc.null {
+				if serr := spanKey(c.Key, c.Op); serr != nil {
+					return nil, serr
+				}
+				return nil, errorf("span.%s comparator '%s' not one of '%s'", c.Key, c.Op, spanOpsText)
+			}
+			if serr := parseSpanClause(&c, v, rc.ident); serr != nil {
 				return nil, serr
+			}
+			out = append(out, c)
+			continue
+		case c.Entity == EntityFeedback || c.Entity == EntityExpectation || c.Entity == EntityIssue:
+			if aerr := parseAssessmentClause(&c, v, rc.null); aerr != nil {
+				return nil, aerr
+			}
+			out = append(out, c)
+			continue
+		case c.Entity == EntityPrompt:
+			if perr := parsePromptClause(&c, v, rc.null); perr != nil {
+				return nil, perr
 			}
 			out = append(out, c)
 			continue
@@ -212,13 +242,19 @@ func ParseTraceFilter(filter string) ([]Clause, error) {
 
 // MatchTrace reports whether a trace satisfies every clause (as produced
 // by ParseTraceFilter) but its span clauses, which the caller checks
-// against the trace's spans (SpanClauses, MatchSpan).
+// against the trace's spans (SpanClauses, MatchSpan), and its assessment
+// clauses (AssessmentClauses, MatchAssessment).
 func MatchTrace(clauses []Clause, t TraceView) bool {
 	for i := range clauses {
 		c := &clauses[i]
 		switch {
-		case c.Entity == EntitySpan:
+		case c.Entity == EntitySpan || IsAssessmentClause(c):
 			continue
+		case c.Entity == EntityPrompt:
+			v, _ := t.Tag(c.Key)
+			if !linksPrompt(v, c.Str) {
+				return false
+			}
 		case c.Entity == EntityTag:
 			v, ok := t.Tag(c.Key)
 			if !matchKeyed(c, v, ok) {

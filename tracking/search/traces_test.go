@@ -58,7 +58,7 @@ func TestTraceFilterV3(t *testing.T) {
 		"tags.x > 'a'":              "Invalid comparator '>'",
 		"timestamp_ms LIKE '1'":     "Invalid comparator 'LIKE'",
 		"tags.x RLIKE '('":          "Invalid regular expression",
-		"feedback.x = 'y'":          "Invalid entity type 'feedback'",
+		"feedbacks.x = 'y'":         "Invalid entity type 'feedbacks'",
 		"client_request_id IS NULL": "Invalid comparator 'IS NULL'",
 	} {
 		_, err := ParseTraceFilter(filter)

@@ -11,7 +11,8 @@ import (
 // RLIKE; span.content matches the span's stored content with LIKE or
 // ILIKE. A trace matches when one of its spans satisfies every span
 // clause of the filter (MLflow combines them into one subquery over the
-// same span). span.attributes.<key> is not supported.
+// same span). span.attributes.<key> matches the span's content as MLflow
+// does (spanAttrPattern); "text" is span.content.
 
 // EntitySpan is a clause on a trace's spans.
 const EntitySpan Entity = 17
@@ -28,7 +29,11 @@ func spanKey(key, op string) *Error {
 		if key == "attributes." {
 			return errorf("Span attribute name cannot be empty after 'attributes.'")
 		}
-		return errorf("Filtering on span attributes ('span.%s') is not supported by this server.", key)
+		switch op {
+		case OpEq, OpNe, OpIn, OpNotIn, OpLike, OpILike, OpRLike:
+			return nil
+		}
+		return errorf("span.%s comparator '%s' not one of '%s'", key, op, spanOpsText)
 	case key == "name" || key == "type" || key == "status":
 		switch op {
 		case OpEq, OpNe, OpIn, OpNotIn, OpLike, OpILike, OpRLike:
@@ -44,8 +49,22 @@ func spanKey(key, op string) *Error {
 	return errorf("Invalid span attribute '%s'. Supported attributes: name, status, type, attributes.<attribute_name>.", key)
 }
 
-// parseSpanClause fills c (entity, key and op set) from the raw value.
-func parseSpanClause(c *Clause, v rawValue) *Error {
+// parseSpanClause fills c (entity, key and op set) from the raw value;
+// ident is the clause's identifier as written ("text" is checked as the
+// attribute it is written as, then as span.content).
+func parseSpanClause(c *Clause, v rawValue, ident string) *Error {
+	if trimBackticks(ident) == "text" || trimBackticks(ident) == "attribute.text" ||
+		trimBackticks(ident) == "attributes.text" || trimBackticks(ident) == "trace.text" {
+		switch v.kind {
+		case vString, vIdent:
+		case vList:
+			return errorf("Only attributes in %s supports comparison with a list of quoted string values.", traceInKeysText)
+		case vNumber:
+			return errorf("Only the '%s' attributes support comparison with numeric values.", traceNumericText)
+		default:
+			return errorf("Expected a quoted string value or a list of quoted string values for attributes. Got value %s", v.text)
+		}
+	}
 	if err := spanKey(c.Key, c.Op); err != nil {
 		return err
 	}
@@ -71,6 +90,13 @@ func parseSpanClause(c *Clause, v rawValue) *Error {
 	default:
 		return errorf("Expected a quoted string value for span (e.g. 'my-value'). Got value %s", v.text)
 	}
+	if strings.HasPrefix(c.Key, "attributes.") {
+		attr := trimBackticks(strings.TrimPrefix(c.Key, "attributes."))
+		c.Str = spanAttrPattern(attr, c.Op, c.Str)
+		for i, s := range c.List {
+			c.List[i] = spanAttrPattern(attr, c.Op, s)
+		}
+	}
 	if c.Op == OpRLike {
 		re, err := regexp.Compile(c.Str)
 		if err != nil {
@@ -80,6 +106,28 @@ func parseSpanClause(c *Clause, v rawValue) *Error {
 	}
 	compile(c)
 	return nil
+}
+
+// spanAttrPattern is what MLflow's SqlAlchemyStore compares a span's
+// content with for span.attributes.<attr>: LIKE and ILIKE match
+// %"<attr>"<value>%; RLIKE matches "<attr>": "\"<value> (an anchored
+// ^ and $ of value placed around the JSON-encoded string the attribute's
+// value is stored as); = != IN NOT IN compare the content with the LIKE
+// text literally, as MLflow does. The regular expression also accepts
+// the compact separator this server's stored content has.
+func spanAttrPattern(attr, op, value string) string {
+	if op != OpRLike {
+		return `%"` + attr + `"` + value + `%`
+	}
+	prefix := `"\\".*`
+	if strings.HasPrefix(value, "^") {
+		value, prefix = value[1:], `"\\"`
+	}
+	suffix := ""
+	if strings.HasSuffix(value, "$") {
+		value, suffix = value[:len(value)-1], `\\"`
+	}
+	return `"` + attr + `": ?` + prefix + value + suffix
 }
 
 // SpanClauses returns the span clauses of a trace filter.
@@ -115,7 +163,10 @@ func MatchSpan(clauses []Clause, sp SpanFields) bool {
 		case "content":
 			v = sp.Content()
 		default:
-			return false
+			if !strings.HasPrefix(c.Key, "attributes.") {
+				return false
+			}
+			v = sp.Content()
 		}
 		if !matchString(c, v) {
 			return false

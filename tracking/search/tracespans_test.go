@@ -40,7 +40,8 @@ func TestSpanClauses(t *testing.T) {
 		"span.content = 'a'":      "span.content comparator '=' not one of '{'LIKE', 'ILIKE'}'",
 		"span.foo = 'a'":          "Invalid span attribute 'foo'. Supported attributes: name, status, type, attributes.<attribute_name>.",
 		"span.name = 5":           "Expected a quoted string value for span",
-		"span.attributes.k = 'v'": "not supported",
+		"span.attributes.k > 'v'": "span.attributes.k comparator '>' not one of",
+		"span.attributes. = 'v'":  "Span attribute name cannot be empty after 'attributes.'",
 		"span.name RLIKE '('":     "Invalid regular expression",
 	} {
 		_, err := ParseTraceFilter(filter)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/search"
 )
 
 // mkSpan builds a span of trace (a "tr-" id) for the span tests.
@@ -78,6 +79,22 @@ func testSpans(t *testing.T, f Factory) {
 		if md[tracking.TraceMetadataTokenUsage] != `{"input_tokens":13,"output_tokens":5,"total_tokens":18}` ||
 			md[tracking.TraceMetadataSession] != "sess" || md[tracking.TraceMetadataUser] != "u" {
 			t.Fatalf("metadata %v", md)
+		}
+		// The root moved the trace's start earlier: searches (every order,
+		// time filters) list it once, at its new time, as MLflow 3's
+		// client needs when it exports children before the root.
+		for _, q := range []struct{ filter, order string }{{"", ""}, {"", "timestamp_ms ASC"}, {"timestamp_ms < 1500", ""}} {
+			clauses, err := search.ParseTraceFilter(q.filter)
+			ok(t, err)
+			var order []string
+			if q.order != "" {
+				order = []string{q.order}
+			}
+			keys, err := search.ParseTraceOrderBy(order)
+			ok(t, err)
+			if ids := traceIDs(t, s, tracking.TraceQuery{ExperimentIDs: []string{exp}, Filter: clauses, OrderBy: keys}); !slices.Equal(ids, []string{tr}) {
+				t.Fatalf("search %+v after the root: %v", q, ids)
+			}
 		}
 		ids, chunks := readSpans(t, s, tr, 2)
 		if !slices.Equal(ids, []string{"0000000000000001", "0000000000000002", "0000000000000003"}) || chunks != 2 {

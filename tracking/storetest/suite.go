@@ -65,6 +65,8 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Traces", func(t *testing.T) { testTraces(t, f) })
 	t.Run("Spans", func(t *testing.T) { testSpans(t, f) })
 	t.Run("SpanFilters", func(t *testing.T) { testSpanFilters(t, f) })
+	t.Run("TraceFilters", func(t *testing.T) { TraceFilters(t, f) })
+	t.Run("TraceFiltersImport", func(t *testing.T) { testTraceFiltersImport(t, f) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, f) })
 	t.Run("Import", func(t *testing.T) { testImport(t, f) })
 }

@@ -3,6 +3,11 @@
 // a map of JSON-encoded values, status code names) into OpenTelemetry's
 // Span in proto JSON (attributes as KeyValue lists of AnyValue, nanosecond
 // times as strings), the form MLflow's GetTrace and BatchGetTraces answer.
+//
+// The conversion works on the JSON bytes (scan.go): a span is validated
+// once, then copied field by field into the output, without decoding it
+// into Go values, so that a trace of thousands of spans is converted at
+// the speed of a copy and written out span by span.
 package tracespans
 
 import (
@@ -10,27 +15,83 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"sort"
+	"errors"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
+
+// TraceDataSpans returns the spans of a traces.json document ({"spans":
+// [...]}) as slices of data, each an object or null in MLflow's stored
+// form, for AppendSpan. ok is false when the document is not one we can
+// read (data a client wrote, served as partial), as unmarshaling it into
+// {Spans []map[string]json.RawMessage} would refuse it.
+func TraceDataSpans(data []byte) (spans [][]byte, ok bool) {
+	doc, ok := valid(data)
+	if !ok {
+		return nil, false
+	}
+	switch doc[0] {
+	case 'n':
+		return nil, true
+	case '{':
+	default:
+		return nil, false
+	}
+	var list []byte
+	eachMember(doc, func(key, v []byte) {
+		// A struct field: the key matches without regard to case.
+		if strings.EqualFold(unquote(key), "spans") {
+			list = v
+		}
+	})
+	if list == nil || list[0] == 'n' {
+		return nil, true
+	}
+	if list[0] != '[' {
+		return nil, false
+	}
+	ok = true
+	eachElement(list, func(v []byte) {
+		if v[0] != '{' && v[0] != 'n' {
+			ok = false
+		}
+		spans = append(spans, v)
+	})
+	if !ok {
+		return nil, false
+	}
+	return spans, true
+}
+
+// AppendSpan appends one span in MLflow's stored form (Span.to_dict, as
+// the span store and traces.json keep it; null counts as an empty span)
+// in proto JSON to dst.
+func AppendSpan(dst, span []byte) ([]byte, error) {
+	v, ok := valid(span)
+	if !ok || (v[0] != '{' && v[0] != 'n') {
+		return dst, errors.New("decode stored span: not a JSON object")
+	}
+	if v[0] == 'n' {
+		return append(dst, "{}"...), nil
+	}
+	return appendSpan(dst, v), nil
+}
 
 // FromTraceData returns the spans of a traces.json document in proto JSON.
 // ok is false when the document is not one we can read (data a client
-// wrote, served as partial); err reports a span that could not be encoded.
+// wrote, served as partial).
 func FromTraceData(data []byte) (spans []json.RawMessage, ok bool, err error) {
-	var doc struct {
-		Spans []map[string]json.RawMessage `json:"spans"`
-	}
-	if err := json.Unmarshal(data, &doc); err != nil {
+	raw, ok := TraceDataSpans(data)
+	if !ok {
 		return nil, false, nil
 	}
-	spans = make([]json.RawMessage, 0, len(doc.Spans))
-	for _, sp := range doc.Spans {
-		b, err := json.Marshal(otelSpan(sp))
+	spans = make([]json.RawMessage, 0, len(raw))
+	for _, sp := range raw {
+		b, err := AppendSpan(nil, sp)
 		if err != nil {
-			return nil, false, fmt.Errorf("encode span: %w", err)
+			return nil, false, err
 		}
 		spans = append(spans, b)
 	}
@@ -40,76 +101,290 @@ func FromTraceData(data []byte) (spans []json.RawMessage, ok bool, err error) {
 // FromStoredSpan returns one span in MLflow's stored form (Span.to_dict, as
 // the span store keeps it) in proto JSON.
 func FromStoredSpan(content []byte) (json.RawMessage, error) {
-	var sp map[string]json.RawMessage
-	if err := json.Unmarshal(content, &sp); err != nil {
-		return nil, fmt.Errorf("decode stored span: %w", err)
-	}
-	b, err := json.Marshal(otelSpan(sp))
+	b, err := AppendSpan(nil, content)
 	if err != nil {
-		return nil, fmt.Errorf("encode span: %w", err)
+		return nil, err
 	}
 	return b, nil
 }
 
-// otelSpan turns one span of MLflow's trace data (Span.to_dict: ids in
-// base64, attributes as a map of JSON-encoded values, status code names)
-// into OpenTelemetry's Span in proto JSON (attributes as KeyValue lists
-// of AnyValue, nanosecond times as strings), as MLflow's get_trace answers.
-func otelSpan(in map[string]json.RawMessage) map[string]any {
-	out := map[string]any{}
-	str := func(k string) string {
-		var s string
-		_ = json.Unmarshal(in[k], &s)
-		return s
+// spanFields are the members of a stored span the conversion reads (the
+// last of repeated keys wins, as in a map).
+type spanFields struct {
+	traceID, spanID, parentID, name, traceState, kind []byte
+	start, end, attributes, status, events            []byte
+}
+
+func (f *spanFields) set(key []byte, v []byte) {
+	switch string(key) {
+	case "trace_id":
+		f.traceID = v
+	case "span_id":
+		f.spanID = v
+	case "parent_span_id":
+		f.parentID = v
+	case "name":
+		f.name = v
+	case "trace_state":
+		f.traceState = v
+	case "kind":
+		f.kind = v
+	case "start_time_unix_nano":
+		f.start = v
+	case "end_time_unix_nano":
+		f.end = v
+	case "attributes":
+		f.attributes = v
+	case "status":
+		f.status = v
+	case "events":
+		f.events = v
 	}
-	for _, k := range []string{"trace_id", "span_id", "parent_span_id"} {
-		if v := otelID(str(k), k == "trace_id"); v != "" {
-			out[k] = v
+}
+
+// fieldWriter appends the members of a JSON object, commas between.
+type fieldWriter struct {
+	dst   []byte
+	first bool
+}
+
+func (w *fieldWriter) key(k string) {
+	if !w.first {
+		w.dst = append(w.dst, ',')
+	}
+	w.first = false
+	w.dst = append(w.dst, '"')
+	w.dst = append(w.dst, k...)
+	w.dst = append(w.dst, '"', ':')
+}
+
+func (w *fieldWriter) str(k, v string) {
+	if v != "" {
+		w.key(k)
+		w.dst = appendString(w.dst, v)
+	}
+}
+
+// appendSpan converts a valid span object. Members come out in the order
+// encoding/json writes a map's: sorted by key.
+func appendSpan(dst, obj []byte) []byte {
+	var f spanFields
+	eachMember(obj, func(key, v []byte) { f.set(keyBytes(key), v) })
+	w := fieldWriter{dst: append(dst, '{'), first: true}
+	w.attributes(f.attributes, true)
+	w.str("end_time_unix_nano", nanoString(f.end))
+	w.events(f.events)
+	w.str("kind", stringValue(f.kind))
+	w.str("name", stringValue(f.name))
+	w.str("parent_span_id", otelID(stringValue(f.parentID), false))
+	w.str("span_id", otelID(stringValue(f.spanID), false))
+	w.str("start_time_unix_nano", nanoString(f.start))
+	if len(f.status) > 0 && f.status[0] == '{' {
+		w.key("status")
+		w.dst = appendStatus(w.dst, f.status)
+	}
+	w.str("trace_id", otelID(stringValue(f.traceID), true))
+	w.str("trace_state", stringValue(f.traceState))
+	return append(w.dst, '}')
+}
+
+// appendStatus writes a span status: the code unless unset, the message
+// unless empty.
+func appendStatus(dst, obj []byte) []byte {
+	var code, msg []byte
+	eachMember(obj, func(key, v []byte) {
+		switch string(keyBytes(key)) {
+		case "code":
+			code = v
+		case "message":
+			msg = v
+		}
+	})
+	w := fieldWriter{dst: append(dst, '{'), first: true}
+	if c := stringValue(code); c != "STATUS_CODE_UNSET" {
+		w.str("code", c)
+	}
+	w.str("message", stringValue(msg))
+	return append(w.dst, '}')
+}
+
+// events writes the span's events, unless there are none or they are not
+// a list of objects.
+func (fw *fieldWriter) events(arr []byte) {
+	if len(arr) == 0 || arr[0] != '[' {
+		return
+	}
+	n, ok := 0, true
+	eachElement(arr, func(v []byte) {
+		n++
+		ok = ok && (v[0] == '{' || v[0] == 'n')
+	})
+	if !ok || n == 0 {
+		return
+	}
+	fw.key("events")
+	dst := append(fw.dst, '[')
+	i := 0
+	eachElement(arr, func(v []byte) {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		i++
+		var name, at, attrs []byte
+		if v[0] == '{' {
+			eachMember(v, func(key, v []byte) {
+				switch string(keyBytes(key)) {
+				case "name":
+					name = v
+				case "time_unix_nano":
+					at = v
+				case "attributes":
+					attrs = v
+				}
+			})
+		}
+		w := fieldWriter{dst: append(dst, '{'), first: true}
+		w.attributes(attrs, false)
+		w.key("name")
+		w.dst = appendString(w.dst, stringValue(name))
+		w.str("time_unix_nano", nanoString(at))
+		dst = append(w.dst, '}')
+	})
+	fw.dst = append(dst, ']')
+}
+
+// member is one member of an object: its key literal and decoded key.
+type member struct {
+	lit, key, value []byte
+}
+
+// keyBytes is a key literal decoded; the literal's body when it has no
+// escapes or other bytes to decode.
+func keyBytes(lit []byte) []byte {
+	body := lit[1 : len(lit)-1]
+	for _, c := range body {
+		if c == '\\' || c >= utf8.RuneSelf {
+			return []byte(unquote(lit))
 		}
 	}
-	for _, k := range []string{"name", "trace_state", "kind"} {
-		if v := str(k); v != "" {
-			out[k] = v
+	return body
+}
+
+// appendKey writes a member's key.
+func appendKey(dst []byte, m *member) []byte { return appendLiteral(dst, m.lit) }
+
+// sortedMembers returns an object's members sorted by key, the last of
+// repeated keys kept, as decoding into a map and encoding it gives.
+func sortedMembers(obj []byte) []member {
+	var ms []member
+	eachMember(obj, func(key, v []byte) { ms = append(ms, member{key, keyBytes(key), v}) })
+	slices.SortStableFunc(ms, func(a, b member) int { return bytes.Compare(a.key, b.key) })
+	out := ms[:0]
+	for i, m := range ms {
+		if i+1 < len(ms) && bytes.Equal(ms[i+1].key, m.key) {
+			continue
 		}
-	}
-	for _, k := range []string{"start_time_unix_nano", "end_time_unix_nano"} {
-		if v := nanoString(in[k]); v != "" {
-			out[k] = v
-		}
-	}
-	if attrs := otelAttributes(in["attributes"], true); len(attrs) > 0 {
-		out["attributes"] = attrs
-	}
-	var status map[string]any
-	if json.Unmarshal(in["status"], &status) == nil && status != nil {
-		st := map[string]any{}
-		if c, ok := status["code"].(string); ok && c != "" && c != "STATUS_CODE_UNSET" {
-			st["code"] = c
-		}
-		if m, ok := status["message"].(string); ok && m != "" {
-			st["message"] = m
-		}
-		out["status"] = st
-	}
-	var events []map[string]json.RawMessage
-	if json.Unmarshal(in["events"], &events) == nil && len(events) > 0 {
-		evs := make([]map[string]any, 0, len(events))
-		for _, e := range events {
-			ev := map[string]any{}
-			var name string
-			_ = json.Unmarshal(e["name"], &name)
-			ev["name"] = name
-			if v := nanoString(e["time_unix_nano"]); v != "" {
-				ev["time_unix_nano"] = v
-			}
-			if attrs := otelAttributes(e["attributes"], false); len(attrs) > 0 {
-				ev["attributes"] = attrs
-			}
-			evs = append(evs, ev)
-		}
-		out["events"] = evs
+		out = append(out, m)
 	}
 	return out
+}
+
+// attributes writes an attribute map as a KeyValue list, unless it is
+// not an object or is empty. Span attributes hold JSON-encoded values
+// (encoded is set), which are decoded first, as MLflow does when it builds
+// OTel spans.
+func (fw *fieldWriter) attributes(obj []byte, encoded bool) {
+	if len(obj) == 0 || obj[0] != '{' {
+		return
+	}
+	ms := sortedMembers(obj)
+	if len(ms) == 0 {
+		return
+	}
+	fw.key("attributes")
+	dst := append(fw.dst, '[')
+	for i := range ms {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"key":`...)
+		dst = appendKey(dst, &ms[i])
+		dst = append(dst, `,"value":`...)
+		v := ms[i].value
+		if encoded && v[0] == '"' {
+			if inner, ok := valid(unquoteBytes(v)); ok {
+				v = inner
+			}
+		}
+		dst = appendAnyValue(dst, v)
+		dst = append(dst, '}')
+	}
+	fw.dst = append(dst, ']')
+}
+
+// appendAnyValue writes a valid JSON value as OpenTelemetry's AnyValue.
+func appendAnyValue(dst, v []byte) []byte {
+	switch v[0] {
+	case 'n':
+		return append(dst, "{}"...)
+	case 't', 'f':
+		dst = append(dst, `{"bool_value":`...)
+		dst = append(dst, v...)
+		return append(dst, '}')
+	case '"':
+		dst = append(dst, `{"string_value":`...)
+		dst = appendLiteral(dst, v)
+		return append(dst, '}')
+	case '[':
+		dst = append(dst, `{"array_value":{"values":[`...)
+		i := 0
+		eachElement(v, func(e []byte) {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			i++
+			dst = appendAnyValue(dst, e)
+		})
+		return append(dst, "]}}"...)
+	case '{':
+		dst = append(dst, `{"kvlist_value":{"values":[`...)
+		ms := sortedMembers(v)
+		for i := range ms {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"key":`...)
+			dst = appendKey(dst, &ms[i])
+			m := &ms[i]
+			dst = append(dst, `,"value":`...)
+			dst = appendAnyValue(dst, m.value)
+			dst = append(dst, '}')
+		}
+		return append(dst, "]}}"...)
+	}
+	return appendNumber(dst, v)
+}
+
+// appendNumber writes a number as an int_value when it is a 64-bit
+// integer, a double_value otherwise; a double out of range is proto JSON's
+// "Infinity" or "-Infinity".
+func appendNumber(dst, v []byte) []byte {
+	n := json.Number(v)
+	if i, err := n.Int64(); err == nil {
+		dst = append(dst, `{"int_value":"`...)
+		dst = strconv.AppendInt(dst, i, 10)
+		return append(dst, `"}`...)
+	}
+	f, err := n.Float64()
+	if err != nil {
+		if v[0] == '-' {
+			return append(dst, `{"double_value":"-Infinity"}`...)
+		}
+		return append(dst, `{"double_value":"Infinity"}`...)
+	}
+	dst = append(dst, `{"double_value":`...)
+	dst = appendFloat(dst, f)
+	return append(dst, '}')
 }
 
 // otelID returns a trace or span id as proto JSON bytes (base64). MLflow
@@ -131,94 +406,22 @@ func otelID(v string, trace bool) string {
 
 // nanoString renders a nanosecond time (a JSON number or string) as the
 // decimal string proto JSON uses for 64-bit integers; "" when absent.
-func nanoString(raw json.RawMessage) string {
+func nanoString(raw []byte) string {
 	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
+	if len(raw) == 0 {
 		return ""
 	}
-	if raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return ""
+	switch c := raw[0]; {
+	case c == '"':
+		return unquote(raw)
+	case c == '-' || (c >= '0' && c <= '9'):
+		n := json.Number(raw)
+		if i, err := n.Int64(); err == nil {
+			return strconv.FormatInt(i, 10)
 		}
-		return s
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) != nil {
-		return ""
-	}
-	if i, err := n.Int64(); err == nil {
-		return strconv.FormatInt(i, 10)
-	}
-	if f, err := n.Float64(); err == nil {
-		return strconv.FormatInt(int64(f), 10)
+		if f, err := n.Float64(); err == nil {
+			return strconv.FormatInt(int64(f), 10)
+		}
 	}
 	return ""
-}
-
-// otelAttributes turns an attribute map into KeyValue messages. Span
-// attributes hold JSON-encoded values (encoded is set), which are decoded
-// first, as MLflow does when it builds OTel spans.
-func otelAttributes(raw json.RawMessage, encoded bool) []map[string]any {
-	var m map[string]any
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	if d.Decode(&m) != nil || len(m) == 0 {
-		return nil
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]map[string]any, 0, len(keys))
-	for _, k := range keys {
-		v := m[k]
-		if s, ok := v.(string); ok && encoded {
-			d := json.NewDecoder(strings.NewReader(s))
-			d.UseNumber()
-			var dec any
-			if d.Decode(&dec) == nil && !d.More() {
-				v = dec
-			}
-		}
-		out = append(out, map[string]any{"key": k, "value": anyValue(v)})
-	}
-	return out
-}
-
-// anyValue is OpenTelemetry's AnyValue in proto JSON.
-func anyValue(v any) map[string]any {
-	switch x := v.(type) {
-	case nil:
-		return map[string]any{}
-	case string:
-		return map[string]any{"string_value": x}
-	case bool:
-		return map[string]any{"bool_value": x}
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return map[string]any{"int_value": strconv.FormatInt(i, 10)}
-		}
-		f, _ := x.Float64()
-		return map[string]any{"double_value": f}
-	case []any:
-		vals := make([]map[string]any, 0, len(x))
-		for _, e := range x {
-			vals = append(vals, anyValue(e))
-		}
-		return map[string]any{"array_value": map[string]any{"values": vals}}
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		vals := make([]map[string]any, 0, len(x))
-		for _, k := range keys {
-			vals = append(vals, map[string]any{"key": k, "value": anyValue(x[k])})
-		}
-		return map[string]any{"kvlist_value": map[string]any{"values": vals}}
-	}
-	return map[string]any{"string_value": fmt.Sprint(v)}
 }

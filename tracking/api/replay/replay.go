@@ -725,6 +725,14 @@ func replayOne(ctx context.Context, base *url.URL, b *bindings, ex *Exchange, op
 	if ct := ex.ReqHeaders["content-type"]; ct != "" {
 		req.Header.Set("Content-Type", ct)
 	}
+	// An OTLP export names its experiment in a header (MLflow 3
+	// transcripts): a key-scoped experiment binding.
+	if exp := ex.ReqHeaders["x-mlflow-experiment-id"]; exp != "" {
+		if a, ok := b.exps[exp]; ok {
+			exp = a
+		}
+		req.Header.Set("X-Mlflow-Experiment-Id", exp)
+	}
 	resp, err := opts.Client.Do(req)
 	if err != nil {
 		return nil, err

@@ -539,3 +539,63 @@ export function experimentHref(experimentId) {
 export function isUserTag(key) {
   return !key.startsWith('mlflow.');
 }
+
+/**
+ * tokenPager pages a list through MLflow's page tokens (page_token in,
+ * next_page_token out) with Previous / Next buttons, a "Runs 51–100"
+ * label and (given sizes) a rows-per-page select bound to the URL's size
+ * parameter.
+ * go(index) loads page index, asking for pager.token(index); it reports
+ * the answer with pager.loaded(index, rowCount, nextPageToken), which
+ * returns false (and says so) when a page after the first is empty: MLflow
+ * hands out a token whenever a page is full, so the page after the last
+ * full one has no rows, and the pager stays where it was.
+ */
+export function tokenPager({ id, noun, size, sizes, defaultSize, go }) {
+  const tokens = [''];
+  let index = 0, next = '', last = false, rows = 0;
+  const info = h('span', { class: 'muted page-info', 'aria-live': 'polite' });
+  const prev = h('button', { type: 'button', class: 'btn', id: `${id}-prev`, disabled: true, onclick: () => go(index - 1) }, '‹ Previous');
+  const nextBtn = h('button', { type: 'button', class: 'btn', id: `${id}-next`, disabled: true, onclick: () => go(index + 1) }, 'Next ›');
+  let sizeField = null;
+  if (sizes) {
+    const sizeSelect = h('select', { id: `${id}-size`, onchange: () => setQuery({ size: Number(sizeSelect.value) === defaultSize ? '' : sizeSelect.value }, { push: true }) },
+      sizes.map((n) => h('option', { value: String(n), selected: n === size }, String(n))));
+    sizeField = h('div', { class: 'inline-field' }, h('label', { for: `${id}-size` }, 'Rows per page'), sizeSelect);
+  }
+  const el = h('div', { class: 'pager', hidden: true }, prev, nextBtn, info, h('span', { class: 'spacer' }), sizeField);
+  const plural = (n) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+  const title = noun[0].toUpperCase() + noun.slice(1) + 's';
+  function draw() {
+    el.hidden = !rows;
+    const first = index * size + 1, lastRow = index * size + rows;
+    if (!rows) info.textContent = '';
+    else if (!next || last) info.textContent = index === 0 ? plural(rows) : `${title} ${first}–${lastRow} of ${lastRow}`;
+    else info.textContent = `${title} ${first}–${lastRow}`;
+    prev.disabled = index === 0;
+    nextBtn.disabled = !next || last;
+  }
+  return {
+    el,
+    get index() { return index; },
+    token: (i) => tokens[i] || '',
+    loaded(i, n, nextToken) {
+      if (i > 0 && n === 0) {
+        last = true;
+        next = '';
+        draw();
+        toast('This is the last page.');
+        return false;
+      }
+      index = i;
+      last = false;
+      next = nextToken || '';
+      if (next) tokens[i + 1] = next;
+      rows = n;
+      draw();
+      return true;
+    },
+    /** clearInfo empties the label (a page that could not be shown). */
+    clearInfo() { info.textContent = ''; },
+  };
+}

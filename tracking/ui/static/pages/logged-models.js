@@ -4,7 +4,7 @@
 // in the run page's artifact browser).
 import {
   route, h, clear, api, setQuery, navigate, fmtTime, fmtRelative, fmtNumber, errorBox, toast, breadcrumbs,
-  runHref, experimentHref, tagsOf,
+  runHref, experimentHref, tagsOf, tokenPager,
 } from '../lib.js';
 import { loadExperiment, sectionHead, loggedModelsHref, loggedModelHref } from './experiment-tabs.js';
 import { ArtifactBrowser } from './run.js';
@@ -90,18 +90,14 @@ async function renderList(ctx) {
   document.title = `${exp.name} · Models · ${oldTitle}`;
   ctx.onLeave(() => { document.title = oldTitle; });
 
-  const tokens = [''];
-  let pageIndex = 0, nextToken = '', rows = [];
+  let rows = [];
   const filterInput = h('input', {
     type: 'search', id: 'lm-filter', class: 'filter-input', value: filter, autocomplete: 'off', spellcheck: 'false',
     placeholder: "metrics.accuracy > 0.9 and params.lr = '0.01'",
   });
   const filterError = h('div', { class: 'filter-feedback' });
   const tableBox = h('div');
-  const pageInfo = h('span', { class: 'muted page-info', 'aria-live': 'polite' });
-  const prevBtn = h('button', { type: 'button', class: 'btn', id: 'lm-prev', disabled: true, onclick: () => load(pageIndex - 1) }, '‹ Previous');
-  const nextBtn = h('button', { type: 'button', class: 'btn', id: 'lm-next', disabled: true, onclick: () => load(pageIndex + 1) }, 'Next ›');
-  const pagerBox = h('div', { class: 'pager', hidden: true }, prevBtn, nextBtn, pageInfo);
+  const pager = tokenPager({ id: 'lm', noun: 'model', size, go: (i) => load(i) });
 
   clear(ctx.main,
     sectionHead(exp, 'models', 'Models'),
@@ -112,12 +108,12 @@ async function renderList(ctx) {
     h('label', { for: 'lm-filter', class: 'sr-only' }, 'Filter logged models'), filterInput,
     h('button', { type: 'submit', class: 'btn' }, 'Search'),
     filter ? h('button', { type: 'button', class: 'btn btn-link', onclick: () => setQuery({ filter: '' }, { push: true }) }, 'Clear') : null)),
-    filterError, tableBox, pagerBox);
+    filterError, tableBox, pager.el);
 
   async function load(index, pending) {
     let res;
     try {
-      res = await (pending || fetchPage(tokens[index]));
+      res = await (pending || fetchPage(pager.token(index)));
     } catch (err) {
       if (err.name === 'AbortError') throw err;
       if (index === 0) {
@@ -132,10 +128,7 @@ async function renderList(ctx) {
       return;
     }
     const models = res.models || [];
-    if (index > 0 && !models.length) { nextToken = ''; nextBtn.disabled = true; toast('This is the last page.'); return; }
-    pageIndex = index;
-    nextToken = res.next_page_token || '';
-    if (nextToken) tokens[index + 1] = nextToken;
+    if (!pager.loaded(index, models.length, res.next_page_token)) return;
     rows = models;
     draw();
   }
@@ -149,10 +142,6 @@ async function renderList(ctx) {
   }
 
   function draw() {
-    pagerBox.hidden = !rows.length;
-    prevBtn.disabled = pageIndex === 0;
-    nextBtn.disabled = !nextToken;
-    pageInfo.textContent = rows.length ? `Models ${pageIndex * size + 1}–${pageIndex * size + rows.length}` : '';
     if (!rows.length) {
       clear(tableBox, h('div', { class: 'panel empty' }, filter ? 'No logged model matches this filter.'
         : 'No logged models yet. Models logged with MLflow 3 (mlflow.<flavor>.log_model, mlflow.create_external_model) show up here.'));

@@ -7,6 +7,7 @@
 import {
   route, h, clear, api, setQuery, navigate, fmtTime, fmtRelative, fmtDuration, fmtNumber,
   errorBox, toast, confirm, breadcrumbs, tagsOf, runHref, experimentHref, debounce, permissionsFor,
+  tokenPager,
 } from '../lib.js';
 import { experimentTabs } from './experiment-tabs.js';
 
@@ -138,10 +139,6 @@ async function render(ctx) {
   ctx.onLeave(() => { document.title = oldTitle; });
 
   // ---- page state
-  const tokens = [''];
-  let pageIndex = 0;
-  let nextToken = '';
-  let lastPage = false; // a "Next" answered no rows: this page is the last
   let rows = [];
   let cols = parseCols(q.get('cols')) ?? loadStoredCols(storeKey);
   const selected = new Map(); // run_id -> lifecycle_stage
@@ -216,13 +213,7 @@ async function render(ctx) {
 
   const selBar = h('div', { class: 'selection-bar', role: 'region', 'aria-label': 'Selected runs', hidden: true }, selInfo, compareBtn, deleteBtn, restoreBtn, clearSelBtn);
   const tableBox = h('div', { class: 'runs-table-box' });
-  const pageInfo = h('span', { class: 'muted page-info', 'aria-live': 'polite' });
-  const prevBtn = h('button', { type: 'button', class: 'btn', id: 'runs-prev', disabled: true, onclick: () => load(pageIndex - 1) }, '‹ Previous');
-  const nextBtn = h('button', { type: 'button', class: 'btn', id: 'runs-next', disabled: true, onclick: () => load(pageIndex + 1) }, 'Next ›');
-  const sizeSelect = h('select', { id: 'runs-size', onchange: () => setQuery({ size: Number(sizeSelect.value) === DEFAULT_SIZE ? '' : sizeSelect.value }, { push: true }) },
-    SIZES.map((n) => h('option', { value: String(n), selected: n === size }, String(n))));
-  const pagerBox = h('div', { class: 'pager', hidden: true }, prevBtn, nextBtn, pageInfo, h('span', { class: 'spacer' }),
-    h('div', { class: 'inline-field' }, h('label', { for: 'runs-size' }, 'Rows per page'), sizeSelect));
+  const pager = tokenPager({ id: 'runs', noun: 'run', size, sizes: SIZES, defaultSize: DEFAULT_SIZE, go: (i) => load(i) });
 
   clear(ctx.main,
     head,
@@ -240,13 +231,13 @@ async function render(ctx) {
     filterError,
     selBar,
     tableBox,
-    pagerBox);
+    pager.el);
 
   // ---- data
   async function load(index, pending) {
     let res;
     try {
-      res = await (pending || fetchPage(tokens[index]));
+      res = await (pending || fetchPage(pager.token(index)));
     } catch (err) {
       if (err.name === 'AbortError') throw err;
       if (index === 0 && err.code === 'INVALID_PARAMETER_VALUE') {
@@ -260,7 +251,7 @@ async function render(ctx) {
           h('strong', null, aboutFilter ? 'This filter cannot be used. ' : 'This view cannot be shown. '), err.message,
           !aboutFilter && (q.get('order_by') || q.get('sort')) ? h('button', { type: 'button', class: 'btn btn-small', onclick: () => setQuery({ order_by: '', sort: '' }) }, 'Reset sorting') : null));
         clear(tableBox, h('div', { class: 'panel empty' }, aboutFilter ? 'Fix the filter above, or clear it, to see runs.' : 'No runs to show.'));
-        pageInfo.textContent = '';
+        pager.clearInfo();
         return;
       }
       if (index === 0) { clear(tableBox, errorBox(err)); return; }
@@ -268,23 +259,12 @@ async function render(ctx) {
       return;
     }
     const runs = res.runs || [];
-    if (index > 0 && runs.length === 0) {
-      // MLflow hands out a token whenever a page is full; the page after
-      // the last full one is empty. Stay here and mark it the last page.
-      lastPage = true;
-      nextToken = '';
-      drawPager();
-      toast('This is the last page.');
-      return;
-    }
-    pageIndex = index;
-    lastPage = false;
-    nextToken = res.next_page_token || '';
-    if (nextToken) tokens[index + 1] = nextToken;
+    // MLflow hands out a token whenever a page is full; the page after
+    // the last full one is empty: the pager stays and says so.
+    if (!pager.loaded(index, runs.length, res.next_page_token)) return;
     rows = runs.map(indexRun);
     if (cols === null) cols = defaultCols();
     drawTable();
-    drawPager();
   }
 
   // keysOnPage lists the keys of each kind found on the loaded runs.
@@ -446,17 +426,6 @@ async function render(ctx) {
     return tr;
   }
 
-  function drawPager() {
-    pagerBox.hidden = !rows.length;
-    const first = pageIndex * size + 1;
-    const last = pageIndex * size + rows.length;
-    if (!rows.length) pageInfo.textContent = '';
-    else if (!nextToken || lastPage) pageInfo.textContent = pageIndex === 0 ? `${rows.length} run${rows.length === 1 ? '' : 's'}` : `Runs ${first}–${last} of ${last}`;
-    else pageInfo.textContent = `Runs ${first}–${last}`;
-    prevBtn.disabled = pageIndex === 0;
-    nextBtn.disabled = !nextToken || lastPage;
-  }
-
   function syncSelection() {
     const n = selected.size;
     const stages = [...selected.values()];
@@ -504,7 +473,7 @@ async function render(ctx) {
     if (failed.length) toast(`${failed.length} of ${noun} failed: ${failed[0]}`, 'error');
     else toast(op === 'delete' ? `Deleted ${noun}` : `Restored ${noun}`);
     selected.clear();
-    await load(pageIndex);
+    await load(pager.index);
   }
 
   // ---- column picker

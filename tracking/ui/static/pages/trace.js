@@ -62,22 +62,36 @@ function nanos(s) {
 }
 
 /**
+ * nanosMs turns a nanosecond time (proto JSON's decimal string, or a
+ * number) into milliseconds without BigInt, which costs too much for every
+ * span of a large trace: the digits above and below the millisecond are
+ * read apart, so the result stays within a microsecond. 0 when absent.
+ */
+export function nanosMs(s) {
+  if (typeof s === 'number') return s > 0 ? s / 1e6 : 0;
+  if (typeof s !== 'string' || !/^\d+$/.test(s)) return 0;
+  if (s.length <= 6) return Number(s) / 1e6;
+  return Number(s.slice(0, -6)) + Number(s.slice(-6)) / 1e6;
+}
+
+/**
  * buildSpans turns GetTrace's spans into tree nodes: {id, parent, name,
  * raw, start and end (ms from the trace's first span), depth, children},
  * children in start order. Spans whose parent is missing are roots.
  */
 export function buildSpans(raw) {
-  let base = null;
-  for (const s of raw) {
-    const st = nanos(s.start_time_unix_nano);
-    if (st > 0n && (base === null || st < base)) base = st;
-  }
-  if (base === null) base = 0n;
+  let base = Infinity;
+  const starts = raw.map((s) => {
+    const st = nanosMs(s.start_time_unix_nano);
+    if (st > 0 && st < base) base = st;
+    return st;
+  });
+  if (base === Infinity) base = 0;
   const byId = new Map();
   const nodes = raw.map((s, i) => {
-    const st = nanos(s.start_time_unix_nano), en = nanos(s.end_time_unix_nano);
-    const start = st > 0n ? Number(st - base) / 1e6 : 0;
-    const end = en > 0n ? Number(en - base) / 1e6 : start;
+    const st = starts[i], en = nanosMs(s.end_time_unix_nano);
+    const start = st > 0 ? st - base : 0;
+    const end = en > 0 ? en - base : start;
     let type = '';
     for (const a of s.attributes || []) {
       if (a.key === SPAN_TYPE) {

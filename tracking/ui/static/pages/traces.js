@@ -6,7 +6,7 @@
 // URL query. Selected traces are deleted with delete-traces.
 import {
   route, h, clear, api, setQuery, fmtTime, fmtRelative, fmtDuration, errorBox, toast, confirm,
-  runHref, permissionsFor,
+  runHref, permissionsFor, tokenPager,
 } from '../lib.js';
 import { loadExperiment, sectionHead, traceHref } from './experiment-tabs.js';
 import {
@@ -55,10 +55,6 @@ async function render(ctx) {
   ctx.onLeave(() => { document.title = oldTitle; });
   const may = (await permsP).experiment(id);
 
-  const tokens = [''];
-  let pageIndex = 0;
-  let nextToken = '';
-  let lastPage = false;
   let rows = [];
   const selected = new Set();
 
@@ -82,13 +78,7 @@ async function render(ctx) {
   const clearSelBtn = h('button', { type: 'button', class: 'btn btn-link', hidden: true, onclick: () => { selected.clear(); syncSelection(); } }, 'Clear selection');
   const selBar = h('div', { class: 'selection-bar', role: 'region', 'aria-label': 'Selected traces', hidden: true }, selInfo, deleteBtn, clearSelBtn);
   const tableBox = h('div', { class: 'traces-table-box' });
-  const pageInfo = h('span', { class: 'muted page-info', 'aria-live': 'polite' });
-  const prevBtn = h('button', { type: 'button', class: 'btn', id: 'traces-prev', disabled: true, onclick: () => load(pageIndex - 1) }, '‹ Previous');
-  const nextBtn = h('button', { type: 'button', class: 'btn', id: 'traces-next', disabled: true, onclick: () => load(pageIndex + 1) }, 'Next ›');
-  const sizeSelect = h('select', { id: 'traces-size', onchange: () => setQuery({ size: Number(sizeSelect.value) === DEFAULT_SIZE ? '' : sizeSelect.value }, { push: true }) },
-    SIZES.map((n) => h('option', { value: String(n), selected: n === size }, String(n))));
-  const pagerBox = h('div', { class: 'pager', hidden: true }, prevBtn, nextBtn, pageInfo, h('span', { class: 'spacer' }),
-    h('div', { class: 'inline-field' }, h('label', { for: 'traces-size' }, 'Rows per page'), sizeSelect));
+  const pager = tokenPager({ id: 'traces', noun: 'trace', size, sizes: SIZES, defaultSize: DEFAULT_SIZE, go: (i) => load(i) });
 
   clear(ctx.main,
     sectionHead(exp, 'traces', 'Traces'),
@@ -103,12 +93,12 @@ async function render(ctx) {
     filterError,
     selBar,
     tableBox,
-    pagerBox);
+    pager.el);
 
   async function load(index, pending) {
     let res;
     try {
-      res = await (pending || fetchPage(tokens[index]));
+      res = await (pending || fetchPage(pager.token(index)));
     } catch (err) {
       if (err.name === 'AbortError') throw err;
       if (index === 0 && err.code === 'INVALID_PARAMETER_VALUE') {
@@ -129,20 +119,11 @@ async function render(ctx) {
       return;
     }
     const traces = res.traces || [];
-    if (index > 0 && traces.length === 0) {
-      lastPage = true;
-      nextToken = '';
-      drawPager();
-      toast('This is the last page.');
-      return;
-    }
-    pageIndex = index;
-    lastPage = false;
-    nextToken = res.next_page_token || '';
-    if (nextToken) tokens[index + 1] = nextToken;
+    // MLflow hands out a token whenever a page is full; the page after
+    // the last full one is empty: the pager stays and says so.
+    if (!pager.loaded(index, traces.length, res.next_page_token)) return;
     rows = traces;
     drawTable();
-    drawPager();
   }
 
   function sortHeader(label, key, firstDir, cls) {
@@ -223,17 +204,6 @@ async function render(ctx) {
     return tr;
   }
 
-  function drawPager() {
-    pagerBox.hidden = !rows.length;
-    const first = pageIndex * size + 1;
-    const last = pageIndex * size + rows.length;
-    if (!rows.length) pageInfo.textContent = '';
-    else if (!nextToken || lastPage) pageInfo.textContent = pageIndex === 0 ? `${rows.length} trace${rows.length === 1 ? '' : 's'}` : `Traces ${first}–${last} of ${last}`;
-    else pageInfo.textContent = `Traces ${first}–${last}`;
-    prevBtn.disabled = pageIndex === 0;
-    nextBtn.disabled = !nextToken || lastPage;
-  }
-
   function syncSelection() {
     const n = selected.size;
     selInfo.textContent = n ? `${n} selected` : 'Select traces to delete them.';
@@ -272,7 +242,7 @@ async function render(ctx) {
     }
     toast(`Deleted ${deleted} trace${deleted === 1 ? '' : 's'}`);
     selected.clear();
-    await load(pageIndex);
+    await load(pager.index);
   }
 
   await load(0, firstPage);

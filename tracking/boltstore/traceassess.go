@@ -1,0 +1,347 @@
+package boltstore
+
+import (
+	"bytes"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/caddy-mlflow/caddy-mlflow/tracking"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/search"
+)
+
+// Assessment and session indexes of traces, for feedback, expectation and
+// issue clauses (search.MatchAssessment):
+//
+//	traceasmt:     str(type) | str(name) | str(request_id) | assessment_id -> flags | str(session) | value
+//	traceasmtsess: the same, for the session-scoped assessments only
+//	tracesess:     str(session) | request_id -> empty
+//
+// type is feedback, expectation or issue, value the text MLflow's SQL
+// store compares (tracking.Assessment.SearchFields), flags bit 0 valid
+// and bit 1 session-scoped, session the trace's mlflow.trace.session
+// metadata. A clause reads the entries of one kind and name, across
+// experiments, and expands session-scoped matches (traceasmtsess) through
+// tracesess to every trace of the session, as SqlAlchemyStore does. When
+// few traces match, the search reads just those; when many do, it walks
+// the order index and looks each trace's entries up (asmtFilter). indexTrace keeps both
+// in the transaction that writes the trace, and the trace index build
+// (metaTraceIdx) covers them.
+var (
+	bTraceAsmt     = []byte("traceasmt")
+	bTraceAsmtSess = []byte("traceasmtsess") // the session-scoped entries of traceasmt again
+	bTraceSession  = []byte("tracesess")
+)
+
+func init() { allBucket = append(allBucket, bTraceAsmt, bTraceAsmtSess, bTraceSession) }
+
+// hasTraceIndexBuckets reports whether the database has every trace index
+// bucket; one written without some gets them built on open.
+func hasTraceIndexBuckets(tx *bolt.Tx) bool {
+	for _, b := range [][]byte{bTraceOrd, bTraceAsmt, bTraceAsmtSess, bTraceSession} {
+		if tx.Bucket(b) == nil {
+			return false
+		}
+	}
+	return true
+}
+
+const (
+	asmtValid         = 1
+	asmtSessionScoped = 2
+	// maxIndexedSession bounds the session ids indexed (bbolt keys are at
+	// most 32 KiB); longer ones are not expanded to their session.
+	maxIndexedSession = 16 << 10
+)
+
+func traceSession(t *tracking.TraceInfo) string {
+	s, _ := t.Metadata(search.TraceMetadataSession)
+	if len(s) > maxIndexedSession {
+		return ""
+	}
+	return s
+}
+
+func asmtPrefix(typ, name string) []byte { return appendStr(appendStr(nil, typ), name) }
+
+// asmtEntries lists the index entries of a trace (nil: none).
+func asmtEntries(t *tracking.TraceInfo) map[string][]byte {
+	if t == nil || len(t.Assessments) == 0 {
+		return nil
+	}
+	session := traceSession(t)
+	out := make(map[string][]byte, len(t.Assessments))
+	for i := range t.Assessments {
+		a := &t.Assessments[i]
+		f := a.SearchFields()
+		if f.Type == "" || len(f.Name) > maxIndexedSession {
+			continue
+		}
+		k := appendStr(asmtPrefix(f.Type, f.Name), t.RequestID)
+		k = append(k, a.AssessmentID...)
+		var flags byte
+		if f.Valid {
+			flags |= asmtValid
+		}
+		if f.SessionScoped {
+			flags |= asmtSessionScoped
+		}
+		v := appendStr([]byte{flags}, session)
+		out[string(k)] = append(v, f.Value...)
+	}
+	return out
+}
+
+// indexTraceAssessments replaces the assessment and session entries of
+// old (nil: none) by those of t (nil: the trace was deleted), writing
+// only what changed.
+func indexTraceAssessments(tx *bolt.Tx, old, t *tracking.TraceInfo) error {
+	b, bs := tx.Bucket(bTraceAsmt), tx.Bucket(bTraceAsmtSess)
+	oldE, newE := asmtEntries(old), asmtEntries(t)
+	for k, v := range oldE {
+		if _, ok := newE[k]; !ok {
+			if err := b.Delete([]byte(k)); err != nil {
+				return fmt.Errorf("unindex assessments: %w", err)
+			}
+			if v[0]&asmtSessionScoped != 0 {
+				if err := bs.Delete([]byte(k)); err != nil {
+					return fmt.Errorf("unindex assessments: %w", err)
+				}
+			}
+		}
+	}
+	for k, v := range newE {
+		ov, had := oldE[k]
+		if had && bytes.Equal(ov, v) {
+			continue
+		}
+		if err := b.Put([]byte(k), v); err != nil {
+			return fmt.Errorf("index assessments: %w", err)
+		}
+		var err error
+		switch {
+		case v[0]&asmtSessionScoped != 0:
+			err = bs.Put([]byte(k), v)
+		case had && ov[0]&asmtSessionScoped != 0:
+			err = bs.Delete([]byte(k))
+		}
+		if err != nil {
+			return fmt.Errorf("index assessments: %w", err)
+		}
+	}
+	sb := tx.Bucket(bTraceSession)
+	oldS, newS := "", ""
+	if old != nil {
+		oldS = traceSession(old)
+	}
+	if t != nil {
+		newS = traceSession(t)
+	}
+	if oldS != "" && (oldS != newS || t == nil) {
+		if err := sb.Delete(append(appendStr(nil, oldS), old.RequestID...)); err != nil {
+			return fmt.Errorf("unindex session: %w", err)
+		}
+	}
+	if newS != "" {
+		if err := sb.Put(append(appendStr(nil, newS), t.RequestID...), nil); err != nil {
+			return fmt.Errorf("index session: %w", err)
+		}
+	}
+	return nil
+}
+
+// asmtFilter is a search's assessment clauses resolved against the
+// indexes (or the records while the indexes are not ready). A clause few
+// traces satisfy is a set of trace ids; one many satisfy is looked up per
+// trace (lazy), with the traces its session-scoped matches cover as a set.
+type asmtFilter struct {
+	tx      *bolt.Tx
+	clauses []asmtClause
+}
+
+type asmtClause struct {
+	c     *search.Clause
+	neg   bool                // IS NULL: the trace must not match
+	set   map[string]struct{} // the traces matching; nil when lazy
+	lazy  []byte              // str(type) | str(name): look the trace up
+	extra map[string]struct{} // lazy: the traces covered through sessions
+}
+
+// asmtSetMax bounds the traces a clause is resolved to before it turns
+// lazy (the search then walks the order index).
+var asmtSetMax = 4096
+
+func (f *asmtFilter) match(id string) bool {
+	if f == nil {
+		return true
+	}
+	for i := range f.clauses {
+		ac := &f.clauses[i]
+		var in bool
+		if ac.set != nil {
+			_, in = ac.set[id]
+		} else {
+			_, in = ac.extra[id]
+			in = in || f.lookup(ac, id)
+		}
+		if in == ac.neg {
+			return false
+		}
+	}
+	return true
+}
+
+// lookup reports whether one of the trace's own assessments matches.
+func (f *asmtFilter) lookup(ac *asmtClause, id string) bool {
+	prefix := appendStr(bytes.Clone(ac.lazy), id)
+	cur := f.tx.Bucket(bTraceAsmt).Cursor()
+	for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+		if fields, _, ok := asmtFields(ac.c, v); ok && search.MatchAssessment(ac.c, &fields) {
+			return true
+		}
+	}
+	return false
+}
+
+// candidates returns the smallest set a matching trace must be in.
+func (f *asmtFilter) candidates() (map[string]struct{}, bool) {
+	if f == nil {
+		return nil, false
+	}
+	var best map[string]struct{}
+	found := false
+	for _, ac := range f.clauses {
+		if !ac.neg && ac.set != nil && (!found || len(ac.set) < len(best)) {
+			best, found = ac.set, true
+		}
+	}
+	return best, found
+}
+
+// asmtFields decodes an index entry's value for clause c.
+func asmtFields(c *search.Clause, v []byte) (search.AssessmentFields, string, bool) {
+	if len(v) < 1 {
+		return search.AssessmentFields{}, "", false
+	}
+	session, value, ok := readStr(v[1:])
+	if !ok {
+		return search.AssessmentFields{}, "", false
+	}
+	name := c.Key
+	if c.Entity == search.EntityIssue {
+		name = c.Str
+	}
+	return search.AssessmentFields{Type: search.AssessmentType(c), Name: name, Value: string(value),
+		Valid: v[0]&asmtValid != 0, SessionScoped: v[0]&asmtSessionScoped != 0}, session, true
+}
+
+// newAsmtFilter resolves the filter's assessment clauses (nil when it has
+// none): from the indexes when they are ready, otherwise from the records
+// of the searched experiments' traces.
+func newAsmtFilter(tx *bolt.Tx, clauses []search.Clause, ready bool, expIDs []uint64) (*asmtFilter, error) {
+	ac := search.AssessmentClauses(clauses)
+	if len(ac) == 0 {
+		return nil, nil
+	}
+	var records []*tracking.TraceInfo
+	if !ready {
+		for _, exp := range expIDs {
+			ts, err := expTraces(tx, exp)
+			if err != nil {
+				return nil, err
+			}
+			records = append(records, ts...)
+		}
+	}
+	f := &asmtFilter{tx: tx}
+	for i := range ac {
+		c := &ac[i]
+		name := c.Key
+		if c.Entity == search.EntityIssue {
+			name = c.Str
+		}
+		out := asmtClause{c: c, neg: c.Op == search.OpIsNull}
+		set := map[string]struct{}{}
+		sessions := map[string]struct{}{}
+		visit := func(traceID, session string, fields *search.AssessmentFields) {
+			if !search.MatchAssessment(c, fields) {
+				return
+			}
+			set[traceID] = struct{}{}
+			if c.Entity != search.EntityIssue && fields.SessionScoped && session != "" {
+				sessions[session] = struct{}{}
+			}
+		}
+		if ready {
+			prefix := asmtPrefix(search.AssessmentType(c), name)
+			scan := func(b []byte, fn func(id, session string, fields *search.AssessmentFields) bool) error {
+				cur := tx.Bucket(b).Cursor()
+				for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+					id, _, ok := readStr(k[len(prefix):])
+					fields, session, vok := asmtFields(c, v)
+					if !ok || !vok {
+						return fmt.Errorf("assessment index entry %x: malformed", k)
+					}
+					if !fn(id, session, &fields) {
+						return nil
+					}
+				}
+				return nil
+			}
+			// Every session-scoped match: the sessions covered.
+			if err := scan(bTraceAsmtSess, func(id, session string, fields *search.AssessmentFields) bool {
+				visit(id, session, fields)
+				return true
+			}); err != nil {
+				return nil, err
+			}
+			// The traces matching directly, up to asmtSetMax.
+			set = map[string]struct{}{}
+			if err := scan(bTraceAsmt, func(id, session string, fields *search.AssessmentFields) bool {
+				if search.MatchAssessment(c, fields) {
+					set[id] = struct{}{}
+				}
+				return len(set) <= asmtSetMax
+			}); err != nil {
+				return nil, err
+			}
+			if len(set) > asmtSetMax {
+				out.lazy, set = prefix, nil
+			}
+			covered := map[string]struct{}{}
+			for s := range sessions {
+				p := appendStr(nil, s)
+				sc := tx.Bucket(bTraceSession).Cursor()
+				for k, _ := sc.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = sc.Next() {
+					covered[string(k[len(p):])] = struct{}{}
+				}
+			}
+			if out.lazy != nil {
+				out.extra = covered
+			} else {
+				for id := range covered {
+					set[id] = struct{}{}
+				}
+				out.set = set
+			}
+		} else {
+			for _, t := range records {
+				session := traceSession(t)
+				for j := range t.Assessments {
+					fields := t.Assessments[j].SearchFields()
+					visit(t.RequestID, session, &fields)
+				}
+			}
+			for _, t := range records {
+				if s := traceSession(t); s != "" {
+					if _, ok := sessions[s]; ok {
+						set[t.RequestID] = struct{}{}
+					}
+				}
+			}
+			out.set = set
+		}
+		f.clauses = append(f.clauses, out)
+	}
+	return f, nil
+}
