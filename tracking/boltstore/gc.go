@@ -179,6 +179,9 @@ func (s *Store) HardDeleteExperiment(ctx context.Context, experimentID string) e
 		if err := deletePrefix(tx.Bucket(bExpLoggedModel), prefix); err != nil {
 			return err
 		}
+		if err := deletePrefix(tx.Bucket(bLMOrd), prefix); err != nil {
+			return err
+		}
 		// Traces.
 		for _, k := range prefixKeys(tx.Bucket(bExpTrace), prefix) {
 			if t, err := getTrace(tx, string(k[len(prefix):])); err == nil {

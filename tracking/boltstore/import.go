@@ -376,6 +376,9 @@ func (s *Store) ImportLoggedModel(ctx context.Context, m *tracking.LoggedModel) 
 					return err
 				}
 			}
+			if err := indexLoggedModel(tx, old, nil); err != nil {
+				return err
+			}
 		} else if !tracking.IsCode(err, tracking.ResourceDoesNotExist) {
 			return err
 		}
@@ -383,6 +386,9 @@ func (s *Store) ImportLoggedModel(ctx context.Context, m *tracking.LoggedModel) 
 			return err
 		}
 		if err := tx.Bucket(bExpLoggedModel).Put(append(u64(expID), id...), nil); err != nil {
+			return err
+		}
+		if err := indexLoggedModel(tx, nil, &rec); err != nil {
 			return err
 		}
 		mb := tx.Bucket(bLMMetric)

@@ -196,6 +196,9 @@ func (s *Store) CreateLoggedModel(ctx context.Context, req tracking.CreateLogged
 		if err := tx.Bucket(bExpLoggedModel).Put(append(u64(expID), id...), nil); err != nil {
 			return err
 		}
+		if err := indexLoggedModel(tx, nil, m); err != nil {
+			return err
+		}
 		out = m
 		return nil
 	})
@@ -276,6 +279,9 @@ func (s *Store) DeleteLoggedModel(ctx context.Context, id string) error {
 		if err := deletePrefix(tx.Bucket(bLMMetric), appendStr(nil, id)); err != nil {
 			return err
 		}
+		if err := indexLoggedModel(tx, m, nil); err != nil {
+			return err
+		}
 		return tx.Bucket(bLoggedModel).Delete([]byte(id))
 	})
 }
@@ -329,6 +335,15 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQu
 	var page tracking.LoggedModelPage
 	err = s.view(ctx, "search logged models", func(tx *bolt.Tx) error {
 		page = tracking.LoggedModelPage{}
+		offset := max(q.Offset, 0)
+		if indexLMOrder(q.OrderBy) && cur.Offset() == 0 && lmIndexReady(tx) {
+			models, more, err := searchLoggedModelsIndexed(tx, expIDs, &q, cur, offset, max(q.MaxResults, 0), needMetrics)
+			if err != nil {
+				return err
+			}
+			page.Models, page.More = models, more
+			return finishLoggedModelPage(tx, &page, fp, q.OrderBy, needMetrics)
+		}
 		var all []*tracking.LoggedModel
 		for _, exp := range expIDs {
 			prefix := u64(exp)
@@ -348,28 +363,35 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQu
 			}
 		}
 		sort.SliceStable(all, func(i, j int) bool { return search.CompareLoggedModels(q.OrderBy, all[i], all[j]) < 0 })
-		offset := max(q.Offset, 0)
 		if offset < len(all) {
 			page.Models = all[offset:min(offset+q.MaxResults, len(all))]
 		}
 		page.More = offset+len(page.Models) < len(all)
-		if page.More && len(page.Models) > 0 {
-			page.Next = search.LoggedModelPageToken(fp, q.OrderBy, page.Models[len(page.Models)-1])
-		}
-		if !needMetrics {
-			for _, m := range page.Models {
-				var err error
-				if m.Data.Metrics, err = loadLoggedModelMetrics(tx, m.Info.ModelID); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+		return finishLoggedModelPage(tx, &page, fp, q.OrderBy, needMetrics)
 	})
 	if err != nil {
 		return tracking.LoggedModelPage{}, err
 	}
 	return page, nil
+}
+
+// finishLoggedModelPage sets the page's token and loads its models'
+// metrics when the search did not.
+func finishLoggedModelPage(tx *bolt.Tx, page *tracking.LoggedModelPage, fp *search.Fingerprint,
+	keys []search.LoggedModelOrder, haveMetrics bool) error {
+	if page.More && len(page.Models) > 0 {
+		page.Next = search.LoggedModelPageToken(fp, keys, page.Models[len(page.Models)-1])
+	}
+	if haveMetrics {
+		return nil
+	}
+	for _, m := range page.Models {
+		var err error
+		if m.Data.Metrics, err = loadLoggedModelMetrics(tx, m.Info.ModelID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // logModelMetrics records metric values of logged models, one key per

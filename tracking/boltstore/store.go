@@ -137,11 +137,12 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 		return nil, errors.New("boltstore: database is read-only")
 	}
 	version := schemaVersion
-	needIndex, needTraceIndex, needEntIndex := false, false, false
+	needIndex, needTraceIndex, needEntIndex, needLMIndex := false, false, false, false
 	err := db.Update(func(tx *bolt.Tx) error {
 		hadIndex := tx.Bucket(bRunIdx) != nil
 		hadEntIndex := tx.Bucket(bEntIdx) != nil
 		hadTraceIndex := hasTraceIndexBuckets(tx)
+		hadLMIndex := tx.Bucket(bLMOrd) != nil
 		for _, name := range allBucket {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
@@ -163,10 +164,16 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 			if needEntIndex, err = prepareEntIndex(tx, hadEntIndex); err != nil {
 				return err
 			}
-			needTraceIndex, err = prepareTraceIndex(tx, hadTraceIndex)
+			if needTraceIndex, err = prepareTraceIndex(tx, hadTraceIndex); err != nil {
+				return err
+			}
+			needLMIndex, err = prepareLMIndex(tx, hadLMIndex)
 			return err
 		}
 		if err := meta.Put(metaTraceIdx, []byte{1}); err != nil {
+			return err
+		}
+		if err := meta.Put(metaLMIdx, []byte{1}); err != nil {
 			return err
 		}
 		if err := meta.Put(metaEntIdxReady, []byte{1}); err != nil {
@@ -200,8 +207,8 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 	for _, o := range opts {
 		o(s)
 	}
-	if (needIndex || needTraceIndex) && autoIndex {
-		s.startIndexBuild(needIndex, needTraceIndex)
+	if (needIndex || needTraceIndex || needLMIndex) && autoIndex {
+		s.startIndexBuild(needIndex, needTraceIndex, needLMIndex)
 	}
 	if needEntIndex && autoIndex {
 		s.startEntIndexBuild()

@@ -194,10 +194,25 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQu
 	if cur.Keyset() {
 		where = append(where, afterSQL(a, terms))
 	}
-	limit := max(q.MaxResults, 0)
-	sql := "SELECT " + lmColumns + " FROM logged_models lm " + strings.Join(joins, " ") +
-		" WHERE " + strings.Join(where, " AND ") + " ORDER BY " + orderSQL(terms) +
-		" LIMIT " + a.add(int64(limit)+1) + " OFFSET " + a.add(int64(max(q.Offset, 0)))
+	limit, offset := max(q.MaxResults, 0), max(q.Offset, 0)
+	var sql string
+	if len(expIDs) <= 1 || len(joins) > 0 || hasOrderKeysBeyondCreation(q.OrderBy) {
+		sql = "SELECT " + lmColumns + " FROM logged_models lm " + strings.Join(joins, " ") +
+			" WHERE " + strings.Join(where, " AND ") + " ORDER BY " + orderSQL(terms) +
+			" LIMIT " + a.add(int64(limit)+1) + " OFFSET " + a.add(int64(offset))
+	} else {
+		// In the order of logged_models_experiment_created, "experiment_id
+		// = ANY(...)" makes PostgreSQL read and sort every model of the
+		// experiments; reading each experiment's first offset+limit+1 from
+		// the index and merging those reads only what the page needs.
+		// where[0] is experimentCond's "lm.experiment_id = ANY($n::bigint[])".
+		ids := strings.TrimSuffix(strings.TrimPrefix(where[0], "lm.experiment_id = ANY("), ")")
+		where[0] = "lm.experiment_id = e.id"
+		sql = "SELECT " + lmColumns + " FROM unnest(" + ids + ") AS e(id) CROSS JOIN LATERAL " +
+			"(SELECT lm.* FROM logged_models lm WHERE " + strings.Join(where, " AND ") + " ORDER BY " + orderSQL(terms) +
+			" LIMIT " + a.add(int64(offset+limit)+1) + ") lm ORDER BY " + orderSQL(terms) +
+			" LIMIT " + a.add(int64(limit)+1) + " OFFSET " + a.add(int64(offset))
+	}
 	err = s.readOnly(ctx, "search logged models", func(tx pgx.Tx) error {
 		page = tracking.LoggedModelPage{}
 		rows, err := tx.Query(ctx, sql, a.args...)
@@ -228,4 +243,17 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQu
 		return nil
 	})
 	return page, err
+}
+
+// hasOrderKeysBeyondCreation reports whether keys order by something
+// other than creation time newest first (the order of the
+// logged_models_experiment_created index, with the model id tie-breaker).
+func hasOrderKeysBeyondCreation(keys []search.LoggedModelOrder) bool {
+	switch len(keys) {
+	case 0:
+		return false
+	case 1:
+		return keys[0].Attr() != "creation_timestamp" || keys[0].Metric() != "" || keys[0].Ascending
+	}
+	return true
 }

@@ -1,8 +1,10 @@
 package storetest
 
 import (
+	"cmp"
 	"math"
 	"regexp"
+	"slices"
 	"testing"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
@@ -133,6 +135,70 @@ func testLoggedModels(t *testing.T, f Factory) {
 		}
 		if p = q("metrics.acc >= 0.7", nil, nil, 0, 10); len(p.Models) != 2 || len(p.Models[1].Data.Metrics) != 2 {
 			t.Fatalf("metrics of a on a metric search: %+v", p.Models)
+		}
+	})
+
+	t.Run("DefaultOrderAcrossExperiments", func(t *testing.T) {
+		// Newest first, then model id, merged over several experiments,
+		// page by page and with an offset (MLflow's own page tokens),
+		// whatever index the store answers the default order from.
+		s := open(t, f)
+		exps := []string{mkExp(t, s, "a"), mkExp(t, s, "b"), mkExp(t, s, "c")}
+		var all []*tracking.LoggedModel
+		for i := 0; i < 14; i++ {
+			e := i % 3 // then the newest all in b: a page's models come from one experiment's range
+			if i >= 6 {
+				e = 1
+			}
+			m, err := s.CreateLoggedModel(bg, tracking.CreateLoggedModel{ExperimentID: exps[e], Name: "m"})
+			ok(t, err)
+			if e != 2 {
+				all = append(all, m)
+			}
+			if i%4 == 0 {
+				Tick()
+			}
+		}
+		slices.SortFunc(all, func(a, b *tracking.LoggedModel) int {
+			if c := cmp.Compare(b.Info.CreationTimestampMs, a.Info.CreationTimestampMs); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.Info.ModelID, b.Info.ModelID)
+		})
+		var want []string
+		for _, m := range all {
+			want = append(want, m.Info.ModelID)
+		}
+		for _, order := range [][]search.LoggedModelOrder{nil, {{FieldName: "creation_timestamp"}}} {
+			if order != nil { // descending
+				order[0].Ascending = false
+			}
+			keys, err := search.ParseLoggedModelOrderBy(order)
+			ok(t, err)
+			for _, offset := range []int{0, 2} {
+				var got []string
+				after := ""
+				for pages := 0; pages < 20; pages++ {
+					p, err := s.SearchLoggedModels(bg, tracking.LoggedModelQuery{ExperimentIDs: []string{exps[1], exps[0]},
+						OrderBy: keys, MaxResults: 3, Offset: offset, After: after})
+					ok(t, err)
+					for _, m := range p.Models {
+						got = append(got, m.Info.ModelID)
+					}
+					if !p.More {
+						break
+					}
+					after = p.Next
+				}
+				// An offset applies on every page after the cursor.
+				var exp []string
+				for i := offset; i < len(want); i += 3 + offset {
+					exp = append(exp, want[i:min(i+3, len(want))]...)
+				}
+				if !slices.Equal(got, exp) {
+					t.Fatalf("order %v offset %d:\n got %v\nwant %v", order, offset, got, exp)
+				}
+			}
 		}
 	})
 

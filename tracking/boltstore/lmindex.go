@@ -1,0 +1,334 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/caddy-mlflow/caddy-mlflow/tracking"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/search"
+)
+
+// Logged model order index. Every logged model has one entry keyed
+//
+//	u64(expID) | ^ordInt(creation_timestamp_ms) | model_id -> ""
+//
+// so that an experiment's models are a contiguous range in the default
+// search order (creation_timestamp DESC, then model_id ASC: MLflow's
+// SqlAlchemyStore._apply_order_by_search_logged_models appends
+// creation_timestamp_ms DESC, CompareLoggedModels adds model_id as the
+// final tie-breaker). Neither part of the key ever changes after the model
+// is created (finalize, tags and params only touch the record), so only
+// create, delete, import and experiment purges maintain the entries, in
+// the transaction that writes the model. A search in that order walks the
+// range from the page token's position, decides creation_timestamp and
+// model_id clauses from the key and decodes a record only for the other
+// clauses, and stops once the page (plus one model, to know whether more
+// follow) is found.
+//
+// A database written before the index gets it built in the background
+// after open (buildLMIndex), resumable at meta "lmixpos"; meta "lmix"
+// marks it complete, and searches scan until then.
+var (
+	bLMOrd       = []byte("lmord")
+	metaLMIdx    = []byte("lmix")
+	metaLMIdxPos = []byte("lmixpos")
+)
+
+// useLMIndex lets tests compare indexed searches with full scans.
+var useLMIndex = true
+
+func init() { allBucket = append(allBucket, bLMOrd) }
+
+func lmOrdKey(expID uint64, created int64, id string) []byte {
+	k := make([]byte, 0, 16+len(id))
+	k = appendU64(k, expID)
+	k = appendU64(k, ^ordInt(created))
+	return append(k, id...)
+}
+
+// indexLoggedModel replaces the index entry of old (nil: none) by that of
+// m (nil: the model was deleted).
+func indexLoggedModel(tx *bolt.Tx, old, m *tracking.LoggedModel) error {
+	b := tx.Bucket(bLMOrd)
+	if old != nil {
+		if exp, ok := parseExpID(old.Info.ExperimentID); ok {
+			if err := b.Delete(lmOrdKey(exp, old.Info.CreationTimestampMs, old.Info.ModelID)); err != nil {
+				return fmt.Errorf("unindex logged model %s: %w", old.Info.ModelID, err)
+			}
+		}
+	}
+	if m == nil {
+		return nil
+	}
+	exp, ok := parseExpID(m.Info.ExperimentID)
+	if !ok {
+		return fmt.Errorf("index logged model %s: bad experiment id %q", m.Info.ModelID, m.Info.ExperimentID)
+	}
+	if err := b.Put(lmOrdKey(exp, m.Info.CreationTimestampMs, m.Info.ModelID), nil); err != nil {
+		return fmt.Errorf("index logged model %s: %w", m.Info.ModelID, err)
+	}
+	return nil
+}
+
+// prepareLMIndex decides, in the opening transaction, whether the logged
+// model index must be built: a database that had no index bucket starts a
+// build from scratch.
+func prepareLMIndex(tx *bolt.Tx, hadBucket bool) (bool, error) {
+	meta := tx.Bucket(bMeta)
+	if !hadBucket {
+		if err := meta.Delete(metaLMIdx); err != nil {
+			return false, err
+		}
+		if err := meta.Delete(metaLMIdxPos); err != nil {
+			return false, err
+		}
+	}
+	return meta.Get(metaLMIdx) == nil, nil
+}
+
+// buildLMIndex indexes the logged models after the recorded position, a
+// chunk (indexChunk models) per transaction, at most maxChunks chunks
+// (negative: until done), and marks the index ready when every model is
+// indexed. Writers maintain the index meanwhile; writing an entry from the
+// stored record is idempotent, so the two never disagree.
+func (s *Store) buildLMIndex(ctx context.Context, maxChunks int) error {
+	start := time.Now()
+	indexed := 0
+	for chunk := 0; maxChunks < 0 || chunk < maxChunks; chunk++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		finished := false
+		n := 0
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			n = 0
+			meta := tx.Bucket(bMeta)
+			if meta.Get(metaLMIdx) != nil {
+				finished = true
+				return nil
+			}
+			pos := bytes.Clone(meta.Get(metaLMIdxPos))
+			c := tx.Bucket(bLoggedModel).Cursor()
+			k, _ := c.First()
+			if pos != nil {
+				k, _ = c.Seek(pos)
+				if k != nil && bytes.Equal(k, pos) {
+					k, _ = c.Next()
+				}
+			}
+			var ids []string
+			for ; k != nil && len(ids) < indexChunk; k, _ = c.Next() {
+				ids = append(ids, string(k))
+			}
+			for _, id := range ids {
+				m, err := getLoggedModelRecord(tx, id)
+				if err != nil {
+					return err
+				}
+				if err := indexLoggedModel(tx, nil, m); err != nil {
+					return err
+				}
+			}
+			n = len(ids)
+			if k == nil {
+				finished = true
+				if err := meta.Delete(metaLMIdxPos); err != nil {
+					return err
+				}
+				return meta.Put(metaLMIdx, []byte{1})
+			}
+			return meta.Put(metaLMIdxPos, []byte(ids[len(ids)-1]))
+		})
+		if err != nil {
+			return fmt.Errorf("index logged models: %w", err)
+		}
+		indexed += n
+		if finished {
+			s.log().Info("boltstore: logged model index ready", zap.Int("models_indexed", indexed),
+				zap.Duration("took", time.Since(start)))
+			return nil
+		}
+	}
+	return nil
+}
+
+// lmIndexReady reports whether searches may use the logged model index.
+func lmIndexReady(tx *bolt.Tx) bool {
+	return useLMIndex && tx.Bucket(bMeta).Get(metaLMIdx) != nil
+}
+
+// indexLMOrder reports whether keys order like the index: none, or
+// creation time newest first (CompareLoggedModels then breaks ties by
+// model_id alone, as in the default order).
+func indexLMOrder(keys []search.LoggedModelOrder) bool {
+	switch len(keys) {
+	case 0:
+		return true
+	case 1:
+		return keys[0].Attr() == "creation_timestamp" && keys[0].Metric() == "" && !keys[0].Ascending
+	}
+	return false
+}
+
+// lmEntry is a logged model as its index entry knows it: creation time
+// and id (and the experiment); other attributes read as empty.
+type lmEntry struct {
+	id      string
+	created int64
+}
+
+// LoggedModelAttr answers model_id and creation_timestamp.
+func (e *lmEntry) LoggedModelAttr(key string) (string, int64) {
+	switch key {
+	case "model_id":
+		return e.id, 0
+	case "creation_timestamp":
+		return "", e.created
+	}
+	return "", 0
+}
+
+// Tag is not in the index entry.
+func (e *lmEntry) Tag(string) (string, bool) { return "", false }
+
+// Param is not in the index entry.
+func (e *lmEntry) Param(string) (string, bool) { return "", false }
+
+// MetricPoints are not in the index entry.
+func (e *lmEntry) MetricPoints(string) []search.MetricPoint { return nil }
+
+// HasDatasetMetric is not answered by the index entry.
+func (e *lmEntry) HasDatasetMetric([]search.DatasetRef) bool { return false }
+
+// less orders entries like the index: creation time DESC, then model_id.
+func (e *lmEntry) less(o *lmEntry) bool {
+	return e.created > o.created || (e.created == o.created && e.id < o.id)
+}
+
+func lmEntryOf(k []byte) lmEntry {
+	return lmEntry{id: string(k[16:]), created: unordInt(^binary.BigEndian.Uint64(k[8:16]))}
+}
+
+func lmKeyIn(k, prefix []byte) bool { return len(k) >= 16 && bytes.HasPrefix(k, prefix) }
+
+var _ search.LoggedModelView = (*lmEntry)(nil)
+
+// lmKeyClause reports whether c can be decided from an index entry.
+func lmKeyClause(c *search.Clause) bool {
+	return c.Entity == search.EntityAttribute && (c.Key == "creation_timestamp" || c.Key == "model_id")
+}
+
+// searchLoggedModelsIndexed answers a search in the index order: it merges
+// the experiments' ranges from the cursor's position, skips offset
+// matches and returns up to limit more, then whether another follows.
+func searchLoggedModelsIndexed(tx *bolt.Tx, expIDs []uint64, q *tracking.LoggedModelQuery, cur *search.Cursor,
+	offset, limit int, needMetrics bool) ([]*tracking.LoggedModel, bool, error) {
+	var cheap, rest []search.Clause
+	for i := range q.Filter {
+		if lmKeyClause(&q.Filter[i]) {
+			cheap = append(cheap, q.Filter[i])
+		} else {
+			rest = append(rest, q.Filter[i])
+		}
+	}
+	lo, hi := createdBounds(cheap)
+	if lo > hi {
+		return nil, false, nil
+	}
+	startTS, startID := hi, ""
+	if v, ok := cur.Value("a.creation_timestamp"); ok && v.Int <= hi {
+		id, _ := cur.Value("a.model_id")
+		startTS, startID = v.Int, id.Str
+	}
+	type stream struct {
+		c      *bolt.Cursor
+		prefix []byte
+		k      []byte
+	}
+	streams := make([]*stream, 0, len(expIDs))
+	for _, exp := range expIDs {
+		st := &stream{c: tx.Bucket(bLMOrd).Cursor(), prefix: u64(exp)}
+		st.k, _ = st.c.Seek(lmOrdKey(exp, startTS, startID))
+		streams = append(streams, st)
+	}
+	get := getLoggedModelRecord
+	if needMetrics {
+		get = getLoggedModel
+	}
+	var out []*tracking.LoggedModel
+	matched := 0
+	for {
+		best := -1
+		var bestE lmEntry
+		for i, st := range streams {
+			if !lmKeyIn(st.k, st.prefix) {
+				continue
+			}
+			e := lmEntryOf(st.k)
+			if e.created < lo {
+				st.k = nil // the rest of the range is older still
+				continue
+			}
+			if best < 0 || e.less(&bestE) {
+				best, bestE = i, e
+			}
+		}
+		if best < 0 {
+			return out, false, nil
+		}
+		streams[best].k, _ = streams[best].c.Next()
+		if !cur.AfterLoggedModel(q.OrderBy, &bestE) || !search.MatchLoggedModel(cheap, nil, &bestE) {
+			continue
+		}
+		m, err := get(tx, bestE.id)
+		if err != nil {
+			return nil, false, err
+		}
+		if !search.MatchLoggedModel(rest, q.Datasets, m) {
+			continue
+		}
+		if matched >= offset+limit {
+			return out, true, nil
+		}
+		if matched >= offset {
+			out = append(out, m)
+		}
+		matched++
+	}
+}
+
+// createdBounds narrows the creation time range [lo, hi] from the
+// filter's creation_timestamp clauses, to seek and stop in the index (the
+// matcher still checks every entry, so the bounds only need to be
+// conservative: only whole numbers well inside int64 tighten them).
+func createdBounds(clauses []search.Clause) (lo, hi int64) {
+	lo, hi = -1<<63, 1<<63-1
+	for i := range clauses {
+		c := &clauses[i]
+		if c.Entity != search.EntityAttribute || c.Key != "creation_timestamp" ||
+			c.Num != float64(int64(c.Num)) || c.Num > 9e18 || c.Num < -9e18 {
+			continue
+		}
+		n := int64(c.Num)
+		switch c.Op {
+		case search.OpEq:
+			lo, hi = max(lo, n), min(hi, n)
+		case search.OpGt:
+			lo = max(lo, n+1)
+		case search.OpGe:
+			lo = max(lo, n)
+		case search.OpLt:
+			hi = min(hi, n-1)
+		case search.OpLe:
+			hi = min(hi, n)
+		}
+	}
+	return lo, hi
+}
