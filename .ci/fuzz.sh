@@ -47,9 +47,21 @@ if [ ${#candidates[@]} -eq 0 ]; then
 	exit 0
 fi
 
+# One fuzz-instrumented test binary per package (go test -c -fuzz), which
+# both lists the package's targets and runs each of them: go test -list and
+# go test -fuzz per target would link a binary per call (four for a package
+# with three targets).
+bindir=$(mktemp -d)
+trap 'rm -rf "$bindir"' EXIT
+fuzzcache="$(go env GOCACHE)/fuzz"
 targets=() # "pkg target"
+declare -A bins dirs
 for pkg in "${candidates[@]}"; do
-	list=$(go test -list '^Fuzz' "$pkg")
+	bin="$bindir/$(echo "$pkg" | tr '/.' '__').test"
+	go test -c -vet=off -fuzz=. -o "$bin" "$pkg"
+	bins[$pkg]=$bin
+	dirs[$pkg]=$(go list -f '{{.Dir}}' "$pkg")
+	list=$(cd "${dirs[$pkg]}" && "$bin" -test.list '^Fuzz')
 	while IFS= read -r name; do
 		case "$name" in
 		Fuzz*) targets+=("$pkg $name") ;;
@@ -70,8 +82,10 @@ for entry in "${targets[@]}"; do
 	echo "==> fuzz $pkg $name"
 	start=$(date +%s)
 	log=$(mktemp)
-	# -vet=off: CI has run go vet ./... already.
-	if "${runner[@]}" go test -vet=off -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -parallel "$FUZZPARALLEL" "$pkg" >"$log" 2>&1; then
+	# What go test -fuzz runs: the binary in the package directory (crashers
+	# go to its testdata/fuzz), with go's fuzz cache for the package.
+	if (cd "${dirs[$pkg]}" && "${runner[@]}" "${bins[$pkg]}" -test.paniconexit0 -test.run '^$' -test.fuzz "^${name}\$" \
+		-test.fuzztime "$FUZZTIME" -test.parallel "$FUZZPARALLEL" -test.fuzzcachedir "$fuzzcache/$pkg") >"$log" 2>&1; then
 		# The last progress line carries the exec and corpus counts.
 		grep '^fuzz: elapsed' "$log" | tail -n 1 || true
 		echo "    ok ($(($(date +%s) - start))s)"
@@ -81,7 +95,7 @@ for entry in "${targets[@]}"; do
 		if [ "$rc" = 124 ]; then
 			echo "    TIMEOUT: $name ran past FUZZ_TARGET_TIMEOUT=$FUZZ_TARGET_TIMEOUT"
 		fi
-		dir=$(go list -f '{{.Dir}}' "$pkg")
+		dir=${dirs[$pkg]}
 		# Show the new crasher inputs (files not in git).
 		crashers=0
 		if [ -d "$dir/testdata/fuzz/$name" ]; then

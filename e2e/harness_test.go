@@ -58,11 +58,20 @@ func goTool() string {
 }
 
 // caddyBinary builds ./cmd/caddy once per test binary into a temporary
-// directory and returns the path of the executable.
+// directory and returns the path of the executable. $CADDY_MLFLOW_E2E_BIN,
+// when set, names a binary built from this checkout already (.ci/run sets
+// it to the one it built with the same plain go build): linking the whole
+// server again is most of this package's first test on a busy CI machine.
 func caddyBinary(t testing.TB) string {
 	t.Helper()
 	root := repoRoot(t)
 	buildOnce.Do(func() {
+		if bin := os.Getenv("CADDY_MLFLOW_E2E_BIN"); bin != "" {
+			if _, buildErr = os.Stat(bin); buildErr == nil {
+				caddyBin = bin
+			}
+			return
+		}
 		buildDir, buildErr = os.MkdirTemp("", "caddy-mlflow-e2e-")
 		if buildErr != nil {
 			return

@@ -39,8 +39,72 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "browser tests: no chromium binary found (set CHROMIUM_PATH or install Debian's chromium) and MLFLOW_REQUIRE_BROWSER=1")
 		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	stopBrowser()
+	os.Exit(code)
 }
+
+// The one Chromium the whole package shares, started by the first newPage
+// (so listing the tests starts none). Each page gets its own browser
+// context (a fresh profile: no cookies or storage shared with other pages)
+// in this browser. Launching a Chromium per page cost seconds each on a
+// busy CI machine, for ~40 pages.
+var (
+	browserOnce   sync.Once
+	browserCtx    context.Context
+	browserErr    error
+	cancelBrowser = func() {}
+)
+
+// sharedBrowser starts the package's Chromium once and returns a context
+// bound to it; pages are children of it.
+func sharedBrowser() (context.Context, error) {
+	browserOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "caddy-mlflow-chromium-")
+		if err != nil {
+			browserErr = err
+			return
+		}
+		opts := []chromedp.ExecAllocatorOption{
+			chromedp.ExecPath(chromiumPath),
+			chromedp.UserDataDir(dir),
+			chromedp.Headless,
+			chromedp.NoSandbox,
+			chromedp.DisableGPU,
+			chromedp.NoFirstRun,
+			chromedp.NoDefaultBrowserCheck,
+			chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true),
+			chromedp.Flag("disable-quic", true),
+			chromedp.Flag("disable-dev-shm-usage", true),
+			// Pages of several browser contexts are open at once (a
+			// test with two users): none of them may be throttled as a
+			// background page.
+			chromedp.Flag("disable-background-timer-throttling", true),
+			chromedp.Flag("disable-backgrounding-occluded-windows", true),
+			chromedp.Flag("disable-renderer-backgrounding", true),
+			chromedp.WindowSize(desktopWidth, desktopHeight),
+		}
+		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		bctx, cancelCtx := chromedp.NewContext(actx)
+		cancelBrowser = func() {
+			cancelCtx()
+			cancelAlloc()
+			os.RemoveAll(dir)
+		}
+		// The first action starts the browser, bound to bctx.
+		if err := chromedp.Do(bctx); err != nil {
+			browserErr = fmt.Errorf("starting chromium %s: %w", chromiumPath, err)
+			return
+		}
+		browserCtx = bctx
+	})
+	return browserCtx, browserErr
+}
+
+// stopBrowser stops the shared Chromium, if one was started.
+func stopBrowser() { cancelBrowser() }
 
 func findChromium() string {
 	if p := os.Getenv("CHROMIUM_PATH"); p != "" {
@@ -87,41 +151,28 @@ const (
 	phoneWidth, phoneHeight     = 390, 844
 )
 
-// newPage starts a fresh headless Chromium (own profile) with one tab of
-// the given size. JavaScript exceptions and console errors on the page
-// fail the test when it ends.
+// newPage opens one tab of the given size in a fresh browser context (own
+// cookies and storage) of the package's shared headless Chromium.
+// JavaScript exceptions and console errors on the page fail the test when
+// it ends.
 func newPage(t *testing.T, base string, width, height int) *page {
 	t.Helper()
 	if chromiumPath == "" {
 		t.Skip("no chromium binary; set CHROMIUM_PATH or install Debian's chromium (MLFLOW_REQUIRE_BROWSER=1 makes this a failure)")
 	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(width, height),
+	bctx, err := sharedBrowser()
+	if err != nil {
+		t.Fatal(err)
 	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	p := &page{t: t, base: base}
-	ctx, cancelCtx := chromedp.NewContext(actx, chromedp.WithListener(p.listen))
+	ctx, cancelCtx := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext(), chromedp.WithListener(p.listen))
 	p.ctx = ctx
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(width), int64(height))); err != nil {
 		cancelCtx()
-		cancelAlloc()
-		t.Fatalf("starting chromium %s: %v", chromiumPath, err)
+		t.Fatalf("opening a page in chromium %s: %v", chromiumPath, err)
 	}
 	t.Cleanup(func() {
 		cancelCtx()
-		cancelAlloc()
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		for _, e := range p.errors {
