@@ -180,3 +180,93 @@ func (s *Store) buildIndex(ctx context.Context, maxChunks int) error {
 	}
 	return nil
 }
+
+// keyedBuild is the one-time background build of an index over the
+// records of one bucket (a database written before the index, or whose
+// index bucket was dropped). It walks the records in key order, indexChunk
+// records per transaction, writing each record's entries from its stored
+// data (idempotent, so writers maintaining the index meanwhile never
+// disagree with it), and records the last key done in meta pos in the
+// same transaction, so an interrupted build (Close, crash, kill -9)
+// resumes there. Meta ready marks it complete.
+type keyedBuild struct {
+	what       string // what is indexed, for errors and the log
+	records    []byte // the bucket walked
+	ready, pos []byte // meta keys
+	// index writes the index entries of the record at key.
+	index func(tx *bolt.Tx, key []byte) error
+}
+
+// prepare decides, in the opening transaction, whether the index must be
+// built: a database that had no index bucket starts from scratch.
+func (b keyedBuild) prepare(tx *bolt.Tx, hadBucket bool) (bool, error) {
+	meta := tx.Bucket(bMeta)
+	if !hadBucket {
+		if err := meta.Delete(b.ready); err != nil {
+			return false, err
+		}
+		if err := meta.Delete(b.pos); err != nil {
+			return false, err
+		}
+	}
+	return meta.Get(b.ready) == nil, nil
+}
+
+// runKeyedBuild indexes the records after the recorded position, at most
+// maxChunks transactions (negative: until done), and marks the index
+// ready when every record is indexed.
+func (s *Store) runKeyedBuild(ctx context.Context, b keyedBuild, maxChunks int) error {
+	start := time.Now()
+	indexed := 0
+	for chunk := 0; maxChunks < 0 || chunk < maxChunks; chunk++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		finished, n := false, 0
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			n = 0
+			meta := tx.Bucket(bMeta)
+			if meta.Get(b.ready) != nil {
+				finished = true
+				return nil
+			}
+			pos := bytes.Clone(meta.Get(b.pos))
+			c := tx.Bucket(b.records).Cursor()
+			k, _ := c.First()
+			if pos != nil {
+				k, _ = c.Seek(pos)
+				if k != nil && bytes.Equal(k, pos) {
+					k, _ = c.Next()
+				}
+			}
+			var keys [][]byte
+			for ; k != nil && len(keys) < indexChunk; k, _ = c.Next() {
+				keys = append(keys, bytes.Clone(k))
+			}
+			for _, key := range keys {
+				if err := b.index(tx, key); err != nil {
+					return err
+				}
+			}
+			n = len(keys)
+			if k == nil {
+				finished = true
+				if err := meta.Delete(b.pos); err != nil {
+					return err
+				}
+				return meta.Put(b.ready, []byte{1})
+			}
+			return meta.Put(b.pos, keys[len(keys)-1])
+		})
+		if err != nil {
+			return fmt.Errorf("build the %s index: %w", b.what, err)
+		}
+		indexed += n
+		if finished {
+			s.log().Info("boltstore: "+b.what+" index ready", zap.Int("indexed", indexed),
+				zap.Duration("took", time.Since(start)))
+			return nil
+		}
+	}
+	return nil
+}

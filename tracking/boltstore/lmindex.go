@@ -5,9 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"time"
-
-	"go.uber.org/zap"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -77,86 +74,20 @@ func indexLoggedModel(tx *bolt.Tx, old, m *tracking.LoggedModel) error {
 	return nil
 }
 
-// prepareLMIndex decides, in the opening transaction, whether the logged
-// model index must be built: a database that had no index bucket starts a
-// build from scratch.
-func prepareLMIndex(tx *bolt.Tx, hadBucket bool) (bool, error) {
-	meta := tx.Bucket(bMeta)
-	if !hadBucket {
-		if err := meta.Delete(metaLMIdx); err != nil {
-			return false, err
-		}
-		if err := meta.Delete(metaLMIdxPos); err != nil {
-			return false, err
-		}
-	}
-	return meta.Get(metaLMIdx) == nil, nil
-}
-
-// buildLMIndex indexes the logged models after the recorded position, a
-// chunk (indexChunk models) per transaction, at most maxChunks chunks
-// (negative: until done), and marks the index ready when every model is
-// indexed. Writers maintain the index meanwhile; writing an entry from the
-// stored record is idempotent, so the two never disagree.
-func (s *Store) buildLMIndex(ctx context.Context, maxChunks int) error {
-	start := time.Now()
-	indexed := 0
-	for chunk := 0; maxChunks < 0 || chunk < maxChunks; chunk++ {
-		if err := ctx.Err(); err != nil {
+// lmBuild is the logged model index's background build.
+var lmBuild = keyedBuild{what: "logged model", records: bLoggedModel, ready: metaLMIdx, pos: metaLMIdxPos,
+	index: func(tx *bolt.Tx, key []byte) error {
+		m, err := getLoggedModelRecord(tx, string(key))
+		if err != nil {
 			return err
 		}
-		finished := false
-		n := 0
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			n = 0
-			meta := tx.Bucket(bMeta)
-			if meta.Get(metaLMIdx) != nil {
-				finished = true
-				return nil
-			}
-			pos := bytes.Clone(meta.Get(metaLMIdxPos))
-			c := tx.Bucket(bLoggedModel).Cursor()
-			k, _ := c.First()
-			if pos != nil {
-				k, _ = c.Seek(pos)
-				if k != nil && bytes.Equal(k, pos) {
-					k, _ = c.Next()
-				}
-			}
-			var ids []string
-			for ; k != nil && len(ids) < indexChunk; k, _ = c.Next() {
-				ids = append(ids, string(k))
-			}
-			for _, id := range ids {
-				m, err := getLoggedModelRecord(tx, id)
-				if err != nil {
-					return err
-				}
-				if err := indexLoggedModel(tx, nil, m); err != nil {
-					return err
-				}
-			}
-			n = len(ids)
-			if k == nil {
-				finished = true
-				if err := meta.Delete(metaLMIdxPos); err != nil {
-					return err
-				}
-				return meta.Put(metaLMIdx, []byte{1})
-			}
-			return meta.Put(metaLMIdxPos, []byte(ids[len(ids)-1]))
-		})
-		if err != nil {
-			return fmt.Errorf("index logged models: %w", err)
-		}
-		indexed += n
-		if finished {
-			s.log().Info("boltstore: logged model index ready", zap.Int("models_indexed", indexed),
-				zap.Duration("took", time.Since(start)))
-			return nil
-		}
-	}
-	return nil
+		return indexLoggedModel(tx, nil, m)
+	}}
+
+// buildLMIndex runs lmBuild (see runKeyedBuild). Searches scan until the
+// index is ready.
+func (s *Store) buildLMIndex(ctx context.Context, maxChunks int) error {
+	return s.runKeyedBuild(ctx, lmBuild, maxChunks)
 }
 
 // lmIndexReady reports whether searches may use the logged model index.

@@ -164,10 +164,10 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 			if needEntIndex, err = prepareEntIndex(tx, hadEntIndex); err != nil {
 				return err
 			}
-			if needTraceIndex, err = prepareTraceIndex(tx, hadTraceIndex); err != nil {
+			if needTraceIndex, err = traceBuild.prepare(tx, hadTraceIndex); err != nil {
 				return err
 			}
-			needLMIndex, err = prepareLMIndex(tx, hadLMIndex)
+			needLMIndex, err = lmBuild.prepare(tx, hadLMIndex)
 			return err
 		}
 		if err := meta.Put(metaTraceIdx, []byte{1}); err != nil {

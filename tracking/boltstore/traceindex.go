@@ -7,9 +7,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
-	"time"
-
-	"go.uber.org/zap"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -104,84 +101,20 @@ func traceIndexCopy(t *tracking.TraceInfo) *tracking.TraceInfo {
 // metaTraceIdxPos is the trace id the background build has indexed up to.
 var metaTraceIdxPos = []byte("trixpos")
 
-// prepareTraceIndex decides, in the opening transaction, whether the
-// trace index must be built (in the background, like the run indexes):
-// a database that had no index bucket starts a build from scratch.
-func prepareTraceIndex(tx *bolt.Tx, hadBucket bool) (bool, error) {
-	meta := tx.Bucket(bMeta)
-	if !hadBucket {
-		if err := meta.Delete(metaTraceIdx); err != nil {
-			return false, err
-		}
-		if err := meta.Delete(metaTraceIdxPos); err != nil {
-			return false, err
-		}
-	}
-	return meta.Get(metaTraceIdx) == nil, nil
-}
-
-// buildTraceIndex indexes the traces after the recorded position, a
-// chunk (indexChunk traces) per transaction, at most maxChunks chunks
-// (negative: until done), and marks the index ready when every trace is
-// indexed. Writers maintain the index meanwhile; writing an entry from
-// the stored record is idempotent, so the two never disagree. Searches
-// scan until the index is ready.
-func (s *Store) buildTraceIndex(ctx context.Context, maxChunks int) error {
-	start := time.Now()
-	indexed := 0
-	for chunk := 0; maxChunks < 0 || chunk < maxChunks; chunk++ {
-		if err := ctx.Err(); err != nil {
+// traceBuild is the trace index's background build.
+var traceBuild = keyedBuild{what: "trace", records: bTrace, ready: metaTraceIdx, pos: metaTraceIdxPos,
+	index: func(tx *bolt.Tx, key []byte) error {
+		t, err := getTrace(tx, string(key))
+		if err != nil {
 			return err
 		}
-		finished := false
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			meta := tx.Bucket(bMeta)
-			if meta.Get(metaTraceIdx) != nil {
-				finished = true
-				return nil
-			}
-			pos := bytes.Clone(meta.Get(metaTraceIdxPos))
-			c := tx.Bucket(bTrace).Cursor()
-			k, _ := c.First()
-			if pos != nil {
-				k, _ = c.Seek(pos)
-				if k != nil && bytes.Equal(k, pos) {
-					k, _ = c.Next()
-				}
-			}
-			var last []byte
-			n := 0
-			for ; k != nil && n < indexChunk; k, _ = c.Next() {
-				t, err := getTrace(tx, string(k))
-				if err != nil {
-					return err
-				}
-				if err := indexTrace(tx, nil, t); err != nil {
-					return err
-				}
-				last = bytes.Clone(k)
-				n++
-			}
-			indexed += n
-			if k == nil {
-				finished = true
-				if err := meta.Delete(metaTraceIdxPos); err != nil {
-					return err
-				}
-				return meta.Put(metaTraceIdx, []byte{1})
-			}
-			return meta.Put(metaTraceIdxPos, last)
-		})
-		if err != nil {
-			return fmt.Errorf("index traces: %w", err)
-		}
-		if finished {
-			s.log().Info("boltstore: trace index ready", zap.Int("traces_indexed", indexed),
-				zap.Duration("took", time.Since(start)))
-			return nil
-		}
-	}
-	return nil
+		return indexTrace(tx, nil, t)
+	}}
+
+// buildTraceIndex runs traceBuild (see runKeyedBuild). Searches scan
+// until the index is ready.
+func (s *Store) buildTraceIndex(ctx context.Context, maxChunks int) error {
+	return s.runKeyedBuild(ctx, traceBuild, maxChunks)
 }
 
 // indexTraceOrder reports whether keys order like the index, forwards
