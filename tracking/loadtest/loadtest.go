@@ -440,39 +440,27 @@ func (r *Runner) searchRuns(ctx context.Context) (string, string, error) {
 }
 
 func (r *Runner) searchRunsOp(ctx context.Context) (request, string, error) {
-	expID, note, err := r.searchRuns(ctx)
-	if err != nil {
-		return nil, "", err
-	}
-	body := map[string]any{
-		"experiment_ids": []string{expID},
-		"filter":         "metrics.score > 0.5",
-		"order_by":       []string{"metrics.score DESC"},
-		"max_results":    100,
-	}
-	return func(ctx context.Context, _, _ int) error {
-		var out struct {
-			Runs []json.RawMessage `json:"runs"`
-		}
-		if err := r.post(ctx, "runs/search", body, &out); err != nil {
-			return err
-		}
-		if len(out.Runs) != 100 {
-			return fmt.Errorf("runs/search returned %d runs, want 100", len(out.Runs))
-		}
-		return nil
-	}, note, nil
+	return r.searchOp(ctx, "metrics.score > 0.5", "metrics.score DESC", func(n int) bool { return n == 100 })
 }
 
 func (r *Runner) searchIssueOp(ctx context.Context) (request, string, error) {
+	// About 5% of the runs match: a full page from 2,000 runs up.
+	return r.searchOp(ctx, "metrics.loss < 0.5 and params.lr = '3'", "metrics.loss DESC", func(n int) bool {
+		return n > 0 && n <= 100 && (r.cfg.SeedRuns < 4000 || n == 100)
+	})
+}
+
+// searchOp is a runs/search of the seeded runs (first page of 100) with
+// filter and order; pageOK checks the number of runs returned.
+func (r *Runner) searchOp(ctx context.Context, filter, order string, pageOK func(n int) bool) (request, string, error) {
 	expID, note, err := r.searchRuns(ctx)
 	if err != nil {
 		return nil, "", err
 	}
 	body := map[string]any{
 		"experiment_ids": []string{expID},
-		"filter":         "metrics.loss < 0.5 and params.lr = '3'",
-		"order_by":       []string{"metrics.loss DESC"},
+		"filter":         filter,
+		"order_by":       []string{order},
 		"max_results":    100,
 	}
 	return func(ctx context.Context, _, _ int) error {
@@ -482,9 +470,8 @@ func (r *Runner) searchIssueOp(ctx context.Context) (request, string, error) {
 		if err := r.post(ctx, "runs/search", body, &out); err != nil {
 			return err
 		}
-		// About 5% of the runs match: a full page from 2,000 runs up.
-		if len(out.Runs) == 0 || len(out.Runs) > 100 || r.cfg.SeedRuns >= 4000 && len(out.Runs) != 100 {
-			return fmt.Errorf("runs/search returned %d runs", len(out.Runs))
+		if !pageOK(len(out.Runs)) {
+			return fmt.Errorf("runs/search %q returned %d runs", filter, len(out.Runs))
 		}
 		return nil
 	}, note, nil
