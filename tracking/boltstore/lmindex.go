@@ -169,7 +169,7 @@ func searchLoggedModelsIndexed(tx *bolt.Tx, expIDs []uint64, q *tracking.LoggedM
 			rest = append(rest, q.Filter[i])
 		}
 	}
-	lo, hi := createdBounds(cheap)
+	lo, hi := attrBounds(cheap, "creation_timestamp")
 	if lo > hi {
 		return nil, false, nil
 	}
@@ -233,33 +233,4 @@ func searchLoggedModelsIndexed(tx *bolt.Tx, expIDs []uint64, q *tracking.LoggedM
 		}
 		matched++
 	}
-}
-
-// createdBounds narrows the creation time range [lo, hi] from the
-// filter's creation_timestamp clauses, to seek and stop in the index (the
-// matcher still checks every entry, so the bounds only need to be
-// conservative: only whole numbers well inside int64 tighten them).
-func createdBounds(clauses []search.Clause) (lo, hi int64) {
-	lo, hi = -1<<63, 1<<63-1
-	for i := range clauses {
-		c := &clauses[i]
-		if c.Entity != search.EntityAttribute || c.Key != "creation_timestamp" ||
-			c.Num != float64(int64(c.Num)) || c.Num > 9e18 || c.Num < -9e18 {
-			continue
-		}
-		n := int64(c.Num)
-		switch c.Op {
-		case search.OpEq:
-			lo, hi = max(lo, n), min(hi, n)
-		case search.OpGt:
-			lo = max(lo, n+1)
-		case search.OpGe:
-			lo = max(lo, n)
-		case search.OpLt:
-			hi = min(hi, n-1)
-		case search.OpLe:
-			hi = min(hi, n)
-		}
-	}
-	return lo, hi
 }

@@ -153,18 +153,17 @@ func indexOnlyClause(c *search.Clause) bool {
 	return false
 }
 
-// tsBounds narrows the timestamp range [lo, hi] from the filter's
-// timestamp_ms clauses (the matcher still checks every entry).
-func tsBounds(clauses []search.Clause) (lo, hi int64) {
+// attrBounds narrows the range [lo, hi] of the integer attribute key
+// (a timestamp) from the filter's clauses on it, to seek and stop in an
+// order index. The matcher still checks every entry, so the bounds only
+// need to be conservative: only whole numbers well inside int64 tighten
+// them.
+func attrBounds(clauses []search.Clause, key string) (lo, hi int64) {
 	lo, hi = -1<<63, 1<<63-1
 	for i := range clauses {
 		c := &clauses[i]
-		if c.Entity != search.EntityAttribute || c.Key != "timestamp_ms" {
-			continue
-		}
-		// Keep the bounds conservative: only whole-number comparisons
-		// within int64 range tighten them.
-		if c.Num != float64(int64(c.Num)) || c.Num > 9e18 || c.Num < -9e18 {
+		if c.Entity != search.EntityAttribute || c.Key != key ||
+			c.Num != float64(int64(c.Num)) || c.Num > 9e18 || c.Num < -9e18 {
 			continue
 		}
 		n := int64(c.Num)
@@ -314,7 +313,7 @@ func newAscStream(tx *bolt.Tx, exp uint64, from, hi int64) *ascStream {
 func searchTracesIndexed(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, cur *search.Cursor, limit int, asc bool, af *asmtFilter) ([]*tracking.TraceInfo, error) {
 	cheap, rest := splitIndexClauses(q.Filter)
 	spanClauses := search.SpanClauses(rest)
-	lo, hi := tsBounds(q.Filter)
+	lo, hi := attrBounds(q.Filter, "timestamp_ms")
 	if lo > hi {
 		return nil, nil
 	}
@@ -415,7 +414,7 @@ func entryOrder(keys []search.OrderKey) bool {
 func searchTracesByEntries(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, cur *search.Cursor, limit int, af *asmtFilter) ([]*tracking.TraceInfo, error) {
 	cheap, rest := splitIndexClauses(q.Filter)
 	spanClauses := search.SpanClauses(rest)
-	lo, hi := tsBounds(q.Filter)
+	lo, hi := attrBounds(q.Filter, "timestamp_ms")
 	if lo > hi {
 		return nil, nil
 	}
