@@ -366,23 +366,14 @@ func searchTracesIndexed(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, cu
 		}
 		e := heads[best]
 		streams[best].next()
-		if !search.MatchTrace(cheap, e) || !cur.AfterTrace(q.OrderBy, e) || !af.match(e.RequestID) {
+		if !search.MatchTrace(cheap, e) || !cur.AfterTrace(q.OrderBy, e) {
 			continue
 		}
-		// Spans before the record: the span store answers without
-		// decoding the trace.
-		ok, err := traceSpansMatch(tx, e.RequestID, spanClauses)
+		t, err := matchEntry(tx, e.RequestID, af, spanClauses, rest)
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
-			continue
-		}
-		t, err := getTrace(tx, e.RequestID)
-		if err != nil {
-			return nil, err
-		}
-		if search.MatchTrace(rest, t) {
+		if t != nil {
 			out = append(out, t)
 		}
 	}
@@ -438,21 +429,11 @@ func searchTracesByEntries(tx *bolt.Tx, expIDs []uint64, q tracking.TraceQuery, 
 		if len(out) == limit {
 			break
 		}
-		if !af.match(e.RequestID) {
-			continue
-		}
-		ok, err := traceSpansMatch(tx, e.RequestID, spanClauses)
+		t, err := matchEntry(tx, e.RequestID, af, spanClauses, rest)
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
-			continue
-		}
-		t, err := getTrace(tx, e.RequestID)
-		if err != nil {
-			return nil, err
-		}
-		if search.MatchTrace(rest, t) {
+		if t != nil {
 			out = append(out, t)
 		}
 	}
@@ -516,4 +497,27 @@ func splitIndexClauses(filter []search.Clause) (cheap, rest []search.Clause) {
 		}
 	}
 	return cheap, rest
+}
+
+// matchEntry checks the trace of an index entry that passed the clauses
+// the entry answers against the rest: the assessment clauses (af), then
+// the span clauses (the span store answers without decoding the trace),
+// then, on the decoded record, the others. It returns the trace, or nil
+// when it does not match.
+func matchEntry(tx *bolt.Tx, id string, af *asmtFilter, spanClauses, rest []search.Clause) (*tracking.TraceInfo, error) {
+	if !af.match(id) {
+		return nil, nil
+	}
+	ok, err := traceSpansMatch(tx, id, spanClauses)
+	if err != nil || !ok {
+		return nil, err
+	}
+	t, err := getTrace(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !search.MatchTrace(rest, t) {
+		return nil, nil
+	}
+	return t, nil
 }
