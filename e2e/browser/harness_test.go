@@ -269,14 +269,40 @@ func (p *page) text(sel string) string {
 }
 
 // wantText fails unless the element sel shows every string of want.
+// Pages render some parts asynchronously (a JSON node draws its children
+// on its toggle event, a panel after its fetch), so it reads the text
+// again for a few seconds before it reports what is missing.
 func (p *page) wantText(sel string, want ...string) {
 	p.t.Helper()
-	got := p.text(sel)
+	deadline := time.Now().Add(wantTextPatience)
+	for {
+		got := p.text(sel)
+		missing := missingText(got, want)
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, w := range missing {
+				p.t.Errorf("%s does not show %q; it shows:\n%s", sel, w, trim(got, 2000))
+			}
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// wantTextPatience is how long wantText waits for text still being drawn.
+const wantTextPatience = 5 * time.Second
+
+// missingText returns the strings of want that got does not contain.
+func missingText(got string, want []string) []string {
+	var missing []string
 	for _, w := range want {
 		if !strings.Contains(got, w) {
-			p.t.Errorf("%s does not show %q; it shows:\n%s", sel, w, trim(got, 2000))
+			missing = append(missing, w)
 		}
 	}
+	return missing
 }
 
 // count returns how many elements match the CSS selector sel.
