@@ -113,24 +113,19 @@ func TestExperimentsPage(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS("#exp-filter"), "tags.team = 'nlp'"),
 		chromedp.Click(chromedp.CSS(".filter-form button[type=submit]")),
 		waitPage("experiments"))
-	if n := p.count("table.exp-table tbody tr"); n != 1 {
-		t.Errorf("tags.team = 'nlp' shows %d rows, want 1", n)
-	}
+	p.wantCount("table.exp-table tbody tr", 1) // tags.team = 'nlp'
 	p.wantText("table.exp-table", "nlp-bert-finetune")
-	if loc := value(p, "location", chromedp.Location()); !strings.Contains(loc, "filter=") {
-		t.Errorf("the filter is not in the URL: %s", loc)
-	}
+	p.wantLocationHas("filter=")
 	p.run("filter by name", chromedp.SetValue(chromedp.CSS("#exp-filter"), "name LIKE '%res%'"),
 		chromedp.Click(chromedp.CSS(".filter-form button[type=submit]")), waitPage("experiments"))
 	p.wantText("table.exp-table", "vision-resnet")
-	if n := p.count("table.exp-table tbody tr"); n != 1 {
-		t.Errorf("name LIKE '%%res%%' shows %d rows, want 1", n)
-	}
-	// Back returns to the previous filter (state lives in the URL).
-	p.run("back", chromedp.NavigateBack(), waitPage("experiments"))
-	if v := value(p, "filter value", chromedp.Value(chromedp.CSS("#exp-filter"))); v != "tags.team = 'nlp'" {
-		t.Errorf("after Back the filter box holds %q", v)
-	}
+	p.wantCount("table.exp-table tbody tr", 1) // name LIKE '%res%'
+	// Back returns to the previous filter (state lives in the URL). Back
+	// is a same-document history step: NavigateBack returns before the
+	// page's popstate render, so the page is still the one Back left.
+	p.run("back", chromedp.NavigateBack())
+	wantJS(p, "the filter box after Back", `(document.body.dataset.ready === 'true' && document.querySelector('#exp-filter')?.value) || ''`, "tags.team = 'nlp'")
+	p.wantCount("table.exp-table tbody tr", 1) // tags.team = 'nlp' again
 
 	// A bad filter shows the server's message next to the box.
 	bad := "name LIKE"
@@ -201,9 +196,7 @@ func TestExperimentsPage(t *testing.T) {
 	if strings.Contains(p.text("table.exp-table"), "vision-resnet") {
 		t.Error("the deleted view lists an active experiment")
 	}
-	if loc := value(p, "location", chromedp.Location()); !strings.Contains(loc, "view=deleted") {
-		t.Errorf("the view is not in the URL: %s", loc)
-	}
+	p.wantLocationHas("view=deleted")
 	p.click(row + ` button[aria-label^="Restore"]`)
 	erPoll(p, "the restored row to leave the deleted view", fmt.Sprintf(`!document.querySelector('%s')`, row))
 	if st := api.experimentByName("speech-whisper-v2")["lifecycle_stage"]; st != "active" {
@@ -220,10 +213,9 @@ func TestExperimentsPage(t *testing.T) {
 	p.wantText(".page-head .actions", "Compare runs (2)")
 	p.click(".page-head .actions button:first-child")
 	p.run("the runs page", waitPage("runs"))
-	loc := value(p, "location", chromedp.Location())
-	if !strings.HasSuffix(loc, "/experiments/"+vision+","+nlp) && !strings.HasSuffix(loc, "/experiments/"+nlp+","+vision) {
-		t.Errorf("compare went to %s", loc)
-	}
+	p.wantLocation("compare of the two experiments", func(loc string) bool {
+		return loc == "/experiments/"+vision+","+nlp || loc == "/experiments/"+nlp+","+vision
+	})
 
 	// Phone width: the toolbar wraps, the table scrolls in its box.
 	ph := newPage(t, srv.URL, phoneWidth, phoneHeight)
@@ -237,9 +229,7 @@ func TestExperimentsPage(t *testing.T) {
 		api.createExperiment(fmt.Sprintf("bulk-%03d", i))
 	}
 	p.open("/experiments?order_by="+url.QueryEscape("name ASC"), "experiments")
-	if n := p.count("table.exp-table tbody tr"); n != 100 {
-		t.Errorf("page 1 has %d rows, want 100", n)
-	}
+	p.wantCount("table.exp-table tbody tr", 100) // page 1
 	p.wantText(".page-head", "1–100")
 	if s := erEval[string](p, "aria-sort", `document.querySelector('.exp-table th[aria-sort]').textContent + '=' + document.querySelector('.exp-table th[aria-sort]').getAttribute('aria-sort')`); !strings.HasPrefix(s, "Name") || !strings.HasSuffix(s, "=ascending") {
 		t.Errorf("sorted header %q", s)
@@ -247,8 +237,6 @@ func TestExperimentsPage(t *testing.T) {
 	p.click(".pager button:nth-child(2)")
 	erPoll(p, "page 2", `document.querySelector('.page-head').textContent.includes('101–')`)
 	// 105 active experiments: bulk-000..099, churn, Default, nlp, speech, vision.
-	if n := p.count("table.exp-table tbody tr"); n != 5 {
-		t.Errorf("page 2 has %d rows, want 5", n)
-	}
+	p.wantCount("table.exp-table tbody tr", 5) // page 2
 	p.wantText("table.exp-table", "vision-resnet")
 }

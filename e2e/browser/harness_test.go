@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -305,10 +306,92 @@ func missingText(got string, want []string) []string {
 	return missing
 }
 
-// count returns how many elements match the CSS selector sel.
+// count returns how many elements match the CSS selector sel, now. After
+// an action whose result a page draws asynchronously, use wantCount.
 func (p *page) count(sel string) int {
 	p.t.Helper()
 	return value(p, "count "+sel, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, sel)))
+}
+
+// settle reads a value with read until ok accepts it or wantTextPatience
+// runs out, and returns the last value read and whether ok accepted it.
+// A read that fails (the node is not drawn yet, a navigation replaced the
+// document) counts as not yet settled; its error is returned when nothing
+// was read before the deadline. It is for state a page changes after an
+// action returns: a fetch-driven redraw, a debounced input, a popstate or
+// a toggle event.
+func settle[T any](p *page, read chromedp.Action[T], ok func(T) bool) (T, bool, error) {
+	p.t.Helper()
+	deadline := time.Now().Add(wantTextPatience)
+	for {
+		ctx, cancel := context.WithTimeout(p.ctx, max(time.Until(deadline), time.Second))
+		got, err := chromedp.Run(ctx, read)
+		cancel()
+		if err == nil && ok(got) {
+			return got, true, nil
+		}
+		if time.Now().After(deadline) {
+			return got, false, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// wantCount fails (not fatally) unless n elements match sel within
+// wantTextPatience, and reports whether they did.
+func (p *page) wantCount(sel string, n int) bool {
+	p.t.Helper()
+	got, ok, err := settle(p, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, sel)), func(k int) bool { return k == n })
+	if !ok {
+		p.t.Errorf("%d elements match %s, want %d (waited %s; %v)\nmain: %s", got, sel, n, wantTextPatience, err, trim(p.mainHTML(), 2000))
+	}
+	return ok
+}
+
+// wantJS fails (not fatally) unless the JavaScript expression js
+// evaluates to want within wantTextPatience, and reports whether it did.
+func wantJS[T comparable](p *page, what, js string, want T) bool {
+	p.t.Helper()
+	got, ok, err := settle(p, chromedp.Evaluate[T](js), func(v T) bool { return v == want })
+	if !ok {
+		p.t.Errorf("%s: %v, want %v (waited %s; %v)", what, got, want, wantTextPatience, err)
+	}
+	return ok
+}
+
+// wantLocation fails (not fatally) unless the page's path and query
+// (as location returns them) come to satisfy ok within wantTextPatience,
+// and returns the last one read. The UI changes its address with
+// history.pushState/replaceState after a click, a fetch or a redirect.
+func (p *page) wantLocation(what string, ok func(string) bool) string {
+	p.t.Helper()
+	got, settled, err := settle(p, chromedp.Location(), func(loc string) bool { return ok(requestURI(loc)) })
+	if !settled {
+		p.t.Errorf("%s: the address is %q (waited %s; %v)", what, requestURI(got), wantTextPatience, err)
+	}
+	return requestURI(got)
+}
+
+// requestURI is the path and query of an absolute URL (the URL itself
+// when it does not parse).
+func requestURI(loc string) string {
+	u, err := url.Parse(loc)
+	if err != nil {
+		return loc
+	}
+	return u.RequestURI()
+}
+
+// wantLocationIs is wantLocation for one exact path and query.
+func (p *page) wantLocationIs(want string) {
+	p.t.Helper()
+	p.wantLocation("want address "+want, func(loc string) bool { return loc == want })
+}
+
+// wantLocationHas is wantLocation for an address containing every part.
+func (p *page) wantLocationHas(parts ...string) {
+	p.t.Helper()
+	p.wantLocation(fmt.Sprintf("want an address with %q", parts), func(loc string) bool { return len(missingText(loc, parts)) == 0 })
 }
 
 // click clicks the first element matching sel.

@@ -117,9 +117,7 @@ func TestRunStepImages(t *testing.T) {
 	}
 	p.click("#run-tab-images")
 	p.run("image grid", chromedp.WaitVisible(chromedp.ID("image-grid")))
-	if got := p.location(); got != "/experiments/"+exp+"/runs/"+runID+"?tab=images" {
-		t.Errorf("Images tab address %q", got)
-	}
+	p.wantLocationIs("/experiments/" + exp + "/runs/" + runID + "?tab=images")
 	if n := p.count("#image-grid .image-card"); n != 2 {
 		t.Fatalf("%d image cards, want 2 (dog, eval/masks)", n)
 	}
@@ -190,9 +188,7 @@ func TestRunStepImages(t *testing.T) {
 			t.Errorf("eval/masks at step 5 shows %s, want red (step 0)", got)
 		}
 	}
-	if got := p.location(); !strings.Contains(got, "step=5") {
-		t.Errorf("the chosen step is not in the address: %s", got)
-	}
+	p.wantLocationHas("step=5")
 	p.shot("run-images-step5")
 
 	// The address keeps the step: a reload shows step 5 again.

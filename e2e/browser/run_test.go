@@ -192,9 +192,7 @@ func TestRunPage(t *testing.T) {
 	// A metric key links to the charts tab with that key selected.
 	p.run("metric link", chromedp.Click(chromedp.CSS(`[aria-labelledby=run-metrics-h] a`)), waitPage("run"))
 	rmWait(p, "charts tab", `document.querySelector('#run-tab-charts')?.getAttribute('aria-selected') === 'true'`)
-	if got := rmJS[[]string](p, "checked metrics", `[...document.querySelectorAll('.metric-picker input[type=checkbox]:checked')].map(x => x.value)`); len(got) != 1 || got[0] != "precision_at_1pct" {
-		t.Errorf("charts tab selected %v, want [precision_at_1pct]", got)
-	}
+	wantJS(p, "checked metrics on the charts tab", `[...document.querySelectorAll('.metric-picker input[type=checkbox]:checked')].map(x => x.value).join()`, "precision_at_1pct")
 	if n := p.count(".chart-area .chart-card, .chart-area canvas, .chart-area svg"); n == 0 {
 		t.Errorf("no chart rendered")
 	}
@@ -207,9 +205,7 @@ func TestRunPage(t *testing.T) {
 	// Tabs move with the keyboard.
 	p.run("arrow to artifacts", chromedp.Focus(chromedp.CSS("#run-tab-charts")), chromedp.KeyEvent(kb.ArrowRight))
 	rmWait(p, "artifacts tab", `document.querySelector('#run-tab-artifacts').getAttribute('aria-selected') === 'true' && document.activeElement.id === 'run-tab-artifacts'`)
-	if loc := value(p, "location", chromedp.Location()); !strings.Contains(loc, "tab=artifacts") {
-		t.Errorf("the tab is not in the URL: %s", loc)
-	}
+	p.wantLocationHas("tab=artifacts")
 
 	// Artifact browser: folders first, lazy expansion.
 	rmWait(p, "tree", `document.querySelectorAll('button.tree-item').length === 5`)
@@ -247,16 +243,12 @@ func TestRunPage(t *testing.T) {
 
 	p.click(`button.tree-item[data-path="eval"]`)
 	rmWait(p, "eval expanded", `document.querySelector('button.tree-item[data-path="eval/thresholds.csv"]') !== null`)
-	if v := rmJS[string](p, "aria-expanded", `document.querySelector('button.tree-item[data-path="eval"]').getAttribute('aria-expanded')`); v != "true" {
-		t.Errorf("eval aria-expanded = %q", v)
-	}
+	wantJS(p, "eval aria-expanded", `document.querySelector('button.tree-item[data-path="eval"]').getAttribute('aria-expanded')`, "true")
 	p.click(`button.tree-item[data-path="eval/thresholds.csv"]`)
 	rmWait(p, "csv table", `document.querySelectorAll('.csv-preview tbody tr').length === 3`)
 	p.wantText(".csv-preview thead", "threshold", "precision", "recall", "note")
 	p.wantText(".csv-preview tbody", "low, noisy", `says "strict"`, "0.95")
-	if loc := value(p, "location", chromedp.Location()); !strings.Contains(loc, "artifact="+url.QueryEscape("eval/thresholds.csv")) {
-		t.Errorf("the selected artifact is not in the URL: %s", loc)
-	}
+	p.wantLocationHas("artifact=" + url.QueryEscape("eval/thresholds.csv"))
 	rmNoToasts(p)
 	p.shot("run-artifacts-csv")
 
@@ -271,9 +263,7 @@ func TestRunPage(t *testing.T) {
 
 	// Keyboard: ArrowDown moves through the tree; a deep link reveals a nested file.
 	p.run("tree keys", chromedp.Focus(chromedp.CSS(`button.tree-item[data-path="eval"]`)), chromedp.KeyEvent(kb.ArrowDown))
-	if id := rmJS[string](p, "focused", `document.activeElement.dataset.path || ''`); id != "eval/roc_curve.png" {
-		t.Errorf("ArrowDown focused %q", id)
-	}
+	wantJS(p, "focus after ArrowDown", `document.activeElement.dataset.path || ''`, "eval/roc_curve.png")
 	p.open(runPath+"?tab=artifacts&artifact="+url.QueryEscape("model/MLmodel"), "run")
 	rmWait(p, "deep link", `document.querySelector('button.tree-item[data-path="model/MLmodel"]')?.getAttribute('aria-current') === 'true' &&
 		document.querySelector('.artifact-preview pre')?.textContent.includes('xgboost.sklearn.XGBClassifier')`)
@@ -282,9 +272,7 @@ func TestRunPage(t *testing.T) {
 	other := api.createRun(expID, "empty-run", time.Now().UnixMilli())
 	p.open(fmt.Sprintf("/experiments/0/runs/%s?tab=artifacts", other), "run")
 	p.wantText("main", "No artifacts recorded for this run")
-	if loc := value(p, "location", chromedp.Location()); !strings.Contains(loc, "/experiments/"+expID+"/runs/"+other) {
-		t.Errorf("wrong experiment id was not corrected: %s", loc)
-	}
+	p.wantLocationHas("/experiments/" + expID + "/runs/" + other) // the wrong experiment id corrected
 
 	// The overview of a RUNNING run follows new metrics.
 	p.open(fmt.Sprintf("/experiments/%s/runs/%s", expID, other), "run")
@@ -303,9 +291,7 @@ func TestRunPage(t *testing.T) {
 	}
 	p.open(fmt.Sprintf("/experiments/%s/runs/%s", expID, wide), "run")
 	p.wantText("[aria-labelledby=run-params-h] h2", "1200")
-	if n := p.count("[aria-labelledby=run-params-h] tbody tr"); n != 1001 {
-		t.Errorf("params table drew %d rows, want 1000 and a note", n)
-	}
+	p.wantCount("[aria-labelledby=run-params-h] tbody tr", 1001) // 1,000 params and a note
 	p.wantText("[aria-labelledby=run-params-h] tbody", "Showing the first 1,000 of 1,200")
 	rmFill(p, "input[aria-label='Filter parameters']", "p_1199")
 	rmWait(p, "filtered wide", `document.querySelectorAll('[aria-labelledby=run-params-h] tbody tr').length === 1`)

@@ -143,9 +143,7 @@ func TestRunsTable(t *testing.T) {
 	if cell != "0.24" {
 		t.Errorf("resnet-50's val_loss cell shows %q, want 0.24", cell)
 	}
-	if loc := value(p, "location", chromedp.Location()); !strings.Contains(loc, "cols=") || !strings.Contains(loc, "metrics.val_loss") {
-		t.Errorf("the columns are not in the URL: %s", loc)
-	}
+	p.wantLocationHas("cols=", "metrics.val_loss")
 	// The choice is remembered in this browser for this experiment.
 	p.open("/experiments/"+exp, "runs")
 	p.wantText(".runs-table thead", "val_loss")
@@ -160,9 +158,7 @@ func TestRunsTable(t *testing.T) {
 	if s := erEval[string](p, "aria-sort", `(document.querySelector('.runs-table th[aria-sort]') || {textContent: ''}).textContent`); !strings.Contains(s, "loss") {
 		t.Errorf("aria-sort is on %q", s)
 	}
-	if loc := value(p, "location", chromedp.Location()); !strings.Contains(loc, "order_by=metrics") {
-		t.Errorf("the sort is not in the URL: %s", loc)
-	}
+	p.wantLocationHas("order_by=metrics")
 	p.click(`.runs-table th button[title="Sort by loss"]`)
 	p.run("sorted desc", waitPage("runs"))
 	for i, j := 0, len(want)-1; i < j; i, j = i+1, j-1 {
@@ -299,9 +295,7 @@ func TestRunsPagingAndMulti(t *testing.T) {
 	}
 	erSetSelect(p, "#runs-size", "25")
 	p.run("page size 25", waitPage("runs"))
-	if n := p.count(".runs-table tbody tr"); n != 25 {
-		t.Errorf("page size 25 shows %d rows", n)
-	}
+	p.wantCount(".runs-table tbody tr", 25)
 	p.wantText(".page-info", "Runs 1–25")
 	if names := erRunNames(p); names[0] != "sweep-59" || names[24] != "sweep-35" {
 		t.Errorf("page 1 runs from %s to %s", names[0], names[24])
@@ -322,9 +316,7 @@ func TestRunsPagingAndMulti(t *testing.T) {
 	}
 	p.click("#runs-prev")
 	erPoll(p, "back to page 2", `document.querySelector('.page-info').textContent === 'Runs 26–50'`)
-	if loc := value(p, "location", chromedp.Location()); !strings.Contains(loc, "size=25") {
-		t.Errorf("the page size is not in the URL: %s", loc)
-	}
+	p.wantLocationHas("size=25")
 
 	// Two experiments in one table, with an experiment column.
 	p.open("/experiments/"+many+","+other, "runs")

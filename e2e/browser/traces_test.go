@@ -247,7 +247,17 @@ func seedTraces(t *testing.T, r *rest) (expID, runID, chatID, errID string) {
 // traceRowIDs lists the trace ids of the table's rows, in order.
 func traceRowIDs(p *page) []string {
 	p.t.Helper()
-	return value(p, "trace rows", chromedp.Evaluate[[]string](`[...document.querySelectorAll('#traces-table tbody tr')].map((r) => r.dataset.traceId)`))
+	return value(p, "trace rows", chromedp.Evaluate[[]string](traceRowsJS))
+}
+
+// traceRowsJS lists the trace ids of the table's rows, in order.
+const traceRowsJS = `[...document.querySelectorAll('#traces-table tbody tr')].map((r) => r.dataset.traceId)`
+
+// wantTraceRows fails (not fatally) unless the table comes to list
+// exactly the traces want, in order, within wantTextPatience.
+func wantTraceRows(p *page, what string, want ...string) bool {
+	p.t.Helper()
+	return wantJS(p, what, traceRowsJS+`.join(',')`, strings.Join(want, ","))
 }
 
 // TestTracesTab drives an experiment's Traces tab: the table's columns
@@ -266,9 +276,7 @@ func TestTracesTab(t *testing.T) {
 	p.open("/experiments/"+expID, "runs")
 	p.click("#exp-tab-traces")
 	p.run("traces tab", waitPage("traces"))
-	if got := p.location(); got != tracesPath {
-		t.Errorf("Traces tab address %q", got)
-	}
+	p.wantLocationIs(tracesPath)
 	if ids := traceRowIDs(p); len(ids) != 29 || ids[0] != chatID || ids[1] != errID {
 		t.Fatalf("first page: %d rows %v; want 29, newest (chat, error) first", len(ids), ids)
 	}
@@ -276,9 +284,7 @@ func TestTracesTab(t *testing.T) {
 	p.wantText(row, "chat_pipeline", "What is a logged model?", "A logged model is an MLflow 3 model entity.", "OK", "1.8 s", "59",
 		"env", "staging", "correctness", "true", "relevance", "0.8", runID[:8])
 	p.wantText(fmt.Sprintf(`#traces-table tr[data-trace-id=%q]`, errID), "Error", "250 ms")
-	if n := p.count(row + ` a[href="/experiments/` + expID + `/runs/` + runID + `"]`); n != 1 {
-		t.Errorf("the chat trace links its run %d times", n)
-	}
+	p.wantCount(row+` a[href="/experiments/`+expID+`/runs/`+runID+`"]`, 1) // the chat trace links its run once
 	// Untrusted tag text is text, not markup.
 	if n := p.count("#traces-table img, #traces-table b b"); n != 0 {
 		t.Errorf("tag text became %d elements", n)
@@ -287,14 +293,13 @@ func TestTracesTab(t *testing.T) {
 	p.shot("traces-tab")
 
 	// Filter with MLflow's trace grammar.
+	// Submitted as a user does, with the Search button: the form's submit
+	// handler (chromedp.Submit calls form.submit(), which skips it and
+	// starts a full navigation the next check could overtake).
 	rmFill(p, "#traces-filter", "status = 'ERROR'")
-	p.run("filter", chromedp.Submit(chromedp.ID("traces-filter")), waitPage("traces"))
-	if ids := traceRowIDs(p); len(ids) != 1 || ids[0] != errID {
-		t.Errorf("status = 'ERROR' shows %v", ids)
-	}
-	if got := p.location(); !strings.Contains(got, "filter=status") {
-		t.Errorf("filter not in the address: %s", got)
-	}
+	p.run("filter", chromedp.Click(chromedp.CSS("#traces-filter ~ button[type=submit]")), waitPage("traces"))
+	wantTraceRows(p, "status = 'ERROR' rows", errID)
+	p.wantLocationHas("filter=status")
 	p.open(tracesPath+"?filter="+urlQuery("tags.env = 'staging' and execution_time_ms > 1000"), "traces")
 	if ids := traceRowIDs(p); len(ids) != 1 || ids[0] != chatID {
 		t.Errorf("tags.env filter shows %v", ids)
@@ -316,9 +321,7 @@ func TestTracesTab(t *testing.T) {
 	if ids := traceRowIDs(p); ids[0] != trTraceID(100) {
 		t.Errorf("latency ASC starts with %s, want the 100 ms trace", ids[0])
 	}
-	if got := p.location(); !strings.Contains(got, "order_by=execution_time_ms+ASC") {
-		t.Errorf("sort not in the address: %s", got)
-	}
+	p.wantLocationHas("order_by=execution_time_ms+ASC")
 
 	// Pages of 25 with page tokens.
 	p.open(tracesPath+"?size=25", "traces")
@@ -376,14 +379,10 @@ func TestTracePage(t *testing.T) {
 	p.open("/experiments/"+expID+"/traces", "traces")
 	p.click(fmt.Sprintf(`#traces-table tr[data-trace-id=%q] a.trace-link`, chatID))
 	p.run("trace page", waitPage("trace"))
-	if got := p.location(); got != tracePath {
-		t.Errorf("trace address %q", got)
-	}
+	p.wantLocationIs(tracePath)
 	p.wantText("h1", "chat_pipeline")
 	p.wantText("#trace-summary", chatID, "1.8 s", "59 (in 42, out 17)", runID)
-	if n := p.count(`#trace-summary a[href="/experiments/` + expID + `/runs/` + runID + `"]`); n != 1 {
-		t.Errorf("summary links the run %d times", n)
-	}
+	p.wantCount(`#trace-summary a[href="/experiments/`+expID+`/runs/`+runID+`"]`, 1) // the summary links the run once
 	names := value(p, "span rows", chromedp.Evaluate[[]string](`[...document.querySelectorAll('#span-tree .span-row')].sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top)).map((r) => r.querySelector('.span-name').textContent)`))
 	if strings.Join(names, ",") != "chat_pipeline,retrieve_docs,openai.chat.completions,lookup_glossary" {
 		t.Errorf("span tree rows %v", names)
@@ -403,17 +402,13 @@ func TestTracePage(t *testing.T) {
 	}
 	// The root span is selected: its chat input shows as messages.
 	p.wantText("#span-details", "chat_pipeline", "CHAIN")
-	if n := p.count("#span-inputs .chat-msg"); n != 2 {
-		t.Errorf("root inputs show %d chat messages, want 2", n)
-	}
+	p.wantCount("#span-inputs .chat-msg", 2) // the root's chat input
 	p.wantText("#span-outputs", "A logged model is an MLflow 3 model entity.")
 
 	// The retriever: a JSON tree whose nodes expand.
 	p.click(`#span-tree .span-row[data-span-id="` + b64hex(t, trSpanID(2)) + `"]`)
 	p.wantText("#span-details", "retrieve_docs", "RETRIEVER")
-	if got := p.location(); !strings.Contains(got, "span="+trSpanID(2)) {
-		t.Errorf("chosen span not in the address: %s", got)
-	}
+	p.wantLocationHas("span=" + trSpanID(2))
 	p.wantText("#span-details .span-events", "Events (1)", "cache_miss", "index", "docs-v2")
 	p.wantText("#span-outputs .json-view", "page_content", "LoggedModel is the first-class model entity")
 	closed := p.count("#span-outputs details.json-node:not([open])")
@@ -428,9 +423,7 @@ func TestTracePage(t *testing.T) {
 	p.click(`#span-tree .span-row[data-span-id="` + b64hex(t, trSpanID(3)) + `"]`)
 	p.wantText("#span-details", "openai.chat.completions", "CHAT_MODEL", "1.2 s")
 	p.wantText("#span-tokens", "59 (in 42, out 17)")
-	if n := p.count("#span-inputs .chat-msg"); n != 2 {
-		t.Errorf("LLM inputs show %d chat messages", n)
-	}
+	p.wantCount("#span-inputs .chat-msg", 2) // the LLM's chat input
 	p.wantText("#span-inputs .chat-system", "You answer questions about MLflow.")
 	p.wantText("#span-outputs .chat-assistant", "A logged model is an MLflow 3 model entity.")
 	p.wantText(".span-attrs", "llm.provider", "openai")
@@ -441,20 +434,14 @@ func TestTracePage(t *testing.T) {
 	// The failing tool: the exception with its stack trace.
 	p.click(`#span-tree .span-row[data-span-id="` + b64hex(t, trSpanID(4)) + `"]`)
 	p.wantText("#span-details .span-exception", "ValueError", "glossary service unavailable")
-	if n := p.count(`#span-tree .span-row.is-error`); n != 1 {
-		t.Errorf("%d error rows", n)
-	}
+	p.wantCount(`#span-tree .span-row.is-error`, 1)
 	p.shot("trace-page")
 
 	// Collapse the root: one row left; keyboard opens it again.
 	p.click("#spans-collapse-all")
-	if n := p.count("#span-tree .span-row"); n != 1 {
-		t.Errorf("collapsed tree shows %d rows", n)
-	}
+	p.wantCount("#span-tree .span-row", 1) // collapsed
 	p.click("#spans-expand-all")
-	if n := p.count("#span-tree .span-row"); n != 4 {
-		t.Errorf("expanded tree shows %d rows", n)
-	}
+	p.wantCount("#span-tree .span-row", 4) // expanded
 
 	// Assessments: the seeded two, then add, edit and delete feedback.
 	p.wantText("#trace-assessments", "correctness", "true", "Matches the docs.", "llm_judge", "gpt-judge", "relevance", "0.8")
