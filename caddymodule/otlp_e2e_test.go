@@ -246,7 +246,7 @@ func testOTLPExportThroughCaddy(t *testing.T) {
 
 	// The audit log names the route and the experiment, allowed and
 	// denied.
-	time.Sleep(100 * time.Millisecond)
+	e.waitAudit(t, auditOf("ExportTraceSpans", "allowed", 200), auditOf("ExportTraceSpans", "denied", 403))
 	var allowed, denied bool
 	for _, r := range e.auditRecords(t) {
 		if r["route"] != "ExportTraceSpans" {

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -363,6 +364,14 @@ func outage(t *testing.T, srv *caddytest.Server, c *pgCluster, mode, expID, runI
 	writerDone := make(chan struct{})
 	var acked []int           // steps the writer got 200 for
 	statuses := map[int]int{} // status → count
+	var oks atomic.Int64      // len(acked), for the waits below
+	// waitOK waits (at most 30s) until the writer got a 200 after the
+	// first n; the checks at the end report a writer that got none.
+	waitOK := func(n int64) {
+		for deadline := time.Now().Add(30 * time.Second); oks.Load() <= n && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	go func() {
 		defer close(writerDone)
 		for step := 0; ; step++ {
@@ -382,11 +391,12 @@ func outage(t *testing.T, srv *caddytest.Server, c *pgCluster, mode, expID, runI
 			statuses[resp.StatusCode]++
 			if resp.StatusCode == 200 {
 				acked = append(acked, step)
+				oks.Add(1)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
-	time.Sleep(200 * time.Millisecond) // some points before the outage
+	waitOK(0) // some points before the outage (a fixed pause could pass before the first, under load)
 
 	c.stop(mode)
 	type req struct {
@@ -443,7 +453,7 @@ func outage(t *testing.T, srv *caddytest.Server, c *pgCluster, mode, expID, runI
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	time.Sleep(200 * time.Millisecond) // some points after
+	waitOK(oks.Load()) // some points after
 	close(stopWriter)
 	<-writerDone
 	for status, n := range statuses {

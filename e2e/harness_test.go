@@ -120,6 +120,21 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// waitFor waits until the log holds want at least n times and reports
+// whether it did within timeout. The process writes its log through a
+// pipe that a goroutine copies here, so a line can arrive after the
+// effect it reports is visible (a reloaded config already answering).
+func (s *syncBuffer) waitFor(want string, n int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for strings.Count(s.String(), want) < n {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
 // tail returns at most the last n bytes of s.
 func tail(s string, n int) string {
 	if len(s) <= n {

@@ -153,7 +153,19 @@ http://127.0.0.1:%d {
 			}
 		}()
 	}
-	time.Sleep(100 * time.Millisecond)
+	// The backups start once the writers are writing (a fixed pause was
+	// not enough on a loaded machine to be sure of it).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := during
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the writers wrote nothing in 30s")
+		}
+	}
 	backup := filepath.Join(dir, "backups", "mlflow-backup.db")
 	if err := os.MkdirAll(filepath.Dir(backup), 0o755); err != nil {
 		t.Fatal(err)

@@ -344,6 +344,12 @@ func replicaKillUnderLoad(t *testing.T, cl *cluster) {
 	win.set(killed, time.Time{})
 	victim.kill()
 	time.Sleep(2 * time.Second)
+	// On a loaded machine the first write the balancer fails over can
+	// take longer: the replica stays down until one is acknowledged (at
+	// most 10s more), so the check below is about failing over, not speed.
+	for deadline := time.Now().Add(10 * time.Second); ls.acked.Load() == before && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
 	duringDown := ls.acked.Load() - before
 	victim.start()
 	restarted := time.Now()
