@@ -394,11 +394,42 @@ func (p *page) wantLocationHas(parts ...string) {
 	p.wantLocation(fmt.Sprintf("want an address with %q", parts), func(loc string) bool { return len(missingText(loc, parts)) == 0 })
 }
 
-// click clicks the first element matching sel.
+// click clicks the first element matching sel, once a click at its centre
+// reaches it. chromedp.Click clicks the point where the element is; a
+// notification (bottom right, a few seconds) or anything else drawn over
+// that point would take the click instead, and the test would wait for
+// an effect that never comes.
 func (p *page) click(sel string) {
 	p.t.Helper()
+	p.run("wait for "+sel, chromedp.WaitVisible(chromedp.CSS(sel)))
+	got, ok, err := settle(p, chromedp.Evaluate[string](fmt.Sprintf(clickableJS, sel)), func(s string) bool { return s == "" })
+	if !ok {
+		p.t.Fatalf("click %s: a click at its centre does not reach it after %s (%s; %v)\nmain: %s", sel, wantTextPatience, got, err, trim(p.mainHTML(), 3000))
+	}
 	p.run("click "+sel, chromedp.Click(chromedp.CSS(sel)))
 }
+
+// clickableJS returns "" when a click at the centre of the element %q
+// reaches it, else what the click would reach. When the element is not
+// wholly in view, or something (the sticky top bar, a notification) is
+// over its centre, it first scrolls the element into the middle of the
+// view; chromedp.Click then clicks it where it is, without scrolling.
+const clickableJS = `(() => {
+	const el = document.querySelector(%q);
+	if (!el) return 'no element';
+	const reach = () => {
+		const r = el.getBoundingClientRect();
+		const vw = document.documentElement.clientWidth, vh = document.documentElement.clientHeight;
+		// Wholly in view (in each direction it fits the view in).
+		if ((r.height <= vh && (r.top < 0 || r.bottom > vh)) || (r.width <= vw && (r.left < 0 || r.right > vw))) return 'out of view';
+		const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+		if (hit && (hit === el || el.contains(hit))) return '';
+		return hit ? 'it reaches ' + hit.outerHTML.slice(0, 200) : 'it reaches nothing';
+	};
+	if (reach() === '') return '';
+	el.scrollIntoView({block: 'center', inline: 'center'});
+	return reach();
+})()`
 
 // shot saves a full-page PNG screenshot as <dir>/<name>.png.
 func (p *page) shot(name string) {
