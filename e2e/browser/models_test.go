@@ -83,7 +83,8 @@ func TestModelsPages(t *testing.T) {
 
 	// The model page.
 	p.open("/models", "models")
-	p.run("open model", chromedp.Click(chromedp.CSS(`a.model-link[href="/models/churn-classifier"]`)), waitPage("model"))
+	p.click(`a.model-link[href="/models/churn-classifier"]`)
+	p.run("open model", waitPage("model"))
 	p.wantText(".breadcrumbs", "Models", "churn-classifier")
 	p.wantText(".note-text", "Predicts 30-day churn", "Owner: growth-ml.")
 	if n := p.count("#versions-table tbody tr"); n != 3 {
@@ -119,7 +120,8 @@ func TestModelsPages(t *testing.T) {
 	rmWait(p, "tag shown", `document.body.dataset.ready === 'true' && document.querySelector('.tags-table tr[data-key="owner"]')?.textContent.includes('grace')`)
 
 	// The version page; the source run link leads to the run page.
-	p.run("open version", chromedp.Click(chromedp.CSS(`#versions-table a.version-link[href$="/versions/3"]`)), waitPage("model-version"))
+	p.click(`#versions-table a.version-link[href$="/versions/3"]`) // (the "Tag added" notification may still be up)
+	p.run("open version", waitPage("model-version"))
 	p.wantText("h1", "churn-classifier", "version 3")
 	p.wantText(".kv", "runs:/"+runIDs[2]+"/model", "xgb-more-data", "None", "@challenger", "ready")
 	p.wantText(".note-text", "Trained by run 3.")
@@ -151,7 +153,8 @@ func TestModelsPages(t *testing.T) {
 	rmNoToasts(p)
 	p.shot("model-version-desktop")
 
-	p.run("open run", chromedp.Click(chromedp.CSS(`.kv a[href*="/runs/"]`)), waitPage("run"))
+	p.click(`.kv a[href*="/runs/"]`)
+	p.run("open run", waitPage("run"))
 	p.wantText("h1", "xgb-more-data")
 
 	// Create a model from the list; it opens on its (empty) page.

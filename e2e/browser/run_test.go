@@ -190,7 +190,8 @@ func TestRunPage(t *testing.T) {
 	rmWait(p, "tag added", `document.querySelector('.run-tags tr[data-key="reviewed_by"]')?.textContent.includes('grace')`)
 
 	// A metric key links to the charts tab with that key selected.
-	p.run("metric link", chromedp.Click(chromedp.CSS(`[aria-labelledby=run-metrics-h] a`)), waitPage("run"))
+	p.click(`[aria-labelledby=run-metrics-h] a`) // (the "Tag added" notification may still be up)
+	p.run("metric link", waitPage("run"))
 	rmWait(p, "charts tab", `document.querySelector('#run-tab-charts')?.getAttribute('aria-selected') === 'true'`)
 	wantJS(p, "checked metrics on the charts tab", `[...document.querySelectorAll('.metric-picker input[type=checkbox]:checked')].map(x => x.value).join()`, "precision_at_1pct")
 	if n := p.count(".chart-area .chart-card, .chart-area canvas, .chart-area svg"); n == 0 {
@@ -311,7 +312,7 @@ func TestRunPage(t *testing.T) {
 	if info["lifecycle_stage"] != "deleted" || info["run_name"] != "gbm-baseline-v2" {
 		t.Errorf("after rename+delete: %v", info)
 	}
-	p.run("restore", chromedp.Click(chromedp.CSS(".page-head .actions .btn:nth-child(2)")))
+	p.click(".page-head .actions .btn:nth-child(2)") // restore
 	rmWait(p, "restored", `document.querySelector('.page-head .badge-deleted') === null && document.querySelector('.page-head .btn-danger') !== null`)
 
 	// An unknown run shows an error, not a blank page.
