@@ -1,6 +1,7 @@
 package otlpspans
 
 import (
+	"bytes"
 	"encoding/json"
 	"regexp"
 	"strconv"
@@ -70,16 +71,16 @@ type convention struct {
 	spanType func(a *ordered) string
 
 	inputTokens, outputTokens, totalTokens []string // the first present key of each
-	cacheReadTokens, cacheCreationTokens   string
+	cacheReadTokens, cacheCreationTokens   []string
 
 	inputKeys, outputKeys []attrKey // the first non-empty value
 	input, output         func(a *ordered) (string, bool)
 	inputEvents           func(evs []spanEvent) (string, bool)
 	outputEvents          func(evs []spanEvent) (string, bool)
 
-	modelKeys     []string
-	providerKey   string
-	toolKeys      []string
+	modelKeys     []attrKey
+	providerKey   []attrKey // one key
+	toolKeys      []attrKey
 	messageFormat func(a *ordered) string
 }
 
@@ -92,12 +93,15 @@ var (
 	}
 	genAIInputKeys  = keys("gen_ai.input.messages", "gen_ai.tool.call.arguments")
 	genAIOutputKeys = keys("gen_ai.output.messages", "gen_ai.tool.call.result")
-	genAIModelKeys  = []string{"gen_ai.response.model", "gen_ai.request.model"}
+	genAIModelKeys  = keys("gen_ai.response.model", "gen_ai.request.model")
+	genAIProvider   = keys("gen_ai.provider.name")
+	genAIToolKeys   = keys("gen_ai.tool.definitions")
+	systemProvider  = keys("gen_ai.system")
 )
 
 func withGenAITokens(c convention) convention {
 	c.inputTokens, c.outputTokens = []string{attrGenAIInput}, []string{attrGenAIOutput}
-	c.cacheReadTokens, c.cacheCreationTokens = attrGenAICacheRead, attrGenAICacheWrite
+	c.cacheReadTokens, c.cacheCreationTokens = []string{attrGenAICacheRead}, []string{attrGenAICacheWrite}
 	return c
 }
 
@@ -113,13 +117,13 @@ var conventions = []convention{
 		inputTokens: []string{"llm.token_count.prompt"}, outputTokens: []string{"llm.token_count.completion"},
 		totalTokens: []string{"llm.token_count.total"},
 		inputKeys:   keys("input.value"), outputKeys: keys("output.value"),
-		modelKeys: []string{"llm.model_name", "embedding.model_name"}, providerKey: "llm.provider",
+		modelKeys: keys("llm.model_name", "embedding.model_name"), providerKey: keys("llm.provider"),
 	},
 	withGenAITokens(convention{
 		name:     "Gemini CLI",
 		spanType: geminiSpanType,
 		input:    geminiInput, output: geminiOutput,
-		modelKeys: genAIModelKeys, providerKey: "gen_ai.provider.name", toolKeys: []string{"gen_ai.tool.definitions"},
+		modelKeys: genAIModelKeys, providerKey: genAIProvider, toolKeys: genAIToolKeys,
 		messageFormat: func(a *ordered) string {
 			if isGeminiCLI(a) {
 				return "gemini"
@@ -131,7 +135,7 @@ var conventions = []convention{
 		name:     "OTel GenAI",
 		kindKeys: []string{attrGenAIOperation}, kinds: genAIKinds,
 		inputKeys: genAIInputKeys, outputKeys: genAIOutputKeys,
-		modelKeys: genAIModelKeys, providerKey: "gen_ai.provider.name", toolKeys: []string{"gen_ai.tool.definitions"},
+		modelKeys: genAIModelKeys, providerKey: genAIProvider, toolKeys: genAIToolKeys,
 	}),
 	{
 		name:     "Spring AI",
@@ -152,7 +156,7 @@ var conventions = []convention{
 			{pattern: regexp.MustCompile(`^gen_ai\.prompt\.\d+\.content`)},
 			{pattern: regexp.MustCompile(`^gen_ai\.completion\.\d+\.tool_calls\.\d+\.arguments`)}},
 		outputKeys:  []attrKey{{name: "traceloop.entity.output"}, {pattern: regexp.MustCompile(`^gen_ai\.completion\.\d+\.content`)}},
-		providerKey: "gen_ai.system",
+		providerKey: systemProvider,
 	},
 	{
 		name:       "Google ADK",
@@ -192,7 +196,7 @@ var conventions = []convention{
 		inputKeys:   keys("lk.user_input", "lk.user_transcript", "lk.chat_ctx", "lk.input_text"),
 		outputKeys:  keys("lk.response.text", "lk.response.function_calls"),
 		inputEvents: genAIEventMessages, outputEvents: genAIEventChoices,
-		modelKeys: genAIModelKeys, providerKey: "gen_ai.provider.name", toolKeys: []string{"gen_ai.tool.definitions"},
+		modelKeys: genAIModelKeys, providerKey: genAIProvider, toolKeys: genAIToolKeys,
 		messageFormat: func(a *ordered) string {
 			for _, k := range a.keys {
 				if strings.HasPrefix(k, "lk.") {
@@ -209,7 +213,7 @@ var conventions = []convention{
 			"EVALUATOR": "EVALUATOR", "HUMAN_EVALUATOR": "EVALUATOR", "EVALUATION": "EVALUATOR", "CACHED": "LLM"},
 		inputTokens: []string{attrGenAIInput}, outputTokens: []string{attrGenAIOutput},
 		inputKeys: keys("lmnr.span.input"), outputKeys: keys("lmnr.span.output"),
-		modelKeys: genAIModelKeys, providerKey: "gen_ai.system",
+		modelKeys: genAIModelKeys, providerKey: systemProvider,
 		messageFormat: func(a *ordered) string {
 			if a.has("lmnr.span.type") {
 				return "openai"
@@ -264,7 +268,7 @@ func translateConventions(a *ordered, events []spanEvent) {
 	}
 	if !a.has(AttrChatTools) {
 		for i := range conventions {
-			if v, ok := a.firstNonEmpty(keys(conventions[i].toolKeys...)); ok {
+			if v, ok := a.firstNonEmpty(conventions[i].toolKeys); ok {
 				a.set(AttrChatTools, json.RawMessage(v))
 				break
 			}
@@ -277,11 +281,9 @@ func translateConventions(a *ordered, events []spanEvent) {
 	}
 	if !a.has(AttrModelProvider) {
 		for i := range conventions {
-			if k := conventions[i].providerKey; k != "" {
-				if v, ok := a.firstNonEmpty(keys(k)); ok {
-					a.set(AttrModelProvider, dumpDecoded(v))
-					break
-				}
+			if v, ok := a.firstNonEmpty(conventions[i].providerKey); ok {
+				a.set(AttrModelProvider, dumpDecoded(v))
+				break
 			}
 		}
 	}
@@ -381,15 +383,11 @@ func tokenUsage(a *ordered) (string, bool) {
 		if hasTotal {
 			add("total_tokens", total)
 		}
-		if c.cacheReadTokens != "" {
-			if n, ok := first([]string{c.cacheReadTokens}); ok {
-				add("cache_read_input_tokens", n)
-			}
+		if n, ok := first(c.cacheReadTokens); ok {
+			add("cache_read_input_tokens", n)
 		}
-		if c.cacheCreationTokens != "" {
-			if n, ok := first([]string{c.cacheCreationTokens}); ok {
-				add("cache_creation_input_tokens", n)
-			}
+		if n, ok := first(c.cacheCreationTokens); ok {
+			add("cache_creation_input_tokens", n)
 		}
 		b.WriteByte('}')
 		return b.String(), true
@@ -401,21 +399,23 @@ func tokenUsage(a *ordered) (string, bool) {
 // of the span's inputs, else of its outputs (when the inputs have none).
 func modelName(a *ordered) (string, bool) {
 	for i := range conventions {
-		if v, ok := a.firstNonEmpty(keys(conventions[i].modelKeys...)); ok {
+		if v, ok := a.firstNonEmpty(conventions[i].modelKeys); ok {
 			return string(dumpDecoded(v)), true
 		}
 	}
 	for _, k := range []string{AttrInputs, AttrOutputs} {
-		v, ok := a.get(k)
-		if !ok || v == "" {
+		t := trimSpace(a.vals[k])
+		if len(t) == 0 || t[0] != '{' || (!bytes.Contains(t, []byte("model")) && !bytes.Contains(t, []byte(`\u`))) {
+			// No object, or none with a "model" key (spelled out or
+			// escaped): no need to decode it.
 			continue
 		}
 		var obj map[string]json.RawMessage
-		if json.Unmarshal([]byte(v), &obj) != nil {
+		if json.Unmarshal(t, &obj) != nil {
 			continue
 		}
 		m, ok := obj["model"]
-		if !ok || !truthy(string(m)) {
+		if !ok || !truthy(m) {
 			continue
 		}
 		var s string
@@ -460,13 +460,13 @@ func (o *ordered) str(k string) (string, bool) {
 func (o *ordered) firstNonEmpty(ks []attrKey) (string, bool) {
 	for _, k := range ks {
 		if k.pattern == nil {
-			if v, ok := o.vals[k.name]; ok && truthy(string(v)) {
+			if v, ok := o.vals[k.name]; ok && truthy(v) {
 				return string(v), true
 			}
 			continue
 		}
 		for _, name := range o.keys {
-			if k.pattern.MatchString(name) && truthy(string(o.vals[name])) {
+			if k.pattern.MatchString(name) && truthy(o.vals[name]) {
 				return string(o.vals[name]), true
 			}
 		}
@@ -476,27 +476,39 @@ func (o *ordered) firstNonEmpty(ks []attrKey) (string, bool) {
 
 // truthy tells whether a stored value is true in Python once decoded; a
 // value that is not JSON is true when not empty.
-func truthy(v string) bool {
-	t := strings.TrimSpace(v)
-	if t == "" {
+func truthy[T ~string | ~[]byte](v T) bool {
+	t := trimSpace(v)
+	if len(t) == 0 {
 		return false
 	}
 	switch t[0] {
 	case '{', '[':
-		rest := strings.TrimSpace(t[1:])
-		return rest == "" || (rest[0] != '}' && rest[0] != ']')
+		rest := trimSpace(t[1:])
+		return len(rest) == 0 || (rest[0] != '}' && rest[0] != ']')
 	case '"':
-		return t != `""`
+		return string(t) != `""`
 	case 'n':
-		return t != "null"
+		return string(t) != "null"
 	case 'f':
-		return t != "false"
+		return string(t) != "false"
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		if f, err := strconv.ParseFloat(t, 64); err == nil {
+		if f, err := strconv.ParseFloat(string(t), 64); err == nil {
 			return f != 0
 		}
 	}
 	return true
+}
+
+// trimSpace drops JSON's white space around a value.
+func trimSpace[T ~string | ~[]byte](v T) T {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+	for len(v) > 0 && isSpace(v[0]) {
+		v = v[1:]
+	}
+	for len(v) > 0 && isSpace(v[len(v)-1]) {
+		v = v[:len(v)-1]
+	}
+	return v
 }
 
 // isNullOrUnknown tells whether a stored span type leaves the span's type
@@ -513,26 +525,20 @@ func isNullOrUnknown(v string) bool {
 	return t == "UNKNOWN"
 }
 
-// parseIntAttr reads a token count: a JSON integer, or a string holding
-// one (a float is no count).
+// parseIntAttr reads a token count as MLflow's _parse_int_attribute does:
+// a JSON integer, a JSON string holding one, or text that is one (a float
+// or a boolean is no count).
 func parseIntAttr(v string) (int64, bool) {
-	t := strings.TrimSpace(v)
-	var x any
-	dec := json.NewDecoder(strings.NewReader(t))
-	dec.UseNumber()
-	if err := dec.Decode(&x); err != nil || dec.More() {
-		n, err := strconv.ParseInt(t, 10, 64)
-		return n, err == nil
+	t := trimSpace(v)
+	if len(t) > 0 && t[0] == '"' {
+		var s string
+		if json.Unmarshal([]byte(t), &s) != nil {
+			return 0, false
+		}
+		t = strings.TrimSpace(s)
 	}
-	switch x := x.(type) {
-	case json.Number:
-		n, err := strconv.ParseInt(x.String(), 10, 64)
-		return n, err == nil
-	case string:
-		n, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
-		return n, err == nil
-	}
-	return 0, false
+	n, err := strconv.ParseInt(t, 10, 64)
+	return n, err == nil
 }
 
 // pyDumps is Python's json.dumps of the value a JSON text holds (the

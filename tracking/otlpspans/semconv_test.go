@@ -339,3 +339,30 @@ func TestTruthyAndCounts(t *testing.T) {
 		t.Error("loadJSON")
 	}
 }
+
+// BenchmarkConvertConventions converts exports of 100 spans: half MLflow
+// client spans with 1 KiB inputs, half OpenInference model calls.
+func BenchmarkConvertConventions(b *testing.B) {
+	payload := `{"messages": [{"role": "user", "content": "` + strings.Repeat("x", 1000) + `"}]}`
+	spans := make([]*tracepb.Span, 100)
+	for i := range spans {
+		sp := &tracepb.Span{TraceId: bytes.Repeat([]byte{7}, 16), SpanId: []byte{0, 0, 0, 0, 0, 0, 1, byte(i + 1)}, Name: "s",
+			StartTimeUnixNano: 1e6, EndTimeUnixNano: 2e6, ParentSpanId: []byte{0, 0, 0, 0, 0, 0, 1, 1}}
+		if i%2 == 0 {
+			sp.Attributes = []*commonpb.KeyValue{sv("mlflow.spanType", `"CHAIN"`), sv("mlflow.spanInputs", payload), sv("mlflow.spanOutputs", `"ok"`)}
+		} else {
+			sp.Attributes = []*commonpb.KeyValue{sv("openinference.span.kind", "LLM"), sv("input.value", payload), sv("output.value", "ok"),
+				iv("llm.token_count.prompt", 10), iv("llm.token_count.completion", 2), sv("llm.model_name", "gpt-4o")}
+		}
+		spans[i] = sp
+	}
+	spans[0].ParentSpanId = nil
+	req := &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{ScopeSpans: []*tracepb.ScopeSpans{{Spans: spans}}}}}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := Convert(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(spans))/b.Elapsed().Seconds(), "spans/s")
+}
