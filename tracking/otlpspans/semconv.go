@@ -579,8 +579,12 @@ func geminiSpanType(a *ordered) string {
 		return ""
 	}
 	op, _ := a.str(attrGenAIOperation)
-	return map[string]string{"llm_call": "LLM", "tool_call": "TOOL", "agent_call": "AGENT"}[op]
+	return geminiKinds[op]
 }
+
+// geminiKinds are Gemini CLI's operation names MLflow types (user_prompt,
+// system_prompt and schedule_tool_calls it leaves to the other rules).
+var geminiKinds = map[string]string{"llm_call": "LLM", "tool_call": "TOOL", "agent_call": "AGENT"}
 
 // geminiInput wraps Gemini CLI's input messages as the Gemini SDK's
 // {"contents": ...} (MLflow's Gemini chat view reads that). MLflow's rule

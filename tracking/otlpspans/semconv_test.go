@@ -366,3 +366,30 @@ func BenchmarkConvertConventions(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(spans))/b.Elapsed().Seconds(), "spans/s")
 }
+
+// FuzzConventions: any attribute and event values under the conventions'
+// keys convert without panicking, into valid stored JSON.
+func FuzzConventions(f *testing.F) {
+	f.Add("ai.operationId", "ai.generateText.doGenerate", "ai.prompt.tools", `["{\"a\": 1}"]`, "gen_ai.user.message", "content", `"x"`)
+	f.Add("gen_ai.agent.name", "gemini-cli", "gen_ai.output.messages", `[{"parts": [1, {"t": "é"}]}]`, "gen_ai.choice", "role", "u")
+	f.Add("openinference.span.kind", "LLM", "llm.token_count.prompt", `"12"`, "gen_ai.content.prompt", "gen_ai.prompt", `[1]`)
+	f.Add("mlflow.spanInputs", `{"model": 5}`, "mlflow.spanOutputs", `{"mod\u0065l": "m"}`, "x", "y", "")
+	f.Add("lk.tts.x", "", "span.type", "memory", "gen_ai.system.message", "content", `{"k": [1.5e300, -0]}`)
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, evName, evKey, evVal string) {
+		body, _ := proto.Marshal(&coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{
+			{TraceId: bytes.Repeat([]byte{7}, 16), SpanId: bytes.Repeat([]byte{1}, 8),
+				Attributes: []*commonpb.KeyValue{sv(k1, v1), sv(k2, v2), sv("ai.operationId", "ai.streamText.doStream"), sv("gen_ai.agent.name", "gemini-cli")},
+				Events:     []*tracepb.Span_Event{ev(evName, sv(evKey, evVal))}}}}}}}})
+		req, err := Unmarshal(body, ContentTypeProtobuf, Limits{})
+		if err != nil {
+			return
+		}
+		batches, err := Convert(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !json.Valid(batches[0].Spans[0].Content) {
+			t.Fatalf("invalid content %s", batches[0].Spans[0].Content)
+		}
+	})
+}
