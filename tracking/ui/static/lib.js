@@ -556,7 +556,7 @@ export function isUserTag(key) {
  * (its list) and draw(list) instead of go: pager.load(index) then fetches,
  * counts and draws page index, and shows a failure in an errorBox in box.
  */
-export function tokenPager({ id, noun, size, sizes, defaultSize, go, fetch, rows: rowsOf, draw: drawRows, box }) {
+export function tokenPager({ id, noun, size, sizes, defaultSize, go, fetch: fetchPage, rows: rowsOf, draw: drawRows, box }) {
   const tokens = [''];
   let index = 0, next = '', last = false, rows = 0;
   go = go || ((i) => pager.load(i));
@@ -614,7 +614,7 @@ export function tokenPager({ id, noun, size, sizes, defaultSize, go, fetch, rows
     async load(i) {
       let res;
       try {
-        res = await fetch(pager.token(i));
+        res = await fetchPage(pager.token(i));
       } catch (err) {
         if (err.name === 'AbortError') return;
         clear(box, errorBox(err));
