@@ -183,3 +183,56 @@ func TestModelsPages(t *testing.T) {
 	phone.open("/models/churn-classifier/versions/3", "model-version")
 	phone.shot("model-version-phone")
 }
+
+// TestRegistryListsPage pages the registered-models and prompts lists (25
+// a page) with the shared page-token pager: Next, the range label, the last
+// page, Previous, and a search that starts over at the first page.
+func TestRegistryListsPage(t *testing.T) {
+	srv := caddytest.Start(t, caddytest.Options{})
+	api := newREST(t, srv)
+	for i := range 27 {
+		api.post("registered-models/create", map[string]any{"name": fmt.Sprintf("model-%02d", i)})
+		api.post("registered-models/create", map[string]any{"name": fmt.Sprintf("prompt-%02d", i),
+			"tags": []map[string]any{{"key": ptIsPrompt, "value": "true"}}})
+	}
+	p := newPage(t, srv.URL, desktopWidth, desktopHeight)
+	for _, l := range []struct{ path, page, id, table, title, search string }{
+		{"/models", "models", "models", "#models-table", "Models", "#model-search"},
+		{"/prompts", "prompts", "prompts", "#prompts-table", "Prompts", "#prompt-search"},
+	} {
+		names := func() []string {
+			return rmJS[[]string](p, "names", `[...document.querySelectorAll('`+l.table+` tbody tr')].map((r) => r.dataset.name)`)
+		}
+		info := `document.querySelector('.page-info').textContent`
+		p.open(l.path, l.page)
+		p.wantText(".page-info", l.title+" 1–25")
+		if n := names(); len(n) != 25 || n[0] != l.id[:len(l.id)-1]+"-00" || n[24] != l.id[:len(l.id)-1]+"-24" {
+			t.Errorf("%s page 1: %v", l.path, n)
+		}
+		if rmJS[bool](p, "prev", `document.querySelector('#`+l.id+`-prev').disabled`) != true {
+			t.Errorf("%s: Previous is enabled on the first page", l.path)
+		}
+		p.click("#" + l.id + "-next")
+		rmWait(p, l.path+" page 2", info+` === '`+l.title+` 26–27 of 27'`)
+		if n := names(); len(n) != 2 || n[1] != l.id[:len(l.id)-1]+"-26" {
+			t.Errorf("%s page 2: %v", l.path, n)
+		}
+		if !rmJS[bool](p, "next", `document.querySelector('#`+l.id+`-next').disabled`) {
+			t.Errorf("%s: Next is enabled on the last page", l.path)
+		}
+		p.click("#" + l.id + "-prev")
+		rmWait(p, l.path+" back to page 1", info+` === '`+l.title+` 1–25'`)
+		p.click("#" + l.id + "-next")
+		rmWait(p, l.path+" page 2 again", info+` === '`+l.title+` 26–27 of 27'`)
+
+		// A search from page 2 starts over at the first page of its answer.
+		rmFill(p, l.search, "-1")
+		rmWait(p, l.path+" searched", info+` === '10 `+strings.ToLower(l.title)+`'`)
+		if n := names(); len(n) != 10 || n[0] != l.id[:len(l.id)-1]+"-10" {
+			t.Errorf("%s search: %v", l.path, n)
+		}
+		if !rmJS[bool](p, "prev", `document.querySelector('#`+l.id+`-prev').disabled`) {
+			t.Errorf("%s: Previous is enabled after a new search", l.path)
+		}
+	}
+}

@@ -1,16 +1,20 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 )
@@ -150,5 +154,49 @@ func TestCompactFile(t *testing.T) {
 	ok(t, s2.MetricHistory(bg, keep, "loss", 1000, func(ms []tracking.Metric) error { n += len(ms); return nil }))
 	if n != 100 {
 		t.Fatalf("history has %d points after compaction", n)
+	}
+}
+
+// TestVerifyFileCountsIndexEntries: the run index (ridx) packs many
+// entries into each bbolt key, so VerifyFile and BackupFile report its
+// entries, not its blocks; a block that does not decode fails the check.
+func TestVerifyFileCountsIndexEntries(t *testing.T) {
+	s, path := openTest(t)
+	exp := mkExp(t, s, "e")
+	for i := 0; i < 40; i++ {
+		id := mkRun(t, s, exp, fmt.Sprint("r", i), int64(i))
+		ok(t, s.LogBatch(bg, id, tracking.Batch{
+			Metrics: []tracking.Metric{{Key: "loss", Value: float64(i), Timestamp: 1}, {Key: "acc", Value: 1, Timestamp: 1}},
+			Params:  []tracking.Param{{Key: "lr", Value: fmt.Sprint(i)}, {Key: "depth", Value: "3"}},
+			Tags:    []tracking.Tag{{Key: "team", Value: "a"}},
+		}))
+	}
+	var entries, blocks int
+	ok(t, s.DB().View(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bRunIdx)
+		blocks = bk.Stats().KeyN
+		x := newIxCursor(bk)
+		for k, _ := x.First(); k != nil; k, _ = x.Next() {
+			entries++
+		}
+		return x.err
+	}))
+	if blocks == 0 || entries <= 2*blocks {
+		t.Fatalf("setup: %d index entries in %d blocks; the test needs packed blocks", entries, blocks)
+	}
+	rep, err := BackupFile(bg, s.DB(), filepath.Join(t.TempDir(), "backup.db"))
+	ok(t, err)
+	if rep.Counts["ridx"] != entries {
+		t.Fatalf("backup counts %d ridx records, want its %d entries (%d blocks)", rep.Counts["ridx"], entries, blocks)
+	}
+
+	// A block whose value does not decode: the check fails and names it.
+	ok(t, s.DB().Update(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bRunIdx).Cursor().First()
+		return tx.Bucket(bRunIdx).Put(bytes.Clone(k), []byte{0xff})
+	}))
+	ok(t, s.Close())
+	if _, err := VerifyFile(bg, path); err == nil || !strings.Contains(err.Error(), "corrupt run index") {
+		t.Fatalf("verify of a corrupt index block: %v", err)
 	}
 }

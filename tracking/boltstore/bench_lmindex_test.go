@@ -8,6 +8,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/search"
 )
 
 // seedLoggedModels writes n logged models into exp straight through the
@@ -44,27 +45,35 @@ func seedLoggedModels(b *testing.B, s *Store, exp string, n int) {
 
 // BenchmarkSearchLoggedModelsScale measures the first page (50 models,
 // MLflow's default max_results) of search_logged_models in the default
-// order over an experiment of n models, with the index and with the full
-// scan (the store before the index).
+// order (desc) and in creation_timestamp ASC (asc) over an experiment of
+// n models, with the index and with the full scan (the store before the
+// index).
 func BenchmarkSearchLoggedModelsScale(b *testing.B) {
+	asc, err := search.ParseLoggedModelOrderBy([]search.LoggedModelOrder{{FieldName: "creation_timestamp", Ascending: true}})
+	ok(b, err)
 	for _, n := range []int{10_000, 100_000} {
 		s, err := Open(filepath.Join(b.TempDir(), "mlflow.db"), Options{})
 		ok(b, err)
 		exp := mkExp(b, s, "bench")
 		seedLoggedModels(b, s, exp, n)
-		for _, mode := range []string{"index", "scan"} {
-			b.Run(fmt.Sprintf("n=%d/%s", n, mode), func(b *testing.B) {
-				useLMIndex = mode == "index"
-				defer func() { useLMIndex = true }()
-				q := tracking.LoggedModelQuery{ExperimentIDs: []string{exp}, MaxResults: 50}
-				for b.Loop() {
-					page, err := s.SearchLoggedModels(bg, q)
-					ok(b, err)
-					if len(page.Models) != 50 || !page.More {
-						b.Fatalf("page of %d", len(page.Models))
+		for _, run := range []struct {
+			order string
+			keys  []search.LoggedModelOrder
+		}{{"desc", nil}, {"asc", asc}} {
+			for _, mode := range []string{"index", "scan"} {
+				b.Run(fmt.Sprintf("n=%d/%s/%s", n, run.order, mode), func(b *testing.B) {
+					useLMIndex = mode == "index"
+					defer func() { useLMIndex = true }()
+					q := tracking.LoggedModelQuery{ExperimentIDs: []string{exp}, MaxResults: 50, OrderBy: run.keys}
+					for b.Loop() {
+						page, err := s.SearchLoggedModels(bg, q)
+						ok(b, err)
+						if len(page.Models) != 50 || !page.More {
+							b.Fatalf("page of %d", len(page.Models))
+						}
 					}
-				}
-			})
+				})
+			}
 		}
 		ok(b, s.Close())
 	}

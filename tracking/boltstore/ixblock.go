@@ -355,6 +355,22 @@ func spliceRemove(key, val, e []byte) (out []byte, found bool, err error) {
 	}
 }
 
+// ixCount counts the entries of the packed index in bk (decoding every
+// block: bk's key count is its blocks).
+func ixCount(bk *bolt.Bucket) (int, error) {
+	b := getBlock()
+	defer putBlock(b)
+	n := 0
+	err := bk.ForEach(func(k, v []byte) error {
+		if err := b.decode(k, v); err != nil {
+			return err
+		}
+		n += b.len()
+		return nil
+	})
+	return n, err
+}
+
 // ixCursor walks the entries of a packed index in order, with the method
 // set of a bbolt cursor (values are always nil). Keys it returns are valid
 // until the next move. A corrupt block ends the walk with err set.

@@ -3,7 +3,6 @@ package boltstore
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -27,7 +26,8 @@ import (
 // range from the page token's position, decides creation_timestamp and
 // model_id clauses from the key and decodes a record only for the other
 // clauses, and stops once the page (plus one model, to know whether more
-// follow) is found.
+// follow) is found. creation_timestamp ASC (then model_id ASC, the same
+// tie-break) walks the range backwards (ascOrdWalk).
 //
 // A database written before the index gets it built in the background
 // after open (buildLMIndex), resumable at meta "lmixpos"; meta "lmix"
@@ -43,12 +43,7 @@ var useLMIndex = true
 
 func init() { allBucket = append(allBucket, bLMOrd) }
 
-func lmOrdKey(expID uint64, created int64, id string) []byte {
-	k := make([]byte, 0, 16+len(id))
-	k = appendU64(k, expID)
-	k = appendU64(k, ^ordInt(created))
-	return append(k, id...)
-}
+func lmOrdKey(expID uint64, created int64, id string) []byte { return timeOrdKey(expID, created, id) }
 
 // indexLoggedModel replaces the index entry of old (nil: none) by that of
 // m (nil: the model was deleted).
@@ -95,17 +90,19 @@ func lmIndexReady(tx *bolt.Tx) bool {
 	return useLMIndex && tx.Bucket(bMeta).Get(metaLMIdx) != nil
 }
 
-// indexLMOrder reports whether keys order like the index: none, or
-// creation time newest first (CompareLoggedModels then breaks ties by
-// model_id alone, as in the default order).
-func indexLMOrder(keys []search.LoggedModelOrder) bool {
+// indexLMOrder reports whether keys order like the index walked forwards
+// or backwards: none, or creation time either way (CompareLoggedModels
+// then breaks ties by model_id ASC alone, as in the default order; the
+// column is NOT NULL in MLflow, so no NULLs to place). asc is the
+// direction.
+func indexLMOrder(keys []search.LoggedModelOrder) (ok, asc bool) {
 	switch len(keys) {
 	case 0:
-		return true
+		return true, false
 	case 1:
-		return keys[0].Attr() == "creation_timestamp" && keys[0].Metric() == "" && !keys[0].Ascending
+		return keys[0].Attr() == "creation_timestamp" && keys[0].Metric() == "", keys[0].Ascending
 	}
-	return false
+	return false, false
 }
 
 // lmEntry is a logged model as its index entry knows it: creation time
@@ -138,13 +135,17 @@ func (e *lmEntry) MetricPoints(string) []search.MetricPoint { return nil }
 // HasDatasetMetric is not answered by the index entry.
 func (e *lmEntry) HasDatasetMetric([]search.DatasetRef) bool { return false }
 
-// less orders entries like the index: creation time DESC, then model_id.
-func (e *lmEntry) less(o *lmEntry) bool {
-	return e.created > o.created || (e.created == o.created && e.id < o.id)
+// less orders entries by creation time (DESC, or ASC when asc), then
+// model_id.
+func (e *lmEntry) less(o *lmEntry, asc bool) bool {
+	if e.created != o.created {
+		return (e.created < o.created) == asc
+	}
+	return e.id < o.id
 }
 
 func lmEntryOf(k []byte) lmEntry {
-	return lmEntry{id: string(k[16:]), created: unordInt(^binary.BigEndian.Uint64(k[8:16]))}
+	return lmEntry{id: string(k[16:]), created: timeOrdTS(k)}
 }
 
 func lmKeyIn(k, prefix []byte) bool { return len(k) >= 16 && bytes.HasPrefix(k, prefix) }
@@ -156,11 +157,35 @@ func lmKeyClause(c *search.Clause) bool {
 	return c.Entity == search.EntityAttribute && (c.Key == "creation_timestamp" || c.Key == "model_id")
 }
 
-// searchLoggedModelsIndexed answers a search in the index order: it merges
-// the experiments' ranges from the cursor's position, skips offset
-// matches and returns up to limit more, then whether another follows.
+// lmStream is one experiment's index range in the search order.
+type lmStream struct {
+	c      *bolt.Cursor // forwards (DESC)
+	prefix []byte
+	k      []byte
+	asc    *ascOrdWalk // or backwards (ASC)
+}
+
+func (st *lmStream) head() []byte {
+	if st.asc != nil {
+		st.k, _ = st.asc.head()
+	}
+	return st.k
+}
+
+func (st *lmStream) next() {
+	if st.asc != nil {
+		st.asc.next()
+		return
+	}
+	st.k, _ = st.c.Next()
+}
+
+// searchLoggedModelsIndexed answers a search in an index order (asc: the
+// index walked backwards): it merges the experiments' ranges from the
+// cursor's position, skips offset matches and returns up to limit more,
+// then whether another follows.
 func searchLoggedModelsIndexed(tx *bolt.Tx, expIDs []uint64, q *tracking.LoggedModelQuery, cur *search.Cursor,
-	offset, limit int, needMetrics bool) ([]*tracking.LoggedModel, bool, error) {
+	offset, limit int, asc, needMetrics bool) ([]*tracking.LoggedModel, bool, error) {
 	var cheap, rest []search.Clause
 	for i := range q.Filter {
 		if lmKeyClause(&q.Filter[i]) {
@@ -173,20 +198,26 @@ func searchLoggedModelsIndexed(tx *bolt.Tx, expIDs []uint64, q *tracking.LoggedM
 	if lo > hi {
 		return nil, false, nil
 	}
-	startTS, startID := hi, ""
-	if v, ok := cur.Value("a.creation_timestamp"); ok && v.Int <= hi {
-		id, _ := cur.Value("a.model_id")
-		startTS, startID = v.Int, id.Str
-	}
-	type stream struct {
-		c      *bolt.Cursor
-		prefix []byte
-		k      []byte
-	}
-	streams := make([]*stream, 0, len(expIDs))
+	// Start at the cursor's position when it is inside [lo, hi].
+	curV, hasCur := cur.Value("a.creation_timestamp")
+	streams := make([]*lmStream, 0, len(expIDs))
 	for _, exp := range expIDs {
-		st := &stream{c: tx.Bucket(bLMOrd).Cursor(), prefix: u64(exp)}
-		st.k, _ = st.c.Seek(lmOrdKey(exp, startTS, startID))
+		st := &lmStream{prefix: u64(exp)}
+		if asc {
+			from := lo
+			if hasCur && curV.Int > from {
+				from = curV.Int
+			}
+			st.asc = newAscOrdWalk(tx.Bucket(bLMOrd), exp, from, hi)
+		} else {
+			startTS, startID := hi, ""
+			if hasCur && curV.Int <= hi {
+				id, _ := cur.Value("a.model_id")
+				startTS, startID = curV.Int, id.Str
+			}
+			st.c = tx.Bucket(bLMOrd).Cursor()
+			st.k, _ = st.c.Seek(lmOrdKey(exp, startTS, startID))
+		}
 		streams = append(streams, st)
 	}
 	get := getLoggedModelRecord
@@ -199,22 +230,23 @@ func searchLoggedModelsIndexed(tx *bolt.Tx, expIDs []uint64, q *tracking.LoggedM
 		best := -1
 		var bestE lmEntry
 		for i, st := range streams {
-			if !lmKeyIn(st.k, st.prefix) {
+			k := st.head()
+			if !lmKeyIn(k, st.prefix) {
 				continue
 			}
-			e := lmEntryOf(st.k)
-			if e.created < lo {
+			e := lmEntryOf(k)
+			if !asc && e.created < lo {
 				st.k = nil // the rest of the range is older still
 				continue
 			}
-			if best < 0 || e.less(&bestE) {
+			if best < 0 || e.less(&bestE, asc) {
 				best, bestE = i, e
 			}
 		}
 		if best < 0 {
 			return out, false, nil
 		}
-		streams[best].k, _ = streams[best].c.Next()
+		streams[best].next()
 		if !cur.AfterLoggedModel(q.OrderBy, &bestE) || !search.MatchLoggedModel(cheap, nil, &bestE) {
 			continue
 		}

@@ -116,7 +116,8 @@ var lmFilters = []string{
 }
 
 var lmOrders = [][]string{nil, {"creation_timestamp DESC"}, {"creation_time DESC"}, {"creation_timestamp ASC"},
-	{"name ASC"}, {"last_updated_timestamp DESC"}, {"metrics.acc DESC"}, {"metrics.acc ASC@d1"}, {"creation_timestamp DESC", "model_id ASC"}}
+	{"creation_time ASC"}, {"creation_timestamp_ms"}, {"name ASC"}, {"last_updated_timestamp DESC"}, {"metrics.acc DESC"},
+	{"metrics.acc ASC@d1"}, {"creation_timestamp DESC", "model_id ASC"}, {"creation_timestamp ASC", "model_id DESC"}}
 
 // TestLMIndexDifferential checks that the indexed logged model search
 // answers page by page exactly as the full scan does (same models, same
@@ -195,9 +196,28 @@ func TestLMIndexDifferential(t *testing.T) {
 			}
 		}
 	}
+	// Pages of one and two models cut the groups of equal creation times
+	// (the page token lands inside a group) in both directions.
+	for _, es := range expSets {
+		for _, f := range lmFilters {
+			for _, o := range [][]string{{"creation_timestamp ASC"}, {"creation_timestamp DESC"}} {
+				for _, size := range []int{1, 2} {
+					useLMIndex = true
+					got := searchAllLM(t, s, es, f, nil, o, size, 0)
+					useLMIndex = false
+					want := searchAllLM(t, s, es, f, nil, o, size, 0)
+					useLMIndex = true
+					if !slices.Equal(got, want) {
+						t.Fatalf("exps %v filter %q order %v size %d:\nindexed %v\nscan    %v", es, f, o, size, got, want)
+					}
+					compared++
+				}
+			}
+		}
+	}
 	t.Logf("%d searches compared", compared)
 
-	// The default order is answered from the index: with its entries gone
+	// The default order and its reverse are answered from the index: with its entries gone
 	// (and the ready mark kept) the search finds nothing, while an order
 	// the index cannot serve still scans.
 	ok(t, s.db.Update(func(tx *bolt.Tx) error {
@@ -209,6 +229,9 @@ func TestLMIndexDifferential(t *testing.T) {
 	}))
 	if got := searchAllLM(t, s, exps, "", nil, nil, 10, 0); got[0] != "page:" {
 		t.Fatalf("default order did not use the index: %v", got[0])
+	}
+	if got := searchAllLM(t, s, exps, "", nil, []string{"creation_timestamp ASC"}, 10, 0); got[0] != "page:" {
+		t.Fatalf("creation_timestamp ASC did not use the index: %v", got[0])
 	}
 	if got := searchAllLM(t, s, exps, "", nil, []string{"name ASC"}, 10, 0); got[0] == "page:" {
 		t.Fatal("name order found nothing")

@@ -336,8 +336,8 @@ func (s *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQu
 	err = s.view(ctx, "search logged models", func(tx *bolt.Tx) error {
 		page = tracking.LoggedModelPage{}
 		offset := max(q.Offset, 0)
-		if indexLMOrder(q.OrderBy) && cur.Offset() == 0 && lmIndexReady(tx) {
-			models, more, err := searchLoggedModelsIndexed(tx, expIDs, &q, cur, offset, max(q.MaxResults, 0), needMetrics)
+		if ok, asc := indexLMOrder(q.OrderBy); ok && cur.Offset() == 0 && lmIndexReady(tx) {
+			models, more, err := searchLoggedModelsIndexed(tx, expIDs, &q, cur, offset, max(q.MaxResults, 0), asc, needMetrics)
 			if err != nil {
 				return err
 			}

@@ -40,12 +40,7 @@ var useTraceIndex = true
 
 func init() { allBucket = append(allBucket, bTraceOrd) }
 
-func traceOrdKey(expID uint64, ts int64, id string) []byte {
-	k := make([]byte, 0, 16+len(id))
-	k = appendU64(k, expID)
-	k = appendU64(k, ^ordInt(ts))
-	return append(k, id...)
-}
+func traceOrdKey(expID uint64, ts int64, id string) []byte { return timeOrdKey(expID, ts, id) }
 
 func traceOrdVal(t *tracking.TraceInfo) []byte {
 	v := make([]byte, 0, traceOrdValue+len(t.Status))
@@ -240,69 +235,40 @@ func (d *descStream) head() (*tracking.TraceInfo, error) {
 
 func (d *descStream) next() { d.oc.k, d.oc.v = d.oc.c.Next() }
 
-// ascStream walks backwards a group of equal timestamps at a time and
-// serves each group in request_id order: timestamp ASC, request_id ASC.
+// ascStream walks an experiment's entries timestamp ASC, request_id ASC
+// (ascOrdWalk), decoding each once.
 type ascStream struct {
-	c      *bolt.Cursor
-	prefix []byte
-	k, v   []byte
-	hi     int64
-	exp    string
-	group  []*tracking.TraceInfo
-}
-
-func (a *ascStream) fill() error {
-	if len(a.group) > 0 {
-		return nil
-	}
-	var ts int64
-	for a.k != nil && len(a.k) >= 16 && bytes.HasPrefix(a.k, a.prefix) {
-		kts := unordInt(^binary.BigEndian.Uint64(a.k[8:16]))
-		if kts > a.hi || (len(a.group) > 0 && kts != ts) {
-			break
-		}
-		oc := traceOrdCursor{k: a.k, v: a.v}
-		e, ok := oc.entry(a.exp)
-		if !ok {
-			return fmt.Errorf("trace index entry %x: short value", a.k)
-		}
-		ts = kts
-		a.group = append(a.group, e)
-		a.k, a.v = a.c.Prev()
-	}
-	slices.Reverse(a.group)
-	return nil
+	w   *ascOrdWalk
+	exp string
+	cur *tracking.TraceInfo
 }
 
 func (a *ascStream) head() (*tracking.TraceInfo, error) {
-	if err := a.fill(); err != nil {
-		return nil, err
+	if a.cur != nil {
+		return a.cur, nil
 	}
-	if len(a.group) == 0 {
+	k, v := a.w.head()
+	if k == nil {
 		return nil, nil
 	}
-	return a.group[0], nil
+	oc := traceOrdCursor{k: k, v: v}
+	e, ok := oc.entry(a.exp)
+	if !ok {
+		return nil, fmt.Errorf("trace index entry %x: short value", k)
+	}
+	a.cur = e
+	return e, nil
 }
 
-func (a *ascStream) next() { a.group = a.group[1:] }
+func (a *ascStream) next() {
+	a.w.next()
+	a.cur = nil
+}
 
-// newAscStream positions a backward walk at the last entry of exp whose
-// timestamp is at least from.
+// newAscStream positions an ascending walk at the first entry of exp
+// whose timestamp is at least from.
 func newAscStream(tx *bolt.Tx, exp uint64, from, hi int64) *ascStream {
-	a := &ascStream{c: tx.Bucket(bTraceOrd).Cursor(), prefix: u64(exp), hi: hi, exp: fmtExpID(exp)}
-	var k []byte
-	switch {
-	case from > -1<<63:
-		k, _ = a.c.Seek(traceOrdKey(exp, from-1, ""))
-	case exp < 1<<64-1:
-		k, _ = a.c.Seek(u64(exp + 1))
-	}
-	if k == nil {
-		a.k, a.v = a.c.Last()
-	} else {
-		a.k, a.v = a.c.Prev()
-	}
-	return a
+	return &ascStream{w: newAscOrdWalk(tx.Bucket(bTraceOrd), exp, from, hi), exp: fmtExpID(exp)}
 }
 
 // searchTracesIndexed answers a search in an index order from the index:

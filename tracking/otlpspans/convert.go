@@ -39,13 +39,6 @@ const (
 // and response previews to (TRACE_REQUEST_RESPONSE_PREVIEW_MAX_LENGTH_OSS).
 const PreviewMaxLength = 1000
 
-// genAISpanTypes maps gen_ai.operation.name to MLflow span types, as
-// MLflow's GenAI semantic-convention translator does.
-var genAISpanTypes = map[string]string{
-	"chat": "CHAT_MODEL", "create_agent": "AGENT", "embeddings": "EMBEDDING", "execute_tool": "TOOL",
-	"generate_content": "LLM", "invoke_agent": "AGENT", "text_completion": "LLM", "response": "LLM",
-}
-
 // TraceID returns MLflow's id of an OTLP trace id: "tr-" and its 32
 // lowercase hex digits (generate_mlflow_trace_id_from_otel_trace_id).
 func TraceID(otelTraceID []byte) string { return "tr-" + hex.EncodeToString(otelTraceID) }
@@ -161,23 +154,20 @@ func convertSpan(sp *tracepb.Span) (tracking.Span, spanInfo, error) {
 		}
 		attrs.set(kv.GetKey(), storedAttr(anyValue(kv.GetValue())))
 	}
-	translate(attrs, &info)
-	if v, ok := attrs.get(AttrSpanType); ok {
-		var t string
-		if json.Unmarshal([]byte(v), &t) == nil {
-			s.Type = t
-		}
-	}
-
-	events := make([]map[string]any, 0, len(sp.GetEvents()))
+	events := make([]spanEvent, 0, len(sp.GetEvents()))
 	for _, e := range sp.GetEvents() {
 		ea := newOrdered()
 		for _, kv := range e.GetAttributes() {
 			ea.set(kv.GetKey(), mustJSON(anyValue(kv.GetValue())))
 		}
-		events = append(events, map[string]any{
-			"name": e.GetName(), "time_unix_nano": clampNs(e.GetTimeUnixNano()), "attributes": ea,
-		})
+		events = append(events, spanEvent{name: e.GetName(), attrs: ea})
+	}
+	translate(attrs, events, &info)
+	if v, ok := attrs.get(AttrSpanType); ok {
+		var t string
+		if json.Unmarshal([]byte(v), &t) == nil {
+			s.Type = t
+		}
 	}
 	// The stored form, written directly: the attribute values are
 	// already JSON, and encoding/json would validate and compact each
@@ -209,16 +199,12 @@ func convertSpan(sp *tracepb.Span) (tracking.Span, spanInfo, error) {
 		if i > 0 {
 			c.WriteByte(',')
 		}
-		ea := newOrdered()
-		for _, kv := range e.GetAttributes() {
-			ea.set(kv.GetKey(), mustJSON(anyValue(kv.GetValue())))
-		}
 		c.WriteString(`{"name":`)
 		c.Write(mustJSON(e.GetName()))
 		c.WriteString(`,"time_unix_nano":`)
 		c.WriteString(strconv.FormatInt(clampNs(e.GetTimeUnixNano()), 10))
 		c.WriteString(`,"attributes":`)
-		ea.writeTo(&c, false)
+		events[i].attrs.writeTo(&c, false)
 		c.WriteByte('}')
 	}
 	c.WriteString(`],"status":{"code":"` + statusName + `","message":`)
@@ -234,44 +220,10 @@ func convertSpan(sp *tracepb.Span) (tracking.Span, spanInfo, error) {
 	return s, info, nil
 }
 
-// translate applies the subset of MLflow's translate_span_when_storing this
-// server implements (the GenAI semantic conventions' span type and token
-// usage) and collects what the span gives its trace.
-func translate(attrs *ordered, info *spanInfo) {
-	str := func(k string) (string, bool) {
-		v, ok := attrs.get(k)
-		if !ok {
-			return "", false
-		}
-		var s string
-		if json.Unmarshal([]byte(v), &s) != nil {
-			return "", false
-		}
-		return s, true
-	}
-	cur, _ := str(AttrSpanType)
-	if op, ok := str(attrGenAIOperation); ok && (cur == "" || cur == "UNKNOWN") {
-		if t, ok := genAISpanTypes[op]; ok {
-			attrs.set(AttrSpanType, mustJSON(t))
-		}
-	}
-	if _, ok := attrs.get(AttrTokenUsage); !ok {
-		usage := map[string]int64{}
-		for k, attr := range map[string]string{"input_tokens": attrGenAIInput, "output_tokens": attrGenAIOutput,
-			"cache_read_input_tokens": attrGenAICacheRead, "cache_creation_input_tokens": attrGenAICacheWrite} {
-			if v, ok := attrs.get(attr); ok {
-				if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-					usage[k] = n
-				}
-			}
-		}
-		if len(usage) > 0 {
-			if in, ok := usage["input_tokens"]; ok {
-				usage["total_tokens"] = in + usage["output_tokens"]
-			}
-			attrs.set(AttrTokenUsage, mustJSON(usage))
-		}
-	}
+// translate applies MLflow's translate_span_when_storing (the semantic
+// conventions of semconv.go) and collects what the span gives its trace.
+func translate(attrs *ordered, events []spanEvent, info *spanInfo) {
+	translateConventions(attrs, events)
 	if v, ok := attrs.get(AttrTokenUsage); ok {
 		var m map[string]json.Number
 		if json.Unmarshal([]byte(v), &m) == nil {
@@ -289,8 +241,8 @@ func translate(attrs *ordered, info *spanInfo) {
 	}
 	info.inputs, _ = attrs.get(AttrInputs)
 	info.outputs, _ = attrs.get(AttrOutputs)
-	info.sessionID, _ = str(attrSessionID)
-	info.userID, _ = str(attrUserID)
+	info.sessionID, _ = attrs.str(attrSessionID)
+	info.userID, _ = attrs.str(attrUserID)
 }
 
 // storedAttr is the JSON text MLflow stores for an attribute value:

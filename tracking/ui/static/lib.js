@@ -550,10 +550,16 @@ export function isUserTag(key) {
  * returns false (and says so) when a page after the first is empty: MLflow
  * hands out a token whenever a page is full, so the page after the last
  * full one has no rows, and the pager stays where it was.
+ * reset() forgets the tokens seen (a new search or order), so the next
+ * go(0) starts over.
+ * A plain list passes fetch(token) (a promise of the response), rows(response)
+ * (its list) and draw(list) instead of go: pager.load(index) then fetches,
+ * counts and draws page index, and shows a failure in an errorBox in box.
  */
-export function tokenPager({ id, noun, size, sizes, defaultSize, go }) {
+export function tokenPager({ id, noun, size, sizes, defaultSize, go, fetch: fetchPage, rows: rowsOf, draw: drawRows, box }) {
   const tokens = [''];
   let index = 0, next = '', last = false, rows = 0;
+  go = go || ((i) => pager.load(i));
   const info = h('span', { class: 'muted page-info', 'aria-live': 'polite' });
   const prev = h('button', { type: 'button', class: 'btn', id: `${id}-prev`, disabled: true, onclick: () => go(index - 1) }, '‹ Previous');
   const nextBtn = h('button', { type: 'button', class: 'btn', id: `${id}-next`, disabled: true, onclick: () => go(index + 1) }, 'Next ›');
@@ -575,7 +581,7 @@ export function tokenPager({ id, noun, size, sizes, defaultSize, go }) {
     prev.disabled = index === 0;
     nextBtn.disabled = !next || last;
   }
-  return {
+  const pager = {
     el,
     get index() { return index; },
     token: (i) => tokens[i] || '',
@@ -597,5 +603,27 @@ export function tokenPager({ id, noun, size, sizes, defaultSize, go }) {
     },
     /** clearInfo empties the label (a page that could not be shown). */
     clearInfo() { info.textContent = ''; },
+    /** reset forgets the page tokens: the list is searched or ordered anew. */
+    reset() {
+      tokens.length = 1;
+      index = 0;
+      next = '';
+      last = false;
+    },
+    /** load shows page i of a plain list (given fetch, rows, draw and box). */
+    async load(i) {
+      let res;
+      try {
+        res = await fetchPage(pager.token(i));
+      } catch (err) {
+        if (err.name === 'AbortError') return;
+        clear(box, errorBox(err));
+        pager.clearInfo();
+        return;
+      }
+      const list = rowsOf(res);
+      if (pager.loaded(i, list.length, res.next_page_token)) drawRows(list);
+    },
   };
+  return pager;
 }

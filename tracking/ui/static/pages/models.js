@@ -2,7 +2,7 @@
 // aliases, tags) and one model version (stage transitions, tags).
 import {
   route, h, clear, api, navigate, setQuery, fmtTime, fmtRelative, errorBox, toast, dialog, confirm, action,
-  breadcrumbs, tagsOf, runHref, debounce, permissionsFor,
+  breadcrumbs, tagsOf, runHref, debounce, permissionsFor, tokenPager,
 } from '../lib.js';
 
 const PAGE_SIZE = 25;
@@ -112,8 +112,6 @@ async function renderModels(ctx) {
     q: ctx.query.get('q') || '',
     sort: ctx.query.get('sort') || 'name',
     dir: ctx.query.get('dir') || (ctx.query.get('sort') === 'last_updated_timestamp' ? 'DESC' : 'ASC'),
-    tokens: [''], // page tokens of the pages seen so far
-    page: 0,
   };
   document.title = 'Models';
   const search = h('input', {
@@ -121,36 +119,21 @@ async function renderModels(ctx) {
     'aria-label': 'Search models by name', autocomplete: 'off',
   });
   const tableBox = h('div', { class: 'models-table' });
-  const pager = h('div', { class: 'pager' });
+  const pager = tokenPager({
+    id: 'models', noun: 'model', size: PAGE_SIZE, box: tableBox,
+    fetch: (token) => api.get('registered-models/search', {
+      max_results: PAGE_SIZE, order_by: [`${state.sort} ${state.dir}`], page_token: token || undefined,
+      filter: state.q ? `name ILIKE ${quote('%' + state.q + '%')}` : undefined,
+    }, { signal: ctx.signal }),
+    rows: (res) => res.registered_models || [],
+    draw: (models) => drawTable(models),
+  });
   clear(ctx.main,
     h('div', { class: 'page-head' },
       h('h1', null, 'Registered models'),
       h('div', { class: 'actions' }, h('button', { type: 'button', class: 'btn btn-primary', onclick: () => createModel() }, 'Create model'))),
     h('div', { class: 'toolbar' }, search),
-    tableBox, pager);
-
-  const load = async () => {
-    const params = { max_results: PAGE_SIZE, order_by: [`${state.sort} ${state.dir}`], page_token: state.tokens[state.page] || undefined };
-    if (state.q) params.filter = `name ILIKE ${quote('%' + state.q + '%')}`;
-    let res;
-    try {
-      res = await api.get('registered-models/search', params, { signal: ctx.signal });
-    } catch (err) {
-      if (err.name === 'AbortError') return;
-      clear(tableBox, errorBox(err));
-      clear(pager);
-      return;
-    }
-    const models = res.registered_models || [];
-    if (res.next_page_token) state.tokens[state.page + 1] = res.next_page_token;
-    else state.tokens.length = state.page + 1;
-    drawTable(models);
-    clear(pager,
-      h('button', { type: 'button', class: 'btn btn-small', disabled: state.page === 0, onclick: () => { state.page--; load(); } }, '‹ Previous'),
-      h('span', { class: 'muted small' }, `Page ${state.page + 1}`),
-      h('button', { type: 'button', class: 'btn btn-small', disabled: !res.next_page_token, onclick: () => { state.page++; load(); } }, 'Next ›'));
-    pager.hidden = state.page === 0 && !res.next_page_token;
-  };
+    tableBox, pager.el);
 
   const sortHeader = (key, label) => {
     const on = state.sort === key;
@@ -160,9 +143,9 @@ async function renderModels(ctx) {
         onclick: () => {
           if (on) state.dir = state.dir === 'ASC' ? 'DESC' : 'ASC';
           else { state.sort = key; state.dir = key === 'name' ? 'ASC' : 'DESC'; }
-          state.tokens = ['']; state.page = 0;
+          pager.reset();
           setQuery({ sort: state.sort === 'name' ? '' : state.sort, dir: state.dir }, { render: false });
-          load();
+          pager.load(0);
         },
       }, label, h('span', { 'aria-hidden': 'true', class: 'sort-mark' }, on ? (state.dir === 'ASC' ? '▲' : '▼') : '')));
   };
@@ -198,12 +181,12 @@ async function renderModels(ctx) {
 
   search.addEventListener('input', debounce(() => {
     state.q = search.value.trim();
-    state.tokens = ['']; state.page = 0;
+    pager.reset();
     setQuery({ q: state.q }, { render: false });
-    load();
+    pager.load(0);
   }, 250));
 
-  await load();
+  await pager.load(0);
 }
 
 async function createModel() {

@@ -4,7 +4,7 @@
 // /prompts/<name> shows a version's template, its variables, a line diff
 // between two versions, aliases, tags and the runs and traces linked to it.
 import {
-  route, h, clear, api, setQuery, fmtTime, fmtRelative, errorBox, breadcrumbs, runHref, debounce,
+  route, h, clear, api, setQuery, fmtTime, fmtRelative, errorBox, breadcrumbs, runHref, debounce, tokenPager,
 } from '../lib.js';
 import { traceHref } from './experiment-tabs.js';
 import { parseJSON, contentText } from './trace-common.js';
@@ -131,40 +131,23 @@ function jsonBlock(label, raw) {
 // ---------------------------------------------------------------- /prompts
 
 async function renderPrompts(ctx) {
-  const state = { q: ctx.query.get('q') || '', tokens: [''], page: 0 };
+  const state = { q: ctx.query.get('q') || '' };
   document.title = 'Prompts';
   const search = h('input', {
     type: 'search', id: 'prompt-search', class: 'grow', value: state.q, placeholder: 'Search prompts by name',
     'aria-label': 'Search prompts by name', autocomplete: 'off',
   });
   const tableBox = h('div', { class: 'prompts-table' });
-  const pager = h('div', { class: 'pager' });
-  clear(ctx.main, h('div', { class: 'page-head' }, h('h1', null, 'Prompts')), h('div', { class: 'toolbar' }, search), tableBox, pager);
-
-  const load = async () => {
-    let filter = PROMPT_FILTER;
-    if (state.q) filter += ` AND name ILIKE ${quote('%' + state.q + '%')}`;
-    let res;
-    try {
-      res = await api.get('registered-models/search', {
-        filter, max_results: PAGE_SIZE, order_by: ['name ASC'], page_token: state.tokens[state.page] || undefined,
-      }, { signal: ctx.signal });
-    } catch (err) {
-      if (err.name === 'AbortError') return;
-      clear(tableBox, errorBox(err));
-      clear(pager);
-      return;
-    }
-    const prompts = res.registered_models || [];
-    if (res.next_page_token) state.tokens[state.page + 1] = res.next_page_token;
-    else state.tokens.length = state.page + 1;
-    drawTable(prompts);
-    clear(pager,
-      h('button', { type: 'button', class: 'btn btn-small', disabled: state.page === 0, onclick: () => { state.page--; load(); } }, '‹ Previous'),
-      h('span', { class: 'muted small' }, `Page ${state.page + 1}`),
-      h('button', { type: 'button', class: 'btn btn-small', disabled: !res.next_page_token, onclick: () => { state.page++; load(); } }, 'Next ›'));
-    pager.hidden = state.page === 0 && !res.next_page_token;
-  };
+  const pager = tokenPager({
+    id: 'prompts', noun: 'prompt', size: PAGE_SIZE, box: tableBox,
+    fetch: (token) => api.get('registered-models/search', {
+      filter: state.q ? `${PROMPT_FILTER} AND name ILIKE ${quote('%' + state.q + '%')}` : PROMPT_FILTER,
+      max_results: PAGE_SIZE, order_by: ['name ASC'], page_token: token || undefined,
+    }, { signal: ctx.signal }),
+    rows: (res) => res.registered_models || [],
+    draw: (prompts) => drawTable(prompts),
+  });
+  clear(ctx.main, h('div', { class: 'page-head' }, h('h1', null, 'Prompts')), h('div', { class: 'toolbar' }, search), tableBox, pager.el);
 
   const drawTable = (prompts) => {
     if (!prompts.length) {
@@ -192,11 +175,11 @@ async function renderPrompts(ctx) {
 
   search.addEventListener('input', debounce(() => {
     state.q = search.value.trim();
-    state.tokens = ['']; state.page = 0;
+    pager.reset();
     setQuery({ q: state.q }, { render: false });
-    load();
+    pager.load(0);
   }, 250));
-  await load();
+  await pager.load(0);
 }
 
 // ---------------------------------------------------------------- /prompts/:name
