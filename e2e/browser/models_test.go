@@ -3,6 +3,7 @@ package browser
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
