@@ -313,16 +313,16 @@ func (p *page) count(sel string) int {
 	return value(p, "count "+sel, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, sel)))
 }
 
-// settle reads a value with read until ok accepts it or wantTextPatience
-// runs out, and returns the last value read and whether ok accepted it.
+// settle reads a value with read until ok accepts it or patience runs
+// out, and returns the last value read and whether ok accepted it.
 // A read that fails (the node is not drawn yet, a navigation replaced the
 // document) counts as not yet settled; its error is returned when nothing
 // was read before the deadline. It is for state a page changes after an
 // action returns: a fetch-driven redraw, a debounced input, a popstate or
 // a toggle event.
-func settle[T any](p *page, read chromedp.Action[T], ok func(T) bool) (T, bool, error) {
+func settle[T any](p *page, patience time.Duration, read chromedp.Action[T], ok func(T) bool) (T, bool, error) {
 	p.t.Helper()
-	deadline := time.Now().Add(wantTextPatience)
+	deadline := time.Now().Add(patience)
 	for {
 		ctx, cancel := context.WithTimeout(p.ctx, max(time.Until(deadline), time.Second))
 		got, err := chromedp.Run(ctx, read)
@@ -341,7 +341,7 @@ func settle[T any](p *page, read chromedp.Action[T], ok func(T) bool) (T, bool, 
 // wantTextPatience, and reports whether they did.
 func (p *page) wantCount(sel string, n int) bool {
 	p.t.Helper()
-	got, ok, err := settle(p, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, sel)), func(k int) bool { return k == n })
+	got, ok, err := settle(p, wantTextPatience, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, sel)), func(k int) bool { return k == n })
 	if !ok {
 		p.t.Errorf("%d elements match %s, want %d (waited %s; %v)\nmain: %s", got, sel, n, wantTextPatience, err, trim(p.mainHTML(), 2000))
 	}
@@ -352,7 +352,7 @@ func (p *page) wantCount(sel string, n int) bool {
 // evaluates to want within wantTextPatience, and reports whether it did.
 func wantJS[T comparable](p *page, what, js string, want T) bool {
 	p.t.Helper()
-	got, ok, err := settle(p, chromedp.Evaluate[T](js), func(v T) bool { return v == want })
+	got, ok, err := settle(p, wantTextPatience, chromedp.Evaluate[T](js), func(v T) bool { return v == want })
 	if !ok {
 		p.t.Errorf("%s: %v, want %v (waited %s; %v)", what, got, want, wantTextPatience, err)
 	}
@@ -365,7 +365,7 @@ func wantJS[T comparable](p *page, what, js string, want T) bool {
 // history.pushState/replaceState after a click, a fetch or a redirect.
 func (p *page) wantLocation(what string, ok func(string) bool) string {
 	p.t.Helper()
-	got, settled, err := settle(p, chromedp.Location(), func(loc string) bool { return ok(requestURI(loc)) })
+	got, settled, err := settle(p, wantTextPatience, chromedp.Location(), func(loc string) bool { return ok(requestURI(loc)) })
 	if !settled {
 		p.t.Errorf("%s: the address is %q (waited %s; %v)", what, requestURI(got), wantTextPatience, err)
 	}
@@ -402,12 +402,16 @@ func (p *page) wantLocationHas(parts ...string) {
 func (p *page) click(sel string) {
 	p.t.Helper()
 	p.run("wait for "+sel, chromedp.WaitVisible(chromedp.CSS(sel)))
-	got, ok, err := settle(p, chromedp.Evaluate[string](fmt.Sprintf(clickableJS, sel)), func(s string) bool { return s == "" })
+	got, ok, err := settle(p, clickPatience, chromedp.Evaluate[string](fmt.Sprintf(clickableJS, sel)), func(s string) bool { return s == "" })
 	if !ok {
-		p.t.Fatalf("click %s: a click at its centre does not reach it after %s (%s; %v)\nmain: %s", sel, wantTextPatience, got, err, trim(p.mainHTML(), 3000))
+		p.t.Fatalf("click %s: a click at its centre does not reach it after %s (%s; %v)\nmain: %s", sel, clickPatience, got, err, trim(p.mainHTML(), 3000))
 	}
 	p.run("click "+sel, chromedp.Click(chromedp.CSS(sel)))
 }
+
+// clickPatience is how long click waits for its element to be uncovered:
+// longer than a notification stays (8 s for an error).
+const clickPatience = 10 * time.Second
 
 // clickableJS returns "" when a click at the centre of the element %q
 // reaches it, else what the click would reach. When the element is not
