@@ -237,3 +237,42 @@ func TestRegistryListsPage(t *testing.T) {
 		}
 	}
 }
+
+// TestModelsSearchDropsStaleAnswer types one search, then another while
+// the first one's answer is held back: the late answer of the first must
+// not replace the rows of the second.
+func TestModelsSearchDropsStaleAnswer(t *testing.T) {
+	srv := caddytest.Start(t, caddytest.Options{})
+	api := newREST(t, srv)
+	for _, name := range []string{"churn-classifier", "fraud-detector"} {
+		api.post("registered-models/create", map[string]any{"name": name})
+	}
+	p := newPage(t, srv.URL, desktopWidth, desktopHeight)
+	p.open("/models", "models")
+	p.wantCount("#models-table tbody tr", 2)
+	// Hold back every answer to a search for "chu" by 1.5 s.
+	rmJS[bool](p, "delay chu searches", `(() => {
+		const real = window.fetch;
+		window.__chu = { sent: 0, done: 0 };
+		window.fetch = async (url, init) => {
+			const held = String(url).includes('registered-models/search') && decodeURIComponent(String(url)).includes('chu');
+			if (!held) return real(url, init);
+			window.__chu.sent++;
+			const res = await real(url, init);
+			await new Promise((r) => setTimeout(r, 1500));
+			window.__chu.done++;
+			return res;
+		};
+		return true;
+	})()`)
+	rmFill(p, "#model-search", "chu")
+	rmWait(p, "chu search sent", `window.__chu.sent > 0`)
+	rmFill(p, "#model-search", "fraud")
+	rmWait(p, "fraud rows", `document.querySelectorAll('#models-table tbody tr').length === 1 && document.querySelector('#models-table tbody tr').dataset.name === 'fraud-detector'`)
+	rmWait(p, "chu answer arrived", `window.__chu.done === window.__chu.sent`)
+	// Give a stale answer time to be drawn, then check it was not.
+	p.run("let the page settle", chromedp.Sleep(300*time.Millisecond))
+	if got := rmJS[[]string](p, "rows", `[...document.querySelectorAll('#models-table tbody tr')].map((r) => r.dataset.name)`); len(got) != 1 || got[0] != "fraud-detector" {
+		t.Errorf("after the late answer for %q the table shows %v, want [fraud-detector]", "chu", got)
+	}
+}

@@ -559,6 +559,10 @@ export function isUserTag(key) {
 export function tokenPager({ id, noun, size, sizes, defaultSize, go, fetch: fetchPage, rows: rowsOf, draw: drawRows, box }) {
   const tokens = [''];
   let index = 0, next = '', last = false, rows = 0;
+  // loads counts load calls and resets: an answer that arrives after a
+  // newer load or a reset began is stale (typing "FR" then "FRAUD" must
+  // not end on FR's rows) and is dropped.
+  let loads = 0;
   go = go || ((i) => pager.load(i));
   const info = h('span', { class: 'muted page-info', 'aria-live': 'polite' });
   const prev = h('button', { type: 'button', class: 'btn', id: `${id}-prev`, disabled: true, onclick: () => go(index - 1) }, '‹ Previous');
@@ -605,6 +609,7 @@ export function tokenPager({ id, noun, size, sizes, defaultSize, go, fetch: fetc
     clearInfo() { info.textContent = ''; },
     /** reset forgets the page tokens: the list is searched or ordered anew. */
     reset() {
+      loads++;
       tokens.length = 1;
       index = 0;
       next = '';
@@ -612,15 +617,17 @@ export function tokenPager({ id, noun, size, sizes, defaultSize, go, fetch: fetc
     },
     /** load shows page i of a plain list (given fetch, rows, draw and box). */
     async load(i) {
+      const mine = ++loads;
       let res;
       try {
         res = await fetchPage(pager.token(i));
       } catch (err) {
-        if (err.name === 'AbortError') return;
+        if (err.name === 'AbortError' || mine !== loads) return;
         clear(box, errorBox(err));
         pager.clearInfo();
         return;
       }
+      if (mine !== loads) return;
       const list = rowsOf(res);
       if (pager.loaded(i, list.length, res.next_page_token)) drawRows(list);
     },
