@@ -20,9 +20,12 @@ import (
 func TestAuthCLI(t *testing.T) {
 	bin := caddyBinary(t)
 	dir := t.TempDir()
-	port, adminPort := freePort(t), freePort(t)
-	cfg := filepath.Join(dir, "Caddyfile")
-	caddyfile := fmt.Sprintf(`{
+	// The server and the CLI share dir/Caddyfile: the harness writes it
+	// for the ports it ends up on (the site and the admin endpoint).
+	srv := newServer(t, dir, 0)
+	srv.nPorts = 2
+	srv.prepare = func(s *server) {
+		s.config = fmt.Sprintf(`{
 	admin 127.0.0.1:%d
 	persist_config off
 }
@@ -38,8 +41,11 @@ http://127.0.0.1:%d {
 		}
 	}
 }
-`, adminPort, port, filepath.Join(dir, "mlflow.bolt"), filepath.Join(dir, "artifacts"))
-	if err := os.WriteFile(cfg, []byte(caddyfile), 0o644); err != nil {
+`, s.ports[1], s.port, filepath.Join(dir, "mlflow.bolt"), filepath.Join(dir, "artifacts"))
+	}
+	srv.pick()
+	cfg := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(cfg, []byte(srv.config), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	home := filepath.Join(dir, "home")
@@ -57,10 +63,9 @@ http://127.0.0.1:%d {
 		}
 		return strings.TrimSpace(out.String())
 	}
-	base := fmt.Sprintf("http://127.0.0.1:%d/api/2.0/mlflow/experiments/get?experiment_id=0", port)
 	status := func(authz string) int {
 		t.Helper()
-		req, _ := http.NewRequest("GET", base, nil)
+		req, _ := http.NewRequest("GET", srv.URL+"/api/2.0/mlflow/experiments/get?experiment_id=0", nil)
 		req.Header.Set("Authorization", authz)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -77,8 +82,6 @@ http://127.0.0.1:%d {
 		t.Fatalf("token create printed %q, want only the token", offline)
 	}
 
-	srv := newServer(t, dir, port)
-	srv.config = caddyfile
 	srv.start()
 
 	if got := status("Bearer " + offline); got != 200 {

@@ -78,9 +78,12 @@ func TestCopyStoreCLI(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	srv := newServer(t, dir, 0)
+	srv.prepare = func(s *server) { s.config = copyStoreCaddyfile(s.port, src, filepath.Join(dir, "artifacts")) }
+	srv.pick()
+	// The offline CLI reads the store from its own copy of the config.
 	srcCfg := filepath.Join(dir, "src.Caddyfile")
-	if err := os.WriteFile(srcCfg, []byte(copyStoreCaddyfile(port, src, filepath.Join(dir, "artifacts"))), 0o644); err != nil {
+	if err := os.WriteFile(srcCfg, []byte(srv.config), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, e, code := runCaddy(t, dir, "mlflow", "user", "add", "carol", "--config", srcCfg); code != 0 {
@@ -93,8 +96,6 @@ func TestCopyStoreCLI(t *testing.T) {
 	tok = strings.TrimSpace(tok)
 
 	// A server holds the source: refused, saying why.
-	srv := newServer(t, dir, port)
-	srv.config = copyStoreCaddyfile(port, src, filepath.Join(dir, "artifacts"))
 	srv.start()
 	_, e, code = runCaddy(t, dir, "mlflow", "copy-store", "--from", src, "--to", dst)
 	if code == 0 || !strings.Contains(e, "is in use") || !strings.Contains(e, "holds its lock") {
@@ -151,9 +152,8 @@ func TestCopyStoreCLI(t *testing.T) {
 	}
 
 	// A server on the copy knows the source's users and tokens.
-	port2 := freePort(t)
-	srv2 := newServer(t, filepath.Join(dir, "copy"), port2)
-	srv2.config = copyStoreCaddyfile(port2, dst, filepath.Join(dir, "artifacts"))
+	srv2 := newServer(t, filepath.Join(dir, "copy"), 0)
+	srv2.prepare = func(s *server) { s.config = copyStoreCaddyfile(s.port, dst, filepath.Join(dir, "artifacts")) }
 	srv2.start()
 	get := func(authz string) int {
 		req, _ := http.NewRequest("GET", srv2.URL+"/api/2.0/mlflow/experiments/get-by-name?experiment_name=alpha", nil)

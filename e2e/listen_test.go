@@ -112,12 +112,12 @@ func TestSecondServerOnSameAddressRefuses(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the listen guard needs Linux")
 	}
-	port := freePort(t)
 	dirA, dirB := t.TempDir(), t.TempDir()
 
-	a := newServer(t, dirA, port)
-	a.config = listenSite(dirA, port, "", "3.6.0")
+	a := newServer(t, dirA, 0)
+	a.prepare = func(s *server) { s.config = listenSite(dirA, s.port, "", "3.6.0") }
 	a.start()
+	port := a.port
 	createExperiment(t, a.URL, "on-a")
 
 	b := newServer(t, dirB, port)
@@ -190,10 +190,10 @@ func TestSecondServerOnSameAddressRefuses(t *testing.T) {
 	}
 
 	// After kill -9 the lock is gone with the process: the second server
-	// starts on the port right away.
+	// starts on the port right away (no retry on a taken port).
 	a.kill()
 	b.config = listenSite(dirB, port, "", "3.6.0")
-	b.start()
+	b.startOnce()
 	if id := createExperiment(t, b.URL, "on-b"); id == "" {
 		t.Fatal("no experiment id")
 	}
@@ -206,20 +206,20 @@ func TestServersOnDifferentAddresses(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the listen guard needs Linux")
 	}
-	port, port2 := freePort(t), freePort(t)
 	d1, d2, d3, d4 := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
 
-	s1 := newServer(t, d1, port)
-	s1.config = listenSite(d1, port, "127.0.0.1", "3.6.0")
+	s1 := newServer(t, d1, 0)
+	s1.prepare = func(s *server) { s.config = listenSite(d1, s.port, "127.0.0.1", "3.6.0") }
 	s1.start()
+	port := s1.port
 
 	s2 := newServer(t, d2, port)
 	s2.URL = fmt.Sprintf("http://127.0.0.2:%d", port)
 	s2.config = listenSite(d2, port, "127.0.0.2", "3.6.1")
 	s2.start()
 
-	s3 := newServer(t, d3, port2)
-	s3.config = listenSite(d3, port2, "", "3.6.2")
+	s3 := newServer(t, d3, 0)
+	s3.prepare = func(s *server) { s.config = listenSite(d3, s.port, "", "3.6.2") }
 	s3.start()
 
 	for url, want := range map[string]string{s1.URL: "3.6.0", s2.URL: "3.6.1", s3.URL: "3.6.2"} {

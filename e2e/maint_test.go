@@ -84,10 +84,16 @@ func (a mlflowAPI) putArtifact(exp, run, name, content string) {
 func TestMaintCLI(t *testing.T) {
 	bin := caddyBinary(t)
 	dir := t.TempDir()
-	port, adminPort := freePort(t), freePort(t)
+	// The CLI reads dir/Caddyfile, which the harness writes for the ports
+	// the server ends up on (the site and the admin endpoint).
 	cfg := filepath.Join(dir, "Caddyfile")
 	emu := gcstest.Start(t, "backups")
-	caddyfile := fmt.Sprintf(`{
+	srv := newServer(t, dir, 0)
+	srv.nPorts = 2
+	// api is made again from srv.URL after the restart below.
+	srv.canMove = true
+	srv.prepare = func(s *server) {
+		s.config = fmt.Sprintf(`{
 	admin 127.0.0.1:%d
 	persist_config off
 }
@@ -98,7 +104,8 @@ http://127.0.0.1:%d {
 		artifacts_destination %s
 	}
 }
-`, adminPort, port, filepath.Join(dir, "mlflow.bolt"), filepath.Join(dir, "artifacts"))
+`, s.ports[1], s.port, filepath.Join(dir, "mlflow.bolt"), filepath.Join(dir, "artifacts"))
+	}
 	home := filepath.Join(dir, "home")
 	env := append(os.Environ(), "HOME="+home, "XDG_DATA_HOME="+filepath.Join(home, "data"),
 		"XDG_CONFIG_HOME="+filepath.Join(home, "config"), "STORAGE_EMULATOR_HOST="+strings.TrimPrefix(emu.URL, "http://"))
@@ -116,8 +123,6 @@ http://127.0.0.1:%d {
 		}
 		return out.String() + errOut.String()
 	}
-	srv := newServer(t, dir, port)
-	srv.config = caddyfile
 	srv.start()
 	api := mlflowAPI{t: t, base: srv.URL}
 
@@ -332,6 +337,7 @@ http://127.0.0.1:%d {
 	}
 	checkBackup(filepath.Join(dir, "offline.db"), []string{alive})
 	srv.start()
+	api = mlflowAPI{t: t, base: srv.URL}
 	if api.runStatus(alive) != 200 {
 		t.Fatal("the active run is gone after compaction")
 	}

@@ -55,9 +55,10 @@ func npmClient(t *testing.T, backendURI string) {
 		t.Logf("npm ci:\n%s", out)
 	}
 
-	srv := newServer(t, t.TempDir(), freePort(t))
+	srv := newServer(t, t.TempDir(), 0)
 	if backendURI != "" {
-		srv.config = fmt.Sprintf(`{
+		srv.prepare = func(srv *server) {
+			srv.config = fmt.Sprintf(`{
 	admin off
 	persist_config off
 }
@@ -69,6 +70,7 @@ http://127.0.0.1:%d {
 	}
 }
 `, srv.port, strconv.Quote(backendURI), strconv.Quote(filepath.Join(srv.dir, "artifacts")))
+		}
 	}
 	srv.start()
 	defer srv.stop()

@@ -76,39 +76,47 @@ func startCluster(t *testing.T, backend string, n int) *cluster {
 		basic:     "Basic " + base64.StdEncoding.EncodeToString([]byte(clusterAdmin+":"+clusterPassword)),
 	}
 	replicaConf := exampleConfig(t, replicaExample)
-	var upstreams []string
 	for i := range n {
 		rd := filepath.Join(dir, fmt.Sprintf("replica-%d", i))
 		if err := os.MkdirAll(rd, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		s := newServer(t, rd, freePort(t))
+		// The balancer lists the replicas by address, so a restarted
+		// replica keeps its port (canMove stays false).
+		s := newServer(t, rd, 0)
 		s.config = replicaConf
-		s.env = []string{
-			fmt.Sprintf("MLFLOW_LISTEN=127.0.0.1:%d", s.port),
-			"MLFLOW_BACKEND_STORE_URI=" + backend,
-			"MLFLOW_ARTIFACTS=" + cl.artifacts,
-			"MLFLOW_BALANCER=127.0.0.1/32",
-			"MLFLOW_ADMIN_HASH=" + string(hash),
+		s.prepare = func(s *server) {
+			s.env = []string{
+				fmt.Sprintf("MLFLOW_LISTEN=127.0.0.1:%d", s.port),
+				"MLFLOW_BACKEND_STORE_URI=" + backend,
+				"MLFLOW_ARTIFACTS=" + cl.artifacts,
+				"MLFLOW_BALANCER=127.0.0.1/32",
+				"MLFLOW_ADMIN_HASH=" + string(hash),
+			}
 		}
 		cl.replicas = append(cl.replicas, s)
-		upstreams = append(upstreams, fmt.Sprintf("127.0.0.1:%d", s.port))
 	}
 	for _, s := range cl.replicas {
 		s.launch()
 	}
+	// A replica whose port was taken meanwhile starts again on another;
+	// the balancer's list is made from where they ended up.
+	var upstreams []string
 	for _, s := range cl.replicas {
 		s.waitHealthy(60 * time.Second)
+		upstreams = append(upstreams, fmt.Sprintf("127.0.0.1:%d", s.port))
 	}
 	fd := filepath.Join(dir, "balancer")
 	if err := os.MkdirAll(fd, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cl.front = newServer(t, fd, freePort(t))
+	cl.front = newServer(t, fd, 0)
 	cl.front.config = exampleConfig(t, "Caddyfile.balancer.example")
-	cl.front.env = []string{
-		fmt.Sprintf("MLFLOW_SITE=http://127.0.0.1:%d", cl.front.port),
-		"MLFLOW_REPLICAS=" + strings.Join(upstreams, " "),
+	cl.front.prepare = func(s *server) {
+		s.env = []string{
+			fmt.Sprintf("MLFLOW_SITE=http://127.0.0.1:%d", s.port),
+			"MLFLOW_REPLICAS=" + strings.Join(upstreams, " "),
+		}
 	}
 	cl.front.start()
 

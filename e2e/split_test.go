@@ -22,10 +22,16 @@ import (
 // instance later restarts in the default (serving) mode.
 func TestSplitDeployment(t *testing.T) {
 	dir := t.TempDir()
-	pa, pt := freePort(t), freePort(t)
-	srv := newServer(t, dir, pt)
-	config := func(tracking string) string {
-		return fmt.Sprintf(`{
+	// One process, two sites: ports[0] the tracking instance (probed),
+	// ports[1] the artifacts instance. A restart keeps both (canMove stays
+	// false): the experiment made below stores the artifacts address.
+	srv := newServer(t, dir, 0)
+	srv.nPorts = 2
+	// tracking is the tracking site's mode lines for the artifacts port.
+	var tracking func(pa int) string
+	srv.prepare = func(s *server) {
+		pt, pa := s.ports[0], s.ports[1]
+		s.config = fmt.Sprintf(`{
 	admin off
 	persist_config off
 }
@@ -41,7 +47,7 @@ http://127.0.0.1:%d {
 		%s
 	}
 }
-`, pa, filepath.Join(dir, "shared-artifacts"), pt, filepath.Join(dir, "mlflow.bolt"), tracking)
+`, pa, filepath.Join(dir, "shared-artifacts"), pt, filepath.Join(dir, "mlflow.bolt"), tracking(pa))
 	}
 	call := func(method string, port int, path string, body any) (int, string) {
 		t.Helper()
@@ -65,8 +71,11 @@ http://127.0.0.1:%d {
 		return resp.StatusCode, string(b)
 	}
 
-	srv.config = config(fmt.Sprintf("serve_artifacts off\n\t\tdefault_artifact_root mlflow-artifacts://127.0.0.1:%d/", pa))
+	tracking = func(pa int) string {
+		return fmt.Sprintf("serve_artifacts off\n\t\tdefault_artifact_root mlflow-artifacts://127.0.0.1:%d/", pa)
+	}
 	srv.start()
+	pt, pa := srv.ports[0], srv.ports[1]
 	st, body := call("POST", pt, "/api/2.0/mlflow/experiments/create", map[string]any{"name": "split"})
 	if st != 200 {
 		t.Fatalf("create experiment: %d %s", st, body)
@@ -113,7 +122,8 @@ http://127.0.0.1:%d {
 
 	// Restart the tracking side in the default mode: the old experiment and
 	// its run keep their locations; new experiments get the proxied root.
-	srv.config = config(fmt.Sprintf("artifacts_destination %s", filepath.Join(dir, "own-artifacts")))
+	tracking = func(int) string { return fmt.Sprintf("artifacts_destination %s", filepath.Join(dir, "own-artifacts")) }
+	srv.prepare(srv)
 	srv.start()
 	st, body = call("GET", pt, "/api/2.0/mlflow/experiments/get?experiment_id="+exp.ExperimentID, nil)
 	if st != 200 || !strings.Contains(body, fmt.Sprintf(`"artifact_location":"mlflow-artifacts://127.0.0.1:%d/%s"`, pa, exp.ExperimentID)) {

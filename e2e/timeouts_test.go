@@ -83,7 +83,6 @@ func TestSecureExampleCutsTricklingClients(t *testing.T) {
 		t.Skip("waits for the example's timeouts (about 40s); skipped with -short")
 	}
 	dir := t.TempDir()
-	port := freePort(t)
 	bin := caddyBinary(t)
 
 	const password = "an-e2e-admin-password"
@@ -99,14 +98,17 @@ func TestSecureExampleCutsTricklingClients(t *testing.T) {
 	t.Setenv("MLFLOW_ADMIN_HASH", strings.TrimSpace(hash))
 	t.Setenv("MLFLOW_JWT_SECRET", base64.StdEncoding.EncodeToString(secret))
 
-	srv := newServer(t, dir, port)
-	srv.config = secureExample(t, port)
-	srv.URL = fmt.Sprintf("https://localhost:%d", port)
+	srv := newServer(t, dir, 0)
+	srv.prepare = func(s *server) {
+		s.config = secureExample(t, s.port)
+		s.URL = fmt.Sprintf("https://localhost:%d", s.port)
+	}
 	// Caddy's local CA only exists once it runs: poll /health without
 	// verifying, then verify everything else against the CA's root.
 	srv.healthClient = &http.Client{Timeout: time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	srv.start()
+	port := srv.port
 
 	rootPEM, err := os.ReadFile(filepath.Join(dir, "caddy-storage", "pki", "authorities", "local", "root.crt"))
 	if err != nil {
