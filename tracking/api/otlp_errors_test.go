@@ -2,17 +2,25 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pgdb"
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pgtest"
+	"github.com/caddy-mlflow/caddy-mlflow/tracking/pgstore"
 )
 
 // otlpRawPost posts an export with exactly the given headers (a nil value
@@ -213,4 +221,46 @@ func TestOTLPStoreFailure(t *testing.T) {
 	r := otlpRawPost(t, ts.URL, map[string]*string{"x-mlflow-experiment-id": &exp, "Content-Type": strp("application/x-protobuf")},
 		mustProto(t, otlpRequest(otlpTraceID)))
 	checkOTLPAnswer(t, r, otlpAnswer{status: 422, ctype: "application/json", kind: "detail", detail: "Failed to log OpenTelemetry spans"})
+}
+
+// TestOTLPStoreUnavailablePostgres: a database that does not answer in
+// time is TEMPORARILY_UNAVAILABLE, 503, the one answer OTLP exporters
+// retry; nothing is stored, and the same export succeeds once the
+// database answers.
+func TestOTLPStoreUnavailablePostgres(t *testing.T) {
+	uri := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	st, err := pgstore.Open(ctx, uri, pgdb.Options{StatementTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	ts, _ := newTestServer(t, func(o *Options) { o.Store = st })
+	exp := mkExperiment(t, ts, "otlp-unavailable")
+
+	// Another session holds the experiment's row, which LogSpans must
+	// share-lock: the export's statement runs past statement_timeout.
+	conn, err := pgx.Connect(ctx, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT 1 FROM experiments WHERE experiment_id = $1 FOR UPDATE", exp); err != nil {
+		t.Fatal(err)
+	}
+	headers := map[string]*string{"x-mlflow-experiment-id": &exp, "Content-Type": strp("application/x-protobuf")}
+	body := mustProto(t, otlpRequest(otlpTraceID))
+	r := otlpRawPost(t, ts.URL, headers, body)
+	checkOTLPAnswer(t, r, otlpAnswer{status: 503, ctype: "application/json", kind: "mlflow", detail: "TEMPORARILY_UNAVAILABLE", message: "retry later"})
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, v3(t, ts, "GET", "traces/"+otlpMLflowID, nil), 404, "RESOURCE_DOES_NOT_EXIST", "")
+	if r := otlpRawPost(t, ts.URL, headers, body); r.status != 200 {
+		t.Fatalf("the retried export: %d %s", r.status, r.body)
+	}
 }
