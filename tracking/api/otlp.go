@@ -53,10 +53,11 @@ import (
 //     export_traces has no per-trace refusal).
 //
 // OTLP exporters retry 429, 502, 503 and 504 and drop the batch on any
-// other status. The only retryable answer here is 503 (429 is never
-// used): TEMPORARILY_UNAVAILABLE from the store (the database is
-// unreachable or timed out) and a request canceled mid-write. Every
-// refusal of the request itself is a 4xx that resending cannot change.
+// other status. The only retryable answer here is 503 (no store error
+// maps to 429 today): TEMPORARILY_UNAVAILABLE from the store (the database
+// is unreachable or timed out) and a request canceled mid-write. Every
+// refusal of the request itself is a 4xx that resending cannot change; an
+// INTERNAL_ERROR (500) or a full disk (507) is final for the exporter too.
 // Authorization failures (401, 403, and the gateway's refusal of a request
 // naming no experiment) are answered by the gateway before this handler.
 
