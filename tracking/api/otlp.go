@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"go.uber.org/zap"
@@ -19,12 +20,46 @@ import (
 )
 
 // OTLP/HTTP span ingestion (POST /v1/traces), as MLflow 3.4+ serves it
-// (mlflow/server/otel_api.py): an ExportTraceServiceRequest in protobuf or
-// JSON, optionally gzip- or deflate-compressed, whose spans are stored as
-// MLflow traces in the experiment named by the x-mlflow-experiment-id
-// header. Answers are OTLP's: an ExportTraceServiceResponse (with
-// partial_success when some traces were refused) or a google.rpc.Status,
-// in the request's encoding.
+// (mlflow/server/otel_api.py, export_traces): an ExportTraceServiceRequest in
+// protobuf or JSON, optionally gzip- or deflate-compressed, whose spans are
+// stored as MLflow traces in the experiment named by the
+// x-mlflow-experiment-id header.
+//
+// Answers follow MLflow's FastAPI endpoint wherever it is defined, then
+// OTLP/HTTP for what is ours alone:
+//
+//   - success: 200 with an ExportTraceServiceResponse in the request's
+//     encoding (MLflow always answers protobuf; OTLP/HTTP wants the
+//     request's encoding, and for protobuf requests the two agree);
+//   - no x-mlflow-experiment-id header: 422 with FastAPI's validation
+//     body ({"detail": [{"type": "missing", "loc": ["header", ...], ...}]}),
+//     checked first as FastAPI resolves headers before the handler runs;
+//     an empty one is INVALID_PARAMETER_VALUE, as the gateway answers it;
+//   - what export_traces and decompress_otlp_body refuse (content type,
+//     content encoding, an undecodable or empty body) and our nesting
+//     bound: 400 {"detail": "..."} (otlpspans.Error);
+//   - a span that cannot become an MLflow span: 422 {"detail": ...};
+//   - a store refusal (MlflowException in export_traces: experiment
+//     missing or deleted, invalid value, database unavailable): MLflow's
+//     {"error_code", "message"} with the code's status, as writeError
+//     answers every MLflow API;
+//   - any other store failure: logged, 422 {"detail": "Failed to log
+//     OpenTelemetry spans"};
+//   - our bounds on body size, span count and attribute values (MLflow has
+//     none): 413 with a google.rpc.Status in the request's encoding, as
+//     OTLP/HTTP specifies;
+//   - spans of a trace stored in another experiment: 200 with
+//     partial_success (OTLP's answer for refused items; MLflow's
+//     export_traces has no per-trace refusal).
+//
+// OTLP exporters retry 429, 502, 503 and 504 and drop the batch on any
+// other status. The only retryable answer here is 503 (no store error
+// maps to 429 today): TEMPORARILY_UNAVAILABLE from the store (the database
+// is unreachable or timed out) and a request canceled mid-write. Every
+// refusal of the request itself is a 4xx that resending cannot change; an
+// INTERNAL_ERROR (500) or a full disk (507) is final for the exporter too.
+// Authorization failures (401, 403, and the gateway's refusal of a request
+// naming no experiment) are answered by the gateway before this handler.
 
 // OTLPExperimentHeader is the header naming the experiment spans go to
 // (MLflow's MLFLOW_EXPERIMENT_ID_HEADER). The gateway authorizes the same
@@ -34,28 +69,38 @@ const OTLPExperimentHeader = "X-Mlflow-Experiment-Id"
 // OTLPExperimentID returns the experiment an OTLP export names.
 func OTLPExperimentID(h http.Header) string { return h.Get(OTLPExperimentHeader) }
 
-// gRPC status codes used in OTLP error bodies (google.rpc.Code).
-const (
-	rpcInvalidArgument   = 3
-	rpcNotFound          = 5
-	rpcPermissionDenied  = 7
-	rpcResourceExhausted = 8
-	rpcInternal          = 13
-	rpcUnavailable       = 14
-)
+// rpcResourceExhausted is google.rpc.Code RESOURCE_EXHAUSTED, the code of
+// our 413 answers.
+const rpcResourceExhausted = 8
+
+// otlpMissingHeader is FastAPI's 422 body for a required header that is
+// absent (pydantic 2's "missing" error), as MLflow's export_traces declares
+// x-mlflow-experiment-id with Header(...).
+var otlpMissingHeader = []byte(`{"detail":[{"type":"missing","loc":["header","x-mlflow-experiment-id"],"msg":"Field required","input":null}]}`)
+
+// otlpLogFailed is export_traces' detail for a store failure that is not
+// an MlflowException.
+const otlpLogFailed = "Failed to log OpenTelemetry spans"
 
 // otlpTraces answers an OTLP/HTTP trace export.
 func (s *Server) otlpTraces(w http.ResponseWriter, r *http.Request) error {
-	mediaType, err := otlpspans.MediaType(r.Header.Get("Content-Type"))
-	if err != nil {
-		// The answer's encoding cannot follow an unknown request type.
-		s.otlpError(w, r, otlpspans.ContentTypeJSON, err)
+	if len(r.Header.Values(OTLPExperimentHeader)) == 0 {
+		writeRawJSON(w, http.StatusUnprocessableEntity, otlpMissingHeader)
 		return nil
 	}
 	exp := OTLPExperimentID(r.Header)
+	mediaType, err := otlpspans.MediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		s.otlpError(w, otlpspans.ContentTypeJSON, err)
+		return nil
+	}
 	if exp == "" {
-		s.otlpError(w, r, mediaType, &otlpspans.Error{Status: http.StatusBadRequest,
-			Message: "Missing required header: " + "x-mlflow-experiment-id"})
+		// FastAPI lets an empty header through; our store would read ""
+		// as the Default experiment. Refused as the gateway refuses it
+		// with authentication on.
+		s.writeError(w, r, tracking.Errorf(tracking.InvalidParameterValue,
+			"Missing value for required parameter '%s'. See the API docs for more information about request parameters.",
+			strings.ToLower(OTLPExperimentHeader)))
 		return nil
 	}
 	lim := s.opts.OTLPLimits
@@ -63,32 +108,32 @@ func (s *Server) otlpTraces(w http.ResponseWriter, r *http.Request) error {
 		lim.MaxBodyBytes = otlpspans.DefaultLimits.MaxBodyBytes
 	}
 	if r.ContentLength > lim.MaxBodyBytes {
-		s.otlpError(w, r, mediaType, &otlpspans.Error{Status: http.StatusRequestEntityTooLarge,
+		s.otlpError(w, mediaType, &otlpspans.Error{Status: http.StatusRequestEntityTooLarge,
 			Message: fmt.Sprintf("The request body is larger than %d bytes.", lim.MaxBodyBytes)})
 		return nil
 	}
 	body, err := otlpspans.ReadBody(r.Body, r.Header.Get("Content-Encoding"), lim)
 	if err != nil {
-		s.otlpError(w, r, mediaType, err)
+		s.otlpError(w, mediaType, err)
 		return nil
 	}
 	req, err := otlpspans.Unmarshal(body, mediaType, lim)
 	body = nil
 	if err != nil {
-		s.otlpError(w, r, mediaType, err)
+		s.otlpError(w, mediaType, err)
 		return nil
 	}
 	batches, err := otlpspans.Convert(req)
 	req = nil
 	if err != nil {
-		s.otlpError(w, r, mediaType, err)
+		s.otlpError(w, mediaType, err)
 		return nil
 	}
 	resp := &coltracepb.ExportTraceServiceResponse{}
 	if len(batches) > 0 {
 		rejected, err := s.store.LogSpans(r.Context(), exp, batches)
 		if err != nil {
-			s.otlpError(w, r, mediaType, err)
+			s.otlpStoreError(w, r, err)
 			return nil
 		}
 		if len(rejected) > 0 {
@@ -128,39 +173,40 @@ func joinIDs(ids []string, n int) string {
 	return out
 }
 
-// otlpError answers err as a google.rpc.Status: a decoding Error with its
-// status, a store error with its MLflow code's status, anything else as a
-// logged, detail-free 500.
-func (s *Server) otlpError(w http.ResponseWriter, r *http.Request, mediaType string, err error) {
-	status, code, msg := http.StatusInternalServerError, rpcInternal, "Internal server error; see the server log."
+// otlpError answers a refused request (an otlpspans.Error): a 413 for our
+// bounds as a google.rpc.Status in the request's encoding, anything else
+// as FastAPI's {"detail": message} with its status, as export_traces
+// raises HTTPException.
+func (s *Server) otlpError(w http.ResponseWriter, mediaType string, err error) {
 	var oe *otlpspans.Error
-	if errors.As(err, &oe) {
-		status, msg = oe.Status, oe.Message
-		code = rpcInvalidArgument
-		if status == http.StatusRequestEntityTooLarge {
-			code = rpcResourceExhausted
-		}
-	} else if te, ok := tracking.AsError(err); ok {
-		status, msg = te.Code.HTTPStatus(), te.Message
-		switch {
-		case te.Code == tracking.ResourceDoesNotExist:
-			code = rpcNotFound
-		case te.Code == tracking.PermissionDenied:
-			code = rpcPermissionDenied
-		case te.Code == tracking.TemporarilyUnavailable:
-			code = rpcUnavailable
-		case status < 500:
-			code = rpcInvalidArgument
-		}
-		if te.Code == tracking.InternalError {
-			s.log.Error("internal error in OTLP span export", zap.Error(err))
-		}
-	} else if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-		status, code, msg = http.StatusServiceUnavailable, rpcUnavailable, "Request canceled."
-	} else {
+	if !errors.As(err, &oe) {
 		s.log.Error("internal error in OTLP span export", zap.Error(err))
+		writeJSON(w, http.StatusInternalServerError, internalError())
+		return
 	}
-	writeOTLP(w, mediaType, status, &spb.Status{Code: int32(code), Message: msg})
+	if oe.Status == http.StatusRequestEntityTooLarge {
+		writeOTLP(w, mediaType, oe.Status, &spb.Status{Code: rpcResourceExhausted, Message: oe.Message})
+		return
+	}
+	writeJSON(w, oe.Status, otlpDetail{oe.Message})
+}
+
+// otlpDetail is the body of FastAPI's HTTPException.
+type otlpDetail struct {
+	Detail string `json:"detail"`
+}
+
+// otlpStoreError answers a failed LogSpans as export_traces does: an MLflow
+// error (and our disk-full and canceled-request answers) as MLflow's
+// {"error_code", "message"} JSON through writeError, anything else logged
+// and answered 422 {"detail": "Failed to log OpenTelemetry spans"}.
+func (s *Server) otlpStoreError(w http.ResponseWriter, r *http.Request, err error) {
+	if _, ok := tracking.AsError(err); ok || tracking.IsNoSpace(err) || (errors.Is(err, context.Canceled) && r.Context().Err() != nil) {
+		s.writeError(w, r, err)
+		return
+	}
+	s.log.Error("failed to log OpenTelemetry spans", zap.Error(err))
+	writeJSON(w, http.StatusUnprocessableEntity, otlpDetail{otlpLogFailed})
 }
 
 // writeOTLP writes m in the request's encoding.

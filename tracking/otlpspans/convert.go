@@ -45,7 +45,8 @@ func TraceID(otelTraceID []byte) string { return "tr-" + hex.EncodeToString(otel
 
 // Convert turns a decoded export into one SpanBatch per trace, in the order
 // the traces first appear. A span without a 16-byte trace id or an 8-byte
-// span id is a 400 Error (MLflow refuses the whole request too).
+// span id is a 422 Error, MLflow's answer for a span it cannot convert
+// (MLflow refuses the whole request too).
 func Convert(req *coltracepb.ExportTraceServiceRequest) ([]tracking.SpanBatch, error) {
 	var batches []tracking.SpanBatch
 	index := map[string]int{}
@@ -115,13 +116,13 @@ func addSpan(b *tracking.SpanBatch, s tracking.Span, info spanInfo) {
 func convertSpan(sp *tracepb.Span) (tracking.Span, spanInfo, error) {
 	var info spanInfo
 	if len(sp.GetTraceId()) != 16 {
-		return tracking.Span{}, info, badRequest("Invalid OpenTelemetry format: a span's trace_id must be 16 bytes, got %d", len(sp.GetTraceId()))
+		return tracking.Span{}, info, unconvertible("a span's trace_id must be 16 bytes, got %d", len(sp.GetTraceId()))
 	}
 	if len(sp.GetSpanId()) != 8 {
-		return tracking.Span{}, info, badRequest("Invalid OpenTelemetry format: a span's span_id must be 8 bytes, got %d", len(sp.GetSpanId()))
+		return tracking.Span{}, info, unconvertible("a span's span_id must be 8 bytes, got %d", len(sp.GetSpanId()))
 	}
 	if p := sp.GetParentSpanId(); len(p) != 0 && len(p) != 8 {
-		return tracking.Span{}, info, badRequest("Invalid OpenTelemetry format: a span's parent_span_id must be 8 bytes, got %d", len(p))
+		return tracking.Span{}, info, unconvertible("a span's parent_span_id must be 8 bytes, got %d", len(p))
 	}
 	traceID := TraceID(sp.GetTraceId())
 	s := tracking.Span{

@@ -102,10 +102,16 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// Error is a request the endpoint refuses, with the HTTP status OTLP
-// prescribes for it.
+// Error is a request the endpoint refuses and the HTTP status it gets: 400
+// for what MLflow's endpoint (mlflow/server/otel_api.py export_traces)
+// refuses as a bad request (content type, encoding, undecodable body, no
+// resource spans), 422 for a span MLflow's endpoint cannot convert
+// ("Cannot convert OpenTelemetry span to MLflow span"), and 413 for our
+// own bounds on size, span count and attribute values, which MLflow does
+// not have. Neither is one of the codes OTLP exporters retry (429, 502,
+// 503, 504): resending the same request cannot succeed.
 type Error struct {
-	Status  int // 400, 413 or 415
+	Status  int // 400, 413 or 422
 	Message string
 }
 
@@ -115,20 +121,31 @@ func badRequest(format string, args ...any) *Error {
 	return &Error{Status: 400, Message: fmt.Sprintf(format, args...)}
 }
 
+// unconvertible is the 422 MLflow's export_traces answers for a span
+// Span.from_otel_proto cannot read, with the reason appended.
+func unconvertible(format string, args ...any) *Error {
+	return &Error{Status: 422, Message: "Cannot convert OpenTelemetry span to MLflow span: " + fmt.Sprintf(format, args...)}
+}
+
 // tooLarge is the 413 for a body over the limit.
 func tooLarge(limit int64) *Error {
 	return &Error{Status: 413, Message: fmt.Sprintf("The request body is larger than %d bytes.", limit)}
 }
 
 // MediaType returns the OTLP encoding named by a Content-Type header
-// (parameters such as charset ignored), or a 415 Error.
+// (parameters such as charset ignored), or a 400 Error as MLflow's
+// export_traces answers (not OTLP's 415; both are final for an exporter).
+// An absent header is named "None", as MLflow's message prints it.
 func MediaType(contentType string) (string, error) {
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err == nil && (mt == ContentTypeProtobuf || mt == ContentTypeJSON) {
 		return mt, nil
 	}
-	return "", &Error{Status: 415, Message: fmt.Sprintf(
-		"Invalid Content-Type: %s. Expected: %s or %s", contentType, ContentTypeProtobuf, ContentTypeJSON)}
+	shown := contentType
+	if shown == "" {
+		shown = "None"
+	}
+	return "", badRequest("Invalid Content-Type: %s. Expected: %s or %s", shown, ContentTypeProtobuf, ContentTypeJSON)
 }
 
 // ReadBody reads an export body of at most the limit from r, decompressing
