@@ -232,7 +232,7 @@ func testOTLPExportThroughCaddy(t *testing.T) {
 		status      int
 	}{
 		{"truncated protobuf", "application/x-protobuf", good[:len(good)-3], 400},
-		{"wrong content type", "text/plain", good, 400}, // MLflow's export_traces, not OTLP's 415
+		{"wrong content type", "text/plain", good, 415}, // OTLP/HTTP's status, MLflow's message
 		{"oversized", "application/x-protobuf", bytes.Repeat([]byte{0x0a}, 17<<20), 413},
 		{"too many spans", "application/x-protobuf", mustProtoE(t, many), 413},
 		{"deep nesting", "application/x-protobuf", mustProtoE(t, deep), 400},

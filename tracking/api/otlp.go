@@ -35,10 +35,14 @@ import (
 //     body ({"detail": [{"type": "missing", "loc": ["header", ...], ...}]}),
 //     checked first as FastAPI resolves headers before the handler runs;
 //     an empty one is INVALID_PARAMETER_VALUE, as the gateway answers it;
-//   - what export_traces and decompress_otlp_body refuse (content type,
-//     content encoding, an undecodable or empty body) and our nesting
-//     bound: 400 {"detail": "..."} (otlpspans.Error);
-//   - a span that cannot become an MLflow span: 422 {"detail": ...};
+//   - a body refused before it reaches the store (otlpspans.Error): an
+//     unsupported content type, content encoding, an undecodable or empty
+//     body, a span MLflow could not convert, our nesting bound: OTLP/HTTP's
+//     answer, 415 for the content type and 400 for the rest, with a
+//     google.rpc.Status body (INVALID_ARGUMENT) in the request's encoding
+//     (JSON when the content type is unknown). The messages are
+//     export_traces' and decompress_otlp_body's; MLflow answers these
+//     with FastAPI's {"detail"} (and 400/422), which no OTLP exporter reads;
 //   - a store refusal (MlflowException in export_traces: experiment
 //     missing or deleted, invalid value, database unavailable): MLflow's
 //     {"error_code", "message"} with the code's status, as writeError
@@ -69,9 +73,12 @@ const OTLPExperimentHeader = "X-Mlflow-Experiment-Id"
 // OTLPExperimentID returns the experiment an OTLP export names.
 func OTLPExperimentID(h http.Header) string { return h.Get(OTLPExperimentHeader) }
 
-// rpcResourceExhausted is google.rpc.Code RESOURCE_EXHAUSTED, the code of
-// our 413 answers.
-const rpcResourceExhausted = 8
+// google.rpc.Code values of the google.rpc.Status bodies: INVALID_ARGUMENT
+// for a refused body, RESOURCE_EXHAUSTED for our 413 bounds.
+const (
+	rpcInvalidArgument   = 3
+	rpcResourceExhausted = 8
+)
 
 // otlpMissingHeader is FastAPI's 422 body for a required header that is
 // absent (pydantic 2's "missing" error), as MLflow's export_traces declares
@@ -173,10 +180,9 @@ func joinIDs(ids []string, n int) string {
 	return out
 }
 
-// otlpError answers a refused request (an otlpspans.Error): a 413 for our
-// bounds as a google.rpc.Status in the request's encoding, anything else
-// as FastAPI's {"detail": message} with its status, as export_traces
-// raises HTTPException.
+// otlpError answers a refused request (an otlpspans.Error) as OTLP/HTTP
+// says: its status and a google.rpc.Status in the request's encoding,
+// RESOURCE_EXHAUSTED for our 413 bounds and INVALID_ARGUMENT otherwise.
 func (s *Server) otlpError(w http.ResponseWriter, mediaType string, err error) {
 	var oe *otlpspans.Error
 	if !errors.As(err, &oe) {
@@ -184,14 +190,15 @@ func (s *Server) otlpError(w http.ResponseWriter, mediaType string, err error) {
 		writeJSON(w, http.StatusInternalServerError, internalError())
 		return
 	}
+	code := int32(rpcInvalidArgument)
 	if oe.Status == http.StatusRequestEntityTooLarge {
-		writeOTLP(w, mediaType, oe.Status, &spb.Status{Code: rpcResourceExhausted, Message: oe.Message})
-		return
+		code = rpcResourceExhausted
 	}
-	writeJSON(w, oe.Status, otlpDetail{oe.Message})
+	writeOTLP(w, mediaType, oe.Status, &spb.Status{Code: code, Message: oe.Message})
 }
 
-// otlpDetail is the body of FastAPI's HTTPException.
+// otlpDetail is the body of FastAPI's HTTPException, which export_traces
+// answers for a store failure that is not an MLflow error.
 type otlpDetail struct {
 	Detail string `json:"detail"`
 }

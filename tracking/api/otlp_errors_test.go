@@ -53,10 +53,12 @@ type otlpAnswer struct {
 	ctype  string
 	// kind is the body's shape: "detail" (FastAPI's {"detail": "..."}),
 	// "validation" (FastAPI's 422 list), "mlflow" ({"error_code",
-	// "message"}) or "rpc" (a google.rpc.Status in ctype's encoding).
+	// "message"}) or "rpc" (a google.rpc.Status in ctype's encoding,
+	// RESOURCE_EXHAUSTED for a 413, INVALID_ARGUMENT otherwise).
 	kind string
-	// detail is the exact detail, or with prefix set its beginning;
-	// for "mlflow" it is the error_code, for "rpc" a part of the message.
+	// detail is the exact detail, or with prefix set its beginning; for
+	// "mlflow" it is the error_code; for "rpc" the message's beginning,
+	// or with prefix set a part of it.
 	detail string
 	prefix bool
 	// message is a part of the MLflow error's message.
@@ -105,18 +107,25 @@ func checkOTLPAnswer(t *testing.T, r response, want otlpAnswer) {
 		} else {
 			err = proto.Unmarshal(r.body, &st)
 		}
-		if err != nil || st.Code != rpcResourceExhausted || !strings.Contains(st.Message, want.detail) {
-			t.Fatalf("body %q (%v), want a RESOURCE_EXHAUSTED google.rpc.Status with %q", r.body, err, want.detail)
+		code := int32(rpcInvalidArgument)
+		if want.status == http.StatusRequestEntityTooLarge {
+			code = rpcResourceExhausted
+		}
+		if err != nil || st.Code != code || !strings.Contains(st.Message, want.detail) ||
+			(!want.prefix && !strings.HasPrefix(st.Message, want.detail)) {
+			t.Fatalf("body %q (%v), want a google.rpc.Status code %d with %q", r.body, err, code, want.detail)
 		}
 	default:
 		t.Fatalf("unknown kind %q", want.kind)
 	}
 }
 
-// TestOTLPErrorAnswers: every refusal of POST /v1/traces has MLflow's
-// status, content type and body shape (mlflow/server/otel_api.py
-// export_traces, decompress_otlp_body, FastAPI's header validation), and
-// our own bounds answer a google.rpc.Status 413 as OTLP/HTTP says. None of
+// TestOTLPErrorAnswers: every refusal of POST /v1/traces has its status,
+// content type and body shape: a body refused before the store gets
+// OTLP/HTTP's answer (415 or 400, a google.rpc.Status in the request's
+// encoding) with the message of MLflow's export_traces or
+// decompress_otlp_body; a missing header FastAPI's 422; a store refusal
+// MLflow's JSON error; our own bounds a 413 RESOURCE_EXHAUSTED. None of
 // them is a status OTLP exporters retry.
 func TestOTLPErrorAnswers(t *testing.T) {
 	ts, _ := newTestServer(t, func(o *Options) { o.OTLPLimits.MaxBodyBytes = 64 << 10 })
@@ -151,29 +160,29 @@ func TestOTLPErrorAnswers(t *testing.T) {
 		{"empty experiment header", hdr(strp(""), strp(pb), nil), good,
 			otlpAnswer{status: 400, ctype: js, kind: "mlflow", detail: "INVALID_PARAMETER_VALUE", message: "x-mlflow-experiment-id"}},
 		{"unsupported content type", hdr(&exp, strp("text/plain"), nil), good,
-			otlpAnswer{status: 400, ctype: js, kind: "detail",
+			otlpAnswer{status: 415, ctype: js, kind: "rpc",
 				detail: "Invalid Content-Type: text/plain. Expected: application/x-protobuf or application/json"}},
 		{"no content type", hdr(&exp, nil, nil), good,
-			otlpAnswer{status: 400, ctype: js, kind: "detail",
+			otlpAnswer{status: 415, ctype: js, kind: "rpc",
 				detail: "Invalid Content-Type: None. Expected: application/x-protobuf or application/json"}},
 		{"bad protobuf", hdr(&exp, strp(pb), nil), good[:len(good)-7],
-			otlpAnswer{status: 400, ctype: js, kind: "detail", detail: "Invalid OpenTelemetry format", prefix: true}},
+			otlpAnswer{status: 400, ctype: pb, kind: "rpc", detail: "Invalid OpenTelemetry format", prefix: true}},
 		{"empty protobuf", hdr(&exp, strp(pb), nil), nil,
-			otlpAnswer{status: 400, ctype: js, kind: "detail", detail: "Invalid OpenTelemetry format - no spans found"}},
+			otlpAnswer{status: 400, ctype: pb, kind: "rpc", detail: "Invalid OpenTelemetry format - no spans found"}},
 		{"bad JSON", hdr(&exp, strp(js), nil), []byte(`{"resourceSpans": [`),
-			otlpAnswer{status: 400, ctype: js, kind: "detail", detail: "Invalid OpenTelemetry format", prefix: true}},
+			otlpAnswer{status: 400, ctype: js, kind: "rpc", detail: "Invalid OpenTelemetry format", prefix: true}},
 		{"JSON of the wrong shape", hdr(&exp, strp(js+"; charset=utf-8"), nil), []byte(`{"resourceSpans": 5}`),
-			otlpAnswer{status: 400, ctype: js, kind: "detail", detail: "Invalid OpenTelemetry format", prefix: true}},
+			otlpAnswer{status: 400, ctype: js, kind: "rpc", detail: "Invalid OpenTelemetry format", prefix: true}},
 		{"empty JSON export", hdr(&exp, strp(js), nil), []byte(`{}`),
-			otlpAnswer{status: 400, ctype: js, kind: "detail", detail: "Invalid OpenTelemetry format - no spans found"}},
+			otlpAnswer{status: 400, ctype: js, kind: "rpc", detail: "Invalid OpenTelemetry format - no spans found"}},
 		{"bad gzip", hdr(&exp, strp(pb), strp("gzip")), good,
-			otlpAnswer{status: 400, ctype: js, kind: "detail", detail: "Failed to decompress gzip payload"}},
+			otlpAnswer{status: 400, ctype: pb, kind: "rpc", detail: "Failed to decompress gzip payload"}},
 		{"bad deflate", hdr(&exp, strp(pb), strp("deflate")), good,
-			otlpAnswer{status: 400, ctype: js, kind: "detail", detail: "Failed to decompress deflate payload"}},
+			otlpAnswer{status: 400, ctype: pb, kind: "rpc", detail: "Failed to decompress deflate payload"}},
 		{"unsupported encoding", hdr(&exp, strp(pb), strp("br")), good,
-			otlpAnswer{status: 400, ctype: js, kind: "detail", detail: "Unsupported Content-Encoding: br"}},
+			otlpAnswer{status: 400, ctype: pb, kind: "rpc", detail: "Unsupported Content-Encoding: br"}},
 		{"span MLflow cannot convert", hdr(&exp, strp(pb), nil), badID,
-			otlpAnswer{status: 422, ctype: js, kind: "detail", detail: "Cannot convert OpenTelemetry span to MLflow span", prefix: true}},
+			otlpAnswer{status: 400, ctype: pb, kind: "rpc", detail: "Cannot convert OpenTelemetry span to MLflow span", prefix: true}},
 		// Store refusals: MLflow's JSON error with the code's status.
 		{"nonexistent experiment", hdr(strp("12345"), strp(pb), nil), good,
 			otlpAnswer{status: 404, ctype: js, kind: "mlflow", detail: "RESOURCE_DOES_NOT_EXIST", message: "12345"}},
@@ -184,11 +193,11 @@ func TestOTLPErrorAnswers(t *testing.T) {
 		// Our bounds: OTLP's 413 with a google.rpc.Status in the
 		// request's encoding.
 		{"body too large", hdr(&exp, strp(pb), nil), big,
-			otlpAnswer{status: 413, ctype: pb, kind: "rpc", detail: "larger than 65536 bytes"}},
+			otlpAnswer{status: 413, ctype: pb, kind: "rpc", detail: "larger than 65536 bytes", prefix: true}},
 		{"body too large, JSON", hdr(&exp, strp(js), nil), big,
-			otlpAnswer{status: 413, ctype: js, kind: "rpc", detail: "larger than 65536 bytes"}},
+			otlpAnswer{status: 413, ctype: js, kind: "rpc", detail: "larger than 65536 bytes", prefix: true}},
 		{"inflates too large", hdr(&exp, strp(pb), strp("gzip")), gzipped(t, big),
-			otlpAnswer{status: 413, ctype: pb, kind: "rpc", detail: "larger than 65536 bytes"}},
+			otlpAnswer{status: 413, ctype: pb, kind: "rpc", detail: "larger than 65536 bytes", prefix: true}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := otlpRawPost(t, ts.URL, c.headers, c.body)

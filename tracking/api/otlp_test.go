@@ -297,7 +297,7 @@ func TestOTLPBadRequests(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkOTLPAnswer(t, otlpPost(t, ts, exp, pb, "", b), otlpAnswer{status: 400, ctype: js, kind: "detail",
+		checkOTLPAnswer(t, otlpPost(t, ts, exp, pb, "", b), otlpAnswer{status: 400, ctype: pb, kind: "rpc",
 			detail: "Invalid OpenTelemetry format", prefix: true})
 	}
 	// Nothing was stored by any of these.

@@ -45,8 +45,8 @@ func TraceID(otelTraceID []byte) string { return "tr-" + hex.EncodeToString(otel
 
 // Convert turns a decoded export into one SpanBatch per trace, in the order
 // the traces first appear. A span without a 16-byte trace id or an 8-byte
-// span id is a 422 Error, MLflow's answer for a span it cannot convert
-// (MLflow refuses the whole request too).
+// span id is a 400 Error with MLflow's message for a span it cannot
+// convert (MLflow refuses the whole request too).
 func Convert(req *coltracepb.ExportTraceServiceRequest) ([]tracking.SpanBatch, error) {
 	var batches []tracking.SpanBatch
 	index := map[string]int{}

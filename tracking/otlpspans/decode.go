@@ -102,16 +102,16 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// Error is a request the endpoint refuses and the HTTP status it gets: 400
-// for what MLflow's endpoint (mlflow/server/otel_api.py export_traces)
-// refuses as a bad request (content type, encoding, undecodable body, no
-// resource spans), 422 for a span MLflow's endpoint cannot convert
-// ("Cannot convert OpenTelemetry span to MLflow span"), and 413 for our
+// Error is a request the endpoint refuses and the HTTP status OTLP/HTTP
+// prescribes for it: 415 for an unsupported content type, 400 for what
+// cannot be decoded or converted (an encoding, an undecodable body, no
+// resource spans, a span MLflow's endpoint could not convert), 413 for our
 // own bounds on size, span count and attribute values, which MLflow does
-// not have. Neither is one of the codes OTLP exporters retry (429, 502,
-// 503, 504): resending the same request cannot succeed.
+// not have. The messages are those of MLflow's endpoint
+// (mlflow/server/otel_api.py export_traces). None is a code OTLP
+// exporters retry (429, 502, 503, 504): resending cannot succeed.
 type Error struct {
-	Status  int // 400, 413 or 422
+	Status  int // 400, 413 or 415
 	Message string
 }
 
@@ -121,10 +121,10 @@ func badRequest(format string, args ...any) *Error {
 	return &Error{Status: 400, Message: fmt.Sprintf(format, args...)}
 }
 
-// unconvertible is the 422 MLflow's export_traces answers for a span
-// Span.from_otel_proto cannot read, with the reason appended.
+// unconvertible is the 400 for a span MLflow's Span.from_otel_proto could
+// not read, with export_traces' message and the reason appended.
 func unconvertible(format string, args ...any) *Error {
-	return &Error{Status: 422, Message: "Cannot convert OpenTelemetry span to MLflow span: " + fmt.Sprintf(format, args...)}
+	return &Error{Status: 400, Message: "Cannot convert OpenTelemetry span to MLflow span: " + fmt.Sprintf(format, args...)}
 }
 
 // tooLarge is the 413 for a body over the limit.
@@ -133,9 +133,8 @@ func tooLarge(limit int64) *Error {
 }
 
 // MediaType returns the OTLP encoding named by a Content-Type header
-// (parameters such as charset ignored), or a 400 Error as MLflow's
-// export_traces answers (not OTLP's 415; both are final for an exporter).
-// An absent header is named "None", as MLflow's message prints it.
+// (parameters such as charset ignored), or OTLP/HTTP's 415 Error with
+// MLflow's message (export_traces), where an absent header is "None".
 func MediaType(contentType string) (string, error) {
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err == nil && (mt == ContentTypeProtobuf || mt == ContentTypeJSON) {
@@ -145,7 +144,7 @@ func MediaType(contentType string) (string, error) {
 	if shown == "" {
 		shown = "None"
 	}
-	return "", badRequest("Invalid Content-Type: %s. Expected: %s or %s", shown, ContentTypeProtobuf, ContentTypeJSON)
+	return "", &Error{Status: 415, Message: fmt.Sprintf("Invalid Content-Type: %s. Expected: %s or %s", shown, ContentTypeProtobuf, ContentTypeJSON)}
 }
 
 // ReadBody reads an export body of at most the limit from r, decompressing

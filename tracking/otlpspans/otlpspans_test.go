@@ -109,11 +109,11 @@ func TestConvertDerivesTraceInfo(t *testing.T) {
 	if root["parent_span_id"] != nil || root["span_id"] != "AAAAAAAAAAE=" {
 		t.Fatalf("root %v", root)
 	}
-	// Bad ids are MLflow's 422 for a span it cannot convert.
+	// Bad ids are a 400 with MLflow's message for a span it cannot convert.
 	req.ResourceSpans[0].ScopeSpans[0].Spans[0].SpanId = []byte{1}
 	_, err = Convert(req)
 	var e *Error
-	if !errors.As(err, &e) || e.Status != 422 || !strings.HasPrefix(e.Message, "Cannot convert OpenTelemetry span to MLflow span: ") {
+	if !errors.As(err, &e) || e.Status != 400 || !strings.HasPrefix(e.Message, "Cannot convert OpenTelemetry span to MLflow span: ") {
 		t.Fatalf("bad span id: %v", err)
 	}
 }
