@@ -5,7 +5,7 @@
 // table. Filter, view and sort live in the URL query (reload and back work).
 import {
   route, h, clear, api, setQuery, navigate, fmtTime, fmtRelative, errorBox, toast,
-  dialog, confirm, action, isUserTag, experimentHref, permissionsFor,
+  dialog, confirm, action, isUserTag, experimentHref, permissionsFor, tokenPager,
 } from '../lib.js';
 
 const PAGE_SIZE = 100;
@@ -31,11 +31,9 @@ async function render(ctx) {
   document.title = `Experiments · ${oldTitle}`;
   ctx.onLeave(() => { document.title = oldTitle; });
 
-  // Page state: a stack of page tokens ('' = first page), the selection.
-  const tokens = [''];
-  let pageIndex = 0;
-  let nextToken = '';
+  // Page state (the pager keeps the page tokens), the selection.
   let experiments = [];
+  let more = false; // the server handed out a token for a next page
   let perms = { experiment: () => () => true };
   const selected = new Map(); // id -> name
 
@@ -68,7 +66,7 @@ async function render(ctx) {
     h('option', { value: 'all', selected: view === 'all' }, 'All'));
 
   const tableBox = h('div', { class: 'exp-table-box' });
-  const pager = h('div', { class: 'pager' });
+  const pager = tokenPager({ id: 'experiments', noun: 'experiment', size: PAGE_SIZE, go: (i) => load(i) });
 
   clear(ctx.main,
     h('div', { class: 'page-head' },
@@ -83,7 +81,7 @@ async function render(ctx) {
       ' — e.g. ', h('code', null, "name LIKE '%test%'"), '.'),
     filterError,
     tableBox,
-    pager);
+    pager.el);
 
   function syncSelection() {
     const n = selected.size;
@@ -104,12 +102,12 @@ async function render(ctx) {
     }
   }
 
-  async function load(index, { quiet = false } = {}) {
+  async function load(index) {
     let res;
     try {
       res = await api.post('experiments/search', {
         max_results: PAGE_SIZE,
-        page_token: tokens[index] || undefined,
+        page_token: pager.token(index) || undefined,
         filter: filter || undefined,
         view_type: VIEWS[view],
         order_by: [sortStr],
@@ -123,22 +121,29 @@ async function render(ctx) {
         clear(filterError, h('div', { class: 'error-box filter-error', role: 'alert' },
           h('strong', null, 'This filter cannot be used. '), err.message));
         clear(tableBox, h('div', { class: 'panel empty' }, 'Fix the filter above (or clear it) to see experiments.'));
-      } else {
-        clear(tableBox, errorBox(err));
+        pager.clearInfo();
+        return;
       }
-      clear(pager);
-      if (quiet) toast(err.message, 'error');
+      // The first page failing leaves nothing to show; a later one (Next,
+      // Previous, a reload after an action) keeps the page as it was.
+      if (index === 0) { clear(tableBox, errorBox(err)); pager.clearInfo(); }
+      if (index > 0 || experiments.length) toast(err.message, 'error');
       return;
     }
     const list = res.experiments || [];
+    // A reload after the last row of a later page went (deleted, restored
+    // or renamed out of the filter) steps back a page instead of showing
+    // the gone rows again.
+    if (!list.length && index > 0 && index === pager.index) { await load(index - 1); return; }
     // Which rows' actions the viewer may take (one question per page).
-    perms = await permissionsFor({ experiments: list.map((e) => e.experiment_id) }, ctx.signal);
-    pageIndex = index;
+    const p = await permissionsFor({ experiments: list.map((e) => e.experiment_id) }, ctx.signal);
+    // MLflow hands out a token whenever a page is full; the page after
+    // the last full one is empty: the pager stays and says so.
+    if (!pager.loaded(index, list.length, res.next_page_token)) return;
+    perms = p;
     experiments = list;
-    nextToken = res.next_page_token || '';
-    if (nextToken) tokens[index + 1] = nextToken;
+    more = !!res.next_page_token;
     drawTable();
-    drawPager();
   }
 
   function sortHeader(label, col, cls) {
@@ -160,8 +165,8 @@ async function render(ctx) {
       syncSelection();
       return;
     }
-    const first = pageIndex * PAGE_SIZE + 1;
-    count.textContent = nextToken || pageIndex ? `${first}–${first + experiments.length - 1}`
+    const first = pager.index * PAGE_SIZE + 1;
+    count.textContent = more || pager.index ? `${first}–${first + experiments.length - 1}`
       : `${experiments.length} experiment${experiments.length === 1 ? '' : 's'}`;
     const selectAll = h('input', { type: 'checkbox', class: 'select-all', 'aria-label': 'Select all experiments on this page', onchange: () => {
       for (const e of experiments) {
@@ -216,15 +221,7 @@ async function render(ctx) {
           : (id === '0' || !may('DeleteExperiment') ? null : h('button', { type: 'button', class: 'btn btn-small btn-quiet-danger', 'aria-label': `Delete ${e.name}`, onclick: () => remove(e) }, 'Delete'))));
   }
 
-  function drawPager() {
-    if (pageIndex === 0 && !nextToken) { clear(pager); return; }
-    clear(pager,
-      h('button', { type: 'button', class: 'btn', disabled: pageIndex === 0, onclick: () => load(pageIndex - 1, { quiet: true }) }, '‹ Previous'),
-      h('button', { type: 'button', class: 'btn', disabled: !nextToken, onclick: () => load(pageIndex + 1, { quiet: true }) }, 'Next ›'),
-      h('span', { class: 'muted' }, `Page ${pageIndex + 1}`));
-  }
-
-  const reload = () => load(pageIndex, { quiet: true });
+  const reload = () => load(pager.index);
 
   async function createExperiment() {
     const v = await dialog({
