@@ -427,7 +427,18 @@ export function fmtBytes(n) {
   return i === 0 ? `${n} B` : `${n.toFixed(1)} ${units[i]}`;
 }
 
+/** trunc shortens s to at most n characters, ending in '…' when cut. */
+export function trunc(s, n) {
+  s = String(s);
+  return s.length > n ? s.slice(0, n - 1) + '…' : s;
+}
+
 // ---------------------------------------------------------------- widgets
+
+/** timeCell shows epoch milliseconds as "3 min ago", the full time on hover. */
+export function timeCell(ms) {
+  return h('span', { title: fmtTime(ms) }, ms ? fmtRelative(ms) : '—');
+}
 
 /** errorBox renders an error for the user, with MLflow's error code. */
 export function errorBox(err) {
