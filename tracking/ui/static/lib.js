@@ -427,6 +427,15 @@ export function fmtBytes(n) {
   return i === 0 ? `${n} B` : `${n.toFixed(1)} ${units[i]}`;
 }
 
+/**
+ * parseSort splits an MLflow order_by clause such as "name ASC" into
+ * {key, asc}; no direction is descending, no clause sorts by defaultKey.
+ */
+export function parseSort(s, defaultKey) {
+  const m = /^\s*(.*?)(?:\s+(ASC|DESC))?\s*$/i.exec(s || '');
+  return { key: (m && m[1]) || defaultKey, asc: !!(m && m[2] && m[2].toUpperCase() === 'ASC') };
+}
+
 /** trunc shortens s to at most n characters, ending in '…' when cut. */
 export function trunc(s, n) {
   s = String(s);
@@ -434,6 +443,52 @@ export function trunc(s, n) {
 }
 
 // ---------------------------------------------------------------- widgets
+
+/**
+ * filterForm is a list's filter box for one of MLflow's search grammars:
+ * the input #<id>-filter, a Search button that puts the text in the URL's
+ * filter (a new history entry, so Back returns to the previous filter) and,
+ * while a filter is on, Clear. help is the id of the syntax help, if any.
+ * Returns {form, input, feedback}: feedback (#<id>-filter-error) is where
+ * filterProblem shows what the server said about the filter.
+ */
+export function filterForm({ id, label, value, placeholder, help }) {
+  const input = h('input', {
+    type: 'search', id: `${id}-filter`, class: 'filter-input', name: 'filter', value,
+    placeholder, autocomplete: 'off', spellcheck: 'false', 'aria-describedby': help,
+  });
+  const form = h('form', { class: 'filter-form grow', role: 'search', onsubmit: (e) => {
+    e.preventDefault();
+    setQuery({ filter: input.value.trim() }, { push: true });
+  } },
+  h('label', { for: `${id}-filter`, class: 'sr-only' }, label),
+  input,
+  h('button', { type: 'submit', class: 'btn' }, 'Search'),
+  value ? h('button', { type: 'button', class: 'btn btn-link', onclick: () => setQuery({ filter: '' }, { push: true }) }, 'Clear') : null);
+  const feedback = h('div', { id: `${id}-filter-error`, class: 'filter-feedback' });
+  return { form, input, feedback, help };
+}
+
+/**
+ * filterProblem shows a list's INVALID_PARAMETER_VALUE answer: about the
+ * filter (one is on and the message is not about order_by), the box is
+ * marked invalid; else the view (its order) cannot be shown, and when
+ * resetSort is given a button calls it. box gets a short note instead of
+ * the rows; nouns names them ("runs").
+ */
+export function filterProblem({ form, err, filter, box, nouns, resetSort }) {
+  const { input, feedback, help } = form;
+  const aboutFilter = !!filter && !/order_by|order by/i.test(err.message);
+  if (aboutFilter) {
+    input.classList.add('invalid');
+    input.setAttribute('aria-invalid', 'true');
+    input.setAttribute('aria-describedby', help ? `${feedback.id} ${help}` : feedback.id);
+  }
+  clear(feedback, h('div', { class: 'error-box filter-error', role: 'alert' },
+    h('strong', null, aboutFilter ? 'This filter cannot be used. ' : 'This view cannot be shown. '), err.message,
+    !aboutFilter && resetSort ? h('button', { type: 'button', class: 'btn btn-small', onclick: resetSort }, 'Reset sorting') : null));
+  clear(box, h('div', { class: 'panel empty' }, aboutFilter ? `Fix the filter above, or clear it, to see ${nouns}.` : `No ${nouns} to show.`));
+}
 
 /** timeCell shows epoch milliseconds as "3 min ago", the full time on hover. */
 export function timeCell(ms) {

@@ -5,7 +5,7 @@
 // table. Filter, view and sort live in the URL query (reload and back work).
 import {
   route, h, clear, api, setQuery, navigate, fmtTime, fmtRelative, errorBox, toast,
-  dialog, confirm, action, isUserTag, experimentHref, permissionsFor, tokenPager,
+  dialog, confirm, action, isUserTag, experimentHref, permissionsFor, tokenPager, parseSort, filterForm, filterProblem,
 } from '../lib.js';
 
 const PAGE_SIZE = 100;
@@ -13,19 +13,12 @@ const VIEWS = { active: 'ACTIVE_ONLY', deleted: 'DELETED_ONLY', all: 'ALL' };
 const DEFAULT_SORT = 'last_update_time DESC';
 const SORTABLE = { name: 'name', id: 'experiment_id', created: 'creation_time', updated: 'last_update_time' };
 
-/** parseSort splits "name ASC" into {key, asc}. */
-function parseSort(s) {
-  const m = /^\s*(.*?)\s*(?:\s(ASC|DESC))?\s*$/i.exec(s || '');
-  const key = m && m[1] ? m[1] : 'last_update_time';
-  return { key, asc: !!(m && m[2] && m[2].toUpperCase() === 'ASC') };
-}
-
 async function render(ctx) {
   const q = ctx.query;
   const filter = (q.get('filter') || '').trim();
   const view = VIEWS[q.get('view')] ? q.get('view') : 'active';
   const sortStr = q.get('order_by') || q.get('sort') || DEFAULT_SORT;
-  const sort = parseSort(sortStr);
+  const sort = parseSort(sortStr, 'last_update_time');
 
   const oldTitle = document.title;
   document.title = `Experiments · ${oldTitle}`;
@@ -45,20 +38,10 @@ async function render(ctx) {
   const count = h('span', { class: 'muted exp-count' });
 
   // ---- toolbar: filter + view
-  const filterInput = h('input', {
-    type: 'search', id: 'exp-filter', class: 'filter-input', name: 'filter', value: filter,
-    placeholder: "name LIKE '%churn%' and tags.team = 'ml'", autocomplete: 'off', spellcheck: 'false',
-    'aria-describedby': 'exp-filter-help',
+  const filterBox = filterForm({
+    id: 'exp', label: 'Filter experiments', value: filter, help: 'exp-filter-help',
+    placeholder: "name LIKE '%churn%' and tags.team = 'ml'",
   });
-  const filterError = h('div', { id: 'exp-filter-error', class: 'filter-feedback' });
-  const filterForm = h('form', { class: 'filter-form grow', role: 'search', onsubmit: (e) => {
-    e.preventDefault();
-    setQuery({ filter: filterInput.value.trim() }, { push: true });
-  } },
-  h('label', { for: 'exp-filter', class: 'sr-only' }, 'Filter experiments'),
-  filterInput,
-  h('button', { type: 'submit', class: 'btn' }, 'Search'),
-  filter ? h('button', { type: 'button', class: 'btn btn-link', onclick: () => setQuery({ filter: '' }, { push: true }) }, 'Clear') : null);
 
   const viewSelect = h('select', { id: 'exp-view', onchange: () => setQuery({ view: viewSelect.value === 'active' ? '' : viewSelect.value }, { push: true }) },
     h('option', { value: 'active', selected: view === 'active' }, 'Active'),
@@ -73,13 +56,13 @@ async function render(ctx) {
       h('h1', null, 'Experiments'), count,
       h('div', { class: 'actions' }, compareBtn, createBtn)),
     h('div', { class: 'toolbar' },
-      filterForm,
+      filterBox.form,
       h('div', { class: 'inline-field' }, h('label', { for: 'exp-view' }, 'Show'), viewSelect)),
     h('p', { id: 'exp-filter-help', class: 'help muted small' },
       'Filter by ', h('code', null, 'name'), ', ', h('code', null, 'tags.<key>'), ', ',
       h('code', null, 'creation_time'), ' or ', h('code', null, 'last_update_time'),
       ' — e.g. ', h('code', null, "name LIKE '%test%'"), '.'),
-    filterError,
+    filterBox.feedback,
     tableBox,
     pager.el);
 
@@ -114,13 +97,9 @@ async function render(ctx) {
       }, { signal: ctx.signal });
     } catch (err) {
       if (err.name === 'AbortError') throw err;
-      if (filter && err.code === 'INVALID_PARAMETER_VALUE') {
-        filterInput.classList.add('invalid');
-        filterInput.setAttribute('aria-invalid', 'true');
-        filterInput.setAttribute('aria-describedby', 'exp-filter-error');
-        clear(filterError, h('div', { class: 'error-box filter-error', role: 'alert' },
-          h('strong', null, 'This filter cannot be used. '), err.message));
-        clear(tableBox, h('div', { class: 'panel empty' }, 'Fix the filter above (or clear it) to see experiments.'));
+      if (index === 0 && err.code === 'INVALID_PARAMETER_VALUE') {
+        filterProblem({ form: filterBox, err, filter, box: tableBox, nouns: 'experiments',
+          resetSort: q.get('order_by') || q.get('sort') ? () => setQuery({ order_by: '', sort: '' }) : null });
         pager.clearInfo();
         return;
       }
