@@ -490,6 +490,20 @@ export function filterProblem({ form, err, filter, box, nouns, resetSort }) {
   clear(box, h('div', { class: 'panel empty' }, aboutFilter ? `Fix the filter above, or clear it, to see ${nouns}.` : `No ${nouns} to show.`));
 }
 
+/**
+ * listFailed shows why page index of a filtered list could not be loaded:
+ * for the first page, a bad filter or order (filterProblem, given problem's
+ * form, filter, box, nouns and resetSort) or else the error itself in box,
+ * with the pager's label emptied; for a later page (Next, Previous) a
+ * notice, and the page shown stays.
+ */
+export function listFailed(pager, index, err, problem) {
+  if (index > 0) { toast(err.message, 'error'); return; }
+  if (err.code === 'INVALID_PARAMETER_VALUE') filterProblem({ ...problem, err });
+  else clear(problem.box, errorBox(err));
+  pager.clearInfo();
+}
+
 /** timeCell shows epoch milliseconds as "3 min ago", the full time on hover. */
 export function timeCell(ms) {
   return h('span', { title: fmtTime(ms) }, ms ? fmtRelative(ms) : '—');
@@ -620,9 +634,12 @@ export function isUserTag(key) {
  * go(0) starts over.
  * A plain list passes fetch(token) (a promise of the response), rows(response)
  * (its list) and draw(list) instead of go: pager.load(index) then fetches,
- * counts and draws page index, and shows a failure in an errorBox in box.
+ * counts and draws page index, and shows a failure in an errorBox in box,
+ * or hands it to fail(err, index) when given. pager.load(index, pending)
+ * takes the answer of pending, page index's fetch started earlier (a first
+ * page asked for while the page's other data loads).
  */
-export function tokenPager({ id, noun, size, sizes, defaultSize, go, fetch: fetchPage, rows: rowsOf, draw: drawRows, box }) {
+export function tokenPager({ id, noun, size, sizes, defaultSize, go, fetch: fetchPage, rows: rowsOf, draw: drawRows, box, fail }) {
   const tokens = [''];
   let index = 0, next = '', last = false, rows = 0;
   // loads counts load calls and resets: an answer that arrives after a
@@ -681,14 +698,15 @@ export function tokenPager({ id, noun, size, sizes, defaultSize, go, fetch: fetc
       next = '';
       last = false;
     },
-    /** load shows page i of a plain list (given fetch, rows, draw and box). */
-    async load(i) {
+    /** load shows page i of a plain list (given fetch, rows, draw, and box or fail). */
+    async load(i, pending) {
       const mine = ++loads;
       let res;
       try {
-        res = await fetchPage(pager.token(i));
+        res = await (pending || fetchPage(pager.token(i)));
       } catch (err) {
         if (err.name === 'AbortError' || mine !== loads) return;
+        if (fail) { fail(err, i); return; }
         clear(box, errorBox(err));
         pager.clearInfo();
         return;

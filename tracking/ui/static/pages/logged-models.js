@@ -3,8 +3,8 @@
 // (details, metrics, params, tags, registered versions, and its artifacts
 // in the run page's artifact browser).
 import {
-  route, h, clear, api, setQuery, navigate, fmtTime, fmtRelative, fmtNumber, errorBox, toast, breadcrumbs,
-  runHref, experimentHref, tagsOf, tokenPager, parseSort, filterForm, filterProblem, trunc,
+  route, h, clear, api, setQuery, navigate, fmtTime, fmtRelative, fmtNumber, errorBox, breadcrumbs,
+  runHref, experimentHref, tagsOf, tokenPager, parseSort, filterForm, listFailed, trunc,
 } from '../lib.js';
 import { loadExperiment, sectionHead, loggedModelsHref, loggedModelHref } from './experiment-tabs.js';
 import { ArtifactBrowser } from './run.js';
@@ -91,34 +91,21 @@ async function renderList(ctx) {
     placeholder: "metrics.accuracy > 0.9 and params.lr = '0.01'",
   });
   const tableBox = h('div');
-  const pager = tokenPager({ id: 'lm', noun: 'model', size, go: (i) => load(i) });
+  const pager = tokenPager({
+    id: 'lm', noun: 'model', size,
+    fetch: fetchPage,
+    rows: (res) => res.models || [],
+    draw: (models) => { rows = models; draw(); },
+    fail: (err, index) => listFailed(pager, index, err, {
+      form: filterBox, filter, box: tableBox, nouns: 'models',
+      resetSort: q.get('order_by') ? () => setQuery({ order_by: '' }) : null,
+    }),
+  });
 
   clear(ctx.main,
     sectionHead(exp, 'models', 'Models'),
     h('div', { class: 'toolbar' }, filterBox.form),
     filterBox.feedback, tableBox, pager.el);
-
-  async function load(index, pending) {
-    let res;
-    try {
-      res = await (pending || fetchPage(pager.token(index)));
-    } catch (err) {
-      if (err.name === 'AbortError') throw err;
-      if (index === 0) {
-        if (err.code === 'INVALID_PARAMETER_VALUE') {
-          filterProblem({ form: filterBox, err, filter, box: tableBox, nouns: 'models',
-            resetSort: q.get('order_by') ? () => setQuery({ order_by: '' }) : null });
-        } else clear(tableBox, errorBox(err));
-        return;
-      }
-      toast(err.message, 'error');
-      return;
-    }
-    const models = res.models || [];
-    if (!pager.loaded(index, models.length, res.next_page_token)) return;
-    rows = models;
-    draw();
-  }
 
   function sortTh(label, key, firstDir) {
     const active = sort.key === key;
@@ -158,7 +145,7 @@ async function renderList(ctx) {
       })))));
   }
 
-  await load(0, firstPage);
+  await pager.load(0, firstPage);
 }
 
 

@@ -7,7 +7,7 @@
 import {
   route, h, clear, api, setQuery, navigate, fmtTime, fmtRelative, fmtDuration, fmtNumber,
   errorBox, toast, confirm, breadcrumbs, tagsOf, runHref, experimentHref, debounce, permissionsFor,
-  tokenPager, parseSort as parseOrder, filterForm, filterProblem,
+  tokenPager, parseSort as parseOrder, filterForm, listFailed,
 } from '../lib.js';
 import { experimentTabs } from './experiment-tabs.js';
 
@@ -110,7 +110,7 @@ async function render(ctx) {
     page_token: token || undefined,
   }, { signal: ctx.signal });
   const firstPage = fetchPage('');
-  firstPage.catch(() => {}); // handled by load(); this only avoids an unhandled rejection
+  firstPage.catch(() => {}); // handled by pager.load(); this only avoids an unhandled rejection
 
   // What the viewer may do here (asked with the experiments).
   const permsP = permissionsFor({ experiments: ids }, ctx.signal);
@@ -201,7 +201,20 @@ async function render(ctx) {
 
   const selBar = h('div', { class: 'selection-bar', role: 'region', 'aria-label': 'Selected runs', hidden: true }, selInfo, compareBtn, deleteBtn, restoreBtn, clearSelBtn);
   const tableBox = h('div', { class: 'runs-table-box' });
-  const pager = tokenPager({ id: 'runs', noun: 'run', size, sizes: SIZES, defaultSize: DEFAULT_SIZE, go: (i) => load(i) });
+  const pager = tokenPager({
+    id: 'runs', noun: 'run', size, sizes: SIZES, defaultSize: DEFAULT_SIZE,
+    fetch: fetchPage,
+    rows: (res) => res.runs || [],
+    draw: (runs) => {
+      rows = runs.map(indexRun);
+      if (cols === null) cols = defaultCols();
+      drawTable();
+    },
+    fail: (err, index) => listFailed(pager, index, err, {
+      form: filterBox, filter, box: tableBox, nouns: 'runs',
+      resetSort: q.get('order_by') || q.get('sort') ? () => setQuery({ order_by: '', sort: '' }) : null,
+    }),
+  });
 
   clear(ctx.main,
     head,
@@ -220,32 +233,6 @@ async function render(ctx) {
     selBar,
     tableBox,
     pager.el);
-
-  // ---- data
-  async function load(index, pending) {
-    let res;
-    try {
-      res = await (pending || fetchPage(pager.token(index)));
-    } catch (err) {
-      if (err.name === 'AbortError') throw err;
-      if (index === 0 && err.code === 'INVALID_PARAMETER_VALUE') {
-        filterProblem({ form: filterBox, err, filter, box: tableBox, nouns: 'runs',
-          resetSort: q.get('order_by') || q.get('sort') ? () => setQuery({ order_by: '', sort: '' }) : null });
-        pager.clearInfo();
-        return;
-      }
-      if (index === 0) { clear(tableBox, errorBox(err)); return; }
-      toast(err.message, 'error');
-      return;
-    }
-    const runs = res.runs || [];
-    // MLflow hands out a token whenever a page is full; the page after
-    // the last full one is empty: the pager stays and says so.
-    if (!pager.loaded(index, runs.length, res.next_page_token)) return;
-    rows = runs.map(indexRun);
-    if (cols === null) cols = defaultCols();
-    drawTable();
-  }
 
   // keysOnPage lists the keys of each kind found on the loaded runs.
   function keysOnPage() {
@@ -453,7 +440,7 @@ async function render(ctx) {
     if (failed.length) toast(`${failed.length} of ${noun} failed: ${failed[0]}`, 'error');
     else toast(op === 'delete' ? `Deleted ${noun}` : `Restored ${noun}`);
     selected.clear();
-    await load(pager.index);
+    await pager.load(pager.index);
   }
 
   // ---- column picker
@@ -559,7 +546,7 @@ async function render(ctx) {
     columnsBtn.textContent = `Columns (${cols.length})`;
   }
 
-  await load(0, firstPage);
+  await pager.load(0, firstPage);
   if (cols) columnsBtn.textContent = `Columns (${cols.length})`;
 }
 

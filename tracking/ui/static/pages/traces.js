@@ -5,8 +5,8 @@
 // as the server answers it. The view (filter, sort, page size) lives in the
 // URL query. Selected traces are deleted with delete-traces.
 import {
-  route, h, clear, api, setQuery, fmtTime, fmtRelative, fmtDuration, errorBox, toast, confirm,
-  runHref, permissionsFor, tokenPager, parseSort, filterForm, filterProblem, trunc,
+  route, h, clear, api, setQuery, fmtTime, fmtRelative, fmtDuration, toast, confirm,
+  runHref, permissionsFor, tokenPager, parseSort, filterForm, listFailed, trunc,
 } from '../lib.js';
 import { loadExperiment, sectionHead, traceHref } from './experiment-tabs.js';
 import {
@@ -62,7 +62,16 @@ async function render(ctx) {
   const clearSelBtn = h('button', { type: 'button', class: 'btn btn-link', hidden: true, onclick: () => { selected.clear(); syncSelection(); } }, 'Clear selection');
   const selBar = h('div', { class: 'selection-bar', role: 'region', 'aria-label': 'Selected traces', hidden: true }, selInfo, deleteBtn, clearSelBtn);
   const tableBox = h('div', { class: 'traces-table-box' });
-  const pager = tokenPager({ id: 'traces', noun: 'trace', size, sizes: SIZES, defaultSize: DEFAULT_SIZE, go: (i) => load(i) });
+  const pager = tokenPager({
+    id: 'traces', noun: 'trace', size, sizes: SIZES, defaultSize: DEFAULT_SIZE,
+    fetch: fetchPage,
+    rows: (res) => res.traces || [],
+    draw: (traces) => { rows = traces; drawTable(); },
+    fail: (err, index) => listFailed(pager, index, err, {
+      form: filterBox, filter, box: tableBox, nouns: 'traces',
+      resetSort: q.get('order_by') ? () => setQuery({ order_by: '' }) : null,
+    }),
+  });
 
   clear(ctx.main,
     sectionHead(exp, 'traces', 'Traces'),
@@ -78,29 +87,6 @@ async function render(ctx) {
     selBar,
     tableBox,
     pager.el);
-
-  async function load(index, pending) {
-    let res;
-    try {
-      res = await (pending || fetchPage(pager.token(index)));
-    } catch (err) {
-      if (err.name === 'AbortError') throw err;
-      if (index === 0 && err.code === 'INVALID_PARAMETER_VALUE') {
-        filterProblem({ form: filterBox, err, filter, box: tableBox, nouns: 'traces',
-          resetSort: q.get('order_by') ? () => setQuery({ order_by: '' }) : null });
-        return;
-      }
-      if (index === 0) { clear(tableBox, errorBox(err)); return; }
-      toast(err.message, 'error');
-      return;
-    }
-    const traces = res.traces || [];
-    // MLflow hands out a token whenever a page is full; the page after
-    // the last full one is empty: the pager stays and says so.
-    if (!pager.loaded(index, traces.length, res.next_page_token)) return;
-    rows = traces;
-    drawTable();
-  }
 
   function sortHeader(label, key, firstDir, cls) {
     const active = sort.key === key;
@@ -218,9 +204,9 @@ async function render(ctx) {
     }
     toast(`Deleted ${deleted} trace${deleted === 1 ? '' : 's'}`);
     selected.clear();
-    await load(pager.index);
+    await pager.load(pager.index);
   }
 
-  await load(0, firstPage);
+  await pager.load(0, firstPage);
 }
 
