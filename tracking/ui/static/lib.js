@@ -504,6 +504,27 @@ export function listFailed(pager, index, err, problem) {
   pager.clearInfo();
 }
 
+/**
+ * syncRowChecks ticks the row checkboxes in box (input.row-select, whose
+ * value is the row's id) that selected has, marks their rows .selected,
+ * and sets the select-all box (input.select-all) to all, some or none.
+ */
+export function syncRowChecks(box, selected) {
+  const boxes = box.querySelectorAll('input.row-select');
+  let k = 0;
+  for (const cb of boxes) {
+    const on = selected.has(cb.value);
+    if (cb.checked !== on) cb.checked = on;
+    cb.closest('tr').classList.toggle('selected', on);
+    if (on) k++;
+  }
+  const all = box.querySelector('input.select-all');
+  if (all) {
+    all.checked = boxes.length > 0 && k === boxes.length;
+    all.indeterminate = k > 0 && k < boxes.length;
+  }
+}
+
 /** timeCell shows epoch milliseconds as "3 min ago", the full time on hover. */
 export function timeCell(ms) {
   return h('span', { title: fmtTime(ms) }, ms ? fmtRelative(ms) : '—');

@@ -5,7 +5,7 @@
 // table. Filter, view and sort live in the URL query (reload and back work).
 import {
   route, h, clear, api, setQuery, navigate, fmtTime, fmtRelative, errorBox, toast,
-  dialog, confirm, action, isUserTag, experimentHref, permissionsFor, tokenPager, parseSort, filterForm, filterProblem,
+  dialog, confirm, action, isUserTag, experimentHref, permissionsFor, tokenPager, parseSort, filterForm, filterProblem, syncRowChecks,
 } from '../lib.js';
 
 const PAGE_SIZE = 100;
@@ -71,18 +71,7 @@ async function render(ctx) {
     compareBtn.disabled = n === 0;
     compareBtn.textContent = n ? `Compare runs (${n})` : 'Compare runs';
     compareBtn.title = n ? `Show the runs of the ${n} selected experiment${n === 1 ? '' : 's'} in one table` : 'Select experiments to see their runs together';
-    for (const cb of tableBox.querySelectorAll('input.row-select')) {
-      const on = selected.has(cb.value);
-      cb.checked = on;
-      cb.closest('tr').classList.toggle('selected', on);
-    }
-    const all = tableBox.querySelector('input.select-all');
-    if (all) {
-      const boxes = [...tableBox.querySelectorAll('input.row-select')];
-      const k = boxes.filter((b) => b.checked).length;
-      all.checked = boxes.length > 0 && k === boxes.length;
-      all.indeterminate = k > 0 && k < boxes.length;
-    }
+    syncRowChecks(tableBox, selected);
   }
 
   async function load(index) {

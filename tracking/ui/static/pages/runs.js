@@ -7,7 +7,7 @@
 import {
   route, h, clear, api, setQuery, navigate, fmtTime, fmtRelative, fmtDuration, fmtNumber,
   errorBox, toast, confirm, breadcrumbs, tagsOf, runHref, experimentHref, debounce, permissionsFor,
-  tokenPager, parseSort as parseOrder, filterForm, listFailed,
+  tokenPager, parseSort as parseOrder, filterForm, listFailed, syncRowChecks,
 } from '../lib.js';
 import { experimentTabs } from './experiment-tabs.js';
 
@@ -404,19 +404,7 @@ async function render(ctx) {
     restoreBtn.disabled = !stages.some((s) => s === 'deleted');
     restoreBtn.hidden = view === 'active' || !mayRestore;
     clearSelBtn.hidden = n === 0;
-    for (const cb of tableBox.querySelectorAll('input.row-select')) {
-      const on = selected.has(cb.value);
-      if (cb.checked !== on) cb.checked = on;
-      cb.closest('tr').classList.toggle('selected', on);
-    }
-    const all = tableBox.querySelector('input.select-all');
-    if (all) {
-      const boxes = tableBox.querySelectorAll('input.row-select');
-      let k = 0;
-      for (const b of boxes) if (b.checked) k++;
-      all.checked = boxes.length > 0 && k === boxes.length;
-      all.indeterminate = k > 0 && k < boxes.length;
-    }
+    syncRowChecks(tableBox, selected);
   }
 
   async function lifecycle(op) {

@@ -6,7 +6,7 @@
 // URL query. Selected traces are deleted with delete-traces.
 import {
   route, h, clear, api, setQuery, fmtTime, fmtRelative, fmtDuration, toast, confirm,
-  runHref, permissionsFor, tokenPager, parseSort, filterForm, listFailed, trunc,
+  runHref, permissionsFor, tokenPager, parseSort, filterForm, listFailed, trunc, syncRowChecks,
 } from '../lib.js';
 import { loadExperiment, sectionHead, traceHref } from './experiment-tabs.js';
 import {
@@ -171,19 +171,7 @@ async function render(ctx) {
     selInfo.textContent = n ? `${n} selected` : 'Select traces to delete them.';
     deleteBtn.disabled = n === 0;
     clearSelBtn.hidden = n === 0;
-    for (const cb of tableBox.querySelectorAll('input.row-select')) {
-      const on = selected.has(cb.value);
-      if (cb.checked !== on) cb.checked = on;
-      cb.closest('tr').classList.toggle('selected', on);
-    }
-    const all = tableBox.querySelector('input.select-all');
-    if (all) {
-      const boxes = tableBox.querySelectorAll('input.row-select');
-      let k = 0;
-      for (const b of boxes) if (b.checked) k++;
-      all.checked = boxes.length > 0 && k === boxes.length;
-      all.indeterminate = k > 0 && k < boxes.length;
-    }
+    syncRowChecks(tableBox, selected);
   }
 
   async function removeSelected() {
