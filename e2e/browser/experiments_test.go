@@ -208,9 +208,22 @@ func TestExperimentsPage(t *testing.T) {
 
 	// Select two experiments and compare their runs.
 	p.open("/experiments", "experiments")
+	// The select-all box: all rows, then none, then some (indeterminate).
+	rowCount := p.count("table.exp-table tbody tr")
+	selectAll := "table.exp-table input.select-all"
+	p.click(selectAll)
+	p.wantText(".page-head .actions", fmt.Sprintf("Compare runs (%d)", rowCount))
+	if n := p.count("table.exp-table tbody tr.selected"); n != rowCount {
+		t.Errorf("select all marks %d of %d rows", n, rowCount)
+	}
+	p.click(selectAll)
+	erPoll(p, "none selected", `document.querySelectorAll('table.exp-table input.row-select:checked').length === 0`)
 	p.click(fmt.Sprintf(`tr[data-id=%q] input.row-select`, vision))
 	p.click(fmt.Sprintf(`tr[data-id=%q] input.row-select`, nlp))
 	p.wantText(".page-head .actions", "Compare runs (2)")
+	if s := erEval[string](p, "select-all state", `(() => { const a = document.querySelector('`+selectAll+`'); return a.checked + '/' + a.indeterminate; })()`); s != "false/true" {
+		t.Errorf("with 2 of %d rows selected the select-all box is checked/indeterminate %s, want false/true", rowCount, s)
+	}
 	p.click(".page-head .actions button:first-child")
 	p.run("the runs page", waitPage("runs"))
 	p.wantLocation("compare of the two experiments", func(loc string) bool {
