@@ -208,9 +208,22 @@ func TestExperimentsPage(t *testing.T) {
 
 	// Select two experiments and compare their runs.
 	p.open("/experiments", "experiments")
+	// The select-all box: all rows, then none, then some (indeterminate).
+	rowCount := p.count("table.exp-table tbody tr")
+	selectAll := "table.exp-table input.select-all"
+	p.click(selectAll)
+	p.wantText(".page-head .actions", fmt.Sprintf("Compare runs (%d)", rowCount))
+	if n := p.count("table.exp-table tbody tr.selected"); n != rowCount {
+		t.Errorf("select all marks %d of %d rows", n, rowCount)
+	}
+	p.click(selectAll)
+	erPoll(p, "none selected", `document.querySelectorAll('table.exp-table input.row-select:checked').length === 0`)
 	p.click(fmt.Sprintf(`tr[data-id=%q] input.row-select`, vision))
 	p.click(fmt.Sprintf(`tr[data-id=%q] input.row-select`, nlp))
 	p.wantText(".page-head .actions", "Compare runs (2)")
+	if s := erEval[string](p, "select-all state", `(() => { const a = document.querySelector('`+selectAll+`'); return a.checked + '/' + a.indeterminate; })()`); s != "false/true" {
+		t.Errorf("with 2 of %d rows selected the select-all box is checked/indeterminate %s, want false/true", rowCount, s)
+	}
 	p.click(".page-head .actions button:first-child")
 	p.run("the runs page", waitPage("runs"))
 	p.wantLocation("compare of the two experiments", func(loc string) bool {
@@ -234,9 +247,44 @@ func TestExperimentsPage(t *testing.T) {
 	if s := erEval[string](p, "aria-sort", `document.querySelector('.exp-table th[aria-sort]').textContent + '=' + document.querySelector('.exp-table th[aria-sort]').getAttribute('aria-sort')`); !strings.HasPrefix(s, "Name") || !strings.HasSuffix(s, "=ascending") {
 		t.Errorf("sorted header %q", s)
 	}
-	p.click(".pager button:nth-child(2)")
+	page1First := erEval[string](p, "first row", `document.querySelector('table.exp-table tbody tr td.col-name').textContent`)
+	// The shared page-token pager: its range label, Previous off on page 1.
+	p.wantText("#main .page-info", "Experiments 1–100")
+	if !erEval[bool](p, "prev on page 1", `document.querySelector('#experiments-prev').disabled`) {
+		t.Error("Previous is enabled on the first page")
+	}
+	p.click("#experiments-next")
 	erPoll(p, "page 2", `document.querySelector('.page-head').textContent.includes('101–')`)
-	// 105 active experiments: bulk-000..099, churn, Default, nlp, speech, vision.
+	// 105 active experiments: Default, bulk-000..099, churn, nlp, speech, vision.
 	p.wantCount("table.exp-table tbody tr", 5) // page 2
 	p.wantText("table.exp-table", "vision-resnet")
+	p.wantText("#main .page-info", "Experiments 101–105 of 105")
+	if !erEval[bool](p, "next on the last page", `document.querySelector('#experiments-next').disabled`) {
+		t.Error("Next is enabled on the last page")
+	}
+	// The page keeps its filter, view and order while paging.
+	p.wantLocationHas("order_by=")
+	// Previous goes back to the first page of the same order.
+	p.click("#experiments-prev")
+	erPoll(p, "page 1 again", `document.querySelector('.page-head').textContent.includes('1–100')`)
+	p.wantCount("table.exp-table tbody tr", 100)
+	if first := erEval[string](p, "first row", `document.querySelector('table.exp-table tbody tr td.col-name').textContent`); first != page1First {
+		t.Errorf("page 1 again starts with %q, first time with %q", first, page1First)
+	}
+
+	// Deleting the last row of the last page steps back to the page before
+	// rather than keep showing the deleted row.
+	p.click("#experiments-next")
+	erPoll(p, "page 2 again", `document.querySelectorAll('table.exp-table tbody tr').length === 5`)
+	ids := erEval[[]string](p, "page 2 ids", `[...document.querySelectorAll('table.exp-table tbody tr')].map((r) => r.dataset.id)`)
+	for _, id := range ids[:len(ids)-1] {
+		api.post("experiments/delete", map[string]any{"experiment_id": id})
+	}
+	lastRow := fmt.Sprintf(`tr[data-id=%q]`, ids[len(ids)-1])
+	p.click(lastRow + ` button[aria-label^="Delete"]`)
+	p.dialogSubmit()
+	erPoll(p, "back on page 1", `document.querySelectorAll('table.exp-table tbody tr').length === 100 && document.querySelector('#experiments-prev').disabled`)
+	if erEval[bool](p, "deleted row", `!!document.querySelector('`+lastRow+`')`) {
+		t.Error("the deleted experiment is still listed")
+	}
 }

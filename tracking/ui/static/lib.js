@@ -427,7 +427,108 @@ export function fmtBytes(n) {
   return i === 0 ? `${n} B` : `${n.toFixed(1)} ${units[i]}`;
 }
 
+/**
+ * parseSort splits an MLflow order_by clause such as "name ASC" into
+ * {key, asc}; no direction is descending, no clause sorts by defaultKey.
+ */
+export function parseSort(s, defaultKey) {
+  const m = /^\s*(.*?)(?:\s+(ASC|DESC))?\s*$/i.exec(s || '');
+  return { key: (m && m[1]) || defaultKey, asc: !!(m && m[2] && m[2].toUpperCase() === 'ASC') };
+}
+
+/** trunc shortens s to at most n characters, ending in '…' when cut. */
+export function trunc(s, n) {
+  s = String(s);
+  return s.length > n ? s.slice(0, n - 1) + '…' : s;
+}
+
 // ---------------------------------------------------------------- widgets
+
+/**
+ * filterForm is a list's filter box for one of MLflow's search grammars:
+ * the input #<id>-filter, a Search button that puts the text in the URL's
+ * filter (a new history entry, so Back returns to the previous filter) and,
+ * while a filter is on, Clear. help is the id of the syntax help, if any.
+ * Returns {form, input, feedback}: feedback (#<id>-filter-error) is where
+ * filterProblem shows what the server said about the filter.
+ */
+export function filterForm({ id, label, value, placeholder, help }) {
+  const input = h('input', {
+    type: 'search', id: `${id}-filter`, class: 'filter-input', name: 'filter', value,
+    placeholder, autocomplete: 'off', spellcheck: 'false', 'aria-describedby': help,
+  });
+  const form = h('form', { class: 'filter-form grow', role: 'search', onsubmit: (e) => {
+    e.preventDefault();
+    setQuery({ filter: input.value.trim() }, { push: true });
+  } },
+  h('label', { for: `${id}-filter`, class: 'sr-only' }, label),
+  input,
+  h('button', { type: 'submit', class: 'btn' }, 'Search'),
+  value ? h('button', { type: 'button', class: 'btn btn-link', onclick: () => setQuery({ filter: '' }, { push: true }) }, 'Clear') : null);
+  const feedback = h('div', { id: `${id}-filter-error`, class: 'filter-feedback' });
+  return { form, input, feedback, help };
+}
+
+/**
+ * filterProblem shows a list's INVALID_PARAMETER_VALUE answer: about the
+ * filter (one is on and the message is not about order_by), the box is
+ * marked invalid; else the view (its order) cannot be shown, and when
+ * resetSort is given a button calls it. box gets a short note instead of
+ * the rows; nouns names them ("runs").
+ */
+export function filterProblem({ form, err, filter, box, nouns, resetSort }) {
+  const { input, feedback, help } = form;
+  const aboutFilter = !!filter && !/order_by|order by/i.test(err.message);
+  if (aboutFilter) {
+    input.classList.add('invalid');
+    input.setAttribute('aria-invalid', 'true');
+    input.setAttribute('aria-describedby', help ? `${feedback.id} ${help}` : feedback.id);
+  }
+  clear(feedback, h('div', { class: 'error-box filter-error', role: 'alert' },
+    h('strong', null, aboutFilter ? 'This filter cannot be used. ' : 'This view cannot be shown. '), err.message,
+    !aboutFilter && resetSort ? h('button', { type: 'button', class: 'btn btn-small', onclick: resetSort }, 'Reset sorting') : null));
+  clear(box, h('div', { class: 'panel empty' }, aboutFilter ? `Fix the filter above, or clear it, to see ${nouns}.` : `No ${nouns} to show.`));
+}
+
+/**
+ * listFailed shows why page index of a filtered list could not be loaded:
+ * for the first page, a bad filter or order (filterProblem, given problem's
+ * form, filter, box, nouns and resetSort) or else the error itself in box,
+ * with the pager's label emptied; for a later page (Next, Previous) a
+ * notice, and the page shown stays.
+ */
+export function listFailed(pager, index, err, problem) {
+  if (index > 0) { toast(err.message, 'error'); return; }
+  if (err.code === 'INVALID_PARAMETER_VALUE') filterProblem({ ...problem, err });
+  else clear(problem.box, errorBox(err));
+  pager.clearInfo();
+}
+
+/**
+ * syncRowChecks ticks the row checkboxes in box (input.row-select, whose
+ * value is the row's id) that selected has, marks their rows .selected,
+ * and sets the select-all box (input.select-all) to all, some or none.
+ */
+export function syncRowChecks(box, selected) {
+  const boxes = box.querySelectorAll('input.row-select');
+  let k = 0;
+  for (const cb of boxes) {
+    const on = selected.has(cb.value);
+    if (cb.checked !== on) cb.checked = on;
+    cb.closest('tr').classList.toggle('selected', on);
+    if (on) k++;
+  }
+  const all = box.querySelector('input.select-all');
+  if (all) {
+    all.checked = boxes.length > 0 && k === boxes.length;
+    all.indeterminate = k > 0 && k < boxes.length;
+  }
+}
+
+/** timeCell shows epoch milliseconds as "3 min ago", the full time on hover. */
+export function timeCell(ms) {
+  return h('span', { title: fmtTime(ms) }, ms ? fmtRelative(ms) : '—');
+}
 
 /** errorBox renders an error for the user, with MLflow's error code. */
 export function errorBox(err) {
@@ -554,9 +655,12 @@ export function isUserTag(key) {
  * go(0) starts over.
  * A plain list passes fetch(token) (a promise of the response), rows(response)
  * (its list) and draw(list) instead of go: pager.load(index) then fetches,
- * counts and draws page index, and shows a failure in an errorBox in box.
+ * counts and draws page index, and shows a failure in an errorBox in box,
+ * or hands it to fail(err, index) when given. pager.load(index, pending)
+ * takes the answer of pending, page index's fetch started earlier (a first
+ * page asked for while the page's other data loads).
  */
-export function tokenPager({ id, noun, size, sizes, defaultSize, go, fetch: fetchPage, rows: rowsOf, draw: drawRows, box }) {
+export function tokenPager({ id, noun, size, sizes, defaultSize, go, fetch: fetchPage, rows: rowsOf, draw: drawRows, box, fail }) {
   const tokens = [''];
   let index = 0, next = '', last = false, rows = 0;
   // loads counts load calls and resets: an answer that arrives after a
@@ -615,14 +719,15 @@ export function tokenPager({ id, noun, size, sizes, defaultSize, go, fetch: fetc
       next = '';
       last = false;
     },
-    /** load shows page i of a plain list (given fetch, rows, draw and box). */
-    async load(i) {
+    /** load shows page i of a plain list (given fetch, rows, draw, and box or fail). */
+    async load(i, pending) {
       const mine = ++loads;
       let res;
       try {
-        res = await fetchPage(pager.token(i));
+        res = await (pending || fetchPage(pager.token(i)));
       } catch (err) {
         if (err.name === 'AbortError' || mine !== loads) return;
+        if (fail) { fail(err, i); return; }
         clear(box, errorBox(err));
         pager.clearInfo();
         return;

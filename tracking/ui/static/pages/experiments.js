@@ -5,7 +5,7 @@
 // table. Filter, view and sort live in the URL query (reload and back work).
 import {
   route, h, clear, api, setQuery, navigate, fmtTime, fmtRelative, errorBox, toast,
-  dialog, confirm, action, isUserTag, experimentHref, permissionsFor,
+  dialog, confirm, action, isUserTag, experimentHref, permissionsFor, tokenPager, parseSort, filterForm, filterProblem, syncRowChecks,
 } from '../lib.js';
 
 const PAGE_SIZE = 100;
@@ -13,29 +13,20 @@ const VIEWS = { active: 'ACTIVE_ONLY', deleted: 'DELETED_ONLY', all: 'ALL' };
 const DEFAULT_SORT = 'last_update_time DESC';
 const SORTABLE = { name: 'name', id: 'experiment_id', created: 'creation_time', updated: 'last_update_time' };
 
-/** parseSort splits "name ASC" into {key, asc}. */
-function parseSort(s) {
-  const m = /^\s*(.*?)\s*(?:\s(ASC|DESC))?\s*$/i.exec(s || '');
-  const key = m && m[1] ? m[1] : 'last_update_time';
-  return { key, asc: !!(m && m[2] && m[2].toUpperCase() === 'ASC') };
-}
-
 async function render(ctx) {
   const q = ctx.query;
   const filter = (q.get('filter') || '').trim();
   const view = VIEWS[q.get('view')] ? q.get('view') : 'active';
   const sortStr = q.get('order_by') || q.get('sort') || DEFAULT_SORT;
-  const sort = parseSort(sortStr);
+  const sort = parseSort(sortStr, 'last_update_time');
 
   const oldTitle = document.title;
   document.title = `Experiments · ${oldTitle}`;
   ctx.onLeave(() => { document.title = oldTitle; });
 
-  // Page state: a stack of page tokens ('' = first page), the selection.
-  const tokens = [''];
-  let pageIndex = 0;
-  let nextToken = '';
+  // Page state (the pager keeps the page tokens), the selection.
   let experiments = [];
+  let more = false; // the server handed out a token for a next page
   let perms = { experiment: () => () => true };
   const selected = new Map(); // id -> name
 
@@ -47,20 +38,10 @@ async function render(ctx) {
   const count = h('span', { class: 'muted exp-count' });
 
   // ---- toolbar: filter + view
-  const filterInput = h('input', {
-    type: 'search', id: 'exp-filter', class: 'filter-input', name: 'filter', value: filter,
-    placeholder: "name LIKE '%churn%' and tags.team = 'ml'", autocomplete: 'off', spellcheck: 'false',
-    'aria-describedby': 'exp-filter-help',
+  const filterBox = filterForm({
+    id: 'exp', label: 'Filter experiments', value: filter, help: 'exp-filter-help',
+    placeholder: "name LIKE '%churn%' and tags.team = 'ml'",
   });
-  const filterError = h('div', { id: 'exp-filter-error', class: 'filter-feedback' });
-  const filterForm = h('form', { class: 'filter-form grow', role: 'search', onsubmit: (e) => {
-    e.preventDefault();
-    setQuery({ filter: filterInput.value.trim() }, { push: true });
-  } },
-  h('label', { for: 'exp-filter', class: 'sr-only' }, 'Filter experiments'),
-  filterInput,
-  h('button', { type: 'submit', class: 'btn' }, 'Search'),
-  filter ? h('button', { type: 'button', class: 'btn btn-link', onclick: () => setQuery({ filter: '' }, { push: true }) }, 'Clear') : null);
 
   const viewSelect = h('select', { id: 'exp-view', onchange: () => setQuery({ view: viewSelect.value === 'active' ? '' : viewSelect.value }, { push: true }) },
     h('option', { value: 'active', selected: view === 'active' }, 'Active'),
@@ -68,77 +49,69 @@ async function render(ctx) {
     h('option', { value: 'all', selected: view === 'all' }, 'All'));
 
   const tableBox = h('div', { class: 'exp-table-box' });
-  const pager = h('div', { class: 'pager' });
+  const pager = tokenPager({ id: 'experiments', noun: 'experiment', size: PAGE_SIZE, go: (i) => load(i) });
 
   clear(ctx.main,
     h('div', { class: 'page-head' },
       h('h1', null, 'Experiments'), count,
       h('div', { class: 'actions' }, compareBtn, createBtn)),
     h('div', { class: 'toolbar' },
-      filterForm,
+      filterBox.form,
       h('div', { class: 'inline-field' }, h('label', { for: 'exp-view' }, 'Show'), viewSelect)),
     h('p', { id: 'exp-filter-help', class: 'help muted small' },
       'Filter by ', h('code', null, 'name'), ', ', h('code', null, 'tags.<key>'), ', ',
       h('code', null, 'creation_time'), ' or ', h('code', null, 'last_update_time'),
       ' — e.g. ', h('code', null, "name LIKE '%test%'"), '.'),
-    filterError,
+    filterBox.feedback,
     tableBox,
-    pager);
+    pager.el);
 
   function syncSelection() {
     const n = selected.size;
     compareBtn.disabled = n === 0;
     compareBtn.textContent = n ? `Compare runs (${n})` : 'Compare runs';
     compareBtn.title = n ? `Show the runs of the ${n} selected experiment${n === 1 ? '' : 's'} in one table` : 'Select experiments to see their runs together';
-    for (const cb of tableBox.querySelectorAll('input.row-select')) {
-      const on = selected.has(cb.value);
-      cb.checked = on;
-      cb.closest('tr').classList.toggle('selected', on);
-    }
-    const all = tableBox.querySelector('input.select-all');
-    if (all) {
-      const boxes = [...tableBox.querySelectorAll('input.row-select')];
-      const k = boxes.filter((b) => b.checked).length;
-      all.checked = boxes.length > 0 && k === boxes.length;
-      all.indeterminate = k > 0 && k < boxes.length;
-    }
+    syncRowChecks(tableBox, selected);
   }
 
-  async function load(index, { quiet = false } = {}) {
+  async function load(index) {
     let res;
     try {
       res = await api.post('experiments/search', {
         max_results: PAGE_SIZE,
-        page_token: tokens[index] || undefined,
+        page_token: pager.token(index) || undefined,
         filter: filter || undefined,
         view_type: VIEWS[view],
         order_by: [sortStr],
       }, { signal: ctx.signal });
     } catch (err) {
       if (err.name === 'AbortError') throw err;
-      if (filter && err.code === 'INVALID_PARAMETER_VALUE') {
-        filterInput.classList.add('invalid');
-        filterInput.setAttribute('aria-invalid', 'true');
-        filterInput.setAttribute('aria-describedby', 'exp-filter-error');
-        clear(filterError, h('div', { class: 'error-box filter-error', role: 'alert' },
-          h('strong', null, 'This filter cannot be used. '), err.message));
-        clear(tableBox, h('div', { class: 'panel empty' }, 'Fix the filter above (or clear it) to see experiments.'));
-      } else {
-        clear(tableBox, errorBox(err));
+      if (index === 0 && err.code === 'INVALID_PARAMETER_VALUE') {
+        filterProblem({ form: filterBox, err, filter, box: tableBox, nouns: 'experiments',
+          resetSort: q.get('order_by') || q.get('sort') ? () => setQuery({ order_by: '', sort: '' }) : null });
+        pager.clearInfo();
+        return;
       }
-      clear(pager);
-      if (quiet) toast(err.message, 'error');
+      // The first page failing leaves nothing to show; a later one (Next,
+      // Previous, a reload after an action) keeps the page as it was.
+      if (index === 0) { clear(tableBox, errorBox(err)); pager.clearInfo(); }
+      if (index > 0 || experiments.length) toast(err.message, 'error');
       return;
     }
     const list = res.experiments || [];
+    // A reload after the last row of a later page went (deleted, restored
+    // or renamed out of the filter) steps back a page instead of showing
+    // the gone rows again.
+    if (!list.length && index > 0 && index === pager.index) { await load(index - 1); return; }
     // Which rows' actions the viewer may take (one question per page).
-    perms = await permissionsFor({ experiments: list.map((e) => e.experiment_id) }, ctx.signal);
-    pageIndex = index;
+    const p = await permissionsFor({ experiments: list.map((e) => e.experiment_id) }, ctx.signal);
+    // MLflow hands out a token whenever a page is full; the page after
+    // the last full one is empty: the pager stays and says so.
+    if (!pager.loaded(index, list.length, res.next_page_token)) return;
+    perms = p;
     experiments = list;
-    nextToken = res.next_page_token || '';
-    if (nextToken) tokens[index + 1] = nextToken;
+    more = !!res.next_page_token;
     drawTable();
-    drawPager();
   }
 
   function sortHeader(label, col, cls) {
@@ -160,8 +133,8 @@ async function render(ctx) {
       syncSelection();
       return;
     }
-    const first = pageIndex * PAGE_SIZE + 1;
-    count.textContent = nextToken || pageIndex ? `${first}–${first + experiments.length - 1}`
+    const first = pager.index * PAGE_SIZE + 1;
+    count.textContent = more || pager.index ? `${first}–${first + experiments.length - 1}`
       : `${experiments.length} experiment${experiments.length === 1 ? '' : 's'}`;
     const selectAll = h('input', { type: 'checkbox', class: 'select-all', 'aria-label': 'Select all experiments on this page', onchange: () => {
       for (const e of experiments) {
@@ -216,15 +189,7 @@ async function render(ctx) {
           : (id === '0' || !may('DeleteExperiment') ? null : h('button', { type: 'button', class: 'btn btn-small btn-quiet-danger', 'aria-label': `Delete ${e.name}`, onclick: () => remove(e) }, 'Delete'))));
   }
 
-  function drawPager() {
-    if (pageIndex === 0 && !nextToken) { clear(pager); return; }
-    clear(pager,
-      h('button', { type: 'button', class: 'btn', disabled: pageIndex === 0, onclick: () => load(pageIndex - 1, { quiet: true }) }, '‹ Previous'),
-      h('button', { type: 'button', class: 'btn', disabled: !nextToken, onclick: () => load(pageIndex + 1, { quiet: true }) }, 'Next ›'),
-      h('span', { class: 'muted' }, `Page ${pageIndex + 1}`));
-  }
-
-  const reload = () => load(pageIndex, { quiet: true });
+  const reload = () => load(pager.index);
 
   async function createExperiment() {
     const v = await dialog({

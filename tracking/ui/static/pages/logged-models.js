@@ -3,8 +3,8 @@
 // (details, metrics, params, tags, registered versions, and its artifacts
 // in the run page's artifact browser).
 import {
-  route, h, clear, api, setQuery, navigate, fmtTime, fmtRelative, fmtNumber, errorBox, toast, breadcrumbs,
-  runHref, experimentHref, tagsOf, tokenPager,
+  route, h, clear, api, setQuery, navigate, fmtTime, fmtRelative, fmtNumber, errorBox, breadcrumbs,
+  runHref, experimentHref, tagsOf, tokenPager, parseSort, filterForm, listFailed, trunc,
 } from '../lib.js';
 import { loadExperiment, sectionHead, loggedModelsHref, loggedModelHref } from './experiment-tabs.js';
 import { ArtifactBrowser } from './run.js';
@@ -63,11 +63,6 @@ function latestMetrics(metrics) {
   return [...out.values()].sort((a, b) => a.label.localeCompare(b.label));
 }
 
-function parseSort(s) {
-  const m = /^\s*(.*?)(?:\s+(ASC|DESC))?\s*$/i.exec(s || '');
-  return { key: (m && m[1]) || 'creation_timestamp', asc: !!(m && m[2] && m[2].toUpperCase() === 'ASC') };
-}
-
 // ---------------------------------------------------------------- the tab
 
 async function renderList(ctx) {
@@ -77,7 +72,7 @@ async function renderList(ctx) {
   const sizeQ = Number(q.get('size'));
   const size = SIZES.includes(sizeQ) ? sizeQ : DEFAULT_SIZE;
   const sortStr = q.get('order_by') || DEFAULT_SORT;
-  const sort = parseSort(sortStr);
+  const sort = parseSort(sortStr, 'creation_timestamp');
   const fetchPage = (token) => api.post('logged-models/search', {
     experiment_ids: [id], filter: filter || undefined, max_results: size,
     order_by: [{ field_name: sort.key, ascending: sort.asc }], page_token: token || undefined,
@@ -91,47 +86,26 @@ async function renderList(ctx) {
   ctx.onLeave(() => { document.title = oldTitle; });
 
   let rows = [];
-  const filterInput = h('input', {
-    type: 'search', id: 'lm-filter', class: 'filter-input', value: filter, autocomplete: 'off', spellcheck: 'false',
+  const filterBox = filterForm({
+    id: 'lm', label: 'Filter logged models', value: filter,
     placeholder: "metrics.accuracy > 0.9 and params.lr = '0.01'",
   });
-  const filterError = h('div', { class: 'filter-feedback' });
   const tableBox = h('div');
-  const pager = tokenPager({ id: 'lm', noun: 'model', size, go: (i) => load(i) });
+  const pager = tokenPager({
+    id: 'lm', noun: 'model', size,
+    fetch: fetchPage,
+    rows: (res) => res.models || [],
+    draw: (models) => { rows = models; draw(); },
+    fail: (err, index) => listFailed(pager, index, err, {
+      form: filterBox, filter, box: tableBox, nouns: 'models',
+      resetSort: q.get('order_by') ? () => setQuery({ order_by: '' }) : null,
+    }),
+  });
 
   clear(ctx.main,
     sectionHead(exp, 'models', 'Models'),
-    h('div', { class: 'toolbar' }, h('form', { class: 'filter-form grow', role: 'search', onsubmit: (e) => {
-      e.preventDefault();
-      setQuery({ filter: filterInput.value.trim() }, { push: true });
-    } },
-    h('label', { for: 'lm-filter', class: 'sr-only' }, 'Filter logged models'), filterInput,
-    h('button', { type: 'submit', class: 'btn' }, 'Search'),
-    filter ? h('button', { type: 'button', class: 'btn btn-link', onclick: () => setQuery({ filter: '' }, { push: true }) }, 'Clear') : null)),
-    filterError, tableBox, pager.el);
-
-  async function load(index, pending) {
-    let res;
-    try {
-      res = await (pending || fetchPage(pager.token(index)));
-    } catch (err) {
-      if (err.name === 'AbortError') throw err;
-      if (index === 0) {
-        if (err.code === 'INVALID_PARAMETER_VALUE' && filter) {
-          filterInput.classList.add('invalid');
-          clear(filterError, h('div', { class: 'error-box filter-error', role: 'alert' }, h('strong', null, 'This filter cannot be used. '), err.message));
-          clear(tableBox, h('div', { class: 'panel empty' }, 'Fix the filter above, or clear it, to see models.'));
-        } else clear(tableBox, errorBox(err));
-        return;
-      }
-      toast(err.message, 'error');
-      return;
-    }
-    const models = res.models || [];
-    if (!pager.loaded(index, models.length, res.next_page_token)) return;
-    rows = models;
-    draw();
-  }
+    h('div', { class: 'toolbar' }, filterBox.form),
+    filterBox.feedback, tableBox, pager.el);
 
   function sortTh(label, key, firstDir) {
     const active = sort.key === key;
@@ -171,10 +145,9 @@ async function renderList(ctx) {
       })))));
   }
 
-  await load(0, firstPage);
+  await pager.load(0, firstPage);
 }
 
-function trunc(s, n) { s = String(s); return s.length > n ? s.slice(0, n - 1) + '…' : s; }
 
 // ---------------------------------------------------------------- one model
 

@@ -2,8 +2,9 @@
 // aliases, tags) and one model version (stage transitions, tags).
 import {
   route, h, clear, api, navigate, setQuery, fmtTime, fmtRelative, errorBox, toast, dialog, confirm, action,
-  breadcrumbs, tagsOf, runHref, debounce, permissionsFor, tokenPager,
+  breadcrumbs, runHref, permissionsFor, tokenPager, timeCell,
 } from '../lib.js';
+import { quote, dash, aliasChip, nameCell, listCells, nameSearch } from './registry-common.js';
 
 const PAGE_SIZE = 25;
 const STAGES = ['None', 'Staging', 'Production', 'Archived'];
@@ -17,35 +18,9 @@ route('/models/:name/versions/:version', 'model-version', renderVersion);
 function modelHref(name) { return `/models/${encodeURIComponent(name)}`; }
 function versionHref(name, v) { return `/models/${encodeURIComponent(name)}/versions/${encodeURIComponent(v)}`; }
 
-/** quote wraps a value for a registry filter (which has no escapes). */
-function quote(s) {
-  if (!s.includes("'")) return `'${s}'`;
-  if (!s.includes('"')) return `"${s}"`;
-  return `'${s.replace(/'/g, '_')}'`; // '_' matches any one character under LIKE
-}
-
 function stageBadge(stage) {
   const s = stage || 'None';
   return h('span', { class: `badge stage-badge stage-${s}` }, s);
-}
-
-function aliasChip(alias, version, onDelete) {
-  return h('span', { class: 'chip alias-chip' },
-    h('b', null, '@' + alias),
-    version !== undefined ? h('span', { class: 'muted' }, `v${version}`) : null,
-    onDelete ? h('button', { type: 'button', class: 'chip-x', 'aria-label': `Delete alias ${alias}`, title: 'Delete alias', onclick: onDelete }, '×') : null);
-}
-
-function tagChips(tags) {
-  const list = (tags || []).filter((t) => !t.key.startsWith('mlflow.'));
-  if (!list.length) return h('span', { class: 'muted' }, '—');
-  return list.map((t) => h('span', { class: 'chip', title: `${t.key}: ${t.value}` }, h('b', null, t.key), t.value ? ' ' + trunc(t.value, 24) : ''));
-}
-
-function trunc(s, n) { s = String(s); return s.length > n ? s.slice(0, n - 1) + '…' : s; }
-
-function timeCell(ms) {
-  return h('span', { title: fmtTime(ms) }, ms ? fmtRelative(ms) : '—');
 }
 
 // Experiments of source runs, resolved through runs/get (one call per run).
@@ -59,7 +34,7 @@ async function resolveRuns(runIds, signal) {
 }
 
 function runLink(runId) {
-  if (!runId) return h('span', { class: 'muted' }, '—');
+  if (!runId) return dash();
   const r = runExperiments.get(runId);
   if (!r) return h('code', { title: 'The source run is not available' }, runId.slice(0, 12));
   return h('a', { href: runHref(r.exp, runId), title: runId }, r.name || runId.slice(0, 12));
@@ -114,10 +89,6 @@ async function renderModels(ctx) {
     dir: ctx.query.get('dir') || (ctx.query.get('sort') === 'last_updated_timestamp' ? 'DESC' : 'ASC'),
   };
   document.title = 'Models';
-  const search = h('input', {
-    type: 'search', id: 'model-search', class: 'grow', value: state.q, placeholder: 'Search models by name',
-    'aria-label': 'Search models by name', autocomplete: 'off',
-  });
   const tableBox = h('div', { class: 'models-table' });
   const pager = tokenPager({
     id: 'models', noun: 'model', size: PAGE_SIZE, box: tableBox,
@@ -128,6 +99,7 @@ async function renderModels(ctx) {
     rows: (res) => res.registered_models || [],
     draw: (models) => drawTable(models),
   });
+  const search = nameSearch({ id: 'model-search', label: 'Search models by name', state, pager });
   clear(ctx.main,
     h('div', { class: 'page-head' },
       h('h1', null, 'Registered models'),
@@ -167,24 +139,13 @@ async function renderModels(ctx) {
       h('tbody', null, models.map((m) => {
         const latest = [...(m.latest_versions || [])].sort((a, b) => Number(b.version) - Number(a.version));
         return h('tr', { dataset: { name: m.name } },
-          h('td', null, h('a', { href: modelHref(m.name), class: 'model-link' }, m.name),
-            m.description ? h('div', { class: 'muted small desc-line' }, trunc(m.description, 80)) : null),
+          nameCell(m, modelHref(m.name), 'model-link'),
           h('td', { class: 'wrap', 'data-label': 'Latest versions' }, h('div', { class: 'cell-chips' }, latest.length
             ? latest.map((v) => h('a', { href: versionHref(m.name, v.version), class: 'chip version-chip' }, `v${v.version}`, stageBadge(v.current_stage)))
-            : h('span', { class: 'muted' }, '—'))),
-          h('td', { class: 'wrap', 'data-label': 'Aliases' }, h('div', { class: 'cell-chips' },
-            (m.aliases || []).length ? m.aliases.map((a) => aliasChip(a.alias, a.version)) : h('span', { class: 'muted' }, '—'))),
-          h('td', { class: 'wrap', 'data-label': 'Tags' }, h('div', { class: 'cell-chips' }, tagChips(m.tags))),
-          h('td', { 'data-label': 'Last modified' }, timeCell(m.last_updated_timestamp)));
+            : dash())),
+          listCells(m));
       })))));
   };
-
-  search.addEventListener('input', debounce(() => {
-    state.q = search.value.trim();
-    pager.reset();
-    setQuery({ q: state.q }, { render: false });
-    pager.load(0);
-  }, 250));
 
   await pager.load(0);
 }
@@ -291,7 +252,7 @@ async function renderModel(ctx) {
       h('tbody', null, versions.map((v) => h('tr', { dataset: { version: v.version } },
         h('td', null, h('a', { href: versionHref(name, v.version), class: 'version-link' }, `Version ${v.version}`)),
         h('td', null, stageBadge(v.current_stage)),
-        h('td', { class: 'wrap' }, (aliasesOf[v.version] || []).length ? aliasesOf[v.version].map((a) => aliasChip(a)) : h('span', { class: 'muted' }, '—')),
+        h('td', { class: 'wrap' }, (aliasesOf[v.version] || []).length ? aliasesOf[v.version].map((a) => aliasChip(a)) : dash()),
         h('td', null, statusBadge(v.status)),
         h('td', null, runLink(v.run_id)),
         h('td', null, timeCell(v.creation_timestamp)),
@@ -378,7 +339,7 @@ async function renderVersion(ctx) {
   add('Status', [statusBadge(mv.status), mv.status_message ? h('span', { class: 'muted' }, ' ' + mv.status_message) : null]);
   add('Aliases', (mv.aliases || []).length ? mv.aliases.map((a) => aliasChip(a)) : h('span', { class: 'muted' }, 'none'));
   add('Source', h('code', { class: 'wrap-code' }, mv.source || '—'));
-  add('Source run', mv.run_id ? [runLink(mv.run_id), ' ', h('code', { class: 'muted small' }, mv.run_id)] : h('span', { class: 'muted' }, '—'));
+  add('Source run', mv.run_id ? [runLink(mv.run_id), ' ', h('code', { class: 'muted small' }, mv.run_id)] : dash());
   if (mv.model_id) add('Model ID', h('code', null, mv.model_id));
   if (mv.user_id) add('Registered by', mv.user_id);
   add('Created', fmtTime(mv.creation_timestamp));

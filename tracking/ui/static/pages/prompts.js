@@ -4,8 +4,9 @@
 // /prompts/<name> shows a version's template, its variables, a line diff
 // between two versions, aliases, tags and the runs and traces linked to it.
 import {
-  route, h, clear, api, setQuery, fmtTime, fmtRelative, errorBox, breadcrumbs, runHref, debounce, tokenPager,
+  route, h, clear, api, setQuery, errorBox, breadcrumbs, runHref, tokenPager, tagsOf, trunc, timeCell,
 } from '../lib.js';
+import { quote, dash, userTags, aliasChip, tagChips, nameCell, listCells, nameSearch } from './registry-common.js';
 import { traceHref } from './experiment-tabs.js';
 import { parseJSON, contentText } from './trace-common.js';
 import { lineDiff } from './prompts-diff.js';
@@ -33,39 +34,6 @@ route('/prompts/:name', 'prompt', renderPrompt, { nav: 'prompts' });
 export function promptHref(name, version) {
   const base = `/prompts/${encodeURIComponent(name)}`;
   return version === undefined || version === null ? base : `${base}?version=${encodeURIComponent(version)}`;
-}
-
-function quote(s) {
-  if (!s.includes("'")) return `'${s}'`;
-  if (!s.includes('"')) return `"${s}"`;
-  return `'${s.replace(/'/g, '_')}'`; // '_' matches any one character under LIKE
-}
-
-function tagMap(list) {
-  const o = {};
-  for (const t of list || []) o[t.key] = t.value;
-  return o;
-}
-
-/** userTags leaves out MLflow's own tags (mlflow.* and _mlflow_*). */
-function userTags(list) {
-  return (list || []).filter((t) => !t.key.startsWith('mlflow.') && !t.key.startsWith('_mlflow_'));
-}
-
-function trunc(s, n) { s = String(s); return s.length > n ? s.slice(0, n - 1) + '…' : s; }
-
-function timeCell(ms) { return h('span', { title: fmtTime(ms) }, ms ? fmtRelative(ms) : '—'); }
-
-function dash() { return h('span', { class: 'muted' }, '—'); }
-
-function tagChips(list) {
-  const tags = userTags(list);
-  if (!tags.length) return dash();
-  return tags.map((t) => h('span', { class: 'chip', title: `${t.key}: ${t.value}` }, h('b', null, t.key), t.value ? ' ' + trunc(t.value, 24) : ''));
-}
-
-function aliasChip(alias, version) {
-  return h('span', { class: 'chip alias-chip' }, h('b', null, '@' + alias), version !== undefined ? h('span', { class: 'muted' }, `v${version}`) : null);
 }
 
 // ---------------------------------------------------------------- template
@@ -133,10 +101,6 @@ function jsonBlock(label, raw) {
 async function renderPrompts(ctx) {
   const state = { q: ctx.query.get('q') || '' };
   document.title = 'Prompts';
-  const search = h('input', {
-    type: 'search', id: 'prompt-search', class: 'grow', value: state.q, placeholder: 'Search prompts by name',
-    'aria-label': 'Search prompts by name', autocomplete: 'off',
-  });
   const tableBox = h('div', { class: 'prompts-table' });
   const pager = tokenPager({
     id: 'prompts', noun: 'prompt', size: PAGE_SIZE, box: tableBox,
@@ -147,6 +111,7 @@ async function renderPrompts(ctx) {
     rows: (res) => res.registered_models || [],
     draw: (prompts) => drawTable(prompts),
   });
+  const search = nameSearch({ id: 'prompt-search', label: 'Search prompts by name', state, pager });
   clear(ctx.main, h('div', { class: 'page-head' }, h('h1', null, 'Prompts')), h('div', { class: 'toolbar' }, search), tableBox, pager.el);
 
   const drawTable = (prompts) => {
@@ -163,22 +128,12 @@ async function renderPrompts(ctx) {
       h('tbody', null, prompts.map((m) => {
         const latest = (m.latest_versions || []).reduce((a, v) => (!a || Number(v.version) > Number(a.version) ? v : a), null);
         return h('tr', { dataset: { name: m.name } },
-          h('td', null, h('a', { href: promptHref(m.name), class: 'prompt-link' }, m.name),
-            m.description ? h('div', { class: 'muted small desc-line' }, trunc(m.description, 80)) : null),
+          nameCell(m, promptHref(m.name), 'prompt-link'),
           h('td', { 'data-label': 'Latest version' }, latest ? h('a', { href: promptHref(m.name, latest.version), class: 'chip version-chip' }, `v${latest.version}`) : dash()),
-          h('td', { class: 'wrap', 'data-label': 'Aliases' }, h('div', { class: 'cell-chips' },
-            (m.aliases || []).length ? m.aliases.map((a) => aliasChip(a.alias, a.version)) : dash())),
-          h('td', { class: 'wrap', 'data-label': 'Tags' }, h('div', { class: 'cell-chips' }, tagChips(m.tags))),
-          h('td', { 'data-label': 'Last modified' }, timeCell(m.last_updated_timestamp)));
+          listCells(m));
       })))));
   };
 
-  search.addEventListener('input', debounce(() => {
-    state.q = search.value.trim();
-    pager.reset();
-    setQuery({ q: state.q }, { render: false });
-    pager.load(0);
-  }, 250));
   await pager.load(0);
 }
 
@@ -238,7 +193,7 @@ async function renderPrompt(ctx) {
     clear(ctx.main, breadcrumbs(['Prompts', '/prompts'], [name]), h('h1', null, name), errorBox(err));
     return;
   }
-  const promptTags = tagMap(prompt.tags);
+  const promptTags = tagsOf(prompt.tags);
   if (promptTags[IS_PROMPT] !== 'true') {
     clear(ctx.main, breadcrumbs(['Prompts', '/prompts'], [name]), h('h1', null, name),
       h('div', { class: 'panel empty' }, h('p', null, 'This is a registered model, not a prompt. '), h('a', { href: `/models/${encodeURIComponent(name)}` }, 'Open the model')));
@@ -276,7 +231,7 @@ async function renderPrompt(ctx) {
           (aliasesOf.get(String(v.version)) || []).length ? aliasesOf.get(String(v.version)).map((a) => aliasChip(a)) : dash())),
         h('td', { class: 'wrap', 'data-label': 'Tags' }, h('div', { class: 'cell-chips' }, tagChips(v.tags)))))))));
 
-  const vt = tagMap(selected.tags);
+  const vt = tagsOf(selected.tags);
   const tpl = templateOf(vt);
   const lines = templateLines(tpl);
   const vars = variablesOf(lines);
@@ -298,7 +253,7 @@ async function renderPrompt(ctx) {
   clear(ctx.main, head, h('div', { class: 'prompt-layout' }, versionsTable, templatePanel), diffPanel, metaPanels(prompt, selected), linksBox);
 
   const links = await loadLinks(name, promptTags, ctx.signal);
-  const runs = links.runs.filter((r) => linkedTo(tagMap(r.data && r.data.tags)[LINKED_PROMPTS], name, selected.version));
+  const runs = links.runs.filter((r) => linkedTo(tagsOf(r.data && r.data.tags)[LINKED_PROMPTS], name, selected.version));
   const traces = links.traces.filter((t) => linkedTo((t.tags || {})[LINKED_PROMPTS], name, selected.version));
   clear(linksBox, h('div', { class: 'panel-head' }, h('h2', { id: 'links-h' }, `Used by v${selected.version}`)),
     !runs.length && !traces.length ? h('p', { class: 'muted' }, 'No run or trace is linked to this version.') : null,
@@ -342,7 +297,7 @@ function diffSection(ctx, name, versions, selected, byVersion) {
   const draw = () => {
     const a = byVersion.get(fromSel.value);
     const b = byVersion.get(toSel.value);
-    const d = lineDiff(templateLines(templateOf(tagMap(a.tags))), templateLines(templateOf(tagMap(b.tags))));
+    const d = lineDiff(templateLines(templateOf(tagsOf(a.tags))), templateLines(templateOf(tagsOf(b.tags))));
     const added = d.filter((x) => x.op === '+').length;
     const removed = d.filter((x) => x.op === '-').length;
     const sign = { '+': '+', '-': '−', '=': ' ' };

@@ -7,7 +7,7 @@
 import {
   route, h, clear, api, setQuery, navigate, fmtTime, fmtRelative, fmtDuration, fmtNumber,
   errorBox, toast, confirm, breadcrumbs, tagsOf, runHref, experimentHref, debounce, permissionsFor,
-  tokenPager,
+  tokenPager, parseSort as parseOrder, filterForm, listFailed, syncRowChecks,
 } from '../lib.js';
 import { experimentTabs } from './experiment-tabs.js';
 
@@ -64,9 +64,8 @@ function normKey(k) {
 
 /** parseSort splits "metrics.`loss` ASC" into {key, asc, norm}. */
 function parseSort(s) {
-  const m = /^\s*(.*?)(?:\s+(ASC|DESC))?\s*$/i.exec(s || '');
-  const key = (m && m[1]) || 'attributes.start_time';
-  return { key, asc: !!(m && m[2] && m[2].toUpperCase() === 'ASC'), norm: normKey(key) };
+  const { key, asc } = parseOrder(s, 'attributes.start_time');
+  return { key, asc, norm: normKey(key) };
 }
 
 function loadStoredCols(storeKey) {
@@ -111,7 +110,7 @@ async function render(ctx) {
     page_token: token || undefined,
   }, { signal: ctx.signal });
   const firstPage = fetchPage('');
-  firstPage.catch(() => {}); // handled by load(); this only avoids an unhandled rejection
+  firstPage.catch(() => {}); // handled by pager.load(); this only avoids an unhandled rejection
 
   // What the viewer may do here (asked with the experiments).
   const permsP = permissionsFor({ experiments: ids }, ctx.signal);
@@ -175,27 +174,16 @@ async function render(ctx) {
   }
 
   // ---- toolbar
-  const filterInput = h('input', {
-    type: 'search', id: 'runs-filter', class: 'filter-input', name: 'filter', value: filter,
-    placeholder: "metrics.loss < 0.5 and params.model = 'cnn'", autocomplete: 'off', spellcheck: 'false',
-    'aria-describedby': 'runs-filter-help',
+  const filterBox = filterForm({
+    id: 'runs', label: 'Filter runs', value: filter, help: 'runs-filter-help',
+    placeholder: "metrics.loss < 0.5 and params.model = 'cnn'",
   });
-  const filterForm = h('form', { class: 'filter-form grow', role: 'search', onsubmit: (e) => {
-    e.preventDefault();
-    setQuery({ filter: filterInput.value.trim() }, { push: true });
-  } },
-  h('label', { for: 'runs-filter', class: 'sr-only' }, 'Filter runs'),
-  filterInput,
-  h('button', { type: 'submit', class: 'btn' }, 'Search'),
-  filter ? h('button', { type: 'button', class: 'btn btn-link', onclick: () => setQuery({ filter: '' }, { push: true }) }, 'Clear') : null);
 
   const viewSelect = h('select', { id: 'runs-view', onchange: () => setQuery({ view: viewSelect.value === 'active' ? '' : viewSelect.value }, { push: true }) },
     h('option', { value: 'active', selected: view === 'active' }, 'Active'),
     h('option', { value: 'deleted', selected: view === 'deleted' }, 'Deleted'),
     h('option', { value: 'all', selected: view === 'all' }, 'All'));
   const columnsBtn = h('button', { type: 'button', class: 'btn', id: 'runs-columns', 'aria-haspopup': 'dialog', onclick: () => openPicker() }, 'Columns');
-
-  const filterError = h('div', { id: 'runs-filter-error', class: 'filter-feedback' });
 
   // ---- selection bar
   const selInfo = h('span', { class: 'muted sel-info' }, '');
@@ -213,12 +201,25 @@ async function render(ctx) {
 
   const selBar = h('div', { class: 'selection-bar', role: 'region', 'aria-label': 'Selected runs', hidden: true }, selInfo, compareBtn, deleteBtn, restoreBtn, clearSelBtn);
   const tableBox = h('div', { class: 'runs-table-box' });
-  const pager = tokenPager({ id: 'runs', noun: 'run', size, sizes: SIZES, defaultSize: DEFAULT_SIZE, go: (i) => load(i) });
+  const pager = tokenPager({
+    id: 'runs', noun: 'run', size, sizes: SIZES, defaultSize: DEFAULT_SIZE,
+    fetch: fetchPage,
+    rows: (res) => res.runs || [],
+    draw: (runs) => {
+      rows = runs.map(indexRun);
+      if (cols === null) cols = defaultCols();
+      drawTable();
+    },
+    fail: (err, index) => listFailed(pager, index, err, {
+      form: filterBox, filter, box: tableBox, nouns: 'runs',
+      resetSort: q.get('order_by') || q.get('sort') ? () => setQuery({ order_by: '', sort: '' }) : null,
+    }),
+  });
 
   clear(ctx.main,
     head,
     h('div', { class: 'toolbar runs-toolbar' },
-      filterForm,
+      filterBox.form,
       h('div', { class: 'inline-field' }, h('label', { for: 'runs-view' }, 'Show'), viewSelect),
       columnsBtn),
     h('details', { class: 'filter-help', id: 'runs-filter-help' },
@@ -228,44 +229,10 @@ async function render(ctx) {
         h('code', null, "tags.team = 'vision'"), ', ', h('code', null, "attributes.status = 'FINISHED'"), ', ',
         h('code', null, "attributes.run_name LIKE '%baseline%'"), '. Quote string values; backquote keys with spaces (',
         h('code', null, 'metrics.`val loss`'), ').')),
-    filterError,
+    filterBox.feedback,
     selBar,
     tableBox,
     pager.el);
-
-  // ---- data
-  async function load(index, pending) {
-    let res;
-    try {
-      res = await (pending || fetchPage(pager.token(index)));
-    } catch (err) {
-      if (err.name === 'AbortError') throw err;
-      if (index === 0 && err.code === 'INVALID_PARAMETER_VALUE') {
-        const aboutFilter = !!filter && !/order_by|order by/i.test(err.message);
-        if (aboutFilter) {
-          filterInput.classList.add('invalid');
-          filterInput.setAttribute('aria-invalid', 'true');
-          filterInput.setAttribute('aria-describedby', 'runs-filter-error runs-filter-help');
-        }
-        clear(filterError, h('div', { class: 'error-box filter-error', role: 'alert' },
-          h('strong', null, aboutFilter ? 'This filter cannot be used. ' : 'This view cannot be shown. '), err.message,
-          !aboutFilter && (q.get('order_by') || q.get('sort')) ? h('button', { type: 'button', class: 'btn btn-small', onclick: () => setQuery({ order_by: '', sort: '' }) }, 'Reset sorting') : null));
-        clear(tableBox, h('div', { class: 'panel empty' }, aboutFilter ? 'Fix the filter above, or clear it, to see runs.' : 'No runs to show.'));
-        pager.clearInfo();
-        return;
-      }
-      if (index === 0) { clear(tableBox, errorBox(err)); return; }
-      toast(err.message, 'error');
-      return;
-    }
-    const runs = res.runs || [];
-    // MLflow hands out a token whenever a page is full; the page after
-    // the last full one is empty: the pager stays and says so.
-    if (!pager.loaded(index, runs.length, res.next_page_token)) return;
-    rows = runs.map(indexRun);
-    if (cols === null) cols = defaultCols();
-    drawTable();
-  }
 
   // keysOnPage lists the keys of each kind found on the loaded runs.
   function keysOnPage() {
@@ -437,19 +404,7 @@ async function render(ctx) {
     restoreBtn.disabled = !stages.some((s) => s === 'deleted');
     restoreBtn.hidden = view === 'active' || !mayRestore;
     clearSelBtn.hidden = n === 0;
-    for (const cb of tableBox.querySelectorAll('input.row-select')) {
-      const on = selected.has(cb.value);
-      if (cb.checked !== on) cb.checked = on;
-      cb.closest('tr').classList.toggle('selected', on);
-    }
-    const all = tableBox.querySelector('input.select-all');
-    if (all) {
-      const boxes = tableBox.querySelectorAll('input.row-select');
-      let k = 0;
-      for (const b of boxes) if (b.checked) k++;
-      all.checked = boxes.length > 0 && k === boxes.length;
-      all.indeterminate = k > 0 && k < boxes.length;
-    }
+    syncRowChecks(tableBox, selected);
   }
 
   async function lifecycle(op) {
@@ -473,7 +428,7 @@ async function render(ctx) {
     if (failed.length) toast(`${failed.length} of ${noun} failed: ${failed[0]}`, 'error');
     else toast(op === 'delete' ? `Deleted ${noun}` : `Restored ${noun}`);
     selected.clear();
-    await load(pager.index);
+    await pager.load(pager.index);
   }
 
   // ---- column picker
@@ -579,7 +534,7 @@ async function render(ctx) {
     columnsBtn.textContent = `Columns (${cols.length})`;
   }
 
-  await load(0, firstPage);
+  await pager.load(0, firstPage);
   if (cols) columnsBtn.textContent = `Columns (${cols.length})`;
 }
 

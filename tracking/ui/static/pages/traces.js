@@ -5,8 +5,8 @@
 // as the server answers it. The view (filter, sort, page size) lives in the
 // URL query. Selected traces are deleted with delete-traces.
 import {
-  route, h, clear, api, setQuery, fmtTime, fmtRelative, fmtDuration, errorBox, toast, confirm,
-  runHref, permissionsFor, tokenPager,
+  route, h, clear, api, setQuery, fmtTime, fmtRelative, fmtDuration, toast, confirm,
+  runHref, permissionsFor, tokenPager, parseSort, filterForm, listFailed, trunc, syncRowChecks,
 } from '../lib.js';
 import { loadExperiment, sectionHead, traceHref } from './experiment-tabs.js';
 import {
@@ -21,12 +21,6 @@ const isUserTraceTag = (k) => !k.startsWith('mlflow.');
 
 route('/experiments/:id/traces', 'traces', render, { nav: 'experiments' });
 
-/** parseSort splits "timestamp_ms DESC" into {key, asc}. */
-function parseSort(s) {
-  const m = /^\s*(.*?)(?:\s+(ASC|DESC))?\s*$/i.exec(s || '');
-  return { key: (m && m[1]) || 'timestamp_ms', asc: !!(m && m[2] && m[2].toUpperCase() === 'ASC') };
-}
-
 async function render(ctx) {
   const id = ctx.params.id;
   const q = ctx.query;
@@ -34,7 +28,7 @@ async function render(ctx) {
   const sizeQ = Number(q.get('size'));
   const size = SIZES.includes(sizeQ) ? sizeQ : DEFAULT_SIZE;
   const sortStr = q.get('order_by') || DEFAULT_SORT;
-  const sort = parseSort(sortStr);
+  const sort = parseSort(sortStr, 'timestamp_ms');
 
   const fetchPage = (token) => api.post(V3 + 'traces/search', {
     locations: [{ type: 'MLFLOW_EXPERIMENT', mlflow_experiment: { experiment_id: id } }],
@@ -58,31 +52,30 @@ async function render(ctx) {
   let rows = [];
   const selected = new Set();
 
-  const filterInput = h('input', {
-    type: 'search', id: 'traces-filter', class: 'filter-input', name: 'filter', value: filter,
-    placeholder: "tags.`mlflow.traceName` = 'chat' and execution_time_ms > 500", autocomplete: 'off', spellcheck: 'false',
-    'aria-describedby': 'traces-filter-help',
+  const filterBox = filterForm({
+    id: 'traces', label: 'Filter traces', value: filter, help: 'traces-filter-help',
+    placeholder: "tags.`mlflow.traceName` = 'chat' and execution_time_ms > 500",
   });
-  const filterForm = h('form', { class: 'filter-form grow', role: 'search', onsubmit: (e) => {
-    e.preventDefault();
-    setQuery({ filter: filterInput.value.trim() }, { push: true });
-  } },
-  h('label', { for: 'traces-filter', class: 'sr-only' }, 'Filter traces'),
-  filterInput,
-  h('button', { type: 'submit', class: 'btn' }, 'Search'),
-  filter ? h('button', { type: 'button', class: 'btn btn-link', onclick: () => setQuery({ filter: '' }, { push: true }) }, 'Clear') : null);
-  const filterError = h('div', { id: 'traces-filter-error', class: 'filter-feedback' });
 
   const selInfo = h('span', { class: 'muted sel-info' }, '');
   const deleteBtn = h('button', { type: 'button', class: 'btn btn-quiet-danger', id: 'traces-delete', disabled: true, hidden: !may('DeleteTracesV3'), onclick: () => removeSelected() }, 'Delete');
   const clearSelBtn = h('button', { type: 'button', class: 'btn btn-link', hidden: true, onclick: () => { selected.clear(); syncSelection(); } }, 'Clear selection');
   const selBar = h('div', { class: 'selection-bar', role: 'region', 'aria-label': 'Selected traces', hidden: true }, selInfo, deleteBtn, clearSelBtn);
   const tableBox = h('div', { class: 'traces-table-box' });
-  const pager = tokenPager({ id: 'traces', noun: 'trace', size, sizes: SIZES, defaultSize: DEFAULT_SIZE, go: (i) => load(i) });
+  const pager = tokenPager({
+    id: 'traces', noun: 'trace', size, sizes: SIZES, defaultSize: DEFAULT_SIZE,
+    fetch: fetchPage,
+    rows: (res) => res.traces || [],
+    draw: (traces) => { rows = traces; drawTable(); },
+    fail: (err, index) => listFailed(pager, index, err, {
+      form: filterBox, filter, box: tableBox, nouns: 'traces',
+      resetSort: q.get('order_by') ? () => setQuery({ order_by: '' }) : null,
+    }),
+  });
 
   clear(ctx.main,
     sectionHead(exp, 'traces', 'Traces'),
-    h('div', { class: 'toolbar' }, filterForm),
+    h('div', { class: 'toolbar' }, filterBox.form),
     h('details', { class: 'filter-help', id: 'traces-filter-help' },
       h('summary', null, 'Filter syntax'),
       h('p', null, 'MLflow’s trace search grammar; combine conditions with ', h('code', null, 'and'), '. Examples: ',
@@ -90,41 +83,10 @@ async function render(ctx) {
         h('code', null, "name = 'chat'"), ', ', h('code', null, "tags.env = 'prod'"), ', ',
         h('code', null, "metadata.`mlflow.trace.user` = 'alice'"), ', ', h('code', null, "run_id = '<run id>'"), ', ',
         h('code', null, 'timestamp_ms > 1700000000000'), '.')),
-    filterError,
+    filterBox.feedback,
     selBar,
     tableBox,
     pager.el);
-
-  async function load(index, pending) {
-    let res;
-    try {
-      res = await (pending || fetchPage(pager.token(index)));
-    } catch (err) {
-      if (err.name === 'AbortError') throw err;
-      if (index === 0 && err.code === 'INVALID_PARAMETER_VALUE') {
-        const aboutFilter = !!filter && !/order_by|order by/i.test(err.message);
-        if (aboutFilter) {
-          filterInput.classList.add('invalid');
-          filterInput.setAttribute('aria-invalid', 'true');
-          filterInput.setAttribute('aria-describedby', 'traces-filter-error traces-filter-help');
-        }
-        clear(filterError, h('div', { class: 'error-box filter-error', role: 'alert' },
-          h('strong', null, aboutFilter ? 'This filter cannot be used. ' : 'This view cannot be shown. '), err.message,
-          !aboutFilter && q.get('order_by') ? h('button', { type: 'button', class: 'btn btn-small', onclick: () => setQuery({ order_by: '' }) }, 'Reset sorting') : null));
-        clear(tableBox, h('div', { class: 'panel empty' }, aboutFilter ? 'Fix the filter above, or clear it, to see traces.' : 'No traces to show.'));
-        return;
-      }
-      if (index === 0) { clear(tableBox, errorBox(err)); return; }
-      toast(err.message, 'error');
-      return;
-    }
-    const traces = res.traces || [];
-    // MLflow hands out a token whenever a page is full; the page after
-    // the last full one is empty: the pager stays and says so.
-    if (!pager.loaded(index, traces.length, res.next_page_token)) return;
-    rows = traces;
-    drawTable();
-  }
 
   function sortHeader(label, key, firstDir, cls) {
     const active = sort.key === key;
@@ -209,19 +171,7 @@ async function render(ctx) {
     selInfo.textContent = n ? `${n} selected` : 'Select traces to delete them.';
     deleteBtn.disabled = n === 0;
     clearSelBtn.hidden = n === 0;
-    for (const cb of tableBox.querySelectorAll('input.row-select')) {
-      const on = selected.has(cb.value);
-      if (cb.checked !== on) cb.checked = on;
-      cb.closest('tr').classList.toggle('selected', on);
-    }
-    const all = tableBox.querySelector('input.select-all');
-    if (all) {
-      const boxes = tableBox.querySelectorAll('input.row-select');
-      let k = 0;
-      for (const b of boxes) if (b.checked) k++;
-      all.checked = boxes.length > 0 && k === boxes.length;
-      all.indeterminate = k > 0 && k < boxes.length;
-    }
+    syncRowChecks(tableBox, selected);
   }
 
   async function removeSelected() {
@@ -242,10 +192,9 @@ async function render(ctx) {
     }
     toast(`Deleted ${deleted} trace${deleted === 1 ? '' : 's'}`);
     selected.clear();
-    await load(pager.index);
+    await pager.load(pager.index);
   }
 
-  await load(0, firstPage);
+  await pager.load(0, firstPage);
 }
 
-function trunc(s, n) { s = String(s); return s.length > n ? s.slice(0, n - 1) + '…' : s; }
