@@ -25,19 +25,23 @@ func bucketEntries(t testing.TB, s *Store, name []byte) map[string]string {
 	return out
 }
 
-// wantAsmtIndex checks that the assessment and session indexes hold
+// wantAsmtIndex checks that the assessment, value and session indexes hold
 // exactly what the trace records give.
 func wantAsmtIndex(t testing.TB, s *Store) {
 	t.Helper()
-	wantA, wantS := map[string]string{}, map[string]string{}
+	wantA, wantV, wantS := map[string]string{}, map[string]string{}, map[string]string{}
 	ok(t, s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bTrace).ForEach(func(k, _ []byte) error {
 			tr, err := getTrace(tx, string(k))
 			if err != nil {
 				return err
 			}
-			for k, v := range asmtEntries(tr) {
+			byTrace, byValue := asmtEntries(tr)
+			for k, v := range byTrace {
 				wantA[k] = string(v)
+			}
+			for k, v := range byValue {
+				wantV[k] = string(v)
 			}
 			if sess := traceSession(tr); sess != "" {
 				wantS[string(append(appendStr(nil, sess), tr.RequestID...))] = ""
@@ -47,6 +51,9 @@ func wantAsmtIndex(t testing.TB, s *Store) {
 	}))
 	if got := bucketEntries(t, s, bTraceAsmt); !maps.Equal(got, wantA) {
 		t.Errorf("assessment index %q, want %q", got, wantA)
+	}
+	if got := bucketEntries(t, s, bTraceAsmtVal); !maps.Equal(got, wantV) {
+		t.Errorf("assessment value index %q, want %q", got, wantV)
 	}
 	wantSS := map[string]string{}
 	for k, v := range wantA {
@@ -149,7 +156,7 @@ func TestTraceAssessmentIndex(t *testing.T) {
 	}
 	ok(t, s2.DeleteExperiment(bg, exp))
 	ok(t, s2.HardDeleteExperiment(bg, exp))
-	if n := len(bucketEntries(t, s2, bTraceAsmt)) + len(bucketEntries(t, s2, bTraceAsmtSess)) + len(bucketEntries(t, s2, bTraceSession)); n != 0 {
+	if n := len(bucketEntries(t, s2, bTraceAsmt)) + len(bucketEntries(t, s2, bTraceAsmtSess)) + len(bucketEntries(t, s2, bTraceAsmtVal)) + len(bucketEntries(t, s2, bTraceSession)); n != 0 {
 		t.Fatalf("gc left %d assessment or session entries", n)
 	}
 }
