@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -416,4 +417,106 @@ func testAsmtValIndexMigrate(t *testing.T, version uint64) {
 	ok(t, s.buildAsmtValIndex(bg, -1))
 	wantAsmtIndex(t, s)
 	check(s, "after the build", true)
+}
+
+// TestTraceAssessmentValueDifferential checks, after random assessment
+// writes on every path (create, override, update, delete, session-scoped
+// or not, trace deletion), that equality searches seeking the value index
+// answer page by page as the name scan and the full scan do, and that
+// the indexes equal ones rebuilt from the records.
+func TestTraceAssessmentValueDifferential(t *testing.T) {
+	s, _ := openTest(t)
+	rng := rand.New(rand.NewPCG(3, 5))
+	exps := []string{mkExp(t, s, "a"), mkExp(t, s, "b")}
+	long := strings.Repeat("y", maxKeyedValue)
+	values := []string{`"good"`, `"bad"`, `5`, `5.5`, `true`, `false`, `"` + long + `1"`, `"` + long + `2"`, `{"k": [1, "x"]}`}
+	var ids []string
+	for i := 0; i < 60; i++ {
+		tr := &tracking.TraceInfo{RequestID: fmt.Sprintf("tr-%02d", i), ExperimentID: exps[rng.IntN(2)],
+			TimestampMs: int64(rng.IntN(20)), Status: tracking.TraceStatusOK}
+		if rng.IntN(2) == 0 {
+			tr.RequestMetadata = []tracking.Tag{{Key: search.TraceMetadataSession, Value: fmt.Sprint("s", rng.IntN(6))}}
+		}
+		_, err := s.StartTraceV3(bg, tr)
+		ok(t, err)
+		ids = append(ids, tr.RequestID)
+	}
+	type ref struct{ trace, id string }
+	var made []ref
+	newAsmt := func(trace, overrides string) {
+		a := tracking.Assessment{TraceID: trace, AssessmentName: []string{"q", "r"}[rng.IntN(2)], Valid: true, Overrides: overrides}
+		body := json.RawMessage(`{"value": ` + values[rng.IntN(len(values))] + `}`)
+		if rng.IntN(3) == 0 {
+			a.Expectation = body
+		} else {
+			a.Feedback = body
+		}
+		if rng.IntN(4) == 0 {
+			a.Metadata = map[string]string{search.TraceMetadataSession: "x"}
+		}
+		got, err := s.CreateAssessment(bg, a)
+		if err != nil && !tracking.IsCode(err, tracking.ResourceDoesNotExist) {
+			t.Fatal(err)
+		}
+		if err == nil {
+			made = append(made, ref{trace, got.AssessmentID})
+		}
+	}
+	for i := 0; i < 150; i++ {
+		switch r := rng.IntN(10); {
+		case r < 5 || len(made) == 0:
+			newAsmt(ids[rng.IntN(len(ids))], "")
+		case r < 6:
+			m := made[rng.IntN(len(made))]
+			newAsmt(m.trace, m.id)
+		case r < 8:
+			m := made[rng.IntN(len(made))]
+			_, err := s.UpdateAssessment(bg, m.trace, m.id, func(a *tracking.Assessment) error {
+				body := json.RawMessage(`{"value": ` + values[rng.IntN(len(values))] + `}`)
+				if len(a.Feedback) > 0 {
+					a.Feedback = body
+				} else {
+					a.Expectation = body
+				}
+				return nil
+			})
+			if err != nil && !tracking.IsCode(err, tracking.ResourceDoesNotExist) {
+				t.Fatal(err)
+			}
+		case r < 9:
+			m := made[rng.IntN(len(made))]
+			if err := s.DeleteAssessment(bg, m.trace, m.id); err != nil && !tracking.IsCode(err, tracking.ResourceDoesNotExist) {
+				t.Fatal(err)
+			}
+		default:
+			_, err := s.DeleteTraces(bg, tracking.DeleteTraces{ExperimentID: exps[rng.IntN(2)], RequestIDs: []string{ids[rng.IntN(len(ids))]}})
+			if err != nil && !tracking.IsCode(err, tracking.ResourceDoesNotExist) {
+				t.Fatal(err)
+			}
+		}
+	}
+	wantAsmtIndex(t, s)
+	var filters []string
+	for _, kind := range []string{"feedback", "expectation"} {
+		for _, name := range []string{"q", "r"} {
+			for _, v := range []string{"good", `"bad"`, "5.0", "5.5", "true", "false", long + "1", long + "2", `{"k": [1, "x"]}`, "none"} {
+				filters = append(filters, fmt.Sprintf("%s.%s = '%s'", kind, name, v))
+			}
+		}
+	}
+	filters = append(filters, "feedback.q = 'good' AND expectation.r = 'true'", "feedback.q = '5.0' AND timestamp_ms > 5")
+	for _, filter := range filters {
+		for _, order := range [][]string{nil, {"timestamp_ms ASC"}, {"execution_time_ms DESC"}} {
+			size := 1 + rng.IntN(10)
+			seek := searchAll(t, s, exps, filter, order, size)
+			useAsmtValIndex = false
+			byName := searchAll(t, s, exps, filter, order, size)
+			useAsmtValIndex, useTraceIndex = true, false
+			scan := searchAll(t, s, exps, filter, order, size)
+			useTraceIndex = true
+			if !slices.Equal(seek, byName) || !slices.Equal(seek, scan) {
+				t.Fatalf("%.80s order %v size %d:\nseek %v\nname %v\nscan %v", filter, order, size, seek, byName, scan)
+			}
+		}
+	}
 }
