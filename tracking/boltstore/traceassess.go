@@ -418,9 +418,11 @@ func newAsmtFilter(tx *bolt.Tx, clauses []search.Clause, ready bool, expIDs []ui
 				visit(id, session, fields)
 				return len(set) <= asmtSetMax
 			}
-			// An equality seeks the entries holding its value (either
-			// text it matches), up to asmtSetMax traces: those and
-			// their sessions are every match.
+			// An equality seeks the entries holding each text it
+			// matches (the raw operand and its JSON string), up to
+			// asmtSetMax traces: those and their sessions are every
+			// match. Past asmtSetMax it turns lazy, and the sessions
+			// come from every session-scoped entry of the name.
 			seek := c.Op == search.OpEq && c.Entity != search.EntityIssue && valReady
 			if seek {
 				for _, text := range c.List {
