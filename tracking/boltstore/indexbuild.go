@@ -66,7 +66,7 @@ func (s *Store) SetLogger(l *zap.Logger) {
 
 func (s *Store) log() *zap.Logger { return s.logger.Load() }
 
-func (s *Store) startIndexBuild(runs, traces, loggedModels bool) {
+func (s *Store) startIndexBuild(runs, traces, asmtVals, loggedModels bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.buildStop = cancel
 	s.buildDone = make(chan struct{})
@@ -81,6 +81,12 @@ func (s *Store) startIndexBuild(runs, traces, loggedModels bool) {
 		if traces {
 			if err := s.buildTraceIndex(ctx, -1); err != nil && !errors.Is(err, context.Canceled) {
 				s.log().Error("boltstore: building the trace index failed; trace searches keep scanning",
+					zap.Error(err))
+			}
+		}
+		if asmtVals {
+			if err := s.buildAsmtValIndex(ctx, -1); err != nil && !errors.Is(err, context.Canceled) {
+				s.log().Error("boltstore: building the assessment value index failed; feedback and expectation equality searches keep scanning their name",
 					zap.Error(err))
 			}
 		}

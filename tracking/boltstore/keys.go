@@ -27,7 +27,7 @@ var (
 
 // schemaVersion is the layout this code reads and writes; Open migrates
 // older databases (see migrate.go).
-const schemaVersion = 5
+const schemaVersion = 6
 
 // Lifecycle bytes stored as the value of exprun index entries, so that a
 // view-type filter needs no record decoding.

@@ -36,6 +36,12 @@ var migrations = map[int]func(db *bolt.DB) error{
 	// (ixblock.go). An older run index (one key per entry) is dropped and
 	// built again in the background after Open; searches scan until then.
 	4: dropRunIndex,
+	// Version 6 maintains the assessment value index (bucket
+	// traceasmtval, traceassess.go) on every trace write, so that a
+	// binary without it refuses the database instead of letting it go
+	// stale; it is built in the background after Open (asmtValBuild),
+	// equality clauses scanning their name until then.
+	5: func(*bolt.DB) error { return nil },
 }
 
 // dropRunIndex empties bucket ridx and forgets the build's state, so that

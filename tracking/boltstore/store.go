@@ -137,11 +137,12 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 		return nil, errors.New("boltstore: database is read-only")
 	}
 	version := schemaVersion
-	needIndex, needTraceIndex, needEntIndex, needLMIndex := false, false, false, false
+	needIndex, needTraceIndex, needEntIndex, needLMIndex, needAsmtVal := false, false, false, false, false
 	err := db.Update(func(tx *bolt.Tx) error {
 		hadIndex := tx.Bucket(bRunIdx) != nil
 		hadEntIndex := tx.Bucket(bEntIdx) != nil
 		hadTraceIndex := hasTraceIndexBuckets(tx)
+		hadAsmtVal := tx.Bucket(bTraceAsmtVal) != nil
 		hadLMIndex := tx.Bucket(bLMOrd) != nil
 		for _, name := range allBucket {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -167,10 +168,16 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 			if needTraceIndex, err = traceBuild.prepare(tx, hadTraceIndex); err != nil {
 				return err
 			}
+			if needAsmtVal, err = prepareAsmtValIndex(tx, hadTraceIndex, hadAsmtVal); err != nil {
+				return err
+			}
 			needLMIndex, err = lmBuild.prepare(tx, hadLMIndex)
 			return err
 		}
 		if err := meta.Put(metaTraceIdx, []byte{1}); err != nil {
+			return err
+		}
+		if err := meta.Put(metaAsmtValIdx, []byte{1}); err != nil {
 			return err
 		}
 		if err := meta.Put(metaLMIdx, []byte{1}); err != nil {
@@ -207,8 +214,8 @@ func newStore(db *bolt.DB, owns bool, opts ...DBOption) (*Store, error) {
 	for _, o := range opts {
 		o(s)
 	}
-	if (needIndex || needTraceIndex || needLMIndex) && autoIndex {
-		s.startIndexBuild(needIndex, needTraceIndex, needLMIndex)
+	if (needIndex || needTraceIndex || needAsmtVal || needLMIndex) && autoIndex {
+		s.startIndexBuild(needIndex, needTraceIndex, needAsmtVal, needLMIndex)
 	}
 	if needEntIndex && autoIndex {
 		s.startEntIndexBuild()

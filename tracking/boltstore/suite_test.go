@@ -27,9 +27,11 @@ func TestStoreSuite(t *testing.T) {
 
 // TestTraceFilterPaths runs the suite's MLflow 3 trace filter checks on
 // each of the bbolt store's search paths: the traces an assessment clause
-// found read directly (the suite's run), the order index walked with the
-// assessment sets checked per entry, and the full scan with assessments
-// read from the records (the indexes not ready).
+// found read directly (the suite's run, equalities seeking the value
+// index), the order index walked with the assessment sets checked per
+// entry, every assessment clause reading the entries of its name (the
+// value index not ready), and the full scan with assessments read from
+// the records (the indexes not ready).
 func TestTraceFilterPaths(t *testing.T) {
 	f := storetest.Factory{Open: func(t *testing.T) tracking.Store {
 		s, err := Open(filepath.Join(t.TempDir(), "mlflow.db"), Options{})
@@ -42,6 +44,11 @@ func TestTraceFilterPaths(t *testing.T) {
 	t.Run("OrderIndex", func(t *testing.T) {
 		defer func(old func(int) int) { candidateScanMax = old }(candidateScanMax)
 		candidateScanMax = func(int) int { return -1 }
+		storetest.TraceFilters(t, f)
+	})
+	t.Run("NameScan", func(t *testing.T) {
+		defer func(old bool) { useAsmtValIndex = old }(useAsmtValIndex)
+		useAsmtValIndex = false
 		storetest.TraceFilters(t, f)
 	})
 	t.Run("Scan", func(t *testing.T) {

@@ -2,6 +2,8 @@ package boltstore
 
 import (
 	"bytes"
+	"context"
+	"encoding/binary"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -15,6 +17,8 @@ import (
 //
 //	traceasmt:     str(type) | str(name) | str(request_id) | assessment_id -> flags | str(session) | value
 //	traceasmtsess: the same, for the session-scoped assessments only
+//	traceasmtval:  str(type) | str(name) | uvarint(len(value)) | value[:maxKeyedValue] | str(request_id) | assessment_id
+//	               -> flags | str(session) | value, for the valid feedback and expectations only
 //	tracesess:     str(session) | request_id -> empty
 //
 // type is feedback, expectation or issue, value the text MLflow's SQL
@@ -22,21 +26,40 @@ import (
 // and bit 1 session-scoped, session the trace's mlflow.trace.session
 // metadata. A clause reads the entries of one kind and name, across
 // experiments, and expands session-scoped matches (traceasmtsess) through
-// tracesess to every trace of the session, as SqlAlchemyStore does. When
+// tracesess to every trace of the session, as SqlAlchemyStore does. An
+// equality clause instead seeks its value in traceasmtval and reads only
+// the entries holding it (a value longer than maxKeyedValue is keyed by
+// its length and first bytes; the entry's full value decides). When
 // few traces match, the search reads just those; when many do, it walks
-// the order index and looks each trace's entries up (asmtFilter). indexTrace keeps both
+// the order index and looks each trace's entries up (asmtFilter). indexTrace keeps all
 // in the transaction that writes the trace, and the trace index build
-// (metaTraceIdx) covers them.
+// (metaTraceIdx) covers them; traceasmtval, added in schema 6, has its
+// own build (asmtValBuild) for files written before it.
 var (
 	bTraceAsmt     = []byte("traceasmt")
 	bTraceAsmtSess = []byte("traceasmtsess") // the session-scoped entries of traceasmt again
+	bTraceAsmtVal  = []byte("traceasmtval")  // the valid feedback and expectations by value
 	bTraceSession  = []byte("tracesess")
+	// metaAsmtValIdx marks traceasmtval complete, metaAsmtValIdxPos is the
+	// trace id its build has indexed up to.
+	metaAsmtValIdx    = []byte("tavx")
+	metaAsmtValIdxPos = []byte("tavxpos")
 )
 
-func init() { allBucket = append(allBucket, bTraceAsmt, bTraceAsmtSess, bTraceSession) }
+func init() {
+	allBucket = append(allBucket, bTraceAsmt, bTraceAsmtSess, bTraceAsmtVal, bTraceSession)
+}
+
+// useAsmtValIndex lets tests compare value seeks with the name scans.
+var useAsmtValIndex = true
+
+// asmtReadHook, when set (tests), is called for every assessment index
+// entry a search reads.
+var asmtReadHook func(bucket []byte)
 
 // hasTraceIndexBuckets reports whether the database has every trace index
-// bucket; one written without some gets them built on open.
+// bucket but traceasmtval (asmtValBuild's); one written without some gets
+// them built on open.
 func hasTraceIndexBuckets(tx *bolt.Tx) bool {
 	for _, b := range [][]byte{bTraceOrd, bTraceAsmt, bTraceAsmtSess, bTraceSession} {
 		if tx.Bucket(b) == nil {
@@ -46,12 +69,58 @@ func hasTraceIndexBuckets(tx *bolt.Tx) bool {
 	return true
 }
 
+// asmtValBuild is traceasmtval's background build for files written
+// before it (schema 5 and older). Until it is ready, equality clauses
+// scan the entries of their name, as before.
+var asmtValBuild = keyedBuild{what: "assessment value", records: bTrace, ready: metaAsmtValIdx, pos: metaAsmtValIdxPos,
+	index: func(tx *bolt.Tx, key []byte) error {
+		t, err := getTrace(tx, string(key))
+		if err != nil {
+			return err
+		}
+		_, vals := asmtEntries(t)
+		b := tx.Bucket(bTraceAsmtVal)
+		for k, v := range vals {
+			if err := b.Put([]byte(k), v); err != nil {
+				return fmt.Errorf("index assessment values of %s: %w", t.RequestID, err)
+			}
+		}
+		return nil
+	}}
+
+// prepareAsmtValIndex decides, in the opening transaction, whether
+// traceasmtval must be built. When the whole trace index is built from
+// scratch (hadTraceIndex false), that build writes it too, and searches
+// use neither until it is done.
+func prepareAsmtValIndex(tx *bolt.Tx, hadTraceIndex, hadBucket bool) (bool, error) {
+	if !hadTraceIndex {
+		meta := tx.Bucket(bMeta)
+		if err := meta.Delete(metaAsmtValIdxPos); err != nil {
+			return false, err
+		}
+		return false, meta.Put(metaAsmtValIdx, []byte{1})
+	}
+	return asmtValBuild.prepare(tx, hadBucket)
+}
+
+// buildAsmtValIndex runs asmtValBuild (see runKeyedBuild).
+func (s *Store) buildAsmtValIndex(ctx context.Context, maxChunks int) error {
+	return s.runKeyedBuild(ctx, asmtValBuild, maxChunks)
+}
+
+// asmtValReady reports whether equality clauses may seek traceasmtval.
+func asmtValReady(tx *bolt.Tx) bool {
+	return useAsmtValIndex && tx.Bucket(bMeta).Get(metaAsmtValIdx) != nil
+}
+
 const (
 	asmtValid         = 1
 	asmtSessionScoped = 2
 	// maxIndexedSession bounds the session ids indexed (bbolt keys are at
 	// most 32 KiB); longer ones are not expanded to their session.
 	maxIndexedSession = 16 << 10
+	// maxKeyedValue bounds the bytes of a value in a traceasmtval key.
+	maxKeyedValue = 512
 )
 
 func traceSession(t *tracking.TraceInfo) string {
@@ -64,13 +133,23 @@ func traceSession(t *tracking.TraceInfo) string {
 
 func asmtPrefix(typ, name string) []byte { return appendStr(appendStr(nil, typ), name) }
 
-// asmtEntries lists the index entries of a trace (nil: none).
-func asmtEntries(t *tracking.TraceInfo) map[string][]byte {
+// asmtValPrefix is the traceasmtval prefix of the entries of one kind,
+// name and value: only those have it (the length is self-delimiting),
+// and, for a value longer than maxKeyedValue, those of the same length
+// and first bytes.
+func asmtValPrefix(typ, name, value string) []byte {
+	k := binary.AppendUvarint(asmtPrefix(typ, name), uint64(len(value)))
+	return append(k, value[:min(len(value), maxKeyedValue)]...)
+}
+
+// asmtEntries lists the traceasmt and traceasmtval entries of a trace
+// (nil: none).
+func asmtEntries(t *tracking.TraceInfo) (byTrace, byValue map[string][]byte) {
 	if t == nil || len(t.Assessments) == 0 {
-		return nil
+		return nil, nil
 	}
 	session := traceSession(t)
-	out := make(map[string][]byte, len(t.Assessments))
+	byTrace = make(map[string][]byte, len(t.Assessments))
 	for i := range t.Assessments {
 		a := &t.Assessments[i]
 		f := a.SearchFields()
@@ -87,9 +166,20 @@ func asmtEntries(t *tracking.TraceInfo) map[string][]byte {
 			flags |= asmtSessionScoped
 		}
 		v := appendStr([]byte{flags}, session)
-		out[string(k)] = append(v, f.Value...)
+		v = append(v, f.Value...)
+		byTrace[string(k)] = v
+		// Value clauses match valid assessments only; issues are
+		// matched by name.
+		if f.Valid && f.Type != "issue" {
+			vk := appendStr(asmtValPrefix(f.Type, f.Name, f.Value), t.RequestID)
+			vk = append(vk, a.AssessmentID...)
+			if byValue == nil {
+				byValue = map[string][]byte{}
+			}
+			byValue[string(vk)] = v
+		}
 	}
-	return out
+	return byTrace, byValue
 }
 
 // indexTraceAssessments replaces the assessment and session entries of
@@ -97,7 +187,11 @@ func asmtEntries(t *tracking.TraceInfo) map[string][]byte {
 // only what changed.
 func indexTraceAssessments(tx *bolt.Tx, old, t *tracking.TraceInfo) error {
 	b, bs := tx.Bucket(bTraceAsmt), tx.Bucket(bTraceAsmtSess)
-	oldE, newE := asmtEntries(old), asmtEntries(t)
+	oldE, oldV := asmtEntries(old)
+	newE, newV := asmtEntries(t)
+	if err := syncEntries(tx.Bucket(bTraceAsmtVal), oldV, newV); err != nil {
+		return fmt.Errorf("index assessment values: %w", err)
+	}
 	for k, v := range oldE {
 		if _, ok := newE[k]; !ok {
 			if err := b.Delete([]byte(k)); err != nil {
@@ -150,6 +244,27 @@ func indexTraceAssessments(tx *bolt.Tx, old, t *tracking.TraceInfo) error {
 	return nil
 }
 
+// syncEntries replaces the entries old of bucket b by new, writing only
+// what changed.
+func syncEntries(b *bolt.Bucket, old, new map[string][]byte) error {
+	for k := range old {
+		if _, ok := new[k]; !ok {
+			if err := b.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+	}
+	for k, v := range new {
+		if ov, had := old[k]; had && bytes.Equal(ov, v) {
+			continue
+		}
+		if err := b.Put([]byte(k), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // asmtFilter is a search's assessment clauses resolved against the
 // indexes (or the records while the indexes are not ready). A clause few
 // traces satisfy is a set of trace ids; one many satisfy is looked up per
@@ -196,6 +311,9 @@ func (f *asmtFilter) lookup(ac *asmtClause, id string) bool {
 	prefix := appendStr(bytes.Clone(ac.lazy), id)
 	cur := f.tx.Bucket(bTraceAsmt).Cursor()
 	for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+		if asmtReadHook != nil {
+			asmtReadHook(bTraceAsmt)
+		}
 		if fields, _, ok := asmtFields(ac.c, v); ok && search.MatchAssessment(ac.c, &fields) {
 			return true
 		}
@@ -237,12 +355,15 @@ func asmtFields(c *search.Clause, v []byte) (search.AssessmentFields, string, bo
 
 // newAsmtFilter resolves the filter's assessment clauses (nil when it has
 // none): from the indexes when they are ready, otherwise from the records
-// of the searched experiments' traces.
+// of the searched experiments' traces. An equality reads only the entries
+// of its value once traceasmtval is ready; any other comparison reads
+// the entries of its kind and name.
 func newAsmtFilter(tx *bolt.Tx, clauses []search.Clause, ready bool, expIDs []uint64) (*asmtFilter, error) {
 	ac := search.AssessmentClauses(clauses)
 	if len(ac) == 0 {
 		return nil, nil
 	}
+	valReady := ready && asmtValReady(tx)
 	var records []*tracking.TraceInfo
 	if !ready {
 		for _, exp := range expIDs {
@@ -274,10 +395,15 @@ func newAsmtFilter(tx *bolt.Tx, clauses []search.Clause, ready bool, expIDs []ui
 		}
 		if ready {
 			prefix := asmtPrefix(search.AssessmentType(c), name)
-			scan := func(b []byte, fn func(id, session string, fields *search.AssessmentFields) bool) error {
+			// scan calls fn on the entries of bucket b under p until fn
+			// returns false.
+			scan := func(b, p []byte, fn func(id, session string, fields *search.AssessmentFields) bool) error {
 				cur := tx.Bucket(b).Cursor()
-				for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
-					id, _, ok := readStr(k[len(prefix):])
+				for k, v := cur.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = cur.Next() {
+					if asmtReadHook != nil {
+						asmtReadHook(b)
+					}
+					id, _, ok := readStr(k[len(p):])
 					fields, session, vok := asmtFields(c, v)
 					if !ok || !vok {
 						return fmt.Errorf("assessment index entry %x: malformed", k)
@@ -288,22 +414,43 @@ func newAsmtFilter(tx *bolt.Tx, clauses []search.Clause, ready bool, expIDs []ui
 				}
 				return nil
 			}
-			// Every session-scoped match: the sessions covered.
-			if err := scan(bTraceAsmtSess, func(id, session string, fields *search.AssessmentFields) bool {
+			full := func(id, session string, fields *search.AssessmentFields) bool {
 				visit(id, session, fields)
-				return true
-			}); err != nil {
-				return nil, err
-			}
-			// The traces matching directly, up to asmtSetMax.
-			set = map[string]struct{}{}
-			if err := scan(bTraceAsmt, func(id, session string, fields *search.AssessmentFields) bool {
-				if search.MatchAssessment(c, fields) {
-					set[id] = struct{}{}
-				}
 				return len(set) <= asmtSetMax
-			}); err != nil {
-				return nil, err
+			}
+			// An equality seeks the entries holding each text it
+			// matches (the raw operand and its JSON string), up to
+			// asmtSetMax traces: those and their sessions are every
+			// match. Past asmtSetMax it turns lazy, and the sessions
+			// come from every session-scoped entry of the name.
+			seek := c.Op == search.OpEq && c.Entity != search.EntityIssue && valReady
+			if seek {
+				for _, text := range c.List {
+					if err := scan(bTraceAsmtVal, asmtValPrefix(search.AssessmentType(c), name, text), full); err != nil {
+						return nil, err
+					}
+				}
+			}
+			if !seek || len(set) > asmtSetMax {
+				// Every session-scoped match: the sessions covered.
+				if err := scan(bTraceAsmtSess, prefix, func(id, session string, fields *search.AssessmentFields) bool {
+					visit(id, session, fields)
+					return true
+				}); err != nil {
+					return nil, err
+				}
+			}
+			if !seek {
+				// The traces matching directly, up to asmtSetMax.
+				set = map[string]struct{}{}
+				if err := scan(bTraceAsmt, prefix, func(id, session string, fields *search.AssessmentFields) bool {
+					if search.MatchAssessment(c, fields) {
+						set[id] = struct{}{}
+					}
+					return len(set) <= asmtSetMax
+				}); err != nil {
+					return nil, err
+				}
 			}
 			if len(set) > asmtSetMax {
 				out.lazy, set = prefix, nil
