@@ -245,15 +245,27 @@ func (s *Server) TryReload(opts Options) error {
 }
 
 // Restart stops Caddy (closing the bbolt file) and starts it again with
-// opts on the same port, bbolt file and artifacts directory. It fails t on
-// error.
+// opts on the same port, bbolt file and artifacts directory. While another
+// process holds the port (it was free between Stop and load), it tries
+// again for up to restartPatience. It fails t on error.
 func (s *Server) Restart(t testing.TB, opts Options) {
 	t.Helper()
 	s.Stop()
-	if err := s.load(opts); err != nil {
-		t.Fatalf("caddytest: restart: %v\nCaddyfile:\n%s", err, s.Caddyfile)
+	deadline := time.Now().Add(restartPatience)
+	for {
+		err := s.load(opts)
+		if err == nil {
+			return
+		}
+		if !isAddrInUse(err) || time.Now().After(deadline) {
+			t.Fatalf("caddytest: restart: %v\nCaddyfile:\n%s", err, s.Caddyfile)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// restartPatience bounds how long Restart waits for its port to be free.
+const restartPatience = 20 * time.Second
 
 // Stop stops Caddy. It is safe to call more than once; Start registers it
 // with t.Cleanup.
