@@ -14,6 +14,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pyjson"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 )
 
@@ -56,7 +57,7 @@ type value struct {
 
 func (v value) pyText() (text, typ string) {
 	if v.query {
-		return string(appendPyJSONString(nil, v.q[0])), "str"
+		return string(pyjson.AppendString(nil, v.q[0])), "str"
 	}
 	return pyValueText(v.raw), pyTypeName(v.raw)
 }

@@ -2,12 +2,12 @@ package api
 
 import (
 	"bytes"
-	"strconv"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/caddy-mlflow/caddy-mlflow/internal/jsonscan"
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pyjson"
 )
 
 // This file splits JSON without reflection (on internal/jsonscan). Request bodies are
@@ -324,122 +324,16 @@ func pyTypeName(raw []byte) string {
 	return "str"
 }
 
-// appendPyJSONString appends s as Python's json.dumps writes it
-// (ensure_ascii=True).
-func appendPyJSONString(b []byte, s string) []byte {
-	const hexdigits = "0123456789abcdef"
-	b = append(b, '"')
-	for _, r := range s {
-		switch {
-		case r == '"':
-			b = append(b, '\\', '"')
-		case r == '\\':
-			b = append(b, '\\', '\\')
-		case r == '\n':
-			b = append(b, '\\', 'n')
-		case r == '\r':
-			b = append(b, '\\', 'r')
-		case r == '\t':
-			b = append(b, '\\', 't')
-		case r == '\b':
-			b = append(b, '\\', 'b')
-		case r == '\f':
-			b = append(b, '\\', 'f')
-		case r < 0x20 || (r >= 0x7f && r < 0x10000):
-			b = append(b, '\\', 'u', hexdigits[r>>12&0xf], hexdigits[r>>8&0xf], hexdigits[r>>4&0xf], hexdigits[r&0xf])
-		case r >= 0x10000:
-			r1, r2 := utf16.EncodeRune(r)
-			for _, x := range []rune{r1, r2} {
-				b = append(b, '\\', 'u', hexdigits[x>>12&0xf], hexdigits[x>>8&0xf], hexdigits[x>>4&0xf], hexdigits[x&0xf])
-			}
-		default:
-			b = append(b, byte(r))
-		}
-	}
-	return append(b, '"')
-}
-
 // pyValueText renders a raw JSON value roughly as Python's json.dumps
 // would print it after json.loads, for error messages.
 func pyValueText(raw []byte) string {
 	if kindOf(raw) == kindString {
 		if s, err := decodeString(raw); err == nil {
-			return string(appendPyJSONString(nil, s))
+			return string(pyjson.AppendString(nil, s))
 		}
 	}
 	if len(raw) > 200 {
 		return string(raw[:200]) + "..."
 	}
 	return string(raw)
-}
-
-// appendPyFloat appends v as Python's repr(float) writes it.
-func appendPyFloat(b []byte, v float64) []byte {
-	s := strconv.FormatFloat(v, 'e', -1, 64) // d.ddddde±XX, shortest digits
-	if s == "NaN" {
-		return append(b, "NaN"...)
-	}
-	if s == "+Inf" {
-		return append(b, "Infinity"...)
-	}
-	if s == "-Inf" {
-		return append(b, "-Infinity"...)
-	}
-	neg := false
-	if s[0] == '-' {
-		neg = true
-		s = s[1:]
-	}
-	epos := 0
-	for epos < len(s) && s[epos] != 'e' {
-		epos++
-	}
-	mant := s[:epos]
-	exp, _ := strconv.Atoi(s[epos+1:])
-	digits := make([]byte, 0, len(mant))
-	for i := 0; i < len(mant); i++ {
-		if mant[i] != '.' {
-			digits = append(digits, mant[i])
-		}
-	}
-	if neg {
-		b = append(b, '-')
-	}
-	if exp >= -4 && exp < 16 {
-		// Fixed notation.
-		if exp >= 0 {
-			intLen := exp + 1
-			if len(digits) <= intLen {
-				b = append(b, digits...)
-				for i := len(digits); i < intLen; i++ {
-					b = append(b, '0')
-				}
-				return append(b, '.', '0')
-			}
-			b = append(b, digits[:intLen]...)
-			b = append(b, '.')
-			return append(b, digits[intLen:]...)
-		}
-		b = append(b, '0', '.')
-		for i := 0; i < -exp-1; i++ {
-			b = append(b, '0')
-		}
-		return append(b, digits...)
-	}
-	b = append(b, digits[0])
-	if len(digits) > 1 {
-		b = append(b, '.')
-		b = append(b, digits[1:]...)
-	}
-	b = append(b, 'e')
-	if exp < 0 {
-		b = append(b, '-')
-		exp = -exp
-	} else {
-		b = append(b, '+')
-	}
-	if exp < 10 {
-		b = append(b, '0')
-	}
-	return strconv.AppendInt(b, int64(exp), 10)
 }

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pyjson"
 )
 
 // logModel is the legacy runs/log-model: model_json is an MLmodel dict; its
@@ -71,16 +73,16 @@ func modelTagsDict(model object) ([]byte, error) {
 		v, ok := model.get(k)
 		if k == "utc_time_created" {
 			sep()
-			b = appendPyJSONString(b, k)
+			b = pyjson.AppendString(b, k)
 			b = append(b, ": "...)
-			b = appendPyJSONString(b, pyStrTime(v, ok))
+			b = pyjson.AppendString(b, pyStrTime(v, ok))
 			continue
 		}
 		if !ok || kindOf(v) == kindNull {
 			continue // to_dict drops None values
 		}
 		sep()
-		b = appendPyJSONString(b, k)
+		b = pyjson.AppendString(b, k)
 		b = append(b, ": "...)
 		b = appendPyJSON(b, v, 0)
 	}
@@ -100,7 +102,7 @@ func modelTagsDict(model object) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ", "...)
 			}
-			b = appendPyJSONString(b, fv.key())
+			b = pyjson.AppendString(b, fv.key())
 			b = append(b, ": "...)
 			if kindOf(fv.raw) == kindObject {
 				cfg, err := parseObject(fv.raw)
@@ -201,7 +203,7 @@ func appendPyJSON(b []byte, raw []byte, depth int) []byte {
 		if err != nil {
 			return append(b, raw...)
 		}
-		return appendPyJSONString(b, s)
+		return pyjson.AppendString(b, s)
 	case kindNumber:
 		text := string(raw)
 		if !strings.ContainsAny(text, ".eE") {
@@ -211,7 +213,7 @@ func appendPyJSON(b []byte, raw []byte, depth int) []byte {
 			return append(b, text...)
 		}
 		f, _ := strconv.ParseFloat(text, 64) // ±Inf on overflow, as Python
-		return appendPyFloat(b, f)
+		return pyjson.AppendFloat(b, f)
 	}
 	return append(b, raw...) // true, false, null, NaN, Infinity, -Infinity
 }
@@ -227,7 +229,7 @@ func appendPyObject(b []byte, o object, skip string, depth int) []byte {
 			b = append(b, ", "...)
 		}
 		n++
-		b = appendPyJSONString(b, f.key())
+		b = pyjson.AppendString(b, f.key())
 		b = append(b, ": "...)
 		b = appendPyJSON(b, f.raw, depth+1)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pyjson"
 	"github.com/caddy-mlflow/caddy-mlflow/tracking"
 )
 
@@ -28,7 +29,7 @@ const (
 // when runID is not empty).
 func appendMetric(b []byte, m *tracking.Metric, runID string) []byte {
 	b = append(b, `{"key":`...)
-	b = appendPyJSONString(b, m.Key)
+	b = pyjson.AppendString(b, m.Key)
 	b = append(b, `,"value":`...)
 	b = tracking.AppendFloat(b, m.Value)
 	b = append(b, `,"timestamp":`...)
@@ -37,7 +38,7 @@ func appendMetric(b []byte, m *tracking.Metric, runID string) []byte {
 	b = strconv.AppendInt(b, m.Step, 10)
 	if runID != "" {
 		b = append(b, `,"run_id":`...)
-		b = appendPyJSONString(b, runID)
+		b = pyjson.AppendString(b, runID)
 	}
 	return append(b, '}')
 }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pyjson"
 )
 
 func logSteps(t testing.TB, tsURL func(string) string, client *http.Client, run, key string, from, to int) {
@@ -182,8 +184,8 @@ func TestPythonJSONFormatting(t *testing.T) {
 	tenth, fifth := 0.1, 0.2
 	floats[tenth+fifth] = "0.30000000000000004"
 	for v, want := range floats {
-		if got := string(appendPyFloat(nil, v)); got != want {
-			t.Errorf("appendPyFloat(%v) = %s, want %s", v, got, want)
+		if got := string(pyjson.AppendFloat(nil, v)); got != want {
+			t.Errorf("pyjson.AppendFloat(%v) = %s, want %s", v, got, want)
 		}
 	}
 	for raw, want := range map[string]string{

@@ -7,8 +7,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"unicode/utf16"
-	"unicode/utf8"
+
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pyjson"
 )
 
 // Python's json.dumps text of JSON values. MLflow's SQL store keeps an
@@ -19,11 +19,7 @@ import (
 // repr.
 
 // PyJSONString is json.dumps of a Python string.
-func PyJSONString(s string) string {
-	var b strings.Builder
-	writePyString(&b, s)
-	return b.String()
-}
+func PyJSONString(s string) string { return string(pyjson.AppendString(nil, s)) }
 
 // PyJSON re-renders the JSON text raw as json.dumps renders the Python
 // value json.loads (floatNumbers false) or protobuf's MessageToDict of a
@@ -124,7 +120,7 @@ func writePy(b *strings.Builder, v any, floatNumbers bool) error {
 			b.WriteString("false")
 		}
 	case string:
-		writePyString(b, x)
+		b.Write(pyjson.AppendString(nil, x))
 	case json.Number:
 		s := string(x)
 		if !floatNumbers && !strings.ContainsAny(s, ".eE") {
@@ -139,7 +135,7 @@ func writePy(b *strings.Builder, v any, floatNumbers bool) error {
 		if err != nil && !math.IsInf(f, 0) {
 			return fmt.Errorf("number %s: %w", s, err)
 		}
-		b.WriteString(PyFloat(f))
+		b.Write(pyjson.AppendFloat(nil, f))
 	case []any:
 		b.WriteByte('[')
 		for i, e := range x {
@@ -157,7 +153,7 @@ func writePy(b *strings.Builder, v any, floatNumbers bool) error {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			writePyString(b, k)
+			b.Write(pyjson.AppendString(nil, k))
 			b.WriteString(": ")
 			if err := writePy(b, x.vals[i], floatNumbers); err != nil {
 				return err
@@ -168,75 +164,4 @@ func writePy(b *strings.Builder, v any, floatNumbers bool) error {
 		return fmt.Errorf("unexpected JSON value %T", v)
 	}
 	return nil
-}
-
-// PyFloat is Python's repr of a float as json.dumps writes it: the
-// shortest round-tripping digits, in exponent form when the exponent is
-// below -4 or at least 16, otherwise with at least one decimal.
-func PyFloat(f float64) string {
-	switch {
-	case math.IsNaN(f):
-		return "NaN"
-	case math.IsInf(f, 1):
-		return "Infinity"
-	case math.IsInf(f, -1):
-		return "-Infinity"
-	}
-	e := strconv.FormatFloat(f, 'e', -1, 64)
-	exp, _ := strconv.Atoi(e[strings.IndexByte(e, 'e')+1:])
-	if exp < -4 || exp >= 16 {
-		return e
-	}
-	s := strconv.FormatFloat(f, 'f', -1, 64)
-	if !strings.ContainsRune(s, '.') {
-		s += ".0"
-	}
-	return s
-}
-
-const hexDigits = "0123456789abcdef"
-
-func writePyString(b *strings.Builder, s string) {
-	b.WriteByte('"')
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-		switch r {
-		case '"':
-			b.WriteString(`\"`)
-		case '\\':
-			b.WriteString(`\\`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		case '\b':
-			b.WriteString(`\b`)
-		case '\f':
-			b.WriteString(`\f`)
-		default:
-			switch {
-			case r < 0x20:
-				writeU(b, r)
-			case r < 0x80:
-				b.WriteByte(byte(r))
-			case r > 0xFFFF:
-				r1, r2 := utf16.EncodeRune(r)
-				writeU(b, r1)
-				writeU(b, r2)
-			default:
-				writeU(b, r)
-			}
-		}
-	}
-	b.WriteByte('"')
-}
-
-func writeU(b *strings.Builder, r rune) {
-	b.WriteString(`\u`)
-	for shift := 12; shift >= 0; shift -= 4 {
-		b.WriteByte(hexDigits[(r>>shift)&0xF])
-	}
 }

@@ -2,10 +2,11 @@ package validate
 
 import (
 	"math"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/caddy-mlflow/caddy-mlflow/internal/pyjson"
 )
 
 // This file reproduces the few pieces of Python text formatting that end up
@@ -124,9 +125,9 @@ func pyStrList(items []string) string {
 	return b.String()
 }
 
-// pyFloat returns str(v) for a Python float: the shortest repr, in fixed
-// notation when the decimal exponent is in [-4, 16) ("1.0", "0.0001",
-// "1e+16", "1e-05"), "nan", "inf" and "-inf" for the special values.
+// pyFloat returns str(v) for a Python float: repr's text ("1.0",
+// "0.0001", "1e+16", "1e-05"), with str's "nan", "inf" and "-inf" for the
+// values json.dumps spells NaN, Infinity and -Infinity.
 func pyFloat(v float64) string {
 	switch {
 	case math.IsNaN(v):
@@ -136,54 +137,7 @@ func pyFloat(v float64) string {
 	case math.IsInf(v, -1):
 		return "-inf"
 	}
-	// 'e' with precision -1 gives the shortest digits: "-d.ddde±XX".
-	e := strconv.FormatFloat(v, 'e', -1, 64)
-	neg := e[0] == '-'
-	if neg {
-		e = e[1:]
-	}
-	ePos := strings.IndexByte(e, 'e')
-	mant, expStr := e[:ePos], e[ePos+1:]
-	exp, _ := strconv.Atoi(expStr)
-	digits := strings.Replace(mant, ".", "", 1)
-	decpt := exp + 1 // position of the decimal point relative to digits
-
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	switch {
-	case decpt <= -4 || decpt > 16:
-		b.WriteByte(digits[0])
-		if len(digits) > 1 {
-			b.WriteByte('.')
-			b.WriteString(digits[1:])
-		}
-		b.WriteByte('e')
-		if exp < 0 {
-			b.WriteByte('-')
-			exp = -exp
-		} else {
-			b.WriteByte('+')
-		}
-		if exp < 10 {
-			b.WriteByte('0')
-		}
-		b.WriteString(strconv.Itoa(exp))
-	case decpt <= 0:
-		b.WriteString("0.")
-		b.WriteString(strings.Repeat("0", -decpt))
-		b.WriteString(digits)
-	case decpt < len(digits):
-		b.WriteString(digits[:decpt])
-		b.WriteByte('.')
-		b.WriteString(digits[decpt:])
-	default:
-		b.WriteString(digits)
-		b.WriteString(strings.Repeat("0", decpt-len(digits)))
-		b.WriteString(".0")
-	}
-	return b.String()
+	return string(pyjson.AppendFloat(nil, v))
 }
 
 // runeLen returns len(s) as Python counts it: code points (an invalid UTF-8
