@@ -13,9 +13,17 @@ import (
 func TestRestartWaitsForItsPort(t *testing.T) {
 	s := Start(t, Options{})
 	s.Stop()
-	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", s.Port))
-	if err != nil {
-		t.Fatalf("taking the server's port: %v", err)
+	// Caddy lets go of its listener shortly after Stop returns: take the
+	// port as soon as it is free.
+	var l net.Listener
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if l, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", s.Port)); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("taking the server's port: %v", err)
+		}
 	}
 	released := make(chan struct{})
 	go func() {
